@@ -1,0 +1,5 @@
+"""Journey generators behind one interface: DP GAN, DP VAE, SDV PAR baseline."""
+
+from generators.base import REGISTRY, SequenceGenerator, create, load, register
+
+__all__ = ["REGISTRY", "SequenceGenerator", "create", "load", "register"]

@@ -1,0 +1,12 @@
+"""The event log: schema, validation, IO, datasets, encoding, fidelity metrics."""
+
+from journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeys.errors import ConfigError, DataError, InternalError, PrivacyBudgetError, UserError
+from journeys.eventlog import EventLog, read_table, split_by_customer, write_table
+from journeys.schema import Column, Schema
+
+__all__ = [
+    "Column", "ConfigError", "DataError", "EncodedJourneys", "EventLog", "InternalError",
+    "JourneyEncoder", "PrivacyBudgetError", "Schema", "UserError", "read_table",
+    "split_by_customer", "write_table",
+]
