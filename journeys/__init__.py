@@ -1,5 +1,7 @@
 """The event log: schema, validation, IO, datasets, encoding, fidelity metrics."""
 
+__version__ = "0.1.0"
+
 from journeys.encoding import EncodedJourneys, JourneyEncoder
 from journeys.errors import ConfigError, DataError, InternalError, PrivacyBudgetError, UserError
 from journeys.eventlog import EventLog, read_table, split_by_customer, write_table

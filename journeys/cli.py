@@ -1,0 +1,183 @@
+"""CLI commands of the `journeys` package: datasets, validate, split, compare.
+
+Registered into the one `journeylab` command by app/cli.py. Commands talk to
+people; the functions they call never print.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from journeys import datasets
+from journeys.errors import ConfigError
+from journeys.eventlog import EventLog, split_by_customer, write_table
+from journeys.schema import Schema
+
+out = Console()
+err = Console(stderr=True)
+datasets_app = typer.Typer(help="Datasets that ship with JourneyLab.", no_args_is_help=True)
+
+SchemaOpt = Annotated[str | None, typer.Option(
+    "--schema", "-s", help="Schema YAML file, or a built-in dataset name. Default: schema.yaml "
+    "next to the data file.")]
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Event log (.csv or .parquet).")]
+TruncOpt = Annotated[bool, typer.Option(
+    "--truncate", help="Cut journeys longer than max_length (reported) instead of failing.")]
+
+
+def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
+    """A schema from a YAML path, a built-in dataset name, or schema.yaml beside the data."""
+    if schema is None:
+        if data is not None and (data.parent / "schema.yaml").exists():
+            return Schema.read(data.parent / "schema.yaml")
+        raise ConfigError("no schema given and no schema.yaml next to the data; pass --schema "
+                          f"FILE.yaml or a dataset name ({', '.join(sorted(datasets.DATASETS))})")
+    if Path(schema).exists():
+        return Schema.read(schema)
+    if schema in datasets.DATASETS:
+        return datasets.schema_of(schema)
+    raise ConfigError(f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
+                      f"or one of {sorted(datasets.DATASETS)}")
+
+
+def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
+    with err.status(f"reading and validating {data}"):
+        log = EventLog.read(data, resolve_schema(schema, data), truncate=truncate)
+    for note in log.report.notes:
+        err.print(f"[yellow]note:[/] {data}: {note}")
+    return log
+
+
+def print_dict(d: dict, title: str) -> None:
+    table = Table(title=title, show_header=False)
+    for k, v in d.items():
+        table.add_row(str(k), json.dumps(v) if isinstance(v, dict) else str(v))
+    out.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the datasets that ship with JourneyLab."""
+    table = Table("name", "kind", "description")
+    for d in datasets.DATASETS.values():
+        table.add_row(d.name, "real" if d.real else "simulated", d.description)
+    out.print(table)
+
+
+@datasets_app.command("build")
+def datasets_build(
+    name: Annotated[str, typer.Argument(help="completejourney or simulate")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for <name>/")] = Path("data"),
+    customers: Annotated[int, typer.Option(help="Customers (simulate only).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed (simulate only).")] = 0,
+) -> None:
+    """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
+    datasets.get(name)
+    with err.status(f"building {name}") as status:
+        target = datasets.build(name, out_dir, n_customers=customers, seed=seed,
+                                progress=lambda m: status.update(m))
+    out.print(f"built {name} in {target}")
+
+
+@datasets_app.command("describe")
+def datasets_describe(
+    data: Annotated[Path, typer.Argument(help="Event log file, or a built dataset folder")],
+    schema: SchemaOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts of customers, events per channel and type, lengths, time range."""
+    if data.is_dir():
+        data = data / "events.parquet"
+    d = read_log(data, schema).describe()
+    out.print_json(json.dumps(d)) if as_json else print_dict(d, str(data))
+
+
+def validate(data: DataOpt, schema: SchemaOpt = None, truncate: TruncOpt = False,
+             output: Annotated[Path | None, typer.Option(
+                 "--out", "-o", help="Write the validated, sorted log here.")] = None) -> None:
+    """Check an event log against its schema; list every problem with its fix."""
+    log = read_log(data, schema, truncate)
+    if output is not None:
+        log.write(output)
+    out.print(f"[green]valid[/]: {log.n_customers} customers, {log.n_events} events "
+              f"(fingerprint {log.fingerprint()})" + (f"; written to {output}" if output else ""))
+
+
+def split(data: DataOpt, schema: SchemaOpt = None, truncate: TruncOpt = False,
+          holdout: Annotated[float, typer.Option(help="Share of customers held out.")] = 0.5,
+          seed: Annotated[int, typer.Option(help="Seed of the hash split.")] = 0,
+          out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for train/holdout")]
+          = Path("data/split")) -> None:
+    """Split customers into train and holdout by a seeded hash of the id (stable)."""
+    log = read_log(data, schema, truncate)
+    train, hold = split_by_customer(log, holdout=holdout, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(train.df, out_dir / "train.parquet")
+    write_table(hold.df, out_dir / "holdout.parquet")
+    log.schema.write(out_dir / "schema.yaml")
+    out.print(f"train: {train.n_customers} customers, {train.n_events} events; holdout: "
+              f"{hold.n_customers} customers, {hold.n_events} events -> {out_dir}")
+
+
+def compare(
+    a: Annotated[Path, typer.Argument(help="Real log (e.g. holdout).")],
+    b: Annotated[Path, typer.Argument(help="Log to compare (synthetic, or train).")],
+    schema: SchemaOpt = None,
+    reference: Annotated[Path | None, typer.Option(
+        help="Real train log: adds W1 ratios (synthetic vs holdout over train vs holdout).")] = None,
+    seed: int = 0,
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
+) -> None:
+    """Fidelity of log B against log A: n-gram TVD, Wasserstein-1, detection AUC."""
+    from journeys import fidelity
+
+    la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
+    with err.status("computing fidelity metrics"):
+        if reference is not None:
+            metrics = fidelity.fidelity_report(read_log(reference, schema or _schema_beside(a)),
+                                               la, lb, seed=seed)
+        else:
+            metrics = fidelity.compare(la, lb, seed=seed)
+    print_dict(metrics, f"{b} vs {a}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(metrics, indent=2))
+    if mlflow_log:
+        run_id = _log_compare(la, lb, a, b, metrics)
+        out.print(f"logged to MLflow run {run_id}")
+
+
+def _schema_beside(path: Path) -> str | None:
+    s = path.parent / "schema.yaml"
+    return str(s) if s.exists() else None
+
+
+def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) -> str:
+    import math
+
+    import mlflow
+
+    from journeys.tracking import start_run
+
+    with start_run("compare", dataset=la.schema.name, fingerprint=la.fingerprint(),
+                   detail=f"{b.stem}-vs-{a.stem}",
+                   tags={"compared_fingerprint": lb.fingerprint()}) as run:
+        mlflow.log_params({"a": str(a), "b": str(b), "a_customers": la.n_customers,
+                           "b_customers": lb.n_customers})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()
+                            if isinstance(v, (int, float)) and math.isfinite(v)})
+        mlflow.log_dict(metrics, "fidelity.json")
+        return run.info.run_id
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(datasets_app, name="datasets")
+    app.command("validate")(validate)
+    app.command("split")(split)
+    app.command("compare")(compare)

@@ -1,0 +1,84 @@
+"""Datasets that ship with JourneyLab, and building them to files.
+
+`build(name, out_dir)` writes `<out_dir>/<name>/events.parquet` and
+`schema.yaml` (plus `truth.parquet` for the simulator), atomically. Building
+twice with the same arguments gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from journeys.errors import ConfigError
+from journeys.eventlog import EventLog, write_table
+from journeys.schema import Schema
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    description: str
+    real: bool  # real personal data (privacy applies) or simulated
+
+
+DATASETS = {
+    "completejourney": Dataset(
+        "completejourney",
+        "84.51 Complete Journey (CC0): 2,469 households, store baskets, direct mail, coupons",
+        real=True),
+    "simulate": Dataset(
+        "simulate",
+        "seeded multichannel simulator (web, app, email, social, store, call centre) with "
+        "ground-truth churn and purchase labels",
+        real=False),
+}
+
+
+def get(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset '{name}'; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def load(name: str, *, n_customers: int = 1000, seed: int = 0) -> tuple[EventLog, dict]:
+    """Build a dataset in memory. Returns the log and extra tables (e.g. ground truth)."""
+    get(name)
+    if name == "completejourney":
+        from journeys.completejourney import build_completejourney
+
+        return build_completejourney(), {}
+    from journeys.simulate import simulate
+
+    if n_customers < 1:
+        raise ConfigError(f"n_customers must be >= 1, got {n_customers}")
+    log, truth = simulate(n_customers, seed=seed)
+    return log, {"truth": truth}
+
+
+def schema_of(name: str) -> Schema:
+    get(name)
+    if name == "completejourney":
+        from journeys.completejourney import completejourney_schema
+
+        return completejourney_schema()
+    from journeys.simulate import simulate_schema
+
+    return simulate_schema()
+
+
+def build(name: str, out_dir: str | Path = "data", *, n_customers: int = 1000, seed: int = 0,
+          progress: Callable[[str], None] | None = None) -> Path:
+    """Build dataset `name` into `out_dir/name/`; returns that directory."""
+    say = progress or (lambda _msg: None)
+    say(f"building {name}")
+    log, extra = load(name, n_customers=n_customers, seed=seed)
+    target = Path(out_dir) / name
+    target.mkdir(parents=True, exist_ok=True)
+    say(f"writing {log.n_events} events of {log.n_customers} customers to {target}")
+    write_table(log.df, target / "events.parquet")
+    for key, table in extra.items():
+        write_table(table, target / f"{key}.parquet")
+    log.schema.write(target / "schema.yaml")
+    return target

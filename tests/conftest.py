@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny declared schema and a seeded tiny log builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeys import EventLog, Schema
+
+TINY_SCHEMA = {
+    "name": "tiny",
+    "sequence_key": "customer_id",
+    "sequence_index": "timestamp",
+    "max_length": 20,
+    "time_range": ["2024-01-01 00:00:00", "2024-07-01 00:00:00"],
+    "events": {
+        "channel": {"type": "categorical", "values": ["web", "app", "email", "store"]},
+        "event_type": {"type": "categorical", "values": ["view", "cart", "purchase"]},
+        "amount": {"type": "numeric", "min": 0.0, "max": 500.0, "decimals": 2},
+    },
+    "context": {"segment": {"type": "categorical", "values": ["budget", "premium"]}},
+}
+
+
+def tiny_frame(n_customers: int = 30, *, seed: int = 0, max_events: int = 8) -> pd.DataFrame:
+    """A random valid event table: whole seconds, amounts only on purchases."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    t0 = pd.Timestamp("2024-01-01")
+    for c in range(n_customers):
+        seg = ["budget", "premium"][int(rng.integers(2))]
+        t = int(rng.integers(0, 86_400 * 30))
+        for _ in range(int(rng.integers(1, max_events + 1))):
+            t += int(rng.integers(60, 86_400 * 5))
+            et = ["view", "cart", "purchase"][int(rng.integers(3))]
+            amount = round(float(rng.uniform(1, 300)), 2) if et == "purchase" else 0.0
+            rows.append({"customer_id": f"c{c:04d}", "timestamp": t0 + pd.Timedelta(seconds=t),
+                         "channel": ["web", "app", "email", "store"][int(rng.integers(4))],
+                         "event_type": et, "amount": amount, "segment": seg})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def tiny_schema() -> Schema:
+    return Schema.from_dict(TINY_SCHEMA)
+
+
+@pytest.fixture
+def tiny_log(tiny_schema) -> EventLog:
+    return EventLog.from_frame(tiny_frame(), tiny_schema)
