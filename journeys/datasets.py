@@ -27,12 +27,14 @@ DATASETS = {
     "completejourney": Dataset(
         "completejourney",
         "84.51 Complete Journey (CC0): 2,469 households, store baskets, direct mail, coupons",
-        real=True),
+        real=True,
+    ),
     "simulate": Dataset(
         "simulate",
         "seeded multichannel simulator (web, app, email, social, store, call centre) with "
         "ground-truth churn and purchase labels",
-        real=False),
+        real=False,
+    ),
 }
 
 
@@ -68,8 +70,14 @@ def schema_of(name: str) -> Schema:
     return simulate_schema()
 
 
-def build(name: str, out_dir: str | Path = "data", *, n_customers: int = 1000, seed: int = 0,
-          progress: Callable[[str], None] | None = None) -> Path:
+def build(
+    name: str,
+    out_dir: str | Path = "data",
+    *,
+    n_customers: int = 1000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Build dataset `name` into `out_dir/name/`; returns that directory."""
     say = progress or (lambda _msg: None)
     say(f"building {name}")

@@ -38,20 +38,33 @@ def check_comparable(a: EventLog, b: EventLog) -> None:
     problems = []
     for side, log in (("first", a), ("second", b)):
         if log.n_events == 0:
-            problems.append(Problem(None, f"the {side} log has no events",
-                                    "compare logs with at least one journey each"))
+            problems.append(
+                Problem(
+                    None,
+                    f"the {side} log has no events",
+                    "compare logs with at least one journey each",
+                )
+            )
     if a.schema.name != b.schema.name:
-        problems.append(Problem(
-            None, f"schemas differ: '{a.schema.name}' vs '{b.schema.name}'",
-            "compare logs of the same schema, e.g. a synthetic log sampled from a generator "
-            "fitted on the real log's schema"))
+        problems.append(
+            Problem(
+                None,
+                f"schemas differ: '{a.schema.name}' vs '{b.schema.name}'",
+                "compare logs of the same schema, e.g. a synthetic log sampled from a generator "
+                "fitted on the real log's schema",
+            )
+        )
     la, lb = _layout(a.schema), _layout(b.schema)
     for name in sorted(set(la) | set(lb)):
         if la.get(name) != lb.get(name):
-            problems.append(Problem(
-                name, f"column role differs: {la.get(name, 'absent')} in the first log, "
-                f"{lb.get(name, 'absent')} in the second",
-                "read both logs with the same schema file"))
+            problems.append(
+                Problem(
+                    name,
+                    f"column role differs: {la.get(name, 'absent')} in the first log, "
+                    f"{lb.get(name, 'absent')} in the second",
+                    "read both logs with the same schema file",
+                )
+            )
     if problems:
         raise DataError(problems)
 
@@ -163,8 +176,14 @@ def journey_features(log: EventLog) -> pd.DataFrame:
 # --- detection ---------------------------------------------------------------
 def _classifier(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20,
-        l2_regularization=1.0, early_stopping=False, random_state=seed)
+        max_iter=100,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=seed,
+    )
 
 
 def detection_auc(real: EventLog, synth: EventLog, *, seed: int = 0, folds: int = 5) -> float:
@@ -185,9 +204,11 @@ def detection_auc(real: EventLog, synth: EventLog, *, seed: int = 0, folds: int 
     fr, fs = journey_features(real), journey_features(synth)
     n = min(len(fr), len(fs))
     if n < folds:
-        raise DataError(f"detection AUC with {folds} folds needs at least {folds} journeys per "
-                        f"log; got {len(fr)} real and {len(fs)} synthetic",
-                        fix="pass more customers or fewer folds")
+        raise DataError(
+            f"detection AUC with {folds} folds needs at least {folds} journeys per "
+            f"log; got {len(fr)} real and {len(fs)} synthetic",
+            fix="pass more customers or fewer folds",
+        )
     columns = fr.columns.union(fs.columns, sort=False)
     rng = np.random.default_rng(seed)
     parts = [f.reindex(columns=columns, fill_value=0.0).to_numpy(float) for f in (fr, fs)]

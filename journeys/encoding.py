@@ -60,7 +60,8 @@ class JourneyEncoder:
         if missing:
             raise ConfigError(
                 f"schema '{schema.name}' leaves domains undeclared: {missing}. Declare them in "
-                "the schema (public) or estimate them under DP before encoding")
+                "the schema (public) or estimate them under DP before encoding"
+            )
         self.schema = schema
         self.event_cat = [schema.column(n) for n in schema.event_names("categorical")]
         self.event_num = [schema.column(n) for n in schema.event_names("numeric")]
@@ -82,8 +83,10 @@ class JourneyEncoder:
 
     def encode(self, log: EventLog) -> EncodedJourneys:
         if log.schema.fingerprint() != self.schema.fingerprint():
-            raise DataError(f"log has schema '{log.schema.name}', encoder expects "
-                            f"'{self.schema.name}'", fix="encode with the log's own schema")
+            raise DataError(
+                f"log has schema '{log.schema.name}', encoder expects '{self.schema.name}'",
+                fix="encode with the log's own schema",
+            )
         df = log.df
         key, tcol = self.schema.sequence_key, self.schema.sequence_index
         cust_idx, ids = pd.factorize(df[key], sort=False)
@@ -97,7 +100,12 @@ class JourneyEncoder:
         numerics = np.zeros((n, L, len(self.event_num)))
         for j, c in enumerate(self.event_num):
             numerics[cust_idx, pos, j] = _scale(df[c.name].to_numpy(), c)
-        t = (df[tcol] - self.schema.time_start).to_numpy().astype("timedelta64[ns]").astype(np.int64)
+        t = (
+            (df[tcol] - self.schema.time_start)
+            .to_numpy()
+            .astype("timedelta64[ns]")
+            .astype(np.int64)
+        )
         secs = t / NS
         gaps_flat = np.where(pos == 0, 0.0, np.diff(secs, prepend=secs[0]))
         gaps = np.zeros((n, L))
@@ -106,10 +114,16 @@ class JourneyEncoder:
         start = np.zeros(n)
         start[cust_idx[first]] = secs[first]
         ctx = df.loc[first, [key] + [c.name for c in self.ctx_cat + self.ctx_num]]
-        ctx_tok = np.stack([_codes(ctx[c.name], c) for c in self.ctx_cat], 1) if self.ctx_cat \
+        ctx_tok = (
+            np.stack([_codes(ctx[c.name], c) for c in self.ctx_cat], 1)
+            if self.ctx_cat
             else np.zeros((n, 0), dtype=np.int64)
-        ctx_num = np.stack([_scale(ctx[c.name].to_numpy(), c) for c in self.ctx_num], 1) \
-            if self.ctx_num else np.zeros((n, 0))
+        )
+        ctx_num = (
+            np.stack([_scale(ctx[c.name].to_numpy(), c) for c in self.ctx_num], 1)
+            if self.ctx_num
+            else np.zeros((n, 0))
+        )
         return EncodedJourneys(
             customer_ids=[str(i) for i in ids],
             lengths=torch.from_numpy(lengths.astype(np.int64)),
@@ -126,8 +140,10 @@ class JourneyEncoder:
         lengths = enc.lengths.cpu().numpy()
         n, L = len(lengths), int(enc.tokens.shape[1])
         if n == 0 or lengths.sum() == 0:
-            raise DataError("nothing to decode: every journey is empty",
-                            fix="sample at least one journey with at least one event")
+            raise DataError(
+                "nothing to decode: every journey is empty",
+                fix="sample at least one journey with at least one event",
+            )
         mask = np.arange(L)[None, :] < lengths[:, None]
         cust, pos = np.nonzero(mask)
         key, tcol = self.schema.sequence_key, self.schema.sequence_index
@@ -157,8 +173,10 @@ class JourneyEncoder:
 def _codes(s: pd.Series, c: Column) -> np.ndarray:
     codes = pd.Categorical(s, categories=list(c.values)).codes.astype(np.int64)
     if (codes < 0).any():
-        raise DataError(f"column '{c.name}' has values outside its domain",
-                        fix="validate the log against this schema first")
+        raise DataError(
+            f"column '{c.name}' has values outside its domain",
+            fix="validate the log against this schema first",
+        )
     return codes
 
 

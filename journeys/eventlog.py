@@ -32,8 +32,14 @@ def file_format(path: str | Path) -> str:
 class EventLog:
     """A validated event log. Build with `from_frame` or `read`."""
 
-    def __init__(self, df: pd.DataFrame, schema: Schema, report: ValidationReport | None = None,
-                 *, _validated: bool = False):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        schema: Schema,
+        report: ValidationReport | None = None,
+        *,
+        _validated: bool = False,
+    ):
         if not _validated:
             raise TypeError("use EventLog.from_frame(df, schema) or EventLog.read(path, schema)")
         self.df = df
@@ -130,8 +136,10 @@ class EventLog:
         return out
 
     def __repr__(self) -> str:
-        return (f"EventLog(schema={self.schema.name!r}, customers={self.n_customers}, "
-                f"events={self.n_events})")
+        return (
+            f"EventLog(schema={self.schema.name!r}, customers={self.n_customers}, "
+            f"events={self.n_events})"
+        )
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -144,8 +152,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_csv(path, dtype=str, keep_default_na=True)
         return pd.read_parquet(path)
     except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise DataError(f"could not read {path} as {fmt}: {e}",
-                        fix=f"check that the file is valid {fmt}") from e
+        raise DataError(
+            f"could not read {path} as {fmt}: {e}", fix=f"check that the file is valid {fmt}"
+        ) from e
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -181,8 +190,10 @@ def split_by_customer(
     hold = set(ids[u < holdout])
     train_ids = [i for i in ids if i not in hold]
     if not train_ids or not hold:
-        raise DataError(f"split of {len(ids)} customer(s) left one side empty",
-                        fix="use a log with more customers or another holdout fraction")
+        raise DataError(
+            f"split of {len(ids)} customer(s) left one side empty",
+            fix="use a log with more customers or another holdout fraction",
+        )
     return log.subset(train_ids), log.subset(hold)
 
 

@@ -42,9 +42,21 @@ RATIO_EPS = 1e-6
 _NS = 1_000_000_000
 
 __all__ = [
-    "AMOUNT", "END", "RATIO_EPS", "START", "amount_w1", "compare", "detection_auc",
-    "fidelity_report", "gap_w1", "length_w1", "log_amounts", "log_gaps", "ngram_frequencies",
-    "ngram_tvd", "w1_ratios",
+    "AMOUNT",
+    "END",
+    "RATIO_EPS",
+    "START",
+    "amount_w1",
+    "compare",
+    "detection_auc",
+    "fidelity_report",
+    "gap_w1",
+    "length_w1",
+    "log_amounts",
+    "log_gaps",
+    "ngram_frequencies",
+    "ngram_tvd",
+    "w1_ratios",
 ]
 
 

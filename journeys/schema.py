@@ -203,8 +203,16 @@ class Schema:
                 start, end = (pd.Timestamp(t) for t in tr)
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"time_range {tr!r} is not [start, end] timestamps: {e}") from e
-        known = {"name", "description", "sequence_key", "sequence_index", "max_length",
-                 "time_range", "events", "context"}
+        known = {
+            "name",
+            "description",
+            "sequence_key",
+            "sequence_index",
+            "max_length",
+            "time_range",
+            "events",
+            "context",
+        }
         return cls(
             name=str(d["name"]),
             sequence_key=str(d["sequence_key"]),

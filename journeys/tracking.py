@@ -71,8 +71,15 @@ def run_name(kind: str, detail: str = "") -> str:
 
 
 @contextmanager
-def start_run(kind: str, *, dataset: str, fingerprint: str, detail: str = "",
-              tags: dict[str, Any] | None = None, root: str | Path | None = None) -> Iterator:
+def start_run(
+    kind: str,
+    *,
+    dataset: str,
+    fingerprint: str,
+    detail: str = "",
+    tags: dict[str, Any] | None = None,
+    root: str | Path | None = None,
+) -> Iterator:
     """Open a tagged MLflow run; a run that raises ends FAILED, never FINISHED."""
     if kind not in KINDS:
         raise ConfigError(f"run kind '{kind}' is not one of {KINDS}")
@@ -82,9 +89,15 @@ def start_run(kind: str, *, dataset: str, fingerprint: str, detail: str = "",
 
     client = open_store(root)
     exp_id = ensure_experiment(client, dataset, root)
-    all_tags = {f"{TAG}kind": kind, f"{TAG}dataset": dataset,
-                f"{TAG}dataset_fingerprint": fingerprint, f"{TAG}version": __version__}
-    all_tags.update({(k if k.startswith(TAG) else TAG + k): str(v) for k, v in (tags or {}).items()})
+    all_tags = {
+        f"{TAG}kind": kind,
+        f"{TAG}dataset": dataset,
+        f"{TAG}dataset_fingerprint": fingerprint,
+        f"{TAG}version": __version__,
+    }
+    all_tags.update(
+        {(k if k.startswith(TAG) else TAG + k): str(v) for k, v in (tags or {}).items()}
+    )
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name(kind, detail), tags=all_tags)
     try:
         yield run
@@ -95,17 +108,26 @@ def start_run(kind: str, *, dataset: str, fingerprint: str, detail: str = "",
     mlflow.end_run(status="FINISHED")
 
 
-def find_runs(*, dataset: str | None = None, kind: str | None = None,
-              root: str | Path | None = None, max_results: int = 1000) -> list:
+def find_runs(
+    *,
+    dataset: str | None = None,
+    kind: str | None = None,
+    root: str | Path | None = None,
+    max_results: int = 1000,
+) -> list:
     """Finished runs matching the convention, newest first."""
     client = open_store(root)
-    exps = [e.experiment_id for e in client.search_experiments()
-            if e.name.startswith("journeylab/") and
-            (dataset is None or e.name == experiment_name(dataset))]
+    exps = [
+        e.experiment_id
+        for e in client.search_experiments()
+        if e.name.startswith("journeylab/")
+        and (dataset is None or e.name == experiment_name(dataset))
+    ]
     if not exps:
         return []
     filt = ["attributes.status = 'FINISHED'"]
     if kind:
         filt.append(f"tags.`{TAG}kind` = '{kind}'")
-    return client.search_runs(exps, " and ".join(filt), max_results=max_results,
-                              order_by=["attributes.start_time DESC"])
+    return client.search_runs(
+        exps, " and ".join(filt), max_results=max_results, order_by=["attributes.start_time DESC"]
+    )

@@ -34,12 +34,15 @@ def validate_frame(
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check `df` against `schema`; return the clean, sorted frame and a report."""
     if not isinstance(df, pd.DataFrame):
-        raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}",
-                        fix="load the table with pandas or EventLog.read")
+        raise DataError(
+            f"expected a pandas DataFrame, got {type(df).__name__}",
+            fix="load the table with pandas or EventLog.read",
+        )
     report = ValidationReport(n_rows_in=len(df))
     if len(df) == 0:
-        raise DataError(Problem(None, "the event log is empty (0 rows)",
-                                "pass a log with at least one event"))
+        raise DataError(
+            Problem(None, "the event log is empty (0 rows)", "pass a log with at least one event")
+        )
     df = df.reset_index(drop=True)
     problems = _column_name_problems(df, schema)
     out = pd.DataFrame(index=df.index)
@@ -65,13 +68,19 @@ def _column_name_problems(df: pd.DataFrame, schema: Schema) -> list[Problem]:
     for name in expected:
         if name not in df.columns:
             guess = difflib.get_close_matches(name, extra, n=1)
-            fix = (f"rename column '{guess[0]}' to '{name}'" if guess
-                   else f"add column '{name}' or correct the schema")
+            fix = (
+                f"rename column '{guess[0]}' to '{name}'"
+                if guess
+                else f"add column '{name}' or correct the schema"
+            )
             problems.append(Problem(name, "required column is missing", fix))
     for name in extra:
         guess = difflib.get_close_matches(name, expected, n=1)
-        fix = (f"did you mean '{guess[0]}'? rename it" if guess
-               else "declare it in the schema or drop it")
+        fix = (
+            f"did you mean '{guess[0]}'? rename it"
+            if guess
+            else "declare it in the schema or drop it"
+        )
         problems.append(Problem(name, "column is not in the schema", fix))
     if len(set(map(str, df.columns))) != len(df.columns):
         problems.append(Problem(None, "column names repeat", "give every column a unique name"))
@@ -97,8 +106,11 @@ def _coerce_key(s: pd.Series, name: str) -> tuple[pd.Series, list[Problem]]:
     miss = _missing(s)
     p = []
     if miss.any():
-        p.append(rows_problem(name, miss, "customer id is missing",
-                              "give every event the id of its customer"))
+        p.append(
+            rows_problem(
+                name, miss, "customer id is missing", "give every event the id of its customer"
+            )
+        )
     return s.astype(str).where(~miss, None), p
 
 
@@ -108,8 +120,13 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
     if pd.api.types.is_datetime64_any_dtype(s):
         t = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
     elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        p.append(Problem(name, f"timestamps have numeric type {s.dtype}",
-                         "write timestamps as ISO 8601 text, e.g. 2017-03-01 12:30:00"))
+        p.append(
+            Problem(
+                name,
+                f"timestamps have numeric type {s.dtype}",
+                "write timestamps as ISO 8601 text, e.g. 2017-03-01 12:30:00",
+            )
+        )
         return s, p
     else:
         t = pd.to_datetime(s.astype(object).where(~miss, None), errors="coerce", format="mixed")
@@ -118,15 +135,26 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
     if miss.any():
         p.append(rows_problem(name, miss, "timestamp is missing", "give every event a timestamp"))
     if bad.any():
-        p.append(rows_problem(name, bad, "timestamp cannot be parsed",
-                              "write timestamps as ISO 8601, e.g. 2017-03-01 12:30:00"))
+        p.append(
+            rows_problem(
+                name,
+                bad,
+                "timestamp cannot be parsed",
+                "write timestamps as ISO 8601, e.g. 2017-03-01 12:30:00",
+            )
+        )
     if schema.time_start is not None:
         out = ((t < schema.time_start) | (t >= schema.time_end)).to_numpy() & ~t.isna().to_numpy()
         if out.any():
-            p.append(rows_problem(
-                name, out,
-                f"timestamp outside the declared time range [{schema.time_start}, "
-                f"{schema.time_end})", "drop these events or widen time_range in the schema"))
+            p.append(
+                rows_problem(
+                    name,
+                    out,
+                    f"timestamp outside the declared time range [{schema.time_start}, "
+                    f"{schema.time_end})",
+                    "drop these events or widen time_range in the schema",
+                )
+            )
     return t, p
 
 
@@ -134,18 +162,33 @@ def _coerce_categorical(s: pd.Series, col: Column) -> tuple[pd.Series, list[Prob
     miss = _missing(s)
     p = []
     if miss.any():
-        p.append(rows_problem(col.name, miss, "value is missing (NaN/empty)",
-                              "fill it with a declared category, e.g. 'Unknown'"))
+        p.append(
+            rows_problem(
+                col.name,
+                miss,
+                "value is missing (NaN/empty)",
+                "fill it with a declared category, e.g. 'Unknown'",
+            )
+        )
     if pd.api.types.is_float_dtype(s) and not miss.all():
-        p.append(Problem(col.name, f"categorical column has float type {s.dtype}",
-                         "store categories as text"))
+        p.append(
+            Problem(
+                col.name, f"categorical column has float type {s.dtype}", "store categories as text"
+            )
+        )
     out = s.astype(str).where(~miss, None)
     if col.values is not None:
         bad = ~out.isin(col.values).to_numpy() & ~miss
         if bad.any():
             vals = sorted(set(out[bad]))[:5]
-            p.append(rows_problem(col.name, bad, f"values {vals} are not in the declared domain",
-                                  f"use one of {list(col.values)[:10]} or extend the schema"))
+            p.append(
+                rows_problem(
+                    col.name,
+                    bad,
+                    f"values {vals} are not in the declared domain",
+                    f"use one of {list(col.values)[:10]} or extend the schema",
+                )
+            )
     return out, p
 
 
@@ -158,20 +201,40 @@ def _coerce_numeric(s: pd.Series, col: Column) -> tuple[pd.Series, list[Problem]
     x = pd.to_numeric(s, errors="coerce").astype("float64")
     wrong = x.isna().to_numpy() & ~miss
     if miss.any():
-        p.append(rows_problem(col.name, miss, "value is missing (NaN/empty)",
-                              "fill it with a number (e.g. 0 for events without an amount)"))
+        p.append(
+            rows_problem(
+                col.name,
+                miss,
+                "value is missing (NaN/empty)",
+                "fill it with a number (e.g. 0 for events without an amount)",
+            )
+        )
     if wrong.any():
-        p.append(rows_problem(col.name, wrong, "value is not a number (wrong type)",
-                              "write plain numbers such as 12.5"))
+        p.append(
+            rows_problem(
+                col.name,
+                wrong,
+                "value is not a number (wrong type)",
+                "write plain numbers such as 12.5",
+            )
+        )
     inf = np.isinf(x.to_numpy())
     if inf.any():
-        p.append(rows_problem(col.name, inf, "value is infinite", "replace it with a finite number"))
+        p.append(
+            rows_problem(col.name, inf, "value is infinite", "replace it with a finite number")
+        )
     lo = -np.inf if col.min is None else col.min
     hi = np.inf if col.max is None else col.max
     out = ((x < lo) | (x > hi)).to_numpy() & ~inf
     if out.any():
-        p.append(rows_problem(col.name, out, f"value outside the declared bounds [{lo}, {hi}]",
-                              "clip or drop these values, or widen min/max in the schema"))
+        p.append(
+            rows_problem(
+                col.name,
+                out,
+                f"value outside the declared bounds [{lo}, {hi}]",
+                "clip or drop these values, or widen min/max in the schema",
+            )
+        )
     return x, p
 
 
@@ -180,9 +243,14 @@ def _context_problems(df: pd.DataFrame, schema: Schema) -> list[Problem]:
     for name in schema.context_names():
         varying = df.groupby(schema.sequence_key, sort=False)[name].transform("nunique") > 1
         if varying.any():
-            problems.append(rows_problem(
-                name, varying.to_numpy(), "context value changes within a customer's journey",
-                "give each customer one value, or declare the column as an event column"))
+            problems.append(
+                rows_problem(
+                    name,
+                    varying.to_numpy(),
+                    "context value changes within a customer's journey",
+                    "give each customer one value, or declare the column as an event column",
+                )
+            )
     return problems
 
 
@@ -190,9 +258,14 @@ def _duplicate_problems(df: pd.DataFrame) -> list[Problem]:
     dup = df.duplicated(keep="first").to_numpy()
     if not dup.any():
         return []
-    return [rows_problem(None, dup, "exact duplicate events",
-                         "drop them (DataFrame.drop_duplicates()) or add a column that tells them "
-                         "apart")]
+    return [
+        rows_problem(
+            None,
+            dup,
+            "exact duplicate events",
+            "drop them (DataFrame.drop_duplicates()) or add a column that tells them apart",
+        )
+    ]
 
 
 def _sort(df: pd.DataFrame, schema: Schema, report: ValidationReport) -> pd.DataFrame:
@@ -216,13 +289,19 @@ def _length_limit(
         return df
     n_cust = df.loc[over, schema.sequence_key].nunique()
     if not truncate:
-        raise DataError(rows_problem(
-            schema.sequence_key, over,
-            f"{n_cust} journey(s) are longer than max_length {schema.max_length}",
-            "pass truncate=True (CLI: --truncate) to keep the first max_length events, "
-            "or raise max_length in the schema"))
+        raise DataError(
+            rows_problem(
+                schema.sequence_key,
+                over,
+                f"{n_cust} journey(s) are longer than max_length {schema.max_length}",
+                "pass truncate=True (CLI: --truncate) to keep the first max_length events, "
+                "or raise max_length in the schema",
+            )
+        )
     report.truncated_customers = int(n_cust)
     report.truncated_events = int(over.sum())
-    report.notes.append(f"truncated {n_cust} journey(s) to {schema.max_length} events, "
-                        f"dropping {int(over.sum())} event(s)")
+    report.notes.append(
+        f"truncated {n_cust} journey(s) to {schema.max_length} events, "
+        f"dropping {int(over.sum())} event(s)"
+    )
     return df[~over]

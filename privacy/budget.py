@@ -29,8 +29,10 @@ class PrivacyBudget:
     def __post_init__(self) -> None:
         p = []
         if not isinstance(self.epsilon, (int, float)) or not self.epsilon > 0:
-            p.append(f"epsilon must be > 0, got {self.epsilon!r}; use e.g. --epsilon 8, or no "
-                     "--epsilon for a non-private run")
+            p.append(
+                f"epsilon must be > 0, got {self.epsilon!r}; use e.g. --epsilon 8, or no "
+                "--epsilon for a non-private run"
+            )
         if self.delta is not None and not 0 < self.delta < 1:
             p.append(f"delta must be in (0, 1), got {self.delta!r}")
         if not self.max_grad_norm > 0:
@@ -50,7 +52,8 @@ class PrivacyBudget:
             raise ConfigError(
                 f"delta {self.delta:g} >= 1/N = {1.0 / n_customers:g} for N={n_customers} "
                 f"customers would allow releasing a whole customer; use delta < 1/N, e.g. "
-                f"{default_delta(n_customers):g} (the default)")
+                f"{default_delta(n_customers):g} (the default)"
+            )
         return self.delta
 
     def to_dict(self) -> dict[str, Any]:

@@ -35,9 +35,16 @@ def tiny_frame(n_customers: int = 30, *, seed: int = 0, max_events: int = 8) -> 
             t += int(rng.integers(60, 86_400 * 5))
             et = ["view", "cart", "purchase"][int(rng.integers(3))]
             amount = round(float(rng.uniform(1, 300)), 2) if et == "purchase" else 0.0
-            rows.append({"customer_id": f"c{c:04d}", "timestamp": t0 + pd.Timedelta(seconds=t),
-                         "channel": ["web", "app", "email", "store"][int(rng.integers(4))],
-                         "event_type": et, "amount": amount, "segment": seg})
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": t0 + pd.Timedelta(seconds=t),
+                    "channel": ["web", "app", "email", "store"][int(rng.integers(4))],
+                    "event_type": et,
+                    "amount": amount,
+                    "segment": seg,
+                }
+            )
     return pd.DataFrame(rows)
 
 

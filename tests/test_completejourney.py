@@ -12,10 +12,17 @@ from journeys.completejourney import build_completejourney
 COUNTS = {
     "customers": 2469,
     "events": 163544,
-    "events_by_channel": {"direct_mail_a": 3647, "direct_mail_b": 2368, "direct_mail_c": 574,
-                          "store": 156955},
-    "events_by_event_type": {"campaign_received": 6589, "coupon_redemption": 1107,
-                             "purchase": 155848},
+    "events_by_channel": {
+        "direct_mail_a": 3647,
+        "direct_mail_b": 2368,
+        "direct_mail_c": 574,
+        "store": 156955,
+    },
+    "events_by_event_type": {
+        "campaign_received": 6589,
+        "coupon_redemption": 1107,
+        "purchase": 155848,
+    },
     "length_max": 787,
 }
 
@@ -42,8 +49,9 @@ def test_build_twice_gives_identical_files(tmp_path):
     digests = []
     for sub in ("a", "b"):
         target = datasets.build("completejourney", tmp_path / sub)
-        digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                        for f in sorted(target.iterdir())})
+        digests.append(
+            {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(target.iterdir())}
+        )
     assert digests[0] == digests[1] and set(digests[0]) == {"events.parquet", "schema.yaml"}
 
 

@@ -71,8 +71,10 @@ def test_encoding_round_trip_exact(tiny_log):
 
 
 def test_encoder_refuses_undeclared_domain():
-    d = {**TINY_SCHEMA, "events": {**TINY_SCHEMA["events"],
-                                   "channel": {"type": "categorical", "values": None}}}
+    d = {
+        **TINY_SCHEMA,
+        "events": {**TINY_SCHEMA["events"], "channel": {"type": "categorical", "values": None}},
+    }
     with pytest.raises(ConfigError, match=r"undeclared: \['channel'\].*estimate them under DP"):
         JourneyEncoder(Schema.from_dict(d))
 

@@ -38,8 +38,12 @@ SCHEMA = {
     "context": {"segment": {"type": "categorical", "values": ["a", "b"]}},
 }
 # A Markov chain over event types, so that order matters: view -> cart -> purchase -> support.
-NEXT = {"view": (["view", "cart"], [0.5, 0.5]), "cart": (["purchase", "view"], [0.7, 0.3]),
-        "purchase": (["support", "view"], [0.3, 0.7]), "support": (["view"], [1.0])}
+NEXT = {
+    "view": (["view", "cart"], [0.5, 0.5]),
+    "cart": (["purchase", "view"], [0.7, 0.3]),
+    "purchase": (["support", "view"], [0.3, 0.7]),
+    "support": (["view"], [1.0]),
+}
 CHANNEL = {"view": "web", "cart": "app", "purchase": "store", "support": "web"}
 EVENT = ["channel", "event_type", "amount"]
 
@@ -102,10 +106,13 @@ def test_tvd_matches_a_hand_computed_value():
     schema = Schema.from_dict(SCHEMA)
     t = pd.to_datetime(["2024-02-01", "2024-02-02"])
     base = {"customer_id": "x", "timestamp": t, "amount": [0.0, 0.0], "segment": "a"}
-    a = EventLog.from_frame(pd.DataFrame(
-        {**base, "channel": ["web", "web"], "event_type": ["view", "view"]}), schema)
-    b = EventLog.from_frame(pd.DataFrame(
-        {**base, "channel": ["web", "store"], "event_type": ["view", "purchase"]}), schema)
+    a = EventLog.from_frame(
+        pd.DataFrame({**base, "channel": ["web", "web"], "event_type": ["view", "view"]}), schema
+    )
+    b = EventLog.from_frame(
+        pd.DataFrame({**base, "channel": ["web", "store"], "event_type": ["view", "purchase"]}),
+        schema,
+    )
     # 1-grams: a = START, v, v, END; b = START, v, p, END -> 0.5 * (0.25 + 0.25)
     assert ngram_tvd(a, b, n=1) == pytest.approx(0.25)
     # 2-grams: a = S>v, v>v, v>E; b = S>v, v>p, p>E -> two of three differ on each side
@@ -149,8 +156,15 @@ def test_w1_ratios_against_itself_and_train_copy(log):
 def test_fidelity_report_is_flat_json_floats(log, fresh):
     train, holdout = split_by_customer(log, holdout=0.5, seed=0)
     report = fidelity_report(train, holdout, fresh.head_customers(100), seed=0)
-    base = ["tvd_1gram", "tvd_2gram", "tvd_3gram", "length_w1", "gap_w1", "amount_w1",
-            "detection_auc"]
+    base = [
+        "tvd_1gram",
+        "tvd_2gram",
+        "tvd_3gram",
+        "length_w1",
+        "gap_w1",
+        "amount_w1",
+        "detection_auc",
+    ]
     ratios = ["length_w1_ratio", "gap_w1_ratio", "amount_w1_ratio"]
     assert set(report) == set(base) | {f"ref_{k}" for k in base} | set(ratios)
     assert all(type(v) is float and math.isfinite(v) for v in report.values())

@@ -11,16 +11,31 @@ def test_yaml_round_trip(tmp_path, tiny_schema):
     assert back.is_public
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"events": {"event_type": {"type": "categorical", "values": ["a"]}}},
-     "event column 'channel' is required"),
-    ({"max_length": 0}, "max_length 0 must be >= 1"),
-    ({"time_range": ["2024-02-01", "2024-01-01"]}, "is not before end"),
-    ({"events": {**TINY_SCHEMA["events"], "amount": {"type": "text"}}}, "type 'text' is not one"),
-    ({"events": {**TINY_SCHEMA["events"], "amount": {"type": "numeric", "min": 5, "max": 1}}},
-     "min 5.0 > max 1.0"),
-    ({"context": {"customer_id": {"type": "categorical", "values": ["x"]}}}, "used twice"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"events": {"event_type": {"type": "categorical", "values": ["a"]}}},
+            "event column 'channel' is required",
+        ),
+        ({"max_length": 0}, "max_length 0 must be >= 1"),
+        ({"time_range": ["2024-02-01", "2024-01-01"]}, "is not before end"),
+        (
+            {"events": {**TINY_SCHEMA["events"], "amount": {"type": "text"}}},
+            "type 'text' is not one",
+        ),
+        (
+            {
+                "events": {
+                    **TINY_SCHEMA["events"],
+                    "amount": {"type": "numeric", "min": 5, "max": 1},
+                }
+            },
+            "min 5.0 > max 1.0",
+        ),
+        ({"context": {"customer_id": {"type": "categorical", "values": ["x"]}}}, "used twice"),
+    ],
+)
 def test_bad_schema_names_the_problem(change, message):
     with pytest.raises(ConfigError, match=message):
         Schema.from_dict({**TINY_SCHEMA, **change})
@@ -35,7 +50,11 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_undeclared_domains_are_listed():
-    d = {**TINY_SCHEMA, "time_range": None, "max_length": None,
-         "events": {**TINY_SCHEMA["events"], "amount": {"type": "numeric"}}}
+    d = {
+        **TINY_SCHEMA,
+        "time_range": None,
+        "max_length": None,
+        "events": {**TINY_SCHEMA["events"], "amount": {"type": "numeric"}},
+    }
     s = Schema.from_dict(d)
     assert s.undeclared() == ["amount", "time_range", "max_length"] and not s.is_public

@@ -27,37 +27,54 @@ def _dup(df, row):
 def _long(df, row):
     cid = df.at[row, "customer_id"]
     t = df["timestamp"].max()
-    extra = pd.DataFrame([{**df.iloc[row].to_dict(), "timestamp": t + pd.Timedelta(seconds=i + 1)}
-                          for i in range(25)])
+    extra = pd.DataFrame(
+        [
+            {**df.iloc[row].to_dict(), "timestamp": t + pd.Timedelta(seconds=i + 1)}
+            for i in range(25)
+        ]
+    )
     extra["customer_id"] = cid
     return pd.concat([df, extra], ignore_index=True)
 
 
 def _context(df, row):
     seg = df.at[row, "segment"]
-    return _set(df, row, "segment", "premium" if seg == "budget" else "budget") \
-        if (df["customer_id"] == df.at[row, "customer_id"]).sum() > 1 else None
+    return (
+        _set(df, row, "segment", "premium" if seg == "budget" else "budget")
+        if (df["customer_id"] == df.at[row, "customer_id"]).sum() > 1
+        else None
+    )
 
 
 CORRUPTIONS = {
     "missing column": (lambda df, r: df.drop(columns=["event_type"]), "required column is missing"),
-    "misnamed column": (lambda df, r: df.rename(columns={"channel": "chanel"}),
-                        "rename column 'chanel' to 'channel'"),
-    "unparseable time": (lambda df, r: _set(df, r, "timestamp", "31/02/2024 25:61"),
-                         "timestamp cannot be parsed"),
+    "misnamed column": (
+        lambda df, r: df.rename(columns={"channel": "chanel"}),
+        "rename column 'chanel' to 'channel'",
+    ),
+    "unparseable time": (
+        lambda df, r: _set(df, r, "timestamp", "31/02/2024 25:61"),
+        "timestamp cannot be parsed",
+    ),
     "missing time": (lambda df, r: _set(df, r, "timestamp", None), "timestamp is missing"),
-    "time out of range": (lambda df, r: _set(df, r, "timestamp", pd.Timestamp("2031-01-01")),
-                          "outside the declared time range"),
+    "time out of range": (
+        lambda df, r: _set(df, r, "timestamp", pd.Timestamp("2031-01-01")),
+        "outside the declared time range",
+    ),
     "numeric time": (lambda df, r: df.assign(timestamp=np.arange(len(df))), "numeric type"),
     "nan category": (lambda df, r: _set(df, r, "channel", np.nan), "value is missing"),
-    "category out of domain": (lambda df, r: _set(df, r, "channel", "fax"),
-                               "not in the declared domain"),
+    "category out of domain": (
+        lambda df, r: _set(df, r, "channel", "fax"),
+        "not in the declared domain",
+    ),
     "float category": (lambda df, r: df.assign(segment=1.5), "float type"),
     "nan numeric": (lambda df, r: _set(df, r, "amount", None), "value is missing"),
     "wrong type numeric": (lambda df, r: _set(df, r, "amount", "twelve"), "not a number"),
     "infinite numeric": (lambda df, r: _set(df, r, "amount", np.inf), "infinite"),
-    "numeric out of bounds": (lambda df, r: _set(df, r, "amount", 1e6),
-                              "outside the declared bounds"),
+    "numeric out of bounds": (
+        lambda df, r: _set(df, r, "amount", 1e6),
+        "outside the declared bounds",
+    ),
     "missing id": (lambda df, r: _set(df, r, "customer_id", None), "customer id is missing"),
     "duplicate": (_dup, "exact duplicate events"),
     "too long": (_long, "longer than max_length 20"),
@@ -67,8 +84,11 @@ CORRUPTIONS = {
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(sorted(CORRUPTIONS)), row=st.integers(0, len(BASE) - 1),
-       shuffle=st.booleans())
+@given(
+    kind=st.sampled_from(sorted(CORRUPTIONS)),
+    row=st.integers(0, len(BASE) - 1),
+    shuffle=st.booleans(),
+)
 def test_each_malformation_is_named(kind, row, shuffle):
     corrupt, message = CORRUPTIONS[kind]
     df = corrupt(BASE, row)
@@ -81,9 +101,15 @@ def test_each_malformation_is_named(kind, row, shuffle):
     assert "Fix:" in str(info.value)
 
 
-CELL = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**12, 10**12),
-                 st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-                 st.datetimes(), st.sampled_from(["web", "view", "premium", "2024-03-01"]))
+CELL = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.datetimes(),
+    st.sampled_from(["web", "view", "premium", "2024-03-01"]),
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

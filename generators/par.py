@@ -1,0 +1,415 @@
+"""`par`: the SDV PARSynthesizer baseline behind the SequenceGenerator interface.
+
+    gen = create("par", {"epochs": 16})
+    gen.fit(train_log)                       # no DP: a privacy budget is refused
+    synth = gen.sample(500, conditions={"segment": "premium"}, seed=0)
+    gen.save("models/par-1");  gen2 = load("models/par-1")
+
+Training is SDV 2.0's own: `PARSynthesizer.fit` on the event table with SDV
+metadata (sequence key, sequence index, context columns). Sampling and saving
+are ours, and this is a deliberate fallback. SDV saves with cloudpickle, which
+JourneyLab forbids, and its full fitted state (an rdt HyperTransformer, a
+GaussianCopula context synthesizer built from `copulas` univariates, transformer
+random states) has no JSON form; rebuilding it from private attributes would be
+fragile and still not byte-identical. So after `fit` we keep only:
+- the fitted PAR network (deepecho `PARNet`) weights -> `model.safetensors`;
+- deepecho's `PARModel` maps (column types, one-hot indices, normalisation,
+  length limits), SDV's column orders and gap bounds -> `state.json`;
+- a small Gaussian copula for the per-customer context (context columns plus
+  the first-event time), fitted on the same data, as plain numbers, standing
+  in for SDV's GaussianCopulaSynthesizer -> `state.json`.
+Sequences are sampled by deepecho's own `PARModel.sample_sequence` on a model
+rebuilt from that state, both before and after a save, so a loaded model
+samples exactly what the fitted one did under the same seed.
+
+Other choices, and the SDV quirks behind them:
+- deepecho numbers categories in `set()` order, which for strings depends on
+  Python's hash seed, so two processes fit different models. We hand SDV
+  integer codes (the schema's category order), whose set order is fixed.
+- The timestamp goes in as seconds since the time origin (a numerical
+  sequence index): SDV models the gaps and puts the first time in the context.
+- SDV/torch draw from global RNGs; `fit` and `sample` seed them inside a
+  context manager that restores the previous global state afterwards.
+- PAR can only condition on context values it saw in training (deepecho
+  one-hot maps); others are refused with the list of usable values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.special import ndtr, ndtri
+
+from generators import par_state
+from generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
+from journeys.errors import ConfigError
+from journeys.eventlog import EventLog
+from journeys.schema import Schema
+
+START = "__start__"  # the context sampler's name for the first event time
+
+
+@dataclass(frozen=True)
+class PARConfig:
+    """Settings of the PAR baseline.
+
+    epochs: full-batch training epochs of the PAR network (SDV's default 128).
+    sample_size: sequences drawn per journey, keeping the most likely (SDV default 1).
+    cuda: train and sample on a GPU when one is available.
+    verbose: let deepecho show its tqdm progress bar (on stderr).
+    seed: seeds fitting, and sampling when `sample(seed=None)`.
+    context_quantiles: resolution of the context sampler's numeric marginals.
+    """
+
+    epochs: int = 128
+    sample_size: int = 1
+    cuda: bool = False
+    verbose: bool = False
+    seed: int = 0
+    context_quantiles: int = 101
+
+    def __post_init__(self) -> None:
+        p = []
+        for name in ("epochs", "sample_size", "seed", "context_quantiles"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                p.append(f"{name} must be an integer, got {v!r}")
+        if not p:
+            if self.epochs < 1:
+                p.append(f"epochs must be >= 1, got {self.epochs}")
+            if self.sample_size < 1:
+                p.append(f"sample_size must be >= 1, got {self.sample_size}")
+            if self.seed < 0:
+                p.append(f"seed must be >= 0, got {self.seed}")
+            if self.context_quantiles < 2:
+                p.append(f"context_quantiles must be >= 2, got {self.context_quantiles}")
+        for name in ("cuda", "verbose"):
+            if not isinstance(getattr(self, name), bool):
+                p.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if p:
+            raise ConfigError("par config: " + "; ".join(p))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PARConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"par config: unknown keys {unknown}; valid keys are {sorted(known)}")
+        return cls(**d)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, *, cuda: bool = False):
+    """Seed torch, numpy and random globally, and restore their old state on exit."""
+    devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@register("par")
+class PARGenerator(SequenceGenerator):
+    """SDV's PAR (probabilistic autoregressive RNN) as a non-private baseline."""
+
+    def __init__(self, config: PARConfig | dict[str, Any] | None = None, /, **overrides: Any):
+        if isinstance(config, PARConfig) and not overrides:
+            self.config = config
+        else:
+            base = config.to_dict() if isinstance(config, PARConfig) else dict(config or {})
+            self.config = PARConfig.from_dict({**base, **overrides})
+        self.schema: Schema | None = None
+        self._state: dict[str, Any] | None = None  # JSON-able: PAR maps, domains, copula
+        self._tensors: dict[str, torch.Tensor] | None = None  # PARNet state_dict
+        self._par = None  # deepecho PARModel rebuilt from the two above
+
+    # --- fit -------------------------------------------------------------
+    def fit(self, log: EventLog, *, privacy=None) -> PARGenerator:
+        if privacy is not None:
+            raise ConfigError("PAR has no differential privacy: it cannot train under a privacy "
+                              "budget. Use the 'gan' or 'vae' generator for a DP run, or fit "
+                              "'par' without a budget as a non-private baseline")
+        if not isinstance(log, EventLog):
+            raise ConfigError(f"fit expects an EventLog, got {type(log).__name__}; build one "
+                              "with EventLog.from_frame(df, schema)")
+        domains = par_state.domains_of(log)
+        frame = par_state.to_sdv_frame(log, domains)
+        with seeded(self.config.seed, cuda=self.config.cuda):
+            synth = _fit_sdv(frame, log.schema, self.config)
+            state, tensors = par_state.extract(synth, log.schema)
+            contexts = frame.groupby(log.schema.sequence_key, sort=False).first()
+            state["context_model"] = fit_context_model(
+                contexts, log.schema, domains, quantiles=self.config.context_quantiles)
+        state["domains"] = domains
+        # Through JSON and back: the in-memory model is exactly the one a save/load gives.
+        self._set_state(log.schema, json.loads(json.dumps(state)), tensors)
+        return self
+
+    def _set_state(self, schema: Schema, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.schema, self._state, self._tensors = schema, state, tensors
+        self._par = par_state.build_par(state, tensors, self.config)
+
+    # --- sample ----------------------------------------------------------
+    def sample(self, n: int, *, conditions: dict[str, Any] | None = None,
+               seed: int | None = None) -> EventLog:
+        """Sample `n` journeys; `seed=None` uses the config's seed (same seed, same journeys)."""
+        self._require_fitted("sample")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"n must be a positive integer number of journeys, got {n!r}")
+        seed = self.config.seed if seed is None else seed
+        if not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        fixed = self._check_conditions(conditions or {})
+        with seeded(seed, cuda=self.config.cuda):
+            rng = np.random.default_rng(seed)
+            ctx = sample_context(self._state["context_model"], n, fixed=fixed, rng=rng)
+            seqs = [self._par.sample_sequence(self._par_context(ctx, i)) for i in range(n)]
+        df = par_state.to_events(seqs, ctx, self._state, self.schema, prefix=f"par-s{seed}-")
+        return EventLog.from_frame(df, self.schema)
+
+    def _par_context(self, ctx: dict[str, np.ndarray], i: int) -> list:
+        order = self._state["context_columns"]
+        return [ctx[START if c == self._state["start_column"] else c][i].item() for c in order]
+
+    def _check_conditions(self, conditions: dict[str, Any]) -> dict[str, float]:
+        """Map {context column: value} to context codes; refuse what PAR cannot condition on."""
+        if not isinstance(conditions, dict):
+            raise ConfigError(f"conditions must be a dict {{context column: value}}, "
+                              f"got {type(conditions).__name__}")
+        names = self.schema.context_names()
+        fixed = {}
+        for col, value in conditions.items():
+            if col not in names:
+                raise ConfigError(f"cannot condition on '{col}': it is not a context column; "
+                                  f"context columns are {names}")
+            fixed[col] = par_state.condition_code(col, value, self._state, self.schema)
+        return fixed
+
+    # --- save / load -----------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        self._require_fitted("save")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self._tensors.items()},
+                  str(path / "model.safetensors"))
+        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        (path / "state.json").write_text(json.dumps(self._state, indent=1))
+        meta = {"format_version": FORMAT_VERSION, "generator": self.name,
+                "schema": self.schema.to_dict(), "privacy": None, "versions": _versions()}
+        (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PARGenerator:
+        path = Path(path)
+        meta = read_meta(path)
+        if meta.get("generator") != "par":
+            raise ConfigError(f"model in {path} was saved by generator "
+                              f"'{meta.get('generator')}', not 'par'; load it with "
+                              "generators.load(path)")
+        try:
+            gen = cls(_read_json(path / "config.json"))
+            schema = Schema.from_dict(meta["schema"])
+            state = _read_json(path / "state.json")
+            tensors = _read_tensors(path / "model.safetensors")
+            gen._set_state(schema, state, tensors)
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise ConfigError(f"model in {path} is corrupt or incomplete ({type(e).__name__}: "
+                              f"{e}); re-run the fit and save again") from e
+        return gen
+
+    def _require_fitted(self, what: str) -> None:
+        if self._par is None:
+            raise ConfigError(f"cannot {what} a 'par' generator that is not fitted; call "
+                              "fit(log) or generators.load(path) first")
+
+
+def _fit_sdv(frame: pd.DataFrame, schema: Schema, config: PARConfig):
+    """Fit SDV's PARSynthesizer on the coded frame (warnings and SDV's log file silenced)."""
+    from sdv.logging.utils import disable_single_table_logger
+    from sdv.metadata import Metadata
+    from sdv.sequential import PARSynthesizer
+
+    with warnings.catch_warnings(), disable_single_table_logger(), _quiet("Metadata"):
+        warnings.simplefilter("ignore")
+        md = Metadata.detect_from_dataframes({"table": frame})
+        if md.tables["table"].primary_key is not None:  # detection may pick any unique column
+            md.remove_primary_key()
+        md.update_column(schema.sequence_key, sdtype="id")
+        md.update_column(schema.sequence_index, sdtype="numerical")
+        for c in schema.columns:
+            md.update_column(c.name, sdtype="categorical" if c.kind == "categorical"
+                             else "numerical")
+        md.set_sequence_key(schema.sequence_key)
+        md.set_sequence_index(schema.sequence_index)
+        synth = PARSynthesizer(md, context_columns=schema.context_names() or None,
+                               epochs=config.epochs, sample_size=config.sample_size,
+                               cuda=config.cuda, verbose=config.verbose)
+        synth.fit({"table": frame})
+    return synth
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    logger = logging.getLogger(name)
+    handlers, logger.handlers = logger.handlers, []
+    try:
+        yield
+    finally:
+        logger.handlers = handlers
+
+
+# --- the context sampler: a Gaussian copula kept as plain numbers ----------
+def fit_context_model(contexts: pd.DataFrame, schema: Schema, domains: dict, *,
+                      quantiles: int) -> dict[str, Any]:
+    """Per-customer context (coded columns + first event time) -> marginals + correlation."""
+    cols, latent = [], []
+    grid = np.linspace(0.0, 1.0, quantiles)
+    for c in schema.context:
+        x = contexts[c.name].to_numpy()
+        if c.kind == "categorical":
+            size = len(domains["categories"][c.name])
+            probs = np.bincount(x.astype(int), minlength=size) / len(x)
+            cols.append({"name": c.name, "kind": "categorical", "probs": probs.tolist()})
+            latent.append(_cat_u(probs, x.astype(int)))
+        else:
+            cols.append(_numeric_marginal(c.name, x, grid))
+            latent.append(_rank_u(x))
+    x = contexts[schema.sequence_index].to_numpy(dtype=float)
+    cols.append(_numeric_marginal(START, x, grid))
+    latent.append(_rank_u(x))
+    z = ndtri(np.clip(np.stack(latent, axis=1), 1e-6, 1 - 1e-6))  # [N, d]
+    return {"columns": cols, "corr": _correlation(z).tolist()}
+
+
+def _numeric_marginal(name: str, x: np.ndarray, grid: np.ndarray) -> dict[str, Any]:
+    return {"name": name, "kind": "numeric", "quantiles": np.quantile(x, grid).tolist()}
+
+
+def _cat_u(probs: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A category's latent uniform: the midpoint of its interval on [0, 1]."""
+    cum = np.concatenate([[0.0], np.cumsum(probs)])
+    return cum[codes] + probs[codes] / 2
+
+
+def _rank_u(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return (rankdata(x) - 0.5) / len(x)
+
+
+def _correlation(z: np.ndarray, shrink: float = 0.01) -> np.ndarray:
+    d = z.shape[1]
+    if d == 1 or len(z) < 3:
+        return np.eye(d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.nan_to_num(np.corrcoef(z, rowvar=False))
+    np.fill_diagonal(r, 1.0)
+    return (1 - shrink) * r + shrink * np.eye(d)  # keeps it positive definite
+
+
+def sample_context(model: dict[str, Any], n: int, *, fixed: dict[str, float],
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Draw `n` contexts; columns in `fixed` take the given code/value, the rest follow."""
+    cols = model["columns"]
+    r = np.asarray(model["corr"], dtype=float)
+    idx = [i for i, c in enumerate(cols) if c["name"] in fixed]
+    z_fixed = np.array([ndtri(np.clip(_to_u(cols[i], fixed[cols[i]["name"]]), 1e-6, 1 - 1e-6))
+                        for i in idx])
+    z = _conditional_normal(r, idx, z_fixed, n, rng)  # [n, d]
+    out = {}
+    for i, c in enumerate(cols):
+        if c["name"] in fixed:
+            out[c["name"]] = np.full(n, fixed[c["name"]])
+        else:
+            out[c["name"]] = _from_u(c, ndtr(z[:, i]))
+    return out
+
+
+def _conditional_normal(r: np.ndarray, idx: list[int], z_fixed: np.ndarray, n: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    d = len(r)
+    free = [i for i in range(d) if i not in idx]
+    z = np.zeros((n, d))
+    z[:, idx] = z_fixed
+    mean, cov = np.zeros(len(free)), r[np.ix_(free, free)]
+    if idx:
+        a = np.linalg.solve(r[np.ix_(idx, idx)], r[np.ix_(idx, free)]).T  # [free, fixed]
+        mean, cov = a @ z_fixed, cov - a @ r[np.ix_(idx, free)]
+    chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(free)))
+    z[:, free] = mean + rng.standard_normal((n, len(free))) @ chol.T
+    return z
+
+
+def _to_u(col: dict[str, Any], value: float) -> float:
+    if col["kind"] == "categorical":
+        return float(_cat_u(np.asarray(col["probs"]), np.array([int(value)]))[0])
+    q = np.asarray(col["quantiles"])
+    return float(np.interp(value, q, np.linspace(0, 1, len(q))))
+
+
+def _from_u(col: dict[str, Any], u: np.ndarray) -> np.ndarray:
+    if col["kind"] == "categorical":
+        cum = np.cumsum(col["probs"])
+        return np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1).astype(np.int64)
+    q = np.asarray(col["quantiles"])
+    return np.interp(u, np.linspace(0, 1, len(q)), q)
+
+
+# --- files -----------------------------------------------------------------
+def _read_json(f: Path) -> dict[str, Any]:
+    if not f.exists():
+        raise ConfigError(f"{f} is missing; the model directory is incomplete. Re-run the fit")
+    try:
+        return json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{f} is corrupt (not valid JSON: {e}); re-run the fit") from e
+
+
+def _read_tensors(f: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not f.exists():
+        raise ConfigError(f"{f} is missing; the model directory is incomplete. Re-run the fit")
+    try:
+        return load_file(str(f))
+    except Exception as e:  # safetensors raises its own error type for a damaged header
+        raise ConfigError(f"{f} is corrupt (not a safetensors file: {e}); re-run the fit") from e
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("journeylab", "sdv", "deepecho", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+__all__ = ["PARConfig", "PARGenerator", "fit_context_model", "sample_context", "seeded"]

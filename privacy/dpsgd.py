@@ -1,0 +1,178 @@
+"""DP-SGD at the level of a customer, wired with Opacus.
+
+One sample = one customer's whole journey. Each step:
+1. Poisson sampling: every customer joins the batch independently with
+   probability q = expected_batch / N, so batch sizes vary (binomially) and
+   may be empty; fixed-size batches would void the accounting.
+2. One backward of the per-customer losses through a `GradSampleModule`
+   gives one gradient per customer; `DPOptimizer` clips each to
+   `max_grad_norm`, sums, adds N(0, (sigma * C)^2) noise and divides by the
+   expected batch size.
+3. The step is counted; training stops at the planned number of steps, for
+   which sigma was calibrated to reach the target epsilon and no more.
+
+    plan = plan_dpsgd(budget, n_customers=N, batch_size=64, epochs=10)
+    gsm, opt = make_private(model, torch.optim.Adam(model.parameters()), plan=plan, noise_seed=0)
+    spend = DPSpend(plan)
+    for idx in poisson_batches(N, sample_rate=plan.sample_rate, steps=plan.steps, generator=g):
+        dp_step(gsm, opt, per_customer_loss(gsm, idx) if len(idx) else None); spend.step()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from torch import nn
+
+from journeys.errors import ConfigError, InternalError, PrivacyBudgetError
+from privacy.accountant import cross_check, epsilon_from, noise_multiplier_for
+from privacy.budget import PrivacyBudget
+
+
+@dataclass(frozen=True)
+class DPPlan:
+    """Everything that fixes the privacy guarantee of one DP-SGD run."""
+
+    n_customers: int
+    expected_batch_size: float
+    sample_rate: float
+    steps: int
+    noise_multiplier: float
+    max_grad_norm: float
+    delta: float
+    target_epsilon: float
+    accountant: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_dpsgd(budget: PrivacyBudget, *, n_customers: int, batch_size: int, epochs: int,
+               max_steps: int | None = None) -> DPPlan:
+    """Sampling rate, steps and the noise that reaches `budget.epsilon` after exactly those steps.
+
+    Refuses delta >= 1/N (via `budget.resolve_delta`) before any training.
+    """
+    delta = budget.resolve_delta(n_customers)
+    if batch_size < 1 or epochs < 1:
+        raise ConfigError(f"batch_size ({batch_size}) and epochs ({epochs}) must be >= 1")
+    q = min(1.0, batch_size / n_customers)
+    steps = max(1, round(epochs / q))
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+    sigma = noise_multiplier_for(target_epsilon=budget.epsilon, delta=delta, sample_rate=q,
+                                 steps=steps, accountant=budget.accountant)
+    return DPPlan(n_customers=n_customers, expected_batch_size=q * n_customers, sample_rate=q,
+                  steps=steps, noise_multiplier=sigma, max_grad_norm=budget.max_grad_norm,
+                  delta=delta, target_epsilon=float(budget.epsilon), accountant=budget.accountant)
+
+
+def poisson_batch(n: int, *, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Indices [B] of the customers drawn, each independently with probability q (B may be 0)."""
+    return torch.nonzero(torch.rand(n, generator=generator) < sample_rate).flatten()
+
+
+def poisson_batches(n: int, *, sample_rate: float, steps: int,
+                    generator: torch.Generator) -> Iterator[torch.Tensor]:
+    for _ in range(steps):
+        yield poisson_batch(n, sample_rate=sample_rate, generator=generator)
+
+
+def make_private(module: nn.Module, optimizer: torch.optim.Optimizer, *, plan: DPPlan,
+                 noise_seed: int, device: torch.device | str = "cpu"
+                 ) -> tuple[GradSampleModule, DPOptimizer]:
+    """Wrap `module` for per-sample gradients and `optimizer` for clipping and noise.
+
+    The module's forward must return per-customer losses; call `dp_step` with their
+    vector. Gradients of all its terms (e.g. real and fake for a discriminator) are
+    summed per customer *before* clipping, so every term passes through clipping.
+    """
+    gsm = GradSampleModule(module, batch_first=True, loss_reduction="sum", strict=True)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(noise_seed))
+    opt = DPOptimizer(optimizer, noise_multiplier=plan.noise_multiplier,
+                      max_grad_norm=plan.max_grad_norm,
+                      expected_batch_size=plan.expected_batch_size, loss_reduction="mean",
+                      generator=gen)
+    return gsm, opt
+
+
+def dp_step(optimizer: DPOptimizer, per_sample_loss: torch.Tensor | None) -> None:
+    """Backward per-customer losses [B], clip, noise, update. `None` = empty Poisson batch.
+
+    An empty batch still takes a step: the update is pure noise, as the accounting assumes.
+    """
+    if per_sample_loss is None or per_sample_loss.numel() == 0:
+        for p in optimizer.params:
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+    else:
+        if per_sample_loss.dim() != 1:
+            raise InternalError(f"dp_step needs per-customer losses [B], got shape "
+                                f"{tuple(per_sample_loss.shape)}")
+        per_sample_loss.sum().backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+class DPSpend:
+    """Counts DP steps against a plan; refuses a step beyond it; reports the record."""
+
+    def __init__(self, plan: DPPlan):
+        self.plan = plan
+        self.steps = 0
+        self.epsilon_over_steps: list[tuple[int, float]] = []
+
+    @property
+    def exhausted(self) -> bool:
+        return self.steps >= self.plan.steps
+
+    def step(self) -> None:
+        if self.exhausted:
+            raise PrivacyBudgetError(
+                f"DP step {self.steps + 1} would exceed the planned {self.plan.steps} steps "
+                f"(epsilon {self.plan.target_epsilon:g}); training must stop here")
+        self.steps += 1
+
+    def epsilon(self) -> float:
+        p = self.plan
+        return epsilon_from(sample_rate=p.sample_rate, noise_multiplier=p.noise_multiplier,
+                            steps=self.steps, delta=p.delta, accountant=p.accountant)
+
+    def mark(self) -> float:
+        """Record epsilon at the current step (e.g. at the end of an epoch)."""
+        eps = self.epsilon()
+        if not self.epsilon_over_steps or self.epsilon_over_steps[-1][0] != self.steps:
+            self.epsilon_over_steps.append((self.steps, eps))
+        return eps
+
+    def record(self, *, epochs: float, private_modules: list[str]) -> dict[str, Any]:
+        """The privacy record stored with the model (JSON-able)."""
+        p = self.plan
+        eps = self.mark()
+        check = cross_check(sample_rate=p.sample_rate, noise_multiplier=p.noise_multiplier,
+                            steps=self.steps, delta=p.delta)
+        return {
+            "dp": True,
+            "unit": "customer",
+            "epsilon": eps,
+            "target_epsilon": p.target_epsilon,
+            **check,
+            "delta": p.delta,
+            "noise_multiplier": p.noise_multiplier,
+            "max_grad_norm": p.max_grad_norm,
+            "sample_rate": p.sample_rate,
+            "expected_batch_size": p.expected_batch_size,
+            "steps": self.steps,
+            "planned_steps": p.steps,
+            "epochs": epochs,
+            "n_customers": p.n_customers,
+            "accountant": p.accountant,
+            "sampling": "poisson",
+            "private_modules": private_modules,
+            "epsilon_over_steps": [[s, e] for s, e in self.epsilon_over_steps],
+        }
