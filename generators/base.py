@@ -100,3 +100,57 @@ class SequenceGenerator(abc.ABC):
     def privacy_record(self) -> dict[str, Any] | None:
         """What DP training spent (epsilon, delta, noise, steps, ...), or None if not private."""
         return None
+
+
+def sample_to_parquet(
+    gen: SequenceGenerator,
+    n: int,
+    path: str | Path,
+    *,
+    batch_size: int = 1000,
+    seed: int = 0,
+    conditions: dict[str, Any] | None = None,
+    progress=None,
+) -> dict[str, int]:
+    """Sample `n` journeys in batches, streaming them to one Parquet file.
+
+    Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
+    only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
+    `syn-00000000`... across batches. The file is written to a temporary name
+    and renamed at the end: an interrupted run leaves no half file.
+    """
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if n < 1 or batch_size < 1:
+        raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    writer, counts = None, {"customers": 0, "events": 0}
+    try:
+        for i, start in enumerate(range(0, n, batch_size)):
+            k = min(batch_size, n - start)
+            log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+            df = log.df.copy()
+            codes = df[log.key].factorize(sort=False)[0]
+            df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            counts["customers"] += log.n_customers
+            counts["events"] += log.n_events
+            if progress is not None:
+                progress(start + k, n)
+        writer.close()
+        writer = None
+        os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp.exists():
+            tmp.unlink()
+    return counts

@@ -158,7 +158,8 @@ def condition_code(col: str, value, state: dict[str, Any], schema: Schema) -> fl
                               f"allowed values: {cats}")
         code = cats.index(str(value))
         pos = state["context_columns"].index(col)
-        seen = {v for e in state["ctx_map"] if e["key"] == pos for v, _ in e["indices"]}
+        # SDV hands deepecho context rows as floats, so codes are stored as 0.0, 1.0, ...
+        seen = {int(v) for e in state["ctx_map"] if e["key"] == pos for v, _ in e["indices"]}
         if code not in seen:
             usable = [cats[i] for i in sorted(seen)]
             raise ConfigError(f"condition {col}={value!r}: no training customer had this value, "

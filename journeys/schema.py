@@ -65,7 +65,8 @@ class Column:
     def from_dict(cls, name: str, d: dict[str, Any]) -> Column:
         if not isinstance(d, dict) or "type" not in d:
             raise ConfigError(
-                f"column '{name}': expected a mapping with 'type' (categorical or numeric), got {d!r}"
+                f"column '{name}': expected a mapping with 'type' (categorical or numeric), "
+                f"got {d!r}"
             )
         unknown = set(d) - {"type", "values", "min", "max", "decimals", "description"}
         if unknown:

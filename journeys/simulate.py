@@ -53,8 +53,10 @@ SCHEMA_PATH = Path(__file__).parent / "data" / "simulate.yaml"
 DAY = 86_400
 CHANNELS = ("web", "app", "email", "social", "store", "call_centre")
 WEB, APP, EMAIL, SOCIAL, STORE, CALL_CENTRE = range(6)
-EVENT_TYPES = ("ad_impression", "email_open", "promo_email", "page_view", "product_view",
-               "add_to_cart", "cart_abandonment", "purchase", "support_chat", "support_call")
+EVENT_TYPES = tuple(
+    "ad_impression email_open promo_email page_view product_view add_to_cart "
+    "cart_abandonment purchase support_chat support_call".split()
+)
 AD, OPEN, PROMO, PAGE, PRODUCT, CART, ABANDON, BUY, CHAT, CALL = range(10)
 END = len(EVENT_TYPES)  # pseudo-type: the session ends
 # Channel fixed by the event type; -1 = web or app (or store for a session-start purchase).
@@ -82,6 +84,7 @@ PROMO_FIRST_DAY, PROMO_EVERY_DAYS, PROMO_DAYS = 14, 28, 7
 HALF_LIFE_DAYS = 14
 MAX_AMOUNT = 5000.0
 NEVER = np.iinfo(np.int64).max
+LATENTS = ("propensity", "engagement", "churn_hazard", "app_share", "store_share")
 
 
 def _gap_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +152,10 @@ def _timestamp(start) -> pd.Timestamp:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"start {start!r} is not a timestamp; use e.g. '2024-01-01'") from e
     if t0 is pd.NaT or t0.tzinfo is not None or t0 != t0.floor("s"):
-        raise ConfigError(f"start {start!r} must be a naive timestamp in whole seconds, "
-                          "e.g. '2024-01-01 00:00:00'")
+        raise ConfigError(
+            f"start {start!r} must be a naive timestamp in whole seconds, "
+            "e.g. '2024-01-01 00:00:00'"
+        )
     return t0
 
 
@@ -174,26 +179,33 @@ def _pick(rng: np.random.Generator, probs, n: int) -> np.ndarray:
 
 def _draw_customers(rng: np.random.Generator, n: int, horizon: int) -> dict[str, np.ndarray]:
     """Static attributes and latents of every customer; arrays of length n."""
-    seg, region, age = (_pick(rng, SEGMENT_SHARE, n), _pick(rng, REGION_SHARE, n),
-                        _pick(rng, AGE_SHARE, n))
+    seg, region, age = (
+        _pick(rng, SEGMENT_SHARE, n),
+        _pick(rng, REGION_SHARE, n),
+        _pick(rng, AGE_SHARE, n),
+    )
     prop_dev = rng.normal(0.0, 0.6, n)
     eng_dev = rng.normal(0.0, 0.5, n)
     engagement = np.take(ENGAGEMENT_MEAN, seg) * np.exp(eng_dev)
     # Less engaged, less inclined customers churn sooner: the latents are coupled.
-    hazard = np.take(CHURN_MEAN, seg) * np.exp(rng.normal(0.0, 0.3, n) - 0.3 * prop_dev
-                                               - 0.6 * eng_dev)
+    hazard = np.take(CHURN_MEAN, seg) * np.exp(
+        rng.normal(0.0, 0.3, n) - 0.3 * prop_dev - 0.6 * eng_dev
+    )
     acquired = rng.integers(1, max(2, int(ACQUISITION_SHARE * horizon)), n)
     first_type = np.where(rng.random(n) < 0.65, AD, OPEN)
     cust = {
-        "segment": seg, "region": region, "age_band": age,
+        "segment": seg,
+        "region": region,
+        "age_band": age,
         "propensity": np.take(PROPENSITY_MEAN, seg) + prop_dev,
         "engagement": np.clip(engagement, 0.01, 0.4),
         "churn_hazard": hazard,
         "app_share": np.take(AGE_APP, age),
-        "store_share": np.clip(np.take(AGE_STORE, age) + np.take(REGION_STORE, region), .02, .9),
+        "store_share": np.clip(np.take(AGE_STORE, age) + np.take(REGION_STORE, region), 0.02, 0.9),
         "call_share": np.take(AGE_CALL, age),
         "support_prob": np.take(SUPPORT_AFTER_PURCHASE, seg),
-        "acquired": acquired, "first_type": first_type,
+        "acquired": acquired,
+        "first_type": first_type,
     }
     cust["promo_at"] = _promo_receipts(rng, seg, horizon)
     return cust
@@ -320,18 +332,18 @@ def _continue_probs(s: np.ndarray, c: dict, a: np.ndarray, promo: np.ndarray) ->
     cart = 0.55 * _sigmoid(-0.5 + 0.8 * prop + 0.7 * boost)
     buy = 0.85 * _sigmoid(0.2 + 0.8 * prop + 0.8 * boost)
     support, call = c["support_prob"][a], c["call_share"][a]
-    is_ = {k: (s == k).astype(float) for k in range(END)}
+    i = {k: (s == k).astype(float) for k in range(END)}
     p = np.zeros((len(s), END + 1))
-    p[:, OPEN] = is_[PROMO] * _sigmoid(0.3 + 0.4 * prop)
-    p[:, PAGE] = is_[AD] * 0.6 * click_ad + is_[OPEN] * 0.4 * click_mail + is_[PAGE] * 0.25 \
-        + is_[PRODUCT] * 0.10
-    p[:, PRODUCT] = is_[AD] * 0.4 * click_ad + is_[OPEN] * 0.6 * click_mail + is_[PAGE] * 0.45 \
-        + is_[PRODUCT] * 0.30
-    p[:, CART] = is_[PRODUCT] * cart + is_[CART] * 0.15
-    p[:, BUY] = is_[CART] * buy
-    p[:, ABANDON] = is_[CART] * (0.85 - buy)
-    p[:, CHAT] = is_[BUY] * support * (1 - call)
-    p[:, CALL] = is_[BUY] * support * call + is_[CHAT] * 0.15 + is_[CALL] * 0.05
+    p[:, OPEN] = i[PROMO] * _sigmoid(0.3 + 0.4 * prop)
+    p[:, PAGE] = i[AD] * 0.6 * click_ad + i[OPEN] * 0.4 * click_mail + i[PAGE] * 0.25
+    p[:, PAGE] += i[PRODUCT] * 0.10
+    p[:, PRODUCT] = i[AD] * 0.4 * click_ad + i[OPEN] * 0.6 * click_mail + i[PAGE] * 0.45
+    p[:, PRODUCT] += i[PRODUCT] * 0.30
+    p[:, CART] = i[PRODUCT] * cart + i[CART] * 0.15
+    p[:, BUY] = i[CART] * buy
+    p[:, ABANDON] = i[CART] * (0.85 - buy)
+    p[:, CHAT] = i[BUY] * support * (1 - call)
+    p[:, CALL] = i[BUY] * support * call + i[CHAT] * 0.15 + i[CALL] * 0.05
     p[:, END] = 1.0 - p[:, :END].sum(axis=1)
     return p
 
@@ -356,16 +368,20 @@ def _frames(run: _Run, cust: dict, schema: Schema) -> tuple[pd.DataFrame, pd.Dat
     n = len(run.t)
     ids = np.array([f"c{i:0{max(5, len(str(n - 1)))}d}" for i in range(n)], dtype=object)
     t0 = schema.time_start
-    ctx = {name: np.asarray(vals, dtype=object)[cust[name]]
-           for name, vals in (("segment", SEGMENTS), ("region", REGIONS), ("age_band", AGE_BANDS))}
-    events = pd.DataFrame({
-        schema.sequence_key: ids[who],
-        schema.sequence_index: t0 + pd.to_timedelta(when, unit="s"),
-        "channel": np.asarray(CHANNELS, dtype=object)[chan],
-        "event_type": np.asarray(EVENT_TYPES, dtype=object)[etype],
-        "amount": amount.astype(np.float64),
-        **{k: v[who] for k, v in ctx.items()},
-    })
+    ctx = {
+        name: np.asarray(vals, dtype=object)[cust[name]]
+        for name, vals in (("segment", SEGMENTS), ("region", REGIONS), ("age_band", AGE_BANDS))
+    }
+    events = pd.DataFrame(
+        {
+            schema.sequence_key: ids[who],
+            schema.sequence_index: t0 + pd.to_timedelta(when, unit="s"),
+            "channel": np.asarray(CHANNELS, dtype=object)[chan],
+            "event_type": np.asarray(EVENT_TYPES, dtype=object)[etype],
+            "amount": amount.astype(np.float64),
+            **{k: v[who] for k, v in ctx.items()},
+        }
+    )
     return events, _truth(run, cust, ids, ctx, who, etype, amount, t0)
 
 
@@ -374,22 +390,20 @@ def _truth(run, cust, ids, ctx, who, etype, amount, t0) -> pd.DataFrame:
     count = lambda mask: np.bincount(who[mask], minlength=n)  # noqa: E731
     churned = run.churn_t >= 0
     secs = lambda x: t0 + pd.to_timedelta(x, unit="s")  # noqa: E731
-    return pd.DataFrame({
-        "customer_id": ids.astype(str),
-        **ctx,
-        "propensity": cust["propensity"],
-        "engagement": cust["engagement"],
-        "churn_hazard": cust["churn_hazard"],
-        "app_share": cust["app_share"],
-        "store_share": cust["store_share"],
-        "acquired_at": secs(cust["acquired"]),
-        "last_event_at": secs(run.t),
-        "n_events": run.n_events,
-        "n_purchases": count(etype == BUY),
-        "total_amount": np.round(np.bincount(who, weights=amount, minlength=n), 2),
-        "n_promotions": count(etype == PROMO),
-        "n_support": count((etype == CHAT) | (etype == CALL)),
-        "churned": churned,
-        "churn_time": pd.Series(secs(np.where(churned, run.churn_t, 0))).where(churned, pd.NaT),
-        "capped": run.capped,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ids.astype(str),
+            **ctx,
+            **{k: cust[k] for k in LATENTS},
+            "acquired_at": secs(cust["acquired"]),
+            "last_event_at": secs(run.t),
+            "n_events": run.n_events,
+            "n_purchases": count(etype == BUY),
+            "total_amount": np.round(np.bincount(who, weights=amount, minlength=n), 2),
+            "n_promotions": count(etype == PROMO),
+            "n_support": count((etype == CHAT) | (etype == CALL)),
+            "churned": churned,
+            "churn_time": pd.Series(secs(np.where(churned, run.churn_t, 0))).where(churned, pd.NaT),
+            "capped": run.capped,
+        }
+    )

@@ -114,8 +114,7 @@ def test_max_length_respected(sample, monkeypatch):
     log, truth = sample
     assert log.lengths().max() <= log.schema.max_length
     original = sim.simulate_schema
-    monkeypatch.setattr(sim, "simulate_schema",
-                        lambda **kw: replace(original(**kw), max_length=15))
+    monkeypatch.setattr(sim, "simulate_schema", lambda **kw: replace(original(**kw), max_length=15))
     short, short_truth = sim.simulate(60, seed=1)
     lengths = short.lengths()
     assert lengths.max() == 15
@@ -127,17 +126,23 @@ def test_other_window():
     log, truth = simulate(30, seed=2, start="2023-03-01 08:00:00", days=30)
     assert log.schema.time_start == pd.Timestamp("2023-03-01 08:00:00")
     assert log.schema.time_end == pd.Timestamp("2023-03-31 08:00:00")
-    assert log.df["timestamp"].between(log.schema.time_start, log.schema.time_end,
-                                       inclusive="neither").all()
+    assert (
+        log.df["timestamp"]
+        .between(log.schema.time_start, log.schema.time_end, inclusive="neither")
+        .all()
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n_customers": 0}, "n_customers 0 must be an integer >= 1"),
-    ({"n_customers": 10, "seed": -1}, "seed -1 must be"),
-    ({"n_customers": 10, "days": 0}, "days 0 must be"),
-    ({"n_customers": 10, "start": "2024-01-01 00:00:00.5"}, "whole seconds"),
-    ({"n_customers": 10, "start": "not a date"}, "is not a timestamp"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_customers": 0}, "n_customers 0 must be an integer >= 1"),
+        ({"n_customers": 10, "seed": -1}, "seed -1 must be"),
+        ({"n_customers": 10, "days": 0}, "days 0 must be"),
+        ({"n_customers": 10, "start": "2024-01-01 00:00:00.5"}, "whole seconds"),
+        ({"n_customers": 10, "start": "not a date"}, "is not a timestamp"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     n = kwargs.pop("n_customers")
     with pytest.raises(ConfigError, match=match):
@@ -152,7 +157,8 @@ def _features(log: EventLog, cutoff_day: int = 120, horizon_days: int = 60):
     end = cut + pd.Timedelta(days=horizon_days)
     future = df[(df["timestamp"] >= cut) & (df["timestamp"] < end)]
     x = pd.crosstab(past["customer_id"], past["event_type"]).reindex(
-        columns=list(EVENT_TYPES), fill_value=0)
+        columns=list(EVENT_TYPES), fill_value=0
+    )
     x["recency"] = (cut - past.groupby("customer_id")["timestamp"].max()).dt.days
     seg = log.context().set_index("customer_id").loc[x.index, "segment"]
     x = x.join(pd.get_dummies(seg, dtype=float)).astype(float)
