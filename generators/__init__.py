@@ -1,6 +1,7 @@
 """Journey generators behind one interface: DP GAN, DP VAE, SDV PAR baseline."""
 
-import generators.par  # noqa: F401
+from generators import gan, vae  # noqa: F401  (register "gan" and "vae")
 from generators.base import REGISTRY, SequenceGenerator, create, load, register
+from generators.io import sample_to_parquet
 
-__all__ = ["REGISTRY", "SequenceGenerator", "create", "load", "register"]
+__all__ = ["REGISTRY", "SequenceGenerator", "create", "load", "register", "sample_to_parquet"]

@@ -76,6 +76,7 @@ class SequenceGenerator(abc.ABC):
     """Learns whole customer journeys from an EventLog and samples new ones."""
 
     name: ClassVar[str] = ""
+    supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
 
     @abc.abstractmethod
     def fit(self, log: EventLog, *, privacy=None) -> SequenceGenerator:

@@ -71,6 +71,10 @@ def fit(
         if epsilon is None:
             raise ConfigError("--delta needs --epsilon; pass both, or neither for no DP")
         budget = PrivacyBudget(epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm)
+        if not type(gen).supports_dp:
+            dp = sorted(n for n, c in base.REGISTRY.items() if c.supports_dp)
+            raise ConfigError(f"generator '{model}' has no differential privacy; drop --epsilon "
+                              f"for a non-private baseline, or use one of {dp}")
     log = read_log(data, schema, truncate)
     if budget is not None:
         budget.resolve_delta(log.n_customers)  # refuse delta >= 1/N before any run is opened

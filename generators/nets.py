@@ -203,3 +203,49 @@ def straight_through(logits: torch.Tensor) -> torch.Tensor:
     soft = logits.softmax(-1)
     hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
     return hard + soft - soft.detach()
+
+
+class EventHeads(nn.Module):
+    """Output distributions of one step, chained within an event.
+
+    Fields in order: each event categorical, each numeric (bins), the gap (bins);
+    field f is predicted from h + embeddings of fields < f (teacher-forced in
+    training), so the columns of one event are sampled jointly, not independently.
+    A separate head gives the probability that the journey ends at this step.
+    """
+
+    def __init__(self, d: int, sizes: list[int]):
+        super().__init__()
+        self.end = Head(d, 1)
+        self.heads = nn.ModuleList(Head(d, s) for s in sizes)
+        self.embs = nn.ModuleList(nn.Embedding(s, d) for s in sizes[:-1])
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, field_mask: torch.Tensor,
+             end_target: torch.Tensor, end_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """h [B, S, d], targets [B, S, F] classes, field_mask [B, S, F], end_* [B, S].
+
+        Returns per-journey NLL of the fields [B, F] and of the end flags [B].
+        """
+        B, S = h.shape[:2]
+        x, nll = h, []
+        for f, head in enumerate(self.heads):
+            logits = head(x)  # [B, S, V_f]
+            ce = F.cross_entropy(logits.flatten(0, 1), targets[..., f].flatten(),
+                                 reduction="none").view(B, S)
+            nll.append((ce * field_mask[..., f]).sum(1))
+            if f < len(self.embs):
+                x = x + self.embs[f](targets[..., f])
+        end_logit = self.end(h).squeeze(-1)
+        end = F.binary_cross_entropy_with_logits(end_logit, end_target, reduction="none")
+        return torch.stack(nll, dim=1), (end * end_mask).sum(1)
+
+    @torch.no_grad()
+    def sample(self, h: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """h [B, d] -> (end probability [B], field classes [B, F])."""
+        x, out = h, []
+        for f, head in enumerate(self.heads):
+            k = gumbel_argmax(head(x), gen)
+            out.append(k)
+            if f < len(self.embs):
+                x = x + self.embs[f](k)
+        return torch.sigmoid(self.end(h).squeeze(-1)), torch.stack(out, dim=1)

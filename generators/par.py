@@ -20,7 +20,12 @@ fragile and still not byte-identical. So after `fit` we keep only:
   in for SDV's GaussianCopulaSynthesizer -> `state.json`.
 Sequences are sampled by deepecho's own `PARModel.sample_sequence` on a model
 rebuilt from that state, both before and after a save, so a loaded model
-samples exactly what the fitted one did under the same seed.
+samples exactly what the fitted one did under the same seed. The state work
+(coding, extraction, rebuild, copula, decoding) lives in `generators.par_state`.
+The sampled journeys are post-processed into a valid EventLog: new customer
+ids, times rounded to seconds and clipped to the time range, numerics clipped
+to their bounds and rounded to their decimals, exact duplicates dropped,
+journeys cut at max_length.
 
 Other choices, and the SDV quirks behind them:
 - deepecho numbers categories in `set()` order, which for strings depends on
@@ -32,6 +37,8 @@ Other choices, and the SDV quirks behind them:
   context manager that restores the previous global state afterwards.
 - PAR can only condition on context values it saw in training (deepecho
   one-hot maps); others are refused with the list of usable values.
+- deepecho samples one journey at a time and re-runs the GRU over the whole
+  prefix at every step, so sampling time grows with the square of the length.
 """
 
 from __future__ import annotations
@@ -48,15 +55,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import ndtr, ndtri
 
 from generators import par_state
 from generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
 from journeys.errors import ConfigError
 from journeys.eventlog import EventLog
 from journeys.schema import Schema
-
-START = "__start__"  # the context sampler's name for the first event time
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,15 @@ class PARConfig:
 
 @contextlib.contextmanager
 def seeded(seed: int, *, cuda: bool = False):
-    """Seed torch, numpy and random globally, and restore their old state on exit."""
+    """Seed torch, numpy and random globally, and restore their old state on exit.
+
+    Any non-negative seed works (batch seeds can exceed numpy's 2**32 limit).
+    """
     devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() else []
     np_state, py_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        np.random.seed(seed)
+        torch.manual_seed(seed % 2**63)
+        np.random.seed(seed % 2**32)
         random.seed(seed)
         try:
             yield
@@ -145,62 +152,80 @@ class PARGenerator(SequenceGenerator):
     # --- fit -------------------------------------------------------------
     def fit(self, log: EventLog, *, privacy=None) -> PARGenerator:
         if privacy is not None:
-            raise ConfigError("PAR has no differential privacy: it cannot train under a privacy "
-                              "budget. Use the 'gan' or 'vae' generator for a DP run, or fit "
-                              "'par' without a budget as a non-private baseline")
+            raise ConfigError(
+                "PAR has no differential privacy: it cannot train under a privacy "
+                "budget. Use the 'gan' or 'vae' generator for a DP run, or fit "
+                "'par' without a budget as a non-private baseline"
+            )
         if not isinstance(log, EventLog):
-            raise ConfigError(f"fit expects an EventLog, got {type(log).__name__}; build one "
-                              "with EventLog.from_frame(df, schema)")
+            raise ConfigError(
+                f"fit expects an EventLog, got {type(log).__name__}; build one "
+                "with EventLog.from_frame(df, schema)"
+            )
         domains = par_state.domains_of(log)
         frame = par_state.to_sdv_frame(log, domains)
         with seeded(self.config.seed, cuda=self.config.cuda):
             synth = _fit_sdv(frame, log.schema, self.config)
             state, tensors = par_state.extract(synth, log.schema)
             contexts = frame.groupby(log.schema.sequence_key, sort=False).first()
-            state["context_model"] = fit_context_model(
-                contexts, log.schema, domains, quantiles=self.config.context_quantiles)
+            state["context_model"] = par_state.fit_context_model(
+                contexts, log.schema, domains, quantiles=self.config.context_quantiles
+            )
         state["domains"] = domains
+        state["dataset_fingerprint"] = log.fingerprint()
         # Through JSON and back: the in-memory model is exactly the one a save/load gives.
         self._set_state(log.schema, json.loads(json.dumps(state)), tensors)
         return self
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Training loss per epoch (deepecho's negative log-likelihood), for tracking."""
+        return list(self._state.get("history", [])) if self._state else []
 
     def _set_state(self, schema: Schema, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.schema, self._state, self._tensors = schema, state, tensors
         self._par = par_state.build_par(state, tensors, self.config)
 
     # --- sample ----------------------------------------------------------
-    def sample(self, n: int, *, conditions: dict[str, Any] | None = None,
-               seed: int | None = None) -> EventLog:
+    def sample(
+        self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
+    ) -> EventLog:
         """Sample `n` journeys; `seed=None` uses the config's seed (same seed, same journeys)."""
         self._require_fitted("sample")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ConfigError(f"n must be a positive integer number of journeys, got {n!r}")
         seed = self.config.seed if seed is None else seed
-        if not isinstance(seed, int) or seed < 0:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
         fixed = self._check_conditions(conditions or {})
         with seeded(seed, cuda=self.config.cuda):
             rng = np.random.default_rng(seed)
-            ctx = sample_context(self._state["context_model"], n, fixed=fixed, rng=rng)
+            ctx = par_state.sample_context(self._state["context_model"], n, fixed=fixed, rng=rng)
             seqs = [self._par.sample_sequence(self._par_context(ctx, i)) for i in range(n)]
         df = par_state.to_events(seqs, ctx, self._state, self.schema, prefix=f"par-s{seed}-")
         return EventLog.from_frame(df, self.schema)
 
     def _par_context(self, ctx: dict[str, np.ndarray], i: int) -> list:
-        order = self._state["context_columns"]
-        return [ctx[START if c == self._state["start_column"] else c][i].item() for c in order]
+        start = self._state["start_column"]  # SDV's '<index>.context': the first event time
+        names = [par_state.START if c == start else c for c in self._state["context_columns"]]
+        return [ctx[name][i].item() for name in names]
 
     def _check_conditions(self, conditions: dict[str, Any]) -> dict[str, float]:
         """Map {context column: value} to context codes; refuse what PAR cannot condition on."""
         if not isinstance(conditions, dict):
-            raise ConfigError(f"conditions must be a dict {{context column: value}}, "
-                              f"got {type(conditions).__name__}")
+            raise ConfigError(
+                f"conditions must be a dict {{context column: value}}, "
+                f"got {type(conditions).__name__}"
+            )
         names = self.schema.context_names()
         fixed = {}
         for col, value in conditions.items():
             if col not in names:
-                raise ConfigError(f"cannot condition on '{col}': it is not a context column; "
-                                  f"context columns are {names}")
+                raise ConfigError(
+                    f"cannot condition on '{col}': it is not a context column; "
+                    f"context columns are {names}"
+                )
             fixed[col] = par_state.condition_code(col, value, self._state, self.schema)
         return fixed
 
@@ -211,12 +236,19 @@ class PARGenerator(SequenceGenerator):
         self._require_fitted("save")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self._tensors.items()},
-                  str(path / "model.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in self._tensors.items()}, str(path / "model.safetensors")
+        )
         (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
         (path / "state.json").write_text(json.dumps(self._state, indent=1))
-        meta = {"format_version": FORMAT_VERSION, "generator": self.name,
-                "schema": self.schema.to_dict(), "privacy": None, "versions": _versions()}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "generator": self.name,
+            "schema": self.schema.to_dict(),
+            "privacy": None,
+            "dataset_fingerprint": self._state.get("dataset_fingerprint", ""),
+            "versions": _versions(),
+        }
         (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         return path
 
@@ -225,9 +257,11 @@ class PARGenerator(SequenceGenerator):
         path = Path(path)
         meta = read_meta(path)
         if meta.get("generator") != "par":
-            raise ConfigError(f"model in {path} was saved by generator "
-                              f"'{meta.get('generator')}', not 'par'; load it with "
-                              "generators.load(path)")
+            raise ConfigError(
+                f"model in {path} was saved by generator "
+                f"'{meta.get('generator')}', not 'par'; load it with "
+                "generators.load(path)"
+            )
         try:
             gen = cls(_read_json(path / "config.json"))
             schema = Schema.from_dict(meta["schema"])
@@ -237,14 +271,18 @@ class PARGenerator(SequenceGenerator):
         except ConfigError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
-            raise ConfigError(f"model in {path} is corrupt or incomplete ({type(e).__name__}: "
-                              f"{e}); re-run the fit and save again") from e
+            raise ConfigError(
+                f"model in {path} is corrupt or incomplete ({type(e).__name__}: "
+                f"{e}); re-run the fit and save again"
+            ) from e
         return gen
 
     def _require_fitted(self, what: str) -> None:
         if self._par is None:
-            raise ConfigError(f"cannot {what} a 'par' generator that is not fitted; call "
-                              "fit(log) or generators.load(path) first")
+            raise ConfigError(
+                f"cannot {what} a 'par' generator that is not fitted; call "
+                "fit(log) or generators.load(path) first"
+            )
 
 
 def _fit_sdv(frame: pd.DataFrame, schema: Schema, config: PARConfig):
@@ -261,13 +299,19 @@ def _fit_sdv(frame: pd.DataFrame, schema: Schema, config: PARConfig):
         md.update_column(schema.sequence_key, sdtype="id")
         md.update_column(schema.sequence_index, sdtype="numerical")
         for c in schema.columns:
-            md.update_column(c.name, sdtype="categorical" if c.kind == "categorical"
-                             else "numerical")
+            md.update_column(
+                c.name, sdtype="categorical" if c.kind == "categorical" else "numerical"
+            )
         md.set_sequence_key(schema.sequence_key)
         md.set_sequence_index(schema.sequence_index)
-        synth = PARSynthesizer(md, context_columns=schema.context_names() or None,
-                               epochs=config.epochs, sample_size=config.sample_size,
-                               cuda=config.cuda, verbose=config.verbose)
+        synth = PARSynthesizer(
+            md,
+            context_columns=schema.context_names() or None,
+            epochs=config.epochs,
+            sample_size=config.sample_size,
+            cuda=config.cuda,
+            verbose=config.verbose,
+        )
         synth.fit({"table": frame})
     return synth
 
@@ -280,103 +324,6 @@ def _quiet(name: str):
         yield
     finally:
         logger.handlers = handlers
-
-
-# --- the context sampler: a Gaussian copula kept as plain numbers ----------
-def fit_context_model(contexts: pd.DataFrame, schema: Schema, domains: dict, *,
-                      quantiles: int) -> dict[str, Any]:
-    """Per-customer context (coded columns + first event time) -> marginals + correlation."""
-    cols, latent = [], []
-    grid = np.linspace(0.0, 1.0, quantiles)
-    for c in schema.context:
-        x = contexts[c.name].to_numpy()
-        if c.kind == "categorical":
-            size = len(domains["categories"][c.name])
-            probs = np.bincount(x.astype(int), minlength=size) / len(x)
-            cols.append({"name": c.name, "kind": "categorical", "probs": probs.tolist()})
-            latent.append(_cat_u(probs, x.astype(int)))
-        else:
-            cols.append(_numeric_marginal(c.name, x, grid))
-            latent.append(_rank_u(x))
-    x = contexts[schema.sequence_index].to_numpy(dtype=float)
-    cols.append(_numeric_marginal(START, x, grid))
-    latent.append(_rank_u(x))
-    z = ndtri(np.clip(np.stack(latent, axis=1), 1e-6, 1 - 1e-6))  # [N, d]
-    return {"columns": cols, "corr": _correlation(z).tolist()}
-
-
-def _numeric_marginal(name: str, x: np.ndarray, grid: np.ndarray) -> dict[str, Any]:
-    return {"name": name, "kind": "numeric", "quantiles": np.quantile(x, grid).tolist()}
-
-
-def _cat_u(probs: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """A category's latent uniform: the midpoint of its interval on [0, 1]."""
-    cum = np.concatenate([[0.0], np.cumsum(probs)])
-    return cum[codes] + probs[codes] / 2
-
-
-def _rank_u(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return (rankdata(x) - 0.5) / len(x)
-
-
-def _correlation(z: np.ndarray, shrink: float = 0.01) -> np.ndarray:
-    d = z.shape[1]
-    if d == 1 or len(z) < 3:
-        return np.eye(d)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.nan_to_num(np.corrcoef(z, rowvar=False))
-    np.fill_diagonal(r, 1.0)
-    return (1 - shrink) * r + shrink * np.eye(d)  # keeps it positive definite
-
-
-def sample_context(model: dict[str, Any], n: int, *, fixed: dict[str, float],
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw `n` contexts; columns in `fixed` take the given code/value, the rest follow."""
-    cols = model["columns"]
-    r = np.asarray(model["corr"], dtype=float)
-    idx = [i for i, c in enumerate(cols) if c["name"] in fixed]
-    z_fixed = np.array([ndtri(np.clip(_to_u(cols[i], fixed[cols[i]["name"]]), 1e-6, 1 - 1e-6))
-                        for i in idx])
-    z = _conditional_normal(r, idx, z_fixed, n, rng)  # [n, d]
-    out = {}
-    for i, c in enumerate(cols):
-        if c["name"] in fixed:
-            out[c["name"]] = np.full(n, fixed[c["name"]])
-        else:
-            out[c["name"]] = _from_u(c, ndtr(z[:, i]))
-    return out
-
-
-def _conditional_normal(r: np.ndarray, idx: list[int], z_fixed: np.ndarray, n: int,
-                        rng: np.random.Generator) -> np.ndarray:
-    d = len(r)
-    free = [i for i in range(d) if i not in idx]
-    z = np.zeros((n, d))
-    z[:, idx] = z_fixed
-    mean, cov = np.zeros(len(free)), r[np.ix_(free, free)]
-    if idx:
-        a = np.linalg.solve(r[np.ix_(idx, idx)], r[np.ix_(idx, free)]).T  # [free, fixed]
-        mean, cov = a @ z_fixed, cov - a @ r[np.ix_(idx, free)]
-    chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(free)))
-    z[:, free] = mean + rng.standard_normal((n, len(free))) @ chol.T
-    return z
-
-
-def _to_u(col: dict[str, Any], value: float) -> float:
-    if col["kind"] == "categorical":
-        return float(_cat_u(np.asarray(col["probs"]), np.array([int(value)]))[0])
-    q = np.asarray(col["quantiles"])
-    return float(np.interp(value, q, np.linspace(0, 1, len(q))))
-
-
-def _from_u(col: dict[str, Any], u: np.ndarray) -> np.ndarray:
-    if col["kind"] == "categorical":
-        cum = np.cumsum(col["probs"])
-        return np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1).astype(np.int64)
-    q = np.asarray(col["quantiles"])
-    return np.interp(u, np.linspace(0, 1, len(q)), q)
 
 
 # --- files -----------------------------------------------------------------
@@ -412,4 +359,4 @@ def _versions() -> dict[str, str]:
     return out
 
 
-__all__ = ["PARConfig", "PARGenerator", "fit_context_model", "sample_context", "seeded"]
+__all__ = ["PARConfig", "PARGenerator", "seeded"]

@@ -7,9 +7,10 @@ Mechanics (full tables in docs/simulator.md). Time runs in whole seconds from
 `start`; every event lies strictly inside (start, start + days).
 
 - Customers: segment (budget/mainstream/premium), region, age band; latent
-  purchase propensity (logit, segment mean + N(0, 0.6)), engagement (sessions
-  per day, segment mean x LogNormal(0, 0.5)), base churn hazard (per day,
-  segment mean x LogNormal(0, 0.4), lower for higher propensity), app share
+  purchase propensity p = segment mean + d (logit), engagement = segment mean x
+  exp(e) sessions per day (clipped to [0.01, 0.4]), base churn hazard per day =
+  segment mean x exp(N(0, 0.3) - 0.3 d - 0.6 e), with d ~ N(0, 0.6) and
+  e ~ N(0, 0.5): less engaged, less inclined customers churn sooner. App share
   (age), store share (age, region), call-centre share of support (age).
 - Acquisition: the first event (ad_impression on social or email_open) falls
   uniformly in the first 35% of the window.

@@ -15,12 +15,12 @@ One sample = one customer's whole journey. Each step:
     gsm, opt = make_private(model, torch.optim.Adam(model.parameters()), plan=plan, noise_seed=0)
     spend = DPSpend(plan)
     for idx in poisson_batches(N, sample_rate=plan.sample_rate, steps=plan.steps, generator=g):
-        dp_step(gsm, opt, per_customer_loss(gsm, idx) if len(idx) else None); spend.step()
+        dp_step(opt, [per_customer_loss(gsm, idx)] if len(idx) else []); spend.step()
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -102,21 +102,31 @@ def make_private(module: nn.Module, optimizer: torch.optim.Optimizer, *, plan: D
     return gsm, opt
 
 
-def dp_step(optimizer: DPOptimizer, per_sample_loss: torch.Tensor | None) -> None:
-    """Backward per-customer losses [B], clip, noise, update. `None` = empty Poisson batch.
+def dp_step(optimizer: DPOptimizer, chunk_losses: Iterable[torch.Tensor]) -> int:
+    """One DP-SGD update from per-customer losses, given chunk by chunk.
 
-    An empty batch still takes a step: the update is pure noise, as the accounting assumes.
+    Each item of `chunk_losses` is a vector [b] of per-customer losses of one chunk
+    of the Poisson batch; it is backpropagated at once (so only one chunk's graph is
+    alive), and the per-customer gradients of all chunks are clipped, summed and
+    noised together. No chunks (an empty Poisson batch) still takes a step: the
+    update is pure noise, as the accounting assumes. Returns the batch size.
     """
-    if per_sample_loss is None or per_sample_loss.numel() == 0:
-        for p in optimizer.params:
+    n = 0
+    for loss in chunk_losses:
+        if loss.dim() != 1:
+            raise InternalError(f"dp_step needs per-customer losses [b], got shape "
+                                f"{tuple(loss.shape)}")
+        loss.sum().backward()
+        n += loss.numel()
+    for p in optimizer.params:
+        gs = getattr(p, "grad_sample", None)
+        if n == 0:
             p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
-    else:
-        if per_sample_loss.dim() != 1:
-            raise InternalError(f"dp_step needs per-customer losses [B], got shape "
-                                f"{tuple(per_sample_loss.shape)}")
-        per_sample_loss.sum().backward()
+        elif isinstance(gs, list):  # one entry per chunk -> one row per customer
+            p.grad_sample = torch.cat(gs, dim=0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    return n
 
 
 class DPSpend:

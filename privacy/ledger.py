@@ -128,7 +128,8 @@ class Ledger:
         """Reserve (epsilon, delta) on `dataset` for `run_id`, before the run reads the data.
 
         Refused with PrivacyBudgetError, writing nothing, when the dataset's cap would be
-        exceeded. A non-private run reserves epsilon=math.inf: honest, and refused by any cap. `parts` optionally splits the reservation (e.g. {"preprocessing": {...},
+        exceeded. A non-private run reserves epsilon=math.inf: honest, and refused by any
+        cap. `parts` optionally splits the reservation (e.g. {"preprocessing": {...},
         "training": {...}}, each with epsilon, delta, mechanism); their sums must match.
         """
         _check_amounts(epsilon, delta)

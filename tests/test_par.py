@@ -40,9 +40,13 @@ def make_frame(n: int = 24, *, seed: int = 0, context: bool = True) -> pd.DataFr
         for _ in range(int(rng.integers(2, 9))):
             t += pd.Timedelta(seconds=int(rng.integers(60, 86_400 * 3)))
             et = ["view", "cart", "purchase"][int(rng.integers(3))]
-            row = {"customer_id": f"c{c:03d}", "timestamp": t,
-                   "channel": ["web", "app", "email"][int(rng.integers(3))], "event_type": et,
-                   "amount": round(float(rng.uniform(5, 150)), 2) if et == "purchase" else 0.0}
+            row = {
+                "customer_id": f"c{c:03d}",
+                "timestamp": t,
+                "channel": ["web", "app", "email"][int(rng.integers(3))],
+                "event_type": et,
+                "amount": round(float(rng.uniform(5, 150)), 2) if et == "purchase" else 0.0,
+            }
             if context:
                 row["segment"] = seg
             rows.append(row)
@@ -67,27 +71,35 @@ def fitted(log) -> PARGenerator:
 # --- config ---------------------------------------------------------------
 def test_config_defaults_round_trip_and_create():
     cfg = PARConfig()
-    assert (cfg.epochs, cfg.sample_size, cfg.cuda, cfg.verbose, cfg.seed) == (128, 1, False,
-                                                                              False, 0)
+    assert (cfg.epochs, cfg.sample_size, cfg.cuda, cfg.verbose, cfg.seed) == (
+        128,
+        1,
+        False,
+        False,
+        0,
+    )
     assert PARConfig.from_dict(cfg.to_dict()) == cfg
     gen = generators.create("par", {"epochs": 2})
     assert isinstance(gen, PARGenerator) and gen.config.epochs == 2
     assert "par" in generators.REGISTRY
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"epochs": 0}, "epochs must be >= 1"),
-    ({"sample_size": 1.5}, "sample_size must be an integer"),
-    ({"cuda": "yes"}, "cuda must be true or false"),
-    ({"epoch": 3}, r"unknown keys \['epoch'\]; valid keys"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"sample_size": 1.5}, "sample_size must be an integer"),
+        ({"cuda": "yes"}, "cuda must be true or false"),
+        ({"epoch": 3}, r"unknown keys \['epoch'\]; valid keys"),
+    ],
+)
 def test_config_rejects_bad_values(bad, match):
     with pytest.raises(ConfigError, match=match):
         generators.create("par", bad)
 
 
 # --- fit and sample ---------------------------------------------------------
-def test_sample_is_a_valid_log_inside_the_domains(fitted, schema):
+def test_sample_is_a_valid_log_inside_the_domains(fitted, schema, log):
     synth = fitted.sample(10, seed=0)
     df = synth.df
     assert isinstance(synth, EventLog) and synth.n_customers == 10
@@ -95,14 +107,10 @@ def test_sample_is_a_valid_log_inside_the_domains(fitted, schema):
     assert df["segment"].isin(["budget", "premium"]).all()
     assert df["amount"].between(0, 200).all()
     assert np.allclose(df["amount"], df["amount"].round(2))
-    assert (df["timestamp"] >= schema.time_start).all() and (df["timestamp"] < schema.time_end).all()
+    assert df["timestamp"].between(schema.time_start, schema.time_end, inclusive="left").all()
     assert (df["timestamp"].dt.floor("s") == df["timestamp"]).all()
     assert synth.lengths().max() <= 10 and not df.duplicated().any()
-    assert not set(df["customer_id"]) & set(fitted_ids(schema))  # new ids, not training ids
-
-
-def fitted_ids(schema) -> list[str]:
-    return EventLog.from_frame(make_frame(), schema).customers.tolist()
+    assert not set(df["customer_id"]) & set(log.customers)  # new ids, not training ids
 
 
 def test_same_seed_same_journeys_other_seed_others(fitted):
@@ -110,6 +118,13 @@ def test_same_seed_same_journeys_other_seed_others(fitted):
     pd.testing.assert_frame_equal(a.df, b.df)
     assert not a.df.equals(c.df)
     pd.testing.assert_frame_equal(fitted.sample(5).df, fitted.sample(5, seed=0).df)
+
+
+def test_history_and_large_seeds(fitted, log):
+    assert [h["epoch"] for h in fitted.history] == [0]
+    assert np.isfinite(fitted.history[0]["loss"])
+    big = 5000 * 1_000_003 + 7  # sample_to_parquet's batch seeds exceed 2**32
+    pd.testing.assert_frame_equal(fitted.sample(3, seed=big).df, fitted.sample(3, seed=big).df)
 
 
 def test_fit_and_sample_leave_global_rng_alone(log):
@@ -152,39 +167,71 @@ def test_conditions_fix_the_context(fitted):
     assert synth.n_customers == 12 and (synth.df["segment"] == "premium").all()
 
 
-@pytest.mark.parametrize("cond, match", [
-    ({"region": "north"}, r"'region': it is not a context column; context columns are \['segment'\]"),
-    ({"segment": "gold"}, r"segment='gold' is outside the domain.*allowed values: \['budget'"),
-    ({"segment": "vip"}, r"segment='vip': no training customer.*usable values: \['budget', "
-                         r"'premium'\]"),
-])
+@pytest.mark.parametrize(
+    "cond, match",
+    [
+        (
+            {"region": "north"},
+            r"'region': it is not a context column; context columns are "
+            r"\['segment'\]",
+        ),
+        ({"segment": "gold"}, r"segment='gold' is outside the domain.*allowed values: \['budget'"),
+        (
+            {"segment": "vip"},
+            r"segment='vip': no training customer.*usable values: \['budget', "
+            r"'premium'\]",
+        ),
+    ],
+)
 def test_bad_conditions_are_refused(fitted, cond, match):
     with pytest.raises(ConfigError, match=match):
         fitted.sample(3, conditions=cond)
 
 
+def test_numeric_context_column_is_sampled_and_conditioned():
+    d = {**SCHEMA, "context": {"age": {"type": "numeric", "min": 18, "max": 90, "decimals": 0}}}
+    df = make_frame(context=False)
+    df["age"] = 20 + df["customer_id"].str[1:].astype(int) * 2
+    gen = PARGenerator(epochs=1).fit(EventLog.from_frame(df, Schema.from_dict(d)))
+    ages = gen.sample(20, seed=0).context()["age"]
+    assert ages.between(18, 90).all() and (ages == ages.round()).all() and ages.nunique() > 1
+    assert (gen.sample(5, conditions={"age": 40}, seed=0).df["age"] == 40).all()
+    with pytest.raises(ConfigError, match=r"age=120 is outside.*numbers in \[18.0, 90.0\]"):
+        gen.sample(5, conditions={"age": 120})
+
+
 # --- save / load --------------------------------------------------------------
-def test_save_load_samples_identically(fitted, tmp_path):
+def test_save_load_samples_identically(fitted, log, tmp_path):
     before = fitted.sample(10, seed=0)
     fitted.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "config.json", "meta.json", "model.safetensors", "state.json"]
+        "config.json",
+        "meta.json",
+        "model.safetensors",
+        "state.json",
+    ]
     meta = generators.base.read_meta(tmp_path / "m")
     assert meta["generator"] == "par" and meta["privacy"] is None
+    assert meta["dataset_fingerprint"] == log.fingerprint()
     loaded = generators.load(tmp_path / "m")
     assert isinstance(loaded, PARGenerator) and loaded.config == fitted.config
+    assert loaded.history == fitted.history
     pd.testing.assert_frame_equal(loaded.sample(10, seed=0).df, before.df)
     cond = {"segment": "budget"}
-    pd.testing.assert_frame_equal(loaded.sample(5, conditions=cond, seed=1).df,
-                                  fitted.sample(5, conditions=cond, seed=1).df)
+    pd.testing.assert_frame_equal(
+        loaded.sample(5, conditions=cond, seed=1).df, fitted.sample(5, conditions=cond, seed=1).df
+    )
 
 
-@pytest.mark.parametrize("target, damage, match", [
-    ("model.safetensors", b"\x00garbage", "model.safetensors is corrupt"),
-    ("state.json", b"{not json", "state.json is corrupt"),
-    ("state.json", b'{"data_map": []}', "corrupt or incomplete"),
-    ("meta.json", b"[", "meta.json is corrupt"),
-])
+@pytest.mark.parametrize(
+    "target, damage, match",
+    [
+        ("model.safetensors", b"\x00garbage", "model.safetensors is corrupt"),
+        ("state.json", b"{not json", "state.json is corrupt"),
+        ("state.json", b'{"data_map": []}', "corrupt or incomplete"),
+        ("meta.json", b"[", "meta.json is corrupt"),
+    ],
+)
 def test_corrupt_files_raise_config_error(fitted, tmp_path, target, damage, match):
     fitted.save(tmp_path)
     (tmp_path / target).write_bytes(damage)

@@ -1,0 +1,141 @@
+"""Generator benchmark: gan and vae at epsilon 1, 8 and no DP, against SDV PAR.
+
+Every job runs in its own child process of this one (side by side on the same
+machine, one after another), on the Complete Journey train/holdout split
+(seed 0): fit time, epoch time, sampling throughput, peak memory (the child's
+max RSS) and the fidelity metrics of journeys.fidelity against the holdout.
+
+    .venv/bin/python -m bench.bench_generators                   # all jobs
+    .venv/bin/python -m bench.bench_generators --jobs vae-nodp,par --par-epochs 4
+
+PAR at its default 128 epochs does not finish within hours here (peers.md);
+`--par-epochs` sets what is run, and the table reports both the measured fit
+time and the 128-epoch time extrapolated from the measured epoch time,
+labelled as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path("bench/results")
+ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]
+
+
+def parse_job(job: str) -> tuple[str, float | None]:
+    model, _, dp = job.partition("-")
+    eps = None if dp in ("", "nodp") else float(dp.removeprefix("eps"))
+    return model, eps
+
+
+def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict:
+    """Child process: fit, sample, measure. Returns a JSON-able dict."""
+    from generators import create
+    from journeys import datasets, fidelity, split_by_customer
+    from privacy import PrivacyBudget
+
+    model, eps = parse_job(job)
+    log, _ = datasets.load("completejourney")
+    train, holdout = split_by_customer(log, holdout=0.5, seed=seed)
+    cfg = {"epochs": par_epochs} if model == "par" else ({"epochs": epochs} if epochs else {})
+    cfg["seed"] = seed
+    gen = create(model, cfg)
+    budget = PrivacyBudget(epsilon=eps) if eps is not None else None
+    t0 = time.perf_counter()
+    gen.fit(train, privacy=budget)
+    fit_s = time.perf_counter() - t0
+    n = holdout.n_customers
+    t0 = time.perf_counter()
+    synth = gen.sample(n, seed=seed)
+    sample_s = time.perf_counter() - t0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    synth.write(RESULTS / f"synthetic-{job}.parquet")
+    hist = getattr(gen, "history", []) or []
+    epoch_s = [h["epoch_seconds"] for h in hist if "epoch_seconds" in h]
+    n_epochs = cfg.get("epochs") or len(hist) or 1
+    rec = gen.privacy_record or {}
+    return {
+        "job": job, "model": model, "epsilon": eps, "epochs": n_epochs,
+        "fit_seconds": fit_s,
+        "epoch_seconds": (sum(epoch_s) / len(epoch_s)) if epoch_s else fit_s / n_epochs,
+        "sample_seconds": sample_s, "sampled": n,
+        "journeys_per_second": n / sample_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "epsilon_spent": rec.get("epsilon"), "delta": rec.get("delta"),
+        "mean_length": float(synth.lengths().mean()),
+        **fidelity.fidelity_report(train, holdout, synth, seed=seed),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    by = {r["job"]: r for r in rows}
+    par = by.get("par")
+    head = ("| job | epochs | fit s | epoch s | DP/non-DP epoch | journeys/s | x PAR throughput | "
+            "peak MB | eps spent | mean len | det. AUC | TVD-2 | len W1 ratio | gap W1 ratio |")
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        base = by.get(f"{r['model']}-nodp")
+        dp_ratio = (r["epoch_seconds"] / base["epoch_seconds"]
+                    if base and r["epsilon"] is not None else None)
+        xpar = r["journeys_per_second"] / par["journeys_per_second"] if par else None
+        lines.append("| " + " | ".join([
+            r["job"], str(r["epochs"]), f"{r['fit_seconds']:.0f}", f"{r['epoch_seconds']:.1f}",
+            _f(dp_ratio, ".2f"), f"{r['journeys_per_second']:.1f}", _f(xpar, ".0f"),
+            f"{r['peak_rss_mb']:.0f}", _f(r["epsilon_spent"], ".2f"), f"{r['mean_length']:.1f}",
+            f"{r['detection_auc']:.3f}", f"{r['tvd_2gram']:.3f}",
+            f"{r['length_w1_ratio']:.2f}", f"{r['gap_w1_ratio']:.2f}"]) + " |")
+    if par:
+        lines.append(f"\nPAR ran {par['epochs']} epochs ({par['epoch_seconds']:.0f} s each); its "
+                     f"default 128 epochs extrapolate to {128 * par['epoch_seconds'] / 60:.0f} min "
+                     "of fitting (extrapolated, not measured).")
+    ref = rows[0]
+    lines.append(f"Reference, real train vs holdout: detection AUC {ref['ref_detection_auc']:.3f}, "
+                 f"TVD-2 {ref['ref_tvd_2gram']:.3f}.")
+    return "\n".join(lines)
+
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--jobs", default=",".join(ALL_JOBS))
+    ap.add_argument("--epochs", type=int, default=None, help="epochs for gan/vae (default: theirs)")
+    ap.add_argument("--par-epochs", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--job", help=argparse.SUPPRESS)  # child mode
+    a = ap.parse_args()
+    if a.job:
+        print("RESULT " + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs,
+                                             seed=a.seed)))
+        return
+    rows = []
+    for job in a.jobs.split(","):
+        cmd = [sys.executable, "-m", "bench.bench_generators", "--job", job,
+               "--par-epochs", str(a.par_epochs), "--seed", str(a.seed)]
+        if a.epochs:
+            cmd += ["--epochs", str(a.epochs)]
+        print(f"[bench] {job} ...", file=sys.stderr, flush=True)
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        res = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if p.returncode != 0 or not res:
+            print(f"[bench] {job} FAILED:\n{p.stderr[-3000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(res[-1].removeprefix("RESULT ")))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "generators.json").write_text(json.dumps(rows, indent=1))
+    if rows:
+        md = table(rows)
+        (RESULTS / "generators.md").write_text(md + "\n")
+        print(md)
+
+
+if __name__ == "__main__":
+    main()

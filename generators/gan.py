@@ -1,0 +1,301 @@
+"""`gan`: a DoppelGANger-like sequence GAN; under DP only the discriminator is private.
+
+- Generator (never sees real data): a context generator (order-agnostic
+  autoregressive over context columns, straight-through one-hots, plus the
+  first-event time) and an event generator: a causal dilated-conv stack over
+  per-event noise, emitting per position every event column (straight-through
+  one-hots for categoricals, log-scaled numerics, log gap) and an end flag; the
+  journey's mask is the running product of "not ended", so gradients reach the
+  length. All positions are produced in parallel, which keeps training and
+  sampling fast.
+- Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
+  masked by length) with their context; masked mean and max pooling -> score.
+
+DP: each customer i of a Poisson batch is paired with one fresh fake journey;
+loss_i = softplus(-D(real_i)) + softplus(D(fake_i)) + drift (D(real_i)^2 + D(fake_i)^2),
+and ONE backward through the GradSampleModule puts both terms in customer i's
+per-sample gradient before clipping and noise. So the fake term is clipped and
+noised with the real one, never added or overwritten after the DP step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from generators.base import register
+from generators.config import GANConfig
+from generators.nets import ConvStack, Head, straight_through
+from generators.neural import NeuralGenerator
+from generators.training import Batch, Codec, JourneyData
+from privacy.dpsgd import DPPlan, dp_step, make_private
+
+
+class ContextGenerator(nn.Module):
+    """noise [B, z] -> context one-hots [B, sum V] (column by column) and start time [B]."""
+
+    def __init__(self, vocab: list[int], d: int, noise_dim: int):
+        super().__init__()
+        self.vocab = vocab
+        self.noise = nn.Linear(noise_dim, d)
+        self.embs = nn.ModuleList(nn.Linear(v, d, bias=False) for v in vocab)
+        self.query = nn.Embedding(len(vocab), d) if vocab else None
+        self.heads = nn.ModuleList(Head(d, v) for v in vocab)
+        self.start = Head(d, 1)
+
+    def forward(self, noise: torch.Tensor, order: list[int], fixed: dict[int, int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        fixed = fixed or {}
+        B = noise.shape[0]
+        base = self.noise(noise)
+        acc = torch.zeros_like(base)
+        onehots: list[torch.Tensor | None] = [None] * len(self.vocab)
+        for j in order:
+            if j in fixed:
+                oh = F.one_hot(torch.full((B,), fixed[j]), self.vocab[j]).float().to(base.device)
+            else:
+                q = self.query(torch.full((B,), j, dtype=torch.long, device=base.device))
+                oh = straight_through(self.heads[j](base + acc + q))
+            onehots[j] = oh
+            acc = acc + self.embs[j](oh)
+        start = torch.sigmoid(self.start(base + acc)).squeeze(-1)
+        ctx = torch.cat(onehots, -1) if onehots else base.new_zeros(B, 0)
+        return ctx, start
+
+
+class EventGenerator(nn.Module):
+    """Per-event noise [B, L, z] + journey noise + context -> every column of L events."""
+
+    def __init__(self, codec: Codec, cfg: GANConfig):
+        super().__init__()
+        d, self.codec = cfg.d_model, codec
+        self.step_in = nn.Linear(cfg.noise_dim + 1, d)
+        self.journey_in = nn.Linear(cfg.noise_dim, d)
+        self.ctx_in = nn.Linear(sum(codec.ctx_vocab) + 1, d)
+        self.stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
+        self.cats = nn.ModuleList(Head(d, v) for v in codec.event_vocab)
+        self.out = Head(d, codec.n_numeric + 2)  # numerics, log gap, end logit
+
+    def forward(self, step_noise: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
+                start: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, L, _ = step_noise.shape
+        pos = self.codec.pos_feature(L, B).to(z.device).unsqueeze(-1)
+        cond = self.journey_in(z) + self.ctx_in(torch.cat([ctx, start.unsqueeze(-1)], -1))
+        h = self.stack(self.step_in(torch.cat([step_noise, pos], -1)) + cond.unsqueeze(1))
+        cats = [straight_through(head(h)) for head in self.cats]  # [B, L, V] each
+        out = self.out(h)
+        M = self.codec.n_numeric
+        w, g = torch.sigmoid(out[..., :M]), torch.sigmoid(out[..., M])
+        g = torch.cat([torch.zeros_like(g[:, :1]), g[:, 1:]], 1)  # first event: no gap
+        p_end = torch.sigmoid(out[..., M + 1])
+        end = (p_end > 0.5).float() + p_end - p_end.detach()  # straight-through
+        end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
+        mask = torch.cumprod(1 - end, dim=1)  # [B, L] 1 while the journey goes on
+        abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
+        return {"cats": cats, "w": w, "g": g, "abs_t": abs_t.clamp(max=2.0), "mask": mask}
+
+
+class Discriminator(nn.Module):
+    """Whole journeys with their context -> one score per journey [B]."""
+
+    def __init__(self, codec: Codec, cfg: GANConfig):
+        super().__init__()
+        d, self.codec = cfg.d_model, codec
+        n_feat = sum(codec.event_vocab) + codec.n_numeric + 3
+        self.inp = nn.Linear(n_feat, d)
+        self.ctx = nn.Linear(sum(codec.ctx_vocab) + 1, d)
+        self.stack = ConvStack(d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size,
+                               causal=False)
+        self.out = Head(3 * d + 2, 1)
+
+    def forward(self, ev: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """ev [B, L, F] features, mask [B, L], ctx [B, sum V + 1] -> scores [B]."""
+        c = self.ctx(ctx)
+        h = self.stack(self.inp(ev) + c.unsqueeze(1), mask)
+        m = mask.unsqueeze(-1)
+        n = mask.sum(1, keepdim=True)
+        mean = (h * m).sum(1) / n.clamp(min=1)
+        mx = (h * m - 1e4 * (1 - m)).max(1).values
+        length = torch.cat([torch.log1p(n) / math.log1p(self.codec.max_length),
+                            n / self.codec.max_length], -1)
+        return self.out(torch.cat([mean, mx, c, length], -1)).squeeze(-1)
+
+
+class GANNet(nn.Module):
+    def __init__(self, codec: Codec, cfg: GANConfig):
+        super().__init__()
+        self.codec, self.cfg = codec, cfg
+        self.context = ContextGenerator(list(codec.ctx_vocab), cfg.d_model, cfg.noise_dim)
+        self.events = EventGenerator(codec, cfg)
+        self.disc = Discriminator(codec, cfg)
+
+    def fake(self, n: int, gen: torch.Generator, *, order: list[int] | None = None,
+             fixed: dict[int, int] | None = None, device=None) -> dict[str, torch.Tensor]:
+        """n fake journeys (differentiable), trimmed to the longest of them."""
+        cfg, L = self.cfg, self.codec.max_length
+        noise = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
+        z = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
+        steps = torch.randn(n, L, cfg.noise_dim, generator=gen).to(device)
+        order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
+        ctx, start = self.context(noise, order, fixed)
+        out = self.events(steps, z, ctx, start)
+        Lf = max(1, int(out["mask"].detach().sum(1).max()))
+        out = {k: ([c[:, :Lf] for c in v] if k == "cats" else v[:, :Lf]) for k, v in out.items()}
+        return {**out, "ctx": ctx, "start": start}
+
+
+def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
+    """Discriminator inputs of real journeys: (features [B,L,F], mask [B,L], ctx [B,Fc])."""
+    mask = b.mask()
+    cats = [F.one_hot((b.tokens[..., j] - 1).clamp(min=0), v).float()
+            for j, v in enumerate(codec.event_vocab)]
+    ctx = [F.one_hot(b.ctx[:, j], v).float() for j, v in enumerate(codec.ctx_vocab)]
+    return _features(cats, b.w, b.g, b.abs_t, mask, codec), mask, \
+        torch.cat([*ctx, b.start_frac.unsqueeze(-1)], -1)
+
+
+def fake_inputs(f: dict[str, torch.Tensor], codec: Codec) -> tuple[torch.Tensor, ...]:
+    return _features(f["cats"], f["w"], f["g"], f["abs_t"], f["mask"], codec), f["mask"], \
+        torch.cat([f["ctx"], f["start"].unsqueeze(-1)], -1)
+
+
+def _features(cats, w, g, abs_t, mask, codec: Codec) -> torch.Tensor:
+    B, L = mask.shape
+    pos = codec.pos_feature(L, B).to(mask.device)
+    x = torch.cat([*cats, w, g.unsqueeze(-1), abs_t.unsqueeze(-1), pos.unsqueeze(-1)], -1)
+    return x * mask.unsqueeze(-1)
+
+
+def disc_terms(d_real: torch.Tensor, d_fake: torch.Tensor, drift: float) -> torch.Tensor:
+    """Per-pair discriminator loss [B]: real term + fake term + drift penalty."""
+    return F.softplus(-d_real) + F.softplus(d_fake) + drift * (d_real.pow(2) + d_fake.pow(2))
+
+
+class GANTask:
+    """One discriminator step (DP under a plan) and, every d_steps, one generator step."""
+
+    def __init__(self, net: GANNet, data: JourneyData, cfg: GANConfig, plan: DPPlan | None,
+                 optimizer=None):
+        self.net, self.data, self.cfg, self.plan = net, data, cfg, plan
+        self.nets = nn.ModuleDict({"gan": net})
+        self.make_optimizer = optimizer or (
+            lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.9)))
+        self.disc: nn.Module = net.disc
+        self.gsm = None
+        self.n_steps = 0
+
+    def setup(self, device: torch.device) -> None:
+        self.device, cfg = device, self.cfg
+        gen_params = [p for n, p in self.net.named_parameters() if not n.startswith("disc.")]
+        self.g_opt = self.make_optimizer(gen_params, cfg.g_lr or cfg.lr)
+        d_opt = self.make_optimizer(self.net.disc.parameters(), cfg.lr)
+        if self.plan is not None:
+            self.gsm, d_opt = make_private(self.net.disc, d_opt, plan=self.plan,
+                                           noise_seed=cfg.seed + 1, device=device)
+            self.disc = self.gsm
+        self.d_opt = d_opt
+        self.gen = torch.Generator().manual_seed(cfg.seed + 2)
+
+    def _order(self) -> list[int]:
+        return torch.randperm(len(self.data.codec.ctx_vocab), generator=self.gen).tolist()
+
+    def pair_losses(self, idx: torch.Tensor, logs: dict[str, float]):
+        """Per-pair losses [b] chunk by chunk: real customer i with fake journey i."""
+        with torch.no_grad():
+            fakes = self.net.fake(len(idx), self.gen, order=self._order(), device=self.device)
+        start = 0
+        for chunk in self.data.chunks(idx, self.cfg.tokens_per_chunk):
+            b = self.data.take(chunk).to(self.device)
+            sl = slice(start, start + len(chunk))
+            start += len(chunk)
+            f = {k: ([c[sl] for c in v] if k == "cats" else v[sl]) for k, v in fakes.items()}
+            d_real = self.disc(*real_inputs(b, self.data.codec))
+            d_fake = self.disc(*fake_inputs(f, self.data.codec))
+            loss = disc_terms(d_real, d_fake, self.cfg.drift)
+            logs["d_loss"] = logs.get("d_loss", 0.0) + float(loss.detach().sum())
+            logs["d_real"] = logs.get("d_real", 0.0) + float(d_real.detach().sum())
+            logs["d_fake"] = logs.get("d_fake", 0.0) + float(d_fake.detach().sum())
+            yield loss
+
+    def d_step(self, idx: torch.Tensor, logs: dict[str, float]) -> int:
+        if self.plan is not None:
+            return dp_step(self.d_opt, self.pair_losses(idx, logs))
+        n = len(idx)
+        self.d_opt.zero_grad(set_to_none=True)
+        for loss in self.pair_losses(idx, logs):
+            (loss.sum() / n).backward()
+        self.d_opt.step()
+        return n
+
+    def g_step(self) -> float:
+        """Generator update against the (frozen) discriminator; touches no real data."""
+        disc = self.net.disc
+        disc.requires_grad_(False)
+        if self.gsm is not None:
+            self.gsm.disable_hooks()
+        try:
+            f = self.net.fake(self.cfg.batch_size, self.gen, order=self._order(),
+                              device=self.device)
+            loss = F.softplus(-disc(*fake_inputs(f, self.data.codec))).mean()
+            self.g_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.g_opt.step()
+        finally:
+            disc.requires_grad_(True)
+            if self.gsm is not None:
+                self.gsm.enable_hooks()
+        return float(loss.detach())
+
+    def step(self, idx: torch.Tensor) -> dict[str, float]:
+        self.net.train()
+        logs: dict[str, float] = {}
+        n = self.d_step(idx, logs)
+        out = {k: v / n for k, v in logs.items()} if n else {}
+        self.n_steps += 1
+        if self.n_steps % self.cfg.d_steps == 0:
+            out["g_loss"] = self.g_step()
+        if "d_loss" in out:
+            out["loss"] = out["d_loss"]
+        return out
+
+    def teardown(self) -> None:
+        if self.gsm is not None:
+            self.gsm.remove_hooks()
+
+
+@register("gan")
+class GANGenerator(NeuralGenerator):
+    """Sequence GAN; `create("gan", {"epochs": 50})`. Config: `generators.config.GANConfig`."""
+
+    config_cls = GANConfig
+    private_modules = ["discriminator"]
+
+    def _build(self, codec: Codec) -> GANNet:
+        return GANNet(codec, self.config)
+
+    def _task(self, net: GANNet, data: JourneyData, plan: DPPlan | None) -> GANTask:
+        return GANTask(net, data, self.config, plan)
+
+    @torch.no_grad()
+    def _generate(self, n: int, fixed: dict[int, int], gen: torch.Generator
+                  ) -> dict[str, torch.Tensor]:
+        c = self.codec
+        T = len(c.ctx_vocab)
+        order = [j for j in range(T) if j in fixed] + [j for j in range(T) if j not in fixed]
+        f = self.net.fake(n, gen, order=order, fixed=fixed)
+        mask = f["mask"] > 0.5
+        mask &= torch.cumprod((f["abs_t"] < 1.0).long(), 1).bool()  # stop at the time range
+        mask[:, 0] = True
+        lengths = mask.sum(1)
+        tokens = torch.stack([x.argmax(-1) + 1 for x in f["cats"]], -1) if f["cats"] else \
+            torch.zeros(*mask.shape, 0, dtype=torch.long)
+        w = torch.where(f["w"] < 0.5 / c.numeric_bins, torch.zeros_like(f["w"]), f["w"])
+        splits = torch.tensor(c.ctx_vocab).cumsum(0).tolist()
+        ctx = [f["ctx"][:, a - v:a].argmax(-1) for a, v in zip(splits, c.ctx_vocab, strict=True)]
+        return {"lengths": lengths, "tokens": tokens * mask.unsqueeze(-1),
+                "numerics": Codec.u_of_w(w), "gaps": c.gap_of_g(f["g"].double()),
+                "start": f["start"].double() * c.span,
+                "ctx": torch.stack(ctx, 1) if ctx else torch.zeros(n, 0, dtype=torch.long)}

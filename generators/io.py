@@ -1,0 +1,194 @@
+"""Model files, conditions and streamed sampling, shared by every generator.
+
+A model directory holds `model.safetensors` (tensors only), `config.json` and
+`meta.json` (format version, generator name, schema, encoder info, privacy
+record, training history, package versions). No pickle: loading cannot run code.
+
+    save_model(path, generator="vae", state=net.state_dict(), config=cfg.to_dict(),
+               schema=schema, privacy=record)
+    state, config, meta = load_model(path, generator="vae")
+    sample_to_parquet(gen, 100_000, "synth.parquet", batch_size=10_000, seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from generators.base import FORMAT_VERSION, SequenceGenerator, read_meta
+from journeys.errors import ConfigError
+from journeys.schema import Schema
+
+MODEL_FILE = "model.safetensors"
+ID_PREFIX = "syn"
+ID_WIDTH = 9
+PACKAGES = ("journeylab", "torch", "opacus", "pytorch-lightning", "numpy", "pandas",
+            "safetensors")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def derive_seed(seed: int | None, *keys: int) -> int:
+    """A 63-bit seed from `seed` and `keys`; seed None draws fresh OS entropy."""
+    ss = np.random.SeedSequence(None if seed is None else [int(seed), *map(int, keys)])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def synthetic_ids(n: int, *, offset: int = 0) -> list[str]:
+    return [f"{ID_PREFIX}{i:0{ID_WIDTH}d}" for i in range(offset, offset + n)]
+
+
+def _write_atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(path: str | Path, *, generator: str, state: dict[str, torch.Tensor],
+               config: dict[str, Any], schema: Schema, privacy: dict[str, Any] | None,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write a model directory; each file atomically, meta.json last."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    meta = {"format_version": FORMAT_VERSION, "generator": generator,
+            "schema": schema.to_dict(), "privacy": privacy, "versions": package_versions(),
+            **(extra or {})}
+    _write_atomic(path / MODEL_FILE, lambda f: save_file(tensors, f))
+    _write_atomic(path / "config.json",
+                  lambda f: Path(f).write_text(json.dumps(config, indent=2)))
+    _write_atomic(path / "meta.json",
+                  lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json)))
+    return path
+
+
+def _json(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    return str(x)
+
+
+def load_model(path: str | Path, *, generator: str
+               ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Read (tensors, config, meta) of a directory written by `save_model`."""
+    path = Path(path)
+    meta = read_meta(path)  # checks the format version
+    if meta.get("generator") != generator:
+        raise ConfigError(f"model in {path} was saved by generator '{meta.get('generator')}', "
+                          f"not '{generator}'; load it with generators.load({str(path)!r})")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path / 'config.json'} is missing or corrupt ({e}); re-run the fit "
+                          "or restore the model directory") from e
+    f = path / MODEL_FILE
+    try:
+        state = load_file(str(f))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+        raise ConfigError(f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
+                          "or restore the model directory") from e
+    return state, config, meta
+
+
+def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """load_state_dict, with a ConfigError naming the file when tensors do not fit."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ConfigError(f"{Path(path) / MODEL_FILE} does not match its config.json/meta.json "
+                          f"({str(e)[:300]}); re-run the fit") from e
+
+
+def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate fixed context values; returns {column: value} (str for categoricals)."""
+    out: dict[str, Any] = {}
+    problems = []
+    ctx = {c.name: c for c in schema.context}
+    for name, value in (conditions or {}).items():
+        if name not in ctx:
+            kind = "an event column" if name in schema.event_names() else "not a column"
+            problems.append(f"condition on '{name}': {kind}; conditions fix context columns "
+                            f"{sorted(ctx)}")
+            continue
+        c = ctx[name]
+        if c.kind == "categorical":
+            if str(value) not in c.values:
+                problems.append(f"condition {name}={value!r} is outside the domain of '{name}'; "
+                                f"allowed values: {list(c.values)}")
+            else:
+                out[name] = str(value)
+        else:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                v = float("nan")
+            if not c.min <= v <= c.max:
+                problems.append(f"condition {name}={value!r} is outside the domain of '{name}'; "
+                                f"allowed values: numbers in [{c.min}, {c.max}]")
+            else:
+                out[name] = v
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return out
+
+
+def sample_to_parquet(gen: SequenceGenerator, n: int, path: str | Path, *,
+                      batch_size: int = 10_000, seed: int | None = 0,
+                      conditions: dict[str, Any] | None = None) -> Path:
+    """Sample `n` journeys batch by batch into one Parquet file (written atomically).
+
+    Batch b uses seed derive_seed(seed, b), so a given (seed, batch_size) always gives
+    the same file; customer ids run syn000000000, syn000000001, ... across batches.
+    """
+    if n < 1 or batch_size < 1:
+        raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = derive_seed(seed) if seed is None else seed
+
+    def write(tmp: str) -> None:
+        writer = None
+        try:
+            for b, start in enumerate(range(0, n, batch_size)):
+                k = min(batch_size, n - start)
+                log = gen.sample(k, conditions=conditions, seed=derive_seed(base, b))
+                df = log.df.copy()
+                key = log.schema.sequence_key
+                codes, uniq = df[key].factorize(sort=False)
+                df[key] = np.asarray(synthetic_ids(len(uniq), offset=start), dtype=object)[codes]
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    _write_atomic(path, write)
+    return path

@@ -1,0 +1,187 @@
+"""`NeuralGenerator`: what the GAN and the VAE share behind `SequenceGenerator`.
+
+The base class does the EventLog work once: validate and encode the log, plan
+DP-SGD (refusing a bad budget before any training), train through
+`training.run_training`, and turn generated tensors back into a validated
+EventLog. A subclass implements three things: `_build(codec)` (its networks, as
+one module), `_task(net, data, plan)` (its training step) and
+`_generate(n, fixed, gen)` (batched sampling of n journeys as tensors).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from generators.base import SequenceGenerator
+from generators.config import CommonConfig
+from generators.io import (
+    check_conditions,
+    derive_seed,
+    load_model,
+    load_weights,
+    save_model,
+    synthetic_ids,
+)
+from generators.training import Codec, JourneyData, Task, run_training
+from journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeys.errors import ConfigError, DataError
+from journeys.eventlog import EventLog
+from journeys.schema import Schema
+from privacy.budget import PrivacyBudget
+from privacy.dpsgd import DPPlan, plan_dpsgd
+
+
+class NeuralGenerator(SequenceGenerator):
+    """A generator trained with (optionally DP) SGD; see module docstring."""
+
+    config_cls: ClassVar[type[CommonConfig]] = CommonConfig
+    private_modules: ClassVar[list[str]] = []
+
+    def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
+        if isinstance(config, CommonConfig):
+            self.config = config
+        else:
+            self.config = self.config_cls.from_dict({**(config or {}), **settings})
+        self.schema: Schema | None = None
+        self.encoder: JourneyEncoder | None = None
+        self.codec: Codec | None = None
+        self.net: nn.Module | None = None
+        self.history: list[dict[str, Any]] = []
+        self._privacy: dict[str, Any] | None = None
+
+    # --- subclass hooks ----------------------------------------------------
+    @abc.abstractmethod
+    def _build(self, codec: Codec) -> nn.Module: ...
+
+    @abc.abstractmethod
+    def _task(self, net: nn.Module, data: JourneyData, plan: DPPlan | None) -> Task: ...
+
+    @abc.abstractmethod
+    def _generate(self, n: int, fixed: dict[int, int], gen: torch.Generator
+                  ) -> dict[str, torch.Tensor]:
+        """n journeys: lengths [n], tokens [n,L,C] (1-based), numerics u [n,L,M],
+        gaps seconds [n,L], start seconds [n], ctx classes [n,T]."""
+
+    # --- interface ---------------------------------------------------------
+    @property
+    def privacy_record(self) -> dict[str, Any] | None:
+        return self._privacy
+
+    def fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None,
+            progress_bar: bool = False, checkpoint_dir: str | Path | None = None,
+            callbacks: list | tuple = (), accelerator: str = "auto") -> NeuralGenerator:
+        """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
+
+        Nothing is kept from a failed fit: the generator keeps its previous state.
+        """
+        if not isinstance(log, EventLog):
+            raise DataError(f"fit() needs a validated EventLog, got {type(log).__name__}",
+                            fix="build it with EventLog.from_frame(df, schema) or EventLog.read")
+        encoder = JourneyEncoder(log.schema)
+        codec = Codec.make(encoder, self.config)
+        longest = int(log.lengths().max())
+        if longest > codec.max_length:
+            raise ConfigError(f"the log has journeys of {longest} events but max_length is "
+                              f"{codec.max_length}; raise max_length (<= the schema's "
+                              f"{log.schema.max_length}) or truncate the log explicitly")
+        n = log.n_customers
+        plan = None
+        if privacy is not None:
+            plan = plan_dpsgd(privacy, n_customers=n, batch_size=self.config.batch_size,
+                              epochs=self.config.epochs, max_steps=self.config.max_steps)
+        data = JourneyData(encoder.encode(log), codec)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
+            torch.manual_seed(self.config.seed)
+            net = self._build(codec)
+        result = run_training(self._task(net, data, plan), n=n, cfg=self.config, plan=plan,
+                              progress_bar=progress_bar, checkpoint_dir=checkpoint_dir,
+                              callbacks=callbacks, accelerator=accelerator)
+        record = None
+        if result.spend is not None:
+            record = result.spend.record(epochs=result.epochs,
+                                         private_modules=list(self.private_modules))
+        self.schema, self.encoder, self.codec = log.schema, encoder, codec
+        self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
+        return self
+
+    def sample(self, n: int, *, conditions: dict[str, Any] | None = None,
+               seed: int | None = None) -> EventLog:
+        """n whole journeys with context (conditions fix context columns), seeded."""
+        self._require_fitted()
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"n must be a positive integer, got {n!r}")
+        fixed, exact = self._fixed_classes(check_conditions(self.schema, conditions))
+        gen = torch.Generator().manual_seed(derive_seed(seed))
+        bs = self.config.sample_batch_size
+        parts = [self._generate(min(bs, n - i), fixed, gen) for i in range(0, n, bs)]
+        return self.encoder.decode(self._to_encoded(parts, exact, gen))
+
+    def save(self, path: str | Path) -> Path:
+        self._require_fitted()
+        extra = {"history": self.history, "codec": asdict(self.codec),
+                 "encoder": {"event_vocab": self.encoder.event_vocab,
+                             "context_vocab": self.encoder.context_vocab,
+                             "time_span": self.encoder.time_span}}
+        return save_model(path, generator=self.name, state=self.net.state_dict(),
+                          config=self.config.to_dict(), schema=self.schema,
+                          privacy=self._privacy, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | Path) -> NeuralGenerator:
+        state, config, meta = load_model(path, generator=cls.name)
+        gen = cls(cls.config_cls.from_dict(config))
+        gen.schema = Schema.from_dict(meta["schema"])
+        gen.encoder = JourneyEncoder(gen.schema)
+        gen.codec = Codec.make(gen.encoder, gen.config)
+        net = gen._build(gen.codec)
+        load_weights(net, state, path)
+        gen.net = net.eval()
+        gen.history = meta.get("history") or []
+        gen._privacy = meta.get("privacy")
+        return gen
+
+    # --- helpers -------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.net is None:
+            raise ConfigError(f"the {self.name} generator is not fitted; call fit(log) or "
+                              "load a saved model first")
+
+    def _fixed_classes(self, cond: dict[str, Any]) -> tuple[dict[int, int], dict[int, float]]:
+        """Conditions as context classes (index in ctx order), and exact numeric values."""
+        enc, fixed, exact = self.encoder, {}, {}
+        for j, c in enumerate(enc.ctx_cat):
+            if c.name in cond:
+                fixed[j] = c.values.index(cond[c.name])
+        for j, c in enumerate(enc.ctx_num):
+            if c.name in cond:
+                u = (cond[c.name] - c.min) / (c.max - c.min) if c.max > c.min else 0.0
+                k = len(enc.ctx_cat) + j
+                fixed[k] = int(Codec.to_bin(torch.tensor([u]), self.codec.numeric_bins)[0])
+                exact[j] = u
+        return fixed, exact
+
+    def _to_encoded(self, parts: list[dict[str, torch.Tensor]], exact: dict[int, float],
+                    gen: torch.Generator) -> EncodedJourneys:
+        L = max(p["tokens"].shape[1] for p in parts)
+
+        def cat(key: str) -> torch.Tensor:
+            ts = [p[key] for p in parts]
+            if ts[0].dim() >= 2 and key not in ("ctx",):
+                ts = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, L - t.shape[1]))
+                      for t in ts]
+            return torch.cat(ts, dim=0)
+
+        ctx_tok, ctx_num = self.codec.ctx_values(cat("ctx"), gen)
+        for j, u in exact.items():
+            ctx_num[:, j] = u
+        n = sum(len(p["lengths"]) for p in parts)
+        return EncodedJourneys(customer_ids=synthetic_ids(n), lengths=cat("lengths"),
+                               tokens=cat("tokens"), numerics=cat("numerics").double(),
+                               gaps=cat("gaps").double(), start=cat("start").double(),
+                               context_tokens=ctx_tok, context_numerics=ctx_num)
