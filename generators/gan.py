@@ -30,7 +30,7 @@ from generators.base import register
 from generators.config import GANConfig
 from generators.nets import ConvStack, Head, straight_through
 from generators.neural import NeuralGenerator
-from generators.training import Batch, Codec, JourneyData
+from generators.training import Batch, Codec, JourneyData, length_chunks
 from privacy.dpsgd import DPPlan, dp_step, make_private
 
 
@@ -133,18 +133,47 @@ class GANNet(nn.Module):
         self.disc = Discriminator(codec, cfg)
 
     def fake(self, n: int, gen: torch.Generator, *, order: list[int] | None = None,
-             fixed: dict[int, int] | None = None, device=None) -> dict[str, torch.Tensor]:
-        """n fake journeys (differentiable), trimmed to the longest of them."""
-        cfg, L = self.cfg, self.codec.max_length
+             fixed: dict[int, int] | None = None, device=None, grad: bool = False
+             ) -> dict[str, torch.Tensor]:
+        """n fake journeys, trimmed to the longest of them; differentiable if `grad`.
+
+        The event generator is causal, so its first L positions do not depend on
+        later ones: it runs on 64, 128, 256, ... positions until every journey has
+        ended, which costs about the journeys' length, not max_length.
+        """
+        cfg, Lmax = self.cfg, self.codec.max_length
         noise = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
         z = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
-        steps = torch.randn(n, L, cfg.noise_dim, generator=gen).to(device)
+        steps = torch.randn(n, Lmax, cfg.noise_dim, generator=gen).to(device)
         order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
-        ctx, start = self.context(noise, order, fixed)
-        out = self.events(steps, z, ctx, start)
-        Lf = max(1, int(out["mask"].detach().sum(1).max()))
-        out = {k: ([c[:, :Lf] for c in v] if k == "cats" else v[:, :Lf]) for k, v in out.items()}
-        return {**out, "ctx": ctx, "start": start}
+        with torch.set_grad_enabled(grad):
+            ctx, start = self.context(noise, order, fixed)
+        L = min(64, Lmax)
+        while True:
+            with torch.no_grad():
+                out = self.events(steps[:, :L], z, ctx, start)
+            if L >= Lmax or float(out["mask"][:, -1].max()) == 0.0:
+                break
+            L = min(2 * L, Lmax)
+        Lf = max(1, int(out["mask"].sum(1).max()))
+        if grad:
+            out = self.events(steps[:, :Lf], z, ctx, start)
+        return {**take_fake(out, slice(None), Lf), "ctx": ctx, "start": start}
+
+
+def take_fake(f: dict, rows, L: int | None = None) -> dict:
+    """Rows of a fake batch, trimmed to L steps (default: the longest of those rows)."""
+    if L is None:
+        L = max(1, int(f["mask"][rows].detach().sum(1).max()))
+    out = {}
+    for k, v in f.items():
+        if k == "cats":
+            out[k] = [c[rows, :L] for c in v]
+        elif k in ("ctx", "start"):
+            out[k] = v[rows]
+        else:
+            out[k] = v[rows, :L]
+    return out
 
 
 def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
@@ -167,11 +196,6 @@ def _features(cats, w, g, abs_t, mask, codec: Codec) -> torch.Tensor:
     pos = codec.pos_feature(L, B).to(mask.device)
     x = torch.cat([*cats, w, g.unsqueeze(-1), abs_t.unsqueeze(-1), pos.unsqueeze(-1)], -1)
     return x * mask.unsqueeze(-1)
-
-
-def disc_terms(d_real: torch.Tensor, d_fake: torch.Tensor, drift: float) -> torch.Tensor:
-    """Per-pair discriminator loss [B]: real term + fake term + drift penalty."""
-    return F.softplus(-d_real) + F.softplus(d_fake) + drift * (d_real.pow(2) + d_fake.pow(2))
 
 
 class GANTask:
@@ -202,30 +226,39 @@ class GANTask:
     def _order(self) -> list[int]:
         return torch.randperm(len(self.data.codec.ctx_vocab), generator=self.gen).tolist()
 
-    def pair_losses(self, idx: torch.Tensor, logs: dict[str, float]):
-        """Per-pair losses [b] chunk by chunk: real customer i with fake journey i."""
+    def pair_pieces(self, idx: torch.Tensor, logs: dict[str, float]):
+        """Loss pieces (terms [b], rows [b]): row i = real customer idx[i] and fake i.
+
+        Real and fake journeys are chunked by their own lengths; `dp_step` sums the
+        real and the fake term of each row before clipping. Fake i goes with the
+        i-th sampled customer whatever the data, so pairing leaks nothing.
+        """
+        codec, drift = self.data.codec, self.cfg.drift
         with torch.no_grad():
             fakes = self.net.fake(len(idx), self.gen, order=self._order(), device=self.device)
-        start = 0
-        for chunk in self.data.chunks(idx, self.cfg.tokens_per_chunk):
-            b = self.data.take(chunk).to(self.device)
-            sl = slice(start, start + len(chunk))
-            start += len(chunk)
-            f = {k: ([c[sl] for c in v] if k == "cats" else v[sl]) for k, v in fakes.items()}
-            d_real = self.disc(*real_inputs(b, self.data.codec))
-            d_fake = self.disc(*fake_inputs(f, self.data.codec))
-            loss = disc_terms(d_real, d_fake, self.cfg.drift)
-            logs["d_loss"] = logs.get("d_loss", 0.0) + float(loss.detach().sum())
-            logs["d_real"] = logs.get("d_real", 0.0) + float(d_real.detach().sum())
-            logs["d_fake"] = logs.get("d_fake", 0.0) + float(d_fake.detach().sum())
-            yield loss
+        for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
+            d_real = self.disc(*real_inputs(self.data.take(idx[rows]).to(self.device), codec))
+            self._log(logs, "d_real", d_real)
+            yield F.softplus(-d_real) + drift * d_real.pow(2), rows
+        fake_len = fakes["mask"].sum(1) + 1
+        for rows in length_chunks(fake_len, self.cfg.tokens_per_chunk):
+            d_fake = self.disc(*fake_inputs(take_fake(fakes, rows.to(self.device)), codec))
+            self._log(logs, "d_fake", d_fake)
+            yield F.softplus(d_fake) + drift * d_fake.pow(2), rows
+
+    @staticmethod
+    def _log(logs: dict[str, float], key: str, d: torch.Tensor) -> None:
+        d = d.detach()
+        logs[key] = logs.get(key, 0.0) + float(d.sum())
+        term = F.softplus(-d) if key == "d_real" else F.softplus(d)
+        logs["d_loss"] = logs.get("d_loss", 0.0) + float(term.sum())
 
     def d_step(self, idx: torch.Tensor, logs: dict[str, float]) -> int:
-        if self.plan is not None:
-            return dp_step(self.d_opt, self.pair_losses(idx, logs))
         n = len(idx)
+        if self.plan is not None:
+            return dp_step(self.d_opt, self.pair_pieces(idx, logs), batch_size=n)
         self.d_opt.zero_grad(set_to_none=True)
-        for loss in self.pair_losses(idx, logs):
+        for loss, _ in self.pair_pieces(idx, logs):
             (loss.sum() / n).backward()
         self.d_opt.step()
         return n
@@ -238,7 +271,7 @@ class GANTask:
             self.gsm.disable_hooks()
         try:
             f = self.net.fake(self.cfg.batch_size, self.gen, order=self._order(),
-                              device=self.device)
+                              device=self.device, grad=True)
             loss = F.softplus(-disc(*fake_inputs(f, self.data.codec))).mean()
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -168,17 +168,23 @@ class JourneyData:
                      start_bin=self.start_bin[idx], ctx=self.ctx[idx])
 
     def chunks(self, idx: torch.Tensor, tokens_per_chunk: int) -> list[torch.Tensor]:
-        """Split `idx` into length-sorted chunks of at most `tokens_per_chunk` padded steps."""
-        if len(idx) == 0:
-            return []
-        lens = self.lengths[idx] + 1
-        order = torch.argsort(lens, descending=True, stable=True)
-        out, start = [], 0
-        for i in range(1, len(order) + 1):
-            if i == len(order) or (i - start + 1) * int(lens[order[start]]) > tokens_per_chunk:
-                out.append(idx[order[start:i]])
-                start = i
-        return out
+        """Rows of `idx` in length-sorted chunks (one step past the end counts)."""
+        return length_chunks(self.lengths[idx] + 1, tokens_per_chunk)
+
+
+def length_chunks(lengths: torch.Tensor, tokens_per_chunk: int) -> list[torch.Tensor]:
+    """Split rows 0..B-1 into chunks of similar length with at most `tokens_per_chunk`
+    padded steps each (longest first). Per-sample results do not depend on the split."""
+    if len(lengths) == 0:
+        return []
+    order = torch.argsort(lengths.cpu(), descending=True, stable=True)
+    lens = lengths.cpu()[order]
+    out, start = [], 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or (i - start + 1) * int(lens[start]) > tokens_per_chunk:
+            out.append(order[start:i])
+            start = i
+    return out
 
 
 class Task(Protocol):

@@ -24,8 +24,8 @@ from torch import nn
 from generators.base import register
 from generators.config import VAEConfig
 from generators.nets import (
-    ConvStack,
     ContextAR,
+    ConvStack,
     EventHeads,
     Head,
     StepInput,
@@ -184,32 +184,33 @@ class VAETask:
         self.device = device
         opt = self.make_optimizer(self.net.parameters())
         if self.plan is not None:
-            self.gsm, opt = make_private(self.net, opt, plan=self.plan, noise_seed=self.cfg.seed + 1,
-                                         device=device)
+            self.gsm, opt = make_private(self.net, opt, plan=self.plan,
+                                         noise_seed=self.cfg.seed + 1, device=device)
             self.model = self.gsm
         self.opt = opt
         self.gen = torch.Generator().manual_seed(self.cfg.seed + 2)
 
-    def _chunk_losses(self, idx: torch.Tensor, logs: dict[str, float]):
+    def _pieces(self, idx: torch.Tensor, logs: dict[str, float]):
+        """(per-customer loss [b], rows [b]) chunk by chunk."""
         T = len(self.data.codec.ctx_vocab)
-        for chunk in self.data.chunks(idx, self.cfg.tokens_per_chunk):
-            b = self.data.take(chunk).to(self.device)
-            eps = torch.randn(len(chunk), self.cfg.latent_dim, generator=self.gen)
-            rank = torch.rand(len(chunk), T, generator=self.gen).argsort(-1)
+        for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
+            b = self.data.take(idx[rows]).to(self.device)
+            eps = torch.randn(len(rows), self.cfg.latent_dim, generator=self.gen)
+            rank = torch.rand(len(rows), T, generator=self.gen).argsort(-1)
             loss, parts = self.model(b, eps.to(self.device), rank.to(self.device))
             for k, v in {"loss": loss, **parts}.items():
                 logs[k] = logs.get(k, 0.0) + float(v.detach().sum())
-            yield loss
+            yield loss, rows
 
     def step(self, idx: torch.Tensor) -> dict[str, float]:
         self.net.train()
         logs: dict[str, float] = {}
+        n = len(idx)
         if self.plan is not None:
-            n = dp_step(self.opt, self._chunk_losses(idx, logs))
+            dp_step(self.opt, self._pieces(idx, logs), batch_size=n)
         else:
-            n = len(idx)
             self.opt.zero_grad(set_to_none=True)
-            for loss in self._chunk_losses(idx, logs):
+            for loss, _ in self._pieces(idx, logs):
                 (loss.sum() / n).backward()
             self.opt.step()
         return {k: v / n for k, v in logs.items()} if n else {}

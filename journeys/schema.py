@@ -170,7 +170,8 @@ class Schema:
         return not self.undeclared()
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        # Column order matters (it is token order for encoders), so keys are not sorted.
+        blob = json.dumps(self.to_dict(), default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     # --- (de)serialisation ----------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import DataError
+from journeys.errors import ConfigError, DataError
 from journeys.eventlog import EventLog
 from journeys.schema import Schema
 from predictors import io
@@ -54,51 +54,88 @@ class Bundle:
         return self.predict_examples(self.examples(log, as_of=as_of, inclusive=inclusive))
 
     def predict_examples(self, data: Examples) -> pd.DataFrame:
-        return pd.DataFrame({t: m.predict_proba(data) for t, m in self.predictors.items()},
-                            index=data.customers)
+        return pd.DataFrame(
+            {t: m.predict_proba(data) for t, m in self.predictors.items()}, index=data.customers
+        )
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         for task, model in self.predictors.items():
             model.save(path / task)
         self.schema.write(path / "schema.yaml")
-        io.write_json(path / "bundle.json", {
-            "format_version": io.FORMAT_VERSION, "model": self.model, "tasks": list(self.tasks),
-            "label_spec": self.spec.to_dict(), "info": self.info, "versions": io.versions()})
+        io.write_json(
+            path / "bundle.json",
+            {
+                "format_version": io.FORMAT_VERSION,
+                "model": self.model,
+                "tasks": list(self.tasks),
+                "label_spec": self.spec.to_dict(),
+                "info": self.info,
+                "versions": io.versions(),
+            },
+        )
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
         path = Path(path)
         if not (path / "bundle.json").exists():
-            raise DataError(f"{path} is not a model folder (no bundle.json)",
-                            fix="pass the --out folder of `journeylab predict train`")
+            raise ConfigError(
+                f"{path} is not a model folder (no bundle.json); pass the --out "
+                "folder of `journeylab predict train`"
+            )
         meta = io.read_json(path / "bundle.json")
         io.check_format(meta, path)
         model_cls = get_class(meta["model"])
-        return cls(schema=Schema.read(path / "schema.yaml"),
-                   spec=LabelSpec.from_dict(meta["label_spec"]), model=meta["model"],
-                   predictors={t: model_cls.load(path / t) for t in meta["tasks"]},
-                   info=meta.get("info", {}))
+        return cls(
+            schema=Schema.read(path / "schema.yaml"),
+            spec=LabelSpec.from_dict(meta["label_spec"]),
+            model=meta["model"],
+            predictors={t: model_cls.load(path / t) for t in meta["tasks"]},
+            info=meta.get("info", {}),
+        )
 
 
-def train_bundle(log: EventLog, *, model: str = "gbm", task: str | Sequence[str] | None = None,
-                 config: Any = None, cutoff=None, horizon=None, conversion=None,
-                 spec: LabelSpec | None = None,
-                 progress: Callable[[str], None] | None = None) -> Bundle:
+def train_bundle(
+    log: EventLog,
+    *,
+    model: str = "gbm",
+    task: str | Sequence[str] | None = None,
+    config: Any = None,
+    cutoff=None,
+    horizon=None,
+    conversion=None,
+    spec: LabelSpec | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Bundle:
     """Label `log` at the cutoff, fit one `model` per task, return the bundle."""
     say = progress or (lambda _m: None)
     if spec is None:
-        spec = label_spec(log.schema, task=task, cutoff=cutoff, horizon=horizon,
-                          conversion=conversion, log=log)
+        spec = label_spec(
+            log.schema, task=task, cutoff=cutoff, horizon=horizon, conversion=conversion, log=log
+        )
     data = build_examples(log, spec=spec)
-    return fit_bundle(data, spec=spec, model=model, config=config, schema=log.schema,
-                      info={"dataset_fingerprint": log.fingerprint()}, progress=say)
+    return fit_bundle(
+        data,
+        spec=spec,
+        model=model,
+        config=config,
+        schema=log.schema,
+        info={"dataset_fingerprint": log.fingerprint()},
+        progress=say,
+    )
 
 
-def fit_bundle(data: Examples, *, spec: LabelSpec, model: str, config: Any = None,
-               schema: Schema, info: dict | None = None,
-               progress: Callable[[str], None] | None = None) -> Bundle:
+def fit_bundle(
+    data: Examples,
+    *,
+    spec: LabelSpec,
+    model: str,
+    config: Any = None,
+    schema: Schema,
+    info: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Bundle:
     """Fit one predictor per task of `spec` on prepared examples."""
     say = progress or (lambda _m: None)
     predictors = {}
@@ -113,6 +150,8 @@ def fit_bundle(data: Examples, *, spec: LabelSpec, model: str, config: Any = Non
 
 def check_schema(log: EventLog, schema: Schema) -> None:
     if log.schema.fingerprint() != schema.fingerprint():
-        raise DataError(f"the log has schema '{log.schema.name}' but the model was trained on "
-                        f"schema '{schema.name}' (or another version of it)",
-                        fix="score logs that follow the model's schema.yaml")
+        raise DataError(
+            f"the log has schema '{log.schema.name}' but the model was trained on "
+            f"schema '{schema.name}' (or another version of it)",
+            fix="score logs that follow the model's schema.yaml",
+        )

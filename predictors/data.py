@@ -34,21 +34,31 @@ class Examples:
 
     def y(self, task: str) -> np.ndarray:
         if self.labels is None or task not in self.labels:
-            raise DataError(f"these examples have no labels for task '{task}'",
-                            fix="build them with a label spec that includes the task")
+            raise DataError(
+                f"these examples have no labels for task '{task}'",
+                fix="build them with a label spec that includes the task",
+            )
         return self.labels[task].to_numpy(np.int64)
 
 
-def build_examples(log: EventLog, *, spec: LabelSpec | None = None, as_of=None,
-                   inclusive: bool = False, conversion=("purchase",)) -> Examples:
+def build_examples(
+    log: EventLog,
+    *,
+    spec: LabelSpec | None = None,
+    as_of=None,
+    inclusive: bool = False,
+    conversion=("purchase",),
+) -> Examples:
     """Examples for training (with `spec`: labels at its cutoff) or scoring (at `as_of`)."""
     if spec is not None:
         as_of, conversion, inclusive = spec.cutoff, spec.conversion, False
         labels = make_labels(log, spec=spec)
     else:
         if as_of is None:
-            raise DataError("build_examples needs a label spec or an as_of time",
-                            fix="pass spec=label_spec(...) or as_of=TIMESTAMP")
+            raise DataError(
+                "build_examples needs a label spec or an as_of time",
+                fix="pass spec=label_spec(...) or as_of=TIMESTAMP",
+            )
         labels = None
     at = pd.Timestamp(as_of)
     layout = FeatureLayout(log.schema, conversion)
@@ -59,5 +69,11 @@ def build_examples(log: EventLog, *, spec: LabelSpec | None = None, as_of=None,
     hist = log.df.loc[(t <= at) if inclusive else (t < at)]
     # Filtering rows by time keeps a valid log valid (still sorted, same domains).
     history = log._derive(hist)
-    return Examples(customers=features.index, as_of=at, inclusive=inclusive,
-                    features=features, history=history, labels=labels)
+    return Examples(
+        customers=features.index,
+        as_of=at,
+        inclusive=inclusive,
+        features=features,
+        history=history,
+        labels=labels,
+    )

@@ -44,14 +44,18 @@ class FeatureLayout:
     def __init__(self, schema: Schema, conversion: Sequence[str] = ("purchase",)):
         self.schema = schema
         self.conversion = tuple(conversion)
-        self.event_cat = {n: list(schema.column(n).values or ()) for n in
-                          schema.event_names("categorical")}
+        self.event_cat = {
+            n: list(schema.column(n).values or ()) for n in schema.event_names("categorical")
+        }
         self.event_num = schema.event_names("numeric")
-        self.ctx_cat = {n: list(schema.column(n).values or ()) for n in
-                        schema.context_names("categorical")}
+        self.ctx_cat = {
+            n: list(schema.column(n).values or ()) for n in schema.context_names("categorical")
+        }
         self.ctx_num = schema.context_names("numeric")
-        self.index = {c: {v: i for i, v in enumerate(vals)} for c, vals in
-                      {**self.event_cat, **self.ctx_cat}.items()}
+        self.index = {
+            c: {v: i for i, v in enumerate(vals)}
+            for c, vals in {**self.event_cat, **self.ctx_cat}.items()
+        }
         self.names = list(derive(_empty_stats(self), 0, self))
 
 
@@ -119,9 +123,14 @@ def derive(s: Stats, as_of_ns: int | np.ndarray, layout: FeatureLayout) -> dict[
     return f
 
 
-def customer_features(log: EventLog, *, cutoff, inclusive: bool = False,
-                      conversion: Sequence[str] = ("purchase",),
-                      layout: FeatureLayout | None = None) -> pd.DataFrame:
+def customer_features(
+    log: EventLog,
+    *,
+    cutoff,
+    inclusive: bool = False,
+    conversion: Sequence[str] = ("purchase",),
+    layout: FeatureLayout | None = None,
+) -> pd.DataFrame:
     """Features as of `cutoff` from events before it (or at it, when inclusive).
 
     One row per customer with at least one such event, indexed by customer id
@@ -145,8 +154,7 @@ def raw_stats(df: pd.DataFrame, layout: FeatureLayout, *, as_of_ns: int) -> tupl
     first_row = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
     last_row = np.r_[codes[1:] != codes[:-1], True] if len(codes) else np.zeros(0, bool)
     conv = df["event_type"].isin(layout.conversion).to_numpy()
-    nums = df[layout.event_num].to_numpy(np.float64) if layout.event_num \
-        else np.zeros((len(df), 0))
+    nums = df[layout.event_num].to_numpy(np.float64) if layout.event_num else np.zeros((len(df), 0))
     first_ns, last_ns = t_ns[first_row], t_ns[last_row]
     last_conv_ns = first_ns.copy()
     np.maximum.at(last_conv_ns, codes[conv], t_ns[conv])
@@ -160,19 +168,25 @@ def raw_stats(df: pd.DataFrame, layout: FeatureLayout, *, as_of_ns: int) -> tupl
     win_n, win_conv, win_num = _windows(codes, t_ns, conv, nums, nc, as_of_ns)
     return list(ids), Stats(
         n=np.bincount(codes, minlength=nc).astype(np.int64),
-        first_ns=first_ns, last_ns=last_ns,
+        first_ns=first_ns,
+        last_ns=last_ns,
         n_conv=np.bincount(codes[conv], minlength=nc).astype(np.int64),
         last_conv_ns=last_conv_ns,
         num_sum=np.stack([_sum(codes, nums[:, j], nc) for j in range(nums.shape[1])], 1)
-        if nums.shape[1] else np.zeros((nc, 0)),
+        if nums.shape[1]
+        else np.zeros((nc, 0)),
         num_max=num_max,
         cat=[_counts(codes, df[c], layout.index[c], nc) for c in layout.event_cat],
         gap_sum=_sum(codes[has_gap], gaps[has_gap], nc),
         gap_sq=_sum(codes[has_gap], gaps[has_gap] * gaps[has_gap], nc),
-        gap_max=gap_max, gap_last=np.where(last_row & has_gap, gaps, 0.0)[last_row],
-        win_n=win_n, win_conv=win_conv, win_num=win_num,
+        gap_max=gap_max,
+        gap_last=np.where(last_row & has_gap, gaps, 0.0)[last_row],
+        win_n=win_n,
+        win_conv=win_conv,
+        win_num=win_num,
         ctx_cat=_context_codes(df.loc[first_row], layout),
-        ctx_num=df.loc[first_row, layout.ctx_num].to_numpy(np.float64) if layout.ctx_num
+        ctx_num=df.loc[first_row, layout.ctx_num].to_numpy(np.float64)
+        if layout.ctx_num
         else np.zeros((nc, 0)),
     )
 
@@ -217,11 +231,22 @@ def _empty_stats(layout: FeatureLayout) -> Stats:
     """Statistics of one customer with no events: used to list the feature names."""
     z = np.zeros(1, np.int64)
     m, w = len(layout.event_num), len(WINDOWS)
-    return Stats(n=z, first_ns=z, last_ns=z, n_conv=z, last_conv_ns=z,
-                 num_sum=np.zeros((1, m)), num_max=np.zeros((1, m)),
-                 cat=[np.zeros((1, len(v)), np.int64) for v in layout.event_cat.values()],
-                 gap_sum=np.zeros(1), gap_sq=np.zeros(1), gap_max=np.zeros(1),
-                 gap_last=np.zeros(1), win_n=np.zeros((1, w), np.int64),
-                 win_conv=np.zeros((1, w), np.int64), win_num=np.zeros((1, w, m)),
-                 ctx_cat=np.full((1, len(layout.ctx_cat)), -1, np.int64),
-                 ctx_num=np.zeros((1, len(layout.ctx_num))))
+    return Stats(
+        n=z,
+        first_ns=z,
+        last_ns=z,
+        n_conv=z,
+        last_conv_ns=z,
+        num_sum=np.zeros((1, m)),
+        num_max=np.zeros((1, m)),
+        cat=[np.zeros((1, len(v)), np.int64) for v in layout.event_cat.values()],
+        gap_sum=np.zeros(1),
+        gap_sq=np.zeros(1),
+        gap_max=np.zeros(1),
+        gap_last=np.zeros(1),
+        win_n=np.zeros((1, w), np.int64),
+        win_conv=np.zeros((1, w), np.int64),
+        win_num=np.zeros((1, w, m)),
+        ctx_cat=np.full((1, len(layout.ctx_cat)), -1, np.int64),
+        ctx_num=np.zeros((1, len(layout.ctx_num))),
+    )

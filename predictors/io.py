@@ -13,25 +13,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import DataError
+from journeys.errors import ConfigError
 
 FORMAT_VERSION = 1
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
     path = Path(path)
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True)))
+    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2)))
     return path
 
 
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path} does not exist", fix="pass a folder written by JourneyLab")
+        raise ConfigError(f"{path} does not exist; pass a folder written by JourneyLab")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON: {e}", fix="re-create the model") from e
+        raise ConfigError(f"{path} is not valid JSON ({e}); re-create the model") from e
 
 
 def save_sklearn(estimator, path: str | Path) -> Path:
@@ -48,16 +48,17 @@ def load_sklearn(path: str | Path, *, trusted: list[str]):
 
     path = Path(path)
     if not path.exists():
-        raise DataError(f"model file {path} does not exist", fix="train and save the model first")
+        raise ConfigError(f"model file {path} does not exist; train and save the model first")
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as e:  # skops raises several types for a corrupt archive
-        raise DataError(f"{path} is not a readable skops file: {e}",
-                        fix="re-create the model") from e
+        raise ConfigError(f"{path} is not a readable skops file ({e}); re-create the model") from e
     extra = sorted(set(found) - set(trusted))
     if extra:
-        raise DataError(f"model file {path} holds types outside the allow-list: {extra}",
-                        fix="load only model files written by JourneyLab")
+        raise ConfigError(
+            f"model file {path} holds types outside the allow-list: {extra}; "
+            "load only model files written by JourneyLab"
+        )
     return sio.load(path, trusted=list(found))
 
 
@@ -74,7 +75,7 @@ def load_tensors(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.exists():
-        raise DataError(f"weights file {path} does not exist", fix="train and save the model")
+        raise ConfigError(f"weights file {path} does not exist; train and save the model")
     return load_file(path)
 
 
@@ -96,8 +97,10 @@ def versions() -> dict[str, str]:
 def check_format(meta: dict, path: Path) -> None:
     v = meta.get("format_version")
     if v != FORMAT_VERSION:
-        raise DataError(f"{path} has format version {v}, this JourneyLab reads {FORMAT_VERSION}",
-                        fix="re-train the model with this version")
+        raise ConfigError(
+            f"{path} has format version {v}, this JourneyLab reads "
+            f"{FORMAT_VERSION}; re-train the model with this version"
+        )
 
 
 def _atomic(path: Path, write) -> None:

@@ -59,19 +59,26 @@ DEFAULTS: dict[str, LabelDefaults] = {
     # next two weeks" (purchase), and the October 2017 campaign wave (the largest
     # of the year) makes 60-day coupon redemption a usable response label.
     "completejourney": LabelDefaults(
-        cutoff="2017-10-01", horizons={"churn": 60, "purchase": 14, "campaign_response": 60},
-        why="9 months of baskets before the cutoff; horizons end a month before the data"),
+        cutoff="2017-10-01",
+        horizons={"churn": 60, "purchase": 14, "campaign_response": 60},
+        why="9 months of baskets before the cutoff; horizons end a month before the data",
+    ),
     # The simulator's window moves with `start`/`days`, so its cutoff is relative:
     # two thirds of the window (day 120 of the default 180). Every customer is
     # acquired in the first 35% of the window, so all have history; 45 days of
     # churn horizon and 14 of purchase horizon end inside the window.
     "simulate": LabelDefaults(
-        cutoff=2 / 3, horizons={"churn": 45, "purchase": 14},
-        why="cutoff at 2/3 of the time range; acquisition ends at 35% of it"),
+        cutoff=2 / 3,
+        horizons={"churn": 45, "purchase": 14},
+        why="cutoff at 2/3 of the time range; acquisition ends at 35% of it",
+    ),
 }
 # Any other schema: three quarters of the time range, 30-day churn, 14-day purchase.
-GENERIC = LabelDefaults(cutoff=0.75, horizons={"churn": 30, "purchase": 14, "campaign_response": 30},
-                        why="generic default for a schema without documented defaults")
+GENERIC = LabelDefaults(
+    cutoff=0.75,
+    horizons={"churn": 30, "purchase": 14, "campaign_response": 30},
+    why="generic default for a schema without documented defaults",
+)
 
 
 @dataclass(frozen=True)
@@ -90,20 +97,25 @@ class LabelSpec:
         return self.cutoff + self.horizons[task]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cutoff": str(self.cutoff),
-                "horizons_days": {t: h / pd.Timedelta(days=1) for t, h in self.horizons.items()},
-                "conversion": list(self.conversion)}
+        return {
+            "cutoff": str(self.cutoff),
+            "horizons_days": {t: h / pd.Timedelta(days=1) for t, h in self.horizons.items()},
+            "conversion": list(self.conversion),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LabelSpec:
         try:
-            return cls(cutoff=pd.Timestamp(d["cutoff"]),
-                       horizons={t: pd.Timedelta(days=float(h))
-                                 for t, h in d["horizons_days"].items()},
-                       conversion=tuple(d["conversion"]))
+            return cls(
+                cutoff=pd.Timestamp(d["cutoff"]),
+                horizons={t: pd.Timedelta(days=float(h)) for t, h in d["horizons_days"].items()},
+                conversion=tuple(d["conversion"]),
+            )
         except (KeyError, TypeError, ValueError) as e:
-            raise ConfigError(f"label spec {d!r} is invalid ({e}); expected keys cutoff, "
-                              "horizons_days, conversion") from e
+            raise ConfigError(
+                f"label spec {d!r} is invalid ({e}); expected keys cutoff, "
+                "horizons_days, conversion"
+            ) from e
 
 
 def defaults_for(schema: Schema) -> LabelDefaults:
@@ -116,14 +128,21 @@ def available_tasks(schema: Schema) -> tuple[str, ...]:
     return tuple(t for t in TASKS if t != "campaign_response" or COUPON in types)
 
 
-def label_spec(schema: Schema, *, task: str | Sequence[str] | None = None, cutoff=None,
-               horizon=None, conversion: str | Sequence[str] | None = None,
-               log: EventLog | None = None) -> LabelSpec:
+def label_spec(
+    schema: Schema,
+    *,
+    task: str | Sequence[str] | None = None,
+    cutoff=None,
+    horizon=None,
+    conversion: str | Sequence[str] | None = None,
+    log: EventLog | None = None,
+) -> LabelSpec:
     """Resolve defaults and validate: tasks, cutoff, horizons, conversion event types."""
     d = defaults_for(schema)
     tasks = resolve_tasks(schema, task)
-    horizons = {t: _horizon(horizon if horizon is not None else d.horizons.get(t, 30))
-                for t in tasks}
+    horizons = {
+        t: _horizon(horizon if horizon is not None else d.horizons.get(t, 30)) for t in tasks
+    }
     conv = _conversion(schema, d.conversion if conversion is None else conversion)
     start, end = _time_range(schema, log)
     at = _cutoff(d.cutoff if cutoff is None else cutoff, start, end)
@@ -132,13 +151,20 @@ def label_spec(schema: Schema, *, task: str | Sequence[str] | None = None, cutof
         raise ConfigError(
             f"cutoff {at} plus a {longest.days}-day horizon ends at {at + longest}, after the "
             f"end of the time range ({end}): labels would be censored. Use a cutoff on or "
-            f"before {end - longest} or a shorter horizon")
+            f"before {end - longest} or a shorter horizon"
+        )
     return LabelSpec(cutoff=at, horizons=horizons, conversion=conv)
 
 
-def make_labels(log: EventLog, *, task: str | Sequence[str] | None = None, cutoff=None,
-                horizon=None, conversion: str | Sequence[str] | None = None,
-                spec: LabelSpec | None = None) -> pd.DataFrame:
+def make_labels(
+    log: EventLog,
+    *,
+    task: str | Sequence[str] | None = None,
+    cutoff=None,
+    horizon=None,
+    conversion: str | Sequence[str] | None = None,
+    spec: LabelSpec | None = None,
+) -> pd.DataFrame:
     """0/1 labels, one row per customer active before the cutoff, one column per task.
 
     `task` None means every task the schema supports. Pass either the pieces
@@ -146,15 +172,18 @@ def make_labels(log: EventLog, *, task: str | Sequence[str] | None = None, cutof
     `spec`. Raises DataError when no customer is active before the cutoff.
     """
     if spec is None:
-        spec = label_spec(log.schema, task=task, cutoff=cutoff, horizon=horizon,
-                          conversion=conversion, log=log)
+        spec = label_spec(
+            log.schema, task=task, cutoff=cutoff, horizon=horizon, conversion=conversion, log=log
+        )
     df, key, tcol = log.df, log.key, log.time
     t = df[tcol]
     ids = pd.Index(df.loc[t < spec.cutoff, key].unique(), name=key)
     if len(ids) == 0:
-        raise DataError(f"no customer has an event before the cutoff {spec.cutoff} (the log "
-                        f"spans {t.min()} .. {t.max()})",
-                        fix="choose a later cutoff, or check the log's time range")
+        raise DataError(
+            f"no customer has an event before the cutoff {spec.cutoff} (the log "
+            f"spans {t.min()} .. {t.max()})",
+            fix="choose a later cutoff, or check the log's time range",
+        )
     out = pd.DataFrame(index=ids)
     for task_name in spec.tasks:
         in_window = (t >= spec.cutoff) & (t < spec.window_end(task_name))
@@ -175,8 +204,10 @@ def resolve_tasks(schema: Schema, task: str | Sequence[str] | None) -> tuple[str
         if t not in TASKS:
             raise ConfigError(f"unknown task '{t}'; choose from {list(valid)}")
         if t not in valid:
-            raise ConfigError(f"task '{t}' needs a '{COUPON}' event type, which schema "
-                              f"'{schema.name}' does not have; choose from {list(valid)}")
+            raise ConfigError(
+                f"task '{t}' needs a '{COUPON}' event type, which schema "
+                f"'{schema.name}' does not have; choose from {list(valid)}"
+            )
     return tuple(dict.fromkeys(tasks))
 
 
@@ -193,8 +224,10 @@ def _conversion(schema: Schema, conversion: str | Sequence[str]) -> tuple[str, .
     types = _event_types(schema)
     bad = [c for c in conv if c not in types]
     if not conv or bad:
-        raise ConfigError(f"conversion event type(s) {bad or list(conv)} not in schema "
-                          f"'{schema.name}'; choose from {list(types)}")
+        raise ConfigError(
+            f"conversion event type(s) {bad or list(conv)} not in schema "
+            f"'{schema.name}'; choose from {list(types)}"
+        )
     return conv
 
 
@@ -212,8 +245,10 @@ def _time_range(schema: Schema, log: EventLog | None) -> tuple[pd.Timestamp, pd.
     if schema.time_start is not None:
         return schema.time_start, schema.time_end
     if log is None or len(log) == 0:
-        raise ConfigError(f"schema '{schema.name}' declares no time_range; pass the log or "
-                          "declare time_range in the schema")
+        raise ConfigError(
+            f"schema '{schema.name}' declares no time_range; pass the log or "
+            "declare time_range in the schema"
+        )
     t = log.df[log.time]
     return t.min(), t.max() + pd.Timedelta(seconds=1)
 
@@ -221,17 +256,21 @@ def _time_range(schema: Schema, log: EventLog | None) -> tuple[pd.Timestamp, pd.
 def _cutoff(c, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
     if isinstance(c, float | np.floating) and not isinstance(c, bool):
         if not 0.0 < c < 1.0:
-            raise ConfigError(f"relative cutoff {c} must be strictly between 0 and 1 (a share "
-                              "of the time range), or give a timestamp")
+            raise ConfigError(
+                f"relative cutoff {c} must be strictly between 0 and 1 (a share "
+                "of the time range), or give a timestamp"
+            )
         return (start + (end - start) * float(c)).floor("s")
     try:
         at = pd.Timestamp(c)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"cutoff {c!r} is not a timestamp; use e.g. '2017-10-01' or a "
-                          "fraction like 0.75") from e
+        raise ConfigError(
+            f"cutoff {c!r} is not a timestamp; use e.g. '2017-10-01' or a fraction like 0.75"
+        ) from e
     if at.tzinfo is not None:
         raise ConfigError(f"cutoff {c!r} has a time zone; event times are naive, drop it")
     if not start < at < end:
-        raise ConfigError(f"cutoff {at} is outside the time range {start} .. {end}; choose a "
-                          "time inside it")
+        raise ConfigError(
+            f"cutoff {at} is outside the time range {start} .. {end}; choose a time inside it"
+        )
     return at

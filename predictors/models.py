@@ -59,8 +59,10 @@ class Predictor(ABC):
         elif config is None or isinstance(config, dict):
             self.config = self.config_class.from_dict(config)
         else:
-            raise ConfigError(f"config for '{self.name}' must be a dict or "
-                              f"{self.config_class.__name__}, got {type(config).__name__}")
+            raise ConfigError(
+                f"config for '{self.name}' must be a dict or "
+                f"{self.config_class.__name__}, got {type(config).__name__}"
+            )
         self.fitted = False
 
     @abstractmethod
@@ -87,8 +89,10 @@ def check_labels(y: np.ndarray, n: int) -> np.ndarray:
         raise DataError(f"{len(y)} labels for {n} examples", fix="pass one label per example")
     if len(y) == 0 or y.min() == y.max():
         value = "none" if len(y) == 0 else int(y[0])
-        raise DataError(f"every one of the {len(y)} labels is {value}: a classifier needs both "
-                        "classes", fix="choose another cutoff or horizon, or more customers")
+        raise DataError(
+            f"every one of the {len(y)} labels is {value}: a classifier needs both classes",
+            fix="choose another cutoff or horizon, or more customers",
+        )
     return y
 
 
@@ -105,6 +109,7 @@ class FeaturePredictor(Predictor):
         super().__init__(config)
         self.estimator = None
         self.feature_names: list[str] = []
+        self._fast = None
 
     @abstractmethod
     def _make(self): ...
@@ -121,6 +126,7 @@ class FeaturePredictor(Predictor):
         y = check_labels(y, len(data))
         self.feature_names = list(data.features.columns)
         self.estimator = self._make().fit(self._prep(self.matrix(data)), y)
+        self._fast = None
         self.fitted = True
         return self
 
@@ -129,17 +135,32 @@ class FeaturePredictor(Predictor):
         return self.predict_matrix(self.matrix(data))
 
     def predict_matrix(self, X: np.ndarray) -> np.ndarray:
-        """P(label = 1) for rows of features already in `feature_names` order."""
-        return self.estimator.predict_proba(self._prep(X))[:, 1]
+        """P(label = 1) for rows of features already in `feature_names` order.
+
+        Goes through predictors/fast.py (no per-call input checks): equal to the
+        estimator's own predict_proba to float rounding, and one path for batch
+        and streaming.
+        """
+        if self._fast is None:
+            from predictors.fast import compile_predict
+
+            self._fast = compile_predict(self.estimator)
+        return self._fast(self._prep(X))
 
     def save(self, path: str | Path) -> Path:
         self._require_fitted()
         path = Path(path)
         io.save_sklearn(self.estimator, path / "model.skops")
-        io.write_json(path / "predictor.json", {
-            "format_version": io.FORMAT_VERSION, "model": self.name,
-            "config": self.config.to_dict(), "feature_names": self.feature_names,
-            "versions": io.versions()})
+        io.write_json(
+            path / "predictor.json",
+            {
+                "format_version": io.FORMAT_VERSION,
+                "model": self.name,
+                "config": self.config.to_dict(),
+                "feature_names": self.feature_names,
+                "versions": io.versions(),
+            },
+        )
         return path
 
     @classmethod
@@ -178,8 +199,12 @@ class LogRegPredictor(FeaturePredictor):
         from sklearn.preprocessing import StandardScaler
 
         c = self.config
-        return make_pipeline(StandardScaler(), LogisticRegression(
-            C=c.C, max_iter=c.max_iter, class_weight="balanced" if c.balanced else None))
+        return make_pipeline(
+            StandardScaler(),
+            LogisticRegression(
+                C=c.C, max_iter=c.max_iter, class_weight="balanced" if c.balanced else None
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -211,8 +236,13 @@ class GBMPredictor(FeaturePredictor):
 
         c = self.config
         return GradientBoostingClassifier(
-            n_estimators=c.n_estimators, learning_rate=c.learning_rate, max_depth=c.max_depth,
-            subsample=c.subsample, min_samples_leaf=c.min_samples_leaf, random_state=c.seed)
+            n_estimators=c.n_estimators,
+            learning_rate=c.learning_rate,
+            max_depth=c.max_depth,
+            subsample=c.subsample,
+            min_samples_leaf=c.min_samples_leaf,
+            random_state=c.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -237,8 +267,9 @@ class TreePredictor(FeaturePredictor):
         from sklearn.tree import DecisionTreeClassifier
 
         c = self.config
-        return DecisionTreeClassifier(max_depth=c.max_depth, min_samples_leaf=c.min_samples_leaf,
-                                      random_state=c.seed)
+        return DecisionTreeClassifier(
+            max_depth=c.max_depth, min_samples_leaf=c.min_samples_leaf, random_state=c.seed
+        )
 
     def rules(self) -> str:
         """The fitted tree as readable if/else rules."""

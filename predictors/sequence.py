@@ -63,8 +63,9 @@ class GRUNet(nn.Module):
     def __init__(self, dims: dict, hidden: int, embed_dim: int):
         super().__init__()
         self.dims = dims
-        self.emb = nn.ModuleList(nn.Embedding(v, embed_dim, padding_idx=0)
-                                 for v in dims["event_vocab"])
+        self.emb = nn.ModuleList(
+            nn.Embedding(v, embed_dim, padding_idx=0) for v in dims["event_vocab"]
+        )
         step_in = len(dims["event_vocab"]) * embed_dim + dims["n_num"] + 1
         self.gru = nn.GRU(step_in, hidden, batch_first=True)
         # one extra row per context categorical for "unknown" (streaming without context)
@@ -81,17 +82,22 @@ class GRUNet(nn.Module):
     def head_logits(self, h, ctx_tokens, ctx_numerics, recency_days, n_events):
         """h [N, H], ctx_tokens [N, K], ctx_numerics [N, J], recency/n [N] -> logits [N]."""
         parts = [h] + [e(ctx_tokens[:, k]) for k, e in enumerate(self.ctx_emb)]
-        parts += [ctx_numerics.float(), torch.log1p(recency_days.float())[:, None],
-                  torch.log1p(n_events.float())[:, None]]
+        parts += [
+            ctx_numerics.float(),
+            torch.log1p(recency_days.float())[:, None],
+            torch.log1p(n_events.float())[:, None],
+        ]
         return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
 
     def forward(self, batch: dict) -> torch.Tensor:
         x = self.step_inputs(batch["tokens"], batch["numerics"], batch["gaps"])  # [N, L, D]
-        packed = pack_padded_sequence(x, batch["lengths"].cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            x, batch["lengths"].cpu(), batch_first=True, enforce_sorted=False
+        )
         _, h = self.gru(packed)  # h [1, N, H]
-        return self.head_logits(h[0], batch["ctx_tokens"], batch["ctx_numerics"],
-                                batch["recency"], batch["lengths"])
+        return self.head_logits(
+            h[0], batch["ctx_tokens"], batch["ctx_numerics"], batch["recency"], batch["lengths"]
+        )
 
 
 class _Lit(pl.LightningModule):
@@ -105,8 +111,9 @@ class _Lit(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.net.parameters(), lr=self.cfg.lr,
-                                 weight_decay=self.cfg.weight_decay)
+        return torch.optim.AdamW(
+            self.net.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
 
 
 def encode_examples(data: Examples, encoder: JourneyEncoder) -> dict[str, torch.Tensor]:
@@ -115,15 +122,20 @@ def encode_examples(data: Examples, encoder: JourneyEncoder) -> dict[str, torch.
     pos = {c: i for i, c in enumerate(enc.customer_ids)}
     idx = torch.tensor([pos[str(c)] for c in data.customers], dtype=torch.long)
     recency = data.features["recency_days"].to_numpy(np.float64)
-    return {"tokens": enc.tokens[idx], "numerics": enc.numerics[idx].float(),
-            "gaps": enc.gaps[idx].float(), "lengths": enc.lengths[idx],
-            "ctx_tokens": enc.context_tokens[idx], "ctx_numerics": enc.context_numerics[idx],
-            "recency": torch.from_numpy(recency).float()}
+    return {
+        "tokens": enc.tokens[idx],
+        "numerics": enc.numerics[idx].float(),
+        "gaps": enc.gaps[idx].float(),
+        "lengths": enc.lengths[idx],
+        "ctx_tokens": enc.context_tokens[idx],
+        "ctx_numerics": enc.context_numerics[idx],
+        "recency": torch.from_numpy(recency).float(),
+    }
 
 
 def _batches(tensors: dict, order: np.ndarray, size: int):
     for i in range(0, len(order), size):
-        idx = torch.from_numpy(order[i:i + size])
+        idx = torch.from_numpy(order[i : i + size])
         b = {k: v[idx] for k, v in tensors.items()}
         L = int(b["lengths"].max())  # trim padding to the longest journey of the batch
         for k in ("tokens", "numerics", "gaps"):
@@ -161,18 +173,27 @@ class GRUPredictor(Predictor):
         encoder = JourneyEncoder(self.schema)
         tensors = encode_examples(data, encoder)
         tensors["y"] = torch.from_numpy(y.astype(np.float32))
-        dims = {"event_vocab": encoder.event_vocab, "n_num": len(encoder.event_num),
-                "ctx_vocab": encoder.context_vocab, "n_ctx_num": len(encoder.ctx_num)}
+        dims = {
+            "event_vocab": encoder.event_vocab,
+            "n_num": len(encoder.event_num),
+            "ctx_vocab": encoder.context_vocab,
+            "n_ctx_num": len(encoder.ctx_num),
+        }
         c = self.config
         with torch.random.fork_rng(devices=[]), _quiet():
             torch.manual_seed(c.seed)
             self.net = GRUNet(dims, c.hidden, c.embed_dim)
-            trainer = pl.Trainer(max_epochs=c.epochs, accelerator="cpu", devices=1,
-                                 logger=False, enable_checkpointing=False,
-                                 enable_progress_bar=False, enable_model_summary=False,
-                                 num_sanity_val_steps=0)
-            trainer.fit(_Lit(self.net, c), train_dataloaders=_Loader(tensors, c.batch_size,
-                                                                     c.seed))
+            trainer = pl.Trainer(
+                max_epochs=c.epochs,
+                accelerator="cpu",
+                devices=1,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+            )
+            trainer.fit(_Lit(self.net, c), train_dataloaders=_Loader(tensors, c.batch_size, c.seed))
         self.net.eval()
         self.fitted = True
         return self
@@ -191,21 +212,33 @@ class GRUPredictor(Predictor):
         return torch.zeros(1, 1, self.net.gru.hidden_size)
 
     @torch.no_grad()
-    def step(self, h: torch.Tensor, tokens: np.ndarray, numerics: np.ndarray,
-             gap_s: float) -> torch.Tensor:
+    def step(
+        self, h: torch.Tensor, tokens: np.ndarray, numerics: np.ndarray, gap_s: float
+    ) -> torch.Tensor:
         """Advance one customer's hidden state [1, 1, H] by one encoded event."""
-        x = self.net.step_inputs(torch.from_numpy(tokens)[None, None],
-                                 torch.from_numpy(numerics)[None, None],
-                                 torch.tensor([[gap_s]]))
+        x = self.net.step_inputs(
+            torch.from_numpy(tokens)[None, None],
+            torch.from_numpy(numerics)[None, None],
+            torch.tensor([[gap_s]]),
+        )
         return self.net.gru(x, h)[1]
 
     @torch.no_grad()
-    def score_state(self, h: torch.Tensor, ctx_tokens: np.ndarray, ctx_numerics: np.ndarray,
-                    recency_ns: int, n_events: int) -> float:
-        logit = self.net.head_logits(h[0], torch.from_numpy(ctx_tokens)[None],
-                                     torch.from_numpy(ctx_numerics)[None],
-                                     torch.tensor([recency_ns / DAY_NS]),
-                                     torch.tensor([n_events]))
+    def score_state(
+        self,
+        h: torch.Tensor,
+        ctx_tokens: np.ndarray,
+        ctx_numerics: np.ndarray,
+        recency_ns: int,
+        n_events: int,
+    ) -> float:
+        logit = self.net.head_logits(
+            h[0],
+            torch.from_numpy(ctx_tokens)[None],
+            torch.from_numpy(ctx_numerics)[None],
+            torch.tensor([recency_ns / DAY_NS]),
+            torch.tensor([n_events]),
+        )
         return float(torch.sigmoid(logit.double())[0])
 
     # --- persistence -------------------------------------------------------------
@@ -213,10 +246,17 @@ class GRUPredictor(Predictor):
         self._require_fitted()
         path = Path(path)
         io.save_tensors(self.net.state_dict(), path / "model.safetensors")
-        io.write_json(path / "predictor.json", {
-            "format_version": io.FORMAT_VERSION, "model": self.name,
-            "config": self.config.to_dict(), "dims": self.net.dims,
-            "schema": self.schema.to_dict(), "versions": io.versions()})
+        io.write_json(
+            path / "predictor.json",
+            {
+                "format_version": io.FORMAT_VERSION,
+                "model": self.name,
+                "config": self.config.to_dict(),
+                "dims": self.net.dims,
+                "schema": self.schema.to_dict(),
+                "versions": io.versions(),
+            },
+        )
         return path
 
     @classmethod

@@ -15,11 +15,13 @@ One sample = one customer's whole journey. Each step:
     gsm, opt = make_private(model, torch.optim.Adam(model.parameters()), plan=plan, noise_seed=0)
     spend = DPSpend(plan)
     for idx in poisson_batches(N, sample_rate=plan.sample_rate, steps=plan.steps, generator=g):
-        dp_step(opt, [per_customer_loss(gsm, idx)] if len(idx) else []); spend.step()
+        losses = per_customer_loss(gsm, idx)  # [B]
+        dp_step(opt, [(losses, torch.arange(len(idx)))], batch_size=len(idx)); spend.step()
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -102,31 +104,42 @@ def make_private(module: nn.Module, optimizer: torch.optim.Optimizer, *, plan: D
     return gsm, opt
 
 
-def dp_step(optimizer: DPOptimizer, chunk_losses: Iterable[torch.Tensor]) -> int:
-    """One DP-SGD update from per-customer losses, given chunk by chunk.
+def dp_step(optimizer: DPOptimizer, pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+            batch_size: int) -> int:
+    """One DP-SGD update from per-customer loss terms, given piece by piece.
 
-    Each item of `chunk_losses` is a vector [b] of per-customer losses of one chunk
-    of the Poisson batch; it is backpropagated at once (so only one chunk's graph is
-    alive), and the per-customer gradients of all chunks are clipped, summed and
-    noised together. No chunks (an empty Poisson batch) still takes a step: the
-    update is pure noise, as the accounting assumes. Returns the batch size.
+    Each piece is (loss [b], rows [b]): loss terms whose gradients belong to rows
+    `rows` (0..batch_size-1) of the Poisson batch. A piece is backpropagated at once
+    (only one piece's graph is alive); gradients of pieces that share a row are
+    *summed per row before clipping*. So several terms of one customer (e.g. a
+    discriminator's real term in one piece and the fake term paired with that
+    customer in another) are clipped as one per-customer gradient, then noised.
+    batch_size 0 (an empty Poisson batch) still takes a step: the update is pure
+    noise, as the accounting assumes. Returns batch_size.
     """
-    n = 0
-    for loss in chunk_losses:
-        if loss.dim() != 1:
-            raise InternalError(f"dp_step needs per-customer losses [b], got shape "
-                                f"{tuple(loss.shape)}")
-        loss.sum().backward()
-        n += loss.numel()
-    for p in optimizer.params:
-        gs = getattr(p, "grad_sample", None)
-        if n == 0:
-            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
-        elif isinstance(gs, list):  # one entry per chunk -> one row per customer
-            p.grad_sample = torch.cat(gs, dim=0)
+    params = optimizer.params
+    acc = [torch.zeros((batch_size, *p.shape), dtype=p.dtype, device=p.device) for p in params]
+    for loss, rows in pieces:
+        if loss.dim() != 1 or loss.shape != rows.shape:
+            raise InternalError(f"dp_step needs per-row losses [b] and rows [b], got shapes "
+                                f"{tuple(loss.shape)} and {tuple(rows.shape)}")
+        with warnings.catch_warnings():
+            # opacus' full backward hooks warn when no module input requires grad (harmless)
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            loss.sum().backward()
+        for a, p in zip(acc, params, strict=True):
+            gs = p.grad_sample
+            if gs is None:  # a parameter this piece did not use
+                continue
+            gs = torch.cat(gs, 0) if isinstance(gs, list) else gs
+            r = rows.to(a.device)  # distinct within a piece
+            a[r] = a[r] + gs[: len(rows)]
+            p.grad_sample = None
+    for a, p in zip(acc, params, strict=True):
+        p.grad_sample = a
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return n
+    return batch_size
 
 
 class DPSpend:

@@ -244,8 +244,11 @@ class Ledger:
         if exclusive:
             _make_dir(self.path.parent)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND if exclusive else os.O_RDONLY
-        lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644) if exclusive or \
-            self.lock_path.exists() else None
+        lock_fd = None  # a reader of a ledger nobody has locked yet needs no lock file
+        if exclusive:
+            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        elif self.lock_path.exists():
+            lock_fd = os.open(self.lock_path, os.O_RDONLY)  # works on a read-only copy too
         try:
             if lock_fd is not None:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)

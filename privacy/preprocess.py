@@ -163,6 +163,23 @@ class PreprocessConfig:
             raise ConfigError(f"time_grid {self.time_grid!r}: start must be before end")
 
 
+def split_budget(schema: Schema, *, epsilon: float, delta: float, share: float = 0.1
+                 ) -> dict[str, tuple[float, float]]:
+    """Split a run's total (epsilon, delta) into {"preprocessing": ..., "training": ...}.
+
+    A fully declared schema gives preprocessing nothing. Otherwise preprocessing gets
+    `share` of epsilon, and `share` of delta when a category set must be estimated.
+    """
+    if not 0 < share < 1:
+        raise ConfigError(f"preprocessing share {share!r} must be in (0, 1), e.g. 0.1")
+    todo = schema.undeclared()
+    if not todo:
+        return {"preprocessing": (0.0, 0.0), "training": (epsilon, delta)}
+    cat = any(not c.declared and c.kind == "categorical" for c in schema.columns)
+    pre = (epsilon * share, delta * share if cat else 0.0)
+    return {"preprocessing": pre, "training": (epsilon - pre[0], delta - pre[1])}
+
+
 def dp_complete_schema(log: EventLog, *, epsilon: float, delta: float = 0.0, seed: int,
                        config: PreprocessConfig | None = None) -> PreprocessResult:
     """Estimate every undeclared domain of `log.schema` under (epsilon, delta)-DP."""

@@ -50,7 +50,8 @@ def _writer(path: Path, tag: str, n: int, *, eps: float = 0.001, half: int = -1)
 
 
 def _acked(proc) -> list[str]:
-    out, _ = proc.communicate(timeout=60)
+    out = proc.stdout.read()  # through the buffer: communicate() would skip what readline read
+    proc.wait(timeout=60)
     return [line for line in out.split() if line != "refused"]
 
 
@@ -74,18 +75,19 @@ def test_sigkill_mid_write_keeps_every_acknowledged_entry_and_no_half_entry(tmp_
 def test_sigkill_at_random_moments_with_two_writers(tmp_path):
     path = tmp_path / "ledger.jsonl"
     acked: list[str] = []
-    for round_, delay in enumerate((0.4, 0.9, 1.3)):
+    for round_, delay in enumerate((0.05, 0.3)):
         procs = [_writer(path, f"r{round_}w{w}", 100_000) for w in range(2)]
-        time.sleep(delay + 0.8)  # interpreter start-up, then some writes
+        first = [p.stdout.readline().strip() for p in procs]  # both are writing now
+        time.sleep(delay)
         for p in procs:
             p.send_signal(signal.SIGKILL)
-        for p in procs:
-            acked += _acked(p)
+        for p, line in zip(procs, first, strict=True):
+            acked += [line] + _acked(p)
     led = Ledger(path)
     ids = [r.id for r in led.entries()]
     assert len(acked) > 20
     assert set(acked) <= set(ids)  # nothing acknowledged is lost
-    assert len(ids) == len(set(ids)) and len(ids) - len(acked) <= 6  # at most one unacked/kill
+    assert len(ids) == len(set(ids)) and len(ids) - len(acked) <= 4  # at most one unacked/kill
     assert all("incomplete" in p or "not a whole" in p for p in led.problems())
 
 

@@ -22,6 +22,7 @@ from privacy.preprocess import (
     numeric_grid,
     per_customer_values,
     quantile_utility,
+    split_budget,
     time_grid,
 )
 
@@ -144,3 +145,11 @@ def test_errors_name_the_fix(open_log):
     with pytest.raises(ConfigError, match="time_grid"):
         PreprocessConfig(time_grid=("2030-01-01", "2020-01-01"))
     assert np.isfinite(numeric_grid()).all() and math.isclose(numeric_grid().max(), 1e9)
+
+
+def test_split_budget(tiny_schema):
+    assert split_budget(tiny_schema, epsilon=2.0, delta=1e-6) == {
+        "preprocessing": (0.0, 0.0), "training": (2.0, 1e-6)}
+    parts = split_budget(_open_schema(), epsilon=2.0, delta=1e-6, share=0.25)
+    assert parts["preprocessing"] == pytest.approx((0.5, 2.5e-7))
+    assert parts["training"] == pytest.approx((1.5, 7.5e-7))

@@ -1,0 +1,106 @@
+"""Generate: pick a trained generator, set conditions and a count, sample, preview, and
+download as CSV or Parquet. Sampling a trained DP generator costs no extra budget."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, store, ui
+
+ANY = "(any)"
+MAX_N = 10_000
+FREE = ("Sampling from a trained DP generator costs no extra privacy budget: samples are "
+        "post-processing of the private model, so the ledger records nothing for them.")
+
+
+def model_info(gen, meta: dict, run: pd.Series) -> None:
+    rec = meta.get("privacy") or {}
+    a, b, c = st.columns(3)
+    a.metric("Generator", meta.get("generator", run.generator))
+    b.metric("Dataset", meta.get("schema", {}).get("name", run.dataset))
+    eps = rec.get("epsilon") if rec else None
+    c.metric("Privacy", f"ε={eps:.3g}" if eps is not None else "no DP",
+             help=f"δ = {rec.get('delta')}" if rec else "trained without differential privacy")
+    if rec:
+        st.success(FREE)
+    else:
+        st.info("This generator was trained without differential privacy: its samples carry "
+                "no formal guarantee.")
+
+
+def conditions(gen) -> dict:
+    """A select box per categorical context column; numeric ones take an optional value."""
+    schema = gen.schema
+    out = {}
+    cols = st.columns(3)
+    for i, name in enumerate(schema.context_names()):
+        column = schema.column(name)
+        with cols[i % 3]:
+            if column.kind == "categorical":
+                v = st.selectbox(name, [ANY, *column.values], key=f"gen_c_{name}")
+                if v != ANY:
+                    out[name] = v
+            else:
+                v = st.text_input(f"{name} (number, blank = any)", key=f"gen_c_{name}")
+                if v.strip():
+                    out[name] = float(v)
+    return out
+
+
+def files(df: pd.DataFrame) -> dict[str, bytes]:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return {"csv": df.to_csv(index=False).encode(), "parquet": buf.getvalue()}
+
+
+def preview(sample: dict) -> None:
+    log = sample["log"]
+    st.write(f"**{log.n_customers} journeys, {log.n_events} events** · {sample['label']}")
+    a, b = st.columns(2)
+    stem = sample["stem"]
+    a.download_button("Download CSV", sample["csv"], f"{stem}.csv", "text/csv",
+                      on_click="ignore", key="gen_csv")
+    b.download_button("Download Parquet", sample["parquet"], f"{stem}.parquet",
+                      "application/vnd.apache.parquet", on_click="ignore", key="gen_parquet")
+    st.dataframe(log.df.head(500), hide_index=True)
+    ids = list(log.customers[:8])
+    st.plotly_chart(charts.timeline(log, ids, title=f"First {len(ids)} journeys"),
+                    key="gen_tl")
+    st.caption("This sample lives in this browser session only (it is not logged to MLflow); "
+               "the Journeys and Fidelity pages can show it.")
+
+
+def body(uri: str, df: pd.DataFrame) -> None:
+    fits = ui.finished(df, "fit")
+    if fits.empty:
+        st.info("No trained generator yet: `journeylab fit --data TRAIN.parquet --model vae "
+                "[--epsilon 8]`, then come back.")
+        return
+    run = ui.pick_run("Trained generator", fits, key="gen_run")
+    with st.spinner("loading the model"):
+        gen, meta = store.load_generator(uri, run.run_id, run.artifact_uri)
+    model_info(gen, meta, run)
+    with st.form("gen_form"):
+        cond = conditions(gen)
+        a, b = st.columns(2)
+        n = a.number_input("Journeys", 1, MAX_N, 100, key="gen_n")
+        seed = b.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed")
+        go = st.form_submit_button("Generate", type="primary")
+    if go:
+        with st.spinner(f"sampling {n} journeys"):
+            log = gen.sample(int(n), conditions=cond or None, seed=int(seed))
+        st.session_state[ui.GENERATED] = {
+            "log": log, **files(log.df),
+            "stem": f"synthetic-{run.generator}-{run.run_id[:8]}-seed{seed}",
+            "label": f"generated: {n} from {run['name']} (seed {seed}"
+                     + (f", {cond}" if cond else "") + ")"}
+    sample = st.session_state.get(ui.GENERATED)
+    if sample is not None:
+        preview(sample)
+
+
+ui.page("Generate", body, intro="Sample synthetic journeys from a trained generator and "
+        "download them. " + FREE)

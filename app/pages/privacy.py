@@ -1,0 +1,156 @@
+"""Privacy: per dataset, the ledger with its cap and what is left; each run's privacy card;
+epsilon over steps; the audits and their caveat."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, logs, results, store, ui
+from journeys.errors import ConfigError
+
+AUDIT_CAVEAT = ("Computed on real data (train and holdout customers): audit results are not "
+                "covered by the differential-privacy guarantee and are not themselves "
+                "private. An attack can show a leak; a failed attack does not prove there is "
+                "none.")
+RECORDS = ("privacy_record.json", "privacy.json")
+
+
+def ledger(uri: str, df: pd.DataFrame) -> None:
+    view = logs.ledger(uri)
+    if view is None:
+        st.info(f"No privacy ledger at {logs.ledger_path(uri)} yet: no DP run has reserved "
+                "budget on any dataset. Caps are set with `journeylab privacy cap`.")
+        return
+    for p in view.problems:
+        st.warning(f"Ledger {view.path}: {p}")
+    if view.summary.empty:
+        st.info("The ledger is empty.")
+        return
+    names = df.groupby("fingerprint").dataset.first().to_dict() if not df.empty else {}
+    s = view.summary.copy()
+    s["label"] = [f"{names.get(fp, '?')} ({fp})" for fp in s.dataset]
+    table = pd.DataFrame({"dataset": s.label, "ε spent": s.epsilon.map(logs.fmt_eps),
+                          "δ spent": s.delta, "releases": s.releases,
+                          "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x)
+                                                     else logs.fmt_eps(x)),
+                          "ε left": s.left_epsilon.map(logs.fmt_eps)})
+    st.dataframe(table, hide_index=True)
+    st.plotly_chart(charts.budget_bars(s, title="Budget per dataset (basic composition)"),
+                    key="pv_budget")
+    labels = dict(zip(s.dataset, s.label, strict=True))
+    fp = st.selectbox("Releases of", list(s.dataset), format_func=labels.get, key="pv_fp")
+    e = view.entries
+    if not e.empty:
+        cols = ["time", "run_id", "mechanism", "status", "epsilon", "spent_epsilon", "delta",
+                "spent_delta", "note"]
+        e = e[e.dataset == fp][[c for c in cols if c in e]].copy()
+        for c in ("epsilon", "spent_epsilon"):
+            e[c] = e[c].map(logs.fmt_eps)
+        st.dataframe(e.rename(columns={"epsilon": "ε reserved", "spent_epsilon": "ε spent",
+                                       "delta": "δ reserved", "spent_delta": "δ spent"}),
+                     hide_index=True)
+
+
+def _record(uri: str, run: pd.Series) -> dict | None:
+    files = store.artifact_files(uri, run.run_id, run.artifact_uri)
+    for name in RECORDS:
+        if name in files:
+            return store.read_json(uri, run.run_id, run.artifact_uri, name)
+    return None
+
+
+@st.cache_data(show_spinner="drawing the privacy card", max_entries=32)
+def _card(record_json: str) -> tuple[str, str]:
+    from privacy.card import PrivacyCard
+
+    card = PrivacyCard.from_record(json.loads(record_json))
+    md = re.sub(r"!\[epsilon over steps\]\([^)]*\)|<!-- privacy-numbers -->", "", card.markdown)
+    return md, card.html
+
+
+def card(uri: str, df: pd.DataFrame) -> None:
+    fits = ui.finished(df, "fit")
+    if fits.empty:
+        st.info("No trained generator yet, so no privacy card.")
+        return
+    run = ui.pick_run("Run", fits, key="pv_run")
+    rec = _record(uri, run)
+    led = logs.ledger(uri)
+    spent = None
+    if led is not None and not led.summary.empty and run.fingerprint in set(led.summary.dataset):
+        spent = led.summary.set_index("dataset").loc[run.fingerprint].to_dict()
+    full = results.privacy_record(run, rec, None, spent)
+    md, html = _card(json.dumps(full, default=str))
+    if rec is None:
+        st.warning("This run is not differentially private: it logged no privacy record.")
+    else:
+        steps(uri, run, rec)
+    with st.expander("Privacy card", expanded=rec is not None):
+        st.markdown(md)
+    a, b = st.columns(2)
+    a.download_button("Download card (Markdown)", md, f"privacy-card-{run.run_id[:8]}.md",
+                      "text/markdown", on_click="ignore", key="pv_md")
+    b.download_button("Download card (HTML)", html, f"privacy-card-{run.run_id[:8]}.html",
+                      "text/html", on_click="ignore", key="pv_html")
+
+
+def steps(uri: str, run: pd.Series, rec: dict) -> None:
+    rec = rec.get("training", rec)
+    series = {}
+    marks = rec.get("epsilon_over_steps") or []
+    if marks:
+        series["accountant during training"] = pd.DataFrame(marks, columns=["step", "value"])
+    if all(k in rec for k in ("noise_multiplier", "sample_rate", "steps", "delta")):
+        try:
+            from privacy.card import epsilon_curve
+
+            xs, ys = epsilon_curve(noise_multiplier=rec["noise_multiplier"],
+                                   sample_rate=rec["sample_rate"],
+                                   steps=max(int(rec["steps"]), 1), delta=rec["delta"])
+            series["RDP accountant"] = pd.DataFrame({"step": xs, "value": ys})
+        except (ImportError, ConfigError, ValueError) as e:
+            st.caption(f"(no recomputed curve: {e})")
+    eps = rec.get("epsilon")
+    st.metric("ε spent by training", logs.fmt_eps(eps) if eps is not None else "unknown",
+              help=f"δ = {rec.get('delta')}")
+    st.plotly_chart(charts.lines(series, title="Epsilon over training steps",
+                                 ylabel="epsilon"), key="pv_steps")
+
+
+def audits(uri: str, df: pd.DataFrame) -> None:
+    runs = ui.finished(df, "audit")
+    if runs.empty:
+        st.info("No audit yet: `journeylab audit --train T --holdout H --synthetic S`.")
+        st.caption(AUDIT_CAVEAT)
+        return
+    metrics = [c for c in runs.columns if c.startswith("metrics.") and runs[c].notna().any()]
+    table = ui.run_table(runs)
+    for c in metrics:
+        table[c.removeprefix("metrics.")] = runs[c]
+    st.dataframe(table, hide_index=True)
+    run = ui.pick_run("Audit", runs, key="pv_audit")
+    caveat = AUDIT_CAVEAT
+    if "audits.json" in store.artifact_files(uri, run.run_id, run.artifact_uri):
+        report = store.read_json(uri, run.run_id, run.artifact_uri, "audits.json")
+        caveat = report.get("caveat", caveat)
+        sizes = report.get("sizes") or {}
+        if sizes:
+            st.caption("Sample sizes: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    st.warning(caveat)
+
+
+def body(uri: str, df: pd.DataFrame) -> None:
+    st.subheader("Ledger")
+    ui.guard(lambda: ledger(uri, df))
+    st.subheader("Privacy card")
+    ui.guard(lambda: card(uri, df))
+    st.subheader("Audits")
+    ui.guard(lambda: audits(uri, df))
+
+
+ui.page("Privacy", body, intro="What was spent on each dataset, what each epsilon covers, "
+        "and whether an attack can tell who was in the training data.")

@@ -1,0 +1,99 @@
+"""Runs: a sortable, filterable table of every run, and two or more runs side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, store, ui
+
+SUMMARY = {"tvd_3gram": "3-gram TVD", "detection_auc": "detection AUC",
+           "fit_seconds": "fit s", "privacy.epsilon": "ε spent"}
+
+
+def filtered(df: pd.DataFrame) -> pd.DataFrame:
+    cols = st.columns(5)
+    picks = {}
+    for col, (field, label) in zip(cols, [("dataset", "Dataset"), ("kind", "Kind"),
+                                          ("generator", "Generator"), ("status", "Status")],
+                                   strict=False):
+        options = sorted(str(v) for v in df[field].dropna().unique())
+        picks[field] = col.multiselect(label, options, key=f"runs_{field}")
+    text = cols[4].text_input("Name contains", key="runs_text")
+    out = df
+    for field, chosen in picks.items():
+        if chosen:
+            out = out[out[field].astype(str).isin(chosen)]
+    if text:
+        out = out[out.name.str.contains(text, case=False, regex=False)]
+    return out
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    table = ui.run_table(df, ["duration_s"])
+    for key, label in SUMMARY.items():
+        col = store.metric_column(df, key)
+        if col:
+            table[label] = df[col]
+    util = store.utility_score(df)
+    if util.notna().any():
+        table["TSTR ratio"] = util
+    table["run_id"] = df.run_id
+    return table
+
+
+def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFrame:
+    chosen = df.set_index("run_id").loc[ids]
+    keep = [c for c in chosen.columns if c.startswith(("metrics.", "params."))
+            or c in ("kind", "dataset", "generator", "epsilon", "status", "duration_s",
+                     "fingerprint", "error")]
+    t = chosen[keep].T.dropna(how="all")
+    labels = ui.run_labels(df)
+    t.columns = [labels[i] for i in ids]
+    if only_diff and len(ids) > 1:
+        t = t[t.astype(str).nunique(axis=1) > 1]
+    return t.astype(str).replace({"nan": "", "None": ""})
+
+
+def compare(uri: str, df: pd.DataFrame) -> None:
+    labels = ui.run_labels(df)
+    ids = st.multiselect("Compare runs", list(labels), format_func=labels.get,
+                         key="runs_compare", help="Pick two or more runs")
+    if len(ids) < 2:
+        st.info("Pick two or more runs to see them side by side.")
+        return
+    only_diff = st.toggle("Only rows that differ", value=True, key="runs_diff")
+    st.dataframe(side_by_side(df, ids, only_diff))
+    chosen = df.set_index("run_id").loc[ids]
+    metrics = [c for c in chosen.columns if c.startswith("metrics.")
+               and chosen[c].notna().sum() >= 2]
+    if metrics:
+        frame = chosen[metrics].T.rename(index=lambda c: c.removeprefix("metrics."))
+        frame.columns = [labels[i] for i in ids]
+        st.plotly_chart(charts.metric_bars(frame, title="Shared metrics"))
+    fits = [i for i in ids if chosen.at[i, "kind"] == "fit"]
+    history = sorted({c.removeprefix("metrics.") for c in chosen.columns
+                      if c.startswith("metrics.") and chosen.loc[fits, c].notna().any()
+                      and c not in ("metrics.fit_seconds",)
+                      and not (c.startswith("metrics.privacy.") and "spent" not in c)})
+    if fits and history:
+        key = st.selectbox("Training curve", history, key="runs_history")
+        series = {labels[i]: store.metric_history(uri, i, key) for i in fits}
+        st.plotly_chart(charts.lines(series, title=f"{key} per epoch", xlabel="epoch"))
+
+
+def body(uri: str, df: pd.DataFrame) -> None:
+    view = filtered(df)
+    st.caption(f"{len(view)} of {len(df)} runs · click a column header to sort")
+    st.dataframe(summary(view), hide_index=True, column_config={
+        "duration_s": st.column_config.NumberColumn("duration s", format="%.1f")})
+    failed = view[view.status == "FAILED"]
+    if not failed.empty:
+        with st.expander(f"{len(failed)} failed run(s): why"):
+            st.dataframe(failed[["name", "error"]], hide_index=True)
+    st.subheader("Side by side")
+    compare(uri, view)
+
+
+ui.page("Runs", body, intro="Every run in the store: generators fitted, samples drawn, "
+        "comparisons, audits and predictors.")

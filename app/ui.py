@@ -1,0 +1,146 @@
+"""Shared page furniture: the store check, the error guard, labels, caveats.
+
+Every page is `ui.page(title, body)`: the title first, then `body(uri, runs)`
+only when the store can be read; a missing, empty, unreadable or newer store
+shows its message instead. Any error inside a page becomes a message on the
+page (a `UserError` verbatim; anything else named, with the traceback in the
+server log only), so people never see a traceback. Every page ends with the
+footer caption "JourneyLab <version> · store <uri>" once it is drawn (the
+browser test and the benchmark wait for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from app import store
+from journeys import __version__
+from journeys.errors import UserError
+
+log = logging.getLogger("journeylab.app")
+
+REAL_DATA_CAVEAT = ("Computed on real data: these numbers are not covered by the "
+                    "differential-privacy guarantee and are not themselves private.")
+FOOTER = "JourneyLab {version} · store {uri}"
+
+
+def page(title: str, body: Callable[[str, pd.DataFrame], None], *, intro: str = "") -> None:
+    st.title(title)
+    if intro:
+        st.caption(intro)
+    uri = store.store_uri()
+    guard(lambda: _with_store(uri, body))
+    st.caption(FOOTER.format(version=__version__, uri=uri), help="page drawn")
+
+
+def _with_store(uri: str, body: Callable[[str, pd.DataFrame], None]) -> None:
+    probe = store.probe(uri)
+    if not probe.ok:
+        shown = st.info if probe.state in ("missing", "empty") else st.error
+        shown(probe.message)
+        return
+    df = store.runs(uri)
+    newer = store.newer_versions(df)
+    if newer:
+        st.warning(f"This store holds runs written by JourneyLab {', '.join(newer)}, newer "
+                   f"than this app ({__version__}); what they logged may not all show here. "
+                   "Upgrade JourneyLab to see everything.")
+    body(uri, df)
+
+
+def guard(body: Callable[[], None]) -> None:
+    """Run `body`; show any error as a message on the page, never as a traceback."""
+    try:
+        body()
+    except UserError as e:
+        st.error(str(e))
+    except Exception as e:  # the page must stay up whatever a library raises
+        log.exception("page error")
+        st.error(f"This part of the page could not be shown ({type(e).__name__}: "
+                 f"{str(e)[:500]}). The store may hold data this version does not "
+                 "understand; the server log has the details.")
+
+
+def eps_label(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "unknown"
+    return "no DP" if math.isinf(float(x)) else f"ε={float(x):g}"
+
+
+def run_labels(df: pd.DataFrame) -> dict[str, str]:
+    """run_id -> a readable label for select boxes."""
+    return {r.run_id: f"{r['name']} · {r.run_id[:8]}" for _, r in df.iterrows()}
+
+
+def pick_run(label: str, df: pd.DataFrame, *, key: str, help: str | None = None) -> pd.Series:
+    """A select box over runs (newest first); returns the chosen run's row."""
+    labels = run_labels(df)
+    rid = st.selectbox(label, list(labels), format_func=labels.get, key=key, help=help)
+    return df[df.run_id == rid].iloc[0] if rid else None
+
+
+def finished(df: pd.DataFrame, *kinds: str) -> pd.DataFrame:
+    if df.empty:
+        return df
+    out = df[df.status == "FINISHED"]
+    return out[out.kind.isin(kinds)] if kinds else out
+
+
+def run_table(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """The columns people read first, ε as text."""
+    cols = ["start", "name", "kind", "dataset", "generator", "epsilon", "status"]
+    out = df[cols + [c for c in (extra or []) if c in df]].copy()
+    out["epsilon"] = out["epsilon"].map(eps_label)
+    out["start"] = out["start"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return out
+
+
+# --- event logs -----------------------------------------------------------------
+GENERATED = "journeylab_generated"  # session key: the last sample of the Generate page
+
+
+def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
+    """Two select boxes (real, synthetic); returns (real log, synthetic log), None if absent."""
+    from app import logs
+
+    srcs = logs.sources(df, uri)
+    real = [s for s in srcs if s.role == "real"]
+    synth: list = [s for s in srcs if s.role == "synthetic"]
+    generated = st.session_state.get(GENERATED)
+    if generated is not None:
+        synth.insert(0, generated["label"])
+    left, right = st.columns(2)
+    out = []
+    for col, options, role in ((left, real, "Real log"), (right, synth, "Synthetic log")):
+        with col:
+            if not options:
+                st.info(f"No {role.lower()} found: {_absent(role)}")
+                out.append(None)
+                continue
+            choice = st.selectbox(role, options, key=f"{key}_{role}",
+                                  format_func=lambda s: s if isinstance(s, str) else s.label)
+            out.append(_load(choice, generated, uri, df))
+    return tuple(out)
+
+
+def _load(choice, generated, uri: str, df: pd.DataFrame):
+    from app import logs
+
+    if isinstance(choice, str):
+        return generated["log"]
+    result = []
+    guard(lambda: result.append(logs.read_log(choice, df, uri)))
+    return result[0] if result else None
+
+
+def _absent(role: str) -> str:
+    if role == "Real log":
+        return ("the runs name no real log file that still exists. Build one with "
+                "`journeylab datasets build simulate` and fit a generator on it.")
+    return ("no sample file from `journeylab sample` still exists; generate one on the "
+            "Generate page.")

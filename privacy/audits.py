@@ -1,0 +1,189 @@
+"""Empirical privacy audits of a synthetic log against real train and holdout logs.
+
+    report = run_audits(train, holdout, synthetic, seed=0)
+    report.metrics["mia_distance_auc"]   # 0.5: the attack cannot tell members apart
+    report.caveat                        # computed on real data, not covered by DP
+
+Audits (registry `AUDITS`, each a function of the prepared `AuditData`):
+- `mia_distance`: membership inference from the synthetic data only. A target
+  customer's score is minus the distance from its journey embedding to the
+  closest synthetic journey; AUC of train (members) vs holdout (non-members)
+  targets of equal size. 0.5 is ideal, 1.0 a total leak.
+- `mia_density_ratio`: a stronger attack in the spirit of DOMIAS (van Breugel
+  et al. 2023): the k-NN density of the synthetic data at a target divided by
+  the k-NN density of a reference sample of the population (holdout customers
+  that are not targets). It discounts targets that are merely typical or
+  merely isolated, and flags those the generator over-represents.
+- `dcr_share`: share of synthetic journeys whose closest real journey is in
+  the train sample rather than an equal-size holdout sample (ties count a
+  half). 0.5 is ideal, 1.0 means every synthetic journey sits on a train one.
+- `exact_copy_share`: share of synthetic journeys identical to a train
+  journey (timestamps, events and context; ids ignored), next to the same
+  share for holdout journeys (what chance gives).
+
+Every result carries `CAVEAT`: these numbers are computed on real data, are
+not themselves private, and are not covered by the DP guarantee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.neighbors import NearestNeighbors
+
+from journeys.errors import ConfigError, DataError
+from journeys.eventlog import EventLog
+from privacy.embedding import embed, journey_hashes
+
+CAVEAT = ("Computed on real data (train and holdout customers): these empirical results are "
+          "not covered by the differential-privacy guarantee and are not themselves private. "
+          "An attack can show a leak; a failed attack does not prove there is none.")
+
+
+@dataclass
+class AuditData:
+    """Journey embeddings in one feature space, standardised on train + holdout + synthetic.
+
+    Membership targets: `members` (train) and `nonmembers` (holdout), equal in size;
+    `reference`: the other holdout customers (a sample of the population). DCR uses
+    equal-size samples `dcr_train` and `dcr_holdout`.
+    """
+
+    members: np.ndarray  # [m, D]
+    nonmembers: np.ndarray  # [m, D]
+    reference: np.ndarray  # [r, D], may be empty
+    synthetic: np.ndarray  # [s, D]
+    dcr_train: np.ndarray  # [h, D]
+    dcr_holdout: np.ndarray  # [h, D]
+    logs: dict[str, EventLog] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    metrics: dict[str, float]
+    sizes: dict[str, int]
+    caveat: str = CAVEAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": dict(self.metrics), "sizes": dict(self.sizes), "caveat": self.caveat}
+
+
+# --- small pure functions -----------------------------------------------------------
+def nearest_distances(x: np.ndarray, ref: np.ndarray, *, k: int = 1) -> np.ndarray:
+    """Euclidean distance from each row of x [n, D] to its k-th nearest row of ref [r, D]."""
+    nn = NearestNeighbors(n_neighbors=min(k, len(ref)), algorithm="brute").fit(ref)
+    return nn.kneighbors(x)[0][:, -1]
+
+
+def membership_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
+    y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
+    return float(roc_auc_score(y, np.r_[member_scores, nonmember_scores]))
+
+
+def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: float) -> float:
+    y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
+    f, t, _ = roc_curve(y, np.r_[member_scores, nonmember_scores])
+    return float(t[np.searchsorted(f, fpr, side="right") - 1])
+
+
+def _attack_metrics(name: str, members: np.ndarray, nonmembers: np.ndarray) -> dict[str, float]:
+    return {f"{name}_auc": membership_auc(members, nonmembers),
+            f"{name}_tpr_at_fpr_0.1": tpr_at_fpr(members, nonmembers, 0.1)}
+
+
+# --- audits -------------------------------------------------------------------------
+def mia_distance(d: AuditData, *, seed: int = 0) -> dict[str, float]:
+    """Score = -(distance to the closest synthetic journey)."""
+    return _attack_metrics("mia_distance", -nearest_distances(d.members, d.synthetic),
+                           -nearest_distances(d.nonmembers, d.synthetic))
+
+
+def mia_density_ratio(d: AuditData, *, seed: int = 0, k: int = 1) -> dict[str, float]:
+    """Score = log d_ref,k(x) - log d_syn,k(x): the log k-NN density ratio up to a constant
+    factor and offset (both equal for every target, so the AUC is unchanged)."""
+    if len(d.reference) < k:
+        return {}
+    floor = 1e-9
+
+    def score(x):
+        return (np.log(nearest_distances(x, d.reference, k=k) + floor)
+                - np.log(nearest_distances(x, d.synthetic, k=k) + floor))
+
+    return _attack_metrics("mia_density_ratio", score(d.members), score(d.nonmembers))
+
+
+def dcr_share(d: AuditData, *, seed: int = 0) -> dict[str, float]:
+    d_tr = nearest_distances(d.synthetic, d.dcr_train)
+    d_ho = nearest_distances(d.synthetic, d.dcr_holdout)
+    return {"dcr_share": float(np.mean(d_tr < d_ho) + 0.5 * np.mean(d_tr == d_ho))}
+
+
+def exact_copy_share(d: AuditData, *, seed: int = 0) -> dict[str, float]:
+    syn = journey_hashes(d.logs["synthetic"])
+    train, hold = set(journey_hashes(d.logs["train"])), set(journey_hashes(d.logs["holdout"]))
+    return {"exact_copy_share": float(np.mean([h in train for h in syn])),
+            "exact_copy_share_holdout": float(np.mean([h in hold for h in syn]))}
+
+
+AUDITS: dict[str, Callable[..., dict[str, float]]] = {
+    "mia_distance": mia_distance,
+    "mia_density_ratio": mia_density_ratio,
+    "dcr_share": dcr_share,
+    "exact_copy_share": exact_copy_share,
+}
+
+
+# --- running them -------------------------------------------------------------------
+def prepare(train: EventLog, holdout: EventLog, synthetic: EventLog, *, seed: int = 0,
+            max_targets: int = 2000, reference_share: float = 0.5) -> AuditData:
+    """Draw the samples (seeded) and embed them."""
+    _check_logs(train, holdout, synthetic)
+    rng = np.random.default_rng(seed)
+    h = min(train.n_customers, holdout.n_customers, max_targets)
+    if h < 4:
+        raise DataError(f"audits need at least 4 train and 4 holdout customers; got "
+                        f"{train.n_customers} and {holdout.n_customers}", fix="audit larger logs")
+    tr = train.subset(rng.choice(train.customers, h, replace=False))
+    ho = holdout.subset(rng.choice(holdout.customers, h, replace=False))
+    syn = synthetic.subset(rng.permutation(synthetic.customers)[:max_targets])
+    e_tr, e_ho, e_syn = embed([tr, ho, syn])
+    hold_rows = rng.permutation(h)
+    n_ref = int(h * reference_share)
+    targets = hold_rows[n_ref:]
+    members = rng.choice(h, len(targets), replace=False)
+    return AuditData(members=e_tr[members], nonmembers=e_ho[targets],
+                     reference=e_ho[hold_rows[:n_ref]], synthetic=e_syn, dcr_train=e_tr,
+                     dcr_holdout=e_ho,
+                     logs={"train": train, "holdout": holdout, "synthetic": syn})
+
+
+def run_audits(train: EventLog, holdout: EventLog, synthetic: EventLog, *,
+               audits: Sequence[str] | None = None, seed: int = 0,
+               max_targets: int = 2000) -> AuditReport:
+    """Run the named audits (default: all of AUDITS)."""
+    names = list(audits or AUDITS)
+    unknown = [a for a in names if a not in AUDITS]
+    if unknown:
+        raise ConfigError(f"unknown audit(s) {unknown}; choose from {sorted(AUDITS)}")
+    d = prepare(train, holdout, synthetic, seed=seed, max_targets=max_targets)
+    metrics: dict[str, float] = {}
+    for name in names:
+        metrics.update(AUDITS[name](d, seed=seed))
+    sizes = {"targets_per_side": len(d.members), "reference": len(d.reference),
+             "synthetic": len(d.synthetic), "dcr_per_side": len(d.dcr_train)}
+    return AuditReport(metrics=metrics, sizes=sizes)
+
+
+def _check_logs(*logs: EventLog) -> None:
+    names = [g.schema.all_names for g in logs]
+    if any(n != names[0] for n in names):
+        raise ConfigError("train, holdout and synthetic logs have different columns "
+                          f"({names}); audit logs that share one schema")
+    overlap = set(logs[0].customers) & set(logs[1].customers)
+    if overlap:
+        raise DataError(f"{len(overlap)} customer(s) are in both train and holdout, e.g. "
+                        f"{sorted(overlap)[:3]}", fix="split with journeylab split")

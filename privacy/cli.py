@@ -1,0 +1,196 @@
+"""CLI commands of the `privacy` package: `journeylab privacy ledger|cap|card` and `audit`.
+
+Registered into the one `journeylab` command by app/cli.py. Commands talk to
+people; the functions they call never print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from journeys.cli import SchemaOpt, err, out, resolve_schema
+from journeys.errors import ConfigError
+
+privacy_app = typer.Typer(help="Privacy budget ledger, caps and privacy cards.",
+                          no_args_is_help=True)
+LedgerOpt = Annotated[Path | None, typer.Option(
+    "--ledger", help="Ledger file. Default: $JOURNEYLAB_LEDGER or mlruns/privacy/ledger.jsonl.")]
+DatasetOpt = Annotated[str | None, typer.Option(
+    "--dataset", help="Dataset fingerprint (journeylab validate prints it).")]
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "inf" if math.isinf(x) else f"{x:.4g}"
+    return "-" if x is None else str(x)
+
+
+@privacy_app.command("ledger")
+def ledger_show(dataset: DatasetOpt = None, ledger: LedgerOpt = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+                ) -> None:
+    """Every release recorded per dataset, with totals (basic composition) and caps."""
+    from privacy.ledger import Ledger
+
+    led = Ledger(ledger)
+    datasets = [dataset] if dataset else led.datasets()
+    releases = led.entries(dataset)
+    if as_json:
+        out.print_json(json.dumps({
+            "ledger": str(led.path), "releases": [r.to_dict() for r in releases],
+            "totals": [led.spent(d).to_dict() for d in datasets],
+            "problems": led.problems()}, default=str))
+        return
+    table = Table("time", "dataset", "run", "mechanism", "epsilon", "delta", "status",
+                  title=f"releases in {led.path}")
+    for r in releases:
+        table.add_row(r.time[:19], r.dataset, r.run_id, r.mechanism, _fmt(r.spent_epsilon),
+                      _fmt(r.spent_delta), r.status)
+    out.print(table)
+    totals = Table("dataset", "releases", "epsilon spent", "delta spent", "cap epsilon",
+                   "cap delta", "epsilon left", title="totals (basic composition: sums)")
+    for d in datasets:
+        s = led.spent(d)
+        totals.add_row(d, str(s.releases), _fmt(s.epsilon), _fmt(s.delta), _fmt(s.cap_epsilon),
+                       _fmt(s.cap_delta), _fmt(s.left_epsilon))
+    out.print(totals)
+    for p in led.problems():
+        err.print(f"[yellow]note:[/] {p}")
+
+
+@privacy_app.command("cap")
+def cap(dataset: Annotated[str, typer.Option("--dataset", help="Dataset fingerprint.")],
+        epsilon: Annotated[float | None, typer.Option(help="Cap on total epsilon.")] = None,
+        delta: Annotated[float | None, typer.Option(help="Cap on total delta.")] = None,
+        remove: Annotated[bool, typer.Option("--remove", help="Remove the cap.")] = False,
+        ledger: LedgerOpt = None) -> None:
+    """Set (or remove) the cap on the total budget of a dataset; later runs over it are refused."""
+    from privacy.ledger import Ledger
+
+    if remove == (epsilon is not None):
+        raise ConfigError("pass --epsilon E to set a cap, or --remove to remove it")
+    s = Ledger(ledger).set_cap(dataset, None if remove else epsilon, delta)
+    what = "removed the cap" if remove else f"capped at epsilon {_fmt(s.cap_epsilon)}" + (
+        f", delta {_fmt(s.cap_delta)}" if s.cap_delta is not None else "")
+    out.print(f"dataset {dataset}: {what}; spent epsilon {_fmt(s.epsilon)} in {s.releases} "
+              f"release(s), left {_fmt(s.left_epsilon)}")
+
+
+@privacy_app.command("card")
+def card(run_id: Annotated[str, typer.Option("--run-id", help="MLflow run of `journeylab fit`.")],
+         out_dir: Annotated[Path | None, typer.Option(
+             "--out", "-o", help="Folder for card.md/.html. Default: privacy-card-<run>.")] = None,
+         log: Annotated[bool, typer.Option("--mlflow/--no-mlflow",
+                                           help="Also log the card to the run.")] = True,
+         ledger: LedgerOpt = None) -> None:
+    """Write the privacy card of a fit run (from the privacy record it logged to MLflow)."""
+    from privacy.card import PrivacyCard
+
+    record = run_privacy_record(run_id, ledger=ledger)
+    pc = PrivacyCard.from_record(record)
+    target = pc.write(out_dir or Path(f"privacy-card-{run_id[:12]}"))
+    if log:
+        pc.log_to_mlflow(run_id)
+    out.print(f"privacy card of run {run_id}: epsilon {_fmt(pc.numbers['epsilon_total'])}, "
+              f"delta {_fmt(pc.numbers['delta_total'])} -> {target}/card.md, card.html")
+
+
+def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, Any]:
+    """The privacy record of an MLflow run: its privacy_record.json (composite) or
+    privacy.json (training) artifact, audits.json if any, tags, and the ledger totals."""
+    import mlflow
+
+    from journeys.tracking import TAG, open_store
+    from privacy.ledger import Ledger
+
+    client = open_store()
+    try:
+        run = client.get_run(run_id)
+    except Exception as e:  # MLflow raises several types for an unknown run
+        raise ConfigError(f"no MLflow run '{run_id}' ({type(e).__name__}); pass the run id "
+                          "printed by `journeylab fit`") from e
+    tags = run.data.tags
+    names = {a.path for a in client.list_artifacts(run_id)}
+    record: dict[str, Any] = {"dp": False}
+    for name in ("privacy_record.json", "privacy.json"):
+        if name in names:
+            record = mlflow.artifacts.load_dict(f"runs:/{run_id}/{name}")
+            break
+    if "audits.json" in names:
+        record["audits"] = mlflow.artifacts.load_dict(f"runs:/{run_id}/audits.json")
+    fp = tags.get(f"{TAG}dataset_fingerprint")
+    record.setdefault("run_id", run_id)
+    record.setdefault("dataset", tags.get(f"{TAG}dataset"))
+    record.setdefault("generator", tags.get(f"{TAG}generator"))
+    record.setdefault("dataset_fingerprint", fp)
+    if fp and fp in Ledger(ledger).datasets():
+        record.setdefault("ledger", Ledger(ledger).spent(fp).to_dict())
+    return record
+
+
+def audit(
+    train: Annotated[Path, typer.Option("--train", help="Real training log.")],
+    holdout: Annotated[Path, typer.Option("--holdout", help="Real holdout log.")],
+    synthetic: Annotated[Path, typer.Option("--synthetic", help="Synthetic log.")],
+    schema: SchemaOpt = None,
+    seed: int = 0,
+    max_targets: Annotated[int, typer.Option(help="Customers sampled per side.")] = 2000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")]
+    = None,
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")]
+    = True,
+) -> None:
+    """Membership inference (distance, density ratio), DCR share and exact copies.
+
+    Computed on real data: not covered by the DP guarantee."""
+    from privacy.audits import run_audits
+
+    sch = resolve_schema(schema, train)  # one schema for all three logs
+    tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
+    with err.status("running privacy audits"):
+        report = run_audits(tr, ho, syn, seed=seed, max_targets=max_targets)
+    table = Table("audit", "value", title=f"{synthetic} vs {train} / {holdout}")
+    for k, v in report.metrics.items():
+        table.add_row(k, _fmt(v))
+    out.print(table)
+    out.print(f"[yellow]caveat:[/] {report.caveat}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+    if mlflow_log:
+        out.print(f"logged to MLflow run {_log_audit(tr, syn, report, synthetic)}")
+
+
+def _read(path: Path, schema):
+    from journeys.eventlog import EventLog
+
+    with err.status(f"reading and validating {path}"):
+        log = EventLog.read(path, schema)
+    for note in log.report.notes:
+        err.print(f"[yellow]note:[/] {path}: {note}")
+    return log
+
+
+def _log_audit(train, synthetic, report, path: Path) -> str:
+    import mlflow
+
+    from journeys.tracking import start_run
+
+    with start_run("audit", dataset=train.schema.name, fingerprint=train.fingerprint(),
+                   detail=path.stem, tags={"synthetic_fingerprint": synthetic.fingerprint(),
+                                           "caveat": "computed on real data; not covered "
+                                                     "by the DP guarantee"}) as run:
+        mlflow.log_params({"synthetic": str(path), **report.sizes})
+        mlflow.log_metrics({k: float(v) for k, v in report.metrics.items()})
+        mlflow.log_dict(report.to_dict(), "audits.json")
+        return run.info.run_id
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(privacy_app, name="privacy")
+    app.command("audit")(audit)

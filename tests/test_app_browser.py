@@ -1,0 +1,92 @@
+"""End to end in a real headless browser: `journeylab app` on loopback, Debian's
+chromium driven by Selenium through Debian's chromedriver.
+
+Visits every page (no traceback, the page drawn to its footer, a screenshot
+each), generates 10 journeys on the Generate page and downloads them as CSV and
+Parquet. Needs `apt-get install -y chromium chromium-driver`; without them the
+test FAILS with that command, unless JOURNEYLAB_SKIP_BROWSER=1.
+Screenshots go to $JOURNEYLAB_SCREENSHOTS if set, else to the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import app_support as support
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def driver_and_url(tmp_path_factory):
+    if os.environ.get("JOURNEYLAB_SKIP_BROWSER") == "1":
+        pytest.skip("JOURNEYLAB_SKIP_BROWSER=1")
+    why = support.browser_missing()
+    if why:
+        pytest.fail(f"the browser test needs Chromium, chromedriver and Selenium: {why}. "
+                    "Set JOURNEYLAB_SKIP_BROWSER=1 to skip it.", pytrace=False)
+    root, _ = support.shared_store(tmp_path_factory.getbasetemp())
+    downloads = tmp_path_factory.mktemp("downloads")
+    with support.server(root) as url, support.browser(downloads) as driver:
+        yield driver, url, downloads
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    d = Path(os.environ.get("JOURNEYLAB_SCREENSHOTS") or tmp_path / "screenshots")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def wait_file(folder: Path, suffix: str, timeout: float = 30.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob(f"*{suffix}") if p.stat().st_size > 0]
+        if done and not list(folder.glob("*.crdownload")):
+            return done[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {suffix} download in {folder} after {timeout}s: "
+                         f"{[p.name for p in folder.iterdir()]}")
+
+
+def test_every_page_renders_in_a_browser(driver_and_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver, url, _ = driver_and_url
+    shots = shots_dir(tmp_path)
+    for page, title in support.PAGES.items():
+        support.visit(driver, url, page)
+        assert support.page_problems(driver) == [], page
+        heading = driver.find_element(By.CSS_SELECTOR, "h1").text
+        assert title in heading, (page, heading)
+        time.sleep(0.7)  # tables and charts paint their canvases after the page is drawn
+        assert driver.save_screenshot(str(shots / f"{page}.png"))
+        assert (shots / f"{page}.png").stat().st_size > 10_000
+
+
+def test_generate_and_download(driver_and_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, downloads = driver_and_url
+    support.visit(driver, url, "generate")
+    wait = WebDriverWait(driver, 60, poll_frequency=0.1)
+    count = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR,
+                                                   'input[aria-label="Journeys"]')))
+    count.send_keys(Keys.CONTROL, "a")
+    count.send_keys("10", Keys.TAB)
+    driver.find_element(By.XPATH, "//button[.//p[text()='Generate']]").click()
+    for label, suffix in (("Download CSV", ".csv"), ("Download Parquet", ".parquet")):
+        button = wait.until(ec.element_to_be_clickable(
+            (By.XPATH, f"//button[.//p[text()='{label}']]")))
+        button.click()
+        path = wait_file(downloads, suffix)
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        assert df["customer_id"].nunique() == 10, (suffix, df.head())
+    assert support.page_problems(driver) == []
+    driver.save_screenshot(str(shots_dir(tmp_path) / "generate-sample.png"))
