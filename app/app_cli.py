@@ -20,8 +20,10 @@ def resolve_store(path: str) -> str:
         return path
     p = Path(path).expanduser().resolve()
     if not p.exists():
-        raise ConfigError(f"--store {path} does not exist; pass the project folder (holding "
-                          "mlruns/), the mlruns folder, its mlflow.db, or an MLflow URI")
+        raise ConfigError(
+            f"--store {path} does not exist; pass the project folder (holding "
+            "mlruns/), the mlruns folder, its mlflow.db, or an MLflow URI"
+        )
     if p.is_file():
         return f"sqlite:///{p}"
     for db in (p / "mlflow.db", p / "mlruns" / "mlflow.db"):
@@ -44,11 +46,27 @@ def server_env(uri: str | None) -> dict[str, str]:
 
 def server_command(host: str, port: int) -> list[str]:
     """The server process (app/server.py): `streamlit run` with imports warmed early."""
-    return [sys.executable, "-m", "app.server",
-            "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--server.fileWatcherType", "none",
-            "--server.runOnSave", "false", "--browser.gatherUsageStats", "false",
-            "--global.developmentMode", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "app.server",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--global.developmentMode",
+        "false",
+    ]
 
 
 def _check_port(host: str, port: int) -> None:
@@ -56,18 +74,23 @@ def _check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); pick another "
-                              "port with --port N") from e
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({e.strerror}); pick another port with --port N"
+            ) from e
 
 
 def app_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
-    store: Annotated[str | None, typer.Option(
-        help="Project folder, mlruns folder, mlflow.db or MLflow URI (default: "
-             "$MLFLOW_TRACKING_URI, else ./mlruns/mlflow.db).")] = None,
-    host: Annotated[str, typer.Option(
-        help="Address to listen on; loopback by default (the app has no login).")]
-    = "127.0.0.1",
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Project folder, mlruns folder, mlflow.db or MLflow URI (default: "
+            "$MLFLOW_TRACKING_URI, else ./mlruns/mlflow.db)."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; loopback by default (the app has no login).")
+    ] = "127.0.0.1",
 ) -> None:
     """Start the Streamlit app: runs, journeys, fidelity, privacy, predictors, generate."""
     from rich.console import Console
@@ -76,8 +99,9 @@ def app_command(
     _check_port(host, port)
     env = server_env(uri)
     shown = uri or env.get("MLFLOW_TRACKING_URI") or "./mlruns/mlflow.db"
-    Console(stderr=True).print(f"JourneyLab app on http://{host}:{port} (store {shown}); "
-                               "Ctrl+C stops it")
+    Console(stderr=True).print(
+        f"JourneyLab app on http://{host}:{port} (store {shown}); Ctrl+C stops it"
+    )
     # exec: the server replaces this process, so stopping this pid stops the server.
     os.execve(sys.executable, server_command(host, port), env)
 

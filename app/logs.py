@@ -25,8 +25,13 @@ from journeys.errors import ConfigError
 from journeys.eventlog import EventLog
 from journeys.schema import Schema
 
-REAL_PARAMS = {"fit": ("data",), "compare": ("a", "b"), "audit": ("train", "holdout"),
-               "evaluate": ("train", "holdout"), "predict": ("train", "holdout")}
+REAL_PARAMS = {
+    "fit": ("data",),
+    "compare": ("a", "b"),
+    "audit": ("train", "holdout"),
+    "evaluate": ("train", "holdout"),
+    "predict": ("train", "holdout"),
+}
 SYNTH_PARAMS = {"sample": ("output",), "audit": ("synthetic",), "evaluate": ("synthetic",)}
 
 
@@ -43,12 +48,20 @@ def sources(df: pd.DataFrame, uri: str) -> list[Source]:
     synth_paths = _paths(df, uri, SYNTH_PARAMS)
     found: dict[str, Source] = {}
     for path, dataset in synth_paths.items():
-        found[path] = Source(f"{Path(path).name} · synthetic · {dataset}", path, "synthetic",
-                             dataset)
+        found[path] = Source(
+            f"{Path(path).name} · synthetic · {dataset}", path, "synthetic", dataset
+        )
     for path, dataset in {**_built(uri), **_paths(df, uri, REAL_PARAMS)}.items():
         if path not in found:
             found[path] = Source(f"{Path(path).name} · real · {dataset}", path, "real", dataset)
-    return sorted(found.values(), key=lambda s: (s.role != "real", s.dataset, s.label))
+    return sorted(found.values(), key=_order)
+
+
+def _order(s: Source) -> tuple:
+    """Real before synthetic; the holdout (customers no generator saw) first."""
+    name = Path(s.path).stem
+    rank = {"holdout": 0, "train": 1, "events": 2}.get(name, 3)
+    return (s.role != "real", rank, s.dataset, s.label)
 
 
 def _paths(df: pd.DataFrame, uri: str, params: dict) -> dict[str, str]:
@@ -90,13 +103,15 @@ def schema_for(source: Source, df: pd.DataFrame, uri: str) -> Schema:
 
     if source.dataset in datasets.DATASETS:
         return datasets.schema_of(source.dataset)
-    raise ConfigError(f"no schema found for {source.path}: put its schema.yaml beside it, "
-                      "or fit a model on that dataset")
+    raise ConfigError(
+        f"no schema found for {source.path}: put its schema.yaml beside it, "
+        "or fit a model on that dataset"
+    )
 
 
 @st.cache_resource(show_spinner="reading and validating the log", max_entries=16)
 def _read(path: str, mtime: float, schema_json: str) -> EventLog:
-    return EventLog.read(path, Schema.from_dict(json.loads(schema_json)), truncate=True)
+    return EventLog.read(path, Schema.from_dict(json.loads(schema_json)))
 
 
 def read_log(source: Source, df: pd.DataFrame, uri: str) -> EventLog:
@@ -148,8 +163,10 @@ def ledger(uri: str) -> LedgerView | None:
     try:
         return _ledger(str(p), p.stat().st_mtime)
     except (OSError, KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"the privacy ledger {p} cannot be read ({type(e).__name__}: {e}); "
-                          "check the file, or set JOURNEYLAB_LEDGER to the right one") from e
+        raise ConfigError(
+            f"the privacy ledger {p} cannot be read ({type(e).__name__}: {e}); "
+            "check the file, or set JOURNEYLAB_LEDGER to the right one"
+        ) from e
 
 
 def fmt_eps(x) -> str:

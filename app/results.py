@@ -21,13 +21,24 @@ import pandas as pd
 
 from app import store
 
-FIDELITY_KEYS = ("tvd_1gram", "tvd_2gram", "tvd_3gram", "length_w1", "gap_w1", "amount_w1",
-                 "detection_auc")
-UTILITY_RE = re.compile(r"^metrics\.(?P<task>[^.]+)\.(?P<model>[^.]+)\."
-                        r"(?P<train>TRTR|TSTR|augmented)(?:\.(?P<synthetic>.+))?\."
-                        r"(?P<measure>auc|auc_ratio|pr_auc|brier|top_decile_lift)$")
-EVAL_RE = re.compile(r"^metrics\.(?P<task>[^.]+)\.(?P<measure>auc|pr_auc|brier|"
-                     r"top_decile_lift|base_rate|n)$")
+FIDELITY_KEYS = (
+    "tvd_1gram",
+    "tvd_2gram",
+    "tvd_3gram",
+    "length_w1",
+    "gap_w1",
+    "amount_w1",
+    "detection_auc",
+)
+UTILITY_RE = re.compile(
+    r"^metrics\.(?P<task>[^.]+)\.(?P<model>[^.]+)\."
+    r"(?P<train>TRTR|TSTR|augmented)(?:\.(?P<synthetic>.+))?\."
+    r"(?P<measure>auc|auc_ratio|pr_auc|brier|top_decile_lift)$"
+)
+EVAL_RE = re.compile(
+    r"^metrics\.(?P<task>[^.]+)\.(?P<measure>auc|pr_auc|brier|"
+    r"top_decile_lift|base_rate|n)$"
+)
 
 
 def fidelity_rows(run: pd.Series) -> pd.DataFrame:
@@ -37,9 +48,14 @@ def fidelity_rows(run: pd.Series) -> pd.DataFrame:
         v = run.get(f"metrics.{k}", math.nan)
         if pd.isna(v):
             continue
-        rows.append({"metric": k, "value": float(v),
-                     "real reference": float(run.get(f"metrics.ref_{k}", math.nan)),
-                     "ratio": float(run.get(f"metrics.{k}_ratio", math.nan))})
+        rows.append(
+            {
+                "metric": k,
+                "value": float(v),
+                "real reference": float(run.get(f"metrics.ref_{k}", math.nan)),
+                "ratio": float(run.get(f"metrics.{k}_ratio", math.nan)),
+            }
+        )
     return pd.DataFrame(rows, columns=["metric", "value", "real reference", "ratio"])
 
 
@@ -58,8 +74,14 @@ def utility_long(df: pd.DataFrame) -> pd.DataFrame:
     for _, r in df[(df.status == "FINISHED") & (df.kind == "predict")].iterrows():
         for c, m in parsed.items():
             if pd.notna(r[c]):
-                rows.append({"run_id": r.run_id, "dataset": r.dataset, **m.groupdict(),
-                             "value": float(r[c])})
+                rows.append(
+                    {
+                        "run_id": r.run_id,
+                        "dataset": r.dataset,
+                        **m.groupdict(),
+                        "value": float(r[c]),
+                    }
+                )
     out = pd.DataFrame(rows, columns=cols)
     out["synthetic"] = out["synthetic"].fillna("")
     return out
@@ -71,8 +93,7 @@ def utility_table(long: pd.DataFrame, run_id: str, measure: str = "auc") -> pd.D
     if t.empty:
         return pd.DataFrame()
     t["setting"] = t["train"] + np.where(t["synthetic"] != "", ":" + t["synthetic"], "")
-    return t.pivot_table(index=["task", "model"], columns="setting", values="value",
-                         sort=False)
+    return t.pivot_table(index=["task", "model"], columns="setting", values="value", sort=False)
 
 
 def synthetic_links(df: pd.DataFrame, uri: str) -> dict[str, str]:
@@ -100,6 +121,24 @@ def tstr_by_generator(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     return t
 
 
+def scores_by_fit(df: pd.DataFrame, uri: str) -> pd.DataFrame:
+    """Per fit run: mean 3-gram TVD and detection AUC of the comparisons of its samples,
+    and mean TSTR AUC ratio of the utility runs that used its samples."""
+    cols = ["tvd_3gram", "detection_auc", "tstr_ratio"]
+    fid = fidelity_runs(df)
+    parts = []
+    if not fid.empty and fid.fit_run_id.notna().any():
+        keep = {k: store.metric_column(fid, k) for k in cols[:2]}
+        frame = pd.DataFrame({k: fid[c] if c else math.nan for k, c in keep.items()})
+        parts.append(frame.assign(fit_run_id=fid.fit_run_id).groupby("fit_run_id").mean())
+    util = tstr_by_generator(df, uri)
+    if not util.empty and util.fit_run_id.notna().any():
+        parts.append(util.groupby("fit_run_id")["value"].mean().rename("tstr_ratio"))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, axis=1).reindex(columns=cols)
+
+
 # --- best runs ----------------------------------------------------------------------
 def best_runs(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     """Per dataset and epsilon: best generator by fidelity and by utility."""
@@ -111,26 +150,49 @@ def best_runs(df: pd.DataFrame, uri: str) -> pd.DataFrame:
         fid = fid.assign(score=store.fidelity_score(fid)).dropna(subset=["score"])
         for (ds, eps), g in fid.groupby(["dataset", "epsilon"], dropna=False):
             b = g.loc[g.score.idxmin()]
-            rows.append([ds, eps, "fidelity", b.generator, b.score, "3-gram TVD (lower is better)",
-                         b.run_id])
+            rows.append(
+                [
+                    ds,
+                    eps,
+                    "fidelity",
+                    b.generator,
+                    b.score,
+                    "3-gram TVD (lower is better)",
+                    b.run_id,
+                ]
+            )
     util = tstr_by_generator(df, uri)
     if not util.empty:
-        mean = util.groupby(["dataset", "epsilon", "generator", "run_id"], dropna=False)[
-            "value"].mean().reset_index()
+        mean = (
+            util.groupby(["dataset", "epsilon", "generator", "run_id"], dropna=False)["value"]
+            .mean()
+            .reset_index()
+        )
         for (ds, eps), g in mean.groupby(["dataset", "epsilon"], dropna=False):
             b = g.loc[g.value.idxmax()]
-            rows.append([ds, eps, "utility", b.generator, b.value,
-                         "TSTR AUC / TRTR AUC (higher is better)", b.run_id])
+            rows.append(
+                [
+                    ds,
+                    eps,
+                    "utility",
+                    b.generator,
+                    b.value,
+                    "TSTR AUC / TRTR AUC (higher is better)",
+                    b.run_id,
+                ]
+            )
     out = pd.DataFrame(rows, columns=cols)
-    return out.sort_values(["dataset", "epsilon", "by"], na_position="last",
-                           ignore_index=True)
+    return out.sort_values(["dataset", "epsilon", "by"], na_position="last", ignore_index=True)
 
 
 # --- evaluations and curves ------------------------------------------------------------
 def evaluation_metrics(run: pd.Series) -> pd.DataFrame:
     """task x measure of a `predict evaluate` run."""
-    rows = [{**m.groupdict(), "value": float(v)} for c, v in run.items()
-            if (m := EVAL_RE.match(str(c))) and pd.notna(v)]
+    rows = [
+        {**m.groupdict(), "value": float(v)}
+        for c, v in run.items()
+        if (m := EVAL_RE.match(str(c))) and pd.notna(v)
+    ]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).pivot_table(index="task", columns="measure", values="value")
@@ -147,8 +209,9 @@ def curve_tables(files: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def privacy_record(run: pd.Series, record: dict | None, audits: dict | None,
-                   spent: dict | None) -> dict:
+def privacy_record(
+    run: pd.Series, record: dict | None, audits: dict | None, spent: dict | None
+) -> dict:
     """The composite record privacy.card expects, from a run's artefacts and tags."""
     rec = dict(record or {"dp": False})
     if audits:

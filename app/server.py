@@ -1,16 +1,16 @@
 """The server process of `journeylab app`: Streamlit, with the heavy imports started early.
 
 `python -m app.server [streamlit flags]` runs `streamlit run app/streamlit_app.py`
-through Streamlit's own command-line entry, after starting a thread that
-imports what every page needs (MLflow, Plotly, the store) and opens the
-MLflow store, so the first page a person opens does not wait for them.
+through Streamlit's own command-line entry, after importing what the pages need
+(MLflow, Plotly, torch and the generators) and opening the MLflow store: the
+server answers a few seconds later, and then the first page a person opens
+does not wait for those imports.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import threading
 from pathlib import Path
 
 APP_FILE = Path(__file__).with_name("streamlit_app.py")
@@ -20,10 +20,13 @@ def warm() -> None:
     """Import and open what the first page needs; any failure is left to the page."""
     try:
         import mlflow
-        import plotly.express  # noqa: F401
+        import plotly.express as px
 
+        import generators  # noqa: F401  (torch and the generator registry)
         from app import charts, logs, results, store, ui  # noqa: F401
+        from journeys import fidelity  # noqa: F401
 
+        px.scatter(x=[0], y=[0]).to_dict()  # plotly builds its templates on first use
         uri = store.store_uri()
         db = store.sqlite_file(uri)
         if db is None or db.is_file():
@@ -35,7 +38,7 @@ def warm() -> None:
 def main(flags: list[str]) -> None:
     from streamlit.web import cli
 
-    threading.Thread(target=warm, name="journeylab-warm", daemon=True).start()
+    warm()
     sys.argv = ["streamlit", "run", str(APP_FILE), *flags]
     sys.exit(cli.main())
 

@@ -36,9 +36,23 @@ from journeys.errors import ConfigError
 TTL = 30  # seconds before a page sees new runs without pressing Reload
 TAG = tracking.TAG
 MAX_RUNS = 20_000
-BASE_COLUMNS = ["run_id", "name", "dataset", "kind", "generator", "epsilon", "status",
-                "start", "duration_s", "fingerprint", "version", "fit_run_id", "error",
-                "artifact_uri", "experiment"]
+BASE_COLUMNS = [
+    "run_id",
+    "name",
+    "dataset",
+    "kind",
+    "generator",
+    "epsilon",
+    "status",
+    "start",
+    "duration_s",
+    "fingerprint",
+    "version",
+    "fit_run_id",
+    "error",
+    "artifact_uri",
+    "experiment",
+]
 
 
 # --- where ----------------------------------------------------------------------
@@ -61,7 +75,7 @@ def resolve_path(path: str | None, uri: str) -> Path | None:
     if not isinstance(path, str) or path in ("", "None", "nan"):
         return None
     p = Path(path)
-    for cand in ([p] if p.is_absolute() else [Path.cwd() / p, store_root(uri) / p]):
+    for cand in [p] if p.is_absolute() else [Path.cwd() / p, store_root(uri) / p]:
         if cand.is_file():
             return cand.resolve()
     return None
@@ -89,9 +103,11 @@ def client(uri: str):
     """An MlflowClient on an existing store; a missing one is an error, not created."""
     db = sqlite_file(uri)
     if db is not None and not db.is_file():
-        raise ConfigError(f"no JourneyLab store at {db}. Create runs with `make demo` or "
-                          "`journeylab fit ...`, or point the app at a store with "
-                          "`journeylab app --store PATH`")
+        raise ConfigError(
+            f"no JourneyLab store at {db}. Create runs with `make demo` or "
+            "`journeylab fit ...`, or point the app at a store with "
+            "`journeylab app --store PATH`"
+        )
     try:
         return _client(uri)
     except Exception as e:  # MLflow and SQLAlchemy raise many types
@@ -107,15 +123,21 @@ def _open_error(uri: str, e: Exception) -> str:
         versions = Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
         known = any(versions.glob(f"{found.group(1)}_*.py"))
         if not known:
-            return (f"the store {uri} was written by a newer MLflow (database schema "
-                    f"{found.group(1)}) than this JourneyLab's MLflow {mlflow.__version__} "
-                    "reads. Open it with the JourneyLab/MLflow version that wrote it, or "
-                    "upgrade this installation")
-        return (f"the store {uri} has an older MLflow database schema ({found.group(1)}); "
-                f"back it up, then run `mlflow db upgrade {uri}`")
+            return (
+                f"the store {uri} was written by a newer MLflow (database schema "
+                f"{found.group(1)}) than this JourneyLab's MLflow {mlflow.__version__} "
+                "reads. Open it with the JourneyLab/MLflow version that wrote it, or "
+                "upgrade this installation"
+            )
+        return (
+            f"the store {uri} has an older MLflow database schema ({found.group(1)}); "
+            f"back it up, then run `mlflow db upgrade {uri}`"
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-    return (f"cannot read the store {uri} ({type(e).__name__}: {first[:300]}). Is it an "
-            "MLflow store? Point the app at one with `journeylab app --store PATH`")
+    return (
+        f"cannot read the store {uri} ({type(e).__name__}: {first[:300]}). Is it an "
+        "MLflow store? Point the app at one with `journeylab app --store PATH`"
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -124,13 +146,19 @@ def probe(uri: str) -> Probe:
     try:
         exps = _experiments(uri)
     except ConfigError as e:
-        state = "newer" if "newer" in str(e) else (
-            "missing" if str(e).startswith("no JourneyLab store") else "unreadable")
+        state = (
+            "newer"
+            if "newer" in str(e)
+            else ("missing" if str(e).startswith("no JourneyLab store") else "unreadable")
+        )
         return Probe(state, str(e))
     if not exps:
-        return Probe("empty", f"the store {uri} has no JourneyLab runs yet. Run `make demo`, "
-                     "or `journeylab fit --data TRAIN.parquet --model vae` to train a "
-                     "generator; its runs appear here")
+        return Probe(
+            "empty",
+            f"the store {uri} has no JourneyLab runs yet. Run `make demo`, "
+            "or `journeylab fit --data TRAIN.parquet --model vae` to train a "
+            "generator; its runs appear here",
+        )
     return Probe("ok", "")
 
 
@@ -151,8 +179,9 @@ def runs(uri: str) -> pd.DataFrame:
     exps = _experiments(uri)
     rows, token = [], None
     while exps and len(rows) < MAX_RUNS:
-        page = client(uri).search_runs(list(exps), max_results=1000, page_token=token,
-                                       order_by=["attributes.start_time DESC"])
+        page = client(uri).search_runs(
+            list(exps), max_results=1000, page_token=token, order_by=["attributes.start_time DESC"]
+        )
         rows += [_row(r, exps) for r in page]
         token = page.token
         if not token:
@@ -226,8 +255,13 @@ def link_runs(df: pd.DataFrame, uri: str) -> pd.DataFrame:
 def newer_versions(df: pd.DataFrame) -> list[str]:
     """JourneyLab versions in the store that are newer than this one."""
     mine = _version_tuple(__version__)
-    return sorted({v for v in df.get("version", pd.Series(dtype=str)).dropna()
-                   if v and _version_tuple(v) > mine})
+    return sorted(
+        {
+            v
+            for v in df.get("version", pd.Series(dtype=str)).dropna()
+            if v and _version_tuple(v) > mine
+        }
+    )
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -240,15 +274,17 @@ def metric_column(df: pd.DataFrame, key: str) -> str | None:
     exact = f"metrics.{key}"
     if exact in df:
         return exact
-    found = [c for c in df.columns if c.startswith("metrics.")
-             and re.split(r"[./]", c)[-1] == key]
+    found = [c for c in df.columns if c.startswith("metrics.") and re.split(r"[./]", c)[-1] == key]
     return min(found, key=len) if found else None
 
 
 def utility_columns(df: pd.DataFrame) -> list[str]:
     """TSTR/TRTR ratio metrics (one per task), e.g. `metrics.churn.tstr_ratio`."""
-    return [c for c in df.columns if c.startswith("metrics.")
-            and re.search(r"tstr.*ratio|ratio.*tstr", c, re.I)]
+    return [
+        c
+        for c in df.columns
+        if c.startswith("metrics.") and re.search(r"tstr.*ratio|ratio.*tstr", c, re.I)
+    ]
 
 
 def fidelity_score(df: pd.DataFrame) -> pd.Series:
@@ -277,8 +313,9 @@ def metric_history(uri: str, run_id: str, key: str) -> pd.DataFrame:
 def _downloaded(uri: str, run_id: str, path: str) -> str:
     import mlflow
 
-    return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path or None,
-                                               tracking_uri=uri)
+    return mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=path or None, tracking_uri=uri
+    )
 
 
 def artifact_path(uri: str, run_id: str, artifact_uri: str, path: str = "") -> Path:
@@ -287,15 +324,18 @@ def artifact_path(uri: str, run_id: str, artifact_uri: str, path: str = "") -> P
     if parsed.scheme in ("file", ""):
         local = Path(unquote(parsed.path)) / path
         if not local.exists():
-            raise ConfigError(f"run {run_id} has no artefact '{path or '/'}' (looked in "
-                              f"{local}); the run may have failed before logging it, or "
-                              "its files were moved or deleted")
+            raise ConfigError(
+                f"run {run_id} has no artefact '{path or '/'}' (looked in "
+                f"{local}); the run may have failed before logging it, or "
+                "its files were moved or deleted"
+            )
         return local
     try:
         return Path(_downloaded(uri, run_id, path))
     except Exception as e:
-        raise ConfigError(f"cannot fetch artefact '{path}' of run {run_id} "
-                          f"({type(e).__name__}: {str(e)[:200]})") from e
+        raise ConfigError(
+            f"cannot fetch artefact '{path}' of run {run_id} ({type(e).__name__}: {str(e)[:200]})"
+        ) from e
 
 
 def artifact_files(uri: str, run_id: str, artifact_uri: str) -> list[str]:
@@ -314,8 +354,10 @@ def read_json(uri: str, run_id: str, artifact_uri: str, path: str):
     try:
         return json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"artefact '{path}' of run {run_id} is corrupt (not valid JSON: "
-                          f"{e}); re-run the {path.removesuffix('.json')} step") from e
+        raise ConfigError(
+            f"artefact '{path}' of run {run_id} is corrupt (not valid JSON: "
+            f"{e}); re-run the {path.removesuffix('.json')} step"
+        ) from e
 
 
 def read_text(uri: str, run_id: str, artifact_uri: str, path: str) -> str:
@@ -343,8 +385,10 @@ def load_generator(uri: str, run_id: str, artifact_uri: str):
     except ConfigError:
         raise
     except Exception as e:  # a damaged tensor file raises library-specific errors
-        raise ConfigError(f"the model of run {run_id} cannot be loaded ({type(e).__name__}: "
-                          f"{str(e)[:300]}); its files may be damaged. Re-run the fit") from e
+        raise ConfigError(
+            f"the model of run {run_id} cannot be loaded ({type(e).__name__}: "
+            f"{str(e)[:300]}); its files may be damaged. Re-run the fit"
+        ) from e
     return gen, meta
 
 

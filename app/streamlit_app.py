@@ -25,14 +25,17 @@ PAGES = [  # file, title, icon
 ]
 
 st.set_page_config(page_title="JourneyLab", page_icon=":material/route:", layout="wide")
-nav = st.navigation([
-    st.Page(PAGES_DIR / f, title=t, icon=i, url_path=f.removesuffix(".py"), default=n == 0)
-    for n, (f, t, i) in enumerate(PAGES)
-])
+nav = st.navigation(
+    [
+        st.Page(PAGES_DIR / f, title=t, icon=i, url_path=f.removesuffix(".py"), default=n == 0)
+        for n, (f, t, i) in enumerate(PAGES)
+    ]
+)
 with st.sidebar:
     st.caption(f"Store: `{store.store_uri()}`")
-    if st.button("Reload runs", help="Read the store again (new runs also appear within "
-                 f"{store.TTL} s)"):
+    if st.button(
+        "Reload runs", help=f"Read the store again (new runs also appear within {store.TTL} s)"
+    ):
         store.clear_caches()
         st.rerun()
 nav.run()

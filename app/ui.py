@@ -24,8 +24,10 @@ from journeys.errors import UserError
 
 log = logging.getLogger("journeylab.app")
 
-REAL_DATA_CAVEAT = ("Computed on real data: these numbers are not covered by the "
-                    "differential-privacy guarantee and are not themselves private.")
+REAL_DATA_CAVEAT = (
+    "Computed on real data: these numbers are not covered by the "
+    "differential-privacy guarantee and are not themselves private."
+)
 FOOTER = "JourneyLab {version} · store {uri}"
 
 
@@ -47,9 +49,11 @@ def _with_store(uri: str, body: Callable[[str, pd.DataFrame], None]) -> None:
     df = store.runs(uri)
     newer = store.newer_versions(df)
     if newer:
-        st.warning(f"This store holds runs written by JourneyLab {', '.join(newer)}, newer "
-                   f"than this app ({__version__}); what they logged may not all show here. "
-                   "Upgrade JourneyLab to see everything.")
+        st.warning(
+            f"This store holds runs written by JourneyLab {', '.join(newer)}, newer "
+            f"than this app ({__version__}); what they logged may not all show here. "
+            "Upgrade JourneyLab to see everything."
+        )
     body(uri, df)
 
 
@@ -61,9 +65,20 @@ def guard(body: Callable[[], None]) -> None:
         st.error(str(e))
     except Exception as e:  # the page must stay up whatever a library raises
         log.exception("page error")
-        st.error(f"This part of the page could not be shown ({type(e).__name__}: "
-                 f"{str(e)[:500]}). The store may hold data this version does not "
-                 "understand; the server log has the details.")
+        st.error(
+            f"This part of the page could not be shown ({type(e).__name__}: "
+            f"{str(e)[:500]}). The store may hold data this version does not "
+            "understand; the server log has the details."
+        )
+
+
+def lazy_tabs(parts: dict[str, Callable[[], None]], *, key: str) -> None:
+    """Tabs that draw only the open one (Streamlit reruns when another is picked)."""
+    tabs = st.tabs(list(parts), key=key, on_change="rerun")
+    for tab, draw in zip(tabs, parts.values(), strict=True):
+        if tab.open:
+            with tab:
+                guard(draw)
 
 
 def eps_label(x) -> str:
@@ -105,7 +120,7 @@ GENERATED = "journeylab_generated"  # session key: the last sample of the Genera
 
 
 def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
-    """Two select boxes (real, synthetic); returns (real log, synthetic log), None if absent."""
+    """Two select boxes (real, synthetic) -> (Loaded, Loaded); None where there is none."""
     from app import logs
 
     srcs = logs.sources(df, uri)
@@ -122,25 +137,37 @@ def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
                 st.info(f"No {role.lower()} found: {_absent(role)}")
                 out.append(None)
                 continue
-            choice = st.selectbox(role, options, key=f"{key}_{role}",
-                                  format_func=lambda s: s if isinstance(s, str) else s.label)
+            choice = st.selectbox(
+                role,
+                options,
+                key=f"{key}_{role}",
+                format_func=lambda s: s if isinstance(s, str) else s.label,
+            )
             out.append(_load(choice, generated, uri, df))
     return tuple(out)
 
 
 def _load(choice, generated, uri: str, df: pd.DataFrame):
+    from pathlib import Path
+
     from app import logs
+    from app.derived import Loaded
 
     if isinstance(choice, str):
-        return generated["log"]
+        return Loaded(f"generated:{generated['id']}", choice, generated["log"])
     result = []
     guard(lambda: result.append(logs.read_log(choice, df, uri)))
-    return result[0] if result else None
+    if not result:
+        return None
+    return Loaded(f"{choice.path}:{Path(choice.path).stat().st_mtime}", choice.label, result[0])
 
 
 def _absent(role: str) -> str:
     if role == "Real log":
-        return ("the runs name no real log file that still exists. Build one with "
-                "`journeylab datasets build simulate` and fit a generator on it.")
-    return ("no sample file from `journeylab sample` still exists; generate one on the "
-            "Generate page.")
+        return (
+            "the runs name no real log file that still exists. Build one with "
+            "`journeylab datasets build simulate` and fit a generator on it."
+        )
+    return (
+        "no sample file from `journeylab sample` still exists; generate one on the Generate page."
+    )

@@ -116,7 +116,9 @@ def main() -> None:
         print("RESULT " + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs,
                                              seed=a.seed)))
         return
-    rows = []
+    out_json = RESULTS / "generators.json"
+    # Results merge by job, so jobs may be run in separate invocations (each row keeps its time).
+    rows = json.loads(out_json.read_text()) if out_json.exists() else []
     for job in a.jobs.split(","):
         cmd = [sys.executable, "-m", "bench.bench_generators", "--job", job,
                "--par-epochs", str(a.par_epochs), "--seed", str(a.seed)]
@@ -128,9 +130,12 @@ def main() -> None:
         if p.returncode != 0 or not res:
             print(f"[bench] {job} FAILED:\n{p.stderr[-3000:]}", file=sys.stderr)
             continue
-        rows.append(json.loads(res[-1].removeprefix("RESULT ")))
+        row = json.loads(res[-1].removeprefix("RESULT "))
+        row["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        rows = [r for r in rows if r["job"] != job] + [row]
+        rows.sort(key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS else 99)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "generators.json").write_text(json.dumps(rows, indent=1))
+        out_json.write_text(json.dumps(rows, indent=1))
     if rows:
         md = table(rows)
         (RESULTS / "generators.md").write_text(md + "\n")

@@ -1,6 +1,6 @@
 """Journey generators behind one interface: DP GAN, DP VAE, SDV PAR baseline."""
 
-from generators import gan, vae  # noqa: F401  (register "gan" and "vae")
+from generators import gan, par, vae  # noqa: F401  (register "gan", "par" and "vae")
 from generators.base import REGISTRY, SequenceGenerator, create, load, register
 from generators.io import sample_to_parquet
 

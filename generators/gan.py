@@ -12,7 +12,9 @@
   masked by length) with their context; masked mean and max pooling -> score.
 
 DP: each customer i of a Poisson batch is paired with one fresh fake journey;
-loss_i = softplus(-D(real_i)) + softplus(D(fake_i)) + drift (D(real_i)^2 + D(fake_i)^2),
+loss_i = relu(1 - D(real_i)) + relu(1 + D(fake_i)) + drift (D(real_i)^2 + D(fake_i)^2)
+(hinge loss: a discriminator that separates by a margin stops pushing, which keeps
+the game balanced; the generator minimises -D(fake)),
 and ONE backward through the GradSampleModule puts both terms in customer i's
 per-sample gradient before clipping and noise. So the fake term is clipped and
 noised with the real one, never added or overwritten after the DP step.
@@ -78,9 +80,14 @@ class EventGenerator(nn.Module):
         self.stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.cats = nn.ModuleList(Head(d, v) for v in codec.event_vocab)
         self.out = Head(d, codec.n_numeric + 2)  # numerics, log gap, end logit
+        with torch.no_grad():  # start with a hazard of ~1/50 per event, not ~1/2
+            self.out.out.bias[codec.n_numeric + 1] = -4.0
 
     def forward(self, step_noise: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
                 start: torch.Tensor) -> dict[str, torch.Tensor]:
+        """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform that
+        draws the end flags (a journey ends at step t with probability p_end[t])."""
+        step_noise, u = step_noise[..., :-1], step_noise[..., -1]
         B, L, _ = step_noise.shape
         pos = self.codec.pos_feature(L, B).to(z.device).unsqueeze(-1)
         cond = self.journey_in(z) + self.ctx_in(torch.cat([ctx, start.unsqueeze(-1)], -1))
@@ -91,7 +98,7 @@ class EventGenerator(nn.Module):
         w, g = torch.sigmoid(out[..., :M]), torch.sigmoid(out[..., M])
         g = torch.cat([torch.zeros_like(g[:, :1]), g[:, 1:]], 1)  # first event: no gap
         p_end = torch.sigmoid(out[..., M + 1])
-        end = (p_end > 0.5).float() + p_end - p_end.detach()  # straight-through
+        end = (u < p_end).float() + p_end - p_end.detach()  # straight-through Bernoulli
         end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
         mask = torch.cumprod(1 - end, dim=1)  # [B, L] 1 while the journey goes on
         abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
@@ -144,21 +151,42 @@ class GANNet(nn.Module):
         cfg, Lmax = self.cfg, self.codec.max_length
         noise = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
         z = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
-        steps = torch.randn(n, Lmax, cfg.noise_dim, generator=gen).to(device)
+        steps = torch.cat([torch.randn(n, Lmax, cfg.noise_dim, generator=gen),
+                           torch.rand(n, Lmax, 1, generator=gen)], -1).to(device)
         order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
         with torch.set_grad_enabled(grad):
             ctx, start = self.context(noise, order, fixed)
-        L = min(64, Lmax)
-        while True:
-            with torch.no_grad():
-                out = self.events(steps[:, :L], z, ctx, start)
-            if L >= Lmax or float(out["mask"][:, -1].max()) == 0.0:
-                break
-            L = min(2 * L, Lmax)
-        Lf = max(1, int(out["mask"].sum(1).max()))
+        with torch.no_grad():
+            out = self._events_nograd(steps, z, ctx, start)
         if grad:
+            Lf = max(1, int(out["mask"].sum(1).max()))
             out = self.events(steps[:, :Lf], z, ctx, start)
-        return {**take_fake(out, slice(None), Lf), "ctx": ctx, "start": start}
+        return {**out, "ctx": ctx, "start": start}
+
+    def _events_nograd(self, steps: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
+                       start: torch.Tensor) -> dict:
+        """Events of n journeys, each computed on 64, 128, ... positions until it ends."""
+        n, Lmax = steps.shape[:2]
+        active, L, pieces = torch.arange(n, device=steps.device), min(64, Lmax), []
+        while len(active):
+            out = self.events(steps[active, :L], z[active], ctx[active], start[active])
+            fin = out["mask"][:, -1] == 0 if L < Lmax else torch.ones_like(active, dtype=bool)
+            if fin.any():
+                pieces.append((active[fin], take_fake(out, fin)))
+            active, L = active[~fin], min(2 * L, Lmax)
+        Lf = max(p["mask"].shape[1] for _, p in pieces)
+        full = {k: ([torch.zeros(n, Lf, c.shape[-1], device=steps.device) for c in v]
+                    if k == "cats" else torch.zeros(n, Lf, *v.shape[2:], device=steps.device))
+                for k, v in pieces[0][1].items()}
+        for rows, p in pieces:
+            Lp = p["mask"].shape[1]
+            for k, v in p.items():
+                if k == "cats":
+                    for dst, src in zip(full[k], v, strict=True):
+                        dst[rows, :Lp] = src
+                else:
+                    full[k][rows, :Lp] = v
+        return full
 
 
 def take_fake(f: dict, rows, L: int | None = None) -> dict:
@@ -239,18 +267,18 @@ class GANTask:
         for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
             d_real = self.disc(*real_inputs(self.data.take(idx[rows]).to(self.device), codec))
             self._log(logs, "d_real", d_real)
-            yield F.softplus(-d_real) + drift * d_real.pow(2), rows
+            yield F.relu(1 - d_real) + drift * d_real.pow(2), rows
         fake_len = fakes["mask"].sum(1) + 1
         for rows in length_chunks(fake_len, self.cfg.tokens_per_chunk):
             d_fake = self.disc(*fake_inputs(take_fake(fakes, rows.to(self.device)), codec))
             self._log(logs, "d_fake", d_fake)
-            yield F.softplus(d_fake) + drift * d_fake.pow(2), rows
+            yield F.relu(1 + d_fake) + drift * d_fake.pow(2), rows
 
     @staticmethod
     def _log(logs: dict[str, float], key: str, d: torch.Tensor) -> None:
         d = d.detach()
         logs[key] = logs.get(key, 0.0) + float(d.sum())
-        term = F.softplus(-d) if key == "d_real" else F.softplus(d)
+        term = F.relu(1 - d) if key == "d_real" else F.relu(1 + d)
         logs["d_loss"] = logs.get("d_loss", 0.0) + float(term.sum())
 
     def d_step(self, idx: torch.Tensor, logs: dict[str, float]) -> int:
@@ -272,7 +300,7 @@ class GANTask:
         try:
             f = self.net.fake(self.cfg.batch_size, self.gen, order=self._order(),
                               device=self.device, grad=True)
-            loss = F.softplus(-disc(*fake_inputs(f, self.data.codec))).mean()
+            loss = -disc(*fake_inputs(f, self.data.codec)).mean()
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()
             self.g_opt.step()

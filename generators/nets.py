@@ -44,10 +44,16 @@ class ShiftLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin(torch.cat([shift(x, o) for o in self.offsets], dim=-1))
 
+    @property
+    def span(self) -> int:
+        """Cache slots a causal step needs: the largest look-back plus one."""
+        return max(self.offsets) + 1
+
     def step(self, cache: torch.Tensor, t: int) -> torch.Tensor:
-        """Output at step t from cached inputs [B, T, d_in] (causal only)."""
+        """Output at step t from a ring buffer of past inputs [B, span, d_in] (causal only)."""
         zero = cache.new_zeros(cache.shape[0], cache.shape[2])
-        parts = [cache[:, t - o] if t - o >= 0 else zero for o in self.offsets]
+        R = cache.shape[1]
+        parts = [cache[:, (t - o) % R] if t - o >= 0 else zero for o in self.offsets]
         return self.lin(torch.cat(parts, dim=-1))
 
 
@@ -68,7 +74,7 @@ class Block(nn.Module):
         return x + self.out(F.gelu(self.conv(h)))
 
     def step(self, x_t: torch.Tensor, cache: torch.Tensor, t: int) -> torch.Tensor:
-        cache[:, t] = self.norm(x_t)
+        cache[:, t % cache.shape[1]] = self.norm(x_t)
         return x_t + self.out(F.gelu(self.conv.step(cache, t)))
 
 
@@ -87,9 +93,10 @@ class ConvStack(nn.Module):
             x = b(x, mask)
         return self.norm(x)
 
-    def new_cache(self, batch: int, steps: int, *, device=None) -> list[torch.Tensor]:
+    def new_cache(self, batch: int, *, device=None) -> list[torch.Tensor]:
+        """Per block a ring buffer [B, span, d] of its recent (normalised) inputs."""
         d = self.norm.normalized_shape[0]
-        return [torch.zeros(batch, steps, d, device=device) for _ in self.blocks]
+        return [torch.zeros(batch, b.conv.span, d, device=device) for b in self.blocks]
 
     def step(self, x_t: torch.Tensor, caches: list[torch.Tensor], t: int) -> torch.Tensor:
         """One autoregressive step [B, d] -> [B, d]; same result as forward() at position t."""

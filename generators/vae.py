@@ -39,11 +39,31 @@ from privacy.dpsgd import DPPlan, dp_step, make_private
 LOSS_NORM = 64.0  # per-customer losses are divided by this constant (not by data)
 
 
-def step_features(w: torch.Tensor, g: torch.Tensor, abs_t: torch.Tensor, pos: torch.Tensor,
-                  first: torch.Tensor) -> torch.Tensor:
-    """[B, L, M + 4]: numerics, log gap, time / span, log position, first-step flag."""
-    return torch.cat([w, g.unsqueeze(-1), abs_t.unsqueeze(-1), pos.unsqueeze(-1),
-                      first.unsqueeze(-1)], dim=-1)
+N_RBF = 16  # radial basis features of the absolute time: lets hazards depend sharply on date
+
+
+def n_features(M: int) -> int:
+    return 2 * M + 5 + N_RBF
+
+
+def step_features(w: torch.Tensor, g: torch.Tensor, abs_t: torch.Tensor, mean_w: torch.Tensor,
+                  mean_g: torch.Tensor, pos: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """[..., 2M + 5 + N_RBF]: an event's log numerics and log gap, its time (raw and as
+    RBFs), the running means of log numerics and log gaps up to it, the log position and a
+    first-step flag. Everything is a function of the journey's prefix only."""
+    centres = torch.linspace(0, 1, N_RBF, device=abs_t.device)
+    rbf = torch.exp(-0.5 * ((abs_t.unsqueeze(-1) - centres) * N_RBF) ** 2)
+    return torch.cat([w, g.unsqueeze(-1), abs_t.unsqueeze(-1), rbf, mean_w,
+                      mean_g.unsqueeze(-1), pos.unsqueeze(-1), first.unsqueeze(-1)], dim=-1)
+
+
+def running_means(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean log numerics over events 0..e [B, L, M] and mean log gap over events 1..e [B, L]."""
+    L = b.tokens.shape[1]
+    e = torch.arange(L, device=b.w.device, dtype=torch.float32)
+    mean_w = b.w.cumsum(1) / (e + 1).view(1, L, 1)
+    mean_g = b.g.cumsum(1) / e.clamp(min=1).view(1, L)
+    return mean_w, mean_g
 
 
 class VAENet(nn.Module):
@@ -56,12 +76,15 @@ class VAENet(nn.Module):
         self.context = ContextAR(ctx, d) if ctx else None
         self.enc_ctx = TokenEmbed(ctx, d) if ctx else None
         self.dec_ctx = TokenEmbed(ctx, d) if ctx else None
-        self.enc_in = StepInput(tok_vocab, M + 4, d)
+        # the event's date, binned like the first-event time, is one more token: hazards
+        # and gaps can then change sharply with the date (e.g. at the end of a data window)
+        tok_vocab = tok_vocab + [codec.start_bins]
+        self.enc_in = StepInput(tok_vocab, n_features(M), d)
         self.enc_stack = ConvStack(d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size,
                                    causal=False)
         self.enc_out = nn.Linear(2 * d + 1, 2 * cfg.latent_dim)
         self.dec_z = nn.Linear(cfg.latent_dim, d)
-        self.dec_in = StepInput(tok_vocab, M + 4, d)
+        self.dec_in = StepInput(tok_vocab, n_features(M), d)
         self.dec_stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.start = Head(d, codec.start_bins)
         sizes = list(codec.event_vocab) + [codec.numeric_bins + 1] * M + [codec.gap_bins + 1]
@@ -76,7 +99,8 @@ class VAENet(nn.Module):
         pos = self.codec.pos_feature(L, B).to(mask.device)
         first = torch.zeros_like(mask)
         first[:, 0] = 1.0
-        x = self.enc_in(b.tokens, step_features(b.w, b.g, b.abs_t, pos, first))
+        feats = step_features(b.w, b.g, b.abs_t, *running_means(b), pos, first)
+        x = self.enc_in(self._with_date(b.tokens, b.abs_t), feats)
         x = x + self._ctx(self.enc_ctx, b.ctx, x.shape[-1]).unsqueeze(1)
         h = self.enc_stack(x, mask)  # [B, L, d]
         m = mask.unsqueeze(-1)
@@ -107,14 +131,20 @@ class VAENet(nn.Module):
     def _decoder_input(self, b: Batch, cond: torch.Tensor) -> torch.Tensor:
         """Step t sees event t-1 (step 0 a start token carrying the first-event time)."""
         B, L, C = b.tokens.shape
+        mean_w, mean_g = running_means(b)
         tok = F.pad(b.tokens, (0, 0, 1, 0))  # [B, L+1, C]
-        w = F.pad(b.w, (0, 0, 1, 0))
-        g = F.pad(b.g, (1, 0))
+        w, mean_w = F.pad(b.w, (0, 0, 1, 0)), F.pad(mean_w, (0, 0, 1, 0))
+        g, mean_g = F.pad(b.g, (1, 0)), F.pad(mean_g, (1, 0))
         abs_t = torch.cat([b.start_frac.unsqueeze(1), b.abs_t], dim=1)
         pos = self.codec.pos_feature(L + 1, B).to(w.device)
         first = torch.zeros_like(g)
         first[:, 0] = 1.0
-        return self.dec_in(tok, step_features(w, g, abs_t, pos, first)) + cond.unsqueeze(1)
+        feats = step_features(w, g, abs_t, mean_w, mean_g, pos, first)
+        return self.dec_in(self._with_date(tok, abs_t), feats) + cond.unsqueeze(1)
+
+    def _with_date(self, tokens: torch.Tensor, abs_t: torch.Tensor) -> torch.Tensor:
+        """tokens [..., C] + the date bin of abs_t [...] -> [..., C + 1]."""
+        return torch.cat([tokens, self.codec.start_bin(abs_t).unsqueeze(-1)], dim=-1)
 
     def _targets(self, b: Batch) -> tuple[torch.Tensor, ...]:
         B, L, C = b.tokens.shape
@@ -135,38 +165,67 @@ class VAENet(nn.Module):
     @torch.no_grad()
     def generate(self, ctx: torch.Tensor, z: torch.Tensor, gen: torch.Generator
                  ) -> dict[str, torch.Tensor]:
-        """Batched autoregressive sampling; every journey of the batch steps in parallel."""
+        """Batched autoregressive sampling: all journeys step in parallel; journeys that
+        ended are dropped from the working batch, so the cost follows their lengths."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
-        cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)
-        start = c.start_from_bin(gumbel_argmax(self.start(cond), gen), gen)
-        caches = self.dec_stack.new_cache(n, L + 1)
+        cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
+        start = c.start_from_bin(gumbel_argmax(self.start(cond), gen), gen)  # [n]
         out_tok = torch.zeros(n, L, C, dtype=torch.long)
         out_w, out_g = torch.zeros(n, L, M), torch.zeros(n, L)
-        alive, lengths = torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.long)
-        tok, w, g, abs_t = torch.zeros(n, C, dtype=torch.long), torch.zeros(n, M), \
-            torch.zeros(n), start.clone()
+        lengths = torch.zeros(n, dtype=torch.long)
+        rows = torch.arange(n)  # working row -> journey
+        st = self.init_state(cond, start)
         for t in range(L + 1):
-            pos = c.pos_feature(1, n, offset=t)[:, 0]
-            first = torch.full((n,), float(t == 0))
-            feats = step_features(w, g, abs_t, pos, first)
-            x = self.dec_in(tok.unsqueeze(1), feats.unsqueeze(1))[:, 0] + cond
-            end_p, k = self.heads.sample(self.dec_stack.step(x, caches, t), gen)
-            tok, w = k[:, :C] + 1, Codec.from_bin(k[:, C:C + M], c.numeric_bins, gen)
-            g = Codec.from_bin(k[:, -1], c.gap_bins, gen) if t else torch.zeros(n)
-            abs_t = abs_t + c.gap_of_g(g) / c.span
-            if t > 0:
-                ended = torch.rand(n, generator=gen) < end_p
-                alive &= ~ended & (abs_t < 1.0) & (t < L)
-            if not alive.any():
+            m = len(rows)
+            end_p, k = self.heads.sample(self.step_hidden(st, t), gen)
+            g = Codec.from_bin(k[:, -1], c.gap_bins, gen) if t else torch.zeros(m)
+            self.advance(st, k[:, :C] + 1, Codec.from_bin(k[:, C:C + M], c.numeric_bins, gen), g)
+            keep = rows >= 0  # -1: a finished journey still in the working batch
+            if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
+                keep &= (torch.rand(m, generator=gen) >= end_p) & (st["abs_t"] < 1.0)
+            keep &= t < L
+            r = rows[keep]
+            out_tok[r, t], out_w[r, t] = st["tok"][keep], st["w"][keep]
+            out_g[r, t] = st["g"][keep]
+            lengths[r] += 1
+            if not keep.any():
                 break
-            out_tok[alive, t], out_w[alive, t], out_g[alive, t] = tok[alive], w[alive], g[alive]
-            lengths += alive.long()
+            rows = torch.where(keep, rows, torch.full_like(rows, -1))
+            if int(keep.sum()) < 0.75 * m:  # compact the working batch
+                rows = rows[keep]
+                st = {k: ([x[keep] for x in v] if k == "caches" else v[keep])
+                      for k, v in st.items()}
         Lmax = int(lengths.max())
         return {"lengths": lengths, "tokens": out_tok[:, :Lmax],
                 "numerics": Codec.u_of_w(out_w[:, :Lmax]),
                 "gaps": c.gap_of_g(out_g[:, :Lmax].double()), "start": start.double() * c.span,
                 "ctx": ctx}
+
+    # --- one autoregressive step (shared by sampling and the consistency test) ---------
+    def init_state(self, cond: torch.Tensor, start: torch.Tensor) -> dict:
+        n, C, M = cond.shape[0], len(self.codec.event_vocab), self.codec.n_numeric
+        return {"caches": self.dec_stack.new_cache(n, device=cond.device), "cond": cond,
+                "tok": torch.zeros(n, C, dtype=torch.long), "w": torch.zeros(n, M),
+                "g": torch.zeros(n), "abs_t": start.clone(), "sum_w": torch.zeros(n, M),
+                "sum_g": torch.zeros(n)}
+
+    def step_hidden(self, st: dict, t: int) -> torch.Tensor:
+        """Decoder state [n, d] at step t, given event t-1 in `st` (as the training pass)."""
+        m = st["cond"].shape[0]
+        feats = step_features(st["w"], st["g"], st["abs_t"], st["sum_w"] / max(t, 1),
+                              st["sum_g"] / max(t - 1, 1),
+                              self.codec.pos_feature(1, m, offset=t)[:, 0],
+                              torch.full((m,), float(t == 0)))
+        tok = self._with_date(st["tok"], st["abs_t"])
+        x = self.dec_in(tok.unsqueeze(1), feats.unsqueeze(1))[:, 0] + st["cond"]
+        return self.dec_stack.step(x, st["caches"], t)
+
+    def advance(self, st: dict, tok: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> None:
+        """Record event t (tokens 1-based, log numerics, log gap) as the next step's input."""
+        st["tok"], st["w"], st["g"] = tok, w, g
+        st["abs_t"] = st["abs_t"] + self.codec.gap_of_g(g) / self.codec.span
+        st["sum_w"], st["sum_g"] = st["sum_w"] + w, st["sum_g"] + g
 
 
 class VAETask:

@@ -24,20 +24,27 @@ TINY = ["-c", "d_model=16", "-c", "n_layers=1", "-c", "batch_size=32", "--epochs
 
 
 def store_env(root: Path) -> dict[str, str]:
-    return {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
-            "JOURNEYLAB_LEDGER": str(root / "mlruns" / "privacy" / "ledger.jsonl")}
+    return {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
+        "JOURNEYLAB_LEDGER": str(root / "mlruns" / "privacy" / "ledger.jsonl"),
+    }
 
 
 @contextlib.contextmanager
 def inside(root: Path):
-    """cwd = root and the store variables set; both restored afterwards."""
+    """cwd = root and the store variables set; both restored afterwards, and MLflow's
+    global tracking URI too (`journeys.tracking.open_store` sets it, and its variable)."""
+    from mlflow.tracking._tracking_service import utils as mlflow_utils
+
     old_cwd, old_env = Path.cwd(), {k: os.environ.get(k) for k in store_env(root)}
+    old_uri = getattr(mlflow_utils, "_tracking_uri", None)
     os.chdir(root)
     os.environ.update(store_env(root))
     try:
         yield
     finally:
         os.chdir(old_cwd)
+        mlflow_utils.set_tracking_uri(old_uri)
         for k, v in old_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -53,8 +60,10 @@ def cli(*args: str) -> str:
 
     result = CliRunner().invoke(app, list(args))
     if result.exit_code != 0:
-        raise RuntimeError(f"journeylab {' '.join(args)} failed ({result.exit_code}):\n"
-                           f"{result.output}\n{result.exception!r}")
+        raise RuntimeError(
+            f"journeylab {' '.join(args)} failed ({result.exit_code}):\n"
+            f"{result.output}\n{result.exception!r}"
+        )
     return result.output
 
 
@@ -75,20 +84,58 @@ def seed_store(root: Path, *, customers: int = 60) -> dict[str, str]:
     cli("split", "--data", "data/simulate/events.parquet", "--out", "data/split")
     train, hold = "data/split/train.parquet", "data/split/holdout.parquet"
     dp = ["--epsilon", "8"] if getattr(REGISTRY.get("vae"), "supports_dp", False) else []
-    ids = {"vae": run_id(cli("fit", "--data", train, "--model", "vae", *TINY, *dp)),
-           "gan": run_id(cli("fit", "--data", train, "--model", "gan", *TINY, "--epochs", "5"))}
+    ids = {
+        "vae": run_id(cli("fit", "--data", train, "--model", "vae", *TINY, *dp)),
+        "gan": run_id(cli("fit", "--data", train, "--model", "gan", *TINY, "--epochs", "5")),
+    }
     for name in ("vae", "gan"):  # 5 GAN epochs: enough for both label classes in TSTR
         cli("sample", "--run-id", ids[name], "-n", "60", "--out", f"data/syn_{name}.parquet")
     for name in ("vae", "gan"):
-        ids[f"compare_{name}"] = run_id(cli("compare", hold, f"data/syn_{name}.parquet",
-                                            "--reference", train))
-    ids["audit"] = run_id(cli("audit", "--train", train, "--holdout", hold, "--synthetic",
-                              "data/syn_vae.parquet", "--max-targets", "20"))
-    ids["utility"] = run_id(cli("predict", "utility", "--train", train, "--holdout", hold,
-                                "--synthetic", "data/syn_gan.parquet", "--model", "logreg",
-                                "--no-augmented"))
-    ids["evaluate"] = run_id(cli("predict", "train", "--data", train, "--out", "models/logreg",
-                                 "--model", "logreg", "--holdout", hold))
+        ids[f"compare_{name}"] = run_id(
+            cli("compare", hold, f"data/syn_{name}.parquet", "--reference", train)
+        )
+    ids["audit"] = run_id(
+        cli(
+            "audit",
+            "--train",
+            train,
+            "--holdout",
+            hold,
+            "--synthetic",
+            "data/syn_vae.parquet",
+            "--max-targets",
+            "20",
+        )
+    )
+    ids["utility"] = run_id(
+        cli(
+            "predict",
+            "utility",
+            "--train",
+            train,
+            "--holdout",
+            hold,
+            "--synthetic",
+            "data/syn_gan.parquet",
+            "--model",
+            "logreg",
+            "--no-augmented",
+        )
+    )
+    ids["evaluate"] = run_id(
+        cli(
+            "predict",
+            "train",
+            "--data",
+            train,
+            "--out",
+            "models/logreg",
+            "--model",
+            "logreg",
+            "--holdout",
+            hold,
+        )
+    )
     _ledger(ids["vae"])
     ids["failed"] = _failed_run()
     return ids
@@ -107,9 +154,13 @@ def _ledger(vae_run: str) -> None:
     if not any(r.run_id == vae_run for r in led.entries()):
         eps = run.data.metrics.get("privacy.epsilon")
         delta = run.data.metrics.get("privacy.delta", 0.0)
-        with led.reservation(fp, epsilon=8.0 if eps else float("inf"),
-                             delta=delta if eps else 0.0,
-                             mechanism="dp-sgd/vae" if eps else "none/vae", run_id=vae_run) as r:
+        with led.reservation(
+            fp,
+            epsilon=8.0 if eps else float("inf"),
+            delta=delta if eps else 0.0,
+            mechanism="dp-sgd/vae" if eps else "none/vae",
+            run_id=vae_run,
+        ) as r:
             if eps:
                 r.commit(epsilon=min(eps, 8.0), delta=delta)
     cli("privacy", "cap", "--dataset", fp, "--epsilon", "20")
@@ -121,16 +172,24 @@ def _failed_run() -> str:
 
     holder = {}
     with contextlib.suppress(RuntimeError):
-        with start_run("fit", dataset="simulate", fingerprint="0" * 16, detail="vae-broken",
-                       tags={"generator": "vae", "epsilon": 1}) as run:
+        with start_run(
+            "fit",
+            dataset="simulate",
+            fingerprint="0" * 16,
+            detail="vae-broken",
+            tags={"generator": "vae", "epsilon": 1},
+        ) as run:
             holder["id"] = run.info.run_id
             raise RuntimeError("out of memory (seeded failure)")
     return holder["id"]
 
 
 def seeded(root: Path, **kw) -> dict[str, str]:
+    """Seed with one thread per pool (torch, OpenMP, BLAS): the tests share two cores."""
+    from threadpoolctl import threadpool_limits
+
     root.mkdir(parents=True, exist_ok=True)
-    with inside(root):
+    with inside(root), threadpool_limits(limits=1):
         return seed_store(root, **kw)
 
 
@@ -148,12 +207,14 @@ def clone(root: Path, dest: Path) -> Path:
     import shutil
     import sqlite3
 
+    root, dest = root.resolve(), dest.resolve()
     shutil.copytree(root, dest)
     con = sqlite3.connect(dest / "mlruns" / "mlflow.db")
     with con:
         for table, col in (("runs", "artifact_uri"), ("experiments", "artifact_location")):
-            con.execute(f"UPDATE {table} SET {col} = replace({col}, ?, ?)",
-                        (root.as_uri(), dest.as_uri()))
+            con.execute(
+                f"UPDATE {table} SET {col} = replace({col}, ?, ?)", (root.as_uri(), dest.as_uri())
+            )
     con.close()
     return dest
 
@@ -179,16 +240,23 @@ def server(root: Path, *, timeout: float = 90.0):
     port = free_port()
     log = open(root / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
     env = {k: v for k, v in os.environ.items() if k not in store_env(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "app", "--port", str(port),
-                             "--store", str(root)], cwd=root, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "app", "--port", str(port), "--store", str(root)],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"`journeylab app` exited with {proc.returncode}:\n"
-                                   + (root / f"server-{port}.log").read_text())
+                raise RuntimeError(
+                    f"`journeylab app` exited with {proc.returncode}:\n"
+                    + (root / f"server-{port}.log").read_text()
+                )
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                     if r.read().strip() == b"ok":
@@ -211,14 +279,24 @@ def server(root: Path, *, timeout: float = 90.0):
 
 
 # --- the browser -------------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-               "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-               "--window-size=1400,1800"]
-INSTALL = ("apt-get update && apt-get install -y chromium chromium-driver; "
-           "pip install selenium (in the dev extras)")
+# Debian's packages (apt-get install -y chromium chromium-driver); overridable.
+CHROMIUM = os.environ.get("JOURNEYLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("JOURNEYLAB_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROME_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1800",
+]
+INSTALL = (
+    "apt-get update && apt-get install -y chromium chromium-driver; "
+    "pip install selenium (in the dev extras)"
+)
 
 
 def browser_missing() -> str | None:
@@ -242,36 +320,77 @@ def browser(downloads: Path):
     opts.binary_location = CHROMIUM
     for a in CHROME_ARGS:
         opts.add_argument(a)
-    opts.add_experimental_option("prefs", {
-        "download.default_directory": str(downloads), "download.prompt_for_download": False,
-        "safebrowsing.enabled": False})
+    opts.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "safebrowsing.enabled": False,
+        },
+    )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                               {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
         yield driver
     finally:
         driver.quit()
 
 
 FOOTER = "· store "  # the last caption of every page (app/ui.py FOOTER)
-PAGES = {"overview": "JourneyLab", "runs": "Runs", "journeys": "Journeys",
-         "fidelity": "Fidelity", "privacy": "Privacy", "predictors": "Predictors",
-         "generate": "Generate"}
+PAGES = {
+    "overview": "JourneyLab",
+    "runs": "Runs",
+    "journeys": "Journeys",
+    "fidelity": "Fidelity",
+    "privacy": "Privacy",
+    "predictors": "Predictors",
+    "generate": "Generate",
+}
+# Drawn: the page's title, its footer, nothing left over from the page before, and
+# the script finished. One JavaScript call, so no element goes stale while it is read.
+DRAWN_JS = """
+const [title, footer] = arguments;
+const h = document.querySelector('h1');
+if (!h || !h.innerText.startsWith(title)) return false;
+if (document.querySelector('[data-stale="true"]')) return false;
+if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return false;
+return [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+  .some(e => e.innerText.includes(footer));
+"""
+
+
+def wait_drawn(driver, page: str, timeout: float) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.execute_script(DRAWN_JS, PAGES[page], FOOTER)
+    )
 
 
 def visit(driver, url: str, page: str, *, timeout: float = 60.0) -> float:
-    """Open a page; wait until it is drawn to the footer; return the seconds it took."""
+    """Open a page's URL; wait until it is drawn; return the seconds it took."""
     import time
-
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     t0 = time.perf_counter()
     driver.get(url if page == "overview" else f"{url}/{page}")
-    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-        lambda d: any(FOOTER in e.text for e in d.find_elements(
-            By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')))
+    wait_drawn(driver, page, timeout)
+    return time.perf_counter() - t0
+
+
+def navigate(driver, page: str, *, timeout: float = 60.0) -> float:
+    """Go to a page by its sidebar link (no reload, as a person does); wait until it is
+    drawn; return the seconds it took."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    href = f'a[href$="/{page}"]' if page != "overview" else 'a[href$="/"]'
+    link = driver.find_element(By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] {href}')
+    t0 = time.perf_counter()
+    link.click()
+    wait_drawn(driver, page, timeout)
     return time.perf_counter() - t0
 
 
@@ -279,8 +398,9 @@ def page_problems(driver) -> list[str]:
     """Tracebacks (stException) shown on the page: there must be none."""
     from selenium.webdriver.common.by import By
 
-    return [e.text[:500] for e in driver.find_elements(By.CSS_SELECTOR,
-                                                       '[data-testid="stException"]')]
+    return [
+        e.text[:500] for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    ]
 
 
 def shared_store(base: Path) -> tuple[Path, dict[str, str]]:

@@ -63,6 +63,8 @@ def test_runs_filter_and_compare(seeded):
     at = open_page("runs")
     table = at.dataframe[0].value
     assert {ids["vae"], ids["gan"], ids["failed"]} <= set(table.run_id)
+    gan = table.set_index("run_id").loc[ids["gan"]]  # a fit shows its samples' scores
+    assert 0 <= gan["3-gram TVD"] <= 1 and gan["TSTR ratio"] > 0
     at.multiselect(key="runs_kind").select("fit").run()
     assert set(at.dataframe[0].value.kind) == {"fit"}
     assert "out of memory" in at.dataframe[1].value.error.iloc[0]  # why it failed
@@ -78,9 +80,18 @@ def test_journeys(seeded):
     assert not at.error, texts(at, "error")
     assert [s.label for s in at.selectbox] == ["Real log", "Synthetic log"]
     assert "synthetic" in at.selectbox[1].value.label
-    assert len(at.get("plotly_chart")) == 5  # 2 timelines, 2 Sankeys, the paths
+    assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
+    open_tab(at, "jn_tab", "Channel flows")  # tabs draw only the open one
+    assert [c.key for c in at.get("plotly_chart")] == ["sk_Real", "sk_Synthetic"]
+    open_tab(at, "jn_tab", "Frequent paths")
     at.radio(key="jn_n").set_value(2).run()
-    assert not at.exception
+    assert not at.exception and [c.key for c in at.get("plotly_chart")] == ["jn_paths"]
+
+
+def open_tab(at: AppTest, key: str, label: str) -> None:
+    at.session_state[key] = label
+    at.run()
+    assert not at.exception and not at.error, texts(at, "error")
 
 
 def test_fidelity(seeded):
@@ -89,6 +100,16 @@ def test_fidelity(seeded):
     report = at.dataframe[0].value
     assert {"tvd_1gram", "tvd_3gram", "detection_auc"} <= set(report.metric)
     assert "not covered by the differential-privacy guarantee" in texts(at, "caption")
+    expected = {
+        "Time between events": "fid_gap",
+        "Amount": "fid_amount",
+        "Event n-grams": "fid_ngrams",
+        "Transitions": "fid_heat",
+    }
+    for tab, chart in expected.items():
+        open_tab(at, "fid_tab", tab)
+        assert chart in {c.key for c in at.get("plotly_chart")}, tab
+    open_tab(at, "fid_tab", "Event n-grams")
     assert {m.label for m in at.metric} >= {"1-gram TVD", "3-gram TVD"}
     at.button(key="fid_detect").click().run()
     auc = float(next(m.value for m in at.metric if m.label == "Detection AUC"))
@@ -101,8 +122,10 @@ def test_privacy(seeded):
     ledger = at.dataframe[0].value
     assert ledger["ε cap"].iloc[0] == "20"
     assert "Privacy card" in texts(at, "markdown")
-    assert {b.label for b in at.get("download_button")} == {"Download card (Markdown)",
-                                                            "Download card (HTML)"}
+    assert {b.label for b in at.get("download_button")} == {
+        "Download card (Markdown)",
+        "Download card (HTML)",
+    }
     assert "not covered by the differential-privacy guarantee" in texts(at, "warning")
     audits = at.dataframe[-1].value
     assert "mia_distance_auc" in audits
@@ -136,6 +159,41 @@ def test_generate_samples_and_offers_downloads(seeded):
     csv = pd.read_csv(io.BytesIO(sample["csv"]))
     parquet = pd.read_parquet(io.BytesIO(sample["parquet"]))
     assert csv.customer_id.nunique() == parquet.customer_id.nunique() == 7
+
+
+def dp_record() -> dict:
+    """A genuine DP-SGD record (privacy.dpsgd.DPSpend), as `journeylab fit --epsilon` logs it."""
+    from privacy.budget import PrivacyBudget
+    from privacy.dpsgd import DPSpend, plan_dpsgd
+
+    plan = plan_dpsgd(PrivacyBudget(epsilon=8.0), n_customers=30, batch_size=10, epochs=2)
+    spend = DPSpend(plan)
+    for _ in range(plan.steps):
+        spend.step()
+        spend.mark()
+    return spend.record(epochs=2, private_modules=["encoder", "decoder"])
+
+
+def test_privacy_card_of_a_dp_run(seeded, tmp_path, monkeypatch):
+    root, ids = seeded
+    copy = root
+    art = root / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
+    if not (art / "privacy.json").exists():  # generators without DP yet: log what a DP fit logs
+        copy = support.clone(root, tmp_path / "dp")
+        art = copy / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
+        (art / "privacy.json").write_text(json.dumps(dp_record()))
+    env_for(monkeypatch, copy)
+    at = open_page("privacy")
+    at.selectbox(key="pv_run").select(ids["vae"]).run()
+    assert not at.exception and not at.error, texts(at, "error")
+    eps = next(m.value for m in at.metric if m.label == "ε spent by training")
+    assert 0 < float(eps) <= 8.0 + 1e-6
+    assert "DP-SGD" in texts(at, "markdown") and "not differentially private" not in texts(
+        at, "warning"
+    )
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    names = {t.get("name") for t in figure["data"]}
+    assert {"accountant during training", "RDP accountant"} <= names
 
 
 # --- stores that are empty, missing, newer or damaged ------------------------------
@@ -183,8 +241,10 @@ def test_newer_journeylab_runs_and_damaged_artefacts(seeded, tmp_path, monkeypat
     copy = support.clone(root, tmp_path / "damaged")
     art = copy / "mlruns" / "artifacts" / "simulate"
     with sqlite3.connect(copy / "mlruns" / "mlflow.db") as con:
-        con.execute("UPDATE tags SET value = '9.0.0' WHERE key = 'journeylab.version' "
-                    "AND run_uuid = ?", (ids["compare_gan"],))
+        con.execute(
+            "UPDATE tags SET value = '9.0.0' WHERE key = 'journeylab.version' AND run_uuid = ?",
+            (ids["compare_gan"],),
+        )
     meta = art / ids["gan"] / "artifacts" / "model" / "meta.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "format_version": 99}))
     (art / ids["vae"] / "artifacts" / "model" / "model.safetensors").write_bytes(b"garbage")
@@ -208,3 +268,42 @@ def test_newer_journeylab_runs_and_damaged_artefacts(seeded, tmp_path, monkeypat
     assert "privacy.json" in texts(at, "error") and not at.exception
     at = open_page("predictors")
     assert "lacks columns" in texts(at, "error")
+
+
+# --- pure parts ------------------------------------------------------------------------
+def test_resolve_store(tmp_path):
+    from app.app_cli import resolve_store, server_env
+    from journeys.errors import ConfigError
+
+    (tmp_path / "mlruns").mkdir()
+    (tmp_path / "mlruns" / "mlflow.db").write_bytes(b"")
+    db = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert resolve_store(str(tmp_path)) == db
+    assert resolve_store(str(tmp_path / "mlruns")) == db
+    assert resolve_store(str(tmp_path / "mlruns" / "mlflow.db")) == db
+    assert resolve_store("http://mlflow:5000") == "http://mlflow:5000"
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_store(str(tmp_path / "nowhere"))
+    env = server_env(db)
+    assert env["JOURNEYLAB_LEDGER"] == str(tmp_path / "mlruns" / "privacy" / "ledger.jsonl")
+
+
+def test_app_command_is_registered():
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["app", "--help"])
+    assert result.exit_code == 0 and "--store" in result.output and "--port" in result.output
+
+
+def test_sankey_links_and_transitions(tiny_log):
+    from app import charts
+    from journeys.fidelity import ngram_frequencies
+
+    links = charts.sankey_links(tiny_log, steps=3)
+    first = links[links.source.str.startswith("1. ")]["count"].sum()
+    assert first == tiny_log.n_customers  # every journey leaves step 1 (to step 2 or end)
+    mat = charts.transition_matrix(ngram_frequencies(tiny_log, n=2))
+    assert mat.sum(axis=1).round(9).eq(1.0).all()
+    assert "<START>" in mat.index and "<END>" in mat.columns

@@ -27,8 +27,11 @@ def driver_and_url(tmp_path_factory):
         pytest.skip("JOURNEYLAB_SKIP_BROWSER=1")
     why = support.browser_missing()
     if why:
-        pytest.fail(f"the browser test needs Chromium, chromedriver and Selenium: {why}. "
-                    "Set JOURNEYLAB_SKIP_BROWSER=1 to skip it.", pytrace=False)
+        pytest.fail(
+            f"the browser test needs Chromium, chromedriver and Selenium: {why}. "
+            "Set JOURNEYLAB_SKIP_BROWSER=1 to skip it.",
+            pytrace=False,
+        )
     root, _ = support.shared_store(tmp_path_factory.getbasetemp())
     downloads = tmp_path_factory.mktemp("downloads")
     with support.server(root) as url, support.browser(downloads) as driver:
@@ -48,8 +51,9 @@ def wait_file(folder: Path, suffix: str, timeout: float = 30.0) -> Path:
         if done and not list(folder.glob("*.crdownload")):
             return done[0]
         time.sleep(0.2)
-    raise AssertionError(f"no {suffix} download in {folder} after {timeout}s: "
-                         f"{[p.name for p in folder.iterdir()]}")
+    raise AssertionError(
+        f"no {suffix} download in {folder} after {timeout}s: {[p.name for p in folder.iterdir()]}"
+    )
 
 
 def test_every_page_renders_in_a_browser(driver_and_url, tmp_path):
@@ -67,6 +71,20 @@ def test_every_page_renders_in_a_browser(driver_and_url, tmp_path):
         assert (shots / f"{page}.png").stat().st_size > 10_000
 
 
+def test_tabs_draw_on_demand(driver_and_url):
+    """Journeys draws a tab when it is opened: the Sankey of channel flows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "journeys")
+    driver.find_element(By.XPATH, "//*[@role='tab'][.//p[text()='Channel flows']]").click()
+    WebDriverWait(driver, 60, poll_frequency=0.1).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .sankey")
+    )
+    assert support.page_problems(driver) == []
+
+
 def test_generate_and_download(driver_and_url, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -76,14 +94,16 @@ def test_generate_and_download(driver_and_url, tmp_path):
     driver, url, downloads = driver_and_url
     support.visit(driver, url, "generate")
     wait = WebDriverWait(driver, 60, poll_frequency=0.1)
-    count = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR,
-                                                   'input[aria-label="Journeys"]')))
+    count = wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Journeys"]'))
+    )
     count.send_keys(Keys.CONTROL, "a")
     count.send_keys("10", Keys.TAB)
     driver.find_element(By.XPATH, "//button[.//p[text()='Generate']]").click()
     for label, suffix in (("Download CSV", ".csv"), ("Download Parquet", ".parquet")):
-        button = wait.until(ec.element_to_be_clickable(
-            (By.XPATH, f"//button[.//p[text()='{label}']]")))
+        button = wait.until(
+            ec.element_to_be_clickable((By.XPATH, f"//button[.//p[text()='{label}']]"))
+        )
         button.click()
         path = wait_file(downloads, suffix)
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)

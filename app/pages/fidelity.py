@@ -6,81 +6,93 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, results, ui
+from app import charts, derived, results, ui
 from journeys import fidelity
 
 
 def logged(df: pd.DataFrame) -> None:
     runs = results.fidelity_runs(df)
     if runs.empty:
-        st.info("No fidelity report logged yet: run `journeylab compare HOLDOUT SAMPLE "
-                "--reference TRAIN` (or `journeylab evaluate`).")
+        st.info(
+            "No fidelity report logged yet: run `journeylab compare HOLDOUT SAMPLE "
+            "--reference TRAIN` (or `journeylab evaluate`)."
+        )
         return
     run = ui.pick_run("Report", runs, key="fid_run")
-    st.caption(f"{run.dataset} · generator {run.generator or 'unknown'} · "
-               f"{ui.eps_label(run.epsilon)}")
+    st.caption(
+        f"{run.dataset} · generator {run.generator or 'unknown'} · {ui.eps_label(run.epsilon)}"
+    )
     rows = results.fidelity_rows(run)
-    st.dataframe(rows, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.4f") for c in rows.columns[1:]})
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in rows.columns[1:]},
+    )
     frame = rows.set_index("metric")[["value", "real reference"]]
     frame.columns = ["synthetic vs holdout", "train vs holdout"]
     bounded = frame[frame.index.str.startswith(("tvd_", "detection"))].dropna(how="all")
     ratios = rows.set_index("metric")[["ratio"]].dropna()
     a, b = st.columns(2)
-    a.plotly_chart(charts.metric_bars(bounded, title="TVD and detection AUC (train vs "
-                                      "holdout: what fresh real data scores)"), key="fid_bars")
+    a.plotly_chart(charts.metric_bars(bounded, title="TVD and detection AUC"), key="fid_bars")
     if not ratios.empty:
-        b.plotly_chart(charts.metric_bars(ratios.rename(columns={"ratio": "W1 ratio"}),
-                                          title="W1 ratios (1.0 = as close as real data)"),
-                       key="fid_ratios")
-    st.caption("TVD: 0 is identical. W1 ratio: 1.0 means as close to the holdout as real "
-               "training data. Detection AUC: 0.5 is ideal. " + ui.REAL_DATA_CAVEAT)
+        b.plotly_chart(
+            charts.metric_bars(
+                ratios.rename(columns={"ratio": "W1 ratio"}), title="Wasserstein-1 ratios"
+            ),
+            key="fid_ratios",
+        )
+    st.caption(
+        "Train vs holdout is what fresh real data scores. TVD: 0 is identical. W1 "
+        "ratio: 1.0 means as close to the holdout as real training data. Detection "
+        "AUC: 0.5 is ideal. " + ui.REAL_DATA_CAVEAT
+    )
+
+
+def histogram(real, synth, what: str, title: str, xlabel: str) -> None:
+    values = {"real": derived.values(real, what), "synthetic": derived.values(synth, what)}
+    if all(v is None for v in values.values()):
+        st.info("These logs have no numeric `amount` column.")
+        return
+    st.plotly_chart(charts.hist_compare(values, title=title, xlabel=xlabel), key=f"fid_{what}")
 
 
 def distributions(real, synth) -> None:
-    both = {"real": real, "synthetic": synth}
-    t1, t2, t3, t4, t5 = st.tabs(["Journey length", "Time between events", "Amount",
-                                  "Event n-grams", "Transitions"])
-    with t1:
-        st.plotly_chart(charts.hist_compare({k: g.lengths().to_numpy() for k, g in both.items()},
-                                            title="Events per journey", xlabel="events"),
-                        key="fid_len")
-    with t2:
-        st.plotly_chart(charts.hist_compare({k: fidelity.log_gaps(g) for k, g in both.items()},
-                                            title="Time between consecutive events",
-                                            xlabel="log(1 + seconds)"), key="fid_gap")
-    with t3:
-        amounts = {k: fidelity.log_amounts(g) for k, g in both.items()}
-        if all(v is None for v in amounts.values()):
-            st.info("These logs have no numeric `amount` column.")
-        else:
-            st.plotly_chart(charts.hist_compare(amounts, title="Amounts (events with amount "
-                                                "> 0)", xlabel="log(1 + amount)"),
-                            key="fid_amt")
-    with t4:
-        ngrams(real, synth)
-    with t5:
-        transitions(real, synth)
+    ui.lazy_tabs(
+        {
+            "Journey length": lambda: histogram(
+                real, synth, "length", "Events per journey", "events"
+            ),
+            "Time between events": lambda: histogram(
+                real, synth, "gap", "Time between consecutive events", "log(1 + seconds)"
+            ),
+            "Amount": lambda: histogram(
+                real, synth, "amount", "Amounts (events with amount > 0)", "log(1 + amount)"
+            ),
+            "Event n-grams": lambda: ngrams(real, synth),
+            "Transitions": lambda: transitions(real, synth),
+        },
+        key="fid_tab",
+    )
 
 
 def ngrams(real, synth) -> None:
     cols = st.columns(3)
     for col, n in zip(cols, fidelity.NGRAM_ORDERS, strict=True):
-        col.metric(f"{n}-gram TVD", f"{fidelity.ngram_tvd(real, synth, n=n):.3f}")
+        col.metric(f"{n}-gram TVD", f"{derived.tvd(real, synth, n):.3f}")
     n = st.radio("n", fidelity.NGRAM_ORDERS, index=1, horizontal=True, key="fid_n")
-    shares = {"real": fidelity.ngram_frequencies(real, n=n),
-              "synthetic": fidelity.ngram_frequencies(synth, n=n)}
+    shares = {"real": derived.ngrams(real, n), "synthetic": derived.ngrams(synth, n)}
     top = st.slider("Most frequent", 5, 40, 15, key="fid_top")
-    st.plotly_chart(charts.paths_bar(shares, title=f"{n}-gram shares", top=top),
-                    key="fid_ngrams")
+    st.plotly_chart(charts.paths_bar(shares, title=f"{n}-gram shares", top=top), key="fid_ngrams")
 
 
 def transitions(real, synth) -> None:
-    a = charts.transition_matrix(fidelity.ngram_frequencies(real, n=2))
-    b = charts.transition_matrix(fidelity.ngram_frequencies(synth, n=2))
-    a, b = charts.aligned(a, b)
-    view = st.radio("Show", ["difference (synthetic − real)", "real", "synthetic"],
-                    horizontal=True, key="fid_tr")
+    a, b = charts.aligned(derived.transitions(real), derived.transitions(synth))
+    view = st.radio(
+        "Show",
+        ["difference (synthetic − real)", "real", "synthetic"],
+        horizontal=True,
+        key="fid_tr",
+    )
     if view == "real":
         fig = charts.heatmap(a, title="P(next event | event), real")
     elif view == "synthetic":
@@ -91,11 +103,13 @@ def transitions(real, synth) -> None:
 
 
 def detection(real, synth) -> None:
-    st.caption("Detection AUC trains a classifier to tell real journeys from synthetic ones "
-               "(0.5 is ideal); it runs only when you ask.")
+    st.caption(
+        "Detection AUC trains a classifier to tell real journeys from synthetic ones "
+        "(0.5 is ideal); it runs only when you ask."
+    )
     if st.button("Compute detection AUC", key="fid_detect"):
         with st.spinner("training the detector"):
-            auc = fidelity.detection_auc(real, synth, seed=0)
+            auc = fidelity.detection_auc(real.log, synth.log, seed=0)
         st.metric("Detection AUC", f"{auc:.3f}")
 
 

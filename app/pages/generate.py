@@ -4,6 +4,7 @@ download as CSV or Parquet. Sampling a trained DP generator costs no extra budge
 from __future__ import annotations
 
 import io
+import uuid
 
 import pandas as pd
 import streamlit as st
@@ -12,8 +13,10 @@ from app import charts, store, ui
 
 ANY = "(any)"
 MAX_N = 10_000
-FREE = ("Sampling from a trained DP generator costs no extra privacy budget: samples are "
-        "post-processing of the private model, so the ledger records nothing for them.")
+FREE = (
+    "Sampling from a trained DP generator costs no extra privacy budget: samples are "
+    "post-processing of the private model, so the ledger records nothing for them."
+)
 
 
 def model_info(gen, meta: dict, run: pd.Series) -> None:
@@ -22,13 +25,18 @@ def model_info(gen, meta: dict, run: pd.Series) -> None:
     a.metric("Generator", meta.get("generator", run.generator))
     b.metric("Dataset", meta.get("schema", {}).get("name", run.dataset))
     eps = rec.get("epsilon") if rec else None
-    c.metric("Privacy", f"ε={eps:.3g}" if eps is not None else "no DP",
-             help=f"δ = {rec.get('delta')}" if rec else "trained without differential privacy")
+    c.metric(
+        "Privacy",
+        f"ε={eps:.3g}" if eps is not None else "no DP",
+        help=f"δ = {rec.get('delta')}" if rec else "trained without differential privacy",
+    )
     if rec:
         st.success(FREE)
     else:
-        st.info("This generator was trained without differential privacy: its samples carry "
-                "no formal guarantee.")
+        st.info(
+            "This generator was trained without differential privacy: its samples carry "
+            "no formal guarantee."
+        )
 
 
 def conditions(gen) -> dict:
@@ -61,23 +69,33 @@ def preview(sample: dict) -> None:
     st.write(f"**{log.n_customers} journeys, {log.n_events} events** · {sample['label']}")
     a, b = st.columns(2)
     stem = sample["stem"]
-    a.download_button("Download CSV", sample["csv"], f"{stem}.csv", "text/csv",
-                      on_click="ignore", key="gen_csv")
-    b.download_button("Download Parquet", sample["parquet"], f"{stem}.parquet",
-                      "application/vnd.apache.parquet", on_click="ignore", key="gen_parquet")
+    a.download_button(
+        "Download CSV", sample["csv"], f"{stem}.csv", "text/csv", on_click="ignore", key="gen_csv"
+    )
+    b.download_button(
+        "Download Parquet",
+        sample["parquet"],
+        f"{stem}.parquet",
+        "application/vnd.apache.parquet",
+        on_click="ignore",
+        key="gen_parquet",
+    )
     st.dataframe(log.df.head(500), hide_index=True)
     ids = list(log.customers[:8])
-    st.plotly_chart(charts.timeline(log, ids, title=f"First {len(ids)} journeys"),
-                    key="gen_tl")
-    st.caption("This sample lives in this browser session only (it is not logged to MLflow); "
-               "the Journeys and Fidelity pages can show it.")
+    st.plotly_chart(charts.timeline(log, ids, title=f"First {len(ids)} journeys"), key="gen_tl")
+    st.caption(
+        "This sample lives in this browser session only (it is not logged to MLflow); "
+        "the Journeys and Fidelity pages can show it."
+    )
 
 
 def body(uri: str, df: pd.DataFrame) -> None:
     fits = ui.finished(df, "fit")
     if fits.empty:
-        st.info("No trained generator yet: `journeylab fit --data TRAIN.parquet --model vae "
-                "[--epsilon 8]`, then come back.")
+        st.info(
+            "No trained generator yet: `journeylab fit --data TRAIN.parquet --model vae "
+            "[--epsilon 8]`, then come back."
+        )
         return
     run = ui.pick_run("Trained generator", fits, key="gen_run")
     with st.spinner("loading the model"):
@@ -93,14 +111,21 @@ def body(uri: str, df: pd.DataFrame) -> None:
         with st.spinner(f"sampling {n} journeys"):
             log = gen.sample(int(n), conditions=cond or None, seed=int(seed))
         st.session_state[ui.GENERATED] = {
-            "log": log, **files(log.df),
+            "log": log,
+            **files(log.df),
+            "id": uuid.uuid4().hex,
             "stem": f"synthetic-{run.generator}-{run.run_id[:8]}-seed{seed}",
             "label": f"generated: {n} from {run['name']} (seed {seed}"
-                     + (f", {cond}" if cond else "") + ")"}
+            + (f", {cond}" if cond else "")
+            + ")",
+        }
     sample = st.session_state.get(ui.GENERATED)
     if sample is not None:
         preview(sample)
 
 
-ui.page("Generate", body, intro="Sample synthetic journeys from a trained generator and "
-        "download them. " + FREE)
+ui.page(
+    "Generate",
+    body,
+    intro="Sample synthetic journeys from a trained generator and download them. " + FREE,
+)

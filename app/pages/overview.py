@@ -11,20 +11,26 @@ from app import logs, results, ui
 
 def datasets_table(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     """One row per dataset: runs by kind, fingerprints, last run, budget spent."""
-    counts = df.pivot_table(index="dataset", columns="kind", values="run_id", aggfunc="count",
-                            fill_value=0)
+    counts = df.pivot_table(
+        index="dataset", columns="kind", values="run_id", aggfunc="count", fill_value=0
+    )
     out = counts.assign(
         runs=counts.sum(axis=1),
-        failed=df[df.status == "FAILED"].groupby("dataset").size().reindex(counts.index,
-                                                                             fill_value=0),
+        failed=df[df.status == "FAILED"]
+        .groupby("dataset")
+        .size()
+        .reindex(counts.index, fill_value=0),
         fingerprints=df.groupby("dataset").fingerprint.agg(
-            lambda s: ", ".join(sorted({f for f in s if f}))),
-        last_run=df.groupby("dataset").start.max().dt.strftime("%Y-%m-%d %H:%M"))
+            lambda s: ", ".join(sorted({f for f in s if f}))
+        ),
+        last_run=df.groupby("dataset").start.max().dt.strftime("%Y-%m-%d %H:%M"),
+    )
     led = logs.ledger(uri)
     if led is not None and not led.summary.empty:
         fp_eps = led.summary.set_index("dataset")["epsilon"]
         out["ε spent (ledger)"] = out.fingerprints.map(
-            lambda fps: logs.fmt_eps(sum(fp_eps.get(f, 0.0) for f in fps.split(", ") if f)))
+            lambda fps: logs.fmt_eps(sum(fp_eps.get(f, 0.0) for f in fps.split(", ") if f))
+        )
     return out.reset_index()
 
 
@@ -41,19 +47,30 @@ def body(uri: str, df: pd.DataFrame) -> None:
     st.subheader("Best run per dataset and epsilon")
     best = results.best_runs(df, uri)
     if best.empty:
-        st.info("No evaluated generator yet: compare a sample with the holdout "
-                "(`journeylab compare HOLDOUT SAMPLE --reference TRAIN`) or measure utility "
-                "(`journeylab predict utility ...`) and the best runs appear here.")
+        st.info(
+            "No evaluated generator yet: compare a sample with the holdout "
+            "(`journeylab compare HOLDOUT SAMPLE --reference TRAIN`) or measure utility "
+            "(`journeylab predict utility ...`) and the best runs appear here."
+        )
     else:
         best = best.assign(epsilon=best.epsilon.map(ui.eps_label))
-        st.dataframe(best, hide_index=True, column_config={
-            "value": st.column_config.NumberColumn(format="%.4f")})
-        st.caption("Fidelity: lowest 3-gram TVD against the real holdout. Utility: highest "
-                   "mean TSTR/TRTR AUC ratio. " + ui.REAL_DATA_CAVEAT)
+        st.dataframe(
+            best,
+            hide_index=True,
+            column_config={"value": st.column_config.NumberColumn(format="%.4f")},
+        )
+        st.caption(
+            "Fidelity: lowest 3-gram TVD against the real holdout. Utility: highest "
+            "mean TSTR/TRTR AUC ratio. " + ui.REAL_DATA_CAVEAT
+        )
 
     st.subheader("Recent runs")
     st.dataframe(ui.run_table(df.head(10), ["run_id"]), hide_index=True)
 
 
-ui.page("JourneyLab", body, intro="Privacy-preserving synthetic customer journeys: what is in "
-        "the store, and which generator does best.")
+ui.page(
+    "JourneyLab",
+    body,
+    intro="Privacy-preserving synthetic customer journeys: what is in "
+    "the store, and which generator does best.",
+)

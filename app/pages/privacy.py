@@ -12,18 +12,22 @@ import streamlit as st
 from app import charts, logs, results, store, ui
 from journeys.errors import ConfigError
 
-AUDIT_CAVEAT = ("Computed on real data (train and holdout customers): audit results are not "
-                "covered by the differential-privacy guarantee and are not themselves "
-                "private. An attack can show a leak; a failed attack does not prove there is "
-                "none.")
+AUDIT_CAVEAT = (
+    "Computed on real data (train and holdout customers): audit results are not "
+    "covered by the differential-privacy guarantee and are not themselves "
+    "private. An attack can show a leak; a failed attack does not prove there is "
+    "none."
+)
 RECORDS = ("privacy_record.json", "privacy.json")
 
 
 def ledger(uri: str, df: pd.DataFrame) -> None:
     view = logs.ledger(uri)
     if view is None:
-        st.info(f"No privacy ledger at {logs.ledger_path(uri)} yet: no DP run has reserved "
-                "budget on any dataset. Caps are set with `journeylab privacy cap`.")
+        st.info(
+            f"No privacy ledger at {logs.ledger_path(uri)} yet: no DP run has reserved "
+            "budget on any dataset. Caps are set with `journeylab privacy cap`."
+        )
         return
     for p in view.problems:
         st.warning(f"Ledger {view.path}: {p}")
@@ -33,26 +37,49 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
     names = df.groupby("fingerprint").dataset.first().to_dict() if not df.empty else {}
     s = view.summary.copy()
     s["label"] = [f"{names.get(fp, '?')} ({fp})" for fp in s.dataset]
-    table = pd.DataFrame({"dataset": s.label, "ε spent": s.epsilon.map(logs.fmt_eps),
-                          "δ spent": s.delta, "releases": s.releases,
-                          "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x)
-                                                     else logs.fmt_eps(x)),
-                          "ε left": s.left_epsilon.map(logs.fmt_eps)})
+    table = pd.DataFrame(
+        {
+            "dataset": s.label,
+            "ε spent": s.epsilon.map(logs.fmt_eps),
+            "δ spent": s.delta,
+            "releases": s.releases,
+            "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x) else logs.fmt_eps(x)),
+            "ε left": s.left_epsilon.map(logs.fmt_eps),
+        }
+    )
     st.dataframe(table, hide_index=True)
-    st.plotly_chart(charts.budget_bars(s, title="Budget per dataset (basic composition)"),
-                    key="pv_budget")
+    st.plotly_chart(
+        charts.budget_bars(s, title="Budget per dataset (basic composition)"), key="pv_budget"
+    )
     labels = dict(zip(s.dataset, s.label, strict=True))
     fp = st.selectbox("Releases of", list(s.dataset), format_func=labels.get, key="pv_fp")
     e = view.entries
     if not e.empty:
-        cols = ["time", "run_id", "mechanism", "status", "epsilon", "spent_epsilon", "delta",
-                "spent_delta", "note"]
+        cols = [
+            "time",
+            "run_id",
+            "mechanism",
+            "status",
+            "epsilon",
+            "spent_epsilon",
+            "delta",
+            "spent_delta",
+            "note",
+        ]
         e = e[e.dataset == fp][[c for c in cols if c in e]].copy()
         for c in ("epsilon", "spent_epsilon"):
             e[c] = e[c].map(logs.fmt_eps)
-        st.dataframe(e.rename(columns={"epsilon": "ε reserved", "spent_epsilon": "ε spent",
-                                       "delta": "δ reserved", "spent_delta": "δ spent"}),
-                     hide_index=True)
+        st.dataframe(
+            e.rename(
+                columns={
+                    "epsilon": "ε reserved",
+                    "spent_epsilon": "ε spent",
+                    "delta": "δ reserved",
+                    "spent_delta": "δ spent",
+                }
+            ),
+            hide_index=True,
+        )
 
 
 def _record(uri: str, run: pd.Series) -> dict | None:
@@ -92,10 +119,22 @@ def card(uri: str, df: pd.DataFrame) -> None:
     with st.expander("Privacy card", expanded=rec is not None):
         st.markdown(md)
     a, b = st.columns(2)
-    a.download_button("Download card (Markdown)", md, f"privacy-card-{run.run_id[:8]}.md",
-                      "text/markdown", on_click="ignore", key="pv_md")
-    b.download_button("Download card (HTML)", html, f"privacy-card-{run.run_id[:8]}.html",
-                      "text/html", on_click="ignore", key="pv_html")
+    a.download_button(
+        "Download card (Markdown)",
+        md,
+        f"privacy-card-{run.run_id[:8]}.md",
+        "text/markdown",
+        on_click="ignore",
+        key="pv_md",
+    )
+    b.download_button(
+        "Download card (HTML)",
+        html,
+        f"privacy-card-{run.run_id[:8]}.html",
+        "text/html",
+        on_click="ignore",
+        key="pv_html",
+    )
 
 
 def steps(uri: str, run: pd.Series, rec: dict) -> None:
@@ -108,17 +147,24 @@ def steps(uri: str, run: pd.Series, rec: dict) -> None:
         try:
             from privacy.card import epsilon_curve
 
-            xs, ys = epsilon_curve(noise_multiplier=rec["noise_multiplier"],
-                                   sample_rate=rec["sample_rate"],
-                                   steps=max(int(rec["steps"]), 1), delta=rec["delta"])
+            xs, ys = epsilon_curve(
+                noise_multiplier=rec["noise_multiplier"],
+                sample_rate=rec["sample_rate"],
+                steps=max(int(rec["steps"]), 1),
+                delta=rec["delta"],
+            )
             series["RDP accountant"] = pd.DataFrame({"step": xs, "value": ys})
         except (ImportError, ConfigError, ValueError) as e:
             st.caption(f"(no recomputed curve: {e})")
     eps = rec.get("epsilon")
-    st.metric("ε spent by training", logs.fmt_eps(eps) if eps is not None else "unknown",
-              help=f"δ = {rec.get('delta')}")
-    st.plotly_chart(charts.lines(series, title="Epsilon over training steps",
-                                 ylabel="epsilon"), key="pv_steps")
+    st.metric(
+        "ε spent by training",
+        logs.fmt_eps(eps) if eps is not None else "unknown",
+        help=f"δ = {rec.get('delta')}",
+    )
+    st.plotly_chart(
+        charts.lines(series, title="Epsilon over training steps", ylabel="epsilon"), key="pv_steps"
+    )
 
 
 def audits(uri: str, df: pd.DataFrame) -> None:
@@ -152,5 +198,9 @@ def body(uri: str, df: pd.DataFrame) -> None:
     ui.guard(lambda: audits(uri, df))
 
 
-ui.page("Privacy", body, intro="What was spent on each dataset, what each epsilon covers, "
-        "and whether an attack can tell who was in the training data.")
+ui.page(
+    "Privacy",
+    body,
+    intro="What was spent on each dataset, what each epsilon covers, "
+    "and whether an attack can tell who was in the training data.",
+)

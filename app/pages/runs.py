@@ -5,18 +5,29 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, store, ui
+from app import charts, results, store, ui
 
-SUMMARY = {"tvd_3gram": "3-gram TVD", "detection_auc": "detection AUC",
-           "fit_seconds": "fit s", "privacy.epsilon": "ε spent"}
+SUMMARY = {
+    "tvd_3gram": "3-gram TVD",
+    "detection_auc": "detection AUC",
+    "fit_seconds": "fit s",
+    "privacy.epsilon": "ε spent",
+}
 
 
 def filtered(df: pd.DataFrame) -> pd.DataFrame:
     cols = st.columns(5)
     picks = {}
-    for col, (field, label) in zip(cols, [("dataset", "Dataset"), ("kind", "Kind"),
-                                          ("generator", "Generator"), ("status", "Status")],
-                                   strict=False):
+    for col, (field, label) in zip(
+        cols,
+        [
+            ("dataset", "Dataset"),
+            ("kind", "Kind"),
+            ("generator", "Generator"),
+            ("status", "Status"),
+        ],
+        strict=False,
+    ):
         options = sorted(str(v) for v in df[field].dropna().unique())
         picks[field] = col.multiselect(label, options, key=f"runs_{field}")
     text = cols[4].text_input("Name contains", key="runs_text")
@@ -29,24 +40,47 @@ def filtered(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def summary(df: pd.DataFrame) -> pd.DataFrame:
+def summary(df: pd.DataFrame, uri: str) -> pd.DataFrame:
+    """The table: a fit run also shows the scores of its samples (Fidelity, Predictors)."""
     table = ui.run_table(df, ["duration_s"])
     for key, label in SUMMARY.items():
         col = store.metric_column(df, key)
         if col:
             table[label] = df[col]
-    util = store.utility_score(df)
-    if util.notna().any():
-        table["TSTR ratio"] = util
+    table["TSTR ratio"] = store.utility_score(df)
+    by_fit = results.scores_by_fit(df, uri)
+    fits = df.kind == "fit"
+    for key, label in (
+        ("tvd_3gram", "3-gram TVD"),
+        ("detection_auc", "detection AUC"),
+        ("tstr_ratio", "TSTR ratio"),
+    ):
+        if key in by_fit and by_fit[key].notna().any():
+            linked = df.run_id.map(by_fit[key])
+            current = table[label] if label in table else pd.Series(float("nan"), df.index)
+            table[label] = current.where(~fits | current.notna(), linked)
     table["run_id"] = df.run_id
-    return table
+    return table.dropna(axis=1, how="all")
 
 
 def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFrame:
     chosen = df.set_index("run_id").loc[ids]
-    keep = [c for c in chosen.columns if c.startswith(("metrics.", "params."))
-            or c in ("kind", "dataset", "generator", "epsilon", "status", "duration_s",
-                     "fingerprint", "error")]
+    keep = [
+        c
+        for c in chosen.columns
+        if c.startswith(("metrics.", "params."))
+        or c
+        in (
+            "kind",
+            "dataset",
+            "generator",
+            "epsilon",
+            "status",
+            "duration_s",
+            "fingerprint",
+            "error",
+        )
+    ]
     t = chosen[keep].T.dropna(how="all")
     labels = ui.run_labels(df)
     t.columns = [labels[i] for i in ids]
@@ -57,25 +91,37 @@ def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFr
 
 def compare(uri: str, df: pd.DataFrame) -> None:
     labels = ui.run_labels(df)
-    ids = st.multiselect("Compare runs", list(labels), format_func=labels.get,
-                         key="runs_compare", help="Pick two or more runs")
+    ids = st.multiselect(
+        "Compare runs",
+        list(labels),
+        format_func=labels.get,
+        key="runs_compare",
+        help="Pick two or more runs",
+    )
     if len(ids) < 2:
         st.info("Pick two or more runs to see them side by side.")
         return
     only_diff = st.toggle("Only rows that differ", value=True, key="runs_diff")
     st.dataframe(side_by_side(df, ids, only_diff))
     chosen = df.set_index("run_id").loc[ids]
-    metrics = [c for c in chosen.columns if c.startswith("metrics.")
-               and chosen[c].notna().sum() >= 2]
+    metrics = [
+        c for c in chosen.columns if c.startswith("metrics.") and chosen[c].notna().sum() >= 2
+    ]
     if metrics:
         frame = chosen[metrics].T.rename(index=lambda c: c.removeprefix("metrics."))
         frame.columns = [labels[i] for i in ids]
         st.plotly_chart(charts.metric_bars(frame, title="Shared metrics"))
     fits = [i for i in ids if chosen.at[i, "kind"] == "fit"]
-    history = sorted({c.removeprefix("metrics.") for c in chosen.columns
-                      if c.startswith("metrics.") and chosen.loc[fits, c].notna().any()
-                      and c not in ("metrics.fit_seconds",)
-                      and not (c.startswith("metrics.privacy.") and "spent" not in c)})
+    history = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in chosen.columns
+            if c.startswith("metrics.")
+            and chosen.loc[fits, c].notna().any()
+            and c not in ("metrics.fit_seconds",)
+            and not (c.startswith("metrics.privacy.") and "spent" not in c)
+        }
+    )
     if fits and history:
         key = st.selectbox("Training curve", history, key="runs_history")
         series = {labels[i]: store.metric_history(uri, i, key) for i in fits}
@@ -85,8 +131,11 @@ def compare(uri: str, df: pd.DataFrame) -> None:
 def body(uri: str, df: pd.DataFrame) -> None:
     view = filtered(df)
     st.caption(f"{len(view)} of {len(df)} runs · click a column header to sort")
-    st.dataframe(summary(view), hide_index=True, column_config={
-        "duration_s": st.column_config.NumberColumn("duration s", format="%.1f")})
+    st.dataframe(
+        summary(view, uri),
+        hide_index=True,
+        column_config={"duration_s": st.column_config.NumberColumn("duration s", format="%.1f")},
+    )
     failed = view[view.status == "FAILED"]
     if not failed.empty:
         with st.expander(f"{len(failed)} failed run(s): why"):
@@ -95,5 +144,9 @@ def body(uri: str, df: pd.DataFrame) -> None:
     compare(uri, view)
 
 
-ui.page("Runs", body, intro="Every run in the store: generators fitted, samples drawn, "
-        "comparisons, audits and predictors.")
+ui.page(
+    "Runs",
+    body,
+    intro="Every run in the store: generators fitted, samples drawn, "
+    "comparisons, audits and predictors.",
+)

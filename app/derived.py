@@ -1,0 +1,74 @@
+"""Statistics of event logs for the Journeys and Fidelity pages, computed once per log.
+
+A log on a page is a `Loaded`: a key (its file and modification time, or the id
+of a sample generated in this session), a label and the EventLog. Streamlit
+caches each statistic by the key; the log itself is never hashed (a cached
+function's parameters starting with `_` are left out of its key), so a page
+with the 163k events of Complete Journey redraws without recomputing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import charts
+from journeys import fidelity
+from journeys.eventlog import EventLog
+
+
+@dataclass(frozen=True)
+class Loaded:
+    key: str
+    label: str
+    log: EventLog
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _ngrams(key: str, n: int, _log: EventLog) -> pd.Series:
+    return fidelity.ngram_frequencies(_log, n=n)
+
+
+def ngrams(x: Loaded, n: int) -> pd.Series:
+    """Share of each n-gram of channel|event tokens (journeys.fidelity), largest first."""
+    return _ngrams(x.key, n, x.log)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _tvd(key_a: str, key_b: str, n: int, _a: EventLog, _b: EventLog) -> float:
+    return fidelity.ngram_tvd(_a, _b, n=n)
+
+
+def tvd(a: Loaded, b: Loaded, n: int) -> float:
+    return _tvd(a.key, b.key, n, a.log, b.log)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _values(key: str, what: str, _log: EventLog) -> np.ndarray | None:
+    if what == "length":
+        return _log.lengths().to_numpy(float)
+    if what == "gap":
+        return fidelity.log_gaps(_log)
+    return fidelity.log_amounts(_log)
+
+
+def values(x: Loaded, what: str) -> np.ndarray | None:
+    """Journey lengths, log1p gaps or log1p amounts (None: the log has no amount)."""
+    return _values(x.key, what, x.log)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _links(key: str, steps: int, _log: EventLog) -> pd.DataFrame:
+    return charts.sankey_links(_log, steps=steps)
+
+
+def sankey_links(x: Loaded, steps: int) -> pd.DataFrame:
+    return _links(x.key, steps, x.log)
+
+
+def transitions(x: Loaded) -> pd.DataFrame:
+    """P(next token | token), START and END included."""
+    return charts.transition_matrix(ngrams(x, 2))

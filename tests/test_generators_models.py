@@ -1,0 +1,98 @@
+"""Properties the networks must have for sampling and for DP to be right."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY_SCHEMA, tiny_frame
+
+from generators.config import GANConfig, VAEConfig
+from generators.gan import GANNet
+from generators.nets import ConvStack
+from generators.training import Codec, JourneyData, length_chunks
+from generators.vae import VAENet
+from journeys import EventLog, JourneyEncoder, Schema
+
+
+@pytest.fixture(scope="module")
+def data() -> JourneyData:
+    log = EventLog.from_frame(tiny_frame(20, seed=4), Schema.from_dict(TINY_SCHEMA))
+    enc = JourneyEncoder(log.schema)
+    return JourneyData(enc.encode(log), Codec.make(enc, VAEConfig(d_model=16, n_layers=3)))
+
+
+def test_causal_stack_step_by_step_equals_the_whole_sequence():
+    torch.manual_seed(0)
+    stack = ConvStack(8, n_layers=4, kernel=3, causal=True).eval()
+    x = torch.randn(3, 40, 8)
+    full = stack(x)
+    caches = stack.new_cache(3)
+    steps = torch.stack([stack.step(x[:, t], caches, t) for t in range(40)], 1)
+    torch.testing.assert_close(steps, full, rtol=1e-4, atol=1e-5)
+
+
+def test_vae_sampling_step_sees_what_training_sees(data):
+    """Replaying a real journey through the sampling step gives the training states."""
+    torch.manual_seed(1)
+    cfg = VAEConfig(d_model=16, n_layers=3)
+    net = VAENet(data.codec, cfg).eval()
+    idx = torch.tensor([0, 5, 9])
+    b = data.take(idx)
+    cond = net.dec_ctx(b.ctx) + net.dec_z(torch.randn(3, cfg.latent_dim))
+    h_train = net.dec_stack(net._decoder_input(b, cond))  # [B, L+1, d]
+    st = net.init_state(cond, b.start_frac.clone())
+    C = b.tokens.shape[-1]
+    for t in range(int(b.lengths.min())):
+        h = net.step_hidden(st, t)
+        torch.testing.assert_close(h, h_train[:, t], rtol=1e-4, atol=1e-5)
+        net.advance(st, b.tokens[:, t, :C], b.w[:, t], b.g[:, t])
+
+
+def test_per_customer_loss_does_not_depend_on_the_rest_of_the_batch(data):
+    """DP needs each customer's gradient to be a function of that customer only:
+    padding to another journey's length or another chunking must not change it."""
+    torch.manual_seed(2)
+    cfg = VAEConfig(d_model=16, n_layers=3)
+    net = VAENet(data.codec, cfg)
+    longest = int(torch.argmax(data.lengths))
+    shortest = int(torch.argmin(data.lengths))
+    eps = torch.randn(2, cfg.latent_dim)
+    rank = torch.tensor([[0], [0]])
+    alone, _ = net(data.take(torch.tensor([shortest])), eps[:1], rank[:1])
+    padded, _ = net(data.take(torch.tensor([shortest, longest])), eps, rank)
+    torch.testing.assert_close(alone[0], padded[0], rtol=1e-5, atol=1e-5)
+
+
+def test_gan_discriminator_score_ignores_padding(data):
+    torch.manual_seed(3)
+    cfg = GANConfig(d_model=16, n_layers=3)
+    net = GANNet(data.codec, cfg)
+    from generators.gan import real_inputs
+
+    shortest, longest = int(torch.argmin(data.lengths)), int(torch.argmax(data.lengths))
+    alone = net.disc(*real_inputs(data.take(torch.tensor([shortest])), data.codec))
+    padded = net.disc(*real_inputs(data.take(torch.tensor([shortest, longest])), data.codec))
+    torch.testing.assert_close(alone[0], padded[0], rtol=1e-5, atol=1e-5)
+
+
+def test_gan_fakes_do_not_depend_on_how_far_they_are_computed(data):
+    torch.manual_seed(4)
+    net = GANNet(data.codec, GANConfig(d_model=16, n_layers=3)).eval()
+    with torch.no_grad():
+        lazy = net.fake(6, torch.Generator().manual_seed(0))
+    full = net.fake(6, torch.Generator().manual_seed(0), grad=True)
+    L = lazy["mask"].shape[1]
+    assert full["mask"].shape[1] == L
+    torch.testing.assert_close(lazy["mask"], full["mask"].detach())
+    torch.testing.assert_close(lazy["w"] * lazy["mask"].unsqueeze(-1),
+                               full["w"].detach() * full["mask"].detach().unsqueeze(-1))
+
+
+def test_length_chunks_cover_every_row_once():
+    lengths = torch.tensor([5, 50, 3, 20, 20, 1, 70])
+    chunks = length_chunks(lengths, 100)
+    rows = torch.cat(chunks).sort().values
+    assert rows.tolist() == list(range(7))
+    for c in chunks:
+        assert len(c) == 1 or len(c) * int(lengths[c].max()) <= 100
+    assert length_chunks(torch.tensor([], dtype=torch.long), 10) == []
