@@ -19,7 +19,9 @@ import typer
 
 from generators import base
 from journeys.cli import SchemaOpt, TruncOpt, err, out, read_log
-from journeys.errors import ConfigError
+from journeys.errors import ConfigError, PrivacyBudgetError
+from privacy.ledger import Ledger
+from privacy.release import private_release
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Generator: gan, vae or par.")]
 
@@ -51,10 +53,16 @@ def fit(
     delta: Annotated[float | None, typer.Option(help="DP delta (default < 1/N).")] = None,
     max_grad_norm: Annotated[float, typer.Option(help="Per-customer clipping bound.")] = 1.0,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    config: Annotated[list[str] | None, typer.Option(
-        "--config", "-c", help="Extra generator config KEY=VALUE (repeatable).")] = None,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Also save the model here (it is always logged to MLflow).")] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", "-c", help="Extra generator config KEY=VALUE (repeatable)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Also save the model here (it is always logged to MLflow)."
+        ),
+    ] = None,
 ) -> None:
     """Train a journey generator on a real log (customer-level DP with --epsilon)."""
     import mlflow
@@ -73,33 +81,58 @@ def fit(
         budget = PrivacyBudget(epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm)
         if not type(gen).supports_dp:
             dp = sorted(n for n, c in base.REGISTRY.items() if c.supports_dp)
-            raise ConfigError(f"generator '{model}' has no differential privacy; drop --epsilon "
-                              f"for a non-private baseline, or use one of {dp}")
+            raise ConfigError(
+                f"generator '{model}' has no differential privacy; drop --epsilon "
+                f"for a non-private baseline, or use one of {dp}"
+            )
     log = read_log(data, schema, truncate)
     if budget is not None:
         budget.resolve_delta(log.n_customers)  # refuse delta >= 1/N before any run is opened
+    ledger = Ledger()
+    _refuse_over_cap(ledger, log.fingerprint(), budget)
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
     tags = {"generator": model, "epsilon": epsilon if budget else "inf"}
-    with start_run("fit", dataset=log.schema.name, fingerprint=log.fingerprint(),
-                   detail=detail, tags=tags) as run:
-        mlflow.log_params({"data": str(data), "customers": log.n_customers,
-                           "events": log.n_events, **_flat(gen_config(gen))})
+    with start_run(
+        "fit", dataset=log.schema.name, fingerprint=log.fingerprint(), detail=detail, tags=tags
+    ) as run:
+        run_id = run.info.run_id
+        mlflow.log_params(
+            {
+                "data": str(data),
+                "customers": log.n_customers,
+                "events": log.n_events,
+                **_flat(gen_config(gen)),
+            }
+        )
         t0 = time.perf_counter()
-        gen.fit(log, privacy=budget)
+        record = private_release(
+            log,
+            budget,
+            fit=lambda lg, b: gen.fit(lg, privacy=b).privacy_record,
+            mechanism=f"dp-sgd/{model}",
+            run_id=run_id,
+            ledger=ledger,
+        )
         fit_s = time.perf_counter() - t0
         _log_history(gen, fit_s)
+        _log_privacy(record, run_id)
         with tempfile.TemporaryDirectory() as tmp:
             gen.save(Path(tmp) / "model")
+            (Path(tmp) / "model" / "release.json").write_text(json.dumps(record, indent=1))
             mlflow.log_artifacts(str(Path(tmp) / "model"), "model")
             if out_dir is not None:
                 if out_dir.exists():
                     shutil.rmtree(out_dir)
                 shutil.copytree(Path(tmp) / "model", out_dir)
-        run_id = run.info.run_id
-    rec = gen.privacy_record
-    spent = f", epsilon spent {rec['epsilon']:.3g} (delta {rec['delta']:.2g})" if rec else ""
-    out.print(f"fitted {model} in {fit_s:.1f}s{spent}; MLflow run {run_id}"
-              + (f"; model in {out_dir}" if out_dir else ""))
+    spent = (
+        f", epsilon spent {record['epsilon']:.3g} (delta {record['delta']:.2g}) of {epsilon:g}"
+        if record["dp"]
+        else ", not private (ledger: epsilon = inf)"
+    )
+    out.print(
+        f"fitted {model} in {fit_s:.1f}s{spent}; MLflow run {run_id}"
+        + (f"; model in {out_dir}" if out_dir else "")
+    )
 
 
 def gen_config(gen) -> dict:
@@ -118,8 +151,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def _finite(d: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in d.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in d.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def _log_history(gen, fit_s: float) -> None:
@@ -128,14 +164,49 @@ def _log_history(gen, fit_s: float) -> None:
     for i, row in enumerate(getattr(gen, "history", []) or []):
         mlflow.log_metrics(_finite({k: v for k, v in row.items() if k != "epoch"}), step=i)
     mlflow.log_metric("fit_seconds", fit_s)
-    rec = gen.privacy_record
-    if rec:
-        mlflow.log_dict(rec, "privacy.json")
-        mlflow.log_metrics(_finite({f"privacy.{k}": v for k, v in rec.items()
-                                    if k in ("epsilon", "delta", "noise_multiplier",
-                                             "sample_rate", "steps", "epsilon_prv")}))
-        for step, eps in rec.get("epsilon_over_steps", []) or []:
-            mlflow.log_metric("privacy.epsilon_spent", float(eps), step=int(step))
+
+
+def _refuse_over_cap(ledger: Ledger, fingerprint: str, budget) -> None:
+    """Refuse before any MLflow run is opened; private_release re-checks atomically."""
+    left_eps, left_delta = ledger.remaining(fingerprint)
+    want = budget.epsilon if budget is not None else math.inf
+    if want > left_eps:
+        raise PrivacyBudgetError(
+            f"dataset {fingerprint} has epsilon {left_eps:g} left under its cap; this run "
+            f"needs {want:g}. Lower --epsilon, or raise the cap with `journeylab privacy cap`"
+        )
+
+
+def _log_privacy(record: dict, run_id: str) -> None:
+    import mlflow
+
+    from privacy.card import PrivacyCard
+
+    mlflow.log_dict(record, "privacy_record.json")
+    if not record["dp"]:
+        return
+    train = record["training"] or {}
+    mlflow.log_metrics(
+        _finite(
+            {
+                "privacy.epsilon": record["epsilon"],
+                "privacy.delta": record["delta"],
+                **{
+                    f"privacy.{k}": train.get(k)
+                    for k in (
+                        "noise_multiplier",
+                        "sample_rate",
+                        "steps",
+                        "epsilon_prv",
+                        "max_grad_norm",
+                    )
+                },
+            }
+        )
+    )
+    for step, eps in train.get("epsilon_over_steps", []) or []:
+        mlflow.log_metric("privacy.epsilon_spent", float(eps), step=int(step))
+    PrivacyCard.from_record(record).log_to_mlflow(run_id)
 
 
 def _model_dir(model_dir: Path | None, run_id: str | None) -> Path:
@@ -151,18 +222,22 @@ def _model_dir(model_dir: Path | None, run_id: str | None) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model"))
     except Exception as e:  # MLflow raises several types for a missing run/artifact
-        raise ConfigError(f"no model found for MLflow run '{run_id}' ({type(e).__name__}); "
-                          "pass the run id printed by `journeylab fit`") from e
+        raise ConfigError(
+            f"no model found for MLflow run '{run_id}' ({type(e).__name__}); "
+            "pass the run id printed by `journeylab fit`"
+        ) from e
 
 
 def sample(
     n: Annotated[int, typer.Option("-n", help="Number of journeys.")] = 1000,
     output: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet")] = Path(
-        "synthetic.parquet"),
+        "synthetic.parquet"
+    ),
     model_dir: Annotated[Path | None, typer.Option(help="Saved model folder.")] = None,
     run_id: Annotated[str | None, typer.Option(help="MLflow run of `journeylab fit`.")] = None,
-    condition: Annotated[list[str] | None, typer.Option(
-        help="Fix a context value KEY=VALUE (repeatable).")] = None,
+    condition: Annotated[
+        list[str] | None, typer.Option(help="Fix a context value KEY=VALUE (repeatable).")
+    ] = None,
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(help="Journeys per batch.")] = 1000,
 ) -> None:
@@ -185,18 +260,39 @@ def sample(
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         counts = base.sample_to_parquet(
-            gen, n, output, batch_size=batch_size, seed=seed, conditions=conditions,
-            progress=lambda done, total: bar.update(task, completed=done))
+            gen,
+            n,
+            output,
+            batch_size=batch_size,
+            seed=seed,
+            conditions=conditions,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
     secs = time.perf_counter() - t0
     schema_name = meta.get("schema", {}).get("name", "unknown")
-    with start_run("sample", dataset=schema_name, fingerprint=meta.get("dataset_fingerprint", ""),
-                   detail=gen.name, tags={"generator": gen.name, "fit_run_id": run_id or ""}):
-        mlflow.log_params({"n": n, "seed": seed, "batch_size": batch_size,
-                           "conditions": json.dumps(conditions or {}), "output": str(output)})
-        mlflow.log_metrics({"sample_seconds": secs, "journeys_per_second": n / max(secs, 1e-9),
-                            **counts})
-    out.print(f"sampled {counts['customers']} journeys ({counts['events']} events) in "
-              f"{secs:.1f}s -> {output}")
+    with start_run(
+        "sample",
+        dataset=schema_name,
+        fingerprint=meta.get("dataset_fingerprint", ""),
+        detail=gen.name,
+        tags={"generator": gen.name, "fit_run_id": run_id or ""},
+    ):
+        mlflow.log_params(
+            {
+                "n": n,
+                "seed": seed,
+                "batch_size": batch_size,
+                "conditions": json.dumps(conditions or {}),
+                "output": str(output),
+            }
+        )
+        mlflow.log_metrics(
+            {"sample_seconds": secs, "journeys_per_second": n / max(secs, 1e-9), **counts}
+        )
+    out.print(
+        f"sampled {counts['customers']} journeys ({counts['events']} events) in "
+        f"{secs:.1f}s -> {output}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -42,6 +42,7 @@ class NeuralGenerator(SequenceGenerator):
 
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
+    supports_dp: ClassVar[bool] = True
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
         if isinstance(config, CommonConfig):

@@ -17,12 +17,19 @@ from rich.table import Table
 from journeys.cli import SchemaOpt, err, out, resolve_schema
 from journeys.errors import ConfigError
 
-privacy_app = typer.Typer(help="Privacy budget ledger, caps and privacy cards.",
-                          no_args_is_help=True)
-LedgerOpt = Annotated[Path | None, typer.Option(
-    "--ledger", help="Ledger file. Default: $JOURNEYLAB_LEDGER or mlruns/privacy/ledger.jsonl.")]
-DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", help="Dataset fingerprint (journeylab validate prints it).")]
+privacy_app = typer.Typer(
+    help="Privacy budget ledger, caps and privacy cards.", no_args_is_help=True
+)
+LedgerOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger", help="Ledger file. Default: $JOURNEYLAB_LEDGER or mlruns/privacy/ledger.jsonl."
+    ),
+]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option("--dataset", help="Dataset fingerprint (journeylab validate prints it)."),
+]
 
 
 def _fmt(x: Any) -> str:
@@ -32,9 +39,11 @@ def _fmt(x: Any) -> str:
 
 
 @privacy_app.command("ledger")
-def ledger_show(dataset: DatasetOpt = None, ledger: LedgerOpt = None,
-                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-                ) -> None:
+def ledger_show(
+    dataset: DatasetOpt = None,
+    ledger: LedgerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Every release recorded per dataset, with totals (basic composition) and caps."""
     from privacy.ledger import Ledger
 
@@ -42,53 +51,103 @@ def ledger_show(dataset: DatasetOpt = None, ledger: LedgerOpt = None,
     datasets = [dataset] if dataset else led.datasets()
     releases = led.entries(dataset)
     if as_json:
-        out.print_json(json.dumps({
-            "ledger": str(led.path), "releases": [r.to_dict() for r in releases],
-            "totals": [led.spent(d).to_dict() for d in datasets],
-            "problems": led.problems()}, default=str))
+        out.print_json(
+            json.dumps(
+                {
+                    "ledger": str(led.path),
+                    "releases": [r.to_dict() for r in releases],
+                    "totals": [led.spent(d).to_dict() for d in datasets],
+                    "problems": led.problems(),
+                },
+                default=str,
+            )
+        )
         return
-    table = Table("time", "dataset", "run", "mechanism", "epsilon", "delta", "status",
-                  title=f"releases in {led.path}")
+    table = Table(
+        "time",
+        "dataset",
+        "run",
+        "mechanism",
+        "epsilon",
+        "delta",
+        "status",
+        title=f"releases in {led.path}",
+    )
     for r in releases:
-        table.add_row(r.time[:19], r.dataset, r.run_id, r.mechanism, _fmt(r.spent_epsilon),
-                      _fmt(r.spent_delta), r.status)
+        table.add_row(
+            r.time[:19],
+            r.dataset,
+            r.run_id,
+            r.mechanism,
+            _fmt(r.spent_epsilon),
+            _fmt(r.spent_delta),
+            r.status,
+        )
     out.print(table)
-    totals = Table("dataset", "releases", "epsilon spent", "delta spent", "cap epsilon",
-                   "cap delta", "epsilon left", title="totals (basic composition: sums)")
+    totals = Table(
+        "dataset",
+        "releases",
+        "epsilon spent",
+        "delta spent",
+        "cap epsilon",
+        "cap delta",
+        "epsilon left",
+        title="totals (basic composition: sums)",
+    )
     for d in datasets:
         s = led.spent(d)
-        totals.add_row(d, str(s.releases), _fmt(s.epsilon), _fmt(s.delta), _fmt(s.cap_epsilon),
-                       _fmt(s.cap_delta), _fmt(s.left_epsilon))
+        totals.add_row(
+            d,
+            str(s.releases),
+            _fmt(s.epsilon),
+            _fmt(s.delta),
+            _fmt(s.cap_epsilon),
+            _fmt(s.cap_delta),
+            _fmt(s.left_epsilon),
+        )
     out.print(totals)
     for p in led.problems():
         err.print(f"[yellow]note:[/] {p}")
 
 
 @privacy_app.command("cap")
-def cap(dataset: Annotated[str, typer.Option("--dataset", help="Dataset fingerprint.")],
-        epsilon: Annotated[float | None, typer.Option(help="Cap on total epsilon.")] = None,
-        delta: Annotated[float | None, typer.Option(help="Cap on total delta.")] = None,
-        remove: Annotated[bool, typer.Option("--remove", help="Remove the cap.")] = False,
-        ledger: LedgerOpt = None) -> None:
+def cap(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset fingerprint.")],
+    epsilon: Annotated[float | None, typer.Option(help="Cap on total epsilon.")] = None,
+    delta: Annotated[float | None, typer.Option(help="Cap on total delta.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the cap.")] = False,
+    ledger: LedgerOpt = None,
+) -> None:
     """Set (or remove) the cap on the total budget of a dataset; later runs over it are refused."""
     from privacy.ledger import Ledger
 
     if remove == (epsilon is not None):
         raise ConfigError("pass --epsilon E to set a cap, or --remove to remove it")
     s = Ledger(ledger).set_cap(dataset, None if remove else epsilon, delta)
-    what = "removed the cap" if remove else f"capped at epsilon {_fmt(s.cap_epsilon)}" + (
-        f", delta {_fmt(s.cap_delta)}" if s.cap_delta is not None else "")
-    out.print(f"dataset {dataset}: {what}; spent epsilon {_fmt(s.epsilon)} in {s.releases} "
-              f"release(s), left {_fmt(s.left_epsilon)}")
+    what = (
+        "removed the cap"
+        if remove
+        else f"capped at epsilon {_fmt(s.cap_epsilon)}"
+        + (f", delta {_fmt(s.cap_delta)}" if s.cap_delta is not None else "")
+    )
+    out.print(
+        f"dataset {dataset}: {what}; spent epsilon {_fmt(s.epsilon)} in {s.releases} "
+        f"release(s), left {_fmt(s.left_epsilon)}"
+    )
 
 
 @privacy_app.command("card")
-def card(run_id: Annotated[str, typer.Option("--run-id", help="MLflow run of `journeylab fit`.")],
-         out_dir: Annotated[Path | None, typer.Option(
-             "--out", "-o", help="Folder for card.md/.html. Default: privacy-card-<run>.")] = None,
-         log: Annotated[bool, typer.Option("--mlflow/--no-mlflow",
-                                           help="Also log the card to the run.")] = True,
-         ledger: LedgerOpt = None) -> None:
+def card(
+    run_id: Annotated[str, typer.Option("--run-id", help="MLflow run of `journeylab fit`.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for card.md/.html. Default: privacy-card-<run>."),
+    ] = None,
+    log: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Also log the card to the run.")
+    ] = True,
+    ledger: LedgerOpt = None,
+) -> None:
     """Write the privacy card of a fit run (from the privacy record it logged to MLflow)."""
     from privacy.card import PrivacyCard
 
@@ -97,8 +156,10 @@ def card(run_id: Annotated[str, typer.Option("--run-id", help="MLflow run of `jo
     target = pc.write(out_dir or Path(f"privacy-card-{run_id[:12]}"))
     if log:
         pc.log_to_mlflow(run_id)
-    out.print(f"privacy card of run {run_id}: epsilon {_fmt(pc.numbers['epsilon_total'])}, "
-              f"delta {_fmt(pc.numbers['delta_total'])} -> {target}/card.md, card.html")
+    out.print(
+        f"privacy card of run {run_id}: epsilon {_fmt(pc.numbers['epsilon_total'])}, "
+        f"delta {_fmt(pc.numbers['delta_total'])} -> {target}/card.md, card.html"
+    )
 
 
 def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, Any]:
@@ -113,8 +174,10 @@ def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, 
     try:
         run = client.get_run(run_id)
     except Exception as e:  # MLflow raises several types for an unknown run
-        raise ConfigError(f"no MLflow run '{run_id}' ({type(e).__name__}); pass the run id "
-                          "printed by `journeylab fit`") from e
+        raise ConfigError(
+            f"no MLflow run '{run_id}' ({type(e).__name__}); pass the run id "
+            "printed by `journeylab fit`"
+        ) from e
     tags = run.data.tags
     names = {a.path for a in client.list_artifacts(run_id)}
     record: dict[str, Any] = {"dp": False}
@@ -141,10 +204,8 @@ def audit(
     schema: SchemaOpt = None,
     seed: int = 0,
     max_targets: Annotated[int, typer.Option(help="Customers sampled per side.")] = 2000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")]
-    = None,
-    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")]
-    = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
 ) -> None:
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
@@ -181,11 +242,19 @@ def _log_audit(train, synthetic, report, path: Path) -> str:
 
     from journeys.tracking import start_run
 
-    with start_run("audit", dataset=train.schema.name, fingerprint=train.fingerprint(),
-                   detail=path.stem, tags={"synthetic_fingerprint": synthetic.fingerprint(),
-                                           "caveat": "computed on real data; not covered "
-                                                     "by the DP guarantee"}) as run:
-        mlflow.log_params({"synthetic": str(path), **report.sizes})
+    with start_run(
+        "audit",
+        dataset=train.schema.name,
+        fingerprint=train.fingerprint(),
+        detail=path.stem,
+        tags={
+            "synthetic_fingerprint": synthetic.fingerprint(),
+            "caveat": "computed on real data; not covered by the DP guarantee",
+        },
+    ) as run:
+        mlflow.log_params(
+            {**{f"n_{k}": v for k, v in report.sizes.items()}, "synthetic": str(path)}
+        )
         mlflow.log_metrics({k: float(v) for k, v in report.metrics.items()})
         mlflow.log_dict(report.to_dict(), "audits.json")
         return run.info.run_id

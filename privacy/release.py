@@ -31,9 +31,17 @@ from privacy.preprocess import conform, dp_complete_schema, split_budget
 FitFn = Callable[[EventLog, PrivacyBudget | None], dict[str, Any] | None]
 
 
-def private_release(log: EventLog, budget: PrivacyBudget | None, *, fit: FitFn, mechanism: str,
-                    run_id: str, ledger: Ledger | None = None, seed: int = 0,
-                    preprocess_share: float = 0.1) -> dict[str, Any]:
+def private_release(
+    log: EventLog,
+    budget: PrivacyBudget | None,
+    *,
+    fit: FitFn,
+    mechanism: str,
+    run_id: str,
+    ledger: Ledger | None = None,
+    seed: int = 0,
+    preprocess_share: float = 0.1,
+) -> dict[str, Any]:
     """Run `fit` under `budget` with ledger accounting; return the composite privacy record."""
     ledger = ledger or Ledger()
     fp = log.fingerprint()
@@ -42,19 +50,37 @@ def private_release(log: EventLog, budget: PrivacyBudget | None, *, fit: FitFn, 
             raise ConfigError(
                 f"schema '{log.schema.name}' leaves {log.schema.undeclared()} undeclared; a "
                 "non-private run cannot estimate them. Declare the domains in the schema, or "
-                "train with --epsilon so they are estimated under DP")
-        with ledger.reservation(fp, epsilon=math.inf, delta=0.0, mechanism=f"non-private/"
-                                f"{mechanism.split('/')[-1]}", run_id=run_id) as r:
+                "train with --epsilon so they are estimated under DP"
+            )
+        with ledger.reservation(
+            fp,
+            epsilon=math.inf,
+            delta=0.0,
+            mechanism=f"non-private/{mechanism.split('/')[-1]}",
+            run_id=run_id,
+        ) as r:
             fit(log, None)
             r.commit()
         return {"dp": False, "dataset_fingerprint": fp, "epsilon": math.inf, "delta": 0.0}
     delta = budget.resolve_delta(log.n_customers)
     parts = split_budget(log.schema, epsilon=budget.epsilon, delta=delta, share=preprocess_share)
     (pre_eps, pre_delta), (train_eps, train_delta) = parts["preprocessing"], parts["training"]
-    part_dicts = {k: {"epsilon": e, "delta": d, "mechanism": "dp-preprocess" if
-                      k == "preprocessing" else mechanism} for k, (e, d) in parts.items()}
-    with ledger.reservation(fp, epsilon=budget.epsilon, delta=delta, mechanism=mechanism,
-                            run_id=run_id, parts=part_dicts) as r:
+    part_dicts = {
+        k: {
+            "epsilon": e,
+            "delta": d,
+            "mechanism": "dp-preprocess" if k == "preprocessing" else mechanism,
+        }
+        for k, (e, d) in parts.items()
+    }
+    with ledger.reservation(
+        fp,
+        epsilon=budget.epsilon,
+        delta=delta,
+        mechanism=mechanism,
+        run_id=run_id,
+        parts=part_dicts,
+    ) as r:
         pre_record, train_log = None, log
         if pre_eps > 0:
             pre = dp_complete_schema(log, epsilon=pre_eps, delta=pre_delta, seed=seed)
@@ -65,7 +91,14 @@ def private_release(log: EventLog, budget: PrivacyBudget | None, *, fit: FitFn, 
         spent_eps = (pre_record["epsilon"] if pre_record else 0.0) + training.get("epsilon", 0.0)
         spent_delta = (pre_record["delta"] if pre_record else 0.0) + training.get("delta", 0.0)
         r.commit(epsilon=spent_eps, delta=spent_delta)
-    return {"dp": True, "unit": "customer", "dataset_fingerprint": fp, "epsilon": spent_eps,
-            "delta": spent_delta, "budget": budget.to_dict(), "training": training,
-            "preprocessing": pre_record, "ledger": {"path": str(ledger.path), "release": r.id}}
-
+    return {
+        "dp": True,
+        "unit": "customer",
+        "dataset_fingerprint": fp,
+        "epsilon": spent_eps,
+        "delta": spent_delta,
+        "budget": budget.to_dict(),
+        "training": training,
+        "preprocessing": pre_record,
+        "ledger": {"path": str(ledger.path), "release": r.id},
+    }
