@@ -39,6 +39,7 @@ def _register_all() -> None:
 def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "lightning", "pytorch_lightning", "sdv", "rdt", "copulas"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # The demo job (`make demo`): real Complete Journey data end to end.
+# DEMO_OUT (default data/) holds the files; DEMO_EPOCHS sets the generator's training length.
 set -euo pipefail
 JL=".venv/bin/journeylab"
 OUT="${DEMO_OUT:-data}"
+EPOCHS="${DEMO_EPOCHS:-3}"
+CJ="$OUT/completejourney"
 echo "== build the Complete Journey event log"
 $JL datasets build completejourney --out "$OUT"
 echo "== validate it against its public schema"
-$JL validate --data "$OUT/completejourney/events.parquet"
+$JL validate --data "$CJ/events.parquet"
 echo "== split customers into train and holdout (seeded hash of the id)"
-$JL split --data "$OUT/completejourney/events.parquet" --out "$OUT/completejourney/split"
+$JL split --data "$CJ/events.parquet" --out "$CJ/split"
 echo "== describe the train split"
-$JL datasets describe "$OUT/completejourney/split/train.parquet"
+$JL datasets describe "$CJ/split/train.parquet"
 echo "== compare train with holdout (the reference every generator is measured against)"
-$JL compare "$OUT/completejourney/split/holdout.parquet" "$OUT/completejourney/split/train.parquet" \
-  --json "$OUT/completejourney/split/train_vs_holdout.json"
-echo "== done: MLflow store in mlruns/ (mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db)"
+$JL compare "$CJ/split/holdout.parquet" "$CJ/split/train.parquet" --json "$CJ/train_vs_holdout.json"
+echo "== fit a DP VAE on train (epsilon 8, customer-level DP-SGD, budget recorded in the ledger)"
+$JL fit --data "$CJ/split/train.parquet" --model vae --epsilon 8 --epochs "$EPOCHS" --out "$CJ/vae-eps8"
+echo "== sample a synthetic log (sampling a DP model costs no extra budget)"
+$JL sample --model-dir "$CJ/vae-eps8" -n 1200 -o "$CJ/synthetic-vae-eps8.parquet"
+echo "== fidelity of the synthetic log against the holdout"
+$JL compare "$CJ/split/holdout.parquet" "$CJ/synthetic-vae-eps8.parquet" \
+  --reference "$CJ/split/train.parquet" --json "$CJ/synthetic_vs_holdout.json"
+echo "== churn and purchase predictors: TRTR against TSTR on the real holdout"
+$JL predict utility --train "$CJ/split/train.parquet" --holdout "$CJ/split/holdout.parquet" \
+  --synthetic "vae-eps8=$CJ/synthetic-vae-eps8.parquet" --model logreg --model gbm \
+  --task churn --task purchase --json "$CJ/utility.json"
+echo "== the privacy ledger of the dataset"
+$JL privacy ledger
+echo "== done: MLflow store in mlruns/ (.venv/bin/journeylab app to browse it)"

@@ -1,7 +1,13 @@
 """Journey generators behind one interface: DP GAN, DP VAE, SDV PAR baseline."""
 
 from generators import gan, par, vae  # noqa: F401  (register "gan", "par" and "vae")
-from generators.base import REGISTRY, SequenceGenerator, create, load, register
-from generators.io import sample_to_parquet
+from generators.base import (
+    REGISTRY,
+    SequenceGenerator,
+    create,
+    load,
+    register,
+    sample_to_parquet,
+)
 
 __all__ = ["REGISTRY", "SequenceGenerator", "create", "load", "register", "sample_to_parquet"]

@@ -93,11 +93,12 @@ class CommonConfig:
 @dataclass(frozen=True)
 class VAEConfig(CommonConfig):
     """Sequence VAE. latent_dim: size of z; beta: weight of the KL term;
-    free_bits: KL per latent dimension below which it is not penalised (fights collapse)."""
+    free_bits: KL (nats) per latent dimension that is not penalised; it keeps z in use
+    (without it the autoregressive decoder ignores z and journeys lose their spread)."""
 
     latent_dim: int = 16
     beta: float = 1.0
-    free_bits: float = 0.0
+    free_bits: float = 0.5
     patience: int | None = 10
 
     def _problems(self) -> list[str]:
@@ -115,16 +116,21 @@ class VAEConfig(CommonConfig):
 class GANConfig(CommonConfig):
     """Sequence GAN (DoppelGANger-like).
 
+    lr: discriminator learning rate (lower than the VAE's: adversarial training is
+        unstable at 2e-3).
     noise_dim: size of the per-journey and per-event noise.
     g_lr: generator learning rate (None = lr).
     d_steps: discriminator steps (each a DP step under DP) per generator step.
     drift: weight of the per-sample drift penalty drift * D(x)^2 on real and fake scores.
+    instance_noise: standard deviation of Gaussian noise added to every discriminator input.
     """
 
+    lr: float = 2e-4
     noise_dim: int = 16
     g_lr: float | None = None
     d_steps: int = 1
     drift: float = 1e-3
+    instance_noise: float = 0.1
 
     def _problems(self) -> list[str]:
         p = super()._problems()
@@ -136,4 +142,6 @@ class GANConfig(CommonConfig):
             p.append(f"d_steps must be a positive integer, got {self.d_steps!r}")
         if not self.drift >= 0:
             p.append(f"drift must be >= 0, got {self.drift!r}")
+        if not self.instance_noise >= 0:
+            p.append(f"instance_noise must be >= 0, got {self.instance_noise!r}")
         return p

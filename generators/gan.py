@@ -4,20 +4,24 @@
   autoregressive over context columns, straight-through one-hots, plus the
   first-event time) and an event generator: a causal dilated-conv stack over
   per-event noise, emitting per position every event column (straight-through
-  one-hots for categoricals, log-scaled numerics, log gap) and an end flag; the
-  journey's mask is the running product of "not ended", so gradients reach the
-  length. All positions are produced in parallel, which keeps training and
-  sampling fast.
+  one-hots for categoricals, log-scaled numerics, log gap) and an end
+  probability. In training the journey's mask is its survival probability
+  prod(1 - p_end) (smooth, like DoppelGANger's generation flags); sampling draws
+  the end flags. All positions are produced in parallel (no output feedback),
+  which keeps training and sampling fast.
 - Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
   masked by length) with their context; masked mean and max pooling -> score.
 
-DP: each customer i of a Poisson batch is paired with one fresh fake journey;
-loss_i = relu(1 - D(real_i)) + relu(1 + D(fake_i)) + drift (D(real_i)^2 + D(fake_i)^2)
-(hinge loss: a discriminator that separates by a margin stops pushing, which keeps
-the game balanced; the generator minimises -D(fake)),
-and ONE backward through the GradSampleModule puts both terms in customer i's
-per-sample gradient before clipping and noise. So the fake term is clipped and
-noised with the real one, never added or overwritten after the DP step.
+DP: each customer i of a Poisson batch is paired with one fresh fake journey
+(fake i goes with the i-th sampled customer, whatever the data), and
+
+    loss_i = softplus(-D(real_i)) + softplus(D(fake_i)) + drift (D(real_i)^2 + D(fake_i)^2)
+
+with instance noise on every discriminator input. Real and fake journeys are run
+in chunks of similar length; `privacy.dpsgd.dp_step` adds the per-sample gradients
+of the real and the fake term of row i *before* clipping, so customer i's clipped
+gradient holds both terms and the fake term is noised with it, never added or
+overwritten after the DP step (the failure of other tools).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from generators.nets import ConvStack, Head, straight_through
 from generators.neural import NeuralGenerator
 from generators.training import Batch, Codec, JourneyData, length_chunks
 from privacy.dpsgd import DPPlan, dp_step, make_private
+
+MASK_EPS = 1e-3  # a fake journey whose survival probability is below this has ended
 
 
 class ContextGenerator(nn.Module):
@@ -84,9 +90,14 @@ class EventGenerator(nn.Module):
             self.out.out.bias[codec.n_numeric + 1] = -4.0
 
     def forward(self, step_noise: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
-                start: torch.Tensor) -> dict[str, torch.Tensor]:
-        """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform that
-        draws the end flags (a journey ends at step t with probability p_end[t])."""
+                start: torch.Tensor, *, hard: bool = False) -> dict[str, torch.Tensor]:
+        """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform.
+
+        A journey ends at step t with probability p_end[t]. In training (hard=False) the
+        mask is the survival probability prod(1 - p_end), smooth in the generator's
+        weights (as DoppelGANger's generation flags): the discriminator sees soft masks,
+        which pushes p_end towards 0 or 1. Sampling (hard=True) draws the end flags with
+        the uniform noise."""
         step_noise, u = step_noise[..., :-1], step_noise[..., -1]
         B, L, _ = step_noise.shape
         pos = self.codec.pos_feature(L, B).to(z.device).unsqueeze(-1)
@@ -98,9 +109,9 @@ class EventGenerator(nn.Module):
         w, g = torch.sigmoid(out[..., :M]), torch.sigmoid(out[..., M])
         g = torch.cat([torch.zeros_like(g[:, :1]), g[:, 1:]], 1)  # first event: no gap
         p_end = torch.sigmoid(out[..., M + 1])
-        end = (u < p_end).float() + p_end - p_end.detach()  # straight-through Bernoulli
+        end = (u < p_end).float() if hard else p_end
         end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
-        mask = torch.cumprod(1 - end, dim=1)  # [B, L] 1 while the journey goes on
+        mask = torch.cumprod(1 - end, dim=1)  # [B, L] (probability that) the journey goes on
         abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
         return {"cats": cats, "w": w, "g": g, "abs_t": abs_t.clamp(max=2.0), "mask": mask}
 
@@ -140,8 +151,8 @@ class GANNet(nn.Module):
         self.disc = Discriminator(codec, cfg)
 
     def fake(self, n: int, gen: torch.Generator, *, order: list[int] | None = None,
-             fixed: dict[int, int] | None = None, device=None, grad: bool = False
-             ) -> dict[str, torch.Tensor]:
+             fixed: dict[int, int] | None = None, device=None, grad: bool = False,
+             hard: bool = False) -> dict[str, torch.Tensor]:
         """n fake journeys, trimmed to the longest of them; differentiable if `grad`.
 
         The event generator is causal, so its first L positions do not depend on
@@ -157,20 +168,22 @@ class GANNet(nn.Module):
         with torch.set_grad_enabled(grad):
             ctx, start = self.context(noise, order, fixed)
         with torch.no_grad():
-            out = self._events_nograd(steps, z, ctx, start)
+            out = self._events_nograd(steps, z, ctx, start, hard=hard)
         if grad:
-            Lf = max(1, int(out["mask"].sum(1).max()))
-            out = self.events(steps[:, :Lf], z, ctx, start)
+            Lf = out["mask"].shape[1]
+            out = self.events(steps[:, :Lf], z, ctx, start, hard=hard)
         return {**out, "ctx": ctx, "start": start}
 
     def _events_nograd(self, steps: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
-                       start: torch.Tensor) -> dict:
+                       start: torch.Tensor, *, hard: bool) -> dict:
         """Events of n journeys, each computed on 64, 128, ... positions until it ends."""
         n, Lmax = steps.shape[:2]
         active, L, pieces = torch.arange(n, device=steps.device), min(64, Lmax), []
         while len(active):
-            out = self.events(steps[active, :L], z[active], ctx[active], start[active])
-            fin = out["mask"][:, -1] == 0 if L < Lmax else torch.ones_like(active, dtype=bool)
+            out = self.events(steps[active, :L], z[active], ctx[active], start[active],
+                              hard=hard)
+            fin = out["mask"][:, -1] < MASK_EPS if L < Lmax else \
+                torch.ones_like(active, dtype=bool)
             if fin.any():
                 pieces.append((active[fin], take_fake(out, fin)))
             active, L = active[~fin], min(2 * L, Lmax)
@@ -192,7 +205,7 @@ class GANNet(nn.Module):
 def take_fake(f: dict, rows, L: int | None = None) -> dict:
     """Rows of a fake batch, trimmed to L steps (default: the longest of those rows)."""
     if L is None:
-        L = max(1, int(f["mask"][rows].detach().sum(1).max()))
+        L = max(1, int((f["mask"][rows].detach() >= MASK_EPS).sum(1).max()))
     out = {}
     for k, v in f.items():
         if k == "cats":
@@ -265,20 +278,32 @@ class GANTask:
         with torch.no_grad():
             fakes = self.net.fake(len(idx), self.gen, order=self._order(), device=self.device)
         for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
-            d_real = self.disc(*real_inputs(self.data.take(idx[rows]).to(self.device), codec))
+            d_real = self.disc(*self._noisy(real_inputs(self.data.take(idx[rows]).to(self.device),
+                                                        codec)))
             self._log(logs, "d_real", d_real)
-            yield F.relu(1 - d_real) + drift * d_real.pow(2), rows
-        fake_len = fakes["mask"].sum(1) + 1
+            yield F.softplus(-d_real) + drift * d_real.pow(2), rows
+        fake_len = (fakes["mask"] >= MASK_EPS).sum(1) + 1
         for rows in length_chunks(fake_len, self.cfg.tokens_per_chunk):
-            d_fake = self.disc(*fake_inputs(take_fake(fakes, rows.to(self.device)), codec))
+            d_fake = self.disc(*self._noisy(fake_inputs(take_fake(fakes, rows.to(self.device)),
+                                                        codec)))
             self._log(logs, "d_fake", d_fake)
-            yield F.relu(1 + d_fake) + drift * d_fake.pow(2), rows
+            yield F.softplus(d_fake) + drift * d_fake.pow(2), rows
+
+    def _noisy(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """Instance noise on the features (padding stays zero); independent of the data."""
+        ev, mask, ctx = inputs
+        sd = self.cfg.instance_noise
+        if sd == 0:
+            return inputs
+        ev = ev + sd * torch.randn(ev.shape, generator=self.gen).to(ev.device) * mask.unsqueeze(-1)
+        ctx = ctx + sd * torch.randn(ctx.shape, generator=self.gen).to(ctx.device)
+        return ev, mask, ctx
 
     @staticmethod
     def _log(logs: dict[str, float], key: str, d: torch.Tensor) -> None:
         d = d.detach()
         logs[key] = logs.get(key, 0.0) + float(d.sum())
-        term = F.relu(1 - d) if key == "d_real" else F.relu(1 + d)
+        term = F.softplus(-d) if key == "d_real" else F.softplus(d)
         logs["d_loss"] = logs.get("d_loss", 0.0) + float(term.sum())
 
     def d_step(self, idx: torch.Tensor, logs: dict[str, float]) -> int:
@@ -300,7 +325,7 @@ class GANTask:
         try:
             f = self.net.fake(self.cfg.batch_size, self.gen, order=self._order(),
                               device=self.device, grad=True)
-            loss = -disc(*fake_inputs(f, self.data.codec)).mean()
+            loss = F.softplus(-disc(*self._noisy(fake_inputs(f, self.data.codec)))).mean()
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()
             self.g_opt.step()
@@ -346,7 +371,7 @@ class GANGenerator(NeuralGenerator):
         c = self.codec
         T = len(c.ctx_vocab)
         order = [j for j in range(T) if j in fixed] + [j for j in range(T) if j not in fixed]
-        f = self.net.fake(n, gen, order=order, fixed=fixed)
+        f = self.net.fake(n, gen, order=order, fixed=fixed, hard=True)
         mask = f["mask"] > 0.5
         mask &= torch.cumprod((f["abs_t"] < 1.0).long(), 1).bool()  # stop at the time range
         mask[:, 0] = True

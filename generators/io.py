@@ -1,5 +1,7 @@
 """Model files, conditions and streamed sampling, shared by every generator.
 
+Streaming samples to Parquet is `generators.base.sample_to_parquet`.
+
 A model directory holds `model.safetensors` (tensors only), `config.json` and
 `meta.json` (format version, generator name, schema, encoder info, privacy
 record, training history, package versions). No pickle: loading cannot run code.
@@ -7,7 +9,6 @@ record, training history, package versions). No pickle: loading cannot run code.
     save_model(path, generator="vae", state=net.state_dict(), config=cfg.to_dict(),
                schema=schema, privacy=record)
     state, config, meta = load_model(path, generator="vae")
-    sample_to_parquet(gen, 100_000, "synth.parquet", batch_size=10_000, seed=0)
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from generators.base import FORMAT_VERSION, SequenceGenerator, read_meta
+from generators.base import FORMAT_VERSION, read_meta
 from journeys.errors import ConfigError
 from journeys.schema import Schema
 
@@ -156,39 +155,3 @@ def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[
     if problems:
         raise ConfigError("; ".join(problems))
     return out
-
-
-def sample_to_parquet(gen: SequenceGenerator, n: int, path: str | Path, *,
-                      batch_size: int = 10_000, seed: int | None = 0,
-                      conditions: dict[str, Any] | None = None) -> Path:
-    """Sample `n` journeys batch by batch into one Parquet file (written atomically).
-
-    Batch b uses seed derive_seed(seed, b), so a given (seed, batch_size) always gives
-    the same file; customer ids run syn000000000, syn000000001, ... across batches.
-    """
-    if n < 1 or batch_size < 1:
-        raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    base = derive_seed(seed) if seed is None else seed
-
-    def write(tmp: str) -> None:
-        writer = None
-        try:
-            for b, start in enumerate(range(0, n, batch_size)):
-                k = min(batch_size, n - start)
-                log = gen.sample(k, conditions=conditions, seed=derive_seed(base, b))
-                df = log.df.copy()
-                key = log.schema.sequence_key
-                codes, uniq = df[key].factorize(sort=False)
-                df[key] = np.asarray(synthetic_ids(len(uniq), offset=start), dtype=object)[codes]
-                table = pa.Table.from_pandas(df, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-
-    _write_atomic(path, write)
-    return path

@@ -93,6 +93,9 @@ class NeuralGenerator(SequenceGenerator):
                               f"{log.schema.max_length}) or truncate the log explicitly")
         n = log.n_customers
         plan = None
+        if privacy is not None and not isinstance(privacy, PrivacyBudget):
+            raise ConfigError(f"privacy must be a privacy.PrivacyBudget, got "
+                              f"{type(privacy).__name__}; e.g. PrivacyBudget(epsilon=8)")
         if privacy is not None:
             plan = plan_dpsgd(privacy, n_customers=n, batch_size=self.config.batch_size,
                               epochs=self.config.epochs, max_steps=self.config.max_steps)

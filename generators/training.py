@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -246,6 +247,9 @@ class _LitTask(pl.LightningModule):
     def on_fit_start(self) -> None:
         self.task.setup(self.device)
 
+    def on_train_epoch_start(self) -> None:
+        self._t0 = time.perf_counter()
+
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.batches, batch_size=None, num_workers=0)
 
@@ -263,7 +267,8 @@ class _LitTask(pl.LightningModule):
         return None
 
     def on_train_epoch_end(self) -> None:
-        row: dict[str, Any] = {"epoch": self.current_epoch + 1, "steps": self.steps}
+        row: dict[str, Any] = {"epoch": self.current_epoch + 1, "steps": self.steps,
+                               "epoch_seconds": time.perf_counter() - self._t0}
         row.update({k: v / max(1, self._count) for k, v in self._sums.items()})
         if self.spend is not None:
             row["epsilon"] = self.spend.mark()

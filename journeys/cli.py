@@ -19,8 +19,8 @@ from journeys.errors import ConfigError
 from journeys.eventlog import EventLog, split_by_customer, write_table
 from journeys.schema import Schema
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
+err = Console(stderr=True, soft_wrap=True)
 datasets_app = typer.Typer(help="Datasets that ship with JourneyLab.", no_args_is_help=True)
 
 SchemaOpt = Annotated[

@@ -178,10 +178,10 @@ def test_privacy_card_of_a_dp_run(seeded, tmp_path, monkeypatch):
     root, ids = seeded
     copy = root
     art = root / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
-    if not (art / "privacy.json").exists():  # generators without DP yet: log what a DP fit logs
+    if not (art / "privacy_record.json").exists():  # generators without DP yet: log what a DP fit logs
         copy = support.clone(root, tmp_path / "dp")
         art = copy / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
-        (art / "privacy.json").write_text(json.dumps(dp_record()))
+        (art / "privacy_record.json").write_text(json.dumps(dp_record()))
     env_for(monkeypatch, copy)
     at = open_page("privacy")
     at.selectbox(key="pv_run").select(ids["vae"]).run()
@@ -251,7 +251,7 @@ def test_newer_journeylab_runs_and_damaged_artefacts(seeded, tmp_path, monkeypat
     (art / ids["audit"] / "artifacts" / "audits.json").write_text("{not json")
     for lift in (art / ids["evaluate"] / "artifacts" / "tables").glob("lift_*.csv"):
         lift.write_text("nonsense\n1\n")
-    (art / ids["gan"] / "artifacts" / "privacy.json").write_text("{broken")
+    (art / ids["gan"] / "artifacts" / "privacy_record.json").write_text("{broken")
     env_for(monkeypatch, copy)
 
     at = open_page("overview")
@@ -265,7 +265,7 @@ def test_newer_journeylab_runs_and_damaged_artefacts(seeded, tmp_path, monkeypat
     at = open_page("privacy")
     assert "audits.json" in texts(at, "error") and "corrupt" in texts(at, "error")
     at.selectbox(key="pv_run").select(ids["gan"]).run()
-    assert "privacy.json" in texts(at, "error") and not at.exception
+    assert "privacy_record.json" in texts(at, "error") and not at.exception
     at = open_page("predictors")
     assert "lacks columns" in texts(at, "error")
 

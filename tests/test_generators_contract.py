@@ -112,13 +112,13 @@ def test_other_format_version_is_refused(fitted, tmp_path):
 
 def test_sample_streams_to_parquet(fitted, tmp_path, log):
     _, gen = fitted
-    out = sample_to_parquet(gen, 25, tmp_path / "synth.parquet", batch_size=10, seed=4,
-                            conditions={"segment": "budget"})
+    out = tmp_path / "synth.parquet"
+    sample_to_parquet(gen, 25, out, batch_size=10, seed=4, conditions={"segment": "budget"})
     back = EventLog.read(out, log.schema)
     assert back.n_customers == 25
     assert set(back.df["segment"]) == {"budget"}
-    again = sample_to_parquet(gen, 25, tmp_path / "again.parquet", batch_size=10, seed=4,
-                              conditions={"segment": "budget"})
+    again = tmp_path / "again.parquet"
+    sample_to_parquet(gen, 25, again, batch_size=10, seed=4, conditions={"segment": "budget"})
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(again))
 
 

@@ -145,7 +145,7 @@ def test_fit_without_context_columns():
     log = EventLog.from_frame(make_frame(context=False), Schema.from_dict(d))
     gen = PARGenerator(epochs=1).fit(log)
     assert gen.sample(4, seed=0).n_customers == 4
-    with pytest.raises(ConfigError, match="'segment': it is not a context column"):
+    with pytest.raises(ConfigError, match="'segment': it is not a column of the schema"):
         gen.sample(4, conditions={"segment": "budget"})
 
 
@@ -172,8 +172,8 @@ def test_conditions_fix_the_context(fitted):
     [
         (
             {"region": "north"},
-            r"'region': it is not a context column; context columns are "
-            r"\['segment'\]",
+            r"'region': it is not a column of the schema; conditions fix context columns, "
+            r"which are \['segment'\]",
         ),
         ({"segment": "gold"}, r"segment='gold' is outside the domain.*allowed values: \['budget'"),
         (
