@@ -61,8 +61,18 @@ class CommonConfig:
 
     def _problems(self) -> list[str]:
         p = []
-        positive = ["epochs", "batch_size", "d_model", "n_layers", "kernel_size", "numeric_bins",
-                    "gap_bins", "start_bins", "tokens_per_chunk", "sample_batch_size"]
+        positive = [
+            "epochs",
+            "batch_size",
+            "d_model",
+            "n_layers",
+            "kernel_size",
+            "numeric_bins",
+            "gap_bins",
+            "start_bins",
+            "tokens_per_chunk",
+            "sample_batch_size",
+        ]
         for name in positive:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -85,8 +95,9 @@ class CommonConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown settings {unknown}; valid ones are "
-                              f"{sorted(known)}")
+            raise ConfigError(
+                f"{cls.__name__}: unknown settings {unknown}; valid ones are {sorted(known)}"
+            )
         return cls(**d)
 
 

@@ -54,8 +54,9 @@ class ContextGenerator(nn.Module):
         self.heads = nn.ModuleList(Head(d, v) for v in vocab)
         self.start = Head(d, 1)
 
-    def forward(self, noise: torch.Tensor, order: list[int], fixed: dict[int, int] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, noise: torch.Tensor, order: list[int], fixed: dict[int, int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         fixed = fixed or {}
         B = noise.shape[0]
         base = self.noise(noise)
@@ -89,8 +90,15 @@ class EventGenerator(nn.Module):
         with torch.no_grad():  # start with a hazard of ~1/50 per event, not ~1/2
             self.out.out.bias[codec.n_numeric + 1] = -4.0
 
-    def forward(self, step_noise: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
-                start: torch.Tensor, *, hard: bool = False) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        step_noise: torch.Tensor,
+        z: torch.Tensor,
+        ctx: torch.Tensor,
+        start: torch.Tensor,
+        *,
+        hard: bool = False,
+    ) -> dict[str, torch.Tensor]:
         """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform.
 
         A journey ends at step t with probability p_end[t]. In training (hard=False) the
@@ -113,6 +121,8 @@ class EventGenerator(nn.Module):
         end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
         mask = torch.cumprod(1 - end, dim=1)  # [B, L] (probability that) the journey goes on
         abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
+        # a journey also ends when its next event would fall after the schema's time range
+        mask = mask * torch.cumprod((abs_t < 1.0).to(mask.dtype), dim=1)
         return {"cats": cats, "w": w, "g": g, "abs_t": abs_t.clamp(max=2.0), "mask": mask}
 
 
@@ -125,8 +135,9 @@ class Discriminator(nn.Module):
         n_feat = sum(codec.event_vocab) + codec.n_numeric + 3
         self.inp = nn.Linear(n_feat, d)
         self.ctx = nn.Linear(sum(codec.ctx_vocab) + 1, d)
-        self.stack = ConvStack(d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size,
-                               causal=False)
+        self.stack = ConvStack(
+            d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
+        )
         self.out = Head(3 * d + 2, 1)
 
     def forward(self, ev: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
@@ -137,8 +148,9 @@ class Discriminator(nn.Module):
         n = mask.sum(1, keepdim=True)
         mean = (h * m).sum(1) / n.clamp(min=1)
         mx = (h * m - 1e4 * (1 - m)).max(1).values
-        length = torch.cat([torch.log1p(n) / math.log1p(self.codec.max_length),
-                            n / self.codec.max_length], -1)
+        length = torch.cat(
+            [torch.log1p(n) / math.log1p(self.codec.max_length), n / self.codec.max_length], -1
+        )
         return self.out(torch.cat([mean, mx, c, length], -1)).squeeze(-1)
 
 
@@ -150,9 +162,17 @@ class GANNet(nn.Module):
         self.events = EventGenerator(codec, cfg)
         self.disc = Discriminator(codec, cfg)
 
-    def fake(self, n: int, gen: torch.Generator, *, order: list[int] | None = None,
-             fixed: dict[int, int] | None = None, device=None, grad: bool = False,
-             hard: bool = False) -> dict[str, torch.Tensor]:
+    def fake(
+        self,
+        n: int,
+        gen: torch.Generator,
+        *,
+        order: list[int] | None = None,
+        fixed: dict[int, int] | None = None,
+        device=None,
+        grad: bool = False,
+        hard: bool = False,
+    ) -> dict[str, torch.Tensor]:
         """n fake journeys, trimmed to the longest of them; differentiable if `grad`.
 
         The event generator is causal, so its first L positions do not depend on
@@ -162,8 +182,13 @@ class GANNet(nn.Module):
         cfg, Lmax = self.cfg, self.codec.max_length
         noise = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
         z = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
-        steps = torch.cat([torch.randn(n, Lmax, cfg.noise_dim, generator=gen),
-                           torch.rand(n, Lmax, 1, generator=gen)], -1).to(device)
+        steps = torch.cat(
+            [
+                torch.randn(n, Lmax, cfg.noise_dim, generator=gen),
+                torch.rand(n, Lmax, 1, generator=gen),
+            ],
+            -1,
+        ).to(device)
         order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
         with torch.set_grad_enabled(grad):
             ctx, start = self.context(noise, order, fixed)
@@ -174,23 +199,33 @@ class GANNet(nn.Module):
             out = self.events(steps[:, :Lf], z, ctx, start, hard=hard)
         return {**out, "ctx": ctx, "start": start}
 
-    def _events_nograd(self, steps: torch.Tensor, z: torch.Tensor, ctx: torch.Tensor,
-                       start: torch.Tensor, *, hard: bool) -> dict:
+    def _events_nograd(
+        self,
+        steps: torch.Tensor,
+        z: torch.Tensor,
+        ctx: torch.Tensor,
+        start: torch.Tensor,
+        *,
+        hard: bool,
+    ) -> dict:
         """Events of n journeys, each computed on 64, 128, ... positions until it ends."""
         n, Lmax = steps.shape[:2]
         active, L, pieces = torch.arange(n, device=steps.device), min(64, Lmax), []
         while len(active):
-            out = self.events(steps[active, :L], z[active], ctx[active], start[active],
-                              hard=hard)
-            fin = out["mask"][:, -1] < MASK_EPS if L < Lmax else \
-                torch.ones_like(active, dtype=bool)
+            out = self.events(steps[active, :L], z[active], ctx[active], start[active], hard=hard)
+            fin = out["mask"][:, -1] < MASK_EPS if L < Lmax else torch.ones_like(active, dtype=bool)
             if fin.any():
                 pieces.append((active[fin], take_fake(out, fin)))
             active, L = active[~fin], min(2 * L, Lmax)
         Lf = max(p["mask"].shape[1] for _, p in pieces)
-        full = {k: ([torch.zeros(n, Lf, c.shape[-1], device=steps.device) for c in v]
-                    if k == "cats" else torch.zeros(n, Lf, *v.shape[2:], device=steps.device))
-                for k, v in pieces[0][1].items()}
+        full = {
+            k: (
+                [torch.zeros(n, Lf, c.shape[-1], device=steps.device) for c in v]
+                if k == "cats"
+                else torch.zeros(n, Lf, *v.shape[2:], device=steps.device)
+            )
+            for k, v in pieces[0][1].items()
+        }
         for rows, p in pieces:
             Lp = p["mask"].shape[1]
             for k, v in p.items():
@@ -220,16 +255,24 @@ def take_fake(f: dict, rows, L: int | None = None) -> dict:
 def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
     """Discriminator inputs of real journeys: (features [B,L,F], mask [B,L], ctx [B,Fc])."""
     mask = b.mask()
-    cats = [F.one_hot((b.tokens[..., j] - 1).clamp(min=0), v).float()
-            for j, v in enumerate(codec.event_vocab)]
+    cats = [
+        F.one_hot((b.tokens[..., j] - 1).clamp(min=0), v).float()
+        for j, v in enumerate(codec.event_vocab)
+    ]
     ctx = [F.one_hot(b.ctx[:, j], v).float() for j, v in enumerate(codec.ctx_vocab)]
-    return _features(cats, b.w, b.g, b.abs_t, mask, codec), mask, \
-        torch.cat([*ctx, b.start_frac.unsqueeze(-1)], -1)
+    return (
+        _features(cats, b.w, b.g, b.abs_t, mask, codec),
+        mask,
+        torch.cat([*ctx, b.start_frac.unsqueeze(-1)], -1),
+    )
 
 
 def fake_inputs(f: dict[str, torch.Tensor], codec: Codec) -> tuple[torch.Tensor, ...]:
-    return _features(f["cats"], f["w"], f["g"], f["abs_t"], f["mask"], codec), f["mask"], \
-        torch.cat([f["ctx"], f["start"].unsqueeze(-1)], -1)
+    return (
+        _features(f["cats"], f["w"], f["g"], f["abs_t"], f["mask"], codec),
+        f["mask"],
+        torch.cat([f["ctx"], f["start"].unsqueeze(-1)], -1),
+    )
 
 
 def _features(cats, w, g, abs_t, mask, codec: Codec) -> torch.Tensor:
@@ -242,12 +285,14 @@ def _features(cats, w, g, abs_t, mask, codec: Codec) -> torch.Tensor:
 class GANTask:
     """One discriminator step (DP under a plan) and, every d_steps, one generator step."""
 
-    def __init__(self, net: GANNet, data: JourneyData, cfg: GANConfig, plan: DPPlan | None,
-                 optimizer=None):
+    def __init__(
+        self, net: GANNet, data: JourneyData, cfg: GANConfig, plan: DPPlan | None, optimizer=None
+    ):
         self.net, self.data, self.cfg, self.plan = net, data, cfg, plan
         self.nets = nn.ModuleDict({"gan": net})
         self.make_optimizer = optimizer or (
-            lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.9)))
+            lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.9))
+        )
         self.disc: nn.Module = net.disc
         self.gsm = None
         self.n_steps = 0
@@ -258,8 +303,9 @@ class GANTask:
         self.g_opt = self.make_optimizer(gen_params, cfg.g_lr or cfg.lr)
         d_opt = self.make_optimizer(self.net.disc.parameters(), cfg.lr)
         if self.plan is not None:
-            self.gsm, d_opt = make_private(self.net.disc, d_opt, plan=self.plan,
-                                           noise_seed=cfg.seed + 1, device=device)
+            self.gsm, d_opt = make_private(
+                self.net.disc, d_opt, plan=self.plan, noise_seed=cfg.seed + 1, device=device
+            )
             self.disc = self.gsm
         self.d_opt = d_opt
         self.gen = torch.Generator().manual_seed(cfg.seed + 2)
@@ -278,14 +324,16 @@ class GANTask:
         with torch.no_grad():
             fakes = self.net.fake(len(idx), self.gen, order=self._order(), device=self.device)
         for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
-            d_real = self.disc(*self._noisy(real_inputs(self.data.take(idx[rows]).to(self.device),
-                                                        codec)))
+            d_real = self.disc(
+                *self._noisy(real_inputs(self.data.take(idx[rows]).to(self.device), codec))
+            )
             self._log(logs, "d_real", d_real)
             yield F.softplus(-d_real) + drift * d_real.pow(2), rows
         fake_len = (fakes["mask"] >= MASK_EPS).sum(1) + 1
         for rows in length_chunks(fake_len, self.cfg.tokens_per_chunk):
-            d_fake = self.disc(*self._noisy(fake_inputs(take_fake(fakes, rows.to(self.device)),
-                                                        codec)))
+            d_fake = self.disc(
+                *self._noisy(fake_inputs(take_fake(fakes, rows.to(self.device)), codec))
+            )
             self._log(logs, "d_fake", d_fake)
             yield F.softplus(d_fake) + drift * d_fake.pow(2), rows
 
@@ -323,8 +371,9 @@ class GANTask:
         if self.gsm is not None:
             self.gsm.disable_hooks()
         try:
-            f = self.net.fake(self.cfg.batch_size, self.gen, order=self._order(),
-                              device=self.device, grad=True)
+            f = self.net.fake(
+                self.cfg.batch_size, self.gen, order=self._order(), device=self.device, grad=True
+            )
             loss = F.softplus(-disc(*self._noisy(fake_inputs(f, self.data.codec)))).mean()
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -366,8 +415,9 @@ class GANGenerator(NeuralGenerator):
         return GANTask(net, data, self.config, plan)
 
     @torch.no_grad()
-    def _generate(self, n: int, fixed: dict[int, int], gen: torch.Generator
-                  ) -> dict[str, torch.Tensor]:
+    def _generate(
+        self, n: int, fixed: dict[int, int], gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         c = self.codec
         T = len(c.ctx_vocab)
         order = [j for j in range(T) if j in fixed] + [j for j in range(T) if j not in fixed]
@@ -376,12 +426,19 @@ class GANGenerator(NeuralGenerator):
         mask &= torch.cumprod((f["abs_t"] < 1.0).long(), 1).bool()  # stop at the time range
         mask[:, 0] = True
         lengths = mask.sum(1)
-        tokens = torch.stack([x.argmax(-1) + 1 for x in f["cats"]], -1) if f["cats"] else \
-            torch.zeros(*mask.shape, 0, dtype=torch.long)
+        tokens = (
+            torch.stack([x.argmax(-1) + 1 for x in f["cats"]], -1)
+            if f["cats"]
+            else torch.zeros(*mask.shape, 0, dtype=torch.long)
+        )
         w = torch.where(f["w"] < 0.5 / c.numeric_bins, torch.zeros_like(f["w"]), f["w"])
         splits = torch.tensor(c.ctx_vocab).cumsum(0).tolist()
-        ctx = [f["ctx"][:, a - v:a].argmax(-1) for a, v in zip(splits, c.ctx_vocab, strict=True)]
-        return {"lengths": lengths, "tokens": tokens * mask.unsqueeze(-1),
-                "numerics": Codec.u_of_w(w), "gaps": c.gap_of_g(f["g"].double()),
-                "start": f["start"].double() * c.span,
-                "ctx": torch.stack(ctx, 1) if ctx else torch.zeros(n, 0, dtype=torch.long)}
+        ctx = [f["ctx"][:, a - v : a].argmax(-1) for a, v in zip(splits, c.ctx_vocab, strict=True)]
+        return {
+            "lengths": lengths,
+            "tokens": tokens * mask.unsqueeze(-1),
+            "numerics": Codec.u_of_w(w),
+            "gaps": c.gap_of_g(f["g"].double()),
+            "start": f["start"].double() * c.span,
+            "ctx": torch.stack(ctx, 1) if ctx else torch.zeros(n, 0, dtype=torch.long),
+        }

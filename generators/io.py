@@ -32,8 +32,7 @@ from journeys.schema import Schema
 MODEL_FILE = "model.safetensors"
 ID_PREFIX = "syn"
 ID_WIDTH = 9
-PACKAGES = ("journeylab", "torch", "opacus", "pytorch-lightning", "numpy", "pandas",
-            "safetensors")
+PACKAGES = ("journeylab", "torch", "opacus", "pytorch-lightning", "numpy", "pandas", "safetensors")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -67,21 +66,33 @@ def _write_atomic(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def save_model(path: str | Path, *, generator: str, state: dict[str, torch.Tensor],
-               config: dict[str, Any], schema: Schema, privacy: dict[str, Any] | None,
-               extra: dict[str, Any] | None = None) -> Path:
+def save_model(
+    path: str | Path,
+    *,
+    generator: str,
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    schema: Schema,
+    privacy: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write a model directory; each file atomically, meta.json last."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    meta = {"format_version": FORMAT_VERSION, "generator": generator,
-            "schema": schema.to_dict(), "privacy": privacy, "versions": package_versions(),
-            **(extra or {})}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "generator": generator,
+        "schema": schema.to_dict(),
+        "privacy": privacy,
+        "versions": package_versions(),
+        **(extra or {}),
+    }
     _write_atomic(path / MODEL_FILE, lambda f: save_file(tensors, f))
-    _write_atomic(path / "config.json",
-                  lambda f: Path(f).write_text(json.dumps(config, indent=2)))
-    _write_atomic(path / "meta.json",
-                  lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json)))
+    _write_atomic(path / "config.json", lambda f: Path(f).write_text(json.dumps(config, indent=2)))
+    _write_atomic(
+        path / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json))
+    )
     return path
 
 
@@ -93,25 +104,32 @@ def _json(x: Any) -> Any:
     return str(x)
 
 
-def load_model(path: str | Path, *, generator: str
-               ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+def load_model(
+    path: str | Path, *, generator: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """Read (tensors, config, meta) of a directory written by `save_model`."""
     path = Path(path)
     meta = read_meta(path)  # checks the format version
     if meta.get("generator") != generator:
-        raise ConfigError(f"model in {path} was saved by generator '{meta.get('generator')}', "
-                          f"not '{generator}'; load it with generators.load({str(path)!r})")
+        raise ConfigError(
+            f"model in {path} was saved by generator '{meta.get('generator')}', "
+            f"not '{generator}'; load it with generators.load({str(path)!r})"
+        )
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path / 'config.json'} is missing or corrupt ({e}); re-run the fit "
-                          "or restore the model directory") from e
+        raise ConfigError(
+            f"{path / 'config.json'} is missing or corrupt ({e}); re-run the fit "
+            "or restore the model directory"
+        ) from e
     f = path / MODEL_FILE
     try:
         state = load_file(str(f))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
-        raise ConfigError(f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
-                          "or restore the model directory") from e
+        raise ConfigError(
+            f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
+            "or restore the model directory"
+        ) from e
     return state, config, meta
 
 
@@ -120,8 +138,10 @@ def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Pat
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ConfigError(f"{Path(path) / MODEL_FILE} does not match its config.json/meta.json "
-                          f"({str(e)[:300]}); re-run the fit") from e
+        raise ConfigError(
+            f"{Path(path) / MODEL_FILE} does not match its config.json/meta.json "
+            f"({str(e)[:300]}); re-run the fit"
+        ) from e
 
 
 def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[str, Any]:
@@ -132,14 +152,17 @@ def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[
     for name, value in (conditions or {}).items():
         if name not in ctx:
             kind = "an event column" if name in schema.event_names() else "not a column"
-            problems.append(f"condition on '{name}': {kind}; conditions fix context columns "
-                            f"{sorted(ctx)}")
+            problems.append(
+                f"condition on '{name}': {kind}; conditions fix context columns {sorted(ctx)}"
+            )
             continue
         c = ctx[name]
         if c.kind == "categorical":
             if str(value) not in c.values:
-                problems.append(f"condition {name}={value!r} is outside the domain of '{name}'; "
-                                f"allowed values: {list(c.values)}")
+                problems.append(
+                    f"condition {name}={value!r} is outside the domain of '{name}'; "
+                    f"allowed values: {list(c.values)}"
+                )
             else:
                 out[name] = str(value)
         else:
@@ -148,8 +171,10 @@ def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[
             except (TypeError, ValueError):
                 v = float("nan")
             if not c.min <= v <= c.max:
-                problems.append(f"condition {name}={value!r} is outside the domain of '{name}'; "
-                                f"allowed values: numbers in [{c.min}, {c.max}]")
+                problems.append(
+                    f"condition {name}={value!r} is outside the domain of '{name}'; "
+                    f"allowed values: numbers in [{c.min}, {c.max}]"
+                )
             else:
                 out[name] = v
     if problems:

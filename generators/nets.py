@@ -85,7 +85,8 @@ class ConvStack(nn.Module):
         super().__init__()
         self.causal = causal
         self.blocks = nn.ModuleList(
-            Block(d, kernel=kernel, dilation=2 ** (i % 8), causal=causal) for i in range(n_layers))
+            Block(d, kernel=kernel, dilation=2 ** (i % 8), causal=causal) for i in range(n_layers)
+        )
         self.norm = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -174,8 +175,10 @@ class ContextAR(nn.Module):
         E = torch.stack([e(ctx[:, j]) for j, e in enumerate(self.embs)], dim=1)
         seen = (rank.unsqueeze(1) < rank.unsqueeze(2)).float()
         h = self._hidden(E, seen)
-        nll = [F.cross_entropy(hd(h[:, j]), ctx[:, j], reduction="none")
-               for j, hd in enumerate(self.heads)]
+        nll = [
+            F.cross_entropy(hd(h[:, j]), ctx[:, j], reduction="none")
+            for j, hd in enumerate(self.heads)
+        ]
         return torch.stack(nll, dim=1).sum(1)
 
     @torch.no_grad()
@@ -227,8 +230,14 @@ class EventHeads(nn.Module):
         self.heads = nn.ModuleList(Head(d, s) for s in sizes)
         self.embs = nn.ModuleList(nn.Embedding(s, d) for s in sizes[:-1])
 
-    def loss(self, h: torch.Tensor, targets: torch.Tensor, field_mask: torch.Tensor,
-             end_target: torch.Tensor, end_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def loss(
+        self,
+        h: torch.Tensor,
+        targets: torch.Tensor,
+        field_mask: torch.Tensor,
+        end_target: torch.Tensor,
+        end_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         """h [B, S, d], targets [B, S, F] classes, field_mask [B, S, F], end_* [B, S].
 
         Returns per-journey NLL of the fields [B, F] and of the end flags [B].
@@ -237,8 +246,9 @@ class EventHeads(nn.Module):
         x, nll = h, []
         for f, head in enumerate(self.heads):
             logits = head(x)  # [B, S, V_f]
-            ce = F.cross_entropy(logits.flatten(0, 1), targets[..., f].flatten(),
-                                 reduction="none").view(B, S)
+            ce = F.cross_entropy(
+                logits.flatten(0, 1), targets[..., f].flatten(), reduction="none"
+            ).view(B, S)
             nll.append((ce * field_mask[..., f]).sum(1))
             if f < len(self.embs):
                 x = x + self.embs[f](targets[..., f])

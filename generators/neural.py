@@ -64,8 +64,9 @@ class NeuralGenerator(SequenceGenerator):
     def _task(self, net: nn.Module, data: JourneyData, plan: DPPlan | None) -> Task: ...
 
     @abc.abstractmethod
-    def _generate(self, n: int, fixed: dict[int, int], gen: torch.Generator
-                  ) -> dict[str, torch.Tensor]:
+    def _generate(
+        self, n: int, fixed: dict[int, int], gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """n journeys: lengths [n], tokens [n,L,C] (1-based), numerics u [n,L,M],
         gaps seconds [n,L], start seconds [n], ctx classes [n,T]."""
 
@@ -74,48 +75,75 @@ class NeuralGenerator(SequenceGenerator):
     def privacy_record(self) -> dict[str, Any] | None:
         return self._privacy
 
-    def fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None,
-            progress_bar: bool = False, checkpoint_dir: str | Path | None = None,
-            callbacks: list | tuple = (), accelerator: str = "auto") -> NeuralGenerator:
+    def fit(
+        self,
+        log: EventLog,
+        *,
+        privacy: PrivacyBudget | None = None,
+        progress_bar: bool = False,
+        checkpoint_dir: str | Path | None = None,
+        callbacks: list | tuple = (),
+        accelerator: str = "auto",
+    ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
         Nothing is kept from a failed fit: the generator keeps its previous state.
         """
         if not isinstance(log, EventLog):
-            raise DataError(f"fit() needs a validated EventLog, got {type(log).__name__}",
-                            fix="build it with EventLog.from_frame(df, schema) or EventLog.read")
+            raise DataError(
+                f"fit() needs a validated EventLog, got {type(log).__name__}",
+                fix="build it with EventLog.from_frame(df, schema) or EventLog.read",
+            )
         encoder = JourneyEncoder(log.schema)
         codec = Codec.make(encoder, self.config)
         longest = int(log.lengths().max())
         if longest > codec.max_length:
-            raise ConfigError(f"the log has journeys of {longest} events but max_length is "
-                              f"{codec.max_length}; raise max_length (<= the schema's "
-                              f"{log.schema.max_length}) or truncate the log explicitly")
+            raise ConfigError(
+                f"the log has journeys of {longest} events but max_length is "
+                f"{codec.max_length}; raise max_length (<= the schema's "
+                f"{log.schema.max_length}) or truncate the log explicitly"
+            )
         n = log.n_customers
         plan = None
         if privacy is not None and not isinstance(privacy, PrivacyBudget):
-            raise ConfigError(f"privacy must be a privacy.PrivacyBudget, got "
-                              f"{type(privacy).__name__}; e.g. PrivacyBudget(epsilon=8)")
+            raise ConfigError(
+                f"privacy must be a privacy.PrivacyBudget, got "
+                f"{type(privacy).__name__}; e.g. PrivacyBudget(epsilon=8)"
+            )
         if privacy is not None:
-            plan = plan_dpsgd(privacy, n_customers=n, batch_size=self.config.batch_size,
-                              epochs=self.config.epochs, max_steps=self.config.max_steps)
+            plan = plan_dpsgd(
+                privacy,
+                n_customers=n,
+                batch_size=self.config.batch_size,
+                epochs=self.config.epochs,
+                max_steps=self.config.max_steps,
+            )
         data = JourneyData(encoder.encode(log), codec)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(self.config.seed)
             net = self._build(codec)
-        result = run_training(self._task(net, data, plan), n=n, cfg=self.config, plan=plan,
-                              progress_bar=progress_bar, checkpoint_dir=checkpoint_dir,
-                              callbacks=callbacks, accelerator=accelerator)
+        result = run_training(
+            self._task(net, data, plan),
+            n=n,
+            cfg=self.config,
+            plan=plan,
+            progress_bar=progress_bar,
+            checkpoint_dir=checkpoint_dir,
+            callbacks=callbacks,
+            accelerator=accelerator,
+        )
         record = None
         if result.spend is not None:
-            record = result.spend.record(epochs=result.epochs,
-                                         private_modules=list(self.private_modules))
+            record = result.spend.record(
+                epochs=result.epochs, private_modules=list(self.private_modules)
+            )
         self.schema, self.encoder, self.codec = log.schema, encoder, codec
         self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
         return self
 
-    def sample(self, n: int, *, conditions: dict[str, Any] | None = None,
-               seed: int | None = None) -> EventLog:
+    def sample(
+        self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
+    ) -> EventLog:
         """n whole journeys with context (conditions fix context columns), seeded."""
         self._require_fitted()
         if not isinstance(n, int) or n < 1:
@@ -128,13 +156,24 @@ class NeuralGenerator(SequenceGenerator):
 
     def save(self, path: str | Path) -> Path:
         self._require_fitted()
-        extra = {"history": self.history, "codec": asdict(self.codec),
-                 "encoder": {"event_vocab": self.encoder.event_vocab,
-                             "context_vocab": self.encoder.context_vocab,
-                             "time_span": self.encoder.time_span}}
-        return save_model(path, generator=self.name, state=self.net.state_dict(),
-                          config=self.config.to_dict(), schema=self.schema,
-                          privacy=self._privacy, extra=extra)
+        extra = {
+            "history": self.history,
+            "codec": asdict(self.codec),
+            "encoder": {
+                "event_vocab": self.encoder.event_vocab,
+                "context_vocab": self.encoder.context_vocab,
+                "time_span": self.encoder.time_span,
+            },
+        }
+        return save_model(
+            path,
+            generator=self.name,
+            state=self.net.state_dict(),
+            config=self.config.to_dict(),
+            schema=self.schema,
+            privacy=self._privacy,
+            extra=extra,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> NeuralGenerator:
@@ -153,8 +192,10 @@ class NeuralGenerator(SequenceGenerator):
     # --- helpers -------------------------------------------------------------
     def _require_fitted(self) -> None:
         if self.net is None:
-            raise ConfigError(f"the {self.name} generator is not fitted; call fit(log) or "
-                              "load a saved model first")
+            raise ConfigError(
+                f"the {self.name} generator is not fitted; call fit(log) or "
+                "load a saved model first"
+            )
 
     def _fixed_classes(self, cond: dict[str, Any]) -> tuple[dict[int, int], dict[int, float]]:
         """Conditions as context classes (index in ctx order), and exact numeric values."""
@@ -170,22 +211,31 @@ class NeuralGenerator(SequenceGenerator):
                 exact[j] = u
         return fixed, exact
 
-    def _to_encoded(self, parts: list[dict[str, torch.Tensor]], exact: dict[int, float],
-                    gen: torch.Generator) -> EncodedJourneys:
+    def _to_encoded(
+        self, parts: list[dict[str, torch.Tensor]], exact: dict[int, float], gen: torch.Generator
+    ) -> EncodedJourneys:
         L = max(p["tokens"].shape[1] for p in parts)
 
         def cat(key: str) -> torch.Tensor:
             ts = [p[key] for p in parts]
             if ts[0].dim() >= 2 and key not in ("ctx",):
-                ts = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, L - t.shape[1]))
-                      for t in ts]
+                ts = [
+                    torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, L - t.shape[1]))
+                    for t in ts
+                ]
             return torch.cat(ts, dim=0)
 
         ctx_tok, ctx_num = self.codec.ctx_values(cat("ctx"), gen)
         for j, u in exact.items():
             ctx_num[:, j] = u
         n = sum(len(p["lengths"]) for p in parts)
-        return EncodedJourneys(customer_ids=synthetic_ids(n), lengths=cat("lengths"),
-                               tokens=cat("tokens"), numerics=cat("numerics").double(),
-                               gaps=cat("gaps").double(), start=cat("start").double(),
-                               context_tokens=ctx_tok, context_numerics=ctx_num)
+        return EncodedJourneys(
+            customer_ids=synthetic_ids(n),
+            lengths=cat("lengths"),
+            tokens=cat("tokens"),
+            numerics=cat("numerics").double(),
+            gaps=cat("gaps").double(),
+            start=cat("start").double(),
+            context_tokens=ctx_tok,
+            context_numerics=ctx_num,
+        )

@@ -59,13 +59,17 @@ class Codec:
     def make(cls, encoder: JourneyEncoder, cfg: CommonConfig) -> Codec:
         n_num_ctx = len(encoder.ctx_num)
         max_len = min(cfg.max_length or encoder.schema.max_length, encoder.schema.max_length)
-        return cls(span=encoder.time_span, max_length=int(max_len),
-                   numeric_bins=cfg.numeric_bins, gap_bins=cfg.gap_bins,
-                   start_bins=cfg.start_bins,
-                   event_vocab=tuple(v - 1 for v in encoder.event_vocab),
-                   n_numeric=len(encoder.event_num),
-                   ctx_vocab=tuple(encoder.context_vocab) + (cfg.numeric_bins + 1,) * n_num_ctx,
-                   n_ctx_cat=len(encoder.ctx_cat))
+        return cls(
+            span=encoder.time_span,
+            max_length=int(max_len),
+            numeric_bins=cfg.numeric_bins,
+            gap_bins=cfg.gap_bins,
+            start_bins=cfg.start_bins,
+            event_vocab=tuple(v - 1 for v in encoder.event_vocab),
+            n_numeric=len(encoder.event_num),
+            ctx_vocab=tuple(encoder.context_vocab) + (cfg.numeric_bins + 1,) * n_num_ctx,
+            n_ctx_cat=len(encoder.ctx_cat),
+        )
 
     # numerics: u in [0, 1] <-> w in [0, 1] (log scale), bins with an exact-zero class
     @staticmethod
@@ -163,10 +167,18 @@ class JourneyData:
 
     def take(self, idx: torch.Tensor) -> Batch:
         L = max(1, int(self.lengths[idx].max())) if len(idx) else 1
-        return Batch(lengths=self.lengths[idx], tokens=self.tokens[idx, :L], w=self.w[idx, :L],
-                     w_bin=self.w_bin[idx, :L], g=self.g[idx, :L], g_bin=self.g_bin[idx, :L],
-                     abs_t=self.abs_t[idx, :L], start_frac=self.start_frac[idx],
-                     start_bin=self.start_bin[idx], ctx=self.ctx[idx])
+        return Batch(
+            lengths=self.lengths[idx],
+            tokens=self.tokens[idx, :L],
+            w=self.w[idx, :L],
+            w_bin=self.w_bin[idx, :L],
+            g=self.g[idx, :L],
+            g_bin=self.g_bin[idx, :L],
+            abs_t=self.abs_t[idx, :L],
+            start_frac=self.start_frac[idx],
+            start_bin=self.start_bin[idx],
+            ctx=self.ctx[idx],
+        )
 
     def chunks(self, idx: torch.Tensor, tokens_per_chunk: int) -> list[torch.Tensor]:
         """Rows of `idx` in length-sorted chunks (one step past the end counts)."""
@@ -203,8 +215,16 @@ class Task(Protocol):
 class IndexBatches(IterableDataset):
     """Customer index batches: Poisson (DP) or shuffled fixed-size, at most `total` in all."""
 
-    def __init__(self, n: int, *, batch_size: int, sample_rate: float | None,
-                 steps_per_epoch: int, total: int, seed: int):
+    def __init__(
+        self,
+        n: int,
+        *,
+        batch_size: int,
+        sample_rate: float | None,
+        steps_per_epoch: int,
+        total: int,
+        seed: int,
+    ):
         super().__init__()
         self.n, self.batch_size, self.q = n, batch_size, sample_rate
         self.steps_per_epoch, self.total, self.seed = steps_per_epoch, total, seed
@@ -225,7 +245,7 @@ class IndexBatches(IterableDataset):
             if self.q is not None:
                 yield poisson_batch(self.n, sample_rate=self.q, generator=gen)
             else:
-                yield perm[s * self.batch_size:(s + 1) * self.batch_size]
+                yield perm[s * self.batch_size : (s + 1) * self.batch_size]
 
 
 class _LitTask(pl.LightningModule):
@@ -267,8 +287,11 @@ class _LitTask(pl.LightningModule):
         return None
 
     def on_train_epoch_end(self) -> None:
-        row: dict[str, Any] = {"epoch": self.current_epoch + 1, "steps": self.steps,
-                               "epoch_seconds": time.perf_counter() - self._t0}
+        row: dict[str, Any] = {
+            "epoch": self.current_epoch + 1,
+            "steps": self.steps,
+            "epoch_seconds": time.perf_counter() - self._t0,
+        }
         row.update({k: v / max(1, self._count) for k, v in self._sums.items()})
         if self.spend is not None:
             row["epsilon"] = self.spend.mark()
@@ -295,8 +318,10 @@ class SafetensorsCheckpoint(pl.Callback):
 @contextlib.contextmanager
 def _quiet():
     """Library code never prints: silence Lightning's info lines and its hints."""
-    loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch",
-                                               "lightning.fabric", "lightning")]
+    loggers = [
+        logging.getLogger(n)
+        for n in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
@@ -319,10 +344,18 @@ class TrainResult:
     epochs: float
 
 
-def run_training(task: Task, *, n: int, cfg: CommonConfig, plan: DPPlan | None,
-                 progress_bar: bool = False, checkpoint_dir: str | Path | None = None,
-                 callbacks: list[pl.Callback] | tuple = (), accelerator: str = "auto",
-                 early_stopping: bool = True) -> TrainResult:
+def run_training(
+    task: Task,
+    *,
+    n: int,
+    cfg: CommonConfig,
+    plan: DPPlan | None,
+    progress_bar: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    callbacks: list[pl.Callback] | tuple = (),
+    accelerator: str = "auto",
+    early_stopping: bool = True,
+) -> TrainResult:
     """Train `task` on `n` customers with Lightning; under `plan`, DP with Poisson batches."""
     if plan is not None:
         per_epoch = max(1, round(1 / plan.sample_rate))
@@ -330,26 +363,43 @@ def run_training(task: Task, *, n: int, cfg: CommonConfig, plan: DPPlan | None,
     else:
         per_epoch = math.ceil(n / cfg.batch_size)
         total = min(per_epoch * cfg.epochs, cfg.max_steps or math.inf)
-    batches = IndexBatches(n, batch_size=cfg.batch_size,
-                           sample_rate=None if plan is None else plan.sample_rate,
-                           steps_per_epoch=per_epoch, total=int(total), seed=cfg.seed)
+    batches = IndexBatches(
+        n,
+        batch_size=cfg.batch_size,
+        sample_rate=None if plan is None else plan.sample_rate,
+        steps_per_epoch=per_epoch,
+        total=int(total),
+        seed=cfg.seed,
+    )
     spend = DPSpend(plan) if plan is not None else None
     lit = _LitTask(task, batches, spend)
     cbs = list(callbacks)
     if checkpoint_dir is not None:
         cbs.append(SafetensorsCheckpoint(checkpoint_dir))
     if plan is None and early_stopping and cfg.patience is not None:
-        cbs.append(pl.callbacks.EarlyStopping(monitor="loss", patience=cfg.patience,
-                                              check_on_train_epoch_end=True))
+        cbs.append(
+            pl.callbacks.EarlyStopping(
+                monitor="loss", patience=cfg.patience, check_on_train_epoch_end=True
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="journeylab-fit-") as tmp, _quiet():
-        trainer = pl.Trainer(max_epochs=math.ceil(total / per_epoch), accelerator=accelerator,
-                             devices=1, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=progress_bar, enable_model_summary=False,
-                             default_root_dir=tmp, callbacks=cbs, num_sanity_val_steps=0,
-                             limit_val_batches=0)
+        trainer = pl.Trainer(
+            max_epochs=math.ceil(total / per_epoch),
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress_bar,
+            enable_model_summary=False,
+            default_root_dir=tmp,
+            callbacks=cbs,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
         try:
             trainer.fit(lit)
         finally:
             task.teardown()
-    return TrainResult(history=lit.history, spend=spend, steps=lit.steps,
-                       epochs=lit.steps / per_epoch)
+    return TrainResult(
+        history=lit.history, spend=spend, steps=lit.steps, epochs=lit.steps / per_epoch
+    )

@@ -46,15 +46,33 @@ def n_features(M: int) -> int:
     return 2 * M + 5 + N_RBF
 
 
-def step_features(w: torch.Tensor, g: torch.Tensor, abs_t: torch.Tensor, mean_w: torch.Tensor,
-                  mean_g: torch.Tensor, pos: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+def step_features(
+    w: torch.Tensor,
+    g: torch.Tensor,
+    abs_t: torch.Tensor,
+    mean_w: torch.Tensor,
+    mean_g: torch.Tensor,
+    pos: torch.Tensor,
+    first: torch.Tensor,
+) -> torch.Tensor:
     """[..., 2M + 5 + N_RBF]: an event's log numerics and log gap, its time (raw and as
     RBFs), the running means of log numerics and log gaps up to it, the log position and a
     first-step flag. Everything is a function of the journey's prefix only."""
     centres = torch.linspace(0, 1, N_RBF, device=abs_t.device)
     rbf = torch.exp(-0.5 * ((abs_t.unsqueeze(-1) - centres) * N_RBF) ** 2)
-    return torch.cat([w, g.unsqueeze(-1), abs_t.unsqueeze(-1), rbf, mean_w,
-                      mean_g.unsqueeze(-1), pos.unsqueeze(-1), first.unsqueeze(-1)], dim=-1)
+    return torch.cat(
+        [
+            w,
+            g.unsqueeze(-1),
+            abs_t.unsqueeze(-1),
+            rbf,
+            mean_w,
+            mean_g.unsqueeze(-1),
+            pos.unsqueeze(-1),
+            first.unsqueeze(-1),
+        ],
+        dim=-1,
+    )
 
 
 def running_means(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,8 +98,9 @@ class VAENet(nn.Module):
         # and gaps can then change sharply with the date (e.g. at the end of a data window)
         tok_vocab = tok_vocab + [codec.start_bins]
         self.enc_in = StepInput(tok_vocab, n_features(M), d)
-        self.enc_stack = ConvStack(d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size,
-                                   causal=False)
+        self.enc_stack = ConvStack(
+            d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
+        )
         self.enc_out = nn.Linear(2 * d + 1, 2 * cfg.latent_dim)
         self.dec_z = nn.Linear(cfg.latent_dim, d)
         self.dec_in = StepInput(tok_vocab, n_features(M), d)
@@ -110,8 +129,9 @@ class VAENet(nn.Module):
         mu, logvar = self.enc_out(torch.cat([mean, mx, length], -1)).chunk(2, dim=-1)
         return mu, logvar.clamp(-10, 10)
 
-    def forward(self, b: Batch, eps: torch.Tensor, rank: torch.Tensor
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, b: Batch, eps: torch.Tensor, rank: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per-customer loss [B] and its parts [B] (eps [B, latent], rank [B, T] are the noise)."""
         mu, logvar = self.encode(b)
         z = mu + eps * torch.exp(0.5 * logvar)
@@ -119,12 +139,19 @@ class VAENet(nn.Module):
         kl = kl.clamp(min=self.cfg.free_bits).sum(1)
         cond = self._ctx(self.dec_ctx, b.ctx, self.cfg.d_model) + self.dec_z(z)
         start_nll = F.cross_entropy(self.start(cond), b.start_bin, reduction="none")
-        ctx_nll = self.context.loss(b.ctx, rank) if self.context is not None \
-            else torch.zeros_like(kl)
+        ctx_nll = (
+            self.context.loss(b.ctx, rank) if self.context is not None else torch.zeros_like(kl)
+        )
         h = self.dec_stack(self._decoder_input(b, cond))  # [B, L+1, d]
         field_nll, end_nll = self.heads.loss(h, *self._targets(b))
-        parts = {"nll_events": field_nll[:, :-1].sum(1), "nll_gap": field_nll[:, -1],
-                 "nll_end": end_nll, "nll_start": start_nll, "nll_context": ctx_nll, "kl": kl}
+        parts = {
+            "nll_events": field_nll[:, :-1].sum(1),
+            "nll_gap": field_nll[:, -1],
+            "nll_end": end_nll,
+            "nll_start": start_nll,
+            "nll_context": ctx_nll,
+            "kl": kl,
+        }
         total = field_nll.sum(1) + end_nll + start_nll + ctx_nll + self.cfg.beta * kl
         return total / LOSS_NORM, parts
 
@@ -156,15 +183,17 @@ class VAENet(nn.Module):
         gap = F.pad(b.g_bin, (0, 1)).unsqueeze(-1)
         targets = torch.cat([cats, nums, gap], dim=-1)  # [B, L+1, F]
         gap_mask = ((t >= 1) & (t < n)).float().unsqueeze(-1)
-        field_mask = torch.cat([ev.unsqueeze(-1).expand(B, L + 1, targets.shape[-1] - 1),
-                                gap_mask], dim=-1)
+        field_mask = torch.cat(
+            [ev.unsqueeze(-1).expand(B, L + 1, targets.shape[-1] - 1), gap_mask], dim=-1
+        )
         end_target = (t == n).float()
         end_mask = ((t >= 1) & (t <= n)).float()
         return targets, field_mask, end_target, end_mask
 
     @torch.no_grad()
-    def generate(self, ctx: torch.Tensor, z: torch.Tensor, gen: torch.Generator
-                 ) -> dict[str, torch.Tensor]:
+    def generate(
+        self, ctx: torch.Tensor, z: torch.Tensor, gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
@@ -180,7 +209,7 @@ class VAENet(nn.Module):
             m = len(rows)
             end_p, k = self.heads.sample(self.step_hidden(st, t), gen)
             g = Codec.from_bin(k[:, -1], c.gap_bins, gen) if t else torch.zeros(m)
-            self.advance(st, k[:, :C] + 1, Codec.from_bin(k[:, C:C + M], c.numeric_bins, gen), g)
+            self.advance(st, k[:, :C] + 1, Codec.from_bin(k[:, C : C + M], c.numeric_bins, gen), g)
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
                 keep &= (torch.rand(m, generator=gen) >= end_p) & (st["abs_t"] < 1.0)
@@ -194,29 +223,45 @@ class VAENet(nn.Module):
             rows = torch.where(keep, rows, torch.full_like(rows, -1))
             if int(keep.sum()) < 0.75 * m:  # compact the working batch
                 rows = rows[keep]
-                st = {k: ([x[keep] for x in v] if k == "caches" else v[keep])
-                      for k, v in st.items()}
+                st = {
+                    k: ([x[keep] for x in v] if k == "caches" else v[keep]) for k, v in st.items()
+                }
         Lmax = int(lengths.max())
-        return {"lengths": lengths, "tokens": out_tok[:, :Lmax],
-                "numerics": Codec.u_of_w(out_w[:, :Lmax]),
-                "gaps": c.gap_of_g(out_g[:, :Lmax].double()), "start": start.double() * c.span,
-                "ctx": ctx}
+        return {
+            "lengths": lengths,
+            "tokens": out_tok[:, :Lmax],
+            "numerics": Codec.u_of_w(out_w[:, :Lmax]),
+            "gaps": c.gap_of_g(out_g[:, :Lmax].double()),
+            "start": start.double() * c.span,
+            "ctx": ctx,
+        }
 
     # --- one autoregressive step (shared by sampling and the consistency test) ---------
     def init_state(self, cond: torch.Tensor, start: torch.Tensor) -> dict:
         n, C, M = cond.shape[0], len(self.codec.event_vocab), self.codec.n_numeric
-        return {"caches": self.dec_stack.new_cache(n, device=cond.device), "cond": cond,
-                "tok": torch.zeros(n, C, dtype=torch.long), "w": torch.zeros(n, M),
-                "g": torch.zeros(n), "abs_t": start.clone(), "sum_w": torch.zeros(n, M),
-                "sum_g": torch.zeros(n)}
+        return {
+            "caches": self.dec_stack.new_cache(n, device=cond.device),
+            "cond": cond,
+            "tok": torch.zeros(n, C, dtype=torch.long),
+            "w": torch.zeros(n, M),
+            "g": torch.zeros(n),
+            "abs_t": start.clone(),
+            "sum_w": torch.zeros(n, M),
+            "sum_g": torch.zeros(n),
+        }
 
     def step_hidden(self, st: dict, t: int) -> torch.Tensor:
         """Decoder state [n, d] at step t, given event t-1 in `st` (as the training pass)."""
         m = st["cond"].shape[0]
-        feats = step_features(st["w"], st["g"], st["abs_t"], st["sum_w"] / max(t, 1),
-                              st["sum_g"] / max(t - 1, 1),
-                              self.codec.pos_feature(1, m, offset=t)[:, 0],
-                              torch.full((m,), float(t == 0)))
+        feats = step_features(
+            st["w"],
+            st["g"],
+            st["abs_t"],
+            st["sum_w"] / max(t, 1),
+            st["sum_g"] / max(t - 1, 1),
+            self.codec.pos_feature(1, m, offset=t)[:, 0],
+            torch.full((m,), float(t == 0)),
+        )
         tok = self._with_date(st["tok"], st["abs_t"])
         x = self.dec_in(tok.unsqueeze(1), feats.unsqueeze(1))[:, 0] + st["cond"]
         return self.dec_stack.step(x, st["caches"], t)
@@ -231,8 +276,9 @@ class VAENet(nn.Module):
 class VAETask:
     """One (DP-)SGD step of the VAE on a batch of customers."""
 
-    def __init__(self, net: VAENet, data: JourneyData, cfg: VAEConfig, plan: DPPlan | None,
-                 optimizer=None):
+    def __init__(
+        self, net: VAENet, data: JourneyData, cfg: VAEConfig, plan: DPPlan | None, optimizer=None
+    ):
         self.net, self.data, self.cfg, self.plan = net, data, cfg, plan
         self.nets = nn.ModuleDict({"vae": net})
         self.make_optimizer = optimizer or (lambda ps: torch.optim.Adam(ps, lr=cfg.lr))
@@ -243,8 +289,9 @@ class VAETask:
         self.device = device
         opt = self.make_optimizer(self.net.parameters())
         if self.plan is not None:
-            self.gsm, opt = make_private(self.net, opt, plan=self.plan,
-                                         noise_seed=self.cfg.seed + 1, device=device)
+            self.gsm, opt = make_private(
+                self.net, opt, plan=self.plan, noise_seed=self.cfg.seed + 1, device=device
+            )
             self.model = self.gsm
         self.opt = opt
         self.gen = torch.Generator().manual_seed(self.cfg.seed + 2)
@@ -292,10 +339,14 @@ class VAEGenerator(NeuralGenerator):
     def _task(self, net: VAENet, data: JourneyData, plan: DPPlan | None) -> VAETask:
         return VAETask(net, data, self.config, plan)
 
-    def _generate(self, n: int, fixed: dict[int, int], gen: torch.Generator
-                  ) -> dict[str, torch.Tensor]:
+    def _generate(
+        self, n: int, fixed: dict[int, int], gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         net = self.net
-        ctx = net.context.sample(n, fixed, gen) if net.context is not None \
+        ctx = (
+            net.context.sample(n, fixed, gen)
+            if net.context is not None
             else torch.zeros(n, 0, dtype=torch.long)
+        )
         z = torch.randn(n, self.config.latent_dim, generator=gen)
         return net.generate(ctx, z, gen)

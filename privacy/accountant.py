@@ -41,8 +41,14 @@ def _check(*, sample_rate: float, steps: int, delta: float, accountant: str) -> 
         raise ConfigError("; ".join(p))
 
 
-def epsilon_from(*, sample_rate: float, noise_multiplier: float, steps: int, delta: float,
-                 accountant: str = "rdp") -> float:
+def epsilon_from(
+    *,
+    sample_rate: float,
+    noise_multiplier: float,
+    steps: int,
+    delta: float,
+    accountant: str = "rdp",
+) -> float:
     """Epsilon spent by `steps` Poisson-subsampled Gaussian steps (a pure function)."""
     _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant=accountant)
     if steps == 0:
@@ -56,8 +62,9 @@ def epsilon_from(*, sample_rate: float, noise_multiplier: float, steps: int, del
         return float(acc.get_epsilon(delta=delta))
 
 
-def noise_multiplier_for(*, target_epsilon: float, delta: float, sample_rate: float,
-                         steps: int, accountant: str = "rdp") -> float:
+def noise_multiplier_for(
+    *, target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str = "rdp"
+) -> float:
     """The smallest noise multiplier (to 1%) whose epsilon after `steps` is <= the target."""
     _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant=accountant)
     if steps < 1:
@@ -65,30 +72,47 @@ def noise_multiplier_for(*, target_epsilon: float, delta: float, sample_rate: fl
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sigma = get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
-                                         sample_rate=sample_rate, steps=steps,
-                                         accountant=accountant, epsilon_tolerance=0.01)
+            sigma = get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant=accountant,
+                epsilon_tolerance=0.01,
+            )
     except (ValueError, RuntimeError, FloatingPointError) as e:
         raise PrivacyBudgetError(
             f"no noise multiplier reaches epsilon={target_epsilon:g} (delta={delta:g}) over "
             f"{steps} steps at sampling rate {sample_rate:g} with the {accountant} accountant "
-            f"({e}); raise epsilon, train fewer epochs or use a smaller batch") from e
+            f"({e}); raise epsilon, train fewer epochs or use a smaller batch"
+        ) from e
     # get_noise_multiplier returns the upper end of its bisection, whose epsilon is below target
     return float(sigma)
 
 
-def cross_check(*, sample_rate: float, noise_multiplier: float, steps: int,
-                delta: float) -> dict[str, Any]:
+def cross_check(
+    *, sample_rate: float, noise_multiplier: float, steps: int, delta: float
+) -> dict[str, Any]:
     """Epsilon by RDP and by PRV; a PRV failure is recorded, not raised."""
     out: dict[str, Any] = {
-        "epsilon_rdp": epsilon_from(sample_rate=sample_rate, noise_multiplier=noise_multiplier,
-                                    steps=steps, delta=delta, accountant="rdp"),
+        "epsilon_rdp": epsilon_from(
+            sample_rate=sample_rate,
+            noise_multiplier=noise_multiplier,
+            steps=steps,
+            delta=delta,
+            accountant="rdp",
+        ),
         "epsilon_prv": None,
         "prv_status": "ok",
     }
     try:
-        eps = epsilon_from(sample_rate=sample_rate, noise_multiplier=noise_multiplier,
-                           steps=steps, delta=delta, accountant="prv")
+        eps = epsilon_from(
+            sample_rate=sample_rate,
+            noise_multiplier=noise_multiplier,
+            steps=steps,
+            delta=delta,
+            accountant="prv",
+        )
         if not math.isfinite(eps):
             raise FloatingPointError(f"PRV returned {eps}")
         out["epsilon_prv"] = eps

@@ -54,8 +54,14 @@ class DPPlan:
         return asdict(self)
 
 
-def plan_dpsgd(budget: PrivacyBudget, *, n_customers: int, batch_size: int, epochs: int,
-               max_steps: int | None = None) -> DPPlan:
+def plan_dpsgd(
+    budget: PrivacyBudget,
+    *,
+    n_customers: int,
+    batch_size: int,
+    epochs: int,
+    max_steps: int | None = None,
+) -> DPPlan:
     """Sampling rate, steps and the noise that reaches `budget.epsilon` after exactly those steps.
 
     Refuses delta >= 1/N (via `budget.resolve_delta`) before any training.
@@ -67,11 +73,24 @@ def plan_dpsgd(budget: PrivacyBudget, *, n_customers: int, batch_size: int, epoc
     steps = max(1, round(epochs / q))
     if max_steps is not None:
         steps = min(steps, max_steps)
-    sigma = noise_multiplier_for(target_epsilon=budget.epsilon, delta=delta, sample_rate=q,
-                                 steps=steps, accountant=budget.accountant)
-    return DPPlan(n_customers=n_customers, expected_batch_size=q * n_customers, sample_rate=q,
-                  steps=steps, noise_multiplier=sigma, max_grad_norm=budget.max_grad_norm,
-                  delta=delta, target_epsilon=float(budget.epsilon), accountant=budget.accountant)
+    sigma = noise_multiplier_for(
+        target_epsilon=budget.epsilon,
+        delta=delta,
+        sample_rate=q,
+        steps=steps,
+        accountant=budget.accountant,
+    )
+    return DPPlan(
+        n_customers=n_customers,
+        expected_batch_size=q * n_customers,
+        sample_rate=q,
+        steps=steps,
+        noise_multiplier=sigma,
+        max_grad_norm=budget.max_grad_norm,
+        delta=delta,
+        target_epsilon=float(budget.epsilon),
+        accountant=budget.accountant,
+    )
 
 
 def poisson_batch(n: int, *, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -79,15 +98,21 @@ def poisson_batch(n: int, *, sample_rate: float, generator: torch.Generator) -> 
     return torch.nonzero(torch.rand(n, generator=generator) < sample_rate).flatten()
 
 
-def poisson_batches(n: int, *, sample_rate: float, steps: int,
-                    generator: torch.Generator) -> Iterator[torch.Tensor]:
+def poisson_batches(
+    n: int, *, sample_rate: float, steps: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
     for _ in range(steps):
         yield poisson_batch(n, sample_rate=sample_rate, generator=generator)
 
 
-def make_private(module: nn.Module, optimizer: torch.optim.Optimizer, *, plan: DPPlan,
-                 noise_seed: int, device: torch.device | str = "cpu"
-                 ) -> tuple[GradSampleModule, DPOptimizer]:
+def make_private(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    plan: DPPlan,
+    noise_seed: int,
+    device: torch.device | str = "cpu",
+) -> tuple[GradSampleModule, DPOptimizer]:
     """Wrap `module` for per-sample gradients and `optimizer` for clipping and noise.
 
     The module's forward must return per-customer losses; call `dp_step` with their
@@ -97,15 +122,20 @@ def make_private(module: nn.Module, optimizer: torch.optim.Optimizer, *, plan: D
     gsm = GradSampleModule(module, batch_first=True, loss_reduction="sum", strict=True)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(noise_seed))
-    opt = DPOptimizer(optimizer, noise_multiplier=plan.noise_multiplier,
-                      max_grad_norm=plan.max_grad_norm,
-                      expected_batch_size=plan.expected_batch_size, loss_reduction="mean",
-                      generator=gen)
+    opt = DPOptimizer(
+        optimizer,
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=plan.max_grad_norm,
+        expected_batch_size=plan.expected_batch_size,
+        loss_reduction="mean",
+        generator=gen,
+    )
     return gsm, opt
 
 
-def dp_step(optimizer: DPOptimizer, pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
-            batch_size: int) -> int:
+def dp_step(
+    optimizer: DPOptimizer, pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], *, batch_size: int
+) -> int:
     """One DP-SGD update from per-customer loss terms, given piece by piece.
 
     Each piece is (loss [b], rows [b]): loss terms whose gradients belong to rows
@@ -121,8 +151,10 @@ def dp_step(optimizer: DPOptimizer, pieces: Iterable[tuple[torch.Tensor, torch.T
     acc = [torch.zeros((batch_size, *p.shape), dtype=p.dtype, device=p.device) for p in params]
     for loss, rows in pieces:
         if loss.dim() != 1 or loss.shape != rows.shape:
-            raise InternalError(f"dp_step needs per-row losses [b] and rows [b], got shapes "
-                                f"{tuple(loss.shape)} and {tuple(rows.shape)}")
+            raise InternalError(
+                f"dp_step needs per-row losses [b] and rows [b], got shapes "
+                f"{tuple(loss.shape)} and {tuple(rows.shape)}"
+            )
         with warnings.catch_warnings():
             # opacus' full backward hooks warn when no module input requires grad (harmless)
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -158,13 +190,19 @@ class DPSpend:
         if self.exhausted:
             raise PrivacyBudgetError(
                 f"DP step {self.steps + 1} would exceed the planned {self.plan.steps} steps "
-                f"(epsilon {self.plan.target_epsilon:g}); training must stop here")
+                f"(epsilon {self.plan.target_epsilon:g}); training must stop here"
+            )
         self.steps += 1
 
     def epsilon(self) -> float:
         p = self.plan
-        return epsilon_from(sample_rate=p.sample_rate, noise_multiplier=p.noise_multiplier,
-                            steps=self.steps, delta=p.delta, accountant=p.accountant)
+        return epsilon_from(
+            sample_rate=p.sample_rate,
+            noise_multiplier=p.noise_multiplier,
+            steps=self.steps,
+            delta=p.delta,
+            accountant=p.accountant,
+        )
 
     def mark(self) -> float:
         """Record epsilon at the current step (e.g. at the end of an epoch)."""
@@ -177,8 +215,12 @@ class DPSpend:
         """The privacy record stored with the model (JSON-able)."""
         p = self.plan
         eps = self.mark()
-        check = cross_check(sample_rate=p.sample_rate, noise_multiplier=p.noise_multiplier,
-                            steps=self.steps, delta=p.delta)
+        check = cross_check(
+            sample_rate=p.sample_rate,
+            noise_multiplier=p.noise_multiplier,
+            steps=self.steps,
+            delta=p.delta,
+        )
         return {
             "dp": True,
             "unit": "customer",

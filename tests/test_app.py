@@ -178,7 +178,7 @@ def test_privacy_card_of_a_dp_run(seeded, tmp_path, monkeypatch):
     root, ids = seeded
     copy = root
     art = root / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
-    if not (art / "privacy_record.json").exists():  # generators without DP yet: log what a DP fit logs
+    if not (art / "privacy_record.json").exists():  # no DP fit in the store
         copy = support.clone(root, tmp_path / "dp")
         art = copy / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
         (art / "privacy_record.json").write_text(json.dumps(dp_record()))

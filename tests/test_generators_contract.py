@@ -76,11 +76,14 @@ def test_conditions_fix_context(fitted):
     assert set(synth.df["segment"]) == {"premium"}
 
 
-@pytest.mark.parametrize("conditions, words", [
-    ({"segment": "gold"}, ["segment", "gold", "budget", "premium"]),
-    ({"colour": "red"}, ["colour"]),
-    ({"channel": "web"}, ["channel", "event column"]),
-])
+@pytest.mark.parametrize(
+    "conditions, words",
+    [
+        ({"segment": "gold"}, ["segment", "gold", "budget", "premium"]),
+        ({"colour": "red"}, ["colour"]),
+        ({"channel": "web"}, ["channel", "event column"]),
+    ],
+)
 def test_conditions_outside_the_domain_are_refused(fitted, conditions, words):
     _, gen = fitted
     with pytest.raises(ConfigError) as e:
@@ -92,8 +95,9 @@ def test_conditions_outside_the_domain_are_refused(fitted, conditions, words):
 def test_corrupt_model_file_is_a_clear_error(fitted, tmp_path):
     _, gen = fitted
     path = gen.save(tmp_path / "model")
-    biggest = max((f for f in Path(path).iterdir() if f.name != "meta.json"),
-                  key=lambda f: f.stat().st_size)
+    biggest = max(
+        (f for f in Path(path).iterdir() if f.name != "meta.json"), key=lambda f: f.stat().st_size
+    )
     data = biggest.read_bytes()
     biggest.write_bytes(data[: len(data) // 2])
     with pytest.raises(ConfigError, match="corrupt"):

@@ -42,9 +42,17 @@ def sgd(params, lr=1.0):
 
 
 def plan_for(n: int, batch: int, *, sigma: float = 0.0, clip: float = 1e6) -> DPPlan:
-    return DPPlan(n_customers=n, expected_batch_size=float(batch), sample_rate=batch / n,
-                  steps=10, noise_multiplier=sigma, max_grad_norm=clip, delta=1e-5,
-                  target_epsilon=8.0, accountant="rdp")
+    return DPPlan(
+        n_customers=n,
+        expected_batch_size=float(batch),
+        sample_rate=batch / n,
+        steps=10,
+        noise_multiplier=sigma,
+        max_grad_norm=clip,
+        delta=1e-5,
+        target_epsilon=8.0,
+        accountant="rdp",
+    )
 
 
 def build(kind: str, log: EventLog, plan: DPPlan | None, *, net=None):
@@ -105,8 +113,12 @@ def _pieces(task: GANTask, idx: torch.Tensor):
 def _grads(loss: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
     ps = list(module.parameters())
     gs = torch.autograd.grad(loss, ps, retain_graph=True, allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                      for g, p in zip(gs, ps, strict=True)])
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).flatten()
+            for g, p in zip(gs, ps, strict=True)
+        ]
+    )
 
 
 def test_dp_discriminator_update_contains_the_fake_term(log):
@@ -161,8 +173,10 @@ def test_generator_step_leaves_discriminator_and_its_dp_state_alone(log):
 def test_poisson_batch_sizes_vary_as_a_binomial():
     n, q, draws = 200, 0.1, 4000
     g = torch.Generator().manual_seed(0)
-    sizes = torch.tensor([len(poisson_batch(n, sample_rate=q, generator=g))
-                          for _ in range(draws)], dtype=torch.float64)
+    sizes = torch.tensor(
+        [len(poisson_batch(n, sample_rate=q, generator=g)) for _ in range(draws)],
+        dtype=torch.float64,
+    )
     mean, var = n * q, n * q * (1 - q)
     assert abs(float(sizes.mean()) - mean) < 4 * math.sqrt(var / draws)
     assert abs(float(sizes.var()) / var - 1) < 0.1
@@ -238,6 +252,10 @@ def test_fit_writes_nothing_but_requested_checkpoints(log, tmp_path, monkeypatch
     gen.fit(log, checkpoint_dir=tmp_path / "ckpt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert names == ["epoch-0001.json", "epoch-0001.safetensors", "epoch-0002.json",
-                     "epoch-0002.safetensors"]
+    assert names == [
+        "epoch-0001.json",
+        "epoch-0001.safetensors",
+        "epoch-0002.json",
+        "epoch-0002.safetensors",
+    ]
     assert [h["epoch"] for h in gen.history] == [1, 2]

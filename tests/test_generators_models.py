@@ -84,8 +84,10 @@ def test_gan_fakes_do_not_depend_on_how_far_they_are_computed(data):
     L = lazy["mask"].shape[1]
     assert full["mask"].shape[1] == L
     torch.testing.assert_close(lazy["mask"], full["mask"].detach())
-    torch.testing.assert_close(lazy["w"] * lazy["mask"].unsqueeze(-1),
-                               full["w"].detach() * full["mask"].detach().unsqueeze(-1))
+    torch.testing.assert_close(
+        lazy["w"] * lazy["mask"].unsqueeze(-1),
+        full["w"].detach() * full["mask"].detach().unsqueeze(-1),
+    )
 
 
 def test_length_chunks_cover_every_row_once():
