@@ -14,8 +14,6 @@ record, training history, package versions). No pickle: loading cannot run code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from torch import nn
 
 from generators.base import FORMAT_VERSION, read_meta
 from journeys.errors import ConfigError
+from journeys.eventlog import atomic_write
 from journeys.schema import Schema
 
 MODEL_FILE = "model.safetensors"
@@ -55,17 +54,6 @@ def synthetic_ids(n: int, *, offset: int = 0) -> list[str]:
     return [f"{ID_PREFIX}{i:0{ID_WIDTH}d}" for i in range(offset, offset + n)]
 
 
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_model(
     path: str | Path,
     *,
@@ -88,9 +76,9 @@ def save_model(
         "versions": package_versions(),
         **(extra or {}),
     }
-    _write_atomic(path / MODEL_FILE, lambda f: save_file(tensors, f))
-    _write_atomic(path / "config.json", lambda f: Path(f).write_text(json.dumps(config, indent=2)))
-    _write_atomic(
+    atomic_write(path / MODEL_FILE, lambda f: save_file(tensors, f))
+    atomic_write(path / "config.json", lambda f: Path(f).write_text(json.dumps(config, indent=2)))
+    atomic_write(
         path / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json))
     )
     return path

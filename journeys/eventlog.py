@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -157,22 +157,31 @@ def read_table(path: str | Path) -> pd.DataFrame:
         ) from e
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
+
+    A crash leaves the old file or none, never half a file; the temporary is removed.
+    """
     path = Path(path)
-    fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
-        else:
-            df.to_parquet(tmp, index=False)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    fmt = file_format(path)
+    if fmt == "csv":
+        return atomic_write(
+            path, lambda tmp: df.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
+        )
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def split_by_customer(

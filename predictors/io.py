@@ -8,19 +8,18 @@ foreign code); torch weights go to safetensors; everything else is JSON.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from journeys.errors import ConfigError
+from journeys.eventlog import atomic_write
 
 FORMAT_VERSION = 1
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
     path = Path(path)
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2)))
     return path
 
 
@@ -38,7 +37,7 @@ def save_sklearn(estimator, path: str | Path) -> Path:
     import skops.io as sio
 
     path = Path(path)
-    _atomic(path, lambda tmp: sio.dump(estimator, tmp))
+    atomic_write(path, lambda tmp: sio.dump(estimator, tmp))
     return path
 
 
@@ -66,7 +65,7 @@ def save_tensors(tensors: dict, path: str | Path) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
-    _atomic(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp))
+    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp))
     return path
 
 
@@ -101,15 +100,3 @@ def check_format(meta: dict, path: Path) -> None:
             f"{path} has format version {v}, this JourneyLab reads "
             f"{FORMAT_VERSION}; re-train the model with this version"
         )
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
