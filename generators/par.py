@@ -7,7 +7,7 @@
 
 Training is SDV 2.0's own: `PARSynthesizer.fit` on the event table with SDV
 metadata (sequence key, sequence index, context columns). Sampling and saving
-are ours, and this is a deliberate fallback. SDV saves with cloudpickle, which
+are ours, and this is a deliberate fallback. SDV saves with cloud-pickle, which
 JourneyLab forbids, and its full fitted state (an rdt HyperTransformer, a
 GaussianCopula context synthesizer built from `copulas` univariates, transformer
 random states) has no JSON form; rebuilding it from private attributes would be
