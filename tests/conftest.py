@@ -56,3 +56,14 @@ def tiny_schema() -> Schema:
 @pytest.fixture
 def tiny_log(tiny_schema) -> EventLog:
     return EventLog.from_frame(tiny_frame(), tiny_schema)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny tensors: one thread is faster, and robust on a loaded shared machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

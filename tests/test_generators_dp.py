@@ -23,13 +23,7 @@ from privacy.dpsgd import DPPlan, DPSpend, dp_step, make_private, poisson_batch
 SMALL = {"d_model": 16, "n_layers": 2, "batch_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and robust on a loaded shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
