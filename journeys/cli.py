@@ -208,7 +208,11 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
         dataset=la.schema.name,
         fingerprint=la.fingerprint(),
         detail=f"{b.stem}-vs-{a.stem}",
-        tags={"compared_fingerprint": lb.fingerprint()},
+        tags={
+            "compared_fingerprint": lb.fingerprint(),
+            "caveat": "fidelity metrics are computed on real data and are not "
+            "covered by any DP guarantee",
+        },
     ) as run:
         mlflow.log_params(
             {"a": str(a), "b": str(b), "a_customers": la.n_customers, "b_customers": lb.n_customers}
