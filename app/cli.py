@@ -26,7 +26,13 @@ def _register_all() -> None:
     import journeys.cli
 
     journeys.cli.register(app)
-    for module in ("generators.cli", "privacy.cli", "predictors.cli", "app.app_cli"):
+    for module in (
+        "generators.cli",
+        "privacy.cli",
+        "predictors.cli",
+        "app.evaluate_cli",
+        "app.app_cli",
+    ):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:
