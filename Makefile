@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +15,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# MOSTLY AI's engine, a peer of the benchmark, in its own environment (bench/bench_peers.py).
+# torch first (the local CPU wheel), then the engine without its torchvision/torchaudio pins.
+MOSTLY := .venv-mostly
+MOSTLY_STAMP := $(MOSTLY)/.installed
+
+$(MOSTLY_STAMP): bench/peers/requirements-mostly.txt
+	test -x $(MOSTLY)/bin/python || $(PY) -m venv $(MOSTLY)
+	$(MOSTLY)/bin/python -m pip install -q --upgrade pip
+	$(MOSTLY)/bin/python -c "import torch" 2>/dev/null || $(MOSTLY)/bin/python -m pip install -q torch==2.13.0
+	$(MOSTLY)/bin/python -m pip install -q -r bench/peers/requirements-mostly.txt
+	$(MOSTLY)/bin/python -m pip install -q --no-deps mostlyai-engine==2.7.3
+	$(MOSTLY)/bin/python -c "from mostlyai.engine import TabularARGN"
+	touch $(MOSTLY_STAMP)
+
+peers: $(MOSTLY_STAMP)
 
 demo: $(STAMP)
 	bash bench/demo.sh
@@ -29,4 +45,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(MOSTLY) build *.egg-info

@@ -18,42 +18,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.common import fit_and_sample, parse_job, run_child
 
 RESULTS = Path("bench/results")
 ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]
 
 
-def parse_job(job: str) -> tuple[str, float | None]:
-    model, _, dp = job.partition("-")
-    eps = None if dp in ("", "nodp") else float(dp.removeprefix("eps"))
-    return model, eps
-
-
 def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict:
     """Child process: fit, sample, measure. Returns a JSON-able dict."""
-    from generators import create
     from journeys import datasets, fidelity, split_by_customer
-    from privacy import PrivacyBudget
 
     model, eps = parse_job(job)
     log, _ = datasets.load("completejourney")
     train, holdout = split_by_customer(log, holdout=0.5, seed=seed)
     cfg = {"epochs": par_epochs} if model == "par" else ({"epochs": epochs} if epochs else {})
     cfg["seed"] = seed
-    gen = create(model, cfg)
-    budget = PrivacyBudget(epsilon=eps) if eps is not None else None
-    t0 = time.perf_counter()
-    gen.fit(train, privacy=budget)
-    fit_s = time.perf_counter() - t0
     n = holdout.n_customers
-    t0 = time.perf_counter()
-    synth = gen.sample(n, seed=seed)
-    sample_s = time.perf_counter() - t0
+    gen, synth, m = fit_and_sample(model, eps, train, n, cfg=cfg, seed=seed)
+    fit_s, sample_s = m["fit_seconds"], m["sample_seconds"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     synth.write(RESULTS / f"synthetic-{job}.parquet")
     hist = getattr(gen, "history", []) or []
@@ -66,7 +52,7 @@ def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict
         "epoch_seconds": (sum(epoch_s) / len(epoch_s)) if epoch_s else fit_s / n_epochs,
         "sample_seconds": sample_s, "sampled": n,
         "journeys_per_second": n / sample_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": m["peak_rss_mb"],
         "epsilon_spent": rec.get("epsilon"), "delta": rec.get("delta"),
         "mean_length": float(synth.lengths().mean()),
         **fidelity.fidelity_report(train, holdout, synth, seed=seed),
@@ -125,12 +111,10 @@ def main() -> None:
         if a.epochs:
             cmd += ["--epochs", str(a.epochs)]
         print(f"[bench] {job} ...", file=sys.stderr, flush=True)
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        res = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-        if p.returncode != 0 or not res:
-            print(f"[bench] {job} FAILED:\n{p.stderr[-3000:]}", file=sys.stderr)
+        row, err = run_child(cmd)
+        if row is None:
+            print(f"[bench] {job} FAILED: {err}", file=sys.stderr)
             continue
-        row = json.loads(res[-1].removeprefix("RESULT "))
         row["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
         rows = [r for r in rows if r["job"] != job] + [row]
         rows.sort(key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS else 99)

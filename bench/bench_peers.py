@@ -1,0 +1,331 @@
+"""Peer benchmark: JourneyLab's generators beside SDV PAR and MOSTLY AI's engine.
+
+    .venv/bin/python -m bench.bench_peers                                  # everything
+    .venv/bin/python -m bench.bench_peers --datasets completejourney \\
+        --jobs vae-eps8,mostly-eps8 --minutes 8
+
+Datasets: completejourney, simulate-small (1,000 simulated customers),
+simulate-large (5,000), or simulate-<N>. Each is split 50/50 by customer
+(seed 0); every job trains on the train half and samples as many journeys as
+the holdout has. Jobs: vae-*, gan-* (nodp, eps8, eps1, or any eps<E>), par
+(SDV PAR, `--par-epochs`), mostly-* (MOSTLY AI's TabularARGN, run by
+bench/peers/mostly_runner.py in .venv-mostly: `make peers` first).
+
+Same wall-clock training budget for every job (`--minutes`): MOSTLY gets it as
+`max_training_time`; gan and vae train their configured epochs (`--epochs`,
+default theirs) under a Lightning Timer cap of the same length, which stops
+training early and never overspends (DP noise is calibrated to the planned
+steps; a capped run spends less epsilon, as reported). PAR runs
+`--par-epochs` epochs; its measured fit time is reported.
+
+MOSTLY's DP budget is split between its sequence and context models and its
+value protection (bench/peers/mostly_runner.py says how); its events outside
+the schema's time range are dropped (`--time-policy clip` moves them to the
+nearest end instead), and every such repair is counted in the results.
+
+Each job runs in its own child process and reports: fit time, training
+throughput (customers processed per second of training; under DP the DP
+training throughput), sampling throughput, peak memory, epsilon spent, every
+fidelity figure (journeys.fidelity.fidelity_report), TSTR/TRTR utility for
+churn and purchase (logreg), and the privacy audits (privacy.audits). Rows
+merge by (dataset, job) into bench/results/peers.json and peers.md, so jobs
+may be run in separate invocations; synthetic logs go to bench/results/peers/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.common import fit_and_sample, parse_job, run_child
+from bench.peers.mostly import run_mostly
+from bench.peers.report import DATASETS, JOBS, merge_rows, render
+from journeys.errors import ConfigError
+
+RESULTS = Path("bench/results")
+MODELS = ("vae", "gan", "par", "mostly")
+SIM_SIZES = {"simulate-small": 1000, "simulate-large": 5000}
+DATA_SEED = 0  # the simulator's seed: the dataset itself, whatever --seed says
+
+
+# --- names --------------------------------------------------------------------------
+def parse_dataset(name: str) -> tuple[str, int | None]:
+    """'completejourney' -> (name, None); 'simulate-small' -> ('simulate', 1000)."""
+    if name == "completejourney":
+        return name, None
+    if name in SIM_SIZES:
+        return "simulate", SIM_SIZES[name]
+    size = name.removeprefix("simulate-")
+    if name.startswith("simulate-") and size.isdigit() and int(size) >= 20:
+        return "simulate", int(size)
+    raise ConfigError(
+        f"unknown dataset '{name}'; choose from {DATASETS} or simulate-<N> with N >= 20 customers"
+    )
+
+
+def parse_list(text: str, *, check) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ConfigError(f"empty list '{text}'; give comma-separated names")
+    for x in items:
+        check(x)
+    return items
+
+
+def check_job(job: str) -> None:
+    model, _ = parse_job(job)
+    if model not in MODELS:
+        raise ConfigError(f"job '{job}': unknown model '{model}'; jobs look like {JOBS}")
+
+
+# --- one job (child process) --------------------------------------------------------
+def load_split(dataset: str, seed: int):
+    from journeys import datasets, split_by_customer
+
+    base, n = parse_dataset(dataset)
+    log, _ = datasets.load(base, n_customers=n or 1000, seed=DATA_SEED)
+    return split_by_customer(log, holdout=0.5, seed=seed)
+
+
+def run_ours(
+    job: str, train, n: int, *, minutes: float, epochs: int | None, par_epochs: int, seed: int
+) -> tuple:
+    import pytorch_lightning as pl
+
+    model, eps = parse_job(job)
+    if model == "par":
+        cfg, kw, timer = {"epochs": par_epochs, "seed": seed}, {}, None
+    else:
+        cfg = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+        timer = pl.callbacks.Timer(duration=timedelta(minutes=minutes), interval="step")
+        kw = {"callbacks": [timer]}
+    gen, synth, m = fit_and_sample(model, eps, train, n, cfg=cfg, seed=seed, fit_kwargs=kw)
+    m.update(training_figures(gen, train.n_customers, dp=eps is not None, fit_s=m["fit_seconds"]))
+    rec = gen.privacy_record or {}
+    m.update(
+        epsilon_spent=rec.get("epsilon"),
+        delta=rec.get("delta"),
+        time_capped=bool(timer is not None and timer.time_remaining("train") <= 0),
+        settings=f"config {cfg}",
+    )
+    return synth, m
+
+
+def training_figures(gen, n_train: int, *, dp: bool, fit_s: float) -> dict:
+    """Customers processed in training and per second of the training loop."""
+    hist = [h for h in (getattr(gen, "history", None) or []) if "steps" in h]
+    if not hist:  # PAR: full-batch epochs, no history
+        epochs = float(gen.config.epochs)
+        train_s = fit_s
+    else:
+        bs = gen.config.batch_size
+        per_epoch = max(1, round(n_train / bs)) if dp else -(-n_train // bs)
+        epochs = hist[-1]["steps"] / per_epoch
+        train_s = sum(h.get("epoch_seconds", 0.0) for h in hist) or fit_s
+    customers = epochs * n_train
+    return {
+        "epochs": epochs,
+        "train_seconds": train_s,
+        "train_customers": customers,
+        "train_customers_per_second": customers / max(train_s, 1e-9),
+    }
+
+
+def evaluate(train, holdout, synth, *, seed: int) -> dict:
+    """Every fidelity figure, TSTR/TRTR (churn, purchase; logreg) and the privacy audits.
+
+    A part that cannot be computed on this synthetic log (e.g. too few journeys
+    survived validation) is left out and its reason kept as `<part>_error`.
+    """
+    from journeys.errors import UserError
+    from journeys.fidelity import fidelity_report
+    from privacy.audits import run_audits
+
+    out = {}
+    parts = {
+        "fidelity": lambda: fidelity_report(train, holdout, synth, seed=seed),
+        "utility": lambda: utility(train, holdout, synth),
+        "audits": lambda: run_audits(train, holdout, synth, seed=seed).metrics,
+    }
+    for name, part in parts.items():
+        try:
+            out.update(part())
+        except UserError as e:
+            out[f"{name}_error"] = " ".join(str(e).split())
+    return out
+
+
+def utility(train, holdout, synth) -> dict:
+    from predictors.evaluate import utility_table
+
+    out = {}
+    table = utility_table(
+        train, holdout, synth, tasks=["churn", "purchase"], models=("logreg",), augmented=False
+    )
+    for r in table.itertuples():
+        if r.train == "TRTR":
+            out[f"trtr_auc_{r.task}"] = float(r.auc)
+        else:
+            out[f"tstr_auc_{r.task}"] = float(r.auc)
+            out[f"tstr_ratio_{r.task}"] = float(r.auc_ratio)
+            if r.note:
+                out[f"tstr_note_{r.task}"] = r.note
+    return out
+
+
+def run_job(
+    dataset: str,
+    job: str,
+    *,
+    minutes: float,
+    epochs: int | None,
+    par_epochs: int,
+    seed: int,
+    context_mode: str,
+    time_policy: str = "drop",
+    results: Path = RESULTS,
+) -> dict:
+    train, holdout = load_split(dataset, seed)
+    n = holdout.n_customers
+    model, eps = parse_job(job)
+    if model == "mostly":
+        synth, m = run_mostly(
+            job,
+            train,
+            n,
+            minutes=minutes,
+            seed=seed,
+            context_mode=context_mode,
+            time_policy=time_policy,
+        )
+    else:
+        synth, m = run_ours(
+            job, train, n, minutes=minutes, epochs=epochs, par_epochs=par_epochs, seed=seed
+        )
+    synth.write(results / "peers" / f"synthetic-{dataset}-{job}.parquet")
+    row = {
+        "dataset": dataset,
+        "job": job,
+        "model": model,
+        "epsilon": eps,
+        "minutes": minutes,
+        "seed": seed,
+        "n_train": train.n_customers,
+        "n_holdout": n,
+        "n_synthetic": synth.n_customers,
+        "mean_length": float(synth.lengths().mean()),
+    }
+    row.update(m)
+    row.update(evaluate(train, holdout, synth, seed=seed))
+    return row
+
+
+# --- the benchmark (parent) ---------------------------------------------------------
+def child_cmd(dataset: str, job: str, a: argparse.Namespace) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.bench_peers",
+        "--child",
+        f"{dataset}/{job}",
+        "--minutes",
+        str(a.minutes),
+        "--par-epochs",
+        str(a.par_epochs),
+        "--seed",
+        str(a.seed),
+        "--context",
+        a.context,
+        "--results",
+        str(a.results),
+        "--time-policy",
+        a.time_policy,
+    ]
+    return cmd + (["--epochs", str(a.epochs)] if a.epochs else [])
+
+
+def record(rows: list[dict], row: dict, out: Path) -> list[dict]:
+    """Merge one row and rewrite the JSON and Markdown; a failure never hides a success."""
+    old = {(r["dataset"], r["job"]): r for r in rows}.get((row["dataset"], row["job"]))
+    if "error" in row and old is not None and "error" not in old:
+        return rows
+    rows = merge_rows(rows, [row])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "peers.json").write_text(json.dumps(rows, indent=1, default=float))
+    (out / "peers.md").write_text(render(rows) + "\n")
+    return rows
+
+
+def args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--minutes", type=float, default=8.0, help="training budget per job")
+    ap.add_argument("--epochs", type=int, default=None, help="gan/vae epochs (default theirs)")
+    ap.add_argument("--par-epochs", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--context",
+        choices=("model", "bootstrap"),
+        default="model",
+        help="MOSTLY's new context: a flat model of the context table, or "
+        "train rows resampled (not private)",
+    )
+    ap.add_argument(
+        "--time-policy",
+        choices=("drop", "clip"),
+        default="drop",
+        help="MOSTLY's events outside the time range: dropped or clipped",
+    )
+    ap.add_argument(
+        "--results", type=Path, default=RESULTS, help="where peers.json, peers.md and peers/ go"
+    )
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = args(argv)
+    if a.child:
+        dataset, _, job = a.child.partition("/")
+        row = run_job(
+            dataset,
+            job,
+            minutes=a.minutes,
+            epochs=a.epochs,
+            par_epochs=a.par_epochs,
+            seed=a.seed,
+            context_mode=a.context,
+            time_policy=a.time_policy,
+            results=a.results,
+        )
+        print("RESULT " + json.dumps(row, default=float))
+        return
+    dsets = parse_list(a.datasets, check=parse_dataset)
+    jobs = parse_list(a.jobs, check=check_job)
+    path = a.results / "peers.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    for ds in dsets:
+        for job in jobs:
+            print(f"[bench] {ds} {job} ...", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            row, err = run_child(child_cmd(ds, job, a))
+            if row is None:
+                print(f"[bench] {ds} {job} FAILED: {err}", file=sys.stderr)
+                row = {"dataset": ds, "job": job, "epsilon": parse_job(job)[1], "error": err}
+            row.update(
+                measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
+                job_seconds=time.perf_counter() - t0,
+                command="python -m bench.bench_peers " + " ".join(sys.argv[1:]),
+            )
+            rows = record(rows, row, a.results)
+    if rows:
+        print(render(rows))
+
+
+if __name__ == "__main__":
+    main()
