@@ -105,11 +105,16 @@ class CommonConfig:
 class VAEConfig(CommonConfig):
     """Sequence VAE. latent_dim: size of z; beta: weight of the KL term;
     free_bits: KL (nats) per latent dimension that is not penalised; it keeps z in use
-    (without it the autoregressive decoder ignores z and journeys lose their spread)."""
+    (without it the autoregressive decoder ignores z and journeys lose their spread).
+    once_weight: weight of the once-per-journey terms (context columns, first-event time)
+    against the per-event terms. A journey's event NLL is hundreds of nats, its start time
+    a few: under per-customer clipping the small terms' share of the clipped gradient is
+    drowned by DP noise (an unweighted DP fit leaves first-event times near uniform)."""
 
     latent_dim: int = 16
     beta: float = 1.0
     free_bits: float = 0.5
+    once_weight: float = 32.0
     patience: int | None = 10
 
     def _problems(self) -> list[str]:
@@ -120,6 +125,8 @@ class VAEConfig(CommonConfig):
             p.append(f"beta must be >= 0, got {self.beta!r}")
         if not self.free_bits >= 0:
             p.append(f"free_bits must be >= 0, got {self.free_bits!r}")
+        if not self.once_weight > 0:
+            p.append(f"once_weight must be > 0, got {self.once_weight!r}")
         return p
 
 

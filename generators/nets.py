@@ -218,10 +218,16 @@ def straight_through(logits: torch.Tensor) -> torch.Tensor:
 class EventHeads(nn.Module):
     """Output distributions of one step, chained within an event.
 
-    Fields in order: each event categorical, each numeric (bins), the gap (bins);
-    field f is predicted from h + embeddings of fields < f (teacher-forced in
-    training), so the columns of one event are sampled jointly, not independently.
-    A separate head gives the probability that the journey ends at this step.
+    Fields in order (the caller's `sizes`): field f is predicted from h + embeddings
+    of fields < f (teacher-forced in training), so the columns of one event are
+    sampled jointly, not independently. A separate head gives the probability that
+    the journey ends at this step (a true end, e.g. churn).
+
+    Censoring: a journey also ends when its next event would fall after the end of the
+    data window. With `censor` (the gap field's index and, per journey, the position in
+    [0, 1] of the remaining time on the gap field's binned scale), the observed end of
+    a journey has likelihood p_end + (1 - p_end) P(gap >= remaining) instead of p_end:
+    the generative process of `sample` (end flag, else a gap; past the window = end).
     """
 
     def __init__(self, d: int, sizes: list[int]):
@@ -237,15 +243,19 @@ class EventHeads(nn.Module):
         field_mask: torch.Tensor,
         end_target: torch.Tensor,
         end_mask: torch.Tensor,
+        censor: tuple[int, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        """h [B, S, d], targets [B, S, F] classes, field_mask [B, S, F], end_* [B, S].
+        """h [B, S, d], targets [B, S, F] classes, field_mask [B, S, F], end_* [B, S];
+        censor = (gap field index, remaining [B] on the gap's [0, 1] scale) or None.
 
         Returns per-journey NLL of the fields [B, F] and of the end flags [B].
         """
         B, S = h.shape[:2]
-        x, nll = h, []
+        x, nll, gap_logits = h, [], None
         for f, head in enumerate(self.heads):
             logits = head(x)  # [B, S, V_f]
+            if censor is not None and f == censor[0]:
+                gap_logits = logits
             ce = F.cross_entropy(
                 logits.flatten(0, 1), targets[..., f].flatten(), reduction="none"
             ).view(B, S)
@@ -253,16 +263,45 @@ class EventHeads(nn.Module):
             if f < len(self.embs):
                 x = x + self.embs[f](targets[..., f])
         end_logit = self.end(h).squeeze(-1)
-        end = F.binary_cross_entropy_with_logits(end_logit, end_target, reduction="none")
+        if gap_logits is None:
+            end = F.binary_cross_entropy_with_logits(end_logit, end_target, reduction="none")
+        else:
+            end = censored_end_nll(end_logit, end_target, gap_logits, censor[1])
         return torch.stack(nll, dim=1), (end * end_mask).sum(1)
 
     @torch.no_grad()
-    def sample(self, h: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """h [B, d] -> (end probability [B], field classes [B, F])."""
+    def sample(
+        self, h: torch.Tensor, gen: torch.Generator, *, fixed: dict[int, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """h [B, d] -> (end probability [B], field classes [B, F]); `fixed` sets fields."""
         x, out = h, []
         for f, head in enumerate(self.heads):
-            k = gumbel_argmax(head(x), gen)
+            k = fixed[f] if fixed and f in fixed else gumbel_argmax(head(x), gen)
             out.append(k)
             if f < len(self.embs):
                 x = x + self.embs[f](k)
         return torch.sigmoid(self.end(h).squeeze(-1)), torch.stack(out, dim=1)
+
+
+def crossing_weights(remaining: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """[B] positions r in [0, 1] -> [B, n_classes] share of each gap class at or past r.
+
+    Class 0 is an exact zero gap (never past r > 0); class k >= 1 is uniform on
+    [(k - 1) / bins, k / bins) with bins = n_classes - 1 (as `Codec.from_bin` draws)."""
+    bins = n_classes - 1
+    lo = torch.arange(bins, device=remaining.device, dtype=remaining.dtype) / bins  # [bins]
+    frac = ((lo + 1 / bins - remaining.unsqueeze(-1)) * bins).clamp(0, 1)  # [B, bins]
+    zero = (remaining <= 0).to(remaining.dtype).unsqueeze(-1)
+    return torch.cat([zero, frac], dim=-1)
+
+
+def censored_end_nll(
+    end_logit: torch.Tensor, end_target: torch.Tensor, gap_logits: torch.Tensor,
+    remaining: torch.Tensor,
+) -> torch.Tensor:
+    """[B, S] NLL: -log(1 - p_end) where no end, -log(p_end + (1 - p_end) P(crossing)) at
+    the end, P(crossing) from the gap distribution of that step and the remaining time."""
+    w = crossing_weights(remaining, gap_logits.shape[-1]).unsqueeze(1)  # [B, 1, V]
+    p_cross = (gap_logits.softmax(-1) * w).sum(-1).clamp(1e-12, 1.0)  # [B, S]
+    log_end = torch.logaddexp(F.logsigmoid(end_logit), F.logsigmoid(-end_logit) + p_cross.log())
+    return -(end_target * log_end + (1 - end_target) * F.logsigmoid(-end_logit))

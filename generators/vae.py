@@ -10,7 +10,8 @@
   gap), chained within the event.
 
 Both encoder and decoder see real journeys, so under DP the whole model is
-private. Per-customer loss = (NLL of the journey + NLL of its context + beta KL) / 64.
+private. Per-customer loss = (NLL of the events + once_weight (NLL of the context and
+first-event time) + beta KL) / 64.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class VAENet(nn.Module):
         self.dec_in = StepInput(tok_vocab, n_features(M), d)
         self.dec_stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.start = Head(d, codec.start_bins)
-        sizes = list(codec.event_vocab) + [codec.numeric_bins + 1] * M + [codec.gap_bins + 1]
+        # the gap comes first: its distribution at a journey's last step gives the chance
+        # that the next event falls past the data window (the censored end of the journey)
+        sizes = [codec.gap_bins + 1] + list(codec.event_vocab) + [codec.numeric_bins + 1] * M
         self.heads = EventHeads(d, sizes)
 
     def _ctx(self, emb: TokenEmbed | None, ctx: torch.Tensor, d: int) -> torch.Tensor:
@@ -143,16 +146,17 @@ class VAENet(nn.Module):
             self.context.loss(b.ctx, rank) if self.context is not None else torch.zeros_like(kl)
         )
         h = self.dec_stack(self._decoder_input(b, cond))  # [B, L+1, d]
-        field_nll, end_nll = self.heads.loss(h, *self._targets(b))
+        field_nll, end_nll = self.heads.loss(h, *self._targets(b), censor=(0, self._remaining(b)))
         parts = {
-            "nll_events": field_nll[:, :-1].sum(1),
-            "nll_gap": field_nll[:, -1],
+            "nll_events": field_nll[:, 1:].sum(1),
+            "nll_gap": field_nll[:, 0],
             "nll_end": end_nll,
             "nll_start": start_nll,
             "nll_context": ctx_nll,
             "kl": kl,
         }
-        total = field_nll.sum(1) + end_nll + start_nll + ctx_nll + self.cfg.beta * kl
+        once = self.cfg.once_weight * (start_nll + ctx_nll)
+        total = field_nll.sum(1) + end_nll + once + self.cfg.beta * kl
         return total / LOSS_NORM, parts
 
     def _decoder_input(self, b: Batch, cond: torch.Tensor) -> torch.Tensor:
@@ -181,14 +185,21 @@ class VAENet(nn.Module):
         cats = F.pad((b.tokens - 1).clamp(min=0), (0, 0, 0, 1))
         nums = F.pad(b.w_bin, (0, 0, 0, 1))
         gap = F.pad(b.g_bin, (0, 1)).unsqueeze(-1)
-        targets = torch.cat([cats, nums, gap], dim=-1)  # [B, L+1, F]
+        targets = torch.cat([gap, cats, nums], dim=-1)  # [B, L+1, F]
         gap_mask = ((t >= 1) & (t < n)).float().unsqueeze(-1)
         field_mask = torch.cat(
-            [ev.unsqueeze(-1).expand(B, L + 1, targets.shape[-1] - 1), gap_mask], dim=-1
+            [gap_mask, ev.unsqueeze(-1).expand(B, L + 1, targets.shape[-1] - 1)], dim=-1
         )
         end_target = (t == n).float()
         end_mask = ((t >= 1) & (t <= n)).float()
         return targets, field_mask, end_target, end_mask
+
+    def _remaining(self, b: Batch) -> torch.Tensor:
+        """[B] time from each journey's last event to the end of the window, on the
+        binned gap scale [0, 1]."""
+        last = b.abs_t.gather(1, (b.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        left = ((1.0 - last.double()).clamp(min=0) * self.codec.span)
+        return self.codec.g_of_gap(left).float()
 
     @torch.no_grad()
     def generate(
@@ -207,9 +218,12 @@ class VAENet(nn.Module):
         st = self.init_state(cond, start)
         for t in range(L + 1):
             m = len(rows)
-            end_p, k = self.heads.sample(self.step_hidden(st, t), gen)
-            g = Codec.from_bin(k[:, -1], c.gap_bins, gen) if t else torch.zeros(m)
-            self.advance(st, k[:, :C] + 1, Codec.from_bin(k[:, C : C + M], c.numeric_bins, gen), g)
+            # the first event has no gap: class 0 (exactly zero), as in training
+            first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
+            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first)
+            g = Codec.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
+            nums = Codec.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
+            self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
                 keep &= (torch.rand(m, generator=gen) >= end_p) & (st["abs_t"] < 1.0)

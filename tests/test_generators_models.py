@@ -98,3 +98,38 @@ def test_length_chunks_cover_every_row_once():
     for c in chunks:
         assert len(c) == 1 or len(c) * int(lengths[c].max()) <= 100
     assert length_chunks(torch.tensor([], dtype=torch.long), 10) == []
+
+
+def test_crossing_weights_match_the_draws_of_from_bin():
+    """P(gap past the remaining time) from the weights = the share of from_bin draws past it."""
+    import torch
+
+    from generators.nets import crossing_weights
+    from generators.training import Codec
+
+    bins, gen = 8, torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(bins + 1, generator=gen), -1)
+    for r in (0.0, 0.1, 0.37, 0.5, 0.99):
+        w = crossing_weights(torch.tensor([r]), bins + 1)[0]
+        k = torch.multinomial(probs, 200_000, replacement=True, generator=gen)
+        g = Codec.from_bin(k, bins, gen)
+        crossed = (g >= r) & ~((k == 0) & (r > 0))
+        assert float((probs * w).sum()) == pytest.approx(float(crossed.float().mean()), abs=5e-3)
+
+
+def test_censored_end_reduces_to_the_plain_end_flag_when_no_gap_can_cross():
+    import torch
+    import torch.nn.functional as F
+
+    from generators.nets import censored_end_nll
+
+    end_logit = torch.tensor([[0.3, -1.2, 2.0]])
+    target = torch.tensor([[0.0, 0.0, 1.0]])
+    gap_logits = torch.zeros(1, 3, 5)
+    gap_logits[..., 1] = 50.0  # all mass on the first bin: below remaining 0.9
+    nll = censored_end_nll(end_logit, target, gap_logits, torch.tensor([0.9]))
+    plain = F.binary_cross_entropy_with_logits(end_logit, target, reduction="none")
+    assert torch.allclose(nll, plain, atol=1e-5)
+    gap_logits[..., 4] = 100.0  # all mass on the last bin: past the window, an end is certain
+    nll = censored_end_nll(end_logit, target, gap_logits, torch.tensor([0.5]))
+    assert float(nll[0, 2]) == pytest.approx(0.0, abs=1e-5)
