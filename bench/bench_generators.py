@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from bench.common import fit_and_sample, parse_job, run_child
+from journeys.eventlog import atomic_write
 
 RESULTS = Path("bench/results")
 ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]
@@ -86,6 +88,32 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def merged_rows(new: dict | None = None) -> list[dict]:
+    """All results so far, `new` replacing its job's row. Each job's row is also kept in
+    its own file (bench/results/generators/<job>.json), so invocations running side by
+    side never lose each other's rows: the summary is rebuilt from those files."""
+    per_job = RESULTS / "generators"
+    per_job.mkdir(parents=True, exist_ok=True)
+    summary = RESULTS / "generators.json"
+    rows = {r["job"]: r for r in (json.loads(summary.read_text()) if summary.exists() else [])}
+    for f in sorted(per_job.glob("*.json")):
+        r = json.loads(f.read_text())
+        old = rows.get(r["job"], {})
+        if r.get("measured_at", "") >= old.get("measured_at", ""):
+            rows[r["job"]] = r
+    if new is not None:
+        _write_json(per_job / f"{new['job']}.json", new)
+        rows[new["job"]] = new
+    out = sorted(rows.values(), key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS
+                 else 99)
+    _write_json(summary, out)
+    return out
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
+
+
 def _f(v, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -102,9 +130,7 @@ def main() -> None:
         print("RESULT " + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs,
                                              seed=a.seed)))
         return
-    out_json = RESULTS / "generators.json"
-    # Results merge by job, so jobs may be run in separate invocations (each row keeps its time).
-    rows = json.loads(out_json.read_text()) if out_json.exists() else []
+    rows = merged_rows()
     for job in a.jobs.split(","):
         cmd = [sys.executable, "-m", "bench.bench_generators", "--job", job,
                "--par-epochs", str(a.par_epochs), "--seed", str(a.seed)]
@@ -116,10 +142,8 @@ def main() -> None:
             print(f"[bench] {job} FAILED: {err}", file=sys.stderr)
             continue
         row["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        rows = [r for r in rows if r["job"] != job] + [row]
-        rows.sort(key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS else 99)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(rows, indent=1))
+        row["load_average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        rows = merged_rows(row)
     if rows:
         md = table(rows)
         (RESULTS / "generators.md").write_text(md + "\n")
