@@ -201,23 +201,26 @@ def evaluate_runs(status: str | None = None) -> list:
     ]
 
 
+FILE_ARGS = (
+    "--train",
+    "split/train.parquet",
+    "--holdout",
+    "split/holdout.parquet",
+    "--synthetic",
+    "outside/synthetic.csv",
+    "--schema",
+    "split/schema.yaml",
+    "--out",
+    "rep",
+    "--models",
+    "logreg",
+)
+
+
 def test_cli_from_files_writes_html_json_and_mlflow(files, capsys):
     import mlflow
 
-    args = [
-        "--train",
-        "split/train.parquet",
-        "--holdout",
-        "split/holdout.parquet",
-        "--synthetic",
-        "outside/synthetic.csv",
-        "--schema",
-        "split/schema.yaml",
-        "--out",
-        "rep",
-        "--models",
-        "logreg",
-    ]
+    args = list(FILE_ARGS)
     assert cli(args) == 0
     assert "report: rep/report.html" in capsys.readouterr().out
     report = json.loads((files / "rep" / "report.json").read_text())
@@ -321,21 +324,7 @@ def test_a_failure_midway_ends_the_run_failed_and_writes_no_file(files, monkeypa
         raise RuntimeError("renderer broke")
 
     monkeypatch.setattr(app.report_html, "render", broken)
-    args = [
-        "--train",
-        "split/train.parquet",
-        "--holdout",
-        "split/holdout.parquet",
-        "--synthetic",
-        "outside/synthetic.csv",
-        "--schema",
-        "split/schema.yaml",
-        "--out",
-        "rep",
-        "--models",
-        "logreg",
-        "--no-sdmetrics",
-    ]
+    args = [*FILE_ARGS, "--no-sdmetrics"]
     with pytest.raises(RuntimeError, match="renderer broke"):
         cli(args)
     assert not (files / "rep").exists()
