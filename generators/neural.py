@@ -118,7 +118,7 @@ class NeuralGenerator(SequenceGenerator):
                 epochs=self.config.epochs,
                 max_steps=self.config.max_steps,
             )
-        data = JourneyData(encoder.encode(log), codec)
+        data = JourneyData.from_log(log, encoder, codec)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(self.config.seed)
             net = self._build(codec)

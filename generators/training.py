@@ -3,8 +3,9 @@
 - `Codec`: value transforms between encoded journeys and model targets
   (discretised log numerics, log gaps, first-event times, context classes).
   It depends only on the schema and config, never on the data.
-- `JourneyData`: encoded journeys as tensors, gathered per batch and split into
-  length-sorted chunks (a batch's padding is paid per chunk, not per batch).
+- `JourneyData`: encoded journeys stored ragged (memory follows the number of
+  events), encoded chunk by chunk, padded per batch and split into length-sorted
+  chunks (a batch's padding is paid per chunk, not per batch).
 - `run_training`: a PyTorch Lightning Trainer (progress bar, safetensors
   checkpoints, early stopping, CPU or GPU) around a `Task` whose `step(idx)`
   makes one optimisation step on the customers `idx`: Poisson-sampled under DP,
@@ -146,35 +147,86 @@ class Batch:
 
 
 class JourneyData:
-    """Encoded training journeys, indexable by customer."""
+    """Encoded training journeys, indexable by customer.
+
+    Stored ragged: the events of all customers end to end, without padding, so memory
+    follows the number of events, not customers x the longest journey. `from_log`
+    encodes the log a chunk of customers at a time; `take` pads one batch only.
+    """
+
+    PER_EVENT = ("tokens", "w", "w_bin", "g", "g_bin", "abs_t")
+    PER_CUSTOMER = ("lengths", "start_frac", "start_bin", "ctx")
 
     def __init__(self, enc: EncodedJourneys, codec: Codec):
-        self.codec = codec
-        self.n = len(enc)
-        self.lengths = enc.lengths.long()
-        self.tokens = enc.tokens.long()
-        num = enc.numerics.float()
-        self.w = Codec.w_of_u(num)
-        self.w_bin = Codec.to_bin(self.w, codec.numeric_bins)
+        self._store(codec, [self._ragged(enc, codec)])
+
+    @classmethod
+    def from_log(
+        cls, log, encoder, codec: Codec, *, customers_per_chunk: int = 1024
+    ) -> JourneyData:
+        """Encode `log` chunk by chunk (customers in the log's order)."""
+        data = cls.__new__(cls)
+        chunks = log.iter_chunks(customers_per_chunk)
+        parts = [cls._ragged(encoder.encode(c), codec) for c in chunks]
+        data._store(codec, parts)
+        return data
+
+    @staticmethod
+    def _ragged(enc: EncodedJourneys, codec: Codec) -> dict[str, torch.Tensor]:
+        lengths = enc.lengths.long()
         gaps = enc.gaps.double()
-        self.g = codec.g_of_gap(gaps).float()
-        self.g_bin = Codec.to_bin(self.g, codec.gap_bins)
         start = enc.start.double()
-        self.abs_t = ((start[:, None] + gaps.cumsum(1)) / codec.span).float()
-        self.start_frac = (start / codec.span).float()
-        self.start_bin = codec.start_bin(self.start_frac)
-        self.ctx = codec.ctx_classes(enc)
+        w = Codec.w_of_u(enc.numerics.float())
+        g = codec.g_of_gap(gaps).float()
+        start_frac = (start / codec.span).float()
+        padded = {
+            "tokens": enc.tokens.long(),
+            "w": w,
+            "w_bin": Codec.to_bin(w, codec.numeric_bins),
+            "g": g,
+            "g_bin": Codec.to_bin(g, codec.gap_bins),
+            "abs_t": ((start[:, None] + gaps.cumsum(1)) / codec.span).float(),
+        }
+        valid = torch.arange(enc.tokens.shape[1]) < lengths[:, None]  # [N, L]
+        out = {k: v[valid] for k, v in padded.items()}  # row-major: customer by customer
+        out.update(
+            lengths=lengths,
+            start_frac=start_frac,
+            start_bin=codec.start_bin(start_frac),
+            ctx=codec.ctx_classes(enc),
+        )
+        return out
+
+    def _store(self, codec: Codec, parts: list[dict[str, torch.Tensor]]) -> None:
+        self.codec = codec
+        for k in self.PER_EVENT + self.PER_CUSTOMER:
+            setattr(self, k, torch.cat([p[k] for p in parts]))
+        self.n = len(self.lengths)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths  # first event of each
 
     def take(self, idx: torch.Tensor) -> Batch:
-        L = max(1, int(self.lengths[idx].max())) if len(idx) else 1
+        """The customers `idx` as a batch padded to its longest journey (padding as in
+        the padded encoding: zeros, and the last event's time for `abs_t`)."""
+        lens = self.lengths[idx]
+        L = max(1, int(lens.max())) if len(idx) else 1
+        first = self.offsets[idx][:, None]
+        pos = torch.arange(L)
+        valid = pos < lens[:, None]  # [B, L]
+        rows = torch.minimum(first + pos, first + (lens[:, None] - 1).clamp(min=0))
+
+        def pad(x: torch.Tensor) -> torch.Tensor:
+            y = x[rows]
+            m = valid.view(*valid.shape, *([1] * (y.dim() - 2)))
+            return torch.where(m, y, torch.zeros((), dtype=y.dtype))
+
         return Batch(
-            lengths=self.lengths[idx],
-            tokens=self.tokens[idx, :L],
-            w=self.w[idx, :L],
-            w_bin=self.w_bin[idx, :L],
-            g=self.g[idx, :L],
-            g_bin=self.g_bin[idx, :L],
-            abs_t=self.abs_t[idx, :L],
+            lengths=lens,
+            tokens=pad(self.tokens),
+            w=pad(self.w),
+            w_bin=pad(self.w_bin),
+            g=pad(self.g),
+            g_bin=pad(self.g_bin),
+            abs_t=self.abs_t[rows],
             start_frac=self.start_frac[idx],
             start_bin=self.start_bin[idx],
             ctx=self.ctx[idx],

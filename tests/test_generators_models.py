@@ -133,3 +133,33 @@ def test_censored_end_reduces_to_the_plain_end_flag_when_no_gap_can_cross():
     gap_logits[..., 4] = 100.0  # all mass on the last bin: past the window, an end is certain
     nll = censored_end_nll(end_logit, target, gap_logits, torch.tensor([0.5]))
     assert float(nll[0, 2]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_ragged_chunked_data_gives_the_batches_of_the_padded_encoding():
+    """Stored ragged and encoded a few customers at a time, a batch is exactly the rows of
+    the padded encoding of the whole log (padding included), whatever the chunking."""
+    log = EventLog.from_frame(tiny_frame(20, seed=4), Schema.from_dict(TINY_SCHEMA))
+    encoder = JourneyEncoder(log.schema)
+    enc = encoder.encode(log)
+    codec = Codec.make(encoder, VAEConfig(d_model=16, n_layers=3))
+    gaps, start = enc.gaps.double(), enc.start.double()
+    w = Codec.w_of_u(enc.numerics.float())
+    g = codec.g_of_gap(gaps).float()
+    padded = {
+        "tokens": enc.tokens.long(), "w": w, "w_bin": Codec.to_bin(w, codec.numeric_bins),
+        "g": g, "g_bin": Codec.to_bin(g, codec.gap_bins),
+        "abs_t": ((start[:, None] + gaps.cumsum(1)) / codec.span).float(),
+    }
+    chunked = JourneyData.from_log(log, encoder, codec, customers_per_chunk=3)
+    whole = JourneyData(enc, codec)
+    assert chunked.n == whole.n == log.n_customers
+    gen = torch.Generator().manual_seed(0)
+    for idx in (torch.arange(20), torch.tensor([7]), torch.randperm(20, generator=gen)[:6]):
+        L = int(enc.lengths[idx].max())
+        for data in (chunked, whole):
+            b = data.take(idx)
+            assert torch.equal(b.lengths, enc.lengths[idx].long())
+            for k, ref in padded.items():
+                torch.testing.assert_close(getattr(b, k), ref[idx, :L], rtol=0, atol=0)
+            torch.testing.assert_close(b.ctx, codec.ctx_classes(enc)[idx], rtol=0, atol=0)
+    assert whole.take(torch.tensor([], dtype=torch.long)).tokens.shape[0] == 0
