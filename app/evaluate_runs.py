@@ -1,7 +1,7 @@
 """The inputs of `journeylab evaluate`: from files, or from a JourneyLab run in MLflow.
 
 From files: train, holdout and synthetic logs read with one schema (--schema,
-else `schema.yaml` beside each file; three different schema files are an error).
+else the `schema.yaml` beside the files that have one; different schema files are an error).
 
 From a run id (`resolve_run`): a `fit` run names its training data (param
 `data`) and holds its model, privacy record (`privacy_record.json`) and fit
@@ -55,7 +55,7 @@ def read(path: Path, schema: Schema, role: str) -> EventLog:
 
 
 def schema_for(paths: dict[str, Path], schema: str | None) -> Schema:
-    """--schema for every file, else the schema.yaml beside each (all the same)."""
+    """--schema for every file, else the schema.yaml beside the files (all the same)."""
     from journeys.cli import resolve_schema
 
     if schema is not None:
@@ -63,12 +63,13 @@ def schema_for(paths: dict[str, Path], schema: str | None) -> Schema:
     found = {}
     for role, p in paths.items():
         beside = Path(p).parent / "schema.yaml"
-        if not beside.exists():
-            raise ConfigError(
-                f"no --schema given and no schema.yaml next to the {role} log "
-                f"{p}; pass --schema FILE.yaml (the schema the logs follow)"
-            )
-        found[role] = Schema.read(beside)
+        if beside.exists():
+            found[role] = Schema.read(beside)
+    if not found:
+        raise ConfigError(
+            "no --schema given and no schema.yaml next to the train, holdout or synthetic "
+            "log; pass --schema FILE.yaml (the schema the logs follow)"
+        )
     fps = {r: s.fingerprint() for r, s in found.items()}
     if len(set(fps.values())) > 1:
         names = ", ".join(
@@ -79,7 +80,7 @@ def schema_for(paths: dict[str, Path], schema: str | None) -> Schema:
             f"({names}); evaluate logs of one schema, or pass --schema to read "
             "all three with the same one"
         )
-    return found["train"]
+    return next(iter(found.values()))
 
 
 def from_files(train: Path, holdout: Path, synthetic: Path, schema: str | None) -> Inputs:

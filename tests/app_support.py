@@ -122,6 +122,22 @@ def seed_store(root: Path, *, customers: int = 60) -> dict[str, str]:
             "--no-augmented",
         )
     )
+    ids["report"] = run_id(
+        cli(
+            "evaluate",
+            "--train",
+            train,
+            "--holdout",
+            hold,
+            "--synthetic",
+            "data/syn_vae.parquet",
+            "--models",
+            "logreg",
+            "--no-sdmetrics",
+            "--out",
+            "reports/vae",
+        )
+    )
     ids["evaluate"] = run_id(
         cli(
             "predict",

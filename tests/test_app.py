@@ -50,7 +50,7 @@ def test_overview(seeded):
     at = open_page("overview")
     assert not at.error, texts(at, "error")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Runs"] == "10" and metrics["Failed runs"] == "1"
+    assert metrics["Runs"] == "11" and metrics["Failed runs"] == "1"
     best = at.dataframe[1].value
     assert set(best.by) == {"fidelity", "utility"}
     assert set(best.generator) <= {"vae", "gan"}
@@ -73,6 +73,15 @@ def test_runs_filter_and_compare(seeded):
     side = at.dataframe[2].value
     assert side.shape[1] == 2 and "generator" in side.index
     assert len(at.get("plotly_chart")) >= 1
+
+
+def test_runs_offer_the_evaluation_report(seeded):
+    _, ids = seeded
+    at = open_page("runs")
+    assert at.selectbox(key="runs_report").value == ids["report"]
+    figures = {m.label: float(m.value) for m in at.metric}
+    assert 0 <= figures["detection AUC"] <= 1 and 0 <= figures["membership-inference AUC"] <= 1
+    assert len(at.get("download_button")) == 1
 
 
 def test_journeys(seeded):

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, results, store, ui
+from journeys.errors import ConfigError
 
 SUMMARY = {
     "tvd_3gram": "3-gram TVD",
@@ -128,6 +129,44 @@ def compare(uri: str, df: pd.DataFrame) -> None:
         st.plotly_chart(charts.lines(series, title=f"{key} per epoch", xlabel="epoch"))
 
 
+def reports(uri: str, df: pd.DataFrame) -> None:
+    """Evaluation reports (`journeylab evaluate`): headline figures and the HTML report."""
+    ev = df[(df.kind == "evaluate") & (df.status == "FINISHED")]
+    if ev.empty:
+        st.info(
+            "No evaluation report yet: `journeylab evaluate --train T --holdout H "
+            "--synthetic S` (or `--run-id R`) writes one and logs it here."
+        )
+        return
+    row = ui.pick_run("Report", ev, key="runs_report")
+    try:
+        html = store.artifact_path(uri, row.run_id, row.artifact_uri, "report/report.html")
+    except ConfigError as e:
+        st.warning(str(e))
+        return
+    figures = {
+        label: row.get(f"metrics.{key}")
+        for key, label in (
+            ("detection_auc", "detection AUC"),
+            ("tvd_3gram", "3-gram TVD"),
+            ("mia_distance_auc", "membership-inference AUC"),
+            ("dcr_share", "DCR share"),
+        )
+        if pd.notna(row.get(f"metrics.{key}"))
+    }
+    if figures:
+        for col, (label, value) in zip(st.columns(len(figures)), figures.items(), strict=True):
+            col.metric(label, f"{value:.3f}")
+    st.download_button(
+        "Download the HTML report",
+        data=html.read_bytes(),
+        file_name=f"{row['name']}.html",
+        mime="text/html",
+        key="runs_report_dl",
+    )
+    st.caption("The report works offline. " + ui.REAL_DATA_CAVEAT)
+
+
 def body(uri: str, df: pd.DataFrame) -> None:
     view = filtered(df)
     st.caption(f"{len(view)} of {len(df)} runs · click a column header to sort")
@@ -142,6 +181,8 @@ def body(uri: str, df: pd.DataFrame) -> None:
             st.dataframe(failed[["name", "error"]], hide_index=True)
     st.subheader("Side by side")
     compare(uri, view)
+    st.subheader("Evaluation reports")
+    reports(uri, view)
 
 
 ui.page(
