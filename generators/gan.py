@@ -5,9 +5,9 @@
   first-event time) and an event generator: a causal dilated-conv stack over
   per-event noise, emitting per position every event column (straight-through
   one-hots for categoricals, log-scaled numerics, log gap) and an end
-  probability. In training the journey's mask is its survival probability
-  prod(1 - p_end) (smooth, like DoppelGANger's generation flags); sampling draws
-  the end flags. All positions are produced in parallel (no output feedback),
+  probability. End flags are drawn, in training too (straight-through: 0/1
+  forward, the gradient of the end probability backward), so the discriminator
+  sees the same hard journey masks on real and fake journeys. All positions are produced in parallel (no output feedback),
   which keeps training and sampling fast.
 - Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
   masked by length) with their context; masked mean and max pooling -> score.
@@ -101,11 +101,11 @@ class EventGenerator(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform.
 
-        A journey ends at step t with probability p_end[t]. In training (hard=False) the
-        mask is the survival probability prod(1 - p_end), smooth in the generator's
-        weights (as DoppelGANger's generation flags): the discriminator sees soft masks,
-        which pushes p_end towards 0 or 1. Sampling (hard=True) draws the end flags with
-        the uniform noise."""
+        A journey ends at step t with probability p_end[t]; the end flags are drawn with
+        the uniform noise. In training (hard=False) they are straight-through estimates:
+        0/1 in the forward pass, the gradient of p_end in the backward pass. (Soft masks,
+        prod(1 - p_end), let the discriminator tell fakes by their fractional masks; the
+        generator then escaped by ending every journey after one event.)"""
         step_noise, u = step_noise[..., :-1], step_noise[..., -1]
         B, L, _ = step_noise.shape
         pos = self.codec.pos_feature(L, B).to(z.device).unsqueeze(-1)
@@ -117,9 +117,12 @@ class EventGenerator(nn.Module):
         w, g = torch.sigmoid(out[..., :M]), torch.sigmoid(out[..., M])
         g = torch.cat([torch.zeros_like(g[:, :1]), g[:, 1:]], 1)  # first event: no gap
         p_end = torch.sigmoid(out[..., M + 1])
-        end = (u < p_end).float() if hard else p_end
+        drawn = (u < p_end).float()
+        # straight-through: the discriminator always sees drawn (0/1) end flags, as real
+        # journeys have; the generator's gradient flows through the end probabilities
+        end = drawn if hard else drawn + p_end - p_end.detach()
         end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
-        mask = torch.cumprod(1 - end, dim=1)  # [B, L] (probability that) the journey goes on
+        mask = torch.cumprod(1 - end, dim=1)  # [B, L] 1 while the journey goes on
         abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
         # a journey also ends when its next event would fall after the schema's time range
         mask = mask * torch.cumprod((abs_t < 1.0).to(mask.dtype), dim=1)
