@@ -1,0 +1,65 @@
+"""DP overhead: a DP epoch's time over the same model's non-DP epoch, interleaved.
+
+On a shared machine, epoch times of jobs run minutes apart differ by the load
+of the moment, so the ratio between two such jobs means little. Here one
+process alternates one-epoch fits without and with DP (epsilon 8, same config,
+same Complete Journey train split) `--rounds` times and reports the median of
+the per-round ratios, so that both sides of every ratio saw the same load.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_dp_overhead [--models vae,gan] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+RESULTS = Path("bench/results")
+
+
+def one_epoch(model: str, train, eps: float | None, seed: int) -> float:
+    """Seconds of the one training epoch of a fresh `model` (DP at `eps` if given)."""
+    from generators import create
+    from privacy import PrivacyBudget
+
+    gen = create(model, {"epochs": 1, "seed": seed})
+    gen.fit(train, privacy=PrivacyBudget(epsilon=eps) if eps else None)
+    return float(gen.history[-1]["epoch_seconds"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="vae,gan")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    from journeys import datasets, split_by_customer
+
+    log, _ = datasets.load("completejourney")
+    train, _ = split_by_customer(log, holdout=0.5, seed=a.seed)
+    out = {"command": "python -m bench.bench_dp_overhead " + " ".join(argv or []),
+           "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "models": {}}
+    for model in a.models.split(","):
+        rounds = []
+        for r in range(a.rounds):
+            plain = one_epoch(model, train, None, a.seed + r)
+            dp = one_epoch(model, train, 8.0, a.seed + r)
+            rounds.append({"non_dp_s": plain, "dp_s": dp, "ratio": dp / plain,
+                           "load_average": os.getloadavg()[0]})
+        out["models"][model] = {"rounds": rounds,
+                                "median_ratio": statistics.median(x["ratio"] for x in rounds)}
+        pairs = ", ".join("{:.1f}/{:.1f} s".format(x["dp_s"], x["non_dp_s"]) for x in rounds)
+        median = out["models"][model]["median_ratio"]
+        print(f"{model}: DP/non-DP epoch time, median of {a.rounds} interleaved rounds: "
+              f"{median:.2f} ({pairs})")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "dp_overhead.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
