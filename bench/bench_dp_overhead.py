@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     log, _ = datasets.load("completejourney")
     train, _ = split_by_customer(log, holdout=0.5, seed=a.seed)
-    out = {"command": "python -m bench.bench_dp_overhead " + " ".join(argv or []),
+    out = {"command": "python -m bench.bench_dp_overhead " + " ".join(argv or sys.argv[1:]),
            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "models": {}}
     for model in a.models.split(","):
         rounds = []
