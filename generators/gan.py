@@ -7,8 +7,8 @@
   one-hots for categoricals, log-scaled numerics, log gap) and an end
   probability. End flags are drawn, in training too (straight-through: 0/1
   forward, the gradient of the end probability backward), so the discriminator
-  sees the same hard journey masks on real and fake journeys. All positions are produced in parallel (no output feedback),
-  which keeps training and sampling fast.
+  sees the same hard journey masks on real and fake journeys. All positions are
+  produced in parallel (no output feedback), which keeps training and sampling fast.
 - Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
   masked by length) with their context; masked mean and max pooling -> score.
 
