@@ -291,26 +291,14 @@ def _utility(r: dict, fig: Figures) -> str:
                 )
             )
         )
+    from predictors.evaluate import UTILITY_COLUMNS
+
     return (
         "<h2>Utility</h2>"
         f"<p>Labels at cutoff {fmt(spec['cutoff'])}, horizons (days) "
         f"{fmt(spec['horizons_days'])}; TRTR trains on real train, TSTR on the synthetic "
         "log; both are tested on the real holdout.</p>"
-        + table(
-            [
-                "task",
-                "model",
-                "train",
-                "n",
-                "AUC",
-                "AUC / TRTR",
-                "PR AUC",
-                "Brier",
-                "top-decile lift",
-                "note",
-            ],
-            rows,
-        )
+        + table([*UTILITY_COLUMNS, "note"], rows)
         + f"<div class='grid'>{''.join(lifts)}</div>"
         + f"<div class='caveat'>{html.escape(u['caveat'])}</div>"
     )

@@ -236,18 +236,9 @@ def utility(
 
 
 def utility_rich(table) -> Table:
-    t = Table(
-        "task",
-        "model",
-        "train",
-        "n",
-        "AUC",
-        "AUC / TRTR",
-        "PR AUC",
-        "Brier",
-        "top-decile lift",
-        title="TRTR vs TSTR (tested on the real holdout)",
-    )
+    from predictors.evaluate import UTILITY_COLUMNS
+
+    t = Table(*UTILITY_COLUMNS, title="TRTR vs TSTR (tested on the real holdout)")
     for r in table.itertuples():
         name = r.train + (f":{r.synthetic}" if r.synthetic else "")
         t.add_row(

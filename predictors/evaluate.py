@@ -31,6 +31,19 @@ from predictors.models import create
 
 # --- metrics -------------------------------------------------------------------
 
+# Column labels of a utility table (utility_table), as the CLI and the report show it.
+UTILITY_COLUMNS = (
+    "task",
+    "model",
+    "train",
+    "n",
+    "AUC",
+    "AUC / TRTR",
+    "PR AUC",
+    "Brier",
+    "top-decile lift",
+)
+
 
 def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y, p = np.asarray(y).astype(np.int64).ravel(), np.asarray(p, np.float64).ravel()
