@@ -42,21 +42,34 @@ def main(argv: list[str] | None = None) -> dict:
 
     log, _ = datasets.load("completejourney")
     train, _ = split_by_customer(log, holdout=0.5, seed=a.seed)
-    out = {"command": "python -m bench.bench_dp_overhead " + " ".join(argv or sys.argv[1:]),
-           "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "models": {}}
+    out = {
+        "command": "python -m bench.bench_dp_overhead " + " ".join(argv or sys.argv[1:]),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "models": {},
+    }
     for model in a.models.split(","):
         rounds = []
         for r in range(a.rounds):
             plain = one_epoch(model, train, None, a.seed + r)
             dp = one_epoch(model, train, 8.0, a.seed + r)
-            rounds.append({"non_dp_s": plain, "dp_s": dp, "ratio": dp / plain,
-                           "load_average": os.getloadavg()[0]})
-        out["models"][model] = {"rounds": rounds,
-                                "median_ratio": statistics.median(x["ratio"] for x in rounds)}
+            rounds.append(
+                {
+                    "non_dp_s": plain,
+                    "dp_s": dp,
+                    "ratio": dp / plain,
+                    "load_average": os.getloadavg()[0],
+                }
+            )
+        out["models"][model] = {
+            "rounds": rounds,
+            "median_ratio": statistics.median(x["ratio"] for x in rounds),
+        }
         pairs = ", ".join("{:.1f}/{:.1f} s".format(x["dp_s"], x["non_dp_s"]) for x in rounds)
         median = out["models"][model]["median_ratio"]
-        print(f"{model}: DP/non-DP epoch time, median of {a.rounds} interleaved rounds: "
-              f"{median:.2f} ({pairs})")
+        print(
+            f"{model}: DP/non-DP epoch time, median of {a.rounds} interleaved rounds: "
+            f"{median:.2f} ({pairs})"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "dp_overhead.json").write_text(json.dumps(out, indent=1))
     return out

@@ -49,13 +49,18 @@ def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict
     n_epochs = cfg.get("epochs") or len(hist) or 1
     rec = gen.privacy_record or {}
     return {
-        "job": job, "model": model, "epsilon": eps, "epochs": n_epochs,
+        "job": job,
+        "model": model,
+        "epsilon": eps,
+        "epochs": n_epochs,
         "fit_seconds": fit_s,
         "epoch_seconds": (sum(epoch_s) / len(epoch_s)) if epoch_s else fit_s / n_epochs,
-        "sample_seconds": sample_s, "sampled": n,
+        "sample_seconds": sample_s,
+        "sampled": n,
         "journeys_per_second": n / sample_s,
         "peak_rss_mb": m["peak_rss_mb"],
-        "epsilon_spent": rec.get("epsilon"), "delta": rec.get("delta"),
+        "epsilon_spent": rec.get("epsilon"),
+        "delta": rec.get("delta"),
         "mean_length": float(synth.lengths().mean()),
         **fidelity.fidelity_report(train, holdout, synth, seed=seed),
     }
@@ -64,27 +69,52 @@ def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict
 def table(rows: list[dict]) -> str:
     by = {r["job"]: r for r in rows}
     par = by.get("par")
-    head = ("| job | epochs | fit s | epoch s | DP/non-DP epoch | journeys/s | x PAR throughput | "
-            "peak MB | eps spent | mean len | det. AUC | TVD-2 | len W1 ratio | gap W1 ratio |")
+    head = (
+        "| job | epochs | fit s | epoch s | DP/non-DP epoch | journeys/s | x PAR throughput | "
+        "peak MB | eps spent | mean len | det. AUC | TVD-2 | len W1 ratio | gap W1 ratio |"
+    )
     lines = [head, "|" + "---|" * 14]
     for r in rows:
         base = by.get(f"{r['model']}-nodp")
-        dp_ratio = (r["epoch_seconds"] / base["epoch_seconds"]
-                    if base and r["epsilon"] is not None else None)
+        dp_ratio = (
+            r["epoch_seconds"] / base["epoch_seconds"]
+            if base and r["epsilon"] is not None
+            else None
+        )
         xpar = r["journeys_per_second"] / par["journeys_per_second"] if par else None
-        lines.append("| " + " | ".join([
-            r["job"], str(r["epochs"]), f"{r['fit_seconds']:.0f}", f"{r['epoch_seconds']:.1f}",
-            _f(dp_ratio, ".2f"), f"{r['journeys_per_second']:.1f}", _f(xpar, ".0f"),
-            f"{r['peak_rss_mb']:.0f}", _f(r["epsilon_spent"], ".2f"), f"{r['mean_length']:.1f}",
-            f"{r['detection_auc']:.3f}", f"{r['tvd_2gram']:.3f}",
-            f"{r['length_w1_ratio']:.2f}", f"{r['gap_w1_ratio']:.2f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["job"],
+                    str(r["epochs"]),
+                    f"{r['fit_seconds']:.0f}",
+                    f"{r['epoch_seconds']:.1f}",
+                    _f(dp_ratio, ".2f"),
+                    f"{r['journeys_per_second']:.1f}",
+                    _f(xpar, ".0f"),
+                    f"{r['peak_rss_mb']:.0f}",
+                    _f(r["epsilon_spent"], ".2f"),
+                    f"{r['mean_length']:.1f}",
+                    f"{r['detection_auc']:.3f}",
+                    f"{r['tvd_2gram']:.3f}",
+                    f"{r['length_w1_ratio']:.2f}",
+                    f"{r['gap_w1_ratio']:.2f}",
+                ]
+            )
+            + " |"
+        )
     if par:
-        lines.append(f"\nPAR ran {par['epochs']} epochs ({par['epoch_seconds']:.0f} s each); its "
-                     f"default 128 epochs extrapolate to {128 * par['epoch_seconds'] / 60:.0f} min "
-                     "of fitting (extrapolated, not measured).")
+        lines.append(
+            f"\nPAR ran {par['epochs']} epochs ({par['epoch_seconds']:.0f} s each); its "
+            f"default 128 epochs extrapolate to {128 * par['epoch_seconds'] / 60:.0f} min "
+            "of fitting (extrapolated, not measured)."
+        )
     ref = rows[0]
-    lines.append(f"Reference, real train vs holdout: detection AUC {ref['ref_detection_auc']:.3f}, "
-                 f"TVD-2 {ref['ref_tvd_2gram']:.3f}.")
+    lines.append(
+        f"Reference, real train vs holdout: detection AUC {ref['ref_detection_auc']:.3f}, "
+        f"TVD-2 {ref['ref_tvd_2gram']:.3f}."
+    )
     return "\n".join(lines)
 
 
@@ -104,8 +134,9 @@ def merged_rows(new: dict | None = None) -> list[dict]:
     if new is not None:
         _write_json(per_job / f"{new['job']}.json", new)
         rows[new["job"]] = new
-    out = sorted(rows.values(), key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS
-                 else 99)
+    out = sorted(
+        rows.values(), key=lambda r: ALL_JOBS.index(r["job"]) if r["job"] in ALL_JOBS else 99
+    )
     _write_json(summary, out)
     return out
 
@@ -127,13 +158,24 @@ def main() -> None:
     ap.add_argument("--job", help=argparse.SUPPRESS)  # child mode
     a = ap.parse_args()
     if a.job:
-        print("RESULT " + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs,
-                                             seed=a.seed)))
+        print(
+            "RESULT "
+            + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs, seed=a.seed))
+        )
         return
     rows = merged_rows()
     for job in a.jobs.split(","):
-        cmd = [sys.executable, "-m", "bench.bench_generators", "--job", job,
-               "--par-epochs", str(a.par_epochs), "--seed", str(a.seed)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.bench_generators",
+            "--job",
+            job,
+            "--par-epochs",
+            str(a.par_epochs),
+            "--seed",
+            str(a.seed),
+        ]
         if a.epochs:
             cmd += ["--epochs", str(a.epochs)]
         print(f"[bench] {job} ...", file=sys.stderr, flush=True)

@@ -51,7 +51,9 @@ def audit_rows(seed: int) -> list[dict]:
     targets = {
         "copier (synthetic = train)": (train, holdout, train),
         "fresh real (synthetic = holdout half)": (
-            train, holdout.subset(half), holdout.subset(holdout.customers[len(half):])
+            train,
+            holdout.subset(half),
+            holdout.subset(holdout.customers[len(half) :]),
         ),
     }
     for path in sorted(RESULTS.glob("synthetic-*.parquet")):
@@ -61,8 +63,9 @@ def audit_rows(seed: int) -> list[dict]:
     for name, (tr, ho, syn) in targets.items():
         t0 = time.perf_counter()
         rep = run_audits(tr, ho, syn, seed=seed)
-        rows.append({"job": name, "seconds": time.perf_counter() - t0, **rep.metrics,
-                     "sizes": rep.sizes})
+        rows.append(
+            {"job": name, "seconds": time.perf_counter() - t0, **rep.metrics, "sizes": rep.sizes}
+        )
         print(f"  audited {name}", file=sys.stderr)
     return rows
 
@@ -95,8 +98,12 @@ def canary_job(job: str, *, seed: int, n_canaries: int) -> dict:
     res = canary_audit(train, fit, claimed_epsilon=eps, seed=seed, config=cfg)
     rec = fitted["record"] or {}
     res["delta"] = rec.get("delta", res["delta"])
-    return {"job": job, "seconds": time.perf_counter() - t0,
-            "epsilon_spent": rec.get("epsilon"), **res}
+    return {
+        "job": job,
+        "seconds": time.perf_counter() - t0,
+        "epsilon_spent": rec.get("epsilon"),
+        **res,
+    }
 
 
 def _fmt(v, f: str) -> str:
@@ -104,21 +111,30 @@ def _fmt(v, f: str) -> str:
 
 
 def markdown(res: dict) -> str:
-    lines = ["Audits (computed on real data; not covered by the DP guarantee):", "",
-             "| synthetic log | MIA AUC (distance) | MIA AUC (density ratio) | DCR share | "
-             "exact copies | exact copies, holdout (chance) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "Audits (computed on real data; not covered by the DP guarantee):",
+        "",
+        "| synthetic log | MIA AUC (distance) | MIA AUC (density ratio) | DCR share | "
+        "exact copies | exact copies, holdout (chance) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in res.get("audits", []):
         lines.append(
             f"| {r['job']} | {_fmt(r.get('mia_distance_auc'), '.3f')} | "
             f"{_fmt(r.get('mia_density_ratio_auc'), '.3f')} | {_fmt(r.get('dcr_share'), '.3f')} "
             f"| {_fmt(r.get('exact_copy_share'), '.3f')} | "
-            f"{_fmt(r.get('exact_copy_share_holdout'), '.3f')} |")
+            f"{_fmt(r.get('exact_copy_share_holdout'), '.3f')} |"
+        )
     canary = res.get("canary", {})
     if canary:
-        lines += ["", "Canary audits (empirical lower bounds on epsilon, 95% confidence):", "",
-                  "| job | claimed eps | spent eps | lower bound (threshold) | "
-                  "lower bound (one run) | canaries (planted) | fit + audit s |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Canary audits (empirical lower bounds on epsilon, 95% confidence):",
+            "",
+            "| job | claimed eps | spent eps | lower bound (threshold) | "
+            "lower bound (one run) | canaries (planted) | fit + audit s |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for job in sorted(canary):
             r = canary[job]
             lines.append(
@@ -126,7 +142,8 @@ def markdown(res: dict) -> str:
                 f"{_fmt(r.get('epsilon_spent'), '.2f')} | "
                 f"{_fmt(r.get('epsilon_lower_bound'), '.2f')} | "
                 f"{_fmt(r.get('epsilon_lower_bound_one_run'), '.2f')} | "
-                f"{r['n_canaries']} ({r['n_planted']}) | {_fmt(r.get('seconds'), '.0f')} |")
+                f"{r['n_canaries']} ({r['n_planted']}) | {_fmt(r.get('seconds'), '.0f')} |"
+            )
     return "\n".join(lines)
 
 
@@ -149,9 +166,21 @@ def main(argv: list[str] | None = None) -> None:
     for job in filter(None, args.canary.split(",")):
         print(f"  canary {job}", file=sys.stderr)
         out = subprocess.run(
-            [sys.executable, "-m", "bench.bench_privacy", "--job", job, "--seed", str(args.seed),
-             "--canaries", str(args.canaries)],
-            check=True, capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_privacy",
+                "--job",
+                job,
+                "--seed",
+                str(args.seed),
+                "--canaries",
+                str(args.canaries),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         res["canary"][job] = json.loads(out.stdout.strip().splitlines()[-1])
     res["command"] = "python -m bench.bench_privacy " + " ".join(argv or sys.argv[1:])
     RESULTS.mkdir(parents=True, exist_ok=True)

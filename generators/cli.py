@@ -91,9 +91,12 @@ def fit(
     ledger = Ledger()
     _refuse_over_cap(ledger, log.fingerprint(), budget)
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
-    tags = {"generator": model, "epsilon": epsilon if budget else "inf",
-            "caveat": "per-epoch losses are computed on real data and are not covered by the "
-                      "DP guarantee; the model and its samples are"}
+    tags = {
+        "generator": model,
+        "epsilon": epsilon if budget else "inf",
+        "caveat": "per-epoch losses are computed on real data and are not covered by the "
+        "DP guarantee; the model and its samples are",
+    }
     with start_run(
         "fit", dataset=log.schema.name, fingerprint=log.fingerprint(), detail=detail, tags=tags
     ) as run:

@@ -296,7 +296,9 @@ def crossing_weights(remaining: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 def censored_end_nll(
-    end_logit: torch.Tensor, end_target: torch.Tensor, gap_logits: torch.Tensor,
+    end_logit: torch.Tensor,
+    end_target: torch.Tensor,
+    gap_logits: torch.Tensor,
     remaining: torch.Tensor,
 ) -> torch.Tensor:
     """[B, S] NLL: -log(1 - p_end) where no end, -log(p_end + (1 - p_end) P(crossing)) at

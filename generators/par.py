@@ -222,8 +222,11 @@ class PARGenerator(SequenceGenerator):
         fixed = {}
         for col, value in conditions.items():
             if col not in names:
-                what = ("an event column (events are generated, not fixed)"
-                        if col in self.schema.event_names() else "not a column of the schema")
+                what = (
+                    "an event column (events are generated, not fixed)"
+                    if col in self.schema.event_names()
+                    else "not a column of the schema"
+                )
                 raise ConfigError(
                     f"cannot condition on '{col}': it is {what}; conditions fix context "
                     f"columns, which are {names}"

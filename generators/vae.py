@@ -198,7 +198,7 @@ class VAENet(nn.Module):
         """[B] time from each journey's last event to the end of the window, on the
         binned gap scale [0, 1]."""
         last = b.abs_t.gather(1, (b.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
-        left = ((1.0 - last.double()).clamp(min=0) * self.codec.span)
+        left = (1.0 - last.double()).clamp(min=0) * self.codec.span
         return self.codec.g_of_gap(left).float()
 
     @torch.no_grad()

@@ -8,7 +8,17 @@ from journeys.eventlog import EventLog, read_table, split_by_customer, write_tab
 from journeys.schema import Column, Schema
 
 __all__ = [
-    "Column", "ConfigError", "DataError", "EncodedJourneys", "EventLog", "InternalError",
-    "JourneyEncoder", "PrivacyBudgetError", "Schema", "UserError", "read_table",
-    "split_by_customer", "write_table",
+    "Column",
+    "ConfigError",
+    "DataError",
+    "EncodedJourneys",
+    "EventLog",
+    "InternalError",
+    "JourneyEncoder",
+    "PrivacyBudgetError",
+    "Schema",
+    "UserError",
+    "read_table",
+    "split_by_customer",
+    "write_table",
 ]

@@ -221,6 +221,5 @@ def detection_auc(real: EventLog, synth: EventLog, *, seed: int = 0, folds: int 
     # One OpenMP thread: beside torch's own OpenMP runtime, or on a busy machine,
     # spinning worker threads made this 50 times slower (26 s against 0.5 s measured).
     with threadpool_limits(limits=1, user_api="openmp"):
-        scores = cross_val_score(_classifier(seed), x, y, groups=groups, cv=cv,
-                                 scoring="roc_auc")
+        scores = cross_val_score(_classifier(seed), x, y, groups=groups, cv=cv, scoring="roc_auc")
     return float(np.mean(scores))

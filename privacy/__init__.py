@@ -17,5 +17,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'privacy' has no attribute '{name}'")
 
 
-__all__ = ["Ledger", "PrivacyBudget", "PrivacyCard", "canary_audit", "conform", "default_delta",
-           "dp_complete_schema", "recompute_epsilon", "run_audits"]
+__all__ = [
+    "Ledger",
+    "PrivacyBudget",
+    "PrivacyCard",
+    "canary_audit",
+    "conform",
+    "default_delta",
+    "dp_complete_schema",
+    "recompute_epsilon",
+    "run_audits",
+]

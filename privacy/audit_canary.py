@@ -87,8 +87,9 @@ def clopper_pearson(k: int, n: int, *, alpha: float) -> tuple[float, float]:
     return lo, hi
 
 
-def epsilon_from_rates(tp: int, n_pos: int, fp: int, n_neg: int, *, delta: float,
-                       alpha: float) -> float:
+def epsilon_from_rates(
+    tp: int, n_pos: int, fp: int, n_neg: int, *, delta: float, alpha: float
+) -> float:
     """max(0, log((TPR_lo - delta) / FPR_hi), log((TNR_lo - delta) / FNR_hi))."""
     if n_pos == 0 or n_neg == 0:
         return 0.0
@@ -109,23 +110,32 @@ def epsilon_one_run(correct: int, guesses: int, *, alpha: float) -> float:
     return max(0.0, math.log(p_lo / (1 - p_lo))) if 0 < p_lo < 1 else 0.0
 
 
-def best_threshold(scores: np.ndarray, planted: np.ndarray, *, delta: float,
-                   alpha: float) -> float:
+def best_threshold(scores: np.ndarray, planted: np.ndarray, *, delta: float, alpha: float) -> float:
     """The threshold (among the scores) with the largest bound on this sample."""
     best, best_t = -1.0, np.inf
     for t in np.unique(scores):
         above = scores >= t
-        e = epsilon_from_rates(int((above & planted).sum()), int(planted.sum()),
-                               int((above & ~planted).sum()), int((~planted).sum()),
-                               delta=delta, alpha=alpha)
+        e = epsilon_from_rates(
+            int((above & planted).sum()),
+            int(planted.sum()),
+            int((above & ~planted).sum()),
+            int((~planted).sum()),
+            delta=delta,
+            alpha=alpha,
+        )
         if e > best:
             best, best_t = e, t
     return float(best_t)
 
 
 # --- canaries -----------------------------------------------------------------------
-def make_canaries(train: EventLog, n: int, *, seed: int | np.random.SeedSequence,
-                  length: tuple[int, int] = (4, 12)) -> EventLog:
+def make_canaries(
+    train: EventLog,
+    n: int,
+    *,
+    seed: int | np.random.SeedSequence,
+    length: tuple[int, int] = (4, 12),
+) -> EventLog:
     """`n` random journeys valid under train's schema (domains from the schema, else train)."""
     schema, rng = train.schema, np.random.default_rng(seed)
     tag = int(rng.integers(1 << 30))
@@ -140,15 +150,24 @@ def make_canaries(train: EventLog, n: int, *, seed: int | np.random.SeedSequence
         ctx = {c.name: _draw(c.name, train, rng) for c in schema.context}
         for t in times:
             ev = {c.name: _draw(c.name, train, rng) for c in schema.events}
-            rows.append({schema.sequence_key: f"{CANARY_PREFIX}{tag}-{i:05d}",
-                         schema.sequence_index: pd.Timestamp(int(t), unit="s"), **ev, **ctx})
+            rows.append(
+                {
+                    schema.sequence_key: f"{CANARY_PREFIX}{tag}-{i:05d}",
+                    schema.sequence_index: pd.Timestamp(int(t), unit="s"),
+                    **ev,
+                    **ctx,
+                }
+            )
     return EventLog.from_frame(pd.DataFrame(rows), schema)
 
 
 def _time_span(log: EventLog) -> tuple[np.int64, np.int64]:
     s = log.schema
-    t = (s.time_start, s.time_end) if s.time_start is not None else \
-        (log.df[log.time].min(), log.df[log.time].max())
+    t = (
+        (s.time_start, s.time_end)
+        if s.time_start is not None
+        else (log.df[log.time].min(), log.df[log.time].max())
+    )
     return np.int64(pd.Timestamp(t[0]).value // 10**9), np.int64(pd.Timestamp(t[1]).value // 10**9)
 
 
@@ -164,10 +183,16 @@ def _draw(name: str, train: EventLog, rng: np.random.Generator):
 
 
 # --- the audit ----------------------------------------------------------------------
-def canary_audit(train: EventLog, fit_fn: Callable[[EventLog], Any], *,
-                 claimed_epsilon: float | None = None, delta: float = 0.0, seed: int = 0,
-                 n_synthetic: int | None = None,
-                 config: CanaryConfig | None = None) -> dict[str, Any]:
+def canary_audit(
+    train: EventLog,
+    fit_fn: Callable[[EventLog], Any],
+    *,
+    claimed_epsilon: float | None = None,
+    delta: float = 0.0,
+    seed: int = 0,
+    n_synthetic: int | None = None,
+    config: CanaryConfig | None = None,
+) -> dict[str, Any]:
     """Plant canaries, train with `fit_fn`, sample, and bound epsilon from below."""
     cfg = config or CanaryConfig()
     # Independent streams: the coin flips must not be correlated with how canaries look.
@@ -176,17 +201,24 @@ def canary_audit(train: EventLog, fit_fn: Callable[[EventLog], Any], *,
     canaries = make_canaries(train, cfg.n_canaries, seed=s_canary, length=cfg.length)
     ids = canaries.customers
     planted = rng.random(len(ids)) < 0.5
-    planted_log = EventLog.from_frame(pd.concat([train.df, canaries.subset(ids[planted]).df]),
-                                      train.schema)
+    planted_log = EventLog.from_frame(
+        pd.concat([train.df, canaries.subset(ids[planted]).df]), train.schema
+    )
     synthetic = _synthesise(fit_fn(planted_log), n_synthetic or planted_log.n_customers, seed)
     # Standardise on canaries (each once), synthetic and the *unplanted* train log: stats
     # that counted planted canaries twice would themselves reveal which were planted.
     e_can, e_syn, _ = embed([canaries, synthetic, train])
     scores = -nearest_distances(e_can, e_syn)
-    return {"claimed_epsilon": claimed_epsilon, "delta": delta,
-            **_bounds(scores, planted, delta=delta, cfg=cfg, rng=rng),
-            "n_canaries": len(ids), "n_planted": int(planted.sum()),
-            "n_synthetic": synthetic.n_customers, "config": cfg.to_dict(), "caveat": CAVEAT}
+    return {
+        "claimed_epsilon": claimed_epsilon,
+        "delta": delta,
+        **_bounds(scores, planted, delta=delta, cfg=cfg, rng=rng),
+        "n_canaries": len(ids),
+        "n_planted": int(planted.sum()),
+        "n_synthetic": synthetic.n_customers,
+        "config": cfg.to_dict(),
+        "caveat": CAVEAT,
+    }
 
 
 def _synthesise(generator: Any, n: int, seed: int) -> EventLog:
@@ -195,19 +227,30 @@ def _synthesise(generator: Any, n: int, seed: int) -> EventLog:
     return generator.sample(n, seed=seed)
 
 
-def _bounds(scores: np.ndarray, planted: np.ndarray, *, delta: float, cfg: CanaryConfig,
-            rng: np.random.Generator) -> dict[str, Any]:
+def _bounds(
+    scores: np.ndarray,
+    planted: np.ndarray,
+    *,
+    delta: float,
+    cfg: CanaryConfig,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     half = rng.permutation(len(scores)) < len(scores) // 2  # threshold chosen on this half
     t = best_threshold(scores[half], planted[half], delta=delta, alpha=cfg.alpha)
     ev_s, ev_p = scores[~half], planted[~half]
     tp, fp = int(((ev_s >= t) & ev_p).sum()), int(((ev_s >= t) & ~ev_p).sum())
-    eps_t = epsilon_from_rates(tp, int(ev_p.sum()), fp, int((~ev_p).sum()), delta=delta,
-                               alpha=cfg.alpha)
+    eps_t = epsilon_from_rates(
+        tp, int(ev_p.sum()), fp, int((~ev_p).sum()), delta=delta, alpha=cfg.alpha
+    )
     k = max(1, int(len(scores) * cfg.guess_share / 2))
     order = np.argsort(-scores, kind="stable")
     correct = int(planted[order[:k]].sum() + (~planted[order[-k:]]).sum())
-    return {"epsilon_lower_bound": eps_t,
-            "epsilon_lower_bound_one_run": epsilon_one_run(correct, 2 * k, alpha=cfg.alpha),
-            "threshold": t, "tpr": tp / max(int(ev_p.sum()), 1),
-            "fpr": fp / max(int((~ev_p).sum()), 1), "guesses": 2 * k, "correct": correct}
-
+    return {
+        "epsilon_lower_bound": eps_t,
+        "epsilon_lower_bound_one_run": epsilon_one_run(correct, 2 * k, alpha=cfg.alpha),
+        "threshold": t,
+        "tpr": tp / max(int(ev_p.sum()), 1),
+        "fpr": fp / max(int((~ev_p).sum()), 1),
+        "guesses": 2 * k,
+        "correct": correct,
+    }

@@ -39,9 +39,11 @@ from journeys.errors import ConfigError, DataError
 from journeys.eventlog import EventLog
 from privacy.embedding import embed, journey_hashes
 
-CAVEAT = ("Computed on real data (train and holdout customers): these empirical results are "
-          "not covered by the differential-privacy guarantee and are not themselves private. "
-          "An attack can show a leak; a failed attack does not prove there is none.")
+CAVEAT = (
+    "Computed on real data (train and holdout customers): these empirical results are "
+    "not covered by the differential-privacy guarantee and are not themselves private. "
+    "An attack can show a leak; a failed attack does not prove there is none."
+)
 
 
 @dataclass
@@ -91,15 +93,20 @@ def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: flo
 
 
 def _attack_metrics(name: str, members: np.ndarray, nonmembers: np.ndarray) -> dict[str, float]:
-    return {f"{name}_auc": membership_auc(members, nonmembers),
-            f"{name}_tpr_at_fpr_0.1": tpr_at_fpr(members, nonmembers, 0.1)}
+    return {
+        f"{name}_auc": membership_auc(members, nonmembers),
+        f"{name}_tpr_at_fpr_0.1": tpr_at_fpr(members, nonmembers, 0.1),
+    }
 
 
 # --- audits -------------------------------------------------------------------------
 def mia_distance(d: AuditData, *, seed: int = 0) -> dict[str, float]:
     """Score = -(distance to the closest synthetic journey)."""
-    return _attack_metrics("mia_distance", -nearest_distances(d.members, d.synthetic),
-                           -nearest_distances(d.nonmembers, d.synthetic))
+    return _attack_metrics(
+        "mia_distance",
+        -nearest_distances(d.members, d.synthetic),
+        -nearest_distances(d.nonmembers, d.synthetic),
+    )
 
 
 def mia_density_ratio(d: AuditData, *, seed: int = 0, k: int = 1) -> dict[str, float]:
@@ -110,8 +117,9 @@ def mia_density_ratio(d: AuditData, *, seed: int = 0, k: int = 1) -> dict[str, f
     floor = 1e-9
 
     def score(x):
-        return (np.log(nearest_distances(x, d.reference, k=k) + floor)
-                - np.log(nearest_distances(x, d.synthetic, k=k) + floor))
+        return np.log(nearest_distances(x, d.reference, k=k) + floor) - np.log(
+            nearest_distances(x, d.synthetic, k=k) + floor
+        )
 
     return _attack_metrics("mia_density_ratio", score(d.members), score(d.nonmembers))
 
@@ -125,8 +133,10 @@ def dcr_share(d: AuditData, *, seed: int = 0) -> dict[str, float]:
 def exact_copy_share(d: AuditData, *, seed: int = 0) -> dict[str, float]:
     syn = journey_hashes(d.logs["synthetic"])
     train, hold = set(journey_hashes(d.logs["train"])), set(journey_hashes(d.logs["holdout"]))
-    return {"exact_copy_share": float(np.mean([h in train for h in syn])),
-            "exact_copy_share_holdout": float(np.mean([h in hold for h in syn]))}
+    return {
+        "exact_copy_share": float(np.mean([h in train for h in syn])),
+        "exact_copy_share_holdout": float(np.mean([h in hold for h in syn])),
+    }
 
 
 AUDITS: dict[str, Callable[..., dict[str, float]]] = {
@@ -138,15 +148,25 @@ AUDITS: dict[str, Callable[..., dict[str, float]]] = {
 
 
 # --- running them -------------------------------------------------------------------
-def prepare(train: EventLog, holdout: EventLog, synthetic: EventLog, *, seed: int = 0,
-            max_targets: int = 2000, reference_share: float = 0.5) -> AuditData:
+def prepare(
+    train: EventLog,
+    holdout: EventLog,
+    synthetic: EventLog,
+    *,
+    seed: int = 0,
+    max_targets: int = 2000,
+    reference_share: float = 0.5,
+) -> AuditData:
     """Draw the samples (seeded) and embed them."""
     _check_logs(train, holdout, synthetic)
     rng = np.random.default_rng(seed)
     h = min(train.n_customers, holdout.n_customers, max_targets)
     if h < 4:
-        raise DataError(f"audits need at least 4 train and 4 holdout customers; got "
-                        f"{train.n_customers} and {holdout.n_customers}", fix="audit larger logs")
+        raise DataError(
+            f"audits need at least 4 train and 4 holdout customers; got "
+            f"{train.n_customers} and {holdout.n_customers}",
+            fix="audit larger logs",
+        )
     tr = train.subset(rng.choice(train.customers, h, replace=False))
     ho = holdout.subset(rng.choice(holdout.customers, h, replace=False))
     syn = synthetic.subset(rng.permutation(synthetic.customers)[:max_targets])
@@ -155,15 +175,26 @@ def prepare(train: EventLog, holdout: EventLog, synthetic: EventLog, *, seed: in
     n_ref = int(h * reference_share)
     targets = hold_rows[n_ref:]
     members = rng.choice(h, len(targets), replace=False)
-    return AuditData(members=e_tr[members], nonmembers=e_ho[targets],
-                     reference=e_ho[hold_rows[:n_ref]], synthetic=e_syn, dcr_train=e_tr,
-                     dcr_holdout=e_ho,
-                     logs={"train": train, "holdout": holdout, "synthetic": syn})
+    return AuditData(
+        members=e_tr[members],
+        nonmembers=e_ho[targets],
+        reference=e_ho[hold_rows[:n_ref]],
+        synthetic=e_syn,
+        dcr_train=e_tr,
+        dcr_holdout=e_ho,
+        logs={"train": train, "holdout": holdout, "synthetic": syn},
+    )
 
 
-def run_audits(train: EventLog, holdout: EventLog, synthetic: EventLog, *,
-               audits: Sequence[str] | None = None, seed: int = 0,
-               max_targets: int = 2000) -> AuditReport:
+def run_audits(
+    train: EventLog,
+    holdout: EventLog,
+    synthetic: EventLog,
+    *,
+    audits: Sequence[str] | None = None,
+    seed: int = 0,
+    max_targets: int = 2000,
+) -> AuditReport:
     """Run the named audits (default: all of AUDITS)."""
     names = list(audits or AUDITS)
     unknown = [a for a in names if a not in AUDITS]
@@ -173,17 +204,25 @@ def run_audits(train: EventLog, holdout: EventLog, synthetic: EventLog, *,
     metrics: dict[str, float] = {}
     for name in names:
         metrics.update(AUDITS[name](d, seed=seed))
-    sizes = {"targets_per_side": len(d.members), "reference": len(d.reference),
-             "synthetic": len(d.synthetic), "dcr_per_side": len(d.dcr_train)}
+    sizes = {
+        "targets_per_side": len(d.members),
+        "reference": len(d.reference),
+        "synthetic": len(d.synthetic),
+        "dcr_per_side": len(d.dcr_train),
+    }
     return AuditReport(metrics=metrics, sizes=sizes)
 
 
 def _check_logs(*logs: EventLog) -> None:
     names = [g.schema.all_names for g in logs]
     if any(n != names[0] for n in names):
-        raise ConfigError("train, holdout and synthetic logs have different columns "
-                          f"({names}); audit logs that share one schema")
+        raise ConfigError(
+            "train, holdout and synthetic logs have different columns "
+            f"({names}); audit logs that share one schema"
+        )
     overlap = set(logs[0].customers) & set(logs[1].customers)
     if overlap:
-        raise DataError(f"{len(overlap)} customer(s) are in both train and holdout, e.g. "
-                        f"{sorted(overlap)[:3]}", fix="split with journeylab split")
+        raise DataError(
+            f"{len(overlap)} customer(s) are in both train and holdout, e.g. {sorted(overlap)[:3]}",
+            fix="split with journeylab split",
+        )

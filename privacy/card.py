@@ -25,8 +25,10 @@ from typing import Any
 
 from journeys.errors import ConfigError
 
-UNIT = ("one customer: all of their events and context. Neighbouring datasets differ by "
-        "one whole customer journey.")
+UNIT = (
+    "one customer: all of their events and context. Neighbouring datasets differ by "
+    "one whole customer journey."
+)
 COVERS = [
     "the trained model and everything sampled from it (sampling is post-processing)",
     "the domains estimated from the data by DP preprocessing (category sets, bounds, "
@@ -57,16 +59,25 @@ def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
     pre = rec.get("preprocessing") or {"epsilon": 0.0, "delta": 0.0, "domains": {}}
     dp = bool(train.get("dp", "noise_multiplier" in train))
     if dp:
-        missing = [k for k in ("noise_multiplier", "sample_rate", "steps", "delta", "epsilon")
-                   if k not in train]
+        missing = [
+            k
+            for k in ("noise_multiplier", "sample_rate", "steps", "delta", "epsilon")
+            if k not in train
+        ]
         if missing:
-            raise ConfigError(f"the training record lacks {missing}; a DP record needs them "
-                              "to recompute epsilon")
+            raise ConfigError(
+                f"the training record lacks {missing}; a DP record needs them to recompute epsilon"
+            )
     t_eps = float(train["epsilon"]) if dp else math.inf
     t_delta = float(train.get("delta", 0.0)) if dp else 0.0
-    return {**rec, "dp": dp, "training": train, "preprocessing": pre,
-            "epsilon_total": t_eps + float(pre.get("epsilon", 0.0)),
-            "delta_total": t_delta + float(pre.get("delta", 0.0))}
+    return {
+        **rec,
+        "dp": dp,
+        "training": train,
+        "preprocessing": pre,
+        "epsilon_total": t_eps + float(pre.get("epsilon", 0.0)),
+        "delta_total": t_delta + float(pre.get("delta", 0.0)),
+    }
 
 
 def card_numbers_from(rec: dict[str, Any]) -> dict[str, Any]:
@@ -74,23 +85,46 @@ def card_numbers_from(rec: dict[str, Any]) -> dict[str, Any]:
     t, p = rec["training"], rec["preprocessing"]
     training = None
     if rec["dp"]:
-        training = {k: t.get(k) for k in ("accountant", "noise_multiplier", "sample_rate",
-                                          "steps", "delta", "epsilon", "max_grad_norm")}
+        training = {
+            k: t.get(k)
+            for k in (
+                "accountant",
+                "noise_multiplier",
+                "sample_rate",
+                "steps",
+                "delta",
+                "epsilon",
+                "max_grad_norm",
+            )
+        }
         training["accountant"] = training["accountant"] or "rdp"
-    return {"unit": "customer", "composition": "basic (epsilons and deltas add up)",
-            "dataset_fingerprint": rec.get("dataset_fingerprint"),
-            "epsilon_total": rec["epsilon_total"], "delta_total": rec["delta_total"],
-            "training": training,
-            "preprocessing": {"epsilon": float(p.get("epsilon", 0.0)),
-                              "delta": float(p.get("delta", 0.0)),
-                              "domains": {k: {"epsilon": v["epsilon"], "delta": v["delta"],
-                                              "mechanism": v.get("mechanism")}
-                                          for k, v in (p.get("domains") or {}).items()}}}
+    return {
+        "unit": "customer",
+        "composition": "basic (epsilons and deltas add up)",
+        "dataset_fingerprint": rec.get("dataset_fingerprint"),
+        "epsilon_total": rec["epsilon_total"],
+        "delta_total": rec["delta_total"],
+        "training": training,
+        "preprocessing": {
+            "epsilon": float(p.get("epsilon", 0.0)),
+            "delta": float(p.get("delta", 0.0)),
+            "domains": {
+                k: {"epsilon": v["epsilon"], "delta": v["delta"], "mechanism": v.get("mechanism")}
+                for k, v in (p.get("domains") or {}).items()
+            },
+        },
+    }
 
 
 # --- recomputation ------------------------------------------------------------------
-def training_epsilon(*, noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                     accountant: str = "rdp") -> float:
+def training_epsilon(
+    *,
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    accountant: str = "rdp",
+) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps, by Opacus' accountant."""
     import warnings
 
@@ -108,22 +142,30 @@ def training_epsilon(*, noise_multiplier: float, sample_rate: float, steps: int,
 def recompute_epsilon(numbers: dict[str, Any]) -> float:
     """Total epsilon from a card's numbers: training (accountant) + preprocessing domains."""
     t = numbers.get("training")
-    eps = math.inf if t is None else training_epsilon(
-        noise_multiplier=t["noise_multiplier"], sample_rate=t["sample_rate"],
-        steps=t["steps"], delta=t["delta"], accountant=t.get("accountant") or "rdp")
+    eps = (
+        math.inf
+        if t is None
+        else training_epsilon(
+            noise_multiplier=t["noise_multiplier"],
+            sample_rate=t["sample_rate"],
+            steps=t["steps"],
+            delta=t["delta"],
+            accountant=t.get("accountant") or "rdp",
+        )
+    )
     domains = numbers.get("preprocessing", {}).get("domains", {})
     return eps + math.fsum(d["epsilon"] for d in domains.values())
 
 
-def epsilon_curve(*, noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                  points: int = 60) -> tuple[list[int], list[float]]:
+def epsilon_curve(
+    *, noise_multiplier: float, sample_rate: float, steps: int, delta: float, points: int = 60
+) -> tuple[list[int], list[float]]:
     """RDP epsilon after s steps for up to `points` values of s (RDP is linear in s)."""
     from opacus.accountants import RDPAccountant
     from opacus.accountants.analysis import rdp
 
     orders = RDPAccountant.DEFAULT_ALPHAS
-    one = rdp.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1,
-                          orders=orders)
+    one = rdp.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=orders)
     xs = sorted({max(1, round(steps * i / points)) for i in range(1, points + 1)})
     ys = [float(rdp.get_privacy_spent(orders=orders, rdp=one * s, delta=delta)[0]) for s in xs]
     return xs, ys
@@ -199,16 +241,23 @@ def _plot(rec: dict[str, Any]) -> bytes:
     from matplotlib.figure import Figure
 
     t = rec["training"]
-    xs, ys = epsilon_curve(noise_multiplier=t["noise_multiplier"], sample_rate=t["sample_rate"],
-                           steps=max(int(t["steps"]), 1), delta=t["delta"])
+    xs, ys = epsilon_curve(
+        noise_multiplier=t["noise_multiplier"],
+        sample_rate=t["sample_rate"],
+        steps=max(int(t["steps"]), 1),
+        delta=t["delta"],
+    )
     fig = Figure(figsize=(6, 3.2), dpi=100)
     ax = fig.add_subplot()
     ax.plot(xs, ys, label="RDP accountant")
     marks = t.get("epsilon_over_steps") or []
     if marks:
         ax.plot([m[0] for m in marks], [m[1] for m in marks], "o", ms=3, label="recorded")
-    ax.set(xlabel="DP-SGD steps", ylabel=f"epsilon (delta={t['delta']:.2g})",
-           title="Training epsilon over steps")
+    ax.set(
+        xlabel="DP-SGD steps",
+        ylabel=f"epsilon (delta={t['delta']:.2g})",
+        title="Training epsilon over steps",
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -27,50 +27,80 @@ def fmt(x: Any) -> str:
 
 
 def _header(rec: dict[str, Any]) -> list[list[str]]:
-    rows = [["run", rec.get("run_id")], ["generator", rec.get("generator")],
-            ["dataset", rec.get("dataset")],
-            ["dataset fingerprint", rec.get("dataset_fingerprint")], ["unit of privacy", UNIT]]
+    rows = [
+        ["run", rec.get("run_id")],
+        ["generator", rec.get("generator")],
+        ["dataset", rec.get("dataset")],
+        ["dataset fingerprint", rec.get("dataset_fingerprint")],
+        ["unit of privacy", UNIT],
+    ]
     return [[k, fmt(v)] for k, v in rows if v is not None]
 
 
 def _guarantee(rec: dict[str, Any]) -> list[list[str]]:
     t, p = rec["training"], rec["preprocessing"]
-    mech = ("DP-SGD (Opacus), Poisson sampling, per-customer clipping, Gaussian noise"
-            if rec["dp"] else "none: not differentially private")
-    return [["part", "mechanism", "epsilon", "delta"],
-            ["preprocessing", "DP domain estimation" if p.get("domains") else
-             "none needed (schema declared)", fmt(float(p.get("epsilon", 0.0))),
-             fmt(float(p.get("delta", 0.0)))],
-            ["training", mech, fmt(float(t["epsilon"]) if rec["dp"] else math.inf),
-             fmt(t.get("delta") if rec["dp"] else 0.0)],
-            ["**total** (basic composition)", "", fmt(rec["epsilon_total"]),
-             fmt(rec["delta_total"])]]
+    mech = (
+        "DP-SGD (Opacus), Poisson sampling, per-customer clipping, Gaussian noise"
+        if rec["dp"]
+        else "none: not differentially private"
+    )
+    return [
+        ["part", "mechanism", "epsilon", "delta"],
+        [
+            "preprocessing",
+            "DP domain estimation" if p.get("domains") else "none needed (schema declared)",
+            fmt(float(p.get("epsilon", 0.0))),
+            fmt(float(p.get("delta", 0.0))),
+        ],
+        [
+            "training",
+            mech,
+            fmt(float(t["epsilon"]) if rec["dp"] else math.inf),
+            fmt(t.get("delta") if rec["dp"] else 0.0),
+        ],
+        ["**total** (basic composition)", "", fmt(rec["epsilon_total"]), fmt(rec["delta_total"])],
+    ]
 
 
 def _dpsgd(rec: dict[str, Any]) -> list[list[str]]:
     t = rec["training"]
-    keys = [("accountant", "accountant"), ("noise multiplier", "noise_multiplier"),
-            ("clipping bound C", "max_grad_norm"), ("sampling rate q", "sample_rate"),
-            ("expected batch size", "expected_batch_size"), ("steps", "steps"),
-            ("planned steps", "planned_steps"), ("epochs", "epochs"),
-            ("training customers N", "n_customers"), ("delta", "delta"),
-            ("epsilon (RDP)", "epsilon_rdp"), ("epsilon (PRV cross-check)", "epsilon_prv"),
-            ("PRV status", "prv_status"), ("private modules", "private_modules")]
+    keys = [
+        ("accountant", "accountant"),
+        ("noise multiplier", "noise_multiplier"),
+        ("clipping bound C", "max_grad_norm"),
+        ("sampling rate q", "sample_rate"),
+        ("expected batch size", "expected_batch_size"),
+        ("steps", "steps"),
+        ("planned steps", "planned_steps"),
+        ("epochs", "epochs"),
+        ("training customers N", "n_customers"),
+        ("delta", "delta"),
+        ("epsilon (RDP)", "epsilon_rdp"),
+        ("epsilon (PRV cross-check)", "epsilon_prv"),
+        ("PRV status", "prv_status"),
+        ("private modules", "private_modules"),
+    ]
     return [["parameter", "value"]] + [[k, fmt(t[v])] for k, v in keys if v in t]
 
 
 def _recomputed(card: PrivacyCard) -> list[str]:
-    verdict = ("matches the recorded total" if card.consistent else
-               f"DOES NOT match the recorded total {fmt(card.numbers['epsilon_total'])}: "
-               "do not trust this card")
-    return ["total epsilon recomputed from the numbers below (Opacus)",
-            f"{fmt(card.recomputed_epsilon)}: {verdict}"]
+    verdict = (
+        "matches the recorded total"
+        if card.consistent
+        else f"DOES NOT match the recorded total {fmt(card.numbers['epsilon_total'])}: "
+        "do not trust this card"
+    )
+    return [
+        "total epsilon recomputed from the numbers below (Opacus)",
+        f"{fmt(card.recomputed_epsilon)}: {verdict}",
+    ]
 
 
 def _domains(rec: dict[str, Any]) -> list[list[str]]:
     d = rec["preprocessing"].get("domains") or {}
     return [["domain", "mechanism", "epsilon", "delta"]] + [
-        [k, fmt(v.get("mechanism")), fmt(v["epsilon"]), fmt(v["delta"])] for k, v in d.items()]
+        [k, fmt(v.get("mechanism")), fmt(v["epsilon"]), fmt(v["delta"])] for k, v in d.items()
+    ]
 
 
 def _ledger(rec: dict[str, Any]) -> list[list[str]]:
@@ -85,9 +115,11 @@ def _audits(rec: dict[str, Any]) -> list[list[str]]:
         rows.append([k, fmt(v)])
     can = a.get("canary")
     if can:
-        rows += [["canary: claimed epsilon", fmt(can.get("claimed_epsilon"))],
-                 ["canary: empirical epsilon lower bound", fmt(can.get("epsilon_lower_bound"))],
-                 ["canary: one-run lower bound", fmt(can.get("epsilon_lower_bound_one_run"))]]
+        rows += [
+            ["canary: claimed epsilon", fmt(can.get("claimed_epsilon"))],
+            ["canary: empirical epsilon lower bound", fmt(can.get("epsilon_lower_bound"))],
+            ["canary: one-run lower bound", fmt(can.get("epsilon_lower_bound_one_run"))],
+        ]
     return rows
 
 
@@ -98,17 +130,22 @@ def sections(card: PrivacyCard) -> list[tuple[str, str, Any]]:
         ("Identity", "table", [["field", "value"]] + _header(rec)),
         ("Guarantee", "table", _guarantee(rec)),
         ("What epsilon covers", "list", COVERS),
-        ("What it does not cover", "list", NOT_COVERED)]
+        ("What it does not cover", "list", NOT_COVERED),
+    ]
     if rec["dp"]:
-        out += [("DP-SGD", "table", _dpsgd(rec) + [_recomputed(card)]),
-                ("Epsilon over steps", "plot", None)]
+        out += [
+            ("DP-SGD", "table", _dpsgd(rec) + [_recomputed(card)]),
+            ("Epsilon over steps", "plot", None),
+        ]
     if rec["preprocessing"].get("domains"):
         out.append(("DP preprocessing", "table", _domains(rec)))
     if rec.get("ledger"):
         out.append(("Ledger (all releases on this dataset)", "table", _ledger(rec)))
     if rec.get("audits"):
-        out += [("Empirical audits", "text", f"**Caveat:** {CAVEAT}"),
-                ("Audit results", "table", _audits(rec))]
+        out += [
+            ("Empirical audits", "text", f"**Caveat:** {CAVEAT}"),
+            ("Audit results", "table", _audits(rec)),
+        ]
     out.append(("Numbers to recompute epsilon", "numbers", card.numbers))
     return out
 
@@ -134,16 +171,22 @@ def render_markdown(card: PrivacyCard) -> str:
         elif kind == "plot":
             parts.append("![epsilon over steps](epsilon_over_steps.png)")
         else:
-            parts.append("<!-- privacy-numbers -->\n```json\n" + json.dumps(content, indent=2)
-                         + "\n```\n\nRecompute:\n\n```python\n" + RECIPE + "\n```")
+            parts.append(
+                "<!-- privacy-numbers -->\n```json\n"
+                + json.dumps(content, indent=2)
+                + "\n```\n\nRecompute:\n\n```python\n"
+                + RECIPE
+                + "\n```"
+            )
     return "\n\n".join(parts) + "\n"
 
 
 def _html_table(rows: list[list[str]]) -> str:
     head, *body = rows
     th = "".join(f"<th>{esc(c)}</th>" for c in head)
-    trs = "".join("<tr>" + "".join(f"<td>{esc(c).replace('**', '')}</td>" for c in r) + "</tr>"
-                  for r in body)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{esc(c).replace('**', '')}</td>" for c in r) + "</tr>" for r in body
+    )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
@@ -159,13 +202,23 @@ def render_html(card: PrivacyCard) -> str:
         elif kind == "text":
             body.append(f"<p class='caveat'>{esc(content.replace('**', ''))}</p>")
         elif kind == "plot" and card.plot_png:
-            body.append(f"<img alt='epsilon over steps' src='data:image/png;base64,"
-                        f"{card.png_base64()}'>")
+            body.append(
+                f"<img alt='epsilon over steps' src='data:image/png;base64,{card.png_base64()}'>"
+            )
         elif kind == "numbers":
-            body.append("<pre id='privacy-numbers'>" + esc(json.dumps(content, indent=2))
-                        + "</pre><p>Recompute:</p><pre>" + esc(RECIPE) + "</pre>")
-    style = ("body{font-family:sans-serif;max-width:860px;margin:2em auto}table{border-collapse:"
-             "collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-             ".caveat{background:#fff4e5;padding:8px}pre{background:#f6f6f6;padding:8px}")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Privacy card</title>"
-            f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+            body.append(
+                "<pre id='privacy-numbers'>"
+                + esc(json.dumps(content, indent=2))
+                + "</pre><p>Recompute:</p><pre>"
+                + esc(RECIPE)
+                + "</pre>"
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:860px;margin:2em auto}table{border-collapse:"
+        "collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        ".caveat{background:#fff4e5;padding:8px}pre{background:#f6f6f6;padding:8px}"
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Privacy card</title>"
+        f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n"
+    )

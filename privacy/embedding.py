@@ -85,8 +85,9 @@ def _time_block(log: EventLog, codes, n, t_ref: np.int64) -> np.ndarray:
     np.maximum.at(g_max, who, gaps)
     g_min[np.isinf(g_min)] = 0.0
     start = (first - t_ref // 10**9) / _DAY
-    return np.column_stack([np.log1p(length), g_mean, g_min, g_max, start,
-                            np.log1p((last - first).astype(float))])
+    return np.column_stack(
+        [np.log1p(length), g_mean, g_min, g_max, start, np.log1p((last - first).astype(float))]
+    )
 
 
 def _numeric_block(log: EventLog, codes, n) -> np.ndarray:
@@ -105,8 +106,11 @@ def _context_block(log: EventLog, values: dict[str, list[str]]) -> np.ndarray:
     ctx = log.context()
     out = []
     for name in log.schema.context_names("categorical"):
-        out.append((ctx[name].astype(str).to_numpy()[:, None] == np.array(values[name])[None])
-                   .astype(float))
+        out.append(
+            (ctx[name].astype(str).to_numpy()[:, None] == np.array(values[name])[None]).astype(
+                float
+            )
+        )
     for name in log.schema.context_names("numeric"):
         out.append(_slog(ctx[name].to_numpy(dtype=float))[:, None])
     return np.hstack(out) if out else np.zeros((len(ctx), 0))
@@ -117,29 +121,39 @@ def _vocabularies(logs: Sequence[EventLog]):
     ids: set[int] = set()
     for g in logs:
         codes, _ = _codes(g)
-        ids |= set(_bigram_ids(codes, np.array([vocab[t] for t in _tokens(g)]), len(vocab))[1]
-                   .tolist())
+        ids |= set(
+            _bigram_ids(codes, np.array([vocab[t] for t in _tokens(g)]), len(vocab))[1].tolist()
+        )
     bigrams = {b: i for i, b in enumerate(sorted(ids))}
-    ctx_values = {c: sorted(set().union(*(set(g.df[c].astype(str)) for g in logs)))
-                  for c in logs[0].schema.context_names("categorical")}
+    ctx_values = {
+        c: sorted(set().union(*(set(g.df[c].astype(str)) for g in logs)))
+        for c in logs[0].schema.context_names("categorical")
+    }
     return vocab, bigrams, ctx_values
 
 
 def embed(logs: Sequence[EventLog]) -> list[np.ndarray]:
     """Embed each log's journeys [N_i, D] in one feature space, standardised on the union."""
     if not logs or any(g.schema.all_names != logs[0].schema.all_names for g in logs):
-        raise ConfigError("embed needs one or more logs with the same columns; check that "
-                          "train, holdout and synthetic logs share one schema")
+        raise ConfigError(
+            "embed needs one or more logs with the same columns; check that "
+            "train, holdout and synthetic logs share one schema"
+        )
     vocab, bigrams, ctx_values = _vocabularies(logs)
     t_ref = min(g.df[g.time].min() for g in logs).value
     blocks = []  # per log: list of group matrices
     for g in logs:
         codes, n = _codes(g)
         tok = _tokens(g)
-        blocks.append([_token_block(codes, n, tok, vocab),
-                       _bigram_block(codes, n, tok, vocab, bigrams),
-                       _time_block(g, codes, n, np.int64(t_ref)),
-                       _numeric_block(g, codes, n), _context_block(g, ctx_values)])
+        blocks.append(
+            [
+                _token_block(codes, n, tok, vocab),
+                _bigram_block(codes, n, tok, vocab, bigrams),
+                _time_block(g, codes, n, np.int64(t_ref)),
+                _numeric_block(g, codes, n),
+                _context_block(g, ctx_values),
+            ]
+        )
     return _standardise(blocks)
 
 
@@ -163,5 +177,4 @@ def journey_hashes(log: EventLog) -> np.ndarray:
     rows = pd.util.hash_pandas_object(log.df[cols], index=False).to_numpy()
     codes, n = _codes(log)
     bounds = np.flatnonzero(np.diff(codes)) + 1
-    return np.array([hashlib.sha256(part.tobytes()).hexdigest()
-                     for part in np.split(rows, bounds)])
+    return np.array([hashlib.sha256(part.tobytes()).hexdigest() for part in np.split(rows, bounds)])

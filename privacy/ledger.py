@@ -84,8 +84,7 @@ class Release:
         return self.delta if self.committed_delta is None else self.committed_delta
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"spent_epsilon": self.spent_epsilon,
-                               "spent_delta": self.spent_delta}
+        return asdict(self) | {"spent_epsilon": self.spent_epsilon, "spent_delta": self.spent_delta}
 
 
 @dataclass(frozen=True)
@@ -122,9 +121,17 @@ class Ledger:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     # --- writing ---------------------------------------------------------
-    def reserve(self, dataset: str, *, epsilon: float, delta: float, mechanism: str,
-                run_id: str, parts: dict[str, dict[str, Any]] | None = None,
-                note: str = "") -> Release:
+    def reserve(
+        self,
+        dataset: str,
+        *,
+        epsilon: float,
+        delta: float,
+        mechanism: str,
+        run_id: str,
+        parts: dict[str, dict[str, Any]] | None = None,
+        note: str = "",
+    ) -> Release:
         """Reserve (epsilon, delta) on `dataset` for `run_id`, before the run reads the data.
 
         Refused with PrivacyBudgetError, writing nothing, when the dataset's cap would be
@@ -135,17 +142,26 @@ class Ledger:
         _check_amounts(epsilon, delta)
         _check_parts(parts or {}, epsilon, delta)
         _check_text(dataset=dataset, mechanism=mechanism, run_id=run_id)
-        entry = {"type": "reserve", "id": uuid.uuid4().hex, "dataset": dataset,
-                 "run_id": run_id, "mechanism": mechanism, "epsilon": float(epsilon),
-                 "delta": float(delta), "parts": parts or {}, "note": note}
+        entry = {
+            "type": "reserve",
+            "id": uuid.uuid4().hex,
+            "dataset": dataset,
+            "run_id": run_id,
+            "mechanism": mechanism,
+            "epsilon": float(epsilon),
+            "delta": float(delta),
+            "parts": parts or {},
+            "note": note,
+        }
         with self._locked(exclusive=True) as fd:
             spent = _spent(dataset, _parse(_read_all(fd))[0])
             _refuse_over_cap(spent, epsilon, delta, run_id)
             _append(fd, _stamp(entry))
         return self.release(entry["id"])
 
-    def commit(self, release_id: str, *, epsilon: float | None = None,
-               delta: float | None = None) -> Release:
+    def commit(
+        self, release_id: str, *, epsilon: float | None = None, delta: float | None = None
+    ) -> Release:
         """Mark a reservation committed, optionally with the epsilon/delta actually spent.
 
         A value above the reservation is still recorded (it is the truth), then raised as
@@ -153,16 +169,19 @@ class Ledger:
         """
         r = self.release(release_id)
         if r.status != "reserved":
-            raise ConfigError(f"release {release_id} is already {r.status}; it cannot be "
-                              "committed again")
+            raise ConfigError(
+                f"release {release_id} is already {r.status}; it cannot be committed again"
+            )
         eps = r.epsilon if epsilon is None else float(epsilon)
         dlt = r.delta if delta is None else float(delta)
         _check_amounts(eps, dlt)
         self._append_status(r, "committed", epsilon=eps, delta=dlt)
         if eps > r.epsilon * (1 + _REL_TOL) or dlt > r.delta * (1 + _REL_TOL):
-            raise InternalError(f"run {r.run_id} spent epsilon {eps:g}, delta {dlt:g} but "
-                                f"reserved only {r.epsilon:g}, {r.delta:g}; the ledger "
-                                "records what was spent")
+            raise InternalError(
+                f"run {r.run_id} spent epsilon {eps:g}, delta {dlt:g} but "
+                f"reserved only {r.epsilon:g}, {r.delta:g}; the ledger "
+                "records what was spent"
+            )
         return self.release(release_id)
 
     def fail(self, release_id: str, reason: str = "") -> Release:
@@ -192,9 +211,12 @@ class Ledger:
         if delta is not None and not 0 <= delta < 1:
             raise ConfigError(f"cap delta {delta!r} must be in [0, 1)")
         _check_text(dataset=dataset)
-        entry = {"type": "cap", "dataset": dataset,
-                 "epsilon": None if epsilon is None else float(epsilon),
-                 "delta": None if delta is None or epsilon is None else float(delta)}
+        entry = {
+            "type": "cap",
+            "dataset": dataset,
+            "epsilon": None if epsilon is None else float(epsilon),
+            "delta": None if delta is None or epsilon is None else float(delta),
+        }
         with self._locked(exclusive=True) as fd:
             _append(fd, _stamp(entry))
         return self.spent(dataset)
@@ -218,8 +240,11 @@ class Ledger:
 
     def entries(self, dataset: str | None = None) -> list[Release]:
         """Every reservation (with its status), oldest first; optionally for one dataset."""
-        return [r for r in _releases(self.records()[0]).values()
-                if dataset is None or r.dataset == dataset]
+        return [
+            r
+            for r in _releases(self.records()[0]).values()
+            if dataset is None or r.dataset == dataset
+        ]
 
     def release(self, release_id: str) -> Release:
         found = _releases(self.records()[0]).get(release_id)
@@ -282,8 +307,11 @@ def _checksum(entry: dict[str, Any]) -> str:
 
 
 def _stamp(entry: dict[str, Any]) -> bytes:
-    entry = {"format": FORMAT, "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-             **entry}
+    entry = {
+        "format": FORMAT,
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        **entry,
+    }
     entry["sha"] = _checksum(entry)
     return (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
@@ -296,8 +324,10 @@ def _parse(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
         if not line.strip():
             continue
         if i == len(lines) - 1:  # no newline after it: the writer died mid-line
-            problems.append(f"line {i + 1}: incomplete last entry ({len(line)} bytes) from a "
-                            "writer that was killed; ignored")
+            problems.append(
+                f"line {i + 1}: incomplete last entry ({len(line)} bytes) from a "
+                "writer that was killed; ignored"
+            )
             continue
         try:
             rec = json.loads(line)
@@ -316,16 +346,28 @@ def _releases(records: list[dict[str, Any]]) -> dict[str, Release]:
     for rec in records:
         if rec["type"] == "reserve":
             out[rec["id"]] = Release(
-                id=rec["id"], dataset=rec["dataset"], run_id=rec["run_id"],
-                mechanism=rec["mechanism"], epsilon=rec["epsilon"], delta=rec["delta"],
-                time=rec["time"], parts=rec.get("parts", {}), note=rec.get("note", ""))
+                id=rec["id"],
+                dataset=rec["dataset"],
+                run_id=rec["run_id"],
+                mechanism=rec["mechanism"],
+                epsilon=rec["epsilon"],
+                delta=rec["delta"],
+                time=rec["time"],
+                parts=rec.get("parts", {}),
+                note=rec.get("note", ""),
+            )
         elif rec["type"] == "status" and rec["ref"] in out:
             r = out[rec["ref"]]
             if r.status != "reserved":
                 continue  # the first status change wins
-            out[rec["ref"]] = Release(**{
-                **asdict(r), "status": rec["status"],
-                "committed_epsilon": rec.get("epsilon"), "committed_delta": rec.get("delta")})
+            out[rec["ref"]] = Release(
+                **{
+                    **asdict(r),
+                    "status": rec["status"],
+                    "committed_epsilon": rec.get("epsilon"),
+                    "committed_delta": rec.get("delta"),
+                }
+            )
     return out
 
 
@@ -333,9 +375,14 @@ def _spent(dataset: str, records: list[dict[str, Any]]) -> Spent:
     rel = [r for r in _releases(records).values() if r.dataset == dataset]
     caps = [r for r in records if r["type"] == "cap" and r["dataset"] == dataset]
     cap = caps[-1] if caps else {"epsilon": None, "delta": None}
-    return Spent(dataset=dataset, epsilon=math.fsum(r.spent_epsilon for r in rel),
-                 delta=math.fsum(r.spent_delta for r in rel), releases=len(rel),
-                 cap_epsilon=cap["epsilon"], cap_delta=cap["delta"])
+    return Spent(
+        dataset=dataset,
+        epsilon=math.fsum(r.spent_epsilon for r in rel),
+        delta=math.fsum(r.spent_delta for r in rel),
+        releases=len(rel),
+        cap_epsilon=cap["epsilon"],
+        cap_delta=cap["delta"],
+    )
 
 
 def _refuse_over_cap(s: Spent, epsilon: float, delta: float, run_id: str) -> None:
@@ -351,7 +398,8 @@ def _refuse_over_cap(s: Spent, epsilon: float, delta: float, run_id: str) -> Non
         + (f", delta {s.left_delta:g}" if s.cap_delta is not None else "")
         + f". Fix: run with --epsilon {s.left_epsilon:g} or less, or have the data owner raise "
         f"the cap (journeylab privacy cap --dataset {s.dataset} --epsilon E). Nothing was "
-        "recorded for this run.")
+        "recorded for this run."
+    )
 
 
 def _check_amounts(epsilon: float, delta: float) -> None:
@@ -374,10 +422,14 @@ def _check_parts(parts: dict[str, dict[str, Any]], epsilon: float, delta: float)
         _check_amounts(part["epsilon"], part.get("delta", 0.0))
     eps = math.fsum(p["epsilon"] for p in parts.values())
     dlt = math.fsum(p.get("delta", 0.0) for p in parts.values())
-    if not (math.isclose(eps, epsilon, rel_tol=1e-9, abs_tol=1e-12)
-            and math.isclose(dlt, delta, rel_tol=1e-9, abs_tol=1e-15)):
-        raise ConfigError(f"parts sum to epsilon {eps:g}, delta {dlt:g} but the reservation is "
-                          f"epsilon {epsilon:g}, delta {delta:g}; make them equal")
+    if not (
+        math.isclose(eps, epsilon, rel_tol=1e-9, abs_tol=1e-12)
+        and math.isclose(dlt, delta, rel_tol=1e-9, abs_tol=1e-15)
+    ):
+        raise ConfigError(
+            f"parts sum to epsilon {eps:g}, delta {dlt:g} but the reservation is "
+            f"epsilon {epsilon:g}, delta {delta:g}; make them equal"
+        )
 
 
 def _check_text(**values: str) -> None:

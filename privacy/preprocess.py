@@ -57,8 +57,13 @@ class PreprocessResult:
 
     @property
     def record(self) -> dict[str, Any]:
-        return {"mechanism": "dp-preprocess", "epsilon": self.epsilon, "delta": self.delta,
-                "composition": "basic (sum over domains)", "domains": self.domains}
+        return {
+            "mechanism": "dp-preprocess",
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "composition": "basic (sum over domains)",
+            "domains": self.domains,
+        }
 
 
 # --- public grids (fixed, data-independent) --------------------------------------------
@@ -90,8 +95,14 @@ def customer_category_counts(log: EventLog, column: str, *, max_categories: int)
     return kept.groupby(column).size().sort_index()
 
 
-def dp_category_set(counts: pd.Series, *, epsilon: float, delta: float, max_categories: int,
-                    rng: np.random.Generator) -> tuple[list[str], float]:
+def dp_category_set(
+    counts: pd.Series,
+    *,
+    epsilon: float,
+    delta: float,
+    max_categories: int,
+    rng: np.random.Generator,
+) -> tuple[list[str], float]:
     """Categories whose Laplace-noised count passes the threshold; returns (kept, tau)."""
     scale = max_categories / epsilon
     tau = 1.0 + scale * math.log(max_categories / (2.0 * delta))
@@ -111,8 +122,10 @@ def per_customer_values(log: EventLog, what: str) -> np.ndarray:
         return (t.min() if what == "first_time" else t.max()).to_numpy().astype(np.int64)
     stat, _, column = what.partition(":")
     if stat not in ("min", "max") or column not in log.df.columns:
-        raise ConfigError(f"unknown per-customer value '{what}'; use min:COL, max:COL, "
-                          "first_time, last_time or length")
+        raise ConfigError(
+            f"unknown per-customer value '{what}'; use min:COL, max:COL, "
+            "first_time, last_time or length"
+        )
     return log.df.groupby(log.key, sort=False)[column].agg(stat).to_numpy()
 
 
@@ -121,13 +134,17 @@ def quantile_utility(values: np.ndarray, grid: np.ndarray, q: float) -> np.ndarr
     #{x <= g} (ties count), else minus the number of customers to move. Each count and q n
     change by at most 1 per customer, so the utility does too (sensitivity 1)."""
     x = np.sort(values)
-    below, upto, target = (np.searchsorted(x, grid, side="left"),
-                           np.searchsorted(x, grid, side="right"), q * len(x))
+    below, upto, target = (
+        np.searchsorted(x, grid, side="left"),
+        np.searchsorted(x, grid, side="right"),
+        q * len(x),
+    )
     return -np.maximum(0.0, np.maximum(below - target, target - upto))
 
 
-def dp_quantile(values: np.ndarray, grid: np.ndarray, *, q: float, epsilon: float,
-                rng: np.random.Generator) -> float:
+def dp_quantile(
+    values: np.ndarray, grid: np.ndarray, *, q: float, epsilon: float, rng: np.random.Generator
+) -> float:
     """Exponential mechanism (sensitivity 1) over the public `grid`."""
     logits = epsilon * quantile_utility(values, grid, q) / 2.0
     p = np.exp(logits - logits.max())
@@ -163,8 +180,9 @@ class PreprocessConfig:
             raise ConfigError(f"time_grid {self.time_grid!r}: start must be before end")
 
 
-def split_budget(schema: Schema, *, epsilon: float, delta: float, share: float = 0.1
-                 ) -> dict[str, tuple[float, float]]:
+def split_budget(
+    schema: Schema, *, epsilon: float, delta: float, share: float = 0.1
+) -> dict[str, tuple[float, float]]:
     """Split a run's total (epsilon, delta) into {"preprocessing": ..., "training": ...}.
 
     A fully declared schema gives preprocessing nothing. Otherwise preprocessing gets
@@ -180,8 +198,14 @@ def split_budget(schema: Schema, *, epsilon: float, delta: float, share: float =
     return {"preprocessing": pre, "training": (epsilon - pre[0], delta - pre[1])}
 
 
-def dp_complete_schema(log: EventLog, *, epsilon: float, delta: float = 0.0, seed: int,
-                       config: PreprocessConfig | None = None) -> PreprocessResult:
+def dp_complete_schema(
+    log: EventLog,
+    *,
+    epsilon: float,
+    delta: float = 0.0,
+    seed: int,
+    config: PreprocessConfig | None = None,
+) -> PreprocessResult:
     """Estimate every undeclared domain of `log.schema` under (epsilon, delta)-DP."""
     schema, cfg = log.schema, config or PreprocessConfig()
     todo = schema.undeclared()
@@ -202,19 +226,27 @@ def dp_complete_schema(log: EventLog, *, epsilon: float, delta: float = 0.0, see
             fn = _categories if col.kind == "categorical" else _bounds
             new_col, domains[name] = fn(log, col, eps_each, delta_each, cfg, rng)
             schema = _replace_column(schema, new_col)
-    return PreprocessResult(schema, math.fsum(d["epsilon"] for d in domains.values()),
-                            math.fsum(d["delta"] for d in domains.values()), domains)
+    return PreprocessResult(
+        schema,
+        math.fsum(d["epsilon"] for d in domains.values()),
+        math.fsum(d["delta"] for d in domains.values()),
+        domains,
+    )
 
 
 def _check_budget(epsilon: float, delta: float, n_cat: int, todo: list[str]) -> None:
     if not (isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf):
-        raise ConfigError(f"preprocessing epsilon {epsilon!r} must be > 0: the schema leaves "
-                          f"{todo} undeclared. Declare them in the schema (public, free) or give "
-                          "a preprocessing budget")
+        raise ConfigError(
+            f"preprocessing epsilon {epsilon!r} must be > 0: the schema leaves "
+            f"{todo} undeclared. Declare them in the schema (public, free) or give "
+            "a preprocessing budget"
+        )
     if n_cat and not 0 < delta < 1:
-        raise ConfigError(f"preprocessing delta {delta!r} must be in (0, 1): estimating category "
-                          "sets needs delta > 0; declare the categories in the schema instead, "
-                          "or pass e.g. delta=1e-7")
+        raise ConfigError(
+            f"preprocessing delta {delta!r} must be in (0, 1): estimating category "
+            "sets needs delta > 0; declare the categories in the schema instead, "
+            "or pass e.g. delta=1e-7"
+        )
 
 
 def _categories(log, col: Column, eps: float, delta: float, cfg: PreprocessConfig, rng):
@@ -225,24 +257,50 @@ def _categories(log, col: Column, eps: float, delta: float, cfg: PreprocessConfi
         raise ConfigError(
             f"no category of column '{col.name}' passed the DP threshold {tau:.0f} customers "
             f"at epsilon {eps:g}: the data has too few customers for this budget. Declare its "
-            "values in the schema (public, free) or raise the preprocessing epsilon")
-    rec = {"mechanism": "laplace-thresholded-histogram", "epsilon": eps, "delta": delta,
-           "sensitivity_l1": k, "threshold": tau, "kept": len(kept)}
+            "values in the schema (public, free) or raise the preprocessing epsilon"
+        )
+    rec = {
+        "mechanism": "laplace-thresholded-histogram",
+        "epsilon": eps,
+        "delta": delta,
+        "sensitivity_l1": k,
+        "threshold": tau,
+        "kept": len(kept),
+    }
     return replace(col, values=tuple(kept)), rec
 
 
 def _bounds(log, col: Column, eps: float, _delta: float, cfg: PreprocessConfig, rng):
     grid = numeric_grid()
     need = [b for b in ("min", "max") if getattr(col, b) is None]
-    rec: dict[str, Any] = {"mechanism": "exponential-quantile", "epsilon": eps, "delta": 0.0,
-                           "sensitivity": 1, "grid": "numeric_grid()"}
+    rec: dict[str, Any] = {
+        "mechanism": "exponential-quantile",
+        "epsilon": eps,
+        "delta": 0.0,
+        "sensitivity": 1,
+        "grid": "numeric_grid()",
+    }
     lo, hi = col.min, col.max
     if "min" in need:
-        lo = float(dp_quantile(per_customer_values(log, f"min:{col.name}"), grid,
-                               q=cfg.tail, epsilon=eps / len(need), rng=rng))
+        lo = float(
+            dp_quantile(
+                per_customer_values(log, f"min:{col.name}"),
+                grid,
+                q=cfg.tail,
+                epsilon=eps / len(need),
+                rng=rng,
+            )
+        )
     if "max" in need:
-        hi = float(dp_quantile(per_customer_values(log, f"max:{col.name}"), grid,
-                               q=1 - cfg.tail, epsilon=eps / len(need), rng=rng))
+        hi = float(
+            dp_quantile(
+                per_customer_values(log, f"max:{col.name}"),
+                grid,
+                q=1 - cfg.tail,
+                epsilon=eps / len(need),
+                rng=rng,
+            )
+        )
     lo, hi = min(lo, hi), max(lo, hi)
     rec.update(min=lo, max=hi, quantiles=[cfg.tail, 1 - cfg.tail])
     return replace(col, min=lo, max=hi), rec
@@ -255,17 +313,32 @@ def _time_range(log, schema: Schema, eps: float, cfg: PreprocessConfig, rng):
     end = dp_quantile(last, grid, q=1 - cfg.tail, epsilon=eps / 2, rng=rng)
     day = np.int64(86_400 * 10**9)
     start, end = pd.Timestamp(min(start, end)), pd.Timestamp(max(start, end) + day)  # end excl.
-    rec = {"mechanism": "exponential-quantile", "epsilon": eps, "delta": 0.0, "sensitivity": 1,
-           "grid": f"days {cfg.time_grid[0]}..{cfg.time_grid[1]}", "start": str(start),
-           "end": str(end)}
+    rec = {
+        "mechanism": "exponential-quantile",
+        "epsilon": eps,
+        "delta": 0.0,
+        "sensitivity": 1,
+        "grid": f"days {cfg.time_grid[0]}..{cfg.time_grid[1]}",
+        "start": str(start),
+        "end": str(end),
+    }
     return replace(schema, time_start=start, time_end=end), rec
 
 
 def _max_length(log, schema: Schema, eps: float, cfg: PreprocessConfig, rng):
-    n = int(dp_quantile(per_customer_values(log, "length"), length_grid(), q=1 - cfg.tail,
-                        epsilon=eps, rng=rng))
-    rec = {"mechanism": "exponential-quantile", "epsilon": eps, "delta": 0.0, "sensitivity": 1,
-           "grid": "length_grid()", "max_length": n}
+    n = int(
+        dp_quantile(
+            per_customer_values(log, "length"), length_grid(), q=1 - cfg.tail, epsilon=eps, rng=rng
+        )
+    )
+    rec = {
+        "mechanism": "exponential-quantile",
+        "epsilon": eps,
+        "delta": 0.0,
+        "sensitivity": 1,
+        "grid": "length_grid()",
+        "max_length": n,
+    }
     return replace(schema, max_length=n), rec
 
 
@@ -286,9 +359,12 @@ class ConformReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"customers_dropped": self.customers_dropped,
-                "events_dropped": self.events_dropped, "values_clipped": self.values_clipped,
-                "notes": list(self.notes)}
+        return {
+            "customers_dropped": self.customers_dropped,
+            "events_dropped": self.events_dropped,
+            "values_clipped": self.values_clipped,
+            "notes": list(self.notes),
+        }
 
 
 def conform(log: EventLog | pd.DataFrame, schema: Schema) -> tuple[EventLog, ConformReport]:
@@ -300,8 +376,10 @@ def conform(log: EventLog | pd.DataFrame, schema: Schema) -> tuple[EventLog, Con
     one customer's own data only, so it costs no privacy budget.
     """
     if schema.undeclared():
-        raise ConfigError(f"schema '{schema.name}' still leaves {schema.undeclared()} "
-                          "undeclared; complete it first with dp_complete_schema")
+        raise ConfigError(
+            f"schema '{schema.name}' still leaves {schema.undeclared()} "
+            "undeclared; complete it first with dp_complete_schema"
+        )
     df = (log.df if isinstance(log, EventLog) else log).copy()
     key, rep = schema.sequence_key, ConformReport()
     n_customers, n_events = df[key].nunique(), len(df)
@@ -317,8 +395,11 @@ def conform(log: EventLog | pd.DataFrame, schema: Schema) -> tuple[EventLog, Con
             df = df[ok]
     t = pd.to_datetime(df[schema.sequence_index])
     ok = (t >= schema.time_start) & (t < schema.time_end)
-    _note(rep, int((~ok).sum()), f"event(s) dropped: time outside [{schema.time_start}, "
-          f"{schema.time_end})")
+    _note(
+        rep,
+        int((~ok).sum()),
+        f"event(s) dropped: time outside [{schema.time_start}, {schema.time_end})",
+    )
     df = _clip_numerics(df[ok], schema, rep)
     dups = df.duplicated()
     _note(rep, int(dups.sum()), "event(s) dropped: duplicates after clipping")

@@ -68,8 +68,9 @@ def test_fresh_data_passes_every_audit(split, fresh):
 
 def test_canary_audit_bounds_the_copier_far_above_zero(split):
     train, _ = split
-    r = canary_audit(train, Copier, claimed_epsilon=1.0, delta=1e-6, seed=0,
-                     config=CanaryConfig(n_canaries=100))
+    r = canary_audit(
+        train, Copier, claimed_epsilon=1.0, delta=1e-6, seed=0, config=CanaryConfig(n_canaries=100)
+    )
     assert r["epsilon_lower_bound"] > 1.0 and r["epsilon_lower_bound_one_run"] > 1.0
     assert r["epsilon_lower_bound"] > r["claimed_epsilon"]  # the claim is refuted
     assert r["tpr"] > 0.9 and r["fpr"] == 0.0 and r["caveat"] == CAVEAT
@@ -78,8 +79,7 @@ def test_canary_audit_bounds_the_copier_far_above_zero(split):
 def test_canary_audit_gives_fresh_data_a_bound_near_zero(split, fresh):
     train, _ = split
     for seed in range(2):
-        r = canary_audit(train, lambda log: fresh, seed=seed,
-                         config=CanaryConfig(n_canaries=100))
+        r = canary_audit(train, lambda log: fresh, seed=seed, config=CanaryConfig(n_canaries=100))
         assert r["epsilon_lower_bound"] < 0.3 and r["epsilon_lower_bound_one_run"] < 0.3
         assert 30 <= r["n_planted"] <= 70
 
@@ -87,13 +87,15 @@ def test_canary_audit_gives_fresh_data_a_bound_near_zero(split, fresh):
 def test_bounds_are_honest_arithmetic():
     lo, hi = clopper_pearson(50, 50, alpha=0.05)
     assert lo == pytest.approx(0.05 ** (1 / 50)) and hi == 1.0
-    assert clopper_pearson(0, 10, alpha=0.05) == pytest.approx((0.0, 1 - 0.05 ** 0.1))
+    assert clopper_pearson(0, 10, alpha=0.05) == pytest.approx((0.0, 1 - 0.05**0.1))
     assert epsilon_from_rates(20, 40, 20, 40, delta=0.0, alpha=0.05) == 0.0
     assert epsilon_from_rates(25, 25, 0, 25, delta=0.0, alpha=0.05) == pytest.approx(
-        np.log(0.025 ** (1 / 25) / (1 - 0.025 ** (1 / 25))))
+        np.log(0.025 ** (1 / 25) / (1 - 0.025 ** (1 / 25)))
+    )
     assert epsilon_one_run(25, 50, alpha=0.05) == 0.0
     assert epsilon_one_run(50, 50, alpha=0.05) == pytest.approx(
-        np.log(0.05 ** 0.02 / (1 - 0.05 ** 0.02)))
+        np.log(0.05**0.02 / (1 - 0.05**0.02))
+    )
 
 
 def test_embeddings_ignore_ids_and_share_one_space(split):

@@ -17,8 +17,14 @@ from privacy.card import PrivacyCard, card_numbers, epsilon_curve, recompute_eps
 from privacy.dpsgd import DPSpend, plan_dpsgd
 from privacy.preprocess import PreprocessConfig, dp_complete_schema
 
-RECORD_BAD = {"dp": True, "epsilon": 0.5, "delta": 1e-5, "noise_multiplier": 0.8,
-              "sample_rate": 0.1, "steps": 500}  # claims far less than these numbers give
+RECORD_BAD = {
+    "dp": True,
+    "epsilon": 0.5,
+    "delta": 1e-5,
+    "noise_multiplier": 0.8,
+    "sample_rate": 0.1,
+    "steps": 500,
+}  # claims far less than these numbers give
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +44,22 @@ def _preprocessing():
     d["events"]["channel"]["values"] = None
     d["max_length"] = None
     log = EventLog.from_frame(tiny_frame(200, seed=0), Schema.from_dict(d))
-    return dp_complete_schema(log, epsilon=20.0, delta=1e-7, seed=0,
-                              config=PreprocessConfig(tail=0.05)).record
+    return dp_complete_schema(
+        log, epsilon=20.0, delta=1e-7, seed=0, config=PreprocessConfig(tail=0.05)
+    ).record
 
 
 def test_recomputing_from_the_card_matches_the_card(training_record):
     pre = _preprocessing()
-    card = PrivacyCard.from_record({"training": training_record, "preprocessing": pre,
-                                    "run_id": "r1", "dataset_fingerprint": "abc123",
-                                    "generator": "vae"})
+    card = PrivacyCard.from_record(
+        {
+            "training": training_record,
+            "preprocessing": pre,
+            "run_id": "r1",
+            "dataset_fingerprint": "abc123",
+            "generator": "vae",
+        }
+    )
     numbers = card_numbers(card.markdown)  # what a reviewer reads off the card
     assert card.consistent and "matches the recorded total" in card.markdown
     assert numbers == card.numbers
@@ -57,35 +70,62 @@ def test_recomputing_from_the_card_matches_the_card(training_record):
     t = numbers["training"]
     acc = RDPAccountant()
     acc.history = [(t["noise_multiplier"], t["sample_rate"], t["steps"])]
-    assert acc.get_epsilon(delta=t["delta"]) == pytest.approx(training_record["epsilon"],
-                                                               rel=1e-12)
+    assert acc.get_epsilon(delta=t["delta"]) == pytest.approx(training_record["epsilon"], rel=1e-12)
     assert t["epsilon"] <= 2.0 + 1e-9  # the target held
 
 
 def test_card_shows_what_a_reviewer_needs(training_record, tmp_path):
-    audits = {"metrics": {"mia_distance_auc": 0.51, "dcr_share": 0.49},
-              "canary": {"claimed_epsilon": 2.0, "epsilon_lower_bound": 0.0,
-                         "epsilon_lower_bound_one_run": 0.0}}
-    card = PrivacyCard.from_record({"training": training_record, "audits": audits,
-                                    "dataset_fingerprint": "abc123", "run_id": "r2",
-                                    "ledger": {"spent_epsilon": 5.0, "cap_epsilon": 10.0}})
+    audits = {
+        "metrics": {"mia_distance_auc": 0.51, "dcr_share": 0.49},
+        "canary": {
+            "claimed_epsilon": 2.0,
+            "epsilon_lower_bound": 0.0,
+            "epsilon_lower_bound_one_run": 0.0,
+        },
+    }
+    card = PrivacyCard.from_record(
+        {
+            "training": training_record,
+            "audits": audits,
+            "dataset_fingerprint": "abc123",
+            "run_id": "r2",
+            "ledger": {"spent_epsilon": 5.0, "cap_epsilon": 10.0},
+        }
+    )
     md, page = card.markdown, card.html
-    for text in ("abc123", "one customer", "noise multiplier", "clipping bound C",
-                 "sampling rate q", "steps", "not covered by the differential-privacy",
-                 "mia_distance_auc", "empirical epsilon lower bound", "spent_epsilon"):
+    for text in (
+        "abc123",
+        "one customer",
+        "noise multiplier",
+        "clipping bound C",
+        "sampling rate q",
+        "steps",
+        "not covered by the differential-privacy",
+        "mia_distance_auc",
+        "empirical epsilon lower bound",
+        "spent_epsilon",
+    ):
         assert text in md, text
         assert text in page, text
     png = page.split("data:image/png;base64,")[1].split("'")[0]
     assert base64.b64decode(png)[:4] == b"\x89PNG"
     written = card.write(tmp_path / "card")
-    assert {p.name for p in written.iterdir()} == {"card.md", "card.html", "card_numbers.json",
-                                                  "epsilon_over_steps.png"}
+    assert {p.name for p in written.iterdir()} == {
+        "card.md",
+        "card.html",
+        "card_numbers.json",
+        "epsilon_over_steps.png",
+    }
 
 
 def test_epsilon_curve_ends_at_the_recorded_epsilon(training_record):
     t = training_record
-    xs, ys = epsilon_curve(noise_multiplier=t["noise_multiplier"], sample_rate=t["sample_rate"],
-                           steps=t["steps"], delta=t["delta"])
+    xs, ys = epsilon_curve(
+        noise_multiplier=t["noise_multiplier"],
+        sample_rate=t["sample_rate"],
+        steps=t["steps"],
+        delta=t["delta"],
+    )
     assert xs[-1] == t["steps"] and ys[-1] == pytest.approx(t["epsilon"], rel=1e-9)
     assert all(a <= b for a, b in zip(ys, ys[1:], strict=False))
 

@@ -146,8 +146,11 @@ def test_ragged_chunked_data_gives_the_batches_of_the_padded_encoding():
     w = Codec.w_of_u(enc.numerics.float())
     g = codec.g_of_gap(gaps).float()
     padded = {
-        "tokens": enc.tokens.long(), "w": w, "w_bin": Codec.to_bin(w, codec.numeric_bins),
-        "g": g, "g_bin": Codec.to_bin(g, codec.gap_bins),
+        "tokens": enc.tokens.long(),
+        "w": w,
+        "w_bin": Codec.to_bin(w, codec.numeric_bins),
+        "g": g,
+        "g_bin": Codec.to_bin(g, codec.gap_bins),
         "abs_t": ((start[:, None] + gaps.cumsum(1)) / codec.span).float(),
     }
     chunked = JourneyData.from_log(log, encoder, codec, customers_per_chunk=3)

@@ -45,8 +45,13 @@ for i in range(n):
 
 def _writer(path: Path, tag: str, n: int, *, eps: float = 0.001, half: int = -1):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, str(n), str(eps),
-                             str(half)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), tag, str(n), str(eps), str(half)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def _acked(proc) -> list[str]:
@@ -133,9 +138,17 @@ def test_crash_keeps_budget_and_commit_records_what_was_spent(tmp_path):
     with pytest.raises(RuntimeError):
         with led.reservation("fp", epsilon=1.0, delta=1e-6, mechanism="m", run_id="crash"):
             raise RuntimeError("killed mid-training")
-    with led.reservation("fp", epsilon=2.0, delta=1e-6, mechanism="m", run_id="ok",
-                         parts={"preprocessing": {"epsilon": 0.5, "delta": 0.0},
-                                "training": {"epsilon": 1.5, "delta": 1e-6}}) as r:
+    with led.reservation(
+        "fp",
+        epsilon=2.0,
+        delta=1e-6,
+        mechanism="m",
+        run_id="ok",
+        parts={
+            "preprocessing": {"epsilon": 0.5, "delta": 0.0},
+            "training": {"epsilon": 1.5, "delta": 1e-6},
+        },
+    ) as r:
         r.commit(epsilon=1.8)  # early stop: spent less than reserved
     led.reserve("fp", epsilon=0.25, delta=0.0, mechanism="m", run_id="killed")  # never ends
     by_run = {e.run_id: e for e in led.entries("fp")}
@@ -158,8 +171,14 @@ def test_validation_and_defaults(tmp_path, monkeypatch):
     assert not (tmp_path / "x").exists()  # the constructor touches nothing
     assert led.entries() == [] and led.spent("fp").epsilon == 0
     with pytest.raises(ConfigError, match="parts sum"):
-        led.reserve("fp", epsilon=1.0, delta=0.0, mechanism="m", run_id="r",
-                    parts={"a": {"epsilon": 0.4, "delta": 0.0}})
+        led.reserve(
+            "fp",
+            epsilon=1.0,
+            delta=0.0,
+            mechanism="m",
+            run_id="r",
+            parts={"a": {"epsilon": 0.4, "delta": 0.0}},
+        )
     with pytest.raises(ConfigError, match="epsilon -1"):
         led.reserve("fp", epsilon=-1, delta=0.0, mechanism="m", run_id="r")
     with pytest.raises(ConfigError, match="run_id"):

@@ -53,16 +53,22 @@ def _neighbours(log: EventLog):
 def test_histogram_sensitivity_is_what_epsilon_assumes(open_log, column, k):
     full = customer_category_counts(open_log, column, max_categories=k)
     for nb in _neighbours(open_log):
-        c = customer_category_counts(nb, column, max_categories=k).reindex(full.index,
-                                                                             fill_value=0)
+        c = customer_category_counts(nb, column, max_categories=k).reindex(full.index, fill_value=0)
         diff = (full - c).to_numpy()
         assert diff.min() >= 0 and diff.max() <= 1  # once per category
         assert diff.sum() <= k  # in at most k categories: L1 sensitivity k
 
 
-@pytest.mark.parametrize("what,grid", [
-    ("max:amount", numeric_grid()), ("min:amount", numeric_grid()), ("length", length_grid()),
-    ("first_time", time_grid()), ("last_time", time_grid())])
+@pytest.mark.parametrize(
+    "what,grid",
+    [
+        ("max:amount", numeric_grid()),
+        ("min:amount", numeric_grid()),
+        ("length", length_grid()),
+        ("first_time", time_grid()),
+        ("last_time", time_grid()),
+    ],
+)
 @pytest.mark.parametrize("q", [0.01, 0.5, 0.99])
 def test_quantile_utility_changes_by_at_most_one(open_log, what, grid, q):
     full = quantile_utility(per_customer_values(open_log, what), grid, q)
@@ -105,8 +111,10 @@ def test_undeclared_domains_are_estimated_and_the_budget_adds_up():
 def test_threshold_hides_a_category_of_one_customer():
     rng = np.random.default_rng(0)
     counts = __import__("pandas").Series({"common": 500, "rare": 1})
-    released = [dp_category_set(counts, epsilon=1.0, delta=1e-6, max_categories=4, rng=rng)[0]
-                for _ in range(2000)]
+    released = [
+        dp_category_set(counts, epsilon=1.0, delta=1e-6, max_categories=4, rng=rng)[0]
+        for _ in range(2000)
+    ]
     assert sum("rare" in r for r in released) == 0
     assert sum("common" in r for r in released) == 2000
 
@@ -121,9 +129,17 @@ def test_exponential_quantile_is_accurate_at_large_epsilon():
 def test_conform_drops_and_clips_and_reports(tiny_schema):
     df = tiny_frame(20, seed=2)
     open_log = EventLog.from_frame(df, _open_schema())
-    narrow = Schema.from_dict({**TINY_SCHEMA, "max_length": 3, "events": {
-        **TINY_SCHEMA["events"], "channel": {"type": "categorical", "values": ["web", "app"]},
-        "amount": {"type": "numeric", "min": 0.0, "max": 100.0}}})
+    narrow = Schema.from_dict(
+        {
+            **TINY_SCHEMA,
+            "max_length": 3,
+            "events": {
+                **TINY_SCHEMA["events"],
+                "channel": {"type": "categorical", "values": ["web", "app"]},
+                "amount": {"type": "numeric", "min": 0.0, "max": 100.0},
+            },
+        }
+    )
     clean, rep = conform(open_log, narrow)
     assert set(clean.df["channel"]) <= {"web", "app"} and clean.df["amount"].max() <= 100
     assert clean.lengths().max() <= 3
@@ -149,7 +165,9 @@ def test_errors_name_the_fix(open_log):
 
 def test_split_budget(tiny_schema):
     assert split_budget(tiny_schema, epsilon=2.0, delta=1e-6) == {
-        "preprocessing": (0.0, 0.0), "training": (2.0, 1e-6)}
+        "preprocessing": (0.0, 0.0),
+        "training": (2.0, 1e-6),
+    }
     parts = split_budget(_open_schema(), epsilon=2.0, delta=1e-6, share=0.25)
     assert parts["preprocessing"] == pytest.approx((0.5, 2.5e-7))
     assert parts["training"] == pytest.approx((1.5, 7.5e-7))

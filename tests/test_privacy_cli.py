@@ -13,8 +13,14 @@ from journeys.simulate import simulate
 from privacy.card import training_epsilon
 
 NUMBERS = {"delta": 1e-5, "noise_multiplier": 1.2, "sample_rate": 0.05, "steps": 60}
-RECORD = {"dp": True, "unit": "customer", "epsilon": training_epsilon(**NUMBERS),
-          "max_grad_norm": 1.0, "accountant": "rdp", **NUMBERS}
+RECORD = {
+    "dp": True,
+    "unit": "customer",
+    "epsilon": training_epsilon(**NUMBERS),
+    "max_grad_norm": 1.0,
+    "accountant": "rdp",
+    **NUMBERS,
+}
 
 
 @pytest.fixture
@@ -43,8 +49,20 @@ def test_audit_command_reports_metrics_with_the_caveat(cli, tmp_path):
     log.schema.write(tmp_path / "schema.yaml")
     (tmp_path / "synth").mkdir()
     simulate(60, seed=5)[0].write(tmp_path / "synth" / "synthetic.parquet")
-    r = cli(["audit", "--train", "train.parquet", "--holdout", "holdout.parquet",
-             "--synthetic", "synth/synthetic.parquet", "--json", "a.json", "--no-mlflow"])
+    r = cli(
+        [
+            "audit",
+            "--train",
+            "train.parquet",
+            "--holdout",
+            "holdout.parquet",
+            "--synthetic",
+            "synth/synthetic.parquet",
+            "--json",
+            "a.json",
+            "--no-mlflow",
+        ]
+    )
     result = json.loads((tmp_path / "a.json").read_text())
     assert 0 <= result["metrics"]["mia_distance_auc"] <= 1
     assert result["metrics"]["exact_copy_share"] == 0.0
@@ -69,8 +87,9 @@ def test_card_from_a_fit_run(cli, tmp_path):
 
     from journeys.tracking import start_run
 
-    with start_run("fit", dataset="simulate", fingerprint="fp9", root=tmp_path,
-                   tags={"generator": "vae"}) as r:
+    with start_run(
+        "fit", dataset="simulate", fingerprint="fp9", root=tmp_path, tags={"generator": "vae"}
+    ) as r:
         mlflow.log_dict(RECORD, "privacy.json")
         run_id = r.info.run_id
     out = cli(["privacy", "card", "--run-id", run_id, "--out", "card"]).output
