@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench peers clean
+.PHONY: install demo test test-slow lint bench peers bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,14 @@ $(MOSTLY_STAMP): bench/peers/requirements-mostly.txt
 	touch $(MOSTLY_STAMP)
 
 peers: $(MOSTLY_STAMP)
+
+# The whole peer benchmark in one command (bench/bench_peers.py; about 70 minutes on two cores):
+# Complete Journey and the simulator at two sizes, every gan/vae/PAR/MOSTLY job, two at a time.
+BENCH_PEERS_ARGS ?= --workers 2 --minutes completejourney=8,simulate-small=2,simulate-large=4 \
+	--epochs completejourney=50,simulate-small=40,simulate-large=16
+
+bench-peers: $(STAMP) $(MOSTLY_STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.bench_peers $(BENCH_PEERS_ARGS)
 
 demo: $(STAMP)
 	bash bench/demo.sh

@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_one vae 8 '{"batch_size": 512}'
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_one gan none '{"epochs": 4}'
 
-Arguments: model, epsilon (or `none`), a JSON dict of config overrides. Train/holdout split
+Arguments: model, epsilon (or `none`), a JSON dict of config overrides, and optionally a
+Parquet path for the synthetic log. Train/holdout split
 by customer (seed 0), as many journeys sampled as the holdout has (seed 0); prints one JSON
 line with fit seconds, epsilon spent, length quantiles and `journeys.fidelity` figures.
 """
@@ -24,7 +25,8 @@ def main(argv: list[str] | None = None) -> dict:
     from journeys import datasets, fidelity, split_by_customer
     from privacy import PrivacyBudget
 
-    model, eps, overrides = (argv or sys.argv[1:])[:3]
+    argv = argv or sys.argv[1:]
+    model, eps, overrides = argv[:3]
     cfg = {"seed": 0, **json.loads(overrides)}
     torch.set_num_threads(1)
     log, _ = datasets.load("completejourney")
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
     gen.fit(train, privacy=None if eps == "none" else PrivacyBudget(epsilon=float(eps)))
     fit_s = time.perf_counter() - t0
     synth = gen.sample(holdout.n_customers, seed=0)
+    if len(argv) > 3:
+        synth.write(argv[3])
     rec = gen.privacy_record or {}
     out = {
         "model": model,

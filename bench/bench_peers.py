@@ -4,6 +4,10 @@
     .venv/bin/python -m bench.bench_peers --datasets completejourney \\
         --jobs vae-eps8,mostly-eps8 --minutes 8
 
+`make bench-peers` runs everything, two jobs at a time (`--workers 2`, one CPU
+thread each), with the default budgets (`--minutes`): 8 minutes per job on
+Complete Journey, 2 on simulate-small, 4 on simulate-large.
+
 Datasets: completejourney, simulate-small (1,000 simulated customers),
 simulate-large (5,000), or simulate-<N>. Each is split 50/50 by customer
 (seed 0); every job trains on the train half and samples as many journeys as
@@ -11,7 +15,8 @@ the holdout has. Jobs: vae-*, gan-* (nodp, eps8, eps1, or any eps<E>), par
 (SDV PAR, `--par-epochs`), mostly-* (MOSTLY AI's TabularARGN, run by
 bench/peers/mostly_runner.py in .venv-mostly: `make peers` first).
 
-Same wall-clock training budget for every job (`--minutes`): MOSTLY gets it as
+Same wall-clock training budget for every job of a dataset (`--minutes`, either one
+number for all datasets or `dataset=minutes,...`): MOSTLY gets it as
 `max_training_time`; gan and vae train their configured epochs (`--epochs`,
 default theirs) under a Lightning Timer cap of the same length, which stops
 training early and never overspends (DP noise is calibrated to the planned
@@ -23,7 +28,10 @@ value protection (bench/peers/mostly_runner.py says how); its events outside
 the schema's time range are dropped (`--time-policy clip` moves them to the
 nearest end instead), and every such repair is counted in the results.
 
-Each job runs in its own child process and reports: fit time, training
+Each job runs in its own child process, pinned to one CPU thread
+(OMP_NUM_THREADS=1 and torch's intra-op threads), so `--workers 2` on two cores
+gives every job, ours and the peers', one core; jobs start in the order given,
+longest budgets first when several datasets run. Each job reports: fit time, training
 throughput (customers processed per second of training; under DP the DP
 training throughput), sampling throughput, peak memory, epsilon spent, every
 fidelity figure (journeys.fidelity.fidelity_report), TSTR/TRTR utility for
@@ -36,8 +44,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,6 +60,7 @@ RESULTS = Path("bench/results")
 MODELS = ("vae", "gan", "par", "mostly")
 SIM_SIZES = {"simulate-small": 1000, "simulate-large": 5000}
 DATA_SEED = 0  # the simulator's seed: the dataset itself, whatever --seed says
+DEFAULT_MINUTES = "completejourney=8,simulate-small=2,simulate-large=4"
 
 
 # --- names --------------------------------------------------------------------------
@@ -76,6 +87,57 @@ def parse_list(text: str, *, check) -> list[str]:
     return items
 
 
+def parse_per_dataset(text: str, dsets: list[str], *, option: str, integer: bool = False):
+    """'8' -> every dataset 8; 'completejourney=8,simulate-small=2' -> per dataset.
+
+    A dataset left out of a per-dataset list is refused, as is a value <= 0."""
+    unit = "whole number" if integer else "number"
+
+    def number(v: str, what: str) -> float | int:
+        try:
+            x = int(v) if integer else float(v)
+        except ValueError:
+            x = float("nan")
+        if not x > 0:
+            raise ConfigError(f"{option}: {what} '{v}' is not a positive {unit}")
+        return x
+
+    if "=" not in text:
+        m = number(text.strip(), "value")
+        return {d: m for d in dsets}
+    out = {}
+    for item in parse_list(text, check=lambda x: None):
+        name, _, v = item.partition("=")
+        out[name.strip()] = number(v.strip(), f"value of {name.strip()}")
+    missing = [d for d in dsets if d not in out]
+    if missing:
+        raise ConfigError(
+            f"{option} gives no value for {missing}; add e.g. {missing[0]}=2 or give one "
+            "number for every dataset"
+        )
+    return {d: out[d] for d in dsets}
+
+
+def parse_minutes(text: str, dsets: list[str]) -> dict[str, float]:
+    return parse_per_dataset(text, dsets, option="--minutes")
+
+
+def parse_epochs(text: str | None, dsets: list[str]) -> dict[str, int | None]:
+    if text is None:
+        return {d: None for d in dsets}
+    return parse_per_dataset(text, dsets, option="--epochs", integer=True)
+
+
+def parse_config(text: str, option: str) -> dict:
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{option}: not JSON ({e}); write e.g. '{{\"d_model\": 48}}'") from e
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{option}: give a JSON object of config settings, got {text!r}")
+    return cfg
+
+
 def check_job(job: str) -> None:
     model, _ = parse_job(job)
     if model not in MODELS:
@@ -92,7 +154,15 @@ def load_split(dataset: str, seed: int):
 
 
 def run_ours(
-    job: str, train, n: int, *, minutes: float, epochs: int | None, par_epochs: int, seed: int
+    job: str,
+    train,
+    n: int,
+    *,
+    minutes: float,
+    epochs: int | None,
+    par_epochs: int,
+    seed: int,
+    dp_config: dict | None = None,
 ) -> tuple:
     import pytorch_lightning as pl
 
@@ -101,6 +171,8 @@ def run_ours(
         cfg, kw, timer = {"epochs": par_epochs, "seed": seed}, {}, None
     else:
         cfg = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+        if eps is not None:
+            cfg |= dp_config or {}
         timer = pl.callbacks.Timer(duration=timedelta(minutes=minutes), interval="step")
         kw = {"callbacks": [timer]}
     gen, synth, m = fit_and_sample(model, eps, train, n, cfg=cfg, seed=seed, fit_kwargs=kw)
@@ -186,6 +258,7 @@ def run_job(
     par_epochs: int,
     seed: int,
     context_mode: str,
+    dp_config: dict | None = None,
     time_policy: str = "drop",
     results: Path = RESULTS,
 ) -> dict:
@@ -204,7 +277,14 @@ def run_job(
         )
     else:
         synth, m = run_ours(
-            job, train, n, minutes=minutes, epochs=epochs, par_epochs=par_epochs, seed=seed
+            job,
+            train,
+            n,
+            minutes=minutes,
+            epochs=epochs,
+            par_epochs=par_epochs,
+            seed=seed,
+            dp_config=dp_config,
         )
     synth.write(results / "peers" / f"synthetic-{dataset}-{job}.parquet")
     row = {
@@ -225,7 +305,9 @@ def run_job(
 
 
 # --- the benchmark (parent) ---------------------------------------------------------
-def child_cmd(dataset: str, job: str, a: argparse.Namespace) -> list[str]:
+def child_cmd(
+    dataset: str, job: str, a: argparse.Namespace, minutes: float, epochs: int | None
+) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -233,7 +315,7 @@ def child_cmd(dataset: str, job: str, a: argparse.Namespace) -> list[str]:
         "--child",
         f"{dataset}/{job}",
         "--minutes",
-        str(a.minutes),
+        str(minutes),
         "--par-epochs",
         str(a.par_epochs),
         "--seed",
@@ -244,8 +326,10 @@ def child_cmd(dataset: str, job: str, a: argparse.Namespace) -> list[str]:
         str(a.results),
         "--time-policy",
         a.time_policy,
+        "--dp-config",
+        a.dp_config,
     ]
-    return cmd + (["--epochs", str(a.epochs)] if a.epochs else [])
+    return cmd + (["--epochs", str(epochs)] if epochs else [])
 
 
 def record(rows: list[dict], row: dict, out: Path) -> list[dict]:
@@ -264,8 +348,23 @@ def args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--jobs", default=",".join(JOBS))
-    ap.add_argument("--minutes", type=float, default=8.0, help="training budget per job")
-    ap.add_argument("--epochs", type=int, default=None, help="gan/vae epochs (default theirs)")
+    ap.add_argument(
+        "--minutes",
+        default=DEFAULT_MINUTES,
+        help="training budget per job: one number, or dataset=minutes,... "
+        f"(default {DEFAULT_MINUTES})",
+    )
+    ap.add_argument("--workers", type=int, default=1, help="jobs run at once, one CPU thread each")
+    ap.add_argument(
+        "--epochs",
+        default=None,
+        help="gan/vae epochs: one number or dataset=epochs,... (default theirs)",
+    )
+    ap.add_argument(
+        "--dp-config",
+        default="{}",
+        help="JSON config settings for the gan/vae DP jobs, e.g. a smaller network",
+    )
     ap.add_argument("--par-epochs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -295,36 +394,63 @@ def main(argv: list[str] | None = None) -> None:
         row = run_job(
             dataset,
             job,
-            minutes=a.minutes,
-            epochs=a.epochs,
+            minutes=float(a.minutes),
+            epochs=int(a.epochs) if a.epochs else None,
             par_epochs=a.par_epochs,
             seed=a.seed,
             context_mode=a.context,
             time_policy=a.time_policy,
             results=a.results,
+            dp_config=parse_config(a.dp_config, "--dp-config"),
         )
         print("RESULT " + json.dumps(row, default=float))
         return
     dsets = parse_list(a.datasets, check=parse_dataset)
     jobs = parse_list(a.jobs, check=check_job)
+    budget = parse_minutes(a.minutes, dsets)
+    epochs = parse_epochs(a.epochs, dsets)
+    parse_config(a.dp_config, "--dp-config")
+    if a.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {a.workers}")
     path = a.results / "peers.json"
     rows = json.loads(path.read_text()) if path.exists() else []
-    for ds in dsets:
-        for job in jobs:
-            print(f"[bench] {ds} {job} ...", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            row, err = run_child(child_cmd(ds, job, a))
-            if row is None:
-                print(f"[bench] {ds} {job} FAILED: {err}", file=sys.stderr)
-                row = {"dataset": ds, "job": job, "epsilon": parse_job(job)[1], "error": err}
-            row.update(
-                measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-                job_seconds=time.perf_counter() - t0,
-                command="python -m bench.bench_peers " + " ".join(sys.argv[1:]),
-            )
-            rows = record(rows, row, a.results)
+    # longest budgets first, so that the short jobs fill the gaps at the end
+    todo = sorted(((ds, job) for ds in dsets for job in jobs), key=lambda dj: -budget[dj[0]])
+    command = "python -m bench.bench_peers " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    def one(ds_job: tuple[str, str]) -> dict:
+        ds, job = ds_job
+        print(f"[bench] {ds} {job} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        row, err = run_child(child_cmd(ds, job, a, budget[ds], epochs[ds]), env=child_env())
+        if row is None:
+            print(f"[bench] {ds} {job} FAILED: {err}", file=sys.stderr)
+            row = {"dataset": ds, "job": job, "epsilon": parse_job(job)[1], "error": err}
+        row.update(
+            measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
+            job_seconds=time.perf_counter() - t0,
+            workers=a.workers,
+            command=command,
+        )
+        print(f"[bench] {ds} {job} done in {row['job_seconds']:.0f} s", file=sys.stderr)
+        return row
+
+    t_all = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=a.workers) as pool:
+        futures = [pool.submit(one, dj) for dj in todo]
+        for f in as_completed(futures):  # rows are recorded by this thread only, as they come
+            rows = record(rows, f.result(), a.results)
+    print(
+        f"[bench] {len(todo)} jobs in {(time.perf_counter() - t_all) / 60:.1f} min", file=sys.stderr
+    )
     if rows:
         print(render(rows))
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a job: one CPU thread for every numeric library."""
+    threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    return {**os.environ, **threads}
 
 
 if __name__ == "__main__":

@@ -80,10 +80,12 @@ def fit_and_sample(
     )
 
 
-def run_child(cmd: list[str], *, timeout: float | None = None) -> tuple[dict | None, str]:
+def run_child(
+    cmd: list[str], *, timeout: float | None = None, env: dict[str, str] | None = None
+) -> tuple[dict | None, str]:
     """Run a benchmark child; returns (its RESULT dict or None, the tail of its stderr)."""
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
         return None, f"timed out after {timeout:.0f} s\n{(err or '')[-3000:]}"

@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 from journeys.errors import ConfigError
 from journeys.eventlog import EventLog
 
-FORMAT_VERSION = 1
+# 2: the VAE's first-event time no longer reads z (same tensors, other meaning)
+FORMAT_VERSION = 2
 REGISTRY: dict[str, type[SequenceGenerator]] = {}
 
 

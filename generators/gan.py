@@ -1,16 +1,25 @@
 """`gan`: a DoppelGANger-like sequence GAN; under DP only the discriminator is private.
 
 - Generator (never sees real data): a context generator (order-agnostic
-  autoregressive over context columns, straight-through one-hots, plus the
-  first-event time) and an event generator: a causal dilated-conv stack over
-  per-event noise, emitting per position every event column (straight-through
-  one-hots for categoricals, log-scaled numerics, log gap) and an end
-  probability. End flags are drawn, in training too (straight-through: 0/1
-  forward, the gradient of the end probability backward), so the discriminator
-  sees the same hard journey masks on real and fake journeys. All positions are
-  produced in parallel (no output feedback), which keeps training and sampling fast.
+  autoregressive over context columns, straight-through one-hots, then the
+  journey's length class and the first-event time) and an event generator: a
+  causal dilated-conv stack over per-event noise, emitting per position every
+  event column (straight-through one-hots for categoricals, log-scaled numerics,
+  log gap). The length is an attribute: a class of log-spaced lengths, the exact
+  length drawn uniformly inside it, the journey masked after it. Without DP the
+  class is drawn from the training journeys' length-class frequencies (a
+  non-private fit may read the data; the VAE learns the same by maximum
+  likelihood). Under DP the generator may not read real data, so the class comes
+  from a learnt head (straight-through one-hot) trained only through the private
+  discriminator. (Learnt adversarially, lengths drift short: every event is one
+  more piece of evidence for the discriminator, so short fakes are the safest.
+  Per-step end flags, soft or straight-through, collapsed to one-event journeys
+  for the same reason.) All positions are produced in parallel
+  (no output feedback), which keeps training and sampling fast. At sampling a
+  journey also stops before its first event past the schema's time range.
 - Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
-  masked by length) with their context; masked mean and max pooling -> score.
+  masked by length) with their context and length class; masked mean and max
+  pooling -> score.
 
 DP: each customer i of a Poisson batch is paired with one fresh fake journey
 (fake i goes with the i-th sampled customer, whatever the data), and
@@ -39,24 +48,52 @@ from generators.neural import NeuralGenerator
 from generators.training import Batch, Codec, JourneyData, length_chunks
 from privacy.dpsgd import DPPlan, dp_step, make_private
 
-MASK_EPS = 1e-3  # a fake journey whose survival probability is below this has ended
+MASK_EPS = 1e-3  # a fake journey whose mask is below this has ended
+LENGTH_CLASSES = 32  # log-spaced classes of journey length (fewer if max_length is small)
+
+
+def length_edges(max_length: int) -> torch.Tensor:
+    """Edges e_0 = 1 < e_1 < ... < e_K = max_length + 1; class k holds lengths [e_k, e_k+1)."""
+    e = torch.logspace(0, math.log10(max_length + 1), LENGTH_CLASSES + 1, dtype=torch.float64)
+    e = torch.unique(e.round().long())
+    e[0], e[-1] = 1, max_length + 1
+    return torch.unique(e)
+
+
+def length_class(lengths: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    return torch.searchsorted(edges.to(lengths.device), lengths, right=True) - 1
+
+
+def length_in_class(k: torch.Tensor, u: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """A length drawn uniformly in class k (u uniform in [0, 1))."""
+    e = edges.to(k.device)
+    lo, hi = e[k], e[k + 1]
+    return (lo + (u * (hi - lo)).floor().long()).clamp(max=hi - 1)
 
 
 class ContextGenerator(nn.Module):
-    """noise [B, z] -> context one-hots [B, sum V] (column by column) and start time [B]."""
+    """noise [B, z] -> context one-hots [B, sum V] (column by column), length class
+    one-hots [B, K] and start time [B]."""
 
-    def __init__(self, vocab: list[int], d: int, noise_dim: int):
+    def __init__(self, vocab: list[int], d: int, noise_dim: int, n_lengths: int):
         super().__init__()
         self.vocab = vocab
         self.noise = nn.Linear(noise_dim, d)
         self.embs = nn.ModuleList(nn.Linear(v, d, bias=False) for v in vocab)
         self.query = nn.Embedding(len(vocab), d) if vocab else None
         self.heads = nn.ModuleList(Head(d, v) for v in vocab)
+        self.length = Head(d, n_lengths)
+        self.length_emb = nn.Linear(n_lengths, d, bias=False)
         self.start = Head(d, 1)
 
     def forward(
-        self, noise: torch.Tensor, order: list[int], fixed: dict[int, int] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        noise: torch.Tensor,
+        order: list[int],
+        fixed: dict[int, int] | None = None,
+        length: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`length`: given length-class one-hots [B, K] (None: the learnt head draws them)."""
         fixed = fixed or {}
         B = noise.shape[0]
         base = self.noise(noise)
@@ -70,9 +107,12 @@ class ContextGenerator(nn.Module):
                 oh = straight_through(self.heads[j](base + acc + q))
             onehots[j] = oh
             acc = acc + self.embs[j](oh)
+        if length is None:
+            length = straight_through(self.length(base + acc))
+        acc = acc + self.length_emb(length)
         start = torch.sigmoid(self.start(base + acc)).squeeze(-1)
         ctx = torch.cat(onehots, -1) if onehots else base.new_zeros(B, 0)
-        return ctx, start
+        return ctx, length, start
 
 
 class EventGenerator(nn.Module):
@@ -81,51 +121,44 @@ class EventGenerator(nn.Module):
     def __init__(self, codec: Codec, cfg: GANConfig):
         super().__init__()
         d, self.codec = cfg.d_model, codec
-        self.step_in = nn.Linear(cfg.noise_dim + 1, d)
+        n_len = len(length_edges(codec.max_length)) - 1
+        self.step_in = nn.Linear(cfg.noise_dim + 2, d)
         self.journey_in = nn.Linear(cfg.noise_dim, d)
-        self.ctx_in = nn.Linear(sum(codec.ctx_vocab) + 1, d)
+        self.ctx_in = nn.Linear(sum(codec.ctx_vocab) + n_len + 1, d)
         self.stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.cats = nn.ModuleList(Head(d, v) for v in codec.event_vocab)
-        self.out = Head(d, codec.n_numeric + 2)  # numerics, log gap, end logit
-        with torch.no_grad():  # start with a hazard of ~1/50 per event, not ~1/2
-            self.out.out.bias[codec.n_numeric + 1] = -4.0
+        self.out = Head(d, codec.n_numeric + 1)  # numerics, log gap
 
     def forward(
         self,
         step_noise: torch.Tensor,
         z: torch.Tensor,
         ctx: torch.Tensor,
+        length: torch.Tensor,
+        n_events: torch.Tensor,
         start: torch.Tensor,
-        *,
-        hard: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """step_noise [B, L, z + 1]: Gaussian noise for the network, then a uniform.
+        """step_noise [B, L, z], z [B, z], ctx [B, sum V], length class one-hots [B, K],
+        n_events [B] (the drawn length), start [B] -> L positions, masked after n_events.
 
-        A journey ends at step t with probability p_end[t]; the end flags are drawn with
-        the uniform noise. In training (hard=False) they are straight-through estimates:
-        0/1 in the forward pass, the gradient of p_end in the backward pass. (Soft masks,
-        prod(1 - p_end), let the discriminator tell fakes by their fractional masks; the
-        generator then escaped by ending every journey after one event.)"""
-        step_noise, u = step_noise[..., :-1], step_noise[..., -1]
+        In training the mask is not cut at the end of the time range: the discriminator
+        sees events past it (abs_t > 1, which no real journey has) and penalises them."""
         B, L, _ = step_noise.shape
-        pos = self.codec.pos_feature(L, B).to(z.device).unsqueeze(-1)
-        cond = self.journey_in(z) + self.ctx_in(torch.cat([ctx, start.unsqueeze(-1)], -1))
-        h = self.stack(self.step_in(torch.cat([step_noise, pos], -1)) + cond.unsqueeze(1))
+        pos = self.codec.pos_feature(L, B).to(z.device)
+        t = torch.arange(L, device=z.device)
+        # events left in the journey: the network knows where its journey ends
+        left = (n_events.unsqueeze(1) - t).clamp(min=0).to(pos.dtype)
+        left = torch.log1p(left) / math.log1p(self.codec.max_length)
+        cond = self.journey_in(z) + self.ctx_in(torch.cat([ctx, length, start.unsqueeze(-1)], -1))
+        x = torch.cat([step_noise, pos.unsqueeze(-1), left.unsqueeze(-1)], -1)
+        h = self.stack(self.step_in(x) + cond.unsqueeze(1))
         cats = [straight_through(head(h)) for head in self.cats]  # [B, L, V] each
         out = self.out(h)
         M = self.codec.n_numeric
         w, g = torch.sigmoid(out[..., :M]), torch.sigmoid(out[..., M])
         g = torch.cat([torch.zeros_like(g[:, :1]), g[:, 1:]], 1)  # first event: no gap
-        p_end = torch.sigmoid(out[..., M + 1])
-        drawn = (u < p_end).float()
-        # straight-through: the discriminator always sees drawn (0/1) end flags, as real
-        # journeys have; the generator's gradient flows through the end probabilities
-        end = drawn if hard else drawn + p_end - p_end.detach()
-        end = torch.cat([torch.zeros_like(end[:, :1]), end[:, 1:]], 1)  # >= 1 event
-        mask = torch.cumprod(1 - end, dim=1)  # [B, L] 1 while the journey goes on
+        mask = (t.unsqueeze(0) < n_events.unsqueeze(1)).to(w.dtype)  # [B, L]
         abs_t = start.unsqueeze(1) + torch.cumsum(self.codec.gap_of_g(g), 1) / self.codec.span
-        # a journey also ends when its next event would fall after the schema's time range
-        mask = mask * torch.cumprod((abs_t < 1.0).to(mask.dtype), dim=1)
         return {"cats": cats, "w": w, "g": g, "abs_t": abs_t.clamp(max=2.0), "mask": mask}
 
 
@@ -136,15 +169,17 @@ class Discriminator(nn.Module):
         super().__init__()
         d, self.codec = cfg.d_model, codec
         n_feat = sum(codec.event_vocab) + codec.n_numeric + 3
+        n_len = len(length_edges(codec.max_length)) - 1
         self.inp = nn.Linear(n_feat, d)
-        self.ctx = nn.Linear(sum(codec.ctx_vocab) + 1, d)
+        self.ctx = nn.Linear(sum(codec.ctx_vocab) + n_len + 1, d)
         self.stack = ConvStack(
             d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
         )
         self.out = Head(3 * d + 2, 1)
 
     def forward(self, ev: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-        """ev [B, L, F] features, mask [B, L], ctx [B, sum V + 1] -> scores [B]."""
+        """ev [B, L, F] features, mask [B, L], ctx [B, sum V + K + 1] (context, length
+        class, start) -> scores [B]."""
         c = self.ctx(ctx)
         h = self.stack(self.inp(ev) + c.unsqueeze(1), mask)
         m = mask.unsqueeze(-1)
@@ -161,7 +196,13 @@ class GANNet(nn.Module):
     def __init__(self, codec: Codec, cfg: GANConfig):
         super().__init__()
         self.codec, self.cfg = codec, cfg
-        self.context = ContextGenerator(list(codec.ctx_vocab), cfg.d_model, cfg.noise_dim)
+        self.register_buffer("edges", length_edges(codec.max_length), persistent=False)
+        # length-class frequencies of the training journeys (non-DP fits); all zero: the
+        # learnt head draws length classes (DP fits). Saved with the weights.
+        self.register_buffer("length_probs", torch.zeros(len(self.edges) - 1, dtype=torch.float64))
+        self.context = ContextGenerator(
+            list(codec.ctx_vocab), cfg.d_model, cfg.noise_dim, len(self.edges) - 1
+        )
         self.events = EventGenerator(codec, cfg)
         self.disc = Discriminator(codec, cfg)
 
@@ -174,7 +215,6 @@ class GANNet(nn.Module):
         fixed: dict[int, int] | None = None,
         device=None,
         grad: bool = False,
-        hard: bool = False,
     ) -> dict[str, torch.Tensor]:
         """n fake journeys, trimmed to the longest of them; differentiable if `grad`.
 
@@ -185,37 +225,31 @@ class GANNet(nn.Module):
         cfg, Lmax = self.cfg, self.codec.max_length
         noise = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
         z = torch.randn(n, cfg.noise_dim, generator=gen).to(device)
-        steps = torch.cat(
-            [
-                torch.randn(n, Lmax, cfg.noise_dim, generator=gen),
-                torch.rand(n, Lmax, 1, generator=gen),
-            ],
-            -1,
-        ).to(device)
+        steps = torch.randn(n, Lmax, cfg.noise_dim, generator=gen).to(device)
+        u = torch.rand(n, generator=gen).to(device)
         order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
+        given = None
+        if self.length_probs.sum() > 0:
+            k = torch.multinomial(self.length_probs, n, replacement=True, generator=gen)
+            given = F.one_hot(k, len(self.edges) - 1).float().to(device)
         with torch.set_grad_enabled(grad):
-            ctx, start = self.context(noise, order, fixed)
+            ctx, length, start = self.context(noise, order, fixed, length=given)
+        n_events = length_in_class(length.detach().argmax(-1), u, self.edges)
+        args = (z, ctx, length, n_events, start)
         with torch.no_grad():
-            out = self._events_nograd(steps, z, ctx, start, hard=hard)
+            out = self._events_nograd(steps, *args)
         if grad:
             Lf = out["mask"].shape[1]
-            out = self.events(steps[:, :Lf], z, ctx, start, hard=hard)
-        return {**out, "ctx": ctx, "start": start}
+            out = self.events(steps[:, :Lf], *args)
+        return {**out, "ctx": ctx, "length": length, "start": start}
 
-    def _events_nograd(
-        self,
-        steps: torch.Tensor,
-        z: torch.Tensor,
-        ctx: torch.Tensor,
-        start: torch.Tensor,
-        *,
-        hard: bool,
-    ) -> dict:
-        """Events of n journeys, each computed on 64, 128, ... positions until it ends."""
+    def _events_nograd(self, steps: torch.Tensor, *args: torch.Tensor) -> dict:
+        """Events of n journeys, each computed on 64, 128, ... positions until it ends
+        (args: per-journey tensors of EventGenerator.forward after the step noise)."""
         n, Lmax = steps.shape[:2]
         active, L, pieces = torch.arange(n, device=steps.device), min(64, Lmax), []
         while len(active):
-            out = self.events(steps[active, :L], z[active], ctx[active], start[active], hard=hard)
+            out = self.events(steps[active, :L], *(a[active] for a in args))
             fin = out["mask"][:, -1] < MASK_EPS if L < Lmax else torch.ones_like(active, dtype=bool)
             if fin.any():
                 pieces.append((active[fin], take_fake(out, fin)))
@@ -248,7 +282,7 @@ def take_fake(f: dict, rows, L: int | None = None) -> dict:
     for k, v in f.items():
         if k == "cats":
             out[k] = [c[rows, :L] for c in v]
-        elif k in ("ctx", "start"):
+        elif k in ("ctx", "length", "start"):
             out[k] = v[rows]
         else:
             out[k] = v[rows, :L]
@@ -263,10 +297,12 @@ def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
         for j, v in enumerate(codec.event_vocab)
     ]
     ctx = [F.one_hot(b.ctx[:, j], v).float() for j, v in enumerate(codec.ctx_vocab)]
+    edges = length_edges(codec.max_length)
+    length = F.one_hot(length_class(b.lengths, edges), len(edges) - 1).float()
     return (
         _features(cats, b.w, b.g, b.abs_t, mask, codec),
         mask,
-        torch.cat([*ctx, b.start_frac.unsqueeze(-1)], -1),
+        torch.cat([*ctx, length, b.start_frac.unsqueeze(-1)], -1),
     )
 
 
@@ -274,7 +310,7 @@ def fake_inputs(f: dict[str, torch.Tensor], codec: Codec) -> tuple[torch.Tensor,
     return (
         _features(f["cats"], f["w"], f["g"], f["abs_t"], f["mask"], codec),
         f["mask"],
-        torch.cat([f["ctx"], f["start"].unsqueeze(-1)], -1),
+        torch.cat([f["ctx"], f["length"], f["start"].unsqueeze(-1)], -1),
     )
 
 
@@ -298,6 +334,11 @@ class GANTask:
         )
         self.disc: nn.Module = net.disc
         self.gsm = None
+        if plan is None:  # not private: the length classes of the training journeys
+            k = length_class(data.lengths.long(), net.edges)
+            counts = torch.bincount(k, minlength=len(net.edges) - 1).double()
+            with torch.no_grad():
+                net.length_probs.copy_(counts / counts.sum())
         self.n_steps = 0
 
     def setup(self, device: torch.device) -> None:
@@ -424,7 +465,7 @@ class GANGenerator(NeuralGenerator):
         c = self.codec
         T = len(c.ctx_vocab)
         order = [j for j in range(T) if j in fixed] + [j for j in range(T) if j not in fixed]
-        f = self.net.fake(n, gen, order=order, fixed=fixed, hard=True)
+        f = self.net.fake(n, gen, order=order, fixed=fixed)
         mask = f["mask"] > 0.5
         mask &= torch.cumprod((f["abs_t"] < 1.0).long(), 1).bool()  # stop at the time range
         mask[:, 0] = True

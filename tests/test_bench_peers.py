@@ -48,6 +48,58 @@ def test_bad_job_names_say_how_to_write_them(job):
         parse_job(job)
 
 
+def test_minutes_one_number_or_per_dataset():
+    ds = ["completejourney", "simulate-small"]
+    assert bp.parse_minutes("8", ds) == {"completejourney": 8.0, "simulate-small": 8.0}
+    got = bp.parse_minutes("completejourney=8, simulate-small=2,simulate-large=4", ds)
+    assert got == {"completejourney": 8.0, "simulate-small": 2.0}
+    with pytest.raises(ConfigError, match=r"no value for \['simulate-small'\].*simulate-small=2"):
+        bp.parse_minutes("completejourney=8", ds)
+    for bad in ("0", "-1", "x", "completejourney=8,simulate-small=nan"):
+        with pytest.raises(ConfigError, match="--minutes: .* is not a positive number"):
+            bp.parse_minutes(bad, ds)
+
+
+def test_epochs_per_dataset_and_dp_config():
+    ds = ["completejourney", "simulate-small"]
+    assert bp.parse_epochs(None, ds) == {"completejourney": None, "simulate-small": None}
+    assert bp.parse_epochs("completejourney=50,simulate-small=40", ds)["simulate-small"] == 40
+    with pytest.raises(ConfigError, match="--epochs: .* not a positive whole number"):
+        bp.parse_epochs("2.5", ds)
+    assert bp.parse_config('{"d_model": 48}', "--dp-config") == {"d_model": 48}
+    for bad in ("{d_model: 48}", "[48]"):
+        with pytest.raises(ConfigError, match="--dp-config"):
+            bp.parse_config(bad, "--dp-config")
+
+
+def test_children_get_one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    env = bp.child_env()
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    assert env["PATH"]  # the rest of the environment is kept
+
+
+@pytest.mark.slow
+def test_two_workers_run_every_job_and_record_each_row(tmp_path):
+    """The real parent and children, two at a time, on 40 simulated customers."""
+    cmd = [sys.executable, "-m", "bench.bench_peers", "--datasets", "simulate-40,simulate-30"]
+    cmd += ["--jobs", "par,vae-eps8", "--minutes", "simulate-40=0.2,simulate-30=0.1"]
+    cmd += ["--epochs", "1", "--par-epochs", "1", "--workers", "2", "--results", str(tmp_path)]
+    cmd += ["--dp-config", '{"d_model": 8}']
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads((tmp_path / "peers.json").read_text())
+    got = {(r["dataset"], r["job"]): r for r in rows}
+    assert set(got) == {(d, j) for d in ("simulate-40", "simulate-30") for j in ("par", "vae-eps8")}
+    for r in rows:
+        assert "error" not in r and r["workers"] == 2 and r["n_synthetic"] > 0
+    assert got[("simulate-40", "vae-eps8")]["minutes"] == 0.2
+    assert got[("simulate-30", "vae-eps8")]["minutes"] == 0.1
+    assert "'d_model': 8" in got[("simulate-30", "vae-eps8")]["settings"]  # --dp-config
+    assert "d_model" not in got[("simulate-30", "par")]["settings"]
+    assert "4 jobs in" in p.stderr
+
+
 def test_job_list_rejects_unknown_models_and_empty_lists():
     assert bp.parse_list("vae-nodp, mostly-eps8", check=bp.check_job) == ["vae-nodp", "mostly-eps8"]
     with pytest.raises(ConfigError, match="unknown model 'sdv'"):

@@ -163,6 +163,21 @@ def test_generator_step_leaves_discriminator_and_its_dp_state_alone(log):
     assert all(getattr(p, "grad_sample", None) is None for p in private.net.disc.parameters())
 
 
+def test_gan_lengths_come_from_the_data_only_without_dp(log):
+    """Non-DP: the length classes of the training journeys; DP: nothing read from the data."""
+    from generators.gan import length_class
+
+    plain = build("gan", log, None)
+    k = length_class(torch.tensor(log.lengths().to_numpy()), plain.net.edges)
+    want = torch.bincount(k, minlength=len(plain.net.edges) - 1).double() / len(k)
+    torch.testing.assert_close(plain.net.length_probs, want)
+    private = build("gan", log, plan_for(30, len(IDX)))
+    assert float(private.net.length_probs.abs().sum()) == 0.0
+    with torch.no_grad():  # the learnt head draws them
+        f = private.net.fake(20, torch.Generator().manual_seed(0))
+    assert f["length"].shape == (20, len(private.net.edges) - 1)
+
+
 # --- Poisson sampling and the empty batch ----------------------------------------------
 def test_poisson_batch_sizes_vary_as_a_binomial():
     n, q, draws = 200, 0.1, 4000

@@ -90,6 +90,35 @@ def test_gan_fakes_do_not_depend_on_how_far_they_are_computed(data):
     )
 
 
+@pytest.mark.parametrize("max_length", [1, 3, 40, 1024])
+def test_gan_length_classes_cover_every_length_once(max_length):
+    from generators.gan import length_class, length_edges, length_in_class
+
+    edges = length_edges(max_length)
+    assert edges[0] == 1 and edges[-1] == max_length + 1 and (edges.diff() > 0).all()
+    lengths = torch.arange(1, max_length + 1)
+    k = length_class(lengths, edges)
+    assert k.min() == 0 and k.max() == len(edges) - 2 and (k.diff() >= 0).all()
+    # drawing inside a class gives back a length of that class, the whole class reachable
+    u = torch.linspace(0, 0.999999, 50)
+    for c in k.unique():
+        drawn = length_in_class(c.repeat(50), u, edges)
+        assert (length_class(drawn, edges) == c).all()
+        assert int(drawn.min()) == int(edges[c]) and int(drawn.max()) == int(edges[c + 1]) - 1
+
+
+def test_gan_fakes_have_the_length_of_their_class(data):
+    from generators.gan import length_class
+
+    torch.manual_seed(5)
+    net = GANNet(data.codec, GANConfig(d_model=16, n_layers=3)).eval()
+    with torch.no_grad():
+        f = net.fake(40, torch.Generator().manual_seed(0))
+    n_events = f["mask"].sum(1).long()
+    assert (n_events >= 1).all()
+    assert (length_class(n_events, net.edges) == f["length"].argmax(-1)).all()
+
+
 def test_length_chunks_cover_every_row_once():
     lengths = torch.tensor([5, 50, 3, 20, 20, 1, 70])
     chunks = length_chunks(lengths, 100)
