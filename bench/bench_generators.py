@@ -7,6 +7,11 @@ max RSS) and the fidelity metrics of journeys.fidelity against the holdout.
 
     .venv/bin/python -m bench.bench_generators                   # all jobs
     .venv/bin/python -m bench.bench_generators --jobs vae-nodp,par --par-epochs 4
+    .venv/bin/python -m bench.bench_generators --jobs vae-eps8 --epochs 60 \\
+        --dp-config '{"d_model": 48, "n_layers": 4}'
+
+`--dp-config` (JSON) sets config values of the DP jobs only (e.g. a smaller network:
+DP noise grows with the number of parameters); each row keeps its full config.
 
 PAR at its default 128 epochs does not finish within hours here (peers.md);
 `--par-epochs` sets what is run, and the table reports both the measured fit
@@ -23,14 +28,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import fit_and_sample, parse_job, run_child
+from bench.common import fit_and_sample, parse_config, parse_job, run_child
 from journeys.eventlog import atomic_write
 
 RESULTS = Path("bench/results")
 ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]
 
 
-def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict:
+def run_job(
+    job: str, *, epochs: int | None, par_epochs: int, seed: int, dp_config: dict | None = None
+) -> dict:
     """Child process: fit, sample, measure. Returns a JSON-able dict."""
     from journeys import datasets, fidelity, split_by_customer
 
@@ -39,6 +46,8 @@ def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict
     train, holdout = split_by_customer(log, holdout=0.5, seed=seed)
     cfg = {"epochs": par_epochs} if model == "par" else ({"epochs": epochs} if epochs else {})
     cfg["seed"] = seed
+    if eps is not None and model != "par":
+        cfg |= dp_config or {}
     n = holdout.n_customers
     gen, synth, m = fit_and_sample(model, eps, train, n, cfg=cfg, seed=seed)
     fit_s, sample_s = m["fit_seconds"], m["sample_seconds"]
@@ -53,6 +62,7 @@ def run_job(job: str, *, epochs: int | None, par_epochs: int, seed: int) -> dict
         "model": model,
         "epsilon": eps,
         "epochs": n_epochs,
+        "config": gen.config.to_dict(),
         "fit_seconds": fit_s,
         "epoch_seconds": (sum(epoch_s) / len(epoch_s)) if epoch_s else fit_s / n_epochs,
         "sample_seconds": sample_s,
@@ -155,13 +165,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="epochs for gan/vae (default: theirs)")
     ap.add_argument("--par-epochs", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dp-config", default="{}", help="JSON config values for the DP jobs")
     ap.add_argument("--job", help=argparse.SUPPRESS)  # child mode
     a = ap.parse_args()
+    dp_config = parse_config(a.dp_config, "--dp-config")
     if a.job:
-        print(
-            "RESULT "
-            + json.dumps(run_job(a.job, epochs=a.epochs, par_epochs=a.par_epochs, seed=a.seed))
+        row = run_job(
+            a.job, epochs=a.epochs, par_epochs=a.par_epochs, seed=a.seed, dp_config=dp_config
         )
+        print("RESULT " + json.dumps(row))
         return
     rows = merged_rows()
     for job in a.jobs.split(","):
@@ -175,6 +187,8 @@ def main() -> None:
             str(a.par_epochs),
             "--seed",
             str(a.seed),
+            "--dp-config",
+            a.dp_config,
         ]
         if a.epochs:
             cmd += ["--epochs", str(a.epochs)]

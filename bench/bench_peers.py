@@ -51,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import fit_and_sample, parse_job, run_child
+from bench.common import fit_and_sample, parse_config, parse_job, run_child
 from bench.peers.mostly import run_mostly
 from bench.peers.report import DATASETS, JOBS, merge_rows, render
 from journeys.errors import ConfigError
@@ -126,16 +126,6 @@ def parse_epochs(text: str | None, dsets: list[str]) -> dict[str, int | None]:
     if text is None:
         return {d: None for d in dsets}
     return parse_per_dataset(text, dsets, option="--epochs", integer=True)
-
-
-def parse_config(text: str, option: str) -> dict:
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{option}: not JSON ({e}); write e.g. '{{\"d_model\": 48}}'") from e
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{option}: give a JSON object of config settings, got {text!r}")
-    return cfg
 
 
 def check_job(job: str) -> None:

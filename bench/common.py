@@ -36,6 +36,17 @@ def parse_job(job: str) -> tuple[str, float | None]:
     return model, eps
 
 
+def parse_config(text: str, option: str) -> dict:
+    """A JSON object of config settings given on the command line (`option` names it)."""
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{option}: not JSON ({e}); write e.g. '{{\"d_model\": 48}}'") from e
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{option}: give a JSON object of config settings, got {text!r}")
+    return cfg
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

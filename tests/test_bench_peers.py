@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts, not an installed package
 
 from bench import bench_peers as bp  # noqa: E402
-from bench.common import parse_job  # noqa: E402
+from bench.common import parse_config, parse_job  # noqa: E402
 from bench.peers import mostly_runner as mr  # noqa: E402
 from bench.peers.mostly import RUNNER, mostly_spec  # noqa: E402
 from bench.peers.report import merge_rows, render, row_notes  # noqa: E402
@@ -66,10 +66,10 @@ def test_epochs_per_dataset_and_dp_config():
     assert bp.parse_epochs("completejourney=50,simulate-small=40", ds)["simulate-small"] == 40
     with pytest.raises(ConfigError, match="--epochs: .* not a positive whole number"):
         bp.parse_epochs("2.5", ds)
-    assert bp.parse_config('{"d_model": 48}', "--dp-config") == {"d_model": 48}
+    assert parse_config('{"d_model": 48}', "--dp-config") == {"d_model": 48}
     for bad in ("{d_model: 48}", "[48]"):
         with pytest.raises(ConfigError, match="--dp-config"):
-            bp.parse_config(bad, "--dp-config")
+            parse_config(bad, "--dp-config")
 
 
 def test_children_get_one_thread(monkeypatch):
