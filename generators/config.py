@@ -145,6 +145,8 @@ class GANConfig(CommonConfig):
     d_steps: discriminator steps (each a DP step under DP) per generator step.
     drift: weight of the per-sample drift penalty drift * D(x)^2 on real and fake scores.
     instance_noise: standard deviation of Gaussian noise added to every discriminator input.
+    length_weight: weight of each real customer's length-class NLL in its term of
+        the discriminator's private update (it fits the length prior fakes are drawn from).
     """
 
     lr: float = 2e-4
@@ -153,6 +155,7 @@ class GANConfig(CommonConfig):
     d_steps: int = 1
     drift: float = 1e-3
     instance_noise: float = 0.1
+    length_weight: float = 1.0
 
     def _problems(self) -> list[str]:
         p = super()._problems()
@@ -166,4 +169,6 @@ class GANConfig(CommonConfig):
             p.append(f"drift must be >= 0, got {self.drift!r}")
         if not self.instance_noise >= 0:
             p.append(f"instance_noise must be >= 0, got {self.instance_noise!r}")
+        if not self.length_weight > 0:
+            p.append(f"length_weight must be > 0, got {self.length_weight!r}")
         return p

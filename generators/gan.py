@@ -6,15 +6,16 @@
   causal dilated-conv stack over per-event noise, emitting per position every
   event column (straight-through one-hots for categoricals, log-scaled numerics,
   log gap). The length is an attribute: a class of log-spaced lengths, the exact
-  length drawn uniformly inside it, the journey masked after it. Without DP the
-  class is drawn from the training journeys' length-class frequencies (a
-  non-private fit may read the data; the VAE learns the same by maximum
-  likelihood). Under DP the generator may not read real data, so the class comes
-  from a learnt head (straight-through one-hot) trained only through the private
-  discriminator. (Learnt adversarially, lengths drift short: every event is one
-  more piece of evidence for the discriminator, so short fakes are the safest.
-  Per-step end flags, soft or straight-through, collapsed to one-event journeys
-  for the same reason.) All positions are produced in parallel
+  length drawn uniformly inside it, the journey masked after it. The class is
+  not learnt adversarially: there lengths drift short, since every event is one
+  more piece of evidence for the discriminator and short fakes are the safest
+  (per-step end flags, soft or straight-through, collapsed to one-event journeys
+  for the same reason). Without DP it is drawn from the training journeys'
+  length-class frequencies. Under DP it is drawn from a length prior (K logits)
+  that is part of the discriminator and fitted by maximum likelihood inside its
+  private update: each real customer's loss term carries length_weight times the
+  NLL of its length class, clipped and noised with the rest of its gradient, so
+  the prior is as private as the discriminator. All positions are produced in parallel
   (no output feedback), which keeps training and sampling fast. At sampling a
   journey also stops before its first event past the schema's time range.
 - Discriminator: a non-causal dilated-conv stack over whole journeys (one-hots,
@@ -72,8 +73,8 @@ def length_in_class(k: torch.Tensor, u: torch.Tensor, edges: torch.Tensor) -> to
 
 
 class ContextGenerator(nn.Module):
-    """noise [B, z] -> context one-hots [B, sum V] (column by column), length class
-    one-hots [B, K] and start time [B]."""
+    """noise [B, z] + length class one-hots [B, K] -> context one-hots [B, sum V]
+    (column by column) and start time [B]."""
 
     def __init__(self, vocab: list[int], d: int, noise_dim: int, n_lengths: int):
         super().__init__()
@@ -82,7 +83,6 @@ class ContextGenerator(nn.Module):
         self.embs = nn.ModuleList(nn.Linear(v, d, bias=False) for v in vocab)
         self.query = nn.Embedding(len(vocab), d) if vocab else None
         self.heads = nn.ModuleList(Head(d, v) for v in vocab)
-        self.length = Head(d, n_lengths)
         self.length_emb = nn.Linear(n_lengths, d, bias=False)
         self.start = Head(d, 1)
 
@@ -90,13 +90,12 @@ class ContextGenerator(nn.Module):
         self,
         noise: torch.Tensor,
         order: list[int],
+        length: torch.Tensor,
         fixed: dict[int, int] | None = None,
-        length: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`length`: given length-class one-hots [B, K] (None: the learnt head draws them)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         fixed = fixed or {}
         B = noise.shape[0]
-        base = self.noise(noise)
+        base = self.noise(noise) + self.length_emb(length)
         acc = torch.zeros_like(base)
         onehots: list[torch.Tensor | None] = [None] * len(self.vocab)
         for j in order:
@@ -107,12 +106,9 @@ class ContextGenerator(nn.Module):
                 oh = straight_through(self.heads[j](base + acc + q))
             onehots[j] = oh
             acc = acc + self.embs[j](oh)
-        if length is None:
-            length = straight_through(self.length(base + acc))
-        acc = acc + self.length_emb(length)
         start = torch.sigmoid(self.start(base + acc)).squeeze(-1)
         ctx = torch.cat(onehots, -1) if onehots else base.new_zeros(B, 0)
-        return ctx, length, start
+        return ctx, start
 
 
 class EventGenerator(nn.Module):
@@ -172,10 +168,21 @@ class Discriminator(nn.Module):
         n_len = len(length_edges(codec.max_length)) - 1
         self.inp = nn.Linear(n_feat, d)
         self.ctx = nn.Linear(sum(codec.ctx_vocab) + n_len + 1, d)
+        # the length prior: logits = length_prior(1), fitted inside the private update
+        self.length_prior = nn.Linear(1, n_len)
         self.stack = ConvStack(
             d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
         )
         self.out = Head(3 * d + 2, 1)
+
+    def length_nll(self, k: torch.Tensor) -> torch.Tensor:
+        """Per-customer NLL [B] of length classes k [B] under the length prior."""
+        ones = torch.ones(len(k), 1, device=k.device)
+        return F.cross_entropy(self.length_prior(ones), k, reduction="none")
+
+    @torch.no_grad()
+    def length_probs(self) -> torch.Tensor:
+        return torch.softmax(self.length_prior(torch.ones(1, 1)).squeeze(0).double(), -1)
 
     def forward(self, ev: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """ev [B, L, F] features, mask [B, L], ctx [B, sum V + K + 1] (context, length
@@ -198,7 +205,7 @@ class GANNet(nn.Module):
         self.codec, self.cfg = codec, cfg
         self.register_buffer("edges", length_edges(codec.max_length), persistent=False)
         # length-class frequencies of the training journeys (non-DP fits); all zero: the
-        # learnt head draws length classes (DP fits). Saved with the weights.
+        # discriminator's private length prior gives them (DP fits). Saved with the weights.
         self.register_buffer("length_probs", torch.zeros(len(self.edges) - 1, dtype=torch.float64))
         self.context = ContextGenerator(
             list(codec.ctx_vocab), cfg.d_model, cfg.noise_dim, len(self.edges) - 1
@@ -228,13 +235,12 @@ class GANNet(nn.Module):
         steps = torch.randn(n, Lmax, cfg.noise_dim, generator=gen).to(device)
         u = torch.rand(n, generator=gen).to(device)
         order = order if order is not None else list(range(len(self.codec.ctx_vocab)))
-        given = None
-        if self.length_probs.sum() > 0:
-            k = torch.multinomial(self.length_probs, n, replacement=True, generator=gen)
-            given = F.one_hot(k, len(self.edges) - 1).float().to(device)
+        probs = self.length_probs if self.length_probs.sum() > 0 else self.disc.length_probs()
+        k = torch.multinomial(probs.cpu(), n, replacement=True, generator=gen).to(device)
+        length = F.one_hot(k, len(self.edges) - 1).float()
         with torch.set_grad_enabled(grad):
-            ctx, length, start = self.context(noise, order, fixed, length=given)
-        n_events = length_in_class(length.detach().argmax(-1), u, self.edges)
+            ctx, start = self.context(noise, order, length, fixed)
+        n_events = length_in_class(k, u, self.edges)
         args = (z, ctx, length, n_events, start)
         with torch.no_grad():
             out = self._events_nograd(steps, *args)
@@ -368,11 +374,14 @@ class GANTask:
         with torch.no_grad():
             fakes = self.net.fake(len(idx), self.gen, order=self._order(), device=self.device)
         for rows in self.data.chunks(idx, self.cfg.tokens_per_chunk):
-            d_real = self.disc(
-                *self._noisy(real_inputs(self.data.take(idx[rows]).to(self.device), codec))
-            )
+            b = self.data.take(idx[rows]).to(self.device)
+            d_real = self.disc(*self._noisy(real_inputs(b, codec)))
             self._log(logs, "d_real", d_real)
-            yield F.softplus(-d_real) + drift * d_real.pow(2), rows
+            # the length prior (module docstring); fitted with or without DP, so that one
+            # DP step without noise or clipping is one plain step
+            nll = self.net.disc.length_nll(length_class(b.lengths, self.net.edges))
+            logs["length_nll"] = logs.get("length_nll", 0.0) + float(nll.detach().sum())
+            yield F.softplus(-d_real) + drift * d_real.pow(2) + self.cfg.length_weight * nll, rows
         fake_len = (fakes["mask"] >= MASK_EPS).sum(1) + 1
         for rows in length_chunks(fake_len, self.cfg.tokens_per_chunk):
             d_fake = self.disc(

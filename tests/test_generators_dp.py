@@ -164,7 +164,8 @@ def test_generator_step_leaves_discriminator_and_its_dp_state_alone(log):
 
 
 def test_gan_lengths_come_from_the_data_only_without_dp(log):
-    """Non-DP: the length classes of the training journeys; DP: nothing read from the data."""
+    """Non-DP: the length classes of the training journeys. DP: the discriminator's length
+    prior, which only the private update touches."""
     from generators.gan import length_class
 
     plain = build("gan", log, None)
@@ -173,9 +174,28 @@ def test_gan_lengths_come_from_the_data_only_without_dp(log):
     torch.testing.assert_close(plain.net.length_probs, want)
     private = build("gan", log, plan_for(30, len(IDX)))
     assert float(private.net.length_probs.abs().sum()) == 0.0
-    with torch.no_grad():  # the learnt head draws them
-        f = private.net.fake(20, torch.Generator().manual_seed(0))
-    assert f["length"].shape == (20, len(private.net.edges) - 1)
+    with torch.no_grad():
+        private.net.disc.length_prior.bias.copy_(torch.log(want.float() + 1e-9))
+        private.net.disc.length_prior.weight.zero_()
+        f = private.net.fake(400, torch.Generator().manual_seed(0))
+    drawn = torch.bincount(f["length"].argmax(-1), minlength=len(want)).double() / 400
+    assert float((drawn - want).abs().sum()) < 0.2  # drawn from the prior
+
+
+def test_dp_length_prior_moves_only_through_the_private_update(log):
+    """The prior's gradient is per customer (clipped with the rest of its term); a DP step
+    with a tiny clipping bound moves the whole discriminator by at most that bound."""
+    clip = 1e-3
+    private = build("gan", log, plan_for(30, len(IDX), clip=clip))
+    before = private.net.disc.length_prior.bias.detach().clone()
+    disc_before = torch.cat([p.detach().flatten() for p in private.net.disc.parameters()])
+    private.d_step(IDX, {})
+    disc_after = torch.cat([p.detach().flatten() for p in private.net.disc.parameters()])
+    assert not torch.equal(before, private.net.disc.length_prior.bias.detach())
+    assert float((disc_before - disc_after).norm()) <= clip * (1 + 1e-4)
+    after = private.net.disc.length_prior.bias.detach().clone()
+    private.g_step()  # the generator step leaves the prior alone
+    assert torch.equal(after, private.net.disc.length_prior.bias.detach())
 
 
 # --- Poisson sampling and the empty batch ----------------------------------------------
