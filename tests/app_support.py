@@ -86,9 +86,9 @@ def seed_store(root: Path, *, customers: int = 60) -> dict[str, str]:
     dp = ["--epsilon", "8"] if getattr(REGISTRY.get("vae"), "supports_dp", False) else []
     ids = {
         "vae": run_id(cli("fit", "--data", train, "--model", "vae", *TINY, *dp)),
-        "gan": run_id(cli("fit", "--data", train, "--model", "gan", *TINY, "--epochs", "5")),
+        "gan": run_id(cli("fit", "--data", train, "--model", "gan", *TINY, "--epochs", "10")),
     }
-    for name in ("vae", "gan"):  # 5 GAN epochs: enough for both label classes in TSTR
+    for name in ("vae", "gan"):  # 10 GAN epochs: enough for both label classes in TSTR
         cli("sample", "--run-id", ids[name], "-n", "60", "--out", f"data/syn_{name}.parquet")
     for name in ("vae", "gan"):
         ids[f"compare_{name}"] = run_id(
