@@ -81,17 +81,20 @@ def table(rows: list[dict]) -> str:
     par = by.get("par")
     head = (
         "| job | epochs | fit s | epoch s | DP/non-DP epoch | journeys/s | x PAR throughput | "
-        "peak MB | eps spent | mean len | det. AUC | TVD-2 | len W1 ratio | gap W1 ratio |"
+        "events/s | x PAR events/s | peak MB | eps spent | mean len | det. AUC | TVD-2 | "
+        "len W1 ratio | gap W1 ratio |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 16]
     for r in rows:
         base = by.get(f"{r['model']}-nodp")
         dp_ratio = (
             r["epoch_seconds"] / base["epoch_seconds"]
-            if base and r["epsilon"] is not None
+            if base and r["epsilon"] is not None and _same_net(r, base)
             else None
         )
         xpar = r["journeys_per_second"] / par["journeys_per_second"] if par else None
+        ev = r["journeys_per_second"] * r["mean_length"]  # events sampled per second
+        xpar_ev = ev / (par["journeys_per_second"] * par["mean_length"]) if par else None
         lines.append(
             "| "
             + " | ".join(
@@ -103,6 +106,8 @@ def table(rows: list[dict]) -> str:
                     _f(dp_ratio, ".2f"),
                     f"{r['journeys_per_second']:.1f}",
                     _f(xpar, ".0f"),
+                    f"{ev:.0f}",
+                    _f(xpar_ev, ".0f"),
                     f"{r['peak_rss_mb']:.0f}",
                     _f(r["epsilon_spent"], ".2f"),
                     f"{r['mean_length']:.1f}",
@@ -114,9 +119,13 @@ def table(rows: list[dict]) -> str:
             )
             + " |"
         )
+    lines.append(
+        "\nDP/non-DP epoch: only where both rows trained the same network (`-` otherwise); "
+        "`python -m bench.bench_dp_overhead` measures it interleaved."
+    )
     if par:
         lines.append(
-            f"\nPAR ran {par['epochs']} epochs ({par['epoch_seconds']:.0f} s each); its "
+            f"PAR ran {par['epochs']} epochs ({par['epoch_seconds']:.0f} s each); its "
             f"default 128 epochs extrapolate to {128 * par['epoch_seconds'] / 60:.0f} min "
             "of fitting (extrapolated, not measured)."
         )
@@ -126,6 +135,15 @@ def table(rows: list[dict]) -> str:
         f"TVD-2 {ref['ref_tvd_2gram']:.3f}."
     )
     return "\n".join(lines)
+
+
+def _same_net(a: dict, b: dict) -> bool:
+    """Both rows trained the same network (config other than epochs and seed equal); rows
+    from before configs were recorded count as the default network."""
+    skip = ("epochs", "seed", "patience")
+    ca = {k: v for k, v in a.get("config", {}).items() if k not in skip}
+    cb = {k: v for k, v in b.get("config", {}).items() if k not in skip}
+    return not ca or not cb or ca == cb
 
 
 def merged_rows(new: dict | None = None) -> list[dict]:
