@@ -459,7 +459,7 @@ class GANGenerator(NeuralGenerator):
     """Sequence GAN; `create("gan", {"epochs": 50})`. Config: `generators.config.GANConfig`."""
 
     config_cls = GANConfig
-    private_modules = ["discriminator"]
+    private_modules = ["discriminator (with the length prior fakes are drawn from)"]
 
     def _build(self, codec: Codec) -> GANNet:
         return GANNet(codec, self.config)
