@@ -1,8 +1,8 @@
 """`gan`: a DoppelGANger-like sequence GAN; under DP only the discriminator is private.
 
-- Generator (never sees real data): a context generator (order-agnostic
-  autoregressive over context columns, straight-through one-hots, then the
-  journey's length class and the first-event time) and an event generator: a
+- Generator (under DP it reads no real data): a context generator (given the journey's
+  length class: order-agnostic autoregressive over context columns,
+  straight-through one-hots, then the first-event time) and an event generator: a
   causal dilated-conv stack over per-event noise, emitting per position every
   event column (straight-through one-hots for categoricals, log-scaled numerics,
   log gap). The length is an attribute: a class of log-spaced lengths, the exact
@@ -182,7 +182,8 @@ class Discriminator(nn.Module):
 
     @torch.no_grad()
     def length_probs(self) -> torch.Tensor:
-        return torch.softmax(self.length_prior(torch.ones(1, 1)).squeeze(0).double(), -1)
+        ones = self.length_prior.weight.new_ones(1, 1)
+        return torch.softmax(self.length_prior(ones).squeeze(0).double(), -1)
 
     def forward(self, ev: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """ev [B, L, F] features, mask [B, L], ctx [B, sum V + K + 1] (context, length
