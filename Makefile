@@ -32,7 +32,7 @@ $(MOSTLY_STAMP): bench/peers/requirements-mostly.txt
 
 peers: $(MOSTLY_STAMP)
 
-# The whole peer benchmark in one command (bench/bench_peers.py; about 70 minutes on two cores):
+# The whole peer benchmark in one command (bench/bench_peers.py; 59 minutes measured on two cores):
 # Complete Journey and the simulator at two sizes, every gan/vae/PAR/MOSTLY job, two at a time.
 # Our DP jobs use the smaller VAE/GAN network (README, "Defaults").
 BENCH_PEERS_ARGS ?= --workers 2 --minutes completejourney=8,simulate-small=2,simulate-large=4 \
