@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config", default="{}", help="JSON config values for both sides")
     a = ap.parse_args(argv)
     from bench.common import parse_config
+    from journeys.eventlog import atomic_write
 
-    config = parse_config(a.config, "--config")
+    config = parse_config(a.config, "--config", a.models.split(","))
     from journeys import datasets, split_by_customer
 
     log, _ = datasets.load("completejourney")
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{median:.2f} ({pairs})"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=1)))
     return out
 
 

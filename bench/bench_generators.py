@@ -186,7 +186,8 @@ def main() -> None:
     ap.add_argument("--dp-config", default="{}", help="JSON config values for the DP jobs")
     ap.add_argument("--job", help=argparse.SUPPRESS)  # child mode
     a = ap.parse_args()
-    dp_config = parse_config(a.dp_config, "--dp-config")
+    dp_models = [m for m, eps in map(parse_job, (a.job or a.jobs).split(",")) if eps and m != "par"]
+    dp_config = parse_config(a.dp_config, "--dp-config", dp_models)
     if a.job:
         row = run_job(
             a.job, epochs=a.epochs, par_epochs=a.par_epochs, seed=a.seed, dp_config=dp_config

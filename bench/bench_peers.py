@@ -118,7 +118,11 @@ def parse_per_dataset(text: str, dsets: list[str], *, option: str, integer: bool
     return {d: out[d] for d in dsets}
 
 
-def parse_minutes(text: str, dsets: list[str]) -> dict[str, float]:
+def parse_minutes(text: str | None, dsets: list[str]) -> dict[str, float]:
+    """None (not given): DEFAULT_MINUTES, and 8 for a dataset it does not name."""
+    if text is None:
+        default = parse_per_dataset(DEFAULT_MINUTES, DATASETS, option="--minutes")
+        return {d: default.get(d, 8.0) for d in dsets}
     return parse_per_dataset(text, dsets, option="--minutes")
 
 
@@ -340,9 +344,9 @@ def args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", default=",".join(JOBS))
     ap.add_argument(
         "--minutes",
-        default=DEFAULT_MINUTES,
+        default=None,
         help="training budget per job: one number, or dataset=minutes,... "
-        f"(default {DEFAULT_MINUTES})",
+        f"(default {DEFAULT_MINUTES}, 8 for other datasets)",
     )
     ap.add_argument("--workers", type=int, default=1, help="jobs run at once, one CPU thread each")
     ap.add_argument(
@@ -399,7 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     jobs = parse_list(a.jobs, check=check_job)
     budget = parse_minutes(a.minutes, dsets)
     epochs = parse_epochs(a.epochs, dsets)
-    parse_config(a.dp_config, "--dp-config")
+    dp_models = [m for m, eps in map(parse_job, jobs) if eps and m in ("gan", "vae")]
+    parse_config(a.dp_config, "--dp-config", dp_models)
     if a.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {a.workers}")
     path = a.results / "peers.json"

@@ -15,6 +15,7 @@ import math
 import resource
 import subprocess
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from journeys.errors import ConfigError
@@ -36,14 +37,23 @@ def parse_job(job: str) -> tuple[str, float | None]:
     return model, eps
 
 
-def parse_config(text: str, option: str) -> dict:
-    """A JSON object of config settings given on the command line (`option` names it)."""
+def parse_config(text: str, option: str, models: Iterable[str] = ()) -> dict:
+    """A JSON object of config settings given on the command line (`option` names it),
+    checked against the config of each of `models` before any job starts."""
     try:
         cfg = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{option}: not JSON ({e}); write e.g. '{{\"d_model\": 48}}'") from e
     if not isinstance(cfg, dict):
         raise ConfigError(f"{option}: give a JSON object of config settings, got {text!r}")
+    if cfg:
+        from generators import create
+
+        for model in dict.fromkeys(models):
+            try:
+                create(model, cfg)
+            except ConfigError as e:
+                raise ConfigError(f"{option} for {model}: {e}") from e
     return cfg
 
 

@@ -51,6 +51,10 @@ def test_bad_job_names_say_how_to_write_them(job):
 def test_minutes_one_number_or_per_dataset():
     ds = ["completejourney", "simulate-small"]
     assert bp.parse_minutes("8", ds) == {"completejourney": 8.0, "simulate-small": 8.0}
+    assert bp.parse_minutes(None, ["simulate-large", "simulate-40"]) == {
+        "simulate-large": 4.0,
+        "simulate-40": 8.0,
+    }
     got = bp.parse_minutes("completejourney=8, simulate-small=2,simulate-large=4", ds)
     assert got == {"completejourney": 8.0, "simulate-small": 2.0}
     with pytest.raises(ConfigError, match=r"no value for \['simulate-small'\].*simulate-small=2"):
@@ -70,6 +74,10 @@ def test_epochs_per_dataset_and_dp_config():
     for bad in ("{d_model: 48}", "[48]"):
         with pytest.raises(ConfigError, match="--dp-config"):
             parse_config(bad, "--dp-config")
+    # a setting the model does not have is refused before any job runs, naming the model
+    with pytest.raises(ConfigError, match=r"--dp-config for vae: .*unknown settings \['d_modle'\]"):
+        parse_config('{"d_modle": 48}', "--dp-config", ["vae"])
+    assert parse_config('{"d_model": 48}', "--dp-config", ["vae", "gan"]) == {"d_model": 48}
 
 
 def test_children_get_one_thread(monkeypatch):
