@@ -36,6 +36,7 @@ overwritten after the DP step (the failure of other tools).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -53,8 +54,11 @@ MASK_EPS = 1e-3  # a fake journey whose mask is below this has ended
 LENGTH_CLASSES = 32  # log-spaced classes of journey length (fewer if max_length is small)
 
 
+@functools.lru_cache(maxsize=16)
 def length_edges(max_length: int) -> torch.Tensor:
-    """Edges e_0 = 1 < e_1 < ... < e_K = max_length + 1; class k holds lengths [e_k, e_k+1)."""
+    """Edges e_0 = 1 < e_1 < ... < e_K = max_length + 1; class k holds lengths [e_k, e_k+1).
+
+    Cached (every discriminator step needs them): callers must not modify the tensor."""
     e = torch.logspace(0, math.log10(max_length + 1), LENGTH_CLASSES + 1, dtype=torch.float64)
     e = torch.unique(e.round().long())
     e[0], e[-1] = 1, max_length + 1
