@@ -5,6 +5,7 @@ User errors print one clear message and exit with status 2, without a traceback.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -12,7 +13,7 @@ import sys
 import typer
 from rich.console import Console
 
-from journeys.errors import UserError
+from journeylab.journeys.errors import UserError
 
 app = typer.Typer(
     name="journeylab",
@@ -23,23 +24,15 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    import journeys.cli
-
-    journeys.cli.register(app)
     for module in (
-        "generators.cli",
-        "privacy.cli",
-        "predictors.cli",
-        "app.evaluate_cli",
-        "app.app_cli",
+        "journeylab.journeys.cli",
+        "journeylab.generators.cli",
+        "journeylab.privacy.cli",
+        "journeylab.predictors.cli",
+        "journeylab.app.evaluate_cli",
+        "journeylab.app.serve_cli",
     ):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(app)
+        importlib.import_module(module).add_commands(app)
 
 
 def _quiet_libraries() -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts
-from journeys import fidelity
-from journeys.eventlog import EventLog
+from journeylab.evaluation import charts
+from journeylab.journeys import fidelity
+from journeylab.journeys.eventlog import EventLog
 
 
 @dataclass(frozen=True)

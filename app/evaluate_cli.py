@@ -18,8 +18,8 @@ from typing import Annotated
 
 import typer
 
-from journeys.cli import SchemaOpt, err, out
-from journeys.errors import ConfigError
+from journeylab.journeys.cli import SchemaOpt, err, out
+from journeylab.journeys.errors import ConfigError
 
 PathOpt = Path | None
 
@@ -61,7 +61,7 @@ def evaluate(
     mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
 ) -> None:
     """One report per synthetic dataset: fidelity, utility, privacy and cost (HTML + JSON)."""
-    from app.evaluate import EvaluateConfig
+    from journeylab.evaluation.report import EvaluateConfig
 
     settings = {"seed": seed, "max_targets": max_targets, "sdmetrics": sdmetrics}
     if _split(models):
@@ -85,14 +85,14 @@ def evaluate(
 
 
 def _record(path: Path | None) -> dict | None:
-    from app.evaluate_runs import read_record
+    from journeylab.evaluation.runs import read_record
 
     return None if path is None else read_record(path)
 
 
 def _inputs(train, holdout, synthetic, schema, run_id):
     """Every input read and checked, before any MLflow run is opened or file written."""
-    from app.evaluate import check_inputs
+    from journeylab.evaluation.report import check_inputs
 
     with err.status("reading and validating the logs"):
         inputs = _read_inputs(train, holdout, synthetic, schema, run_id)
@@ -101,7 +101,7 @@ def _inputs(train, holdout, synthetic, schema, run_id):
 
 
 def _read_inputs(train, holdout, synthetic, schema, run_id):
-    from app.evaluate_runs import from_files, resolve_run
+    from journeylab.evaluation.runs import from_files, resolve_run
 
     if run_id is not None:
         return resolve_run(run_id, train=train, holdout=holdout, synthetic=synthetic, schema=schema)
@@ -124,7 +124,7 @@ def _default_out(inputs, run_id: str | None) -> Path:
 
 
 def _compute(inputs, config, extra_source: dict | None = None) -> dict:
-    from app.evaluate import evaluate as run_evaluate
+    from journeylab.evaluation.report import evaluate as run_evaluate
 
     with err.status("evaluating") as status:
         return run_evaluate(
@@ -140,7 +140,7 @@ def _compute(inputs, config, extra_source: dict | None = None) -> dict:
 
 
 def _write(report: dict, inputs, target: Path) -> None:
-    from app.evaluate import report_files, write_report
+    from journeylab.evaluation.report import report_files, write_report
 
     with err.status("writing the report"):
         extra = {"synthetic.parquet": inputs.synthetic.df} if inputs.sampled else None
@@ -148,45 +148,10 @@ def _write(report: dict, inputs, target: Path) -> None:
 
 
 def _tracked(inputs, config, target: Path) -> tuple[dict, str]:
-    """Compute, log and write inside one MLflow run: any failure ends it FAILED, no files."""
-    import mlflow
+    from journeylab.runs import evaluate_run
 
-    from app.evaluate import flat_metrics, report_files, write_report
-    from journeys.tracking import start_run
-
-    tags = {
-        "fit_run_id": inputs.fit_run_id,
-        "evaluated_run_id": inputs.source.get("run_id", ""),
-        "synthetic_fingerprint": inputs.synthetic.fingerprint(),
-        "caveat": "fidelity, utility and audits are computed on real data and are not "
-        "covered by the DP guarantee",
-    }
-    with start_run(
-        "evaluate",
-        dataset=inputs.train.schema.name,
-        fingerprint=inputs.train.fingerprint(),
-        detail=_detail(inputs),
-        tags=tags,
-    ) as run:
-        mlflow.log_params({**inputs.paths, "out": str(target), **_params(config)})
-        report = _compute(inputs, config, {"evaluate_run_id": run.info.run_id})
-        files = report_files(report)
-        mlflow.log_metrics(flat_metrics(report))
-        for name, text in files.items():
-            mlflow.log_text(text, f"report/{name}")
-        extra = {"synthetic.parquet": inputs.synthetic.df} if inputs.sampled else None
-        with err.status("writing the report"):
-            write_report(report, target, files=files, extra=extra)
-        return report, run.info.run_id
-
-
-def _params(config) -> dict:
-    return {k: ",".join(v) if isinstance(v, list) else v for k, v in config.to_dict().items()}
-
-
-def _detail(inputs) -> str:
-    path = inputs.paths.get("synthetic")
-    return Path(path).stem if path else f"sampled-{inputs.fit_run_id[:8]}"
+    with err.status("evaluating") as status:
+        return evaluate_run(inputs, config, target, status=status.update)
 
 
 def _summary(report: dict, target: Path) -> None:
@@ -214,5 +179,5 @@ def _num(v) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
-def register(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app import store
+from journeylab.app import store
 
 FIDELITY_KEYS = (
     "tvd_1gram",

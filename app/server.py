@@ -22,9 +22,10 @@ def warm() -> None:
         import mlflow
         import plotly.express as px
 
-        import generators  # noqa: F401  (torch and the generator registry)
-        from app import charts, logs, results, store, ui  # noqa: F401
-        from journeys import fidelity  # noqa: F401
+        import journeylab.generators  # noqa: F401  (torch and the generator registry)
+        from journeylab.app import event_logs, results, store, ui  # noqa: F401
+        from journeylab.evaluation import charts  # noqa: F401
+        from journeylab.journeys import fidelity  # noqa: F401
 
         px.scatter(x=[0], y=[0]).to_dict()  # plotly builds its templates on first use
         uri = store.store_uri()

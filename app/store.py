@@ -30,8 +30,8 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 import streamlit as st
 
-from journeys import __version__, tracking
-from journeys.errors import ConfigError
+from journeylab.journeys import __version__, tracking
+from journeylab.journeys.errors import ConfigError
 
 TTL = 30  # seconds before a page sees new runs without pressing Reload
 TAG = tracking.TAG
@@ -371,11 +371,11 @@ def read_text(uri: str, run_id: str, artifact_uri: str, path: str) -> str:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_generator(uri: str, run_id: str, artifact_uri: str):
     """(generator, meta) of a fit run's `model` artefact; loaded once per server."""
-    import generators  # noqa: F401  (registers gan and vae)
-    from generators import base
+    import journeylab.generators  # noqa: F401  (registers gan and vae)
+    from journeylab.generators import base
 
     try:  # the SDV baseline registers itself when imported; it may be absent
-        import generators.par  # noqa: F401
+        import journeylab.generators.par  # noqa: F401
     except Exception:  # an optional dependency missing is not this page's problem
         pass
     path = artifact_path(uri, run_id, artifact_uri, "model")

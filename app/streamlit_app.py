@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import store
+from journeylab.app import store
 
 PAGES_DIR = Path(__file__).parent / "pages"
 PAGES = [  # file, title, icon

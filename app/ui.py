@@ -18,9 +18,9 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from app import store
-from journeys import __version__
-from journeys.errors import UserError
+from journeylab.app import store
+from journeylab.journeys import __version__
+from journeylab.journeys.errors import UserError
 
 log = logging.getLogger("journeylab.app")
 
@@ -121,9 +121,9 @@ GENERATED = "journeylab_generated"  # session key: the last sample of the Genera
 
 def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
     """Two select boxes (real, synthetic) -> (Loaded, Loaded); None where there is none."""
-    from app import logs
+    from journeylab.app import event_logs
 
-    srcs = logs.sources(df, uri)
+    srcs = event_logs.sources(df, uri)
     real = [s for s in srcs if s.role == "real"]
     synth: list = [s for s in srcs if s.role == "synthetic"]
     generated = st.session_state.get(GENERATED)
@@ -150,13 +150,13 @@ def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
 def _load(choice, generated, uri: str, df: pd.DataFrame):
     from pathlib import Path
 
-    from app import logs
-    from app.derived import Loaded
+    from journeylab.app import event_logs
+    from journeylab.app.derived import Loaded
 
     if isinstance(choice, str):
         return Loaded(f"generated:{generated['id']}", choice, generated["log"])
     result = []
-    guard(lambda: result.append(logs.read_log(choice, df, uri)))
+    guard(lambda: result.append(event_logs.read_log(choice, df, uri)))
     if not result:
         return None
     return Loaded(f"{choice.path}:{Path(choice.path).stat().st_mtime}", choice.label, result[0])

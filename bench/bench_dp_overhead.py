@@ -29,8 +29,8 @@ RESULTS = Path("bench/results")
 
 def one_epoch(model: str, train, eps: float | None, seed: int, config: dict) -> float:
     """Seconds of the one training epoch of a fresh `model` (DP at `eps` if given)."""
-    from generators import create
-    from privacy import PrivacyBudget
+    from journeylab.generators import create
+    from journeylab.privacy import PrivacyBudget
 
     gen = create(model, {**config, "epochs": 1, "seed": seed})
     gen.fit(train, privacy=PrivacyBudget(epsilon=eps) if eps else None)
@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config", default="{}", help="JSON config values for both sides")
     a = ap.parse_args(argv)
     from bench.common import parse_config
-    from journeys.eventlog import atomic_write
+    from journeylab.journeys.eventlog import atomic_write
 
     config = parse_config(a.config, "--config", a.models.split(","))
-    from journeys import datasets, split_by_customer
+    from journeylab.journeys import datasets, split_by_customer
 
     log, _ = datasets.load("completejourney")
     train, _ = split_by_customer(log, holdout=0.5, seed=a.seed)

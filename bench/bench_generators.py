@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.common import fit_and_sample, parse_config, parse_job, run_child
-from journeys.eventlog import atomic_write
+from journeylab.journeys.eventlog import atomic_write
 
 RESULTS = Path("bench/results")
 ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]
@@ -39,7 +39,7 @@ def run_job(
     job: str, *, epochs: int | None, par_epochs: int, seed: int, dp_config: dict | None = None
 ) -> dict:
     """Child process: fit, sample, measure. Returns a JSON-able dict."""
-    from journeys import datasets, fidelity, split_by_customer
+    from journeylab.journeys import datasets, fidelity, split_by_customer
 
     model, eps = parse_job(job)
     log, _ = datasets.load("completejourney")

@@ -21,9 +21,9 @@ import numpy as np
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from generators import create
-    from journeys import datasets, fidelity, split_by_customer
-    from privacy import PrivacyBudget
+    from journeylab.generators import create
+    from journeylab.journeys import datasets, fidelity, split_by_customer
+    from journeylab.privacy import PrivacyBudget
 
     argv = argv or sys.argv[1:]
     model, eps, overrides = argv[:3]

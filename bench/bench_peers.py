@@ -54,7 +54,7 @@ from pathlib import Path
 from bench.common import fit_and_sample, parse_config, parse_job, run_child
 from bench.peers.mostly import run_mostly
 from bench.peers.report import DATASETS, JOBS, merge_rows, render
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 RESULTS = Path("bench/results")
 MODELS = ("vae", "gan", "par", "mostly")
@@ -140,7 +140,7 @@ def check_job(job: str) -> None:
 
 # --- one job (child process) --------------------------------------------------------
 def load_split(dataset: str, seed: int):
-    from journeys import datasets, split_by_customer
+    from journeylab.journeys import datasets, split_by_customer
 
     base, n = parse_dataset(dataset)
     log, _ = datasets.load(base, n_customers=n or 1000, seed=DATA_SEED)
@@ -202,19 +202,20 @@ def training_figures(gen, n_train: int, *, dp: bool, fit_s: float) -> dict:
 
 
 def evaluate(train, holdout, synth, *, seed: int) -> dict:
-    """Every fidelity figure, TSTR/TRTR (churn, purchase; logreg) and the privacy audits.
+    """The evaluation report's figures, under its metric names (journeylab.evaluation):
+    fidelity, TSTR/TRTR (churn, purchase; logreg) and the privacy audits.
 
     A part that cannot be computed on this synthetic log (e.g. too few journeys
     survived validation) is left out and its reason kept as `<part>_error`.
     """
-    from journeys.errors import UserError
-    from journeys.fidelity import fidelity_report
-    from privacy.audits import run_audits
+    from journeylab.journeys.errors import UserError
+    from journeylab.journeys.fidelity import fidelity_report
+    from journeylab.privacy.audits import run_audits
 
     out = {}
     parts = {
         "fidelity": lambda: fidelity_report(train, holdout, synth, seed=seed),
-        "utility": lambda: utility(train, holdout, synth),
+        "utility": lambda: _utility(train, holdout, synth),
         "audits": lambda: run_audits(train, holdout, synth, seed=seed).metrics,
     }
     for name, part in parts.items():
@@ -225,22 +226,15 @@ def evaluate(train, holdout, synth, *, seed: int) -> dict:
     return out
 
 
-def utility(train, holdout, synth) -> dict:
-    from predictors.evaluate import utility_table
+def _utility(train, holdout, synth) -> dict:
+    from journeylab.evaluation.parts import utility_section
+    from journeylab.evaluation.report import utility_metrics
 
-    out = {}
-    table = utility_table(
-        train, holdout, synth, tasks=["churn", "purchase"], models=("logreg",), augmented=False
-    )
-    for r in table.itertuples():
-        if r.train == "TRTR":
-            out[f"trtr_auc_{r.task}"] = float(r.auc)
-        else:
-            out[f"tstr_auc_{r.task}"] = float(r.auc)
-            out[f"tstr_ratio_{r.task}"] = float(r.auc_ratio)
-            if r.note:
-                out[f"tstr_note_{r.task}"] = r.note
-    return out
+    rows = utility_section(train, holdout, synth, tasks=("churn", "purchase"), models=("logreg",))[
+        "rows"
+    ]
+    notes = {f"tstr_note_{r['task']}": r["note"] for r in rows if r["note"]}
+    return {**utility_metrics(rows), **notes}
 
 
 def run_job(

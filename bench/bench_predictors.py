@@ -30,12 +30,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from journeys import datasets  # noqa: E402
-from journeys.eventlog import EventLog, split_by_customer  # noqa: E402
-from predictors.bundle import train_bundle  # noqa: E402
-from predictors.evaluate import utility_table  # noqa: E402
-from predictors.labels import label_spec  # noqa: E402
-from predictors.scoring import Scorer, score_stream  # noqa: E402
+from journeylab.journeys import datasets  # noqa: E402
+from journeylab.journeys.eventlog import EventLog, split_by_customer  # noqa: E402
+from journeylab.predictors.bundle import train_bundle  # noqa: E402
+from journeylab.predictors.evaluate import utility_table  # noqa: E402
+from journeylab.predictors.labels import label_spec  # noqa: E402
+from journeylab.predictors.scoring import Scorer, score_stream  # noqa: E402
 
 
 def events_in_time_order(log: EventLog, n: int) -> list[dict]:

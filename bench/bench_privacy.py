@@ -35,7 +35,7 @@ JSON = RESULTS / "privacy.json"
 
 
 def load_split(seed: int):
-    from journeys import datasets, split_by_customer
+    from journeylab.journeys import datasets, split_by_customer
 
     log, _ = datasets.load("completejourney")
     return split_by_customer(log, holdout=0.5, seed=seed)
@@ -43,8 +43,8 @@ def load_split(seed: int):
 
 def audit_rows(seed: int) -> list[dict]:
     """Audits of every synthetic log of the generator benchmark, plus the two references."""
-    from journeys import EventLog
-    from privacy.audits import run_audits
+    from journeylab.journeys import EventLog
+    from journeylab.privacy.audits import run_audits
 
     train, holdout = load_split(seed)
     half = holdout.customers[: holdout.n_customers // 2]
@@ -73,9 +73,9 @@ def audit_rows(seed: int) -> list[dict]:
 def canary_job(job: str, *, seed: int, n_canaries: int) -> dict:
     """Child process: canary audit of one generator job (or the copier)."""
     from bench.bench_generators import parse_job
-    from generators import create
-    from privacy import PrivacyBudget
-    from privacy.audit_canary import CanaryConfig, canary_audit
+    from journeylab.generators import create
+    from journeylab.privacy import PrivacyBudget
+    from journeylab.privacy.audit_canary import CanaryConfig, canary_audit
 
     train, _ = load_split(seed)
     cfg = CanaryConfig(n_canaries=n_canaries)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 
 def parse_job(job: str) -> tuple[str, float | None]:
@@ -47,7 +47,7 @@ def parse_config(text: str, option: str, models: Iterable[str] = ()) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{option}: give a JSON object of config settings, got {text!r}")
     if cfg:
-        from generators import create
+        from journeylab.generators import create
 
         for model in dict.fromkeys(models):
             try:
@@ -77,8 +77,8 @@ def fit_and_sample(
     Returns (generator, synthetic EventLog, measures); the peak memory is taken
     right after sampling, before any evaluation.
     """
-    from generators import create
-    from privacy import PrivacyBudget
+    from journeylab.generators import create
+    from journeylab.privacy import PrivacyBudget
 
     gen = create(model, cfg)
     budget = PrivacyBudget(epsilon=eps) if eps is not None else None

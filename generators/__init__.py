@@ -1,7 +1,7 @@
 """Journey generators behind one interface: DP GAN, DP VAE, SDV PAR baseline."""
 
-from generators import gan, par, vae  # noqa: F401  (register "gan", "par" and "vae")
-from generators.base import (
+from journeylab.generators import gan, par, vae  # noqa: F401  (register "gan", "par" and "vae")
+from journeylab.generators.base import (
     REGISTRY,
     SequenceGenerator,
     create,

@@ -1,24 +1,34 @@
 """The one interface every journey generator implements, and its registry.
 
     gen = create("vae", {"epochs": 5})
-    gen.fit(train_log, privacy=PrivacyBudget(epsilon=8))
+    gen.fit(train_log, privacy=PrivacyBudget(epsilon=8))   # recorded in the privacy ledger
     synth = gen.sample(1000, conditions={"age": "45-54"}, seed=0)   # -> EventLog
     gen.save("models/vae-1");  gen2 = load("models/vae-1")
 
 A model directory holds only `model.safetensors` (tensors) and JSON files
 (`config.json`, `meta.json` with format version, class name, schema, privacy
 record, package versions). No pickle: loading a model cannot run code.
+
+`fit` is the base class's (SDV's BaseSynthesizer.fit -> _fit): it checks the
+input once and runs the training through `privacy.release.private_release`, so
+every fit, from the CLI or from Python, reserves its budget in the dataset's
+privacy ledger before it reads the data and commits what it spent. A subclass
+implements only `_fit`.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.ledger import Ledger
+from journeylab.privacy.release import private_release
 
 # 2: the VAE's first-event time no longer reads z (same tensors, other meaning)
 FORMAT_VERSION = 2
@@ -79,9 +89,56 @@ class SequenceGenerator(abc.ABC):
     name: ClassVar[str] = ""
     supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
 
+    release: dict[str, Any] | None = None  # the whole release's record, set by fit
+
+    def fit(
+        self,
+        log: EventLog,
+        *,
+        privacy: PrivacyBudget | None = None,
+        ledger: Ledger | None = None,
+        run_id: str | None = None,
+        **train_options: Any,
+    ) -> SequenceGenerator:
+        """Train on `log`; with a `PrivacyBudget`, customer-level DP.
+
+        The release is recorded in `ledger` (default: the store's ledger,
+        `$JOURNEYLAB_LEDGER` or mlruns/privacy/ledger.jsonl) under `run_id`
+        (default `python-<random>`): the total budget is reserved before the data
+        is read and refused over the dataset's cap; a non-private fit is recorded
+        as epsilon = inf. `self.release` holds the whole record (DP preprocessing
+        plus training); `self.privacy_record` the training part.
+        """
+        if not isinstance(log, EventLog):
+            raise DataError(
+                f"fit() needs a validated EventLog, got {type(log).__name__}",
+                fix="build it with EventLog.from_frame(df, schema) or EventLog.read",
+            )
+        if privacy is not None and not isinstance(privacy, PrivacyBudget):
+            raise ConfigError(
+                f"privacy must be a PrivacyBudget, got {type(privacy).__name__}; "
+                "e.g. PrivacyBudget(epsilon=8)"
+            )
+        if privacy is not None and not self.supports_dp:
+            dp = sorted(n for n, c in REGISTRY.items() if c.supports_dp)
+            raise ConfigError(
+                f"generator '{self.name}' has no differential privacy: it cannot train under "
+                f"a privacy budget. Use one of {dp} for a DP run, or fit '{self.name}' "
+                "without a budget as a non-private baseline"
+            )
+        self.release = private_release(
+            log,
+            privacy,
+            fit=lambda lg, b: self._fit(lg, privacy=b, **train_options).privacy_record,
+            mechanism=f"dp-sgd/{self.name}",
+            run_id=run_id or f"python-{uuid.uuid4().hex[:12]}",
+            ledger=ledger,
+        )
+        return self
+
     @abc.abstractmethod
-    def fit(self, log: EventLog, *, privacy=None) -> SequenceGenerator:
-        """Train on `log`; with a `privacy.PrivacyBudget`, customer-level DP."""
+    def _fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None, **options: Any):
+        """Train on a checked log under the training part of the budget; return self."""
 
     @abc.abstractmethod
     def sample(

@@ -1,27 +1,20 @@
 """CLI commands of the `generators` package: `journeylab fit` and `journeylab sample`.
 
-Both log to MLflow (journeys.tracking convention). A fit that fails ends its
-run FAILED and saves no model; a DP fit records the spent budget as metrics,
-in the model file and as the run's `privacy.json` artefact.
+Both are faces of the run layer (journeylab.runs): the same fit and sample runs the
+Python API makes, with the ledger, MLflow and the model handled there. A fit that
+fails ends its run FAILED and saves no model.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import shutil
-import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from generators import base
-from journeys.cli import SchemaOpt, TruncOpt, err, out, read_log
-from journeys.errors import ConfigError, PrivacyBudgetError
-from privacy.ledger import Ledger
-from privacy.release import private_release
+from journeylab.journeys.cli import SchemaOpt, TruncOpt, err, out, read_log
+from journeylab.journeys.errors import ConfigError
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Generator: gan, vae or par.")]
 
@@ -65,172 +58,37 @@ def fit(
     ] = None,
 ) -> None:
     """Train a journey generator on a real log (customer-level DP with --epsilon)."""
-    import mlflow
-
-    from journeys.tracking import start_run
-    from privacy.budget import PrivacyBudget
+    from journeylab.app.progress import fit_progress
+    from journeylab.runs import check_model_out, fit_run
 
     cfg = {k: _typed(v) for k, v in parse_pairs(config, "--config").items()}
     if epochs is not None:
         cfg["epochs"] = epochs
-    gen = base.create(model, cfg)
-    budget = None
-    if epsilon is not None or delta is not None:
-        if epsilon is None:
-            raise ConfigError("--delta needs --epsilon; pass both, or neither for no DP")
-        budget = PrivacyBudget(epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm)
-        if not type(gen).supports_dp:
-            dp = sorted(n for n, c in base.REGISTRY.items() if c.supports_dp)
-            raise ConfigError(
-                f"generator '{model}' has no differential privacy; drop --epsilon "
-                f"for a non-private baseline, or use one of {dp}"
-            )
+    check_model_out(out_dir)  # refused before the data is read
     log = read_log(data, schema, truncate)
-    if budget is not None:
-        budget.resolve_delta(log.n_customers)  # refuse delta >= 1/N before any run is opened
-    ledger = Ledger()
-    _refuse_over_cap(ledger, log.fingerprint(), budget)
-    detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
-    tags = {
-        "generator": model,
-        "epsilon": epsilon if budget else "inf",
-        "caveat": "per-epoch losses are computed on real data and are not covered by the "
-        "DP guarantee; the model and its samples are",
-    }
-    with start_run(
-        "fit", dataset=log.schema.name, fingerprint=log.fingerprint(), detail=detail, tags=tags
-    ) as run:
-        run_id = run.info.run_id
-        mlflow.log_params(
-            {
-                "data": str(data),
-                "customers": log.n_customers,
-                "events": log.n_events,
-                **_flat(gen_config(gen)),
-            }
-        )
-        t0 = time.perf_counter()
-        record = private_release(
+    with fit_progress(err) as progress:
+        result = fit_run(
             log,
-            budget,
-            fit=lambda lg, b: gen.fit(lg, privacy=b).privacy_record,
-            mechanism=f"dp-sgd/{model}",
-            run_id=run_id,
-            ledger=ledger,
+            model=model,
+            epsilon=epsilon,
+            delta=delta,
+            max_grad_norm=max_grad_norm,
+            config=cfg,
+            out_dir=out_dir,
+            data_path=data,
+            train_options={"progress": progress},
         )
-        fit_s = time.perf_counter() - t0
-        _log_history(gen, fit_s)
-        _log_privacy(record, run_id)
-        with tempfile.TemporaryDirectory() as tmp:
-            gen.save(Path(tmp) / "model")
-            (Path(tmp) / "model" / "release.json").write_text(json.dumps(record, indent=1))
-            mlflow.log_artifacts(str(Path(tmp) / "model"), "model")
-            if out_dir is not None:
-                if out_dir.exists():
-                    shutil.rmtree(out_dir)
-                shutil.copytree(Path(tmp) / "model", out_dir)
+    record = result.record
     spent = (
         f", epsilon spent {record['epsilon']:.3g} (delta {record['delta']:.2g}) of {epsilon:g}"
         if record["dp"]
         else ", not private (ledger: epsilon = inf)"
     )
     out.print(
-        f"fitted {model} in {fit_s:.1f}s{spent}; MLflow run {run_id}"
-        + (f"; model in {out_dir}" if out_dir else "")
+        f"fitted {model} in {result.fit_seconds:.1f}s{spent}; MLflow run {result.run_id}"
+        + (f"; model in {out_dir}" if out_dir else ""),
+        markup=False,
     )
-
-
-def gen_config(gen) -> dict:
-    cfg = getattr(gen, "config", None)
-    return cfg.to_dict() if hasattr(cfg, "to_dict") else {}
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat.update(_flat(v, f"{prefix}{k}."))
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
-
-
-def _finite(d: dict) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in d.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    }
-
-
-def _log_history(gen, fit_s: float) -> None:
-    import mlflow
-
-    for i, row in enumerate(getattr(gen, "history", []) or []):
-        mlflow.log_metrics(_finite({k: v for k, v in row.items() if k != "epoch"}), step=i)
-    mlflow.log_metric("fit_seconds", fit_s)
-
-
-def _refuse_over_cap(ledger: Ledger, fingerprint: str, budget) -> None:
-    """Refuse before any MLflow run is opened; private_release re-checks atomically."""
-    left_eps, left_delta = ledger.remaining(fingerprint)
-    want = budget.epsilon if budget is not None else math.inf
-    if want > left_eps:
-        raise PrivacyBudgetError(
-            f"dataset {fingerprint} has epsilon {left_eps:g} left under its cap; this run "
-            f"needs {want:g}. Lower --epsilon, or raise the cap with `journeylab privacy cap`"
-        )
-
-
-def _log_privacy(record: dict, run_id: str) -> None:
-    import mlflow
-
-    from privacy.card import PrivacyCard
-
-    mlflow.log_dict(record, "privacy_record.json")
-    if not record["dp"]:
-        return
-    train = record["training"] or {}
-    mlflow.log_metrics(
-        _finite(
-            {
-                "privacy.epsilon": record["epsilon"],
-                "privacy.delta": record["delta"],
-                **{
-                    f"privacy.{k}": train.get(k)
-                    for k in (
-                        "noise_multiplier",
-                        "sample_rate",
-                        "steps",
-                        "epsilon_prv",
-                        "max_grad_norm",
-                    )
-                },
-            }
-        )
-    )
-    for step, eps in train.get("epsilon_over_steps", []) or []:
-        mlflow.log_metric("privacy.epsilon_spent", float(eps), step=int(step))
-    PrivacyCard.from_record(record).log_to_mlflow(run_id)
-
-
-def _model_dir(model_dir: Path | None, run_id: str | None) -> Path:
-    if (model_dir is None) == (run_id is None):
-        raise ConfigError("pass exactly one of --model-dir DIR or --run-id RUN")
-    if model_dir is not None:
-        return model_dir
-    import mlflow
-
-    from journeys.tracking import open_store
-
-    open_store()
-    try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model"))
-    except Exception as e:  # MLflow raises several types for a missing run/artifact
-        raise ConfigError(
-            f"no model found for MLflow run '{run_id}' ({type(e).__name__}); "
-            "pass the run id printed by `journeylab fit`"
-        ) from e
 
 
 def sample(
@@ -249,57 +107,30 @@ def sample(
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
     Sampling a DP generator costs no extra budget (post-processing)."""
-    import mlflow
     from rich.progress import Progress
 
-    from journeys.eventlog import file_format
-    from journeys.tracking import start_run
+    from journeylab.runs import sample_run
 
-    if file_format(output) != "parquet":
-        raise ConfigError(f"--out {output}: samples are streamed to Parquet; use a .parquet name")
     conditions = parse_pairs(condition, "--condition") or None
-    path = _model_dir(model_dir, run_id)
-    gen = base.load(path)
-    meta = base.read_meta(path)
-    t0 = time.perf_counter()
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sampling", total=n)
-        counts = base.sample_to_parquet(
-            gen,
-            n,
-            output,
-            batch_size=batch_size,
+        result = sample_run(
+            n=n,
+            out=output,
+            model_dir=model_dir,
+            run_id=run_id,
             seed=seed,
+            batch_size=batch_size,
             conditions=conditions,
             progress=lambda done, total: bar.update(task, completed=done),
         )
-    secs = time.perf_counter() - t0
-    schema_name = meta.get("schema", {}).get("name", "unknown")
-    with start_run(
-        "sample",
-        dataset=schema_name,
-        fingerprint=meta.get("dataset_fingerprint", ""),
-        detail=gen.name,
-        tags={"generator": gen.name, "fit_run_id": run_id or ""},
-    ):
-        mlflow.log_params(
-            {
-                "n": n,
-                "seed": seed,
-                "batch_size": batch_size,
-                "conditions": json.dumps(conditions or {}),
-                "output": str(output),
-            }
-        )
-        mlflow.log_metrics(
-            {"sample_seconds": secs, "journeys_per_second": n / max(secs, 1e-9), **counts}
-        )
     out.print(
-        f"sampled {counts['customers']} journeys ({counts['events']} events) in "
-        f"{secs:.1f}s -> {output}"
+        f"sampled {result.customers} journeys ({result.events} events) in "
+        f"{result.seconds:.1f}s -> {output}",
+        markup=False,
     )
 
 
-def register(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     app.command("fit")(fit)
     app.command("sample")(sample)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.base import register
-from generators.config import GANConfig
-from generators.nets import ConvStack, Head, straight_through
-from generators.neural import NeuralGenerator
-from generators.training import Batch, Codec, JourneyData, length_chunks
-from privacy.dpsgd import DPPlan, dp_step, make_private
+from journeylab.generators.base import register
+from journeylab.generators.config import GANConfig
+from journeylab.generators.nets import ConvStack, Head, straight_through
+from journeylab.generators.neural import NeuralGenerator
+from journeylab.generators.training import Batch, Binning, JourneyData, length_chunks
+from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 MASK_EPS = 1e-3  # a fake journey whose mask is below this has ended
 LENGTH_CLASSES = 32  # log-spaced classes of journey length (fewer if max_length is small)
@@ -118,7 +118,7 @@ class ContextGenerator(nn.Module):
 class EventGenerator(nn.Module):
     """Per-event noise [B, L, z] + journey noise + context -> every column of L events."""
 
-    def __init__(self, codec: Codec, cfg: GANConfig):
+    def __init__(self, codec: Binning, cfg: GANConfig):
         super().__init__()
         d, self.codec = cfg.d_model, codec
         n_len = len(length_edges(codec.max_length)) - 1
@@ -165,7 +165,7 @@ class EventGenerator(nn.Module):
 class Discriminator(nn.Module):
     """Whole journeys with their context -> one score per journey [B]."""
 
-    def __init__(self, codec: Codec, cfg: GANConfig):
+    def __init__(self, codec: Binning, cfg: GANConfig):
         super().__init__()
         d, self.codec = cfg.d_model, codec
         n_feat = sum(codec.event_vocab) + codec.n_numeric + 3
@@ -205,7 +205,7 @@ class Discriminator(nn.Module):
 
 
 class GANNet(nn.Module):
-    def __init__(self, codec: Codec, cfg: GANConfig):
+    def __init__(self, codec: Binning, cfg: GANConfig):
         super().__init__()
         self.codec, self.cfg = codec, cfg
         self.register_buffer("edges", length_edges(codec.max_length), persistent=False)
@@ -300,7 +300,7 @@ def take_fake(f: dict, rows, L: int | None = None) -> dict:
     return out
 
 
-def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
+def real_inputs(b: Batch, codec: Binning) -> tuple[torch.Tensor, ...]:
     """Discriminator inputs of real journeys: (features [B,L,F], mask [B,L], ctx [B,Fc])."""
     mask = b.mask()
     cats = [
@@ -317,7 +317,7 @@ def real_inputs(b: Batch, codec: Codec) -> tuple[torch.Tensor, ...]:
     )
 
 
-def fake_inputs(f: dict[str, torch.Tensor], codec: Codec) -> tuple[torch.Tensor, ...]:
+def fake_inputs(f: dict[str, torch.Tensor], codec: Binning) -> tuple[torch.Tensor, ...]:
     return (
         _features(f["cats"], f["w"], f["g"], f["abs_t"], f["mask"], codec),
         f["mask"],
@@ -325,7 +325,7 @@ def fake_inputs(f: dict[str, torch.Tensor], codec: Codec) -> tuple[torch.Tensor,
     )
 
 
-def _features(cats, w, g, abs_t, mask, codec: Codec) -> torch.Tensor:
+def _features(cats, w, g, abs_t, mask, codec: Binning) -> torch.Tensor:
     B, L = mask.shape
     pos = codec.pos_feature(L, B).to(mask.device)
     x = torch.cat([*cats, w, g.unsqueeze(-1), abs_t.unsqueeze(-1), pos.unsqueeze(-1)], -1)
@@ -466,7 +466,7 @@ class GANGenerator(NeuralGenerator):
     config_cls = GANConfig
     private_modules = ["discriminator (with the length prior fakes are drawn from)"]
 
-    def _build(self, codec: Codec) -> GANNet:
+    def _build(self, codec: Binning) -> GANNet:
         return GANNet(codec, self.config)
 
     def _task(self, net: GANNet, data: JourneyData, plan: DPPlan | None) -> GANTask:
@@ -495,7 +495,7 @@ class GANGenerator(NeuralGenerator):
         return {
             "lengths": lengths,
             "tokens": tokens * mask.unsqueeze(-1),
-            "numerics": Codec.u_of_w(w),
+            "numerics": Binning.u_of_w(w),
             "gaps": c.gap_of_g(f["g"].double()),
             "start": f["start"].double() * c.span,
             "ctx": torch.stack(ctx, 1) if ctx else torch.zeros(n, 0, dtype=torch.long),

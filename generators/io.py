@@ -23,10 +23,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from generators.base import FORMAT_VERSION, read_meta
-from journeys.errors import ConfigError
-from journeys.eventlog import atomic_write
-from journeys.schema import Schema
+from journeylab.generators.base import FORMAT_VERSION, read_meta
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import atomic_write
+from journeylab.journeys.schema import Schema
 
 MODEL_FILE = "model.safetensors"
 ID_PREFIX = "syn"

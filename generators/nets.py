@@ -287,7 +287,7 @@ def crossing_weights(remaining: torch.Tensor, n_classes: int) -> torch.Tensor:
     """[B] positions r in [0, 1] -> [B, n_classes] share of each gap class at or past r.
 
     Class 0 is an exact zero gap (never past r > 0); class k >= 1 is uniform on
-    [(k - 1) / bins, k / bins) with bins = n_classes - 1 (as `Codec.from_bin` draws)."""
+    [(k - 1) / bins, k / bins) with bins = n_classes - 1 (as `Binning.from_bin` draws)."""
     bins = n_classes - 1
     lo = torch.arange(bins, device=remaining.device, dtype=remaining.dtype) / bins  # [bins]
     frac = ((lo + 1 / bins - remaining.unsqueeze(-1)) * bins).clamp(0, 1)  # [B, bins]

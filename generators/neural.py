@@ -11,6 +11,7 @@ one module), `_task(net, data, plan)` (its training step) and
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,9 +19,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from generators.base import SequenceGenerator
-from generators.config import CommonConfig
-from generators.io import (
+from journeylab.generators.base import SequenceGenerator
+from journeylab.generators.config import CommonConfig
+from journeylab.generators.io import (
     check_conditions,
     derive_seed,
     load_model,
@@ -28,13 +29,13 @@ from generators.io import (
     save_model,
     synthetic_ids,
 )
-from generators.training import Codec, JourneyData, Task, run_training
-from journeys.encoding import EncodedJourneys, JourneyEncoder
-from journeys.errors import ConfigError, DataError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
-from privacy.budget import PrivacyBudget
-from privacy.dpsgd import DPPlan, plan_dpsgd
+from journeylab.generators.training import Binning, JourneyData, Task, run_training
+from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
+from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.dpsgd import DPPlan, plan_dpsgd
 
 
 class NeuralGenerator(SequenceGenerator):
@@ -51,14 +52,14 @@ class NeuralGenerator(SequenceGenerator):
             self.config = self.config_cls.from_dict({**(config or {}), **settings})
         self.schema: Schema | None = None
         self.encoder: JourneyEncoder | None = None
-        self.codec: Codec | None = None
+        self.codec: Binning | None = None
         self.net: nn.Module | None = None
         self.history: list[dict[str, Any]] = []
         self._privacy: dict[str, Any] | None = None
 
     # --- subclass hooks ----------------------------------------------------
     @abc.abstractmethod
-    def _build(self, codec: Codec) -> nn.Module: ...
+    def _build(self, codec: Binning) -> nn.Module: ...
 
     @abc.abstractmethod
     def _task(self, net: nn.Module, data: JourneyData, plan: DPPlan | None) -> Task: ...
@@ -75,7 +76,7 @@ class NeuralGenerator(SequenceGenerator):
     def privacy_record(self) -> dict[str, Any] | None:
         return self._privacy
 
-    def fit(
+    def _fit(
         self,
         log: EventLog,
         *,
@@ -84,18 +85,14 @@ class NeuralGenerator(SequenceGenerator):
         checkpoint_dir: str | Path | None = None,
         callbacks: list | tuple = (),
         accelerator: str = "auto",
+        progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
         Nothing is kept from a failed fit: the generator keeps its previous state.
         """
-        if not isinstance(log, EventLog):
-            raise DataError(
-                f"fit() needs a validated EventLog, got {type(log).__name__}",
-                fix="build it with EventLog.from_frame(df, schema) or EventLog.read",
-            )
         encoder = JourneyEncoder(log.schema)
-        codec = Codec.make(encoder, self.config)
+        codec = Binning.make(encoder, self.config)
         longest = int(log.lengths().max())
         if longest > codec.max_length:
             raise ConfigError(
@@ -105,11 +102,6 @@ class NeuralGenerator(SequenceGenerator):
             )
         n = log.n_customers
         plan = None
-        if privacy is not None and not isinstance(privacy, PrivacyBudget):
-            raise ConfigError(
-                f"privacy must be a privacy.PrivacyBudget, got "
-                f"{type(privacy).__name__}; e.g. PrivacyBudget(epsilon=8)"
-            )
         if privacy is not None:
             plan = plan_dpsgd(
                 privacy,
@@ -131,6 +123,7 @@ class NeuralGenerator(SequenceGenerator):
             checkpoint_dir=checkpoint_dir,
             callbacks=callbacks,
             accelerator=accelerator,
+            progress=progress,
         )
         record = None
         if result.spend is not None:
@@ -181,7 +174,7 @@ class NeuralGenerator(SequenceGenerator):
         gen = cls(cls.config_cls.from_dict(config))
         gen.schema = Schema.from_dict(meta["schema"])
         gen.encoder = JourneyEncoder(gen.schema)
-        gen.codec = Codec.make(gen.encoder, gen.config)
+        gen.codec = Binning.make(gen.encoder, gen.config)
         net = gen._build(gen.codec)
         load_weights(net, state, path)
         gen.net = net.eval()
@@ -207,7 +200,7 @@ class NeuralGenerator(SequenceGenerator):
             if c.name in cond:
                 u = (cond[c.name] - c.min) / (c.max - c.min) if c.max > c.min else 0.0
                 k = len(enc.ctx_cat) + j
-                fixed[k] = int(Codec.to_bin(torch.tensor([u]), self.codec.numeric_bins)[0])
+                fixed[k] = int(Binning.to_bin(torch.tensor([u]), self.codec.numeric_bins)[0])
                 exact[j] = u
         return fixed, exact
 

@@ -56,11 +56,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from generators import par_state
-from generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.generators import par_state
+from journeylab.generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -150,18 +150,8 @@ class PARGenerator(SequenceGenerator):
         self._par = None  # deepecho PARModel rebuilt from the two above
 
     # --- fit -------------------------------------------------------------
-    def fit(self, log: EventLog, *, privacy=None) -> PARGenerator:
-        if privacy is not None:
-            raise ConfigError(
-                "PAR has no differential privacy: it cannot train under a privacy "
-                "budget. Use the 'gan' or 'vae' generator for a DP run, or fit "
-                "'par' without a budget as a non-private baseline"
-            )
-        if not isinstance(log, EventLog):
-            raise ConfigError(
-                f"fit expects an EventLog, got {type(log).__name__}; build one "
-                "with EventLog.from_frame(df, schema)"
-            )
+    def _fit(self, log: EventLog, *, privacy=None, progress=None) -> PARGenerator:
+        """SDV fits PAR in one call: no per-epoch progress to report (`progress` unused)."""
         domains = par_state.domains_of(log)
         frame = par_state.to_sdv_frame(log, domains)
         with seeded(self.config.seed, cuda=self.config.cuda):

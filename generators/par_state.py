@@ -19,9 +19,9 @@ import torch
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
-from journeys.errors import ConfigError, InternalError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.errors import ConfigError, InternalError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 TOKEN = "<TOKEN>"
 START = "__start__"  # the context sampler's name for the first event time

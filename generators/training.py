@@ -1,6 +1,6 @@
 """Training machinery shared by the GAN and the VAE.
 
-- `Codec`: value transforms between encoded journeys and model targets
+- `Binning`: value transforms between encoded journeys and model targets
   (discretised log numerics, log gaps, first-event times, context classes).
   It depends only on the schema and config, never on the data.
 - `JourneyData`: encoded journeys stored ragged (memory follows the number of
@@ -24,7 +24,7 @@ import math
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,15 +35,15 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from generators.config import CommonConfig
-from journeys.encoding import EncodedJourneys, JourneyEncoder
-from privacy.dpsgd import DPPlan, DPSpend, poisson_batch
+from journeylab.generators.config import CommonConfig
+from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeylab.privacy.dpsgd import DPPlan, DPSpend, poisson_batch
 
 LOG_SCALE = 1000.0  # numerics u in [0, 1] are modelled as log1p(LOG_SCALE u) / log1p(LOG_SCALE)
 
 
 @dataclass(frozen=True)
-class Codec:
+class Binning:
     """Transforms between encoded values and model targets; a function of schema + config."""
 
     span: float  # seconds in the schema's time range
@@ -57,7 +57,7 @@ class Codec:
     n_ctx_cat: int
 
     @classmethod
-    def make(cls, encoder: JourneyEncoder, cfg: CommonConfig) -> Codec:
+    def make(cls, encoder: JourneyEncoder, cfg: CommonConfig) -> Binning:
         n_num_ctx = len(encoder.ctx_num)
         max_len = min(cfg.max_length or encoder.schema.max_length, encoder.schema.max_length)
         return cls(
@@ -157,12 +157,12 @@ class JourneyData:
     PER_EVENT = ("tokens", "w", "w_bin", "g", "g_bin", "abs_t")
     PER_CUSTOMER = ("lengths", "start_frac", "start_bin", "ctx")
 
-    def __init__(self, enc: EncodedJourneys, codec: Codec):
+    def __init__(self, enc: EncodedJourneys, codec: Binning):
         self._store(codec, [self._ragged(enc, codec)])
 
     @classmethod
     def from_log(
-        cls, log, encoder, codec: Codec, *, customers_per_chunk: int = 1024
+        cls, log, encoder, codec: Binning, *, customers_per_chunk: int = 1024
     ) -> JourneyData:
         """Encode `log` chunk by chunk (customers in the log's order)."""
         data = cls.__new__(cls)
@@ -172,19 +172,19 @@ class JourneyData:
         return data
 
     @staticmethod
-    def _ragged(enc: EncodedJourneys, codec: Codec) -> dict[str, torch.Tensor]:
+    def _ragged(enc: EncodedJourneys, codec: Binning) -> dict[str, torch.Tensor]:
         lengths = enc.lengths.long()
         gaps = enc.gaps.double()
         start = enc.start.double()
-        w = Codec.w_of_u(enc.numerics.float())
+        w = Binning.w_of_u(enc.numerics.float())
         g = codec.g_of_gap(gaps).float()
         start_frac = (start / codec.span).float()
         padded = {
             "tokens": enc.tokens.long(),
             "w": w,
-            "w_bin": Codec.to_bin(w, codec.numeric_bins),
+            "w_bin": Binning.to_bin(w, codec.numeric_bins),
             "g": g,
-            "g_bin": Codec.to_bin(g, codec.gap_bins),
+            "g_bin": Binning.to_bin(g, codec.gap_bins),
             "abs_t": ((start[:, None] + gaps.cumsum(1)) / codec.span).float(),
         }
         valid = torch.arange(enc.tokens.shape[1]) < lengths[:, None]  # [N, L]
@@ -197,7 +197,7 @@ class JourneyData:
         )
         return out
 
-    def _store(self, codec: Codec, parts: list[dict[str, torch.Tensor]]) -> None:
+    def _store(self, codec: Binning, parts: list[dict[str, torch.Tensor]]) -> None:
         self.codec = codec
         for k in self.PER_EVENT + self.PER_CUSTOMER:
             setattr(self, k, torch.cat([p[k] for p in parts]))
@@ -367,6 +367,31 @@ class SafetensorsCheckpoint(pl.Callback):
         (self.dirpath / f"epoch-{epoch:04d}.json").write_text(json.dumps(row, default=float))
 
 
+class ProgressReport(pl.Callback):
+    """Calls `report(row)` after every epoch: epoch, epochs, steps, total_steps, loss,
+    epsilon spent so far (DP), elapsed and estimated seconds left. The CLI shows it."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None], *, total_steps: int):
+        self.report, self.total = report, total_steps
+
+    def on_train_start(self, trainer: pl.Trainer, lit: pl.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, lit: pl.LightningModule) -> None:
+        row = dict(lit.history[-1]) if lit.history else {}
+        elapsed = time.perf_counter() - self._t0
+        done = max(1, lit.steps)
+        self.report(
+            {
+                **row,
+                "epochs": trainer.max_epochs,
+                "total_steps": self.total,
+                "elapsed_seconds": elapsed,
+                "seconds_left": elapsed / done * max(0, self.total - lit.steps),
+            }
+        )
+
+
 @contextlib.contextmanager
 def _quiet():
     """Library code never prints: silence Lightning's info lines and its hints."""
@@ -407,6 +432,7 @@ def run_training(
     callbacks: list[pl.Callback] | tuple = (),
     accelerator: str = "auto",
     early_stopping: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train `task` on `n` customers with Lightning; under `plan`, DP with Poisson batches."""
     if plan is not None:
@@ -428,6 +454,8 @@ def run_training(
     cbs = list(callbacks)
     if checkpoint_dir is not None:
         cbs.append(SafetensorsCheckpoint(checkpoint_dir))
+    if progress is not None:
+        cbs.append(ProgressReport(progress, total_steps=int(total)))
     if plan is None and early_stopping and cfg.patience is not None:
         cbs.append(
             pl.callbacks.EarlyStopping(

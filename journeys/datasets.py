@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog, write_table
-from journeys.schema import Schema
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog, write_table
+from journeylab.journeys.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,10 @@ def load(name: str, *, n_customers: int = 1000, seed: int = 0) -> tuple[EventLog
     """Build a dataset in memory. Returns the log and extra tables (e.g. ground truth)."""
     get(name)
     if name == "completejourney":
-        from journeys.completejourney import build_completejourney
+        from journeylab.journeys.completejourney import build_completejourney
 
         return build_completejourney(), {}
-    from journeys.simulate import simulate
+    from journeylab.journeys.simulate import simulate
 
     if n_customers < 1:
         raise ConfigError(f"n_customers must be >= 1, got {n_customers}")
@@ -62,10 +62,10 @@ def load(name: str, *, n_customers: int = 1000, seed: int = 0) -> tuple[EventLog
 def schema_of(name: str) -> Schema:
     get(name)
     if name == "completejourney":
-        from journeys.completejourney import completejourney_schema
+        from journeylab.journeys.completejourney import completejourney_schema
 
         return completejourney_schema()
-    from journeys.simulate import simulate_schema
+    from journeylab.journeys.simulate import simulate_schema
 
     return simulate_schema()
 
@@ -90,3 +90,22 @@ def build(
         write_table(table, target / f"{key}.parquet")
     log.schema.write(target / "schema.yaml")
     return target
+
+
+def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
+    """A schema from a YAML path, a built-in dataset name, or schema.yaml beside the data."""
+    if schema is None:
+        if data is not None and (data.parent / "schema.yaml").exists():
+            return Schema.read(data.parent / "schema.yaml")
+        raise ConfigError(
+            "no schema given and no schema.yaml next to the data; pass --schema "
+            f"FILE.yaml or a dataset name ({', '.join(sorted(DATASETS))})"
+        )
+    if Path(schema).exists():
+        return Schema.read(schema)
+    if schema in DATASETS:
+        return schema_of(schema)
+    raise ConfigError(
+        f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
+        f"or one of {sorted(DATASETS)}"
+    )

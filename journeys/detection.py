@@ -15,9 +15,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
-from journeys.errors import ConfigError, DataError, Problem
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.errors import ConfigError, DataError, Problem
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS

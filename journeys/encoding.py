@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeys.errors import ConfigError, DataError
-from journeys.eventlog import EventLog
-from journeys.schema import Column, Schema
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Column, Schema
 
 NS = 1_000_000_000
 

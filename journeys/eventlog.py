@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError, DataError
-from journeys.schema import Schema
-from journeys.validate import ValidationReport, validate_frame
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.schema import Schema
+from journeylab.journeys.validate import ValidationReport, validate_frame
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

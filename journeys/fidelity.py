@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
-from journeys.detection import check_comparable, detection_auc
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
+from journeylab.journeys.detection import check_comparable, detection_auc
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
 
 START, END = "<START>", "<END>"
 NGRAM_ORDERS = (1, 2, 3)

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 REQUIRED_EVENT_COLUMNS = ("channel", "event_type")
 KINDS = ("categorical", "numeric")

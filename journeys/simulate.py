@@ -46,9 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "simulate.yaml"
 DAY = 86_400

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 KINDS = ("data", "compare", "fit", "sample", "evaluate", "audit", "predict")
 TAG = "journeylab."
@@ -85,7 +85,7 @@ def start_run(
         raise ConfigError(f"run kind '{kind}' is not one of {KINDS}")
     import mlflow
 
-    from journeys import __version__
+    from journeylab.journeys import __version__
 
     client = open_store(root)
     exp_id = ensure_experiment(client, dataset, root)

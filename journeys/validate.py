@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from journeys.errors import DataError, Problem, rows_problem
-from journeys.schema import Column, Schema
+from journeylab.journeys.errors import DataError, Problem, rows_problem
+from journeylab.journeys.schema import Column, Schema
 
 
 @dataclass

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError, DataError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
-from predictors import io
-from predictors.data import Examples, build_examples
-from predictors.labels import LabelSpec, label_spec
-from predictors.models import Predictor, create, get_class
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
+from journeylab.predictors import io
+from journeylab.predictors.data import Examples, build_examples
+from journeylab.predictors.labels import LabelSpec, label_spec
+from journeylab.predictors.models import Predictor, create, get_class
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from journeys.cli import SchemaOpt, err, out, read_log
-from journeys.errors import ConfigError
+from journeylab.journeys.cli import SchemaOpt, err, out, read_log
+from journeylab.journeys.errors import ConfigError
 
 predict_app = typer.Typer(
     help="Churn, purchase and campaign-response predictors: train, "
@@ -123,7 +123,7 @@ def train(
     mlflow_log: MlflowOpt = True,
 ) -> None:
     """Label a log at the cutoff, train one model per task and save them to OUT."""
-    from predictors.bundle import train_bundle
+    from journeylab.predictors.bundle import train_bundle
 
     log = read_log(data, schema)
     with err.status("training") as status:
@@ -160,8 +160,8 @@ def evaluate(
 
 
 def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -> None:
-    from predictors.bundle import Bundle
-    from predictors.evaluate import evaluate_bundle
+    from journeylab.predictors.bundle import Bundle
+    from journeylab.predictors.evaluate import evaluate_bundle
 
     bundle = Bundle.load(model_dir)
     log = read_log(data, schema or str(model_dir / "schema.yaml"))
@@ -172,7 +172,7 @@ def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2))
     if mlflow_log:
-        from predictors.report import log_evaluation
+        from journeylab.predictors.report import log_evaluation
 
         with err.status("logging to MLflow"):
             run_id = log_evaluation(results, log, model_dir=str(model_dir))
@@ -203,7 +203,7 @@ def utility(
     mlflow_log: MlflowOpt = True,
 ) -> None:
     """TRTR vs TSTR vs augmented: every model tested on the same real holdout."""
-    from predictors.evaluate import utility_table
+    from journeylab.predictors.evaluate import utility_table
 
     train_log = read_log(train_data, schema)
     hold = read_log(holdout, schema or _beside(train_data))
@@ -227,7 +227,7 @@ def utility(
     if json_out is not None:
         json_out.write_text(table.to_json(orient="records", indent=2))
     if mlflow_log:
-        from predictors.report import log_utility
+        from journeylab.predictors.report import log_utility
 
         run_id = log_utility(
             table, hold, params={"train": str(train_data), "holdout": str(holdout)}
@@ -236,7 +236,7 @@ def utility(
 
 
 def utility_rich(table) -> Table:
-    from predictors.evaluate import UTILITY_COLUMNS
+    from journeylab.predictors.evaluate import UTILITY_COLUMNS
 
     t = Table(*UTILITY_COLUMNS, title="TRTR vs TSTR (tested on the real holdout)")
     for r in table.itertuples():
@@ -282,7 +282,7 @@ def score(
     A malformed line gets {"line": i, "error": "..."} on stdout and the stream
     goes on; the count of errors is printed to stderr at the end.
     """
-    from predictors.scoring import Scorer, score_stream
+    from journeylab.predictors.scoring import Scorer, score_stream
 
     scorer = Scorer.from_dir(model_dir)
     source = open(input_file) if input_file is not None else sys.stdin  # noqa: SIM115
@@ -300,5 +300,5 @@ def score(
     err.print(f"scored {n - bad} event(s) of {scorer.n_customers} customer(s); {bad} bad line(s)")
 
 
-def register(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     app.add_typer(predict_app, name="predict")

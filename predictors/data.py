@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeys.errors import DataError
-from journeys.eventlog import EventLog
-from predictors.features import FeatureLayout, customer_features
-from predictors.labels import LabelSpec, make_labels
+from journeylab.journeys.errors import DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.predictors.features import FeatureLayout, customer_features
+from journeylab.predictors.labels import LabelSpec, make_labels
 
 
 @dataclass

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import DataError, UserError
-from journeys.eventlog import EventLog
-from predictors.bundle import Bundle, check_schema
-from predictors.data import Examples, build_examples
-from predictors.labels import LabelSpec, label_spec
-from predictors.models import create
+from journeylab.journeys.errors import DataError, UserError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.predictors.bundle import Bundle, check_schema
+from journeylab.predictors.data import Examples, build_examples
+from journeylab.predictors.labels import LabelSpec, label_spec
+from journeylab.predictors.models import create
 
 # --- metrics -------------------------------------------------------------------
 
@@ -163,6 +163,7 @@ def utility_table(
     horizon=None,
     conversion=None,
     augmented: bool = True,
+    lift: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """One row per (task, model, training set): AUC, PR AUC, Brier, top-decile lift, ratio.
@@ -171,6 +172,8 @@ def utility_table(
     synthetic training set that cannot be used (e.g. its labels have a single
     class: a poor generator) gets a row with NaN metrics and the reason in
     `note`, instead of stopping the table; a failing TRTR row raises.
+    With `lift`, `table.attrs["lift"]` holds the lift table of every usable row
+    ({task, model, train, synthetic, table: records}), all tested on the holdout.
     """
     say = progress or (lambda _m: None)
     spec = label_spec(
@@ -192,7 +195,7 @@ def utility_table(
             sets[("augmented", name)] = lambda log=log: build_examples(
                 _combine(train_real, log), spec=spec
             )
-    rows = []
+    rows, lifts = [], []
     for (setting, name), make in sets.items():
         say(f"labels and features: {setting} {name}".strip())
         try:
@@ -205,8 +208,16 @@ def utility_table(
         for model in models:
             for task in spec.tasks:
                 say(f"{setting} {name} {model} {task}".replace("  ", " "))
-                rows.append(_row(data, hold, task, model, setting, name, configs))
-    return _with_ratio(pd.DataFrame(rows))
+                row, p = _row(data, hold, task, model, setting, name, configs)
+                rows.append(row)
+                if lift and p is not None:
+                    key = {"task": task, "model": model, "train": setting, "synthetic": name}
+                    records = lift_table(hold.y(task), p).to_dict(orient="records")
+                    lifts.append({**key, "table": records})
+    table = _with_ratio(pd.DataFrame(rows))
+    if lift:
+        table.attrs["lift"] = lifts
+    return table
 
 
 def _row(
@@ -217,25 +228,28 @@ def _row(
     setting: str,
     name: str,
     configs: Mapping[str, Any] | None,
-) -> dict:
+) -> tuple[dict, np.ndarray | None]:
+    """(row, holdout predictions); predictions are None for a failed synthetic row."""
     try:
         y = data.y(task)
         m = create(model, (configs or {}).get(model)).fit(data, y)
-        scores = metrics(hold.y(task), m.predict_proba(hold))
+        p = m.predict_proba(hold)
+        scores = metrics(hold.y(task), p)
     except UserError as e:
         if setting == "TRTR":
             raise
-        return _failed(task, model, setting, name, e)
-    return {
+        return _failed(task, model, setting, name, e), None
+    row = {
         "task": task,
         "model": model,
         "train": setting,
         "synthetic": name,
         "n_train": len(data),
         "positives_train": int(y.sum()),
-        **{k: scores[k] for k in ("auc", "pr_auc", "brier", "top_decile_lift")},
+        **{k: scores[k] for k in ("auc", "pr_auc", "brier", "top_decile_lift", "base_rate")},
         "note": "",
     }
+    return row, p
 
 
 def _failed(task, model, setting, name, err: Exception) -> dict:
@@ -250,6 +264,7 @@ def _failed(task, model, setting, name, err: Exception) -> dict:
         "pr_auc": np.nan,
         "brier": np.nan,
         "top_decile_lift": np.nan,
+        "base_rate": np.nan,
         "note": message(err),
     }
 
@@ -276,6 +291,7 @@ def _with_ratio(t: pd.DataFrame) -> pd.DataFrame:
         "pr_auc",
         "brier",
         "top_decile_lift",
+        "base_rate",
         "note",
     ]
     return t[cols]

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 DAY_NS = 86_400 * 10**9
 WINDOWS = (7, 30, 90)  # days

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import ConfigError
-from journeys.eventlog import atomic_write
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -81,7 +81,7 @@ def load_tensors(path: str | Path) -> dict:
 def versions() -> dict[str, str]:
     import sklearn
 
-    from journeys import __version__
+    from journeylab.journeys import __version__
 
     out = {"journeylab": __version__, "scikit-learn": sklearn.__version__}
     try:

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError, DataError
-from journeys.eventlog import EventLog
-from journeys.schema import Schema
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
 
 TASKS = ("churn", "purchase", "campaign_response")
 COUPON = "coupon_redemption"

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from journeys.errors import ConfigError, DataError
-from predictors import io
-from predictors.data import Examples
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.predictors import io
+from journeylab.predictors.data import Examples
 
 
 class Config:
@@ -142,7 +142,7 @@ class FeaturePredictor(Predictor):
         and streaming.
         """
         if self._fast is None:
-            from predictors.fast import compile_predict
+            from journeylab.predictors.fast import compile_predict
 
             self._fast = compile_predict(self.estimator)
         return self._fast(self._prep(X))
@@ -285,7 +285,8 @@ MODELS: dict[str, type[Predictor] | str] = {
     "logreg": LogRegPredictor,
     "gbm": GBMPredictor,
     "tree": TreePredictor,
-    "gru": "predictors.sequence:GRUPredictor",  # imported on first use (torch, Lightning)
+    # imported on first use (torch, Lightning)
+    "gru": "journeylab.predictors.sequence:GRUPredictor",
 }
 FEATURE_MODELS = ("logreg", "gbm", "tree")
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from journeys.eventlog import EventLog
-from predictors.evaluate import TaskResult, wide
+from journeylab.journeys.eventlog import EventLog
+from journeylab.predictors.evaluate import TaskResult, wide
 
 NOTE = "metrics computed on real holdout data; not covered by the DP guarantee"
 
@@ -117,7 +117,7 @@ def log_evaluation(
     """One MLflow run: metrics per task, lift/calibration tables, three plots per task."""
     import mlflow
 
-    from journeys.tracking import start_run
+    from journeylab.journeys.tracking import start_run
 
     model = next(iter(results.values())).model if results else ""
     with start_run(
@@ -154,7 +154,7 @@ def log_utility(table: pd.DataFrame, holdout: EventLog, *, params: dict | None =
     """One MLflow run for a TRTR/TSTR/augmented table: metrics, the table, a bar plot."""
     import mlflow
 
-    from journeys.tracking import start_run
+    from journeylab.journeys.tracking import start_run
 
     with start_run(
         "predict",

@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import DataError, UserError
-from journeys.schema import Schema
-from predictors.bundle import Bundle
-from predictors.features import DAY_NS, WINDOWS, FeatureLayout, Stats, derive
-from predictors.models import FeaturePredictor
+from journeylab.journeys.errors import DataError, UserError
+from journeylab.journeys.schema import Schema
+from journeylab.predictors.bundle import Bundle
+from journeylab.predictors.features import DAY_NS, WINDOWS, FeatureLayout, Stats, derive
+from journeylab.predictors.models import FeaturePredictor
 
 KEEP_NS = max(WINDOWS) * DAY_NS  # events older than the longest window are forgotten
 

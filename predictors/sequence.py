@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from journeys.encoding import JourneyEncoder
-from journeys.schema import Schema
-from predictors import io
-from predictors.data import Examples
-from predictors.features import DAY_NS
-from predictors.models import Config, Predictor, _check, check_labels
+from journeylab.journeys.encoding import JourneyEncoder
+from journeylab.journeys.schema import Schema
+from journeylab.predictors import io
+from journeylab.predictors.data import Examples
+from journeylab.predictors.features import DAY_NS
+from journeylab.predictors.models import Config, Predictor, _check, check_labels
 
 DAY_S = 86_400.0
 

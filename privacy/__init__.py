@@ -1,11 +1,14 @@
 """Privacy: budgets, DP-SGD wiring, accounting, ledger, DP preprocessing, audits."""
 
-from privacy.budget import PrivacyBudget, default_delta
-from privacy.card import PrivacyCard, recompute_epsilon
-from privacy.ledger import Ledger
-from privacy.preprocess import conform, dp_complete_schema
+from journeylab.privacy.budget import PrivacyBudget, default_delta
+from journeylab.privacy.card import PrivacyCard, recompute_epsilon
+from journeylab.privacy.ledger import Ledger
+from journeylab.privacy.preprocess import conform, dp_complete_schema
 
-_LAZY = {"run_audits": "privacy.audits", "canary_audit": "privacy.audit_canary"}
+_LAZY = {
+    "run_audits": "journeylab.privacy.audits",
+    "canary_audit": "journeylab.privacy.audit_canary",
+}
 
 
 def __getattr__(name: str):

@@ -22,7 +22,7 @@ from typing import Any
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 
-from journeys.errors import ConfigError, PrivacyBudgetError
+from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 
 ACCOUNTANTS = ("rdp", "prv")
 

@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
-from privacy.audits import CAVEAT, nearest_distances
-from privacy.embedding import embed
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.audits import CAVEAT, nearest_distances
+from journeylab.privacy.embedding import embed
 
 CANARY_PREFIX = "canary-"
 

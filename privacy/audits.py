@@ -35,9 +35,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import NearestNeighbors
 
-from journeys.errors import ConfigError, DataError
-from journeys.eventlog import EventLog
-from privacy.embedding import embed, journey_hashes
+from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.embedding import embed, journey_hashes
 
 CAVEAT = (
     "Computed on real data (train and holdout customers): these empirical results are "

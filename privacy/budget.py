@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 ACCOUNTANTS = ("rdp", "prv")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError
 
 UNIT = (
     "one customer: all of their events and context. Neighbouring datasets differ by "
@@ -201,13 +201,13 @@ class PrivacyCard:
 
     @property
     def markdown(self) -> str:
-        from privacy.card_render import render_markdown
+        from journeylab.privacy.card_render import render_markdown
 
         return render_markdown(self)
 
     @property
     def html(self) -> str:
-        from privacy.card_render import render_html
+        from journeylab.privacy.card_render import render_html
 
         return render_html(self)
 

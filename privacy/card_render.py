@@ -10,8 +10,8 @@ import json
 import math
 from typing import Any
 
-from privacy.audits import CAVEAT
-from privacy.card import COVERS, NOT_COVERED, UNIT, PrivacyCard, esc
+from journeylab.privacy.audits import CAVEAT
+from journeylab.privacy.card import COVERS, NOT_COVERED, UNIT, PrivacyCard, esc
 
 RECIPE = """from privacy.card import card_numbers, recompute_epsilon
 numbers = card_numbers(open("card.md").read())

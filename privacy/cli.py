@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from journeys.cli import SchemaOpt, err, out, resolve_schema
-from journeys.errors import ConfigError
+from journeylab.journeys.cli import SchemaOpt, err, out
+from journeylab.journeys.datasets import resolve_schema
+from journeylab.journeys.errors import ConfigError
 
 privacy_app = typer.Typer(
     help="Privacy budget ledger, caps and privacy cards.", no_args_is_help=True
@@ -45,7 +46,7 @@ def ledger_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every release recorded per dataset, with totals (basic composition) and caps."""
-    from privacy.ledger import Ledger
+    from journeylab.privacy.ledger import Ledger
 
     led = Ledger(ledger)
     datasets = [dataset] if dataset else led.datasets()
@@ -119,7 +120,7 @@ def cap(
     ledger: LedgerOpt = None,
 ) -> None:
     """Set (or remove) the cap on the total budget of a dataset; later runs over it are refused."""
-    from privacy.ledger import Ledger
+    from journeylab.privacy.ledger import Ledger
 
     if remove == (epsilon is not None):
         raise ConfigError("pass --epsilon E to set a cap, or --remove to remove it")
@@ -149,7 +150,7 @@ def card(
     ledger: LedgerOpt = None,
 ) -> None:
     """Write the privacy card of a fit run (from the privacy record it logged to MLflow)."""
-    from privacy.card import PrivacyCard
+    from journeylab.privacy.card import PrivacyCard
 
     record = run_privacy_record(run_id, ledger=ledger)
     pc = PrivacyCard.from_record(record)
@@ -167,8 +168,8 @@ def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, 
     privacy.json (training) artifact, audits.json if any, tags, and the ledger totals."""
     import mlflow
 
-    from journeys.tracking import TAG, open_store
-    from privacy.ledger import Ledger
+    from journeylab.journeys.tracking import TAG, open_store
+    from journeylab.privacy.ledger import Ledger
 
     client = open_store()
     try:
@@ -210,7 +211,7 @@ def audit(
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
     Computed on real data: not covered by the DP guarantee."""
-    from privacy.audits import run_audits
+    from journeylab.privacy.audits import run_audits
 
     sch = resolve_schema(schema, train)  # one schema for all three logs
     tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
@@ -228,7 +229,7 @@ def audit(
 
 
 def _read(path: Path, schema):
-    from journeys.eventlog import EventLog
+    from journeylab.journeys.eventlog import EventLog
 
     with err.status(f"reading and validating {path}"):
         log = EventLog.read(path, schema)
@@ -240,7 +241,7 @@ def _read(path: Path, schema):
 def _log_audit(train, synthetic, report, path: Path) -> str:
     import mlflow
 
-    from journeys.tracking import start_run
+    from journeylab.journeys.tracking import start_run
 
     with start_run(
         "audit",
@@ -260,6 +261,6 @@ def _log_audit(train, synthetic, report, path: Path) -> str:
         return run.info.run_id
 
 
-def register(app: typer.Typer) -> None:
+def add_commands(app: typer.Typer) -> None:
     app.add_typer(privacy_app, name="privacy")
     app.command("audit")(audit)

@@ -31,9 +31,9 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 from torch import nn
 
-from journeys.errors import ConfigError, InternalError, PrivacyBudgetError
-from privacy.accountant import cross_check, epsilon_from, noise_multiplier_for
-from privacy.budget import PrivacyBudget
+from journeylab.journeys.errors import ConfigError, InternalError, PrivacyBudgetError
+from journeylab.privacy.accountant import cross_check, epsilon_from, noise_multiplier_for
+from journeylab.privacy.budget import PrivacyBudget
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
 
 _DAY = 86_400.0
 

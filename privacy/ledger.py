@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from journeys.errors import ConfigError, InternalError, PrivacyBudgetError
+from journeylab.journeys.errors import ConfigError, InternalError, PrivacyBudgetError
 
 ENV_VAR = "JOURNEYLAB_LEDGER"
 DEFAULT_RELATIVE = Path("mlruns") / "privacy" / "ledger.jsonl"

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
-from journeys.schema import Column, Schema
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Column, Schema
 
 TIME_GRID = ("1990-01-01", "2060-01-01")  # public: whole days in this range
 _GRID_PER_DECADE = 20

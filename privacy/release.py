@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from journeys.errors import ConfigError
-from journeys.eventlog import EventLog
-from privacy.budget import PrivacyBudget
-from privacy.ledger import Ledger
-from privacy.preprocess import conform, dp_complete_schema, split_budget
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.ledger import Ledger
+from journeylab.privacy.preprocess import conform, dp_complete_schema, split_budget
 
 FitFn = Callable[[EventLog, PrivacyBudget | None], dict[str, Any] | None]
 

@@ -56,7 +56,7 @@ def cli(*args: str) -> str:
     """Run `journeylab ARGS` in process; fail loudly with its output."""
     from typer.testing import CliRunner
 
-    from app.cli import app
+    from journeylab.app.cli import app
 
     result = CliRunner().invoke(app, list(args))
     if result.exit_code != 0:
@@ -78,7 +78,7 @@ def run_id(output: str) -> str:
 
 def seed_store(root: Path, *, customers: int = 60) -> dict[str, str]:
     """Fill `root/mlruns` (cwd must be `root`); returns the run ids by role."""
-    from generators.base import REGISTRY
+    from journeylab.generators.base import REGISTRY
 
     cli("datasets", "build", "simulate", "--out", "data", "--customers", str(customers))
     cli("split", "--data", "data/simulate/events.parquet", "--out", "data/split")
@@ -161,8 +161,8 @@ def _ledger(vae_run: str) -> None:
     """The VAE's release (unless the fit recorded it), then a cap on its dataset.
 
     A non-private fit spends epsilon = inf: honest, and it exhausts the dataset."""
-    from journeys.tracking import TAG, open_store
-    from privacy.ledger import Ledger
+    from journeylab.journeys.tracking import TAG, open_store
+    from journeylab.privacy.ledger import Ledger
 
     run = open_store().get_run(vae_run)
     fp = run.data.tags[f"{TAG}dataset_fingerprint"]
@@ -184,7 +184,7 @@ def _ledger(vae_run: str) -> None:
 
 def _failed_run() -> str:
     """A fit that raised: the store must show it FAILED with its error."""
-    from journeys.tracking import start_run
+    from journeylab.journeys.tracking import start_run
 
     holder = {}
     with contextlib.suppress(RuntimeError):
@@ -257,7 +257,16 @@ def server(root: Path, *, timeout: float = 90.0):
     log = open(root / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
     env = {k: v for k, v in os.environ.items() if k not in store_env(root)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "app", "--port", str(port), "--store", str(root)],
+        [
+            sys.executable,
+            "-m",
+            "journeylab.app.cli",
+            "app",
+            "--port",
+            str(port),
+            "--store",
+            str(root),
+        ],
         cwd=root,
         env=env,
         stdout=log,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from journeys import EventLog, Schema
+from journeylab.journeys import EventLog, Schema
 
 TINY_SCHEMA = {
     "name": "tiny",
@@ -67,3 +69,16 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+_LEDGER_AT_START = os.environ.get("JOURNEYLAB_LEDGER")
+
+
+@pytest.fixture(autouse=True)
+def _own_ledger(tmp_path_factory, monkeypatch):
+    """Every fit records in a privacy ledger (generators.base); each test gets its own,
+    never the repository's mlruns/privacy/ledger.jsonl. A fixture that set its own store
+    (e.g. the app tests' `inside(root)`) keeps it."""
+    if os.environ.get("JOURNEYLAB_LEDGER") != _LEDGER_AT_START:
+        return
+    monkeypatch.setenv("JOURNEYLAB_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.jsonl"))

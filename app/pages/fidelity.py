@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, derived, results, ui
-from journeys import fidelity
+from journeylab.app import derived, results, ui
+from journeylab.evaluation import charts
+from journeylab.journeys import fidelity
 
 
 def logged(df: pd.DataFrame) -> None:

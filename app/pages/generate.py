@@ -9,7 +9,8 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from app import charts, store, ui
+from journeylab.app import store, ui
+from journeylab.evaluation import charts
 
 ANY = "(any)"
 MAX_N = 10_000

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, derived, ui
+from journeylab.app import derived, ui
+from journeylab.evaluation import charts
 
 PRIVACY_NOTE = (
     "Real journeys are personal data: they are shown to people with access to "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import logs, results, ui
+from journeylab.app import event_logs, results, ui
 
 
 def datasets_table(df: pd.DataFrame, uri: str) -> pd.DataFrame:
@@ -25,11 +25,11 @@ def datasets_table(df: pd.DataFrame, uri: str) -> pd.DataFrame:
         ),
         last_run=df.groupby("dataset").start.max().dt.strftime("%Y-%m-%d %H:%M"),
     )
-    led = logs.ledger(uri)
+    led = event_logs.ledger(uri)
     if led is not None and not led.summary.empty:
         fp_eps = led.summary.set_index("dataset")["epsilon"]
         out["ε spent (ledger)"] = out.fingerprints.map(
-            lambda fps: logs.fmt_eps(sum(fp_eps.get(f, 0.0) for f in fps.split(", ") if f))
+            lambda fps: event_logs.fmt_eps(sum(fp_eps.get(f, 0.0) for f in fps.split(", ") if f))
         )
     return out.reset_index()
 

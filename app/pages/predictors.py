@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, results, store, ui
+from journeylab.app import results, store, ui
+from journeylab.evaluation import charts
 
 NOTE = "Every model is tested on the same real holdout; " + ui.REAL_DATA_CAVEAT
 
@@ -80,7 +81,7 @@ def curves(uri: str, run: pd.Series, found: dict[str, str], task: str) -> None:
 
 
 def _csv(uri: str, run: pd.Series, path: str, needed: tuple[str, ...]) -> pd.DataFrame:
-    from journeys.errors import ConfigError
+    from journeylab.journeys.errors import ConfigError
 
     try:
         t = pd.read_csv(store.artifact_path(uri, run.run_id, run.artifact_uri, path))

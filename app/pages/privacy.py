@@ -9,8 +9,9 @@ import re
 import pandas as pd
 import streamlit as st
 
-from app import charts, logs, results, store, ui
-from journeys.errors import ConfigError
+from journeylab.app import event_logs, results, store, ui
+from journeylab.evaluation import charts
+from journeylab.journeys.errors import ConfigError
 
 AUDIT_CAVEAT = (
     "Computed on real data (train and holdout customers): audit results are not "
@@ -22,10 +23,10 @@ RECORDS = ("privacy_record.json", "privacy.json")
 
 
 def ledger(uri: str, df: pd.DataFrame) -> None:
-    view = logs.ledger(uri)
+    view = event_logs.ledger(uri)
     if view is None:
         st.info(
-            f"No privacy ledger at {logs.ledger_path(uri)} yet: no DP run has reserved "
+            f"No privacy ledger at {event_logs.ledger_path(uri)} yet: no DP run has reserved "
             "budget on any dataset. Caps are set with `journeylab privacy cap`."
         )
         return
@@ -40,11 +41,11 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
     table = pd.DataFrame(
         {
             "dataset": s.label,
-            "ε spent": s.epsilon.map(logs.fmt_eps),
+            "ε spent": s.epsilon.map(event_logs.fmt_eps),
             "δ spent": s.delta,
             "releases": s.releases,
-            "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x) else logs.fmt_eps(x)),
-            "ε left": s.left_epsilon.map(logs.fmt_eps),
+            "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x) else event_logs.fmt_eps(x)),
+            "ε left": s.left_epsilon.map(event_logs.fmt_eps),
         }
     )
     st.dataframe(table, hide_index=True)
@@ -68,7 +69,7 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
         ]
         e = e[e.dataset == fp][[c for c in cols if c in e]].copy()
         for c in ("epsilon", "spent_epsilon"):
-            e[c] = e[c].map(logs.fmt_eps)
+            e[c] = e[c].map(event_logs.fmt_eps)
         st.dataframe(
             e.rename(
                 columns={
@@ -92,7 +93,7 @@ def _record(uri: str, run: pd.Series) -> dict | None:
 
 @st.cache_data(show_spinner="drawing the privacy card", max_entries=32)
 def _card(record_json: str) -> tuple[str, str]:
-    from privacy.card import PrivacyCard
+    from journeylab.privacy.card import PrivacyCard
 
     card = PrivacyCard.from_record(json.loads(record_json))
     md = re.sub(r"!\[epsilon over steps\]\([^)]*\)|<!-- privacy-numbers -->", "", card.markdown)
@@ -106,7 +107,7 @@ def card(uri: str, df: pd.DataFrame) -> None:
         return
     run = ui.pick_run("Run", fits, key="pv_run")
     rec = _record(uri, run)
-    led = logs.ledger(uri)
+    led = event_logs.ledger(uri)
     spent = None
     if led is not None and not led.summary.empty and run.fingerprint in set(led.summary.dataset):
         spent = led.summary.set_index("dataset").loc[run.fingerprint].to_dict()
@@ -145,7 +146,7 @@ def steps(uri: str, run: pd.Series, rec: dict) -> None:
         series["accountant during training"] = pd.DataFrame(marks, columns=["step", "value"])
     if all(k in rec for k in ("noise_multiplier", "sample_rate", "steps", "delta")):
         try:
-            from privacy.card import epsilon_curve
+            from journeylab.privacy.card import epsilon_curve
 
             xs, ys = epsilon_curve(
                 noise_multiplier=rec["noise_multiplier"],
@@ -159,7 +160,7 @@ def steps(uri: str, run: pd.Series, rec: dict) -> None:
     eps = rec.get("epsilon")
     st.metric(
         "ε spent by training",
-        logs.fmt_eps(eps) if eps is not None else "unknown",
+        event_logs.fmt_eps(eps) if eps is not None else "unknown",
         help=f"δ = {rec.get('delta')}",
     )
     st.plotly_chart(

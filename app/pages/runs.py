@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, results, store, ui
-from journeys.errors import ConfigError
+from journeylab.app import results, store, ui
+from journeylab.evaluation import charts
+from journeylab.journeys.errors import ConfigError
 
 SUMMARY = {
     "tvd_3gram": "3-gram TVD",

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import parse_job
-from journeys.errors import ConfigError, DataError, InternalError
+from journeylab.journeys.errors import ConfigError, DataError, InternalError
 
 MOSTLY_PY = Path(".venv-mostly/bin/python")
 RUNNER = Path(__file__).resolve().parent / "mostly_runner.py"
@@ -74,8 +74,8 @@ def run_mostly(
 ) -> tuple:
     import pandas as pd
 
-    from journeys import EventLog
-    from privacy import PrivacyBudget
+    from journeylab.journeys import EventLog
+    from journeylab.privacy import PrivacyBudget
 
     if not MOSTLY_PY.exists():
         raise ConfigError(f"{MOSTLY_PY} is missing; run `make peers` to create it")

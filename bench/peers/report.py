@@ -39,8 +39,8 @@ COLUMNS = [
     ("len W1 ratio", "length_w1_ratio", ".2f"),
     ("gap W1 ratio", "gap_w1_ratio", ".2f"),
     ("amount W1 ratio", "amount_w1_ratio", ".2f"),
-    ("TSTR churn", "tstr_ratio_churn", ".3f"),
-    ("TSTR purchase", "tstr_ratio_purchase", ".3f"),
+    ("TSTR churn", "churn.logreg.TSTR.auc_ratio", ".3f"),
+    ("TSTR purchase", "purchase.logreg.TSTR.auc_ratio", ".3f"),
     ("MIA dist. AUC", "mia_distance_auc", ".3f"),
     ("MIA density AUC", "mia_density_ratio_auc", ".3f"),
     ("DCR share", "dcr_share", ".3f"),
@@ -63,6 +63,19 @@ def merge_rows(old: Iterable[dict], new: Iterable[dict]) -> list[dict]:
     return sorted(
         by.values(), key=lambda r: (_order(r["dataset"], DATASETS), _order(r["job"], JOBS))
     )
+
+
+# Rows recorded before bench_peers used journeylab.evaluation carry the old names.
+LEGACY = {
+    "churn.logreg.TSTR.auc_ratio": "tstr_ratio_churn",
+    "purchase.logreg.TSTR.auc_ratio": "tstr_ratio_purchase",
+    "churn.logreg.TRTR.auc": "trtr_auc_churn",
+    "purchase.logreg.TRTR.auc": "trtr_auc_purchase",
+}
+
+
+def value(row: dict, key: str):
+    return row[key] if key in row else row.get(LEGACY.get(key, key))
 
 
 def fmt(value, spec: str) -> str:
@@ -97,15 +110,15 @@ def render_dataset(rows: list[dict]) -> str:
         if "error" in r:
             cells = ["FAILED (see notes)"] + [""] * (len(COLUMNS) - 1)
         else:
-            cells = [fmt(r.get(k), f) for _, k, f in COLUMNS]
+            cells = [fmt(value(r, k), f) for _, k, f in COLUMNS]
         lines.append(f"| {r['job']} | {target} | " + " | ".join(cells) + " |")
     notes = [n for r in rows for n in row_notes(r)]
     if "ref_detection_auc" in first:
         notes.append(
             f"reference, real train vs holdout: detection AUC "
             f"{first['ref_detection_auc']:.3f}, TVD-2 {first['ref_tvd_2gram']:.3f}; "
-            f"TRTR AUC churn {fmt(first.get('trtr_auc_churn'), '.3f')}, purchase "
-            f"{fmt(first.get('trtr_auc_purchase'), '.3f')} (logreg)"
+            f"TRTR AUC churn {fmt(value(first, 'churn.logreg.TRTR.auc'), '.3f')}, purchase "
+            f"{fmt(value(first, 'purchase.logreg.TRTR.auc'), '.3f')} (logreg)"
         )
     lines += [""] + [f"- {n}" for n in notes]
     return "\n".join(lines)

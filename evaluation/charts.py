@@ -1,0 +1,301 @@
+"""Plotly figures for the pages: pure functions from data to a figure, no Streamlit.
+
+Timelines of journeys, a Sankey of channel flows, n-gram and transition
+heatmaps, overlaid distributions, metric bars, curves (ROC, lift, calibration,
+epsilon over steps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from journeylab.journeys.eventlog import EventLog
+
+PALETTE = px.colors.qualitative.Safe
+SYMBOLS = [
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "x",
+    "star",
+    "cross",
+    "triangle-down",
+    "pentagon",
+    "hexagon",
+]
+HEIGHT = 380
+
+
+def _layout(
+    fig: go.Figure, title: str, height: int = HEIGHT, *, legend_y: float = -0.3
+) -> go.Figure:
+    """Title on top, legend below the x-axis title (long legends must not cover either)."""
+    fig.update_layout(
+        title=dict(text=title, y=0.98, yanchor="top"),
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="top", y=legend_y, x=0, title=None),
+    )
+    return fig
+
+
+def empty(title: str, note: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, 200)
+
+
+# --- journeys -------------------------------------------------------------------
+MAX_TIMELINE_EVENTS = 1500  # more markers than this make the browser slow to draw
+
+
+def timeline(
+    log: EventLog, customers, *, title: str, channel_colors: dict | None = None
+) -> go.Figure:
+    """One row per customer: events over time, channel by colour, event type by marker,
+    marker size by amount (when the schema has one). Long journeys show their first
+    events only (the title says so), so a page stays quick to draw."""
+    df = log.df[log.df[log.key].isin(list(customers))].copy()
+    if df.empty:
+        return empty(title, "no journeys to show")
+    per = MAX_TIMELINE_EVENTS // max(len(customers), 1)
+    if len(df) > MAX_TIMELINE_EVENTS:
+        df = df[df.groupby(log.key, sort=False).cumcount() < per]
+        title += f" (first {per} events of each)"
+    df[log.key] = df[log.key].astype(str)
+    size = None
+    if "amount" in log.schema.event_names("numeric"):
+        top = max(float(df["amount"].max()), 1e-9)
+        df["_size"] = 6 + 14 * np.sqrt(df["amount"].clip(lower=0) / top)
+        size = "_size"
+    hover = [c for c in log.schema.event_names() if c not in ("channel", "event_type")]
+    fig = px.scatter(
+        df,
+        x=log.time,
+        y=log.key,
+        color="channel",
+        symbol="event_type",
+        size=size,
+        size_max=20,
+        hover_data=hover,
+        color_discrete_map=channel_colors or {},
+        symbol_sequence=SYMBOLS,
+        category_orders={log.key: [str(c) for c in customers]},
+    )
+    if size is None:
+        fig.update_traces(marker=dict(size=10))
+    fig.update_traces(marker=dict(line=dict(width=0.5, color="white")))
+    fig.update_yaxes(title=None, type="category")
+    fig.update_xaxes(title=None)
+    return _layout(fig, title, max(HEIGHT, 60 + 40 * len(set(df[log.key]))), legend_y=-0.12)
+
+
+def channel_colors(*logs: EventLog) -> dict[str, str]:
+    """One colour per channel, the same in every chart of a page."""
+    names = sorted({str(v) for g in logs for v in g.df["channel"].unique()})
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+
+
+def sankey_links(log: EventLog, *, steps: int = 4) -> pd.DataFrame:
+    """Counts of (step i channel -> step i+1 channel) over the first `steps` events,
+    with `end` where a journey stops earlier. Columns: source, target, count."""
+    df = log.df[[log.key, "channel"]].copy()
+    df["pos"] = df.groupby(log.key, sort=False).cumcount()
+    df = df[df.pos < steps]
+    df["node"] = (df.pos + 1).astype(str) + ". " + df["channel"].astype(str)
+    df["next"] = df.groupby(log.key, sort=False)["node"].shift(-1)
+    last = df.next.isna() & (df.pos < steps - 1)
+    df.loc[last, "next"] = (df.pos[last] + 2).astype(str) + ". end"
+    links = df.dropna(subset=["next"]).groupby(["node", "next"]).size()
+    return links.rename("count").reset_index().rename(columns={"node": "source", "next": "target"})
+
+
+def sankey(links: pd.DataFrame, *, title: str, colors: dict | None = None) -> go.Figure:
+    """Channel flows from `sankey_links`."""
+    if links.empty:
+        return empty(title, "no journeys to show")
+    nodes = sorted(set(links.source) | set(links.target), key=lambda s: (int(s.split(".")[0]), s))
+    index = {n: i for i, n in enumerate(nodes)}
+    colors = colors or {}
+    node_colors = [colors.get(n.split(". ", 1)[1], "#bbbbbb") for n in nodes]
+    fig = go.Figure(
+        go.Sankey(
+            node=dict(label=nodes, pad=12, thickness=14, color=node_colors),
+            link=dict(
+                source=links.source.map(index), target=links.target.map(index), value=links["count"]
+            ),
+        )
+    )
+    return _layout(fig, title, 420)
+
+
+def paths_bar(shares: dict[str, pd.Series], *, title: str, top: int = 12) -> go.Figure:
+    """Shares of the most frequent n-grams (event paths), one bar per log."""
+    frame = pd.DataFrame(shares).fillna(0.0)
+    if frame.empty:
+        return empty(title, "no paths")
+    frame = frame.loc[frame.max(axis=1).sort_values(ascending=False).index[:top]]
+    long = frame.rename_axis("path").reset_index().melt("path", var_name="log", value_name="share")
+    fig = px.bar(long, x="share", y="path", color="log", barmode="group", orientation="h")
+    fig.update_yaxes(autorange="reversed", title=None)
+    return _layout(fig, title, 120 + 28 * len(frame))
+
+
+# --- fidelity -------------------------------------------------------------------
+def hist_compare(
+    samples: dict[str, np.ndarray | None], *, title: str, xlabel: str, bins: int = 40
+) -> go.Figure:
+    """Normalised histograms on shared bins, binned here: the browser gets `bins` bars per
+    log, not every value."""
+    arrays = {k: np.asarray(v, float) for k, v in samples.items() if v is not None and len(v)}
+    if not arrays:
+        return empty(title, "no values")
+    lo = min(float(a.min()) for a in arrays.values())
+    hi = max(float(a.max()) for a in arrays.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    centers, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    fig = go.Figure()
+    for name, a in arrays.items():
+        counts = np.histogram(a, bins=edges)[0]
+        fig.add_trace(
+            go.Bar(x=centers, y=counts / max(counts.sum(), 1), width=width, name=name, opacity=0.6)
+        )
+    fig.update_layout(barmode="overlay", bargap=0, xaxis_title=xlabel, yaxis_title="share")
+    return _layout(fig, title)
+
+
+def transition_matrix(bigrams: pd.Series) -> pd.DataFrame:
+    """P(next token | token) from 2-gram shares indexed 'a > b' (journeys.fidelity)."""
+    if bigrams.empty:
+        return pd.DataFrame()
+    parts = bigrams.index.str.split(" > ", n=1, expand=True)
+    frame = pd.DataFrame(
+        {
+            "from": parts.get_level_values(0),
+            "to": parts.get_level_values(1),
+            "share": bigrams.to_numpy(),
+        }
+    )
+    mat = frame.pivot_table(
+        index="from", columns="to", values="share", aggfunc="sum", fill_value=0.0
+    )
+    return mat.div(mat.sum(axis=1).replace(0, 1), axis=0)
+
+
+def heatmap(mat: pd.DataFrame, *, title: str, diverging: bool = False) -> go.Figure:
+    if mat.empty:
+        return empty(title, "no transitions")
+    scale, mid = ("RdBu_r", 0.0) if diverging else ("Blues", None)
+    fig = go.Figure(
+        go.Heatmap(
+            z=mat.to_numpy(),
+            x=list(mat.columns),
+            y=list(mat.index),
+            colorscale=scale,
+            zmid=mid,
+            hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="next event", tickangle=45)
+    fig.update_yaxes(title="event", autorange="reversed")
+    return _layout(fig, title, 180 + 22 * len(mat))
+
+
+def aligned(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = sorted(set(a.index) | set(b.index))
+    cols = sorted(set(a.columns) | set(b.columns))
+    return (
+        a.reindex(index=rows, columns=cols, fill_value=0.0),
+        b.reindex(index=rows, columns=cols, fill_value=0.0),
+    )
+
+
+# --- runs and metrics -----------------------------------------------------------
+def metric_bars(frame: pd.DataFrame, *, title: str) -> go.Figure:
+    """frame: index metric names, one column per run."""
+    if frame.empty:
+        return empty(title, "no shared metrics")
+    long = (
+        frame.rename_axis("metric")
+        .reset_index()
+        .melt("metric", var_name="run", value_name="_value")
+    )
+    fig = px.bar(
+        long, x="metric", y="_value", color="run", barmode="group", labels={"_value": "value"}
+    )
+    return _layout(fig, title)
+
+
+def lines(
+    series: dict[str, pd.DataFrame], *, title: str, xlabel: str = "step", ylabel: str = "value"
+) -> go.Figure:
+    """series: label -> DataFrame(step, value)."""
+    fig = go.Figure()
+    for label, s in series.items():
+        fig.add_trace(go.Scatter(x=s["step"], y=s["value"], mode="lines+markers", name=label))
+    if not series:
+        return empty(title, "no values")
+    fig.update_layout(xaxis_title=xlabel, yaxis_title=ylabel)
+    return _layout(fig, title)
+
+
+def curves(
+    items: list[tuple[str, list, list]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+    baseline: float | None = None,
+) -> go.Figure:
+    """Curves (label, x, y); a y=x diagonal for ROC/calibration, a flat line for lift."""
+    fig = go.Figure()
+    for label, x, y in items:
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label))
+    if not items:
+        return empty(title, "no curve")
+    if diagonal:
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="grey")
+            )
+        )
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dot", line_color="grey")
+    fig.update_layout(xaxis_title=xlabel, yaxis_title=ylabel)
+    return _layout(fig, title)
+
+
+def budget_bars(summary: pd.DataFrame, *, title: str) -> go.Figure:
+    """Per dataset: epsilon spent and, under a cap, epsilon left. A non-private release
+    (epsilon = inf) fills the bar to the cap and is labelled as such."""
+    if summary.empty:
+        return empty(title, "nothing recorded")
+    cap = summary["cap_epsilon"].astype(float)
+    spent = summary["epsilon"].astype(float)
+    infinite = np.isinf(spent)
+    top = np.nanmax(np.r_[cap.to_numpy(), spent[~infinite].to_numpy(), 1.0])
+    shown = spent.where(~infinite, cap.fillna(top))
+    text = np.where(infinite, "∞: a non-private release", spent.map("{:.3g}".format))
+    left = summary["left_epsilon"].astype(float).replace(np.inf, np.nan)
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=summary["label"],
+                x=shown,
+                name="spent",
+                orientation="h",
+                text=text,
+                textposition="inside",
+            ),
+            go.Bar(y=summary["label"], x=left, name="left under the cap", orientation="h"),
+        ]
+    )
+    fig.update_layout(barmode="stack", xaxis_title="epsilon")
+    return _layout(fig, title, 200 + 40 * len(summary))

@@ -1,0 +1,318 @@
+"""The Streamlit app under Streamlit's AppTest: every page against a small real store
+(tests/app_support.py: real MLflow, runs made by the `journeylab` CLI), an empty
+store, a missing one, one of a newer format, and one with damaged artefacts.
+No page may raise; each shows its key elements or a clear message."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import app_support as support
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import journeylab.app as app
+
+APP = str(Path(app.__file__).with_name("streamlit_app.py"))
+PAGES = list(support.PAGES)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    root, ids = support.shared_store(tmp_path_factory.getbasetemp())
+    with support.inside(root):
+        st.cache_data.clear()
+        yield root, ids
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == support.PAGES[page]
+    assert any(support.FOOTER in c.value for c in at.caption), "page not drawn to the end"
+    return at
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return " | ".join(str(e.value) for e in getattr(at, kind))
+
+
+# --- the seeded store -----------------------------------------------------------------
+def test_overview(seeded):
+    at = open_page("overview")
+    assert not at.error, texts(at, "error")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Runs"] == "11" and metrics["Failed runs"] == "1"
+    best = at.dataframe[1].value
+    assert set(best.by) == {"fidelity", "utility"}
+    assert set(best.generator) <= {"vae", "gan"}
+    recent = at.dataframe[2].value
+    assert len(recent) == 10 and recent.status.iloc[0] == "FAILED"
+
+
+def test_runs_filter_and_compare(seeded):
+    _, ids = seeded
+    at = open_page("runs")
+    table = at.dataframe[0].value
+    assert {ids["vae"], ids["gan"], ids["failed"]} <= set(table.run_id)
+    gan = table.set_index("run_id").loc[ids["gan"]]  # a fit shows its samples' scores
+    assert 0 <= gan["3-gram TVD"] <= 1 and gan["TSTR ratio"] > 0
+    at.multiselect(key="runs_kind").select("fit").run()
+    assert set(at.dataframe[0].value.kind) == {"fit"}
+    assert "out of memory" in at.dataframe[1].value.error.iloc[0]  # why it failed
+    at.multiselect(key="runs_compare").select(ids["vae"]).select(ids["gan"]).run()
+    assert not at.exception
+    side = at.dataframe[2].value
+    assert side.shape[1] == 2 and "generator" in side.index
+    assert len(at.get("plotly_chart")) >= 1
+
+
+def test_runs_offer_the_evaluation_report(seeded):
+    _, ids = seeded
+    at = open_page("runs")
+    assert at.selectbox(key="runs_report").value == ids["report"]
+    figures = {m.label: float(m.value) for m in at.metric}
+    assert 0 <= figures["detection AUC"] <= 1 and 0 <= figures["membership-inference AUC"] <= 1
+    assert len(at.get("download_button")) == 1
+
+
+def test_journeys(seeded):
+    at = open_page("journeys")
+    assert not at.error, texts(at, "error")
+    assert [s.label for s in at.selectbox] == ["Real log", "Synthetic log"]
+    assert "synthetic" in at.selectbox[1].value.label
+    assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
+    open_tab(at, "jn_tab", "Channel flows")  # tabs draw only the open one
+    assert [c.key for c in at.get("plotly_chart")] == ["sk_Real", "sk_Synthetic"]
+    open_tab(at, "jn_tab", "Frequent paths")
+    at.radio(key="jn_n").set_value(2).run()
+    assert not at.exception and [c.key for c in at.get("plotly_chart")] == ["jn_paths"]
+
+
+def open_tab(at: AppTest, key: str, label: str) -> None:
+    at.session_state[key] = label
+    at.run()
+    assert not at.exception and not at.error, texts(at, "error")
+
+
+def test_fidelity(seeded):
+    at = open_page("fidelity")
+    assert not at.error, texts(at, "error")
+    report = at.dataframe[0].value
+    assert {"tvd_1gram", "tvd_3gram", "detection_auc"} <= set(report.metric)
+    assert "not covered by the differential-privacy guarantee" in texts(at, "caption")
+    expected = {
+        "Time between events": "fid_gap",
+        "Amount": "fid_amount",
+        "Event n-grams": "fid_ngrams",
+        "Transitions": "fid_heat",
+    }
+    for tab, chart in expected.items():
+        open_tab(at, "fid_tab", tab)
+        assert chart in {c.key for c in at.get("plotly_chart")}, tab
+    open_tab(at, "fid_tab", "Event n-grams")
+    assert {m.label for m in at.metric} >= {"1-gram TVD", "3-gram TVD"}
+    at.button(key="fid_detect").click().run()
+    auc = float(next(m.value for m in at.metric if m.label == "Detection AUC"))
+    assert 0.0 <= auc <= 1.0
+
+
+def test_privacy(seeded):
+    at = open_page("privacy")
+    assert not at.error, texts(at, "error")
+    ledger = at.dataframe[0].value
+    assert ledger["ε cap"].iloc[0] == "20"
+    assert "Privacy card" in texts(at, "markdown")
+    assert {b.label for b in at.get("download_button")} == {
+        "Download card (Markdown)",
+        "Download card (HTML)",
+    }
+    assert "not covered by the differential-privacy guarantee" in texts(at, "warning")
+    audits = at.dataframe[-1].value
+    assert "mia_distance_auc" in audits
+
+
+def test_predictors(seeded):
+    at = open_page("predictors")
+    assert not at.error, texts(at, "error")
+    util = at.dataframe[0].value
+    assert {"TRTR", "TSTR:syn_gan"} <= set(util.columns)
+    assert "auc" in at.dataframe[1].value.columns
+    assert len(at.get("plotly_chart")) == 3  # TRTR/TSTR bars, lift, calibration
+    assert len(at.get("image")) == 1  # the ROC plot the run logged
+
+
+def test_generate_samples_and_offers_downloads(seeded):
+    _, ids = seeded
+    at = open_page("generate")
+    assert "costs no extra privacy budget" in texts(at, "caption")
+    at.selectbox(key="gen_run").select(ids["gan"]).run()
+    at.selectbox(key="gen_c_segment").select_index(1)  # inside the form: sent on submit
+    at.number_input(key="gen_n").set_value(7)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    downloads = {b.label for b in at.get("download_button")}
+    assert downloads == {"Download CSV", "Download Parquet"}
+    sample = at.session_state["journeylab_generated"]
+    assert sample["log"].n_customers == 7
+    chosen = at.selectbox(key="gen_c_segment").value
+    assert set(sample["log"].df["segment"]) == {chosen}
+    csv = pd.read_csv(io.BytesIO(sample["csv"]))
+    parquet = pd.read_parquet(io.BytesIO(sample["parquet"]))
+    assert csv.customer_id.nunique() == parquet.customer_id.nunique() == 7
+
+
+def dp_record() -> dict:
+    """A genuine DP-SGD record (privacy.dpsgd.DPSpend), as `journeylab fit --epsilon` logs it."""
+    from journeylab.privacy.budget import PrivacyBudget
+    from journeylab.privacy.dpsgd import DPSpend, plan_dpsgd
+
+    plan = plan_dpsgd(PrivacyBudget(epsilon=8.0), n_customers=30, batch_size=10, epochs=2)
+    spend = DPSpend(plan)
+    for _ in range(plan.steps):
+        spend.step()
+        spend.mark()
+    return spend.record(epochs=2, private_modules=["encoder", "decoder"])
+
+
+def test_privacy_card_of_a_dp_run(seeded, tmp_path, monkeypatch):
+    root, ids = seeded
+    copy = root
+    art = root / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
+    if not (art / "privacy_record.json").exists():  # no DP fit in the store
+        copy = support.clone(root, tmp_path / "dp")
+        art = copy / "mlruns" / "artifacts" / "simulate" / ids["vae"] / "artifacts"
+        (art / "privacy_record.json").write_text(json.dumps(dp_record()))
+    env_for(monkeypatch, copy)
+    at = open_page("privacy")
+    at.selectbox(key="pv_run").select(ids["vae"]).run()
+    assert not at.exception and not at.error, texts(at, "error")
+    eps = next(m.value for m in at.metric if m.label == "ε spent by training")
+    assert 0 < float(eps) <= 8.0 + 1e-6
+    assert "DP-SGD" in texts(at, "markdown") and "not differentially private" not in texts(
+        at, "warning"
+    )
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    names = {t.get("name") for t in figure["data"]}
+    assert {"accountant during training", "RDP accountant"} <= names
+
+
+# --- stores that are empty, missing, newer or damaged ------------------------------
+def env_for(monkeypatch, root: Path) -> None:
+    for k, v in support.store_env(root).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(root)
+    st.cache_data.clear()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_missing_store(page, tmp_path, monkeypatch):
+    env_for(monkeypatch, tmp_path)
+    at = open_page(page)
+    assert "no JourneyLab store at" in texts(at, "info")
+    assert not (tmp_path / "mlruns").exists(), "the app must not create a store"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_store(page, tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.getbasetemp() / "empty_store"
+    if not root.exists():
+        import mlflow
+
+        (root / "mlruns").mkdir(parents=True)
+        mlflow.MlflowClient(support.store_env(root)["MLFLOW_TRACKING_URI"]).search_experiments()
+    env_for(monkeypatch, root)
+    at = open_page(page)
+    assert "has no JourneyLab runs yet" in texts(at, "info")
+
+
+def test_newer_mlflow_store(seeded, tmp_path, monkeypatch):
+    root, _ = seeded
+    copy = support.clone(root, tmp_path / "newer")
+    with sqlite3.connect(copy / "mlruns" / "mlflow.db") as con:
+        con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    env_for(monkeypatch, copy)
+    for page in ("overview", "generate"):
+        at = open_page(page)
+        assert "written by a newer MLflow" in texts(at, "error")
+
+
+def test_newer_journeylab_runs_and_damaged_artefacts(seeded, tmp_path, monkeypatch):
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "damaged")
+    art = copy / "mlruns" / "artifacts" / "simulate"
+    with sqlite3.connect(copy / "mlruns" / "mlflow.db") as con:
+        con.execute(
+            "UPDATE tags SET value = '9.0.0' WHERE key = 'journeylab.version' AND run_uuid = ?",
+            (ids["compare_gan"],),
+        )
+    meta = art / ids["gan"] / "artifacts" / "model" / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "format_version": 99}))
+    (art / ids["vae"] / "artifacts" / "model" / "model.safetensors").write_bytes(b"garbage")
+    (art / ids["audit"] / "artifacts" / "audits.json").write_text("{not json")
+    for lift in (art / ids["evaluate"] / "artifacts" / "tables").glob("lift_*.csv"):
+        lift.write_text("nonsense\n1\n")
+    (art / ids["gan"] / "artifacts" / "privacy_record.json").write_text("{broken")
+    env_for(monkeypatch, copy)
+
+    at = open_page("overview")
+    assert "JourneyLab 9.0.0, newer than this app" in texts(at, "warning")
+    at = open_page("generate")
+    at.selectbox(key="gen_run").select(ids["gan"]).run()
+    assert "format version 99" in texts(at, "error") and not at.exception
+    at.selectbox(key="gen_run").select(ids["vae"]).run()
+    assert "cannot be loaded" in texts(at, "error") or "corrupt" in texts(at, "error")
+    assert not at.exception
+    at = open_page("privacy")
+    assert "audits.json" in texts(at, "error") and "corrupt" in texts(at, "error")
+    at.selectbox(key="pv_run").select(ids["gan"]).run()
+    assert "privacy_record.json" in texts(at, "error") and not at.exception
+    at = open_page("predictors")
+    assert "lacks columns" in texts(at, "error")
+
+
+# --- pure parts ------------------------------------------------------------------------
+def test_resolve_store(tmp_path):
+    from journeylab.app.serve_cli import resolve_store, server_env
+    from journeylab.journeys.errors import ConfigError
+
+    (tmp_path / "mlruns").mkdir()
+    (tmp_path / "mlruns" / "mlflow.db").write_bytes(b"")
+    db = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert resolve_store(str(tmp_path)) == db
+    assert resolve_store(str(tmp_path / "mlruns")) == db
+    assert resolve_store(str(tmp_path / "mlruns" / "mlflow.db")) == db
+    assert resolve_store("http://mlflow:5000") == "http://mlflow:5000"
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_store(str(tmp_path / "nowhere"))
+    env = server_env(db)
+    assert env["JOURNEYLAB_LEDGER"] == str(tmp_path / "mlruns" / "privacy" / "ledger.jsonl")
+
+
+def test_app_command_is_registered():
+    from typer.testing import CliRunner
+
+    from journeylab.app.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["app", "--help"])
+    assert result.exit_code == 0 and "--store" in result.output and "--port" in result.output
+
+
+def test_sankey_links_and_transitions(tiny_log):
+    from journeylab.evaluation import charts
+    from journeylab.journeys.fidelity import ngram_frequencies
+
+    links = charts.sankey_links(tiny_log, steps=3)
+    first = links[links.source.str.startswith("1. ")]["count"].sum()
+    assert first == tiny_log.n_customers  # every journey leaves step 1 (to step 2 or end)
+    mat = charts.transition_matrix(ngram_frequencies(tiny_log, n=2))
+    assert mat.sum(axis=1).round(9).eq(1.0).all()
+    assert "<START>" in mat.index and "<END>" in mat.columns
