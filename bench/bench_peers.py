@@ -208,6 +208,7 @@ def evaluate(train, holdout, synth, *, seed: int) -> dict:
     A part that cannot be computed on this synthetic log (e.g. too few journeys
     survived validation) is left out and its reason kept as `<part>_error`.
     """
+    from journeylab.journeys.detection import giveaways
     from journeylab.journeys.errors import UserError
     from journeylab.journeys.fidelity import fidelity_report
     from journeylab.privacy.audits import run_audits
@@ -217,6 +218,11 @@ def evaluate(train, holdout, synth, *, seed: int) -> dict:
         "fidelity": lambda: fidelity_report(train, holdout, synth, seed=seed),
         "utility": lambda: _utility(train, holdout, synth),
         "audits": lambda: run_audits(train, holdout, synth, seed=seed).metrics,
+        "giveaways": lambda: {
+            "giveaways": [
+                f"{g['feature']} {g['auc']:.2f}" for g in giveaways(holdout, synth, seed=seed)[:3]
+            ]
+        },
     }
     for name, part in parts.items():
         try:
@@ -234,7 +240,15 @@ def _utility(train, holdout, synth) -> dict:
         "rows"
     ]
     notes = {f"tstr_note_{r['task']}": r["note"] for r in rows if r["note"]}
-    return {**utility_metrics(rows), **notes}
+    rates = {}
+    for r in rows:  # label rates of the training sets: TRTR real train, TSTR synthetic
+        if r["n_train"]:
+            rates[f"label_rate_{r['task']}_{r['train']}"] = r["positives_train"] / r["n_train"]
+    for task in ("churn", "purchase"):
+        real, syn = rates.get(f"label_rate_{task}_TRTR"), rates.get(f"label_rate_{task}_TSTR")
+        if real and syn is not None:
+            rates[f"label_rate_error_{task}"] = abs(syn - real) / real
+    return {**utility_metrics(rows), **notes, **rates}
 
 
 def run_job(

@@ -130,6 +130,7 @@ def _fidelity(r: dict, fig: Figures) -> str:
         "<p class='note'>TVD: n-gram total variation distance (0 = same). W1: "
         "Wasserstein-1 (ratio 1.0 = as close as fresh real data). Detection AUC: 0.5 = a "
         "classifier cannot tell synthetic journeys from real ones.</p>",
+        _giveaways(r["fidelity"].get("giveaways") or []),
         _sdmetrics(r["fidelity"].get("sdmetrics")),
         f"<div class='caveat'>{html.escape(r['fidelity']['caveat'])}</div>",
         "<h3>Distributions</h3>",
@@ -140,6 +141,18 @@ def _fidelity(r: dict, fig: Figures) -> str:
         _sankeys(r["plots"]["sankey"], fig),
     ]
     return "".join(parts)
+
+
+def _giveaways(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    body = [[g["feature"], g["auc"], g["real_mean"], g["synthetic_mean"]] for g in rows]
+    return (
+        "<h3>What gives the synthetic journeys away</h3>"
+        + table(["feature", "AUC on its own", "real mean", "synthetic mean"], body)
+        + "<p class='note'>Each feature's own cross-fitted AUC (binned: a wrong shape counts, "
+        "not only a wrong mean); 0.5 = no signal. Fix the top ones first.</p>"
+    )
 
 
 def _sdmetrics(sdm: dict | None) -> str:

@@ -114,6 +114,7 @@ def evaluate(
     """
     from journeylab.evaluation.parts import privacy_section, sdmetrics_section, utility_section
     from journeylab.evaluation.plots import plot_data
+    from journeylab.journeys.detection import giveaways
     from journeylab.journeys.fidelity import fidelity_report
     from journeylab.privacy.audits import run_audits
 
@@ -124,6 +125,7 @@ def evaluate(
     say("fidelity: n-grams, Wasserstein-1, detection AUC")
     fidelity = {
         "metrics": fidelity_report(train, holdout, synthetic, seed=cfg.seed),
+        "giveaways": giveaways(holdout, synthetic, seed=cfg.seed),
         "caveat": FIDELITY_CAVEAT,
     }
     if cfg.sdmetrics:

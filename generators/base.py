@@ -133,8 +133,13 @@ class SequenceGenerator(abc.ABC):
             mechanism=f"dp-sgd/{self.name}",
             run_id=run_id or f"python-{uuid.uuid4().hex[:12]}",
             ledger=ledger,
+            profile_share=self.profile_share() if privacy is not None else 0.0,
         )
         return self
+
+    def profile_share(self) -> float:
+        """Share of the training epsilon spent on a DP journey profile (0: none)."""
+        return 0.0
 
     @abc.abstractmethod
     def _fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None, **options: Any):

@@ -36,6 +36,12 @@ class CommonConfig:
         training loss; None = off.
     sample_batch_size: journeys generated in parallel by `sample`.
     seed: seeds initialisation, batches, noise and every other random draw of `fit`.
+    profile: learn the journey profile (generators/profile.py: length and span shape,
+        calendar, per-journey constants) and impose it on samples.
+    profile_share: under DP, the share of the training epsilon spent on the profile
+        (Laplace); the rest goes to DP-SGD. Both are recorded in the ledger and card.
+    oversample: candidate journeys generated per journey returned, from which the
+        profile's shape is matched (1 = no matching).
     """
 
     epochs: int = 30
@@ -53,6 +59,9 @@ class CommonConfig:
     patience: int | None = None
     sample_batch_size: int = 1024
     seed: int = 0
+    profile: bool = True
+    profile_share: float = 0.1
+    oversample: float = 3.0
 
     def __post_init__(self) -> None:
         p = self._problems()
@@ -85,6 +94,12 @@ class CommonConfig:
             p.append(f"lr must be in (0, 1), got {self.lr!r}")
         if not isinstance(self.seed, int):
             p.append(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.profile, bool):
+            p.append(f"profile must be true or false, got {self.profile!r}")
+        if not isinstance(self.profile_share, (int, float)) or not 0 < self.profile_share < 1:
+            p.append(f"profile_share must be in (0, 1), got {self.profile_share!r}")
+        if not isinstance(self.oversample, (int, float)) or not 1 <= self.oversample <= 20:
+            p.append(f"oversample must be between 1 and 20, got {self.oversample!r}")
         return p
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,11 +11,13 @@ one module), `_task(net, data, plan)` (its training step) and
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +31,7 @@ from journeylab.generators.io import (
     save_model,
     synthetic_ids,
 )
+from journeylab.generators.profile import JourneyProfile
 from journeylab.generators.training import Binning, JourneyData, Task, run_training
 from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
 from journeylab.journeys.errors import ConfigError
@@ -56,6 +59,7 @@ class NeuralGenerator(SequenceGenerator):
         self.net: nn.Module | None = None
         self.history: list[dict[str, Any]] = []
         self._privacy: dict[str, Any] | None = None
+        self.profile: JourneyProfile | None = None
 
     # --- subclass hooks ----------------------------------------------------
     @abc.abstractmethod
@@ -75,6 +79,9 @@ class NeuralGenerator(SequenceGenerator):
     @property
     def privacy_record(self) -> dict[str, Any] | None:
         return self._privacy
+
+    def profile_share(self) -> float:
+        return self.config.profile_share if self.config.profile else 0.0
 
     def _fit(
         self,
@@ -101,7 +108,10 @@ class NeuralGenerator(SequenceGenerator):
                 f"{log.schema.max_length}) or truncate the log explicitly"
             )
         n = log.n_customers
-        plan = None
+        plan, profile_eps = None, None
+        if privacy is not None and self.config.profile:
+            profile_eps = privacy.epsilon * self.config.profile_share
+            privacy = replace(privacy, epsilon=privacy.epsilon - profile_eps)
         if privacy is not None:
             plan = plan_dpsgd(
                 privacy,
@@ -130,6 +140,12 @@ class NeuralGenerator(SequenceGenerator):
             record = result.spend.record(
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
+        profile = None
+        if self.config.profile:
+            profile = JourneyProfile.fit(log, epsilon=profile_eps, seed=self.config.seed)
+            if record is not None:
+                record["profile"] = profile.record()
+        self.profile = profile
         self.schema, self.encoder, self.codec = log.schema, encoder, codec
         self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
         return self
@@ -143,9 +159,22 @@ class NeuralGenerator(SequenceGenerator):
             raise ConfigError(f"n must be a positive integer, got {n!r}")
         fixed, exact = self._fixed_classes(check_conditions(self.schema, conditions))
         gen = torch.Generator().manual_seed(derive_seed(seed))
+        # Shape matching draws candidates from the model's joint: not under conditions,
+        # where the profile's (unconditional) shape is not the target.
+        match = self.profile is not None and not conditions and self.config.oversample > 1
+        k = math.ceil(n * self.config.oversample) if match else n
         bs = self.config.sample_batch_size
-        parts = [self._generate(min(bs, n - i), fixed, gen) for i in range(0, n, bs)]
-        return self.encoder.decode(self._to_encoded(parts, exact, gen))
+        parts = [self._generate(min(bs, k - i), fixed, gen) for i in range(0, k, bs)]
+        log = self.encoder.decode(self._to_encoded(parts, exact, gen))
+        if self.profile is None:
+            return log
+        rng = np.random.default_rng(derive_seed(seed) + 1)
+        if match:
+            log = self.profile.select(log, n, rng)
+        df = self.profile.apply(log, rng)
+        ids = dict(zip(log.customers, synthetic_ids(log.n_customers), strict=True))
+        df[log.key] = df[log.key].map(ids)
+        return EventLog.from_frame(df, self.schema)
 
     def save(self, path: str | Path) -> Path:
         self._require_fitted()
@@ -165,7 +194,7 @@ class NeuralGenerator(SequenceGenerator):
             config=self.config.to_dict(),
             schema=self.schema,
             privacy=self._privacy,
-            extra=extra,
+            extra={**extra, "profile": None if self.profile is None else self.profile.to_dict()},
         )
 
     @classmethod
@@ -180,6 +209,8 @@ class NeuralGenerator(SequenceGenerator):
         gen.net = net.eval()
         gen.history = meta.get("history") or []
         gen._privacy = meta.get("privacy")
+        prof = meta.get("profile")
+        gen.profile = JourneyProfile.from_dict(prof) if prof else None
         return gen
 
     # --- helpers -------------------------------------------------------------

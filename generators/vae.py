@@ -222,7 +222,7 @@ class VAENet(nn.Module):
         lengths = torch.zeros(n, dtype=torch.long)
         rows = torch.arange(n)  # working row -> journey
         st = self.init_state(cond, start)
-        for t in range(L + 1):
+        for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
@@ -233,7 +233,6 @@ class VAENet(nn.Module):
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
                 keep &= (torch.rand(m, generator=gen) >= end_p) & (st["abs_t"] < 1.0)
-            keep &= t < L
             r = rows[keep]
             out_tok[r, t], out_w[r, t] = st["tok"][keep], st["w"][keep]
             out_g[r, t] = st["g"][keep]

@@ -32,6 +32,7 @@ from scipy.stats import wasserstein_distance
 from journeylab.journeys.detection import check_comparable, detection_auc
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.orders import order_rules, order_violation_share
 
 START, END = "<START>", "<END>"
 NGRAM_ORDERS = (1, 2, 3)
@@ -237,6 +238,8 @@ def fidelity_report(
       tvd_{1,2,3}gram, length_w1, gap_w1, amount_w1, detection_auc  synth vs holdout
       ref_<same keys>                                                train vs holdout
       length_w1_ratio, gap_w1_ratio, amount_w1_ratio                 synth / ref
+      order_violations, ref_order_violations   share of synth / holdout journeys that
+                                               break an order train never breaks
     The amount keys appear only if the schema has a numeric `amount` event
     column. A value is NaN only where a distance is undefined (e.g. no positive
     amounts on one side). Computed on real data: not covered by the DP guarantee.
@@ -250,4 +253,7 @@ def fidelity_report(
     for k in ("length_w1", "gap_w1", "amount_w1"):
         if k in syn:
             out[f"{k}_ratio"] = _ratio(syn[k], ref[k])
+    rules = order_rules(train)
+    out["order_violations"] = order_violation_share(rules, synth)
+    out["ref_order_violations"] = order_violation_share(rules, holdout)
     return {k: float(v) for k, v in out.items()}

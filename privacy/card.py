@@ -70,13 +70,16 @@ def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
             )
     t_eps = float(train["epsilon"]) if dp else math.inf
     t_delta = float(train.get("delta", 0.0)) if dp else 0.0
+    prof = rec.get("profile") or train.get("profile") or {"epsilon": 0.0, "delta": 0.0}
+    train = {k: v for k, v in train.items() if k != "profile"}
     return {
         **rec,
         "dp": dp,
         "training": train,
         "preprocessing": pre,
-        "epsilon_total": t_eps + float(pre.get("epsilon", 0.0)),
-        "delta_total": t_delta + float(pre.get("delta", 0.0)),
+        "profile": prof,
+        "epsilon_total": t_eps + float(pre.get("epsilon", 0.0)) + float(prof["epsilon"]),
+        "delta_total": t_delta + float(pre.get("delta", 0.0)) + float(prof.get("delta", 0.0)),
     }
 
 
@@ -105,6 +108,12 @@ def card_numbers_from(rec: dict[str, Any]) -> dict[str, Any]:
         "epsilon_total": rec["epsilon_total"],
         "delta_total": rec["delta_total"],
         "training": training,
+        "profile": {
+            "epsilon": float(rec["profile"].get("epsilon", 0.0)),
+            "delta": float(rec["profile"].get("delta", 0.0)),
+            "mechanism": rec["profile"].get("mechanism"),
+            "parts": rec["profile"].get("parts") or {},
+        },
         "preprocessing": {
             "epsilon": float(p.get("epsilon", 0.0)),
             "delta": float(p.get("delta", 0.0)),
@@ -154,7 +163,8 @@ def recompute_epsilon(numbers: dict[str, Any]) -> float:
         )
     )
     domains = numbers.get("preprocessing", {}).get("domains", {})
-    return eps + math.fsum(d["epsilon"] for d in domains.values())
+    profile = float((numbers.get("profile") or {}).get("epsilon", 0.0))
+    return eps + math.fsum(d["epsilon"] for d in domains.values()) + profile
 
 
 def epsilon_curve(

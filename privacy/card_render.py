@@ -53,6 +53,14 @@ def _guarantee(rec: dict[str, Any]) -> list[list[str]]:
             fmt(float(p.get("delta", 0.0))),
         ],
         [
+            "journey profile",
+            "Laplace histograms (lengths and spans, calendar, per-journey constants)"
+            if float(rec["profile"].get("epsilon", 0.0)) > 0
+            else "none (not private, or no profile)",
+            fmt(float(rec["profile"].get("epsilon", 0.0))),
+            fmt(float(rec["profile"].get("delta", 0.0))),
+        ],
+        [
             "training",
             mech,
             fmt(float(t["epsilon"]) if rec["dp"] else math.inf),

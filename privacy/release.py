@@ -8,7 +8,9 @@
    the data; a cap that would be exceeded refuses the run here, with nothing
    else written. A crash later keeps the budget spent.
 3. Undeclared domains are estimated under DP and the log is conformed to them.
-4. `fit(log, training_budget)` trains (DP-SGD) and returns its privacy record.
+4. `fit(log, training_budget)` trains (DP-SGD) and returns its privacy record; a
+   generator that releases a journey profile (generators/profile.py) spends
+   `profile_share` of the training budget on it and returns it under "profile".
 5. The ledger entry is committed with what was actually spent.
 
 `privacy` wraps any model: `fit` is a callable, no generator is imported here.
@@ -41,6 +43,7 @@ def private_release(
     ledger: Ledger | None = None,
     seed: int = 0,
     preprocess_share: float = 0.1,
+    profile_share: float = 0.0,
 ) -> dict[str, Any]:
     """Run `fit` under `budget` with ledger accounting; return the composite privacy record."""
     ledger = ledger or Ledger()
@@ -73,6 +76,13 @@ def private_release(
         }
         for k, (e, d) in parts.items()
     }
+    if profile_share > 0:  # the generator releases its journey profile from its training part
+        part_dicts["profile"] = {
+            "epsilon": train_eps * profile_share,
+            "delta": 0.0,
+            "mechanism": "laplace/profile",
+        }
+        part_dicts["training"]["epsilon"] = train_eps * (1 - profile_share)
     with ledger.reservation(
         fp,
         epsilon=budget.epsilon,
@@ -87,8 +97,10 @@ def private_release(
             train_log, report = conform(log, pre.schema)
             pre_record = {**pre.record, "conform": report.to_dict()}
         train_budget = replace(budget, epsilon=train_eps, delta=train_delta)
-        training = fit(train_log, train_budget) or {}
+        training = dict(fit(train_log, train_budget) or {})
+        profile = training.pop("profile", None)
         spent_eps = (pre_record["epsilon"] if pre_record else 0.0) + training.get("epsilon", 0.0)
+        spent_eps += profile["epsilon"] if profile else 0.0
         spent_delta = (pre_record["delta"] if pre_record else 0.0) + training.get("delta", 0.0)
         r.commit(epsilon=spent_eps, delta=spent_delta)
     return {
@@ -99,6 +111,7 @@ def private_release(
         "delta": spent_delta,
         "budget": budget.to_dict(),
         "training": training,
+        "profile": profile,
         "preprocessing": pre_record,
         "ledger": {"path": str(ledger.path), "release": r.id},
     }

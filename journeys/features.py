@@ -1,0 +1,192 @@
+"""Per-customer features a reviewer would use to tell synthetic journeys from real ones.
+
+`journey_features(log)` turns each journey into one row of numbers. The groups
+(prefixes) are what gives a log away in practice, so `detection.giveaways`
+reports them by name:
+- size: length, log_length, active_days, events_per_active_day;
+- mix: n_/share_/first_/last_<col>=<v> per categorical event column and value;
+- gaps: gap_mean/median/max/min/std (log1p seconds), share_gap_zero (same
+  timestamp), share_gap_same_day;
+- tenure and recency: first_day, last_day (days from the time origin),
+  duration_days (tenure), recency_days (to the end of the time range);
+- calendar: first_hour, hour_mean, hour_std, share_midnight (00:00:00),
+  share_whole_minute (seconds = 0), share_whole_hour, first_weekday=<d>,
+  share_weekday=<d>, share_weekend;
+- numerics: <col>_sum/_mean/_max/_min/_std/_n_positive, <col>_distinct_share
+  (distinct values / events: 1/length for a value constant within the journey),
+  <col>_share_whole (whole numbers);
+- constancy: distinct_<col> (distinct values of each categorical in the journey);
+- context: ctx_<col>=<v> one-hot, ctx_<col> numeric.
+Categories come from the schema when declared, else from this log: align two
+logs' columns before stacking (detection does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from journeylab.journeys.eventlog import EventLog
+
+_NS = 1_000_000_000
+_DAY_NS = 86_400 * _NS
+# Origin of day numbers when the schema declares no time range; any fixed date works,
+# it only has to be the same for both logs.
+_EPOCH = pd.Timestamp("1970-01-01")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _domain(log: EventLog, name: str) -> list[str]:
+    """Declared categories, or the observed ones (sorted) if the schema leaves them open."""
+    values = log.schema.column(name).values
+    return list(values) if values is not None else sorted(log.df[name].unique())
+
+
+def _one_hot(values: pd.Series | np.ndarray, domain: list) -> np.ndarray:
+    codes = pd.Categorical(values, categories=domain).codes  # -1 for out of domain
+    out = np.zeros((len(values), len(domain)))
+    ok = codes >= 0
+    out[np.flatnonzero(ok), codes[ok]] = 1.0
+    return out
+
+
+class _Journeys:
+    """Row bounds of each journey in a log sorted by customer then time."""
+
+    def __init__(self, log: EventLog):
+        key = log.df[log.key].to_numpy()
+        is_first = np.ones(key.size, dtype=bool)
+        is_first[1:] = key[1:] != key[:-1]
+        self.first = np.flatnonzero(is_first)  # [N]
+        self.last = np.append(self.first[1:] - 1, key.size - 1)  # [N]
+        self.cust = np.cumsum(is_first) - 1  # [E] journey index 0..N-1
+        self.n = self.first.size
+        self.lengths = (self.last - self.first + 1).astype(float)
+        self.ids = key[self.first]
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.cust, weights=x, minlength=self.n) / self.lengths
+
+    def group(self, x) -> pd.core.groupby.SeriesGroupBy:
+        return pd.Series(x, dtype=float).groupby(self.cust, sort=True)
+
+
+def _event_categorical(log: EventLog, j: _Journeys) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for col in log.schema.event_names("categorical"):
+        domain = _domain(log, col)
+        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
+        ok = codes >= 0
+        counts = np.bincount(j.cust[ok] * len(domain) + codes[ok], minlength=j.n * len(domain))
+        counts = counts.reshape(j.n, len(domain)).astype(float)  # [N, V]
+        firsts = _one_hot(log.df[col].iloc[j.first], domain)
+        lasts = _one_hot(log.df[col].iloc[j.last], domain)
+        for k, v in enumerate(domain):
+            out[f"n_{col}={v}"] = counts[:, k]
+            out[f"share_{col}={v}"] = counts[:, k] / j.lengths
+            out[f"first_{col}={v}"] = firsts[:, k]
+            out[f"last_{col}={v}"] = lasts[:, k]
+        out[f"distinct_{col}"] = (counts > 0).sum(1).astype(float)
+    return out
+
+
+def _gaps(t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    seconds = np.diff(t, prepend=t[0]) / _NS
+    seconds[j.first] = np.nan  # the first event of a journey has no gap
+    g = j.group(np.log1p(seconds))
+    day = t // _DAY_NS
+    same_day = np.diff(day, prepend=day[0]) == 0
+    n_gaps = np.maximum(j.lengths - 1, 1)
+    zero = np.where(np.isnan(seconds), 0.0, seconds == 0)
+    same = np.where(np.isnan(seconds), 0.0, same_day)
+    active = j.group(day).nunique().to_numpy(float)
+    return {
+        # journeys of one event have no gaps: 0, which `length` tells apart
+        "gap_mean": g.mean().fillna(0.0).to_numpy(),
+        "gap_median": g.median().fillna(0.0).to_numpy(),
+        "gap_max": g.max().fillna(0.0).to_numpy(),
+        "gap_min": g.min().fillna(0.0).to_numpy(),
+        "gap_std": g.std().fillna(0.0).to_numpy(),
+        "share_gap_zero": np.bincount(j.cust, weights=zero, minlength=j.n) / n_gaps,
+        "share_gap_same_day": np.bincount(j.cust, weights=same, minlength=j.n) / n_gaps,
+        "active_days": active,
+        "events_per_active_day": j.lengths / active,
+    }
+
+
+def _tenure(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    s = log.schema
+    origin = s.time_start if s.time_start is not None else _EPOCH
+    first, last = t[j.first], t[j.last]
+    out = {
+        "first_day": (first - origin.value) / _DAY_NS,
+        "last_day": (last - origin.value) / _DAY_NS,
+        "duration_days": (last - first) / _DAY_NS,
+    }
+    if s.time_end is not None:
+        out["recency_days"] = (s.time_end.value - last) / _DAY_NS
+    return out
+
+
+def _calendar(t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    sec_of_day = (t % _DAY_NS) / _NS  # [E]
+    hour = sec_of_day / 3600.0
+    weekday = ((t // _DAY_NS) + 3) % 7  # 1970-01-01 was a Thursday (3)
+    out = {
+        "first_hour": hour[j.first],
+        "hour_mean": j.mean(hour),
+        "hour_std": j.group(hour).std().fillna(0.0).to_numpy(),
+        "share_midnight": j.mean((sec_of_day == 0).astype(float)),
+        "share_whole_minute": j.mean((sec_of_day % 60 == 0).astype(float)),
+        "share_whole_hour": j.mean((sec_of_day % 3600 == 0).astype(float)),
+        "share_weekend": j.mean((weekday >= 5).astype(float)),
+    }
+    hot = _one_hot(weekday[j.first], list(range(7)))
+    ev = _one_hot(weekday, list(range(7)))
+    for d, name in enumerate(WEEKDAYS):
+        out[f"first_weekday={name}"] = hot[:, d]
+        out[f"share_weekday={name}"] = j.mean(ev[:, d])
+    return out
+
+
+def _event_numeric(log: EventLog, j: _Journeys) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for col in log.schema.event_names("numeric"):
+        x = log.df[col].astype(float).to_numpy()
+        g = j.group(x)
+        out[f"{col}_sum"] = g.sum().to_numpy()
+        out[f"{col}_mean"] = g.mean().to_numpy()
+        out[f"{col}_max"] = g.max().to_numpy()
+        out[f"{col}_min"] = g.min().to_numpy()
+        out[f"{col}_std"] = g.std().fillna(0.0).to_numpy()
+        out[f"{col}_n_positive"] = np.bincount(j.cust, weights=x > 0, minlength=j.n)
+        out[f"{col}_distinct_share"] = g.nunique().to_numpy(float) / j.lengths
+        out[f"{col}_share_whole"] = j.mean((np.round(x) == x).astype(float))
+    return out
+
+
+def _context(log: EventLog) -> dict[str, np.ndarray]:
+    ctx = log.context()  # one row per customer, in log order
+    out: dict[str, np.ndarray] = {}
+    for col in log.schema.context_names("categorical"):
+        domain = _domain(log, col)
+        hot = _one_hot(ctx[col], domain)
+        out.update({f"ctx_{col}={v}": hot[:, k] for k, v in enumerate(domain)})
+    for col in log.schema.context_names("numeric"):
+        out[f"ctx_{col}"] = ctx[col].to_numpy(float)
+    return out
+
+
+def journey_features(log: EventLog) -> pd.DataFrame:
+    """One row per customer (index: customer id, in log order), float columns; see the
+    module docstring for the groups."""
+    j = _Journeys(log)
+    t = log.df[log.time].to_numpy().astype("datetime64[ns]").astype(np.int64)  # [E]
+    cols: dict[str, np.ndarray] = {"length": j.lengths, "log_length": np.log(j.lengths)}
+    cols.update(_event_categorical(log, j))
+    cols.update(_gaps(t, j))
+    cols.update(_tenure(log, t, j))
+    cols.update(_calendar(t, j))
+    cols.update(_event_numeric(log, j))
+    cols.update(_context(log))
+    return pd.DataFrame(cols, index=pd.Index(j.ids, name=log.key))

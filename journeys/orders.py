@@ -1,0 +1,92 @@
+"""Strict orderings: rules a real log never breaks, and how often a synthetic log does.
+
+    rules = order_rules(train)               # learnt from real journeys
+    order_violation_share(rules, synthetic)  # share of journeys that break any rule
+    order_violation_share(rules, holdout)    # the reference: fresh real data
+
+Tokens are `channel|event_type` (as the n-grams). Three kinds of rule, each kept
+only with `min_support` journeys of evidence and no exception in the real log:
+- `precedes`: B never occurs without an A before it (an offer is sent after it
+  was created; an application is accepted only after it was pre-accepted);
+- `never_first`: a journey never starts with B;
+- `terminal`: nothing follows T (a declined or cancelled case is over).
+Computed on real data: not covered by the DP guarantee.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from journeylab.journeys.eventlog import EventLog
+
+MIN_SUPPORT = 20
+MAX_TOKENS = 200  # pairwise rules are skipped beyond this many distinct tokens
+
+
+def _tokens(log: EventLog) -> pd.DataFrame:
+    """Per event: journey index, position, token."""
+    df = log.df
+    key = df[log.key].to_numpy()
+    tok = (df["channel"].astype(str) + "|" + df["event_type"].astype(str)).to_numpy()
+    journey = pd.factorize(key, sort=False)[0]
+    pos = pd.Series(journey).groupby(journey).cumcount().to_numpy()
+    return pd.DataFrame({"j": journey, "pos": pos, "tok": tok})
+
+
+def _first_positions(t: pd.DataFrame) -> pd.DataFrame:
+    """Journey x token -> position of the token's first occurrence (NaN: absent)."""
+    return t.groupby(["j", "tok"]).pos.min().unstack()
+
+
+def order_rules(log: EventLog, *, min_support: int = MIN_SUPPORT) -> dict[str, list]:
+    """Rules the log never breaks, each backed by >= min_support journeys."""
+    t = _tokens(log)
+    first = _first_positions(t)  # [N, T]
+    rules: dict[str, list] = {"precedes": [], "never_first": [], "terminal": []}
+    support = first.notna().sum()
+    starts = set(t.loc[t.pos == 0, "tok"])
+    lengths = t.groupby("j").pos.max() + 1
+    for b in first.columns:
+        if support[b] < min_support:
+            continue
+        if b not in starts:
+            rules["never_first"].append(b)
+        last_b = t.loc[t.tok == b].groupby("j").pos.max()
+        if (last_b == lengths.loc[last_b.index] - 1).all():
+            firsts_b = first[b].dropna()
+            if (firsts_b == last_b.loc[firsts_b.index]).all():
+                rules["terminal"].append(b)  # occurs once, at the very end
+    if first.shape[1] <= MAX_TOKENS:
+        fb = first.to_numpy()  # [N, T]
+        has = ~np.isnan(fb)
+        for jb, b in enumerate(first.columns):
+            rows = has[:, jb]
+            if rows.sum() < min_support:
+                continue
+            before = has[rows] & (fb[rows] < fb[rows, jb : jb + 1])  # [n_b, T]
+            for ja in np.flatnonzero(before.all(0)):
+                if ja != jb:
+                    rules["precedes"].append([str(first.columns[ja]), str(b)])
+    return rules
+
+
+def order_violation_share(rules: dict[str, list], log: EventLog) -> float:
+    """Share of journeys that break at least one rule (0: none)."""
+    if not any(rules.values()) or log.n_customers == 0:
+        return 0.0
+    t = _tokens(log)
+    first = _first_positions(t)
+    bad = np.zeros(len(first), dtype=bool)
+    starts = t.loc[t.pos == 0].set_index("j").tok.reindex(first.index)
+    bad |= starts.isin(rules["never_first"]).to_numpy()
+    lengths = (t.groupby("j").pos.max() + 1).reindex(first.index)
+    for term in rules["terminal"]:
+        if term in first:
+            bad |= (first[term].notna() & (first[term] < lengths - 1)).to_numpy()
+    for a, b in rules["precedes"]:
+        if b not in first:
+            continue
+        fa = first[a] if a in first else pd.Series(np.nan, index=first.index)
+        bad |= (first[b].notna() & ~(fa < first[b])).to_numpy()
+    return float(bad.mean())

@@ -1,0 +1,133 @@
+"""The journey profile: shape, calendar and constants reproduced; its DP part accounted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+import journeylab.generators as generators
+from journeylab.generators.profile import JourneyProfile, journey_shape, match_cells
+from journeylab.journeys import EventLog, Schema
+from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.card import PrivacyCard, recompute_epsilon
+from journeylab.privacy.ledger import Ledger
+
+SMALL = {"d_model": 16, "n_layers": 2, "batch_size": 16, "epochs": 2, "seed": 0}
+
+
+def planted(n: int = 160, *, seed: int = 0, date_only: bool = False) -> pd.DataFrame:
+    """Half one-event customers, a heavy tail (a few 18-event journeys), purchases
+    during opening hours (or on dates only), a store constant within each journey."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        k = 1 if c % 2 == 0 else (18 if c % 16 == 1 else int(rng.integers(2, 6)))
+        day = int(rng.integers(0, 60))
+        amount = round(float(rng.uniform(5, 300)), 2)
+        for _ in range(k):
+            day += int(rng.integers(1, 6))
+            hour = 0 if date_only else int(rng.integers(9, 18))
+            minute = 0 if date_only else int(rng.integers(0, 60))
+            ts = pd.Timestamp("2024-01-01") + pd.Timedelta(days=day, hours=hour, minutes=minute)
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": ts,
+                    "channel": "store",
+                    "event_type": "purchase",
+                    "amount": amount,  # constant within the journey
+                    "segment": ["budget", "premium"][c % 2],
+                }
+            )
+    return pd.DataFrame(rows).sort_values(["customer_id", "timestamp"], kind="stable")
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema.from_dict(TINY_SCHEMA)
+
+
+def test_shape_matching_reproduces_a_planted_one_event_share_and_tail(schema):
+    log = EventLog.from_frame(planted(400), schema)
+    prof = JourneyProfile.fit(log, epsilon=None, seed=0)
+    rng = np.random.default_rng(0)
+    # candidates: a model that makes everyone 3 to 6 events long, plus a few of each kind
+    cand = EventLog.from_frame(planted(1200, seed=1), schema)
+    chosen = prof.select(cand, 400, rng)
+    real, syn = log.lengths(), chosen.lengths()
+    assert syn.size == 400
+    assert (syn == 1).mean() == pytest.approx((real == 1).mean(), rel=0.1)
+    assert (syn >= 14).mean() == pytest.approx((real >= 14).mean(), rel=0.35)
+
+
+def test_match_cells_fills_short_cells_from_the_rest():
+    rng = np.random.default_rng(0)
+    cells = np.array([0] * 5 + [1] * 100)
+    chosen = match_cells(cells, np.array([0.5, 0.5]), 40, rng)
+    assert len(chosen) == 40 and (cells[chosen] == 0).sum() == 5  # all five, then cell 1
+    assert len(set(chosen.tolist())) == 40
+
+
+def test_a_short_fit_reproduces_one_event_share_calendar_and_constants(schema):
+    log = EventLog.from_frame(planted(160), schema)
+    gen = generators.create("vae", SMALL).fit(log)
+    syn = gen.sample(160, seed=0)
+    real_one = (log.lengths() == 1).mean()
+    assert (syn.lengths() == 1).mean() == pytest.approx(real_one, rel=0.1)
+    hours = syn.df["timestamp"].dt.hour
+    assert hours.between(9, 17).all()  # opening hours, as in the data
+    assert (syn.df["timestamp"].dt.second == 0).all()  # whole minutes, as in the data
+    per = syn.df.groupby("customer_id")["amount"].nunique()
+    assert (per == 1).all()  # constant within a journey stays constant
+    assert "amount" in gen.profile.constants
+
+
+def test_date_only_data_gives_date_only_journeys(schema, tmp_path):
+    log = EventLog.from_frame(planted(120, date_only=True), schema)
+    gen = generators.create("gan", SMALL).fit(log)
+    gen.save(tmp_path / "m")
+    syn = generators.load(tmp_path / "m").sample(100, seed=1)
+    t = syn.df["timestamp"]
+    assert (t == t.dt.normalize()).all()
+
+
+def test_sampling_at_max_length_ends_the_journey_there(schema):
+    """A journey that reaches max_length ends there (it used to raise IndexError)."""
+    d = {**TINY_SCHEMA, "max_length": 20}
+    log = EventLog.from_frame(planted(80), Schema.from_dict(d))
+    gen = generators.create("vae", {**SMALL, "max_length": 3, "profile": False})
+    with pytest.raises(Exception, match="max_length"):
+        gen.fit(log)  # the log has journeys of 18 events: refused, not truncated
+    short = log.subset([c for c, n in log.lengths().items() if n <= 3])
+    gen.fit(short)
+    # untrained end flags at this size rarely fire: journeys hit the cap of 3
+    syn = gen.sample(200, seed=0)
+    assert syn.lengths().max() == 3
+
+
+def test_dp_profile_and_dp_sgd_add_up_in_the_ledger_and_the_card(schema, tmp_path):
+    log = EventLog.from_frame(planted(160), schema)
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    gen = generators.create("vae", SMALL)
+    gen.fit(log, privacy=PrivacyBudget(epsilon=2.0), ledger=ledger, run_id="r1")
+    rel = gen.release
+    sgd, prof = rel["training"]["epsilon"], rel["profile"]["epsilon"]
+    assert prof == pytest.approx(0.2) and sgd <= 1.8
+    assert rel["epsilon"] == pytest.approx(sgd + prof)
+    (entry,) = ledger.entries()
+    assert entry.parts["profile"]["epsilon"] == pytest.approx(0.2)
+    assert entry.parts["training"]["epsilon"] == pytest.approx(1.8)
+    assert entry.spent_epsilon == pytest.approx(sgd + prof)
+    card = PrivacyCard.from_record(rel)
+    assert card.consistent
+    assert recompute_epsilon(card.numbers) == pytest.approx(rel["epsilon"], rel=1e-6)
+    assert "journey profile" in card.markdown
+
+
+def test_journey_shape_cells(schema):
+    log = EventLog.from_frame(planted(40), schema)
+    s = journey_shape(log)
+    assert list(s.index) == list(log.customers)
+    assert (s.loc[s.length == 1, "span"] == 0).all()
