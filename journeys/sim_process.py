@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from journeylab.journeys.clock import office_clock
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.simulate import _check_count, _choose, _sigmoid
@@ -69,7 +70,7 @@ LIMIT_RAISE_SHARE = 0.12
 SUBMIT_SHARE = 0.92  # submissions fall in the first 92% of the window
 HOUR_WEIGHT = (1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6, 6, 5, 4, 2)
 DAY, HOUR = 86_400, 3_600
-OFFICE_START, OFFICE_DAY, WEEK = 8 * HOUR, 10 * HOUR, 7 * 86_400
+OFFICE_DAY = 10 * HOUR
 NEVER = np.iinfo(np.int64).max
 
 # Next-activity probabilities; "*" takes what the others leave. Case-specific entries in _probs.
@@ -219,27 +220,13 @@ def _draw_cases(rng: np.random.Generator, n: int, horizon: int) -> dict[str, np.
     }
 
 
-def office_seconds(t: np.ndarray, offset: int) -> np.ndarray:
-    """Office seconds (Mon-Fri 8-18h) elapsed from the Monday before the start to t."""
-    u = t + offset  # seconds since Monday 00:00 of the start's week
-    day, sec = (u % WEEK) // DAY, u % DAY
-    today = np.where(day < 5, np.clip(sec - OFFICE_START, 0, OFFICE_DAY), 0)
-    return (u // WEEK) * 5 * OFFICE_DAY + np.minimum(day, 5) * OFFICE_DAY + today
-
-
-def from_office_seconds(b: np.ndarray, offset: int) -> np.ndarray:
-    """The time (seconds from the start) at which `b` office seconds have elapsed."""
-    r = b % (5 * OFFICE_DAY)
-    u = (b // (5 * OFFICE_DAY)) * WEEK + (r // OFFICE_DAY) * DAY + OFFICE_START + r % OFFICE_DAY
-    return u - offset
-
-
 class _Run:
     """Mutable state of one simulation: per-case arrays plus the events emitted so far."""
 
     def __init__(self, rng, cases: dict, horizon: int, offset: int, max_length: int):
         n = len(cases["goal"])
-        self.rng, self.cases, self.horizon, self.offset = rng, cases, horizon, offset
+        self.rng, self.cases, self.horizon = rng, cases, horizon
+        self.office = office_clock(offset=offset)
         self.max_length = max_length
         self.t = cases["submitted"].astype(np.int64)
         self.last = np.full(n, A["A_Submitted"])
@@ -297,8 +284,7 @@ class _Run:
         gap = np.exp(np.log(GAP_MEDIAN[s, nxt]) + GAP_SIGMA[s, nxt] * z)
         gap = np.maximum(1, np.rint(gap)).astype(np.int64)
         t = self.t[a]
-        office = from_office_seconds(office_seconds(t, self.offset) + gap, self.offset)
-        return np.where(GAP_HUMAN[s, nxt], np.maximum(office, t + 1), t + gap)
+        return np.where(GAP_HUMAN[s, nxt], self.office.after(t, gap), t + gap)
 
 
 def _set(p: np.ndarray, rows: np.ndarray, col: int, value: np.ndarray) -> None:
