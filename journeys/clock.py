@@ -47,6 +47,11 @@ WEEKEND_HOURS = (0.4, 0.25, 0.12, 0.07, 0.05, 0.05, 0.12, 0.3, 0.6, 1.0, 1.3, 1.
 )
 
 
+def week_offset(t0) -> int:
+    """Seconds from the Monday 00:00 on or before timestamp `t0` to `t0`."""
+    return int(t0.dayofweek) * DAY + int((t0 - t0.floor("D")).total_seconds())
+
+
 class WeeklyClock:
     """Busy time from hour-of-week weights; `offset` = seconds from a Monday 00:00 to t = 0."""
 

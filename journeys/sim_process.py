@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeylab.journeys.clock import office_clock
+from journeylab.journeys.clock import office_clock, week_offset
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.simulate import _check_count, _choose, _sigmoid
@@ -193,9 +193,7 @@ def simulate_process(n_customers: int, *, seed: int = 0) -> tuple[EventLog, pd.D
     rng = np.random.default_rng(int(seed))
     horizon = int((schema.time_end - schema.time_start).total_seconds())
     cases = _draw_cases(rng, int(n_customers), horizon)
-    t0 = schema.time_start
-    offset = t0.dayofweek * DAY + int((t0 - t0.floor("D")).total_seconds())
-    run = _Run(rng, cases, horizon, offset, schema.max_length)
+    run = _Run(rng, cases, horizon, week_offset(schema.time_start), schema.max_length)
     run.simulate()
     events, truth = _frames(run, cases, schema)
     return EventLog.from_frame(events, schema), truth
