@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from journeylab.journeys import datasets
+from journeylab.journeys.encoding import JourneyEncoder
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.presets import PRESETS, get_preset, simulate_preset
@@ -168,3 +169,10 @@ def test_process_durations_from_minutes_to_weeks(process):
     duration = (truth["ended_at"] - truth["submitted_at"]).dropna()
     assert duration.min() < pd.Timedelta(hours=1)
     assert duration.max() > pd.Timedelta(weeks=3)
+
+
+@pytest.mark.parametrize("name", ["retail", "process"])
+def test_encode_decode_round_trip_is_exact(name):
+    log, _ = simulate_preset(name, 60, seed=1)
+    enc = JourneyEncoder(log.schema)
+    pd.testing.assert_frame_equal(enc.decode(enc.encode(log)).df, log.df)
