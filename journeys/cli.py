@@ -73,14 +73,26 @@ def datasets_build(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for <name>/")] = Path("data"),
     customers: Annotated[int, typer.Option(help="Customers (simulate only).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed (simulate only).")] = 0,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Shape of the simulated data (simulate only): omnichannel (default), "
+            "retail or process. Other presets build to OUT/simulate-PRESET/."
+        ),
+    ] = None,
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
-    datasets.get(name)
-    with err.status(f"building {name}") as status:
+    folder = datasets.folder_name(name, preset)
+    with err.status(f"building {folder}") as status:
         target = datasets.build(
-            name, out_dir, n_customers=customers, seed=seed, progress=lambda m: status.update(m)
+            name,
+            out_dir,
+            preset=preset,
+            n_customers=customers,
+            seed=seed,
+            progress=lambda m: status.update(m),
         )
-    out.print(f"built {name} in {target}")
+    out.print(f"built {folder} in {target}")
 
 
 @datasets_app.command("describe")

@@ -2,7 +2,9 @@
 
 `build(name, out_dir)` writes `<out_dir>/<name>/events.parquet` and
 `schema.yaml` (plus `truth.parquet` for the simulator), atomically. Building
-twice with the same arguments gives byte-identical files.
+twice with the same arguments gives byte-identical files. The simulator has
+presets of other shapes (journeys/presets.py): `build("simulate", preset="retail")`
+writes to `<out_dir>/simulate-retail/`, the preset's schema name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from journeylab.journeys import presets
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog, write_table
 from journeylab.journeys.schema import Schema
@@ -32,7 +35,7 @@ DATASETS = {
     "simulate": Dataset(
         "simulate",
         "seeded multichannel simulator (web, app, email, social, store, call centre) with "
-        "ground-truth churn and purchase labels",
+        "ground-truth churn and purchase labels; --preset retail or process for other shapes",
         real=False,
     ),
 }
@@ -44,45 +47,66 @@ def get(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def load(name: str, *, n_customers: int = 1000, seed: int = 0) -> tuple[EventLog, dict]:
-    """Build a dataset in memory. Returns the log and extra tables (e.g. ground truth)."""
-    get(name)
+def load(
+    name: str, *, preset: str | None = None, n_customers: int = 1000, seed: int = 0
+) -> tuple[EventLog, dict]:
+    """Build a dataset in memory. Returns the log and extra tables (e.g. ground truth).
+
+    `preset` picks the simulator's shape (journeys/presets.py; default omnichannel).
+    """
+    _check_preset(name, preset)
     if name == "completejourney":
         from journeylab.journeys.completejourney import build_completejourney
 
         return build_completejourney(), {}
-    from journeylab.journeys.simulate import simulate
-
     if n_customers < 1:
         raise ConfigError(f"n_customers must be >= 1, got {n_customers}")
-    log, truth = simulate(n_customers, seed=seed)
+    log, truth = presets.simulate_preset(preset, n_customers, seed=seed)
     return log, {"truth": truth}
 
 
-def schema_of(name: str) -> Schema:
-    get(name)
+def schema_of(name: str, *, preset: str | None = None) -> Schema:
+    _check_preset(name, preset)
     if name == "completejourney":
         from journeylab.journeys.completejourney import completejourney_schema
 
         return completejourney_schema()
-    from journeylab.journeys.simulate import simulate_schema
+    return presets.get_preset(preset).schema()
 
-    return simulate_schema()
+
+def folder_name(name: str, preset: str | None = None) -> str:
+    """`name`, or `simulate-<preset>` for a simulator preset other than the default."""
+    _check_preset(name, preset)
+    return name if preset in (None, presets.DEFAULT_PRESET) else f"{name}-{preset}"
+
+
+def _check_preset(name: str, preset: str | None) -> None:
+    get(name)
+    if preset is None:
+        return
+    if name != "simulate":
+        raise ConfigError(
+            f"dataset '{name}' has no presets; --preset applies to simulate "
+            f"({', '.join(sorted(presets.PRESETS))})"
+        )
+    presets.get_preset(preset)
 
 
 def build(
     name: str,
     out_dir: str | Path = "data",
     *,
+    preset: str | None = None,
     n_customers: int = 1000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Build dataset `name` into `out_dir/name/`; returns that directory."""
+    """Build dataset `name` into `out_dir/<folder_name(name, preset)>/`; returns that directory."""
     say = progress or (lambda _msg: None)
-    say(f"building {name}")
-    log, extra = load(name, n_customers=n_customers, seed=seed)
-    target = Path(out_dir) / name
+    folder = folder_name(name, preset)
+    say(f"building {folder}")
+    log, extra = load(name, preset=preset, n_customers=n_customers, seed=seed)
+    target = Path(out_dir) / folder
     target.mkdir(parents=True, exist_ok=True)
     say(f"writing {log.n_events} events of {log.n_customers} customers to {target}")
     write_table(log.df, target / "events.parquet")
@@ -105,7 +129,12 @@ def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:
         return Schema.read(schema)
     if schema in DATASETS:
         return schema_of(schema)
+    preset = presets.preset_of_schema(schema)
+    if preset is not None:
+        return schema_of("simulate", preset=preset)
+    names = sorted(DATASETS) + [f"simulate-{p}" for p in sorted(presets.PRESETS)]
+    names.remove(f"simulate-{presets.DEFAULT_PRESET}")
     raise ConfigError(
         f"schema '{schema}' is neither a file nor a dataset name; pass a YAML file "
-        f"or one of {sorted(DATASETS)}"
+        f"or one of {names}"
     )

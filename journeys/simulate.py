@@ -34,6 +34,10 @@ Mechanics (full tables in docs/simulator.md). Time runs in whole seconds from
   the last one; an Exponential churn time races the next event, and a customer
   who churns has no events after `churn_time`. A journey also stops at the end
   of the window or at the schema's max_length (`capped` in the ground truth).
+- Clock: by default (`clock="uniform"`) time runs evenly, at any hour. With
+  `clock="diurnal"` the acquisition time and the gaps between sessions run on
+  a weekly clock (journeys/clock.py: quiet nights, busy evenings, later
+  weekends), so sessions start mostly in waking hours; in-session gaps stay real.
 
 Only `numpy.random.default_rng(seed)` is used: same arguments, same output.
 """
@@ -46,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from journeylab.journeys.clock import WeeklyClock, diurnal_clock, week_offset
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
@@ -86,6 +91,7 @@ HALF_LIFE_DAYS = 14
 MAX_AMOUNT = 5000.0
 NEVER = np.iinfo(np.int64).max
 LATENTS = ("propensity", "engagement", "churn_hazard", "app_share", "store_share")
+CLOCKS = ("uniform", "diurnal")
 
 
 def _gap_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +129,12 @@ def simulate_schema(*, start=None, days: int | None = None) -> Schema:
 
 
 def simulate(
-    n_customers: int, *, seed: int = 0, start="2024-01-01", days: int = 180
+    n_customers: int,
+    *,
+    seed: int = 0,
+    start="2024-01-01",
+    days: int = 180,
+    clock: str = "uniform",
 ) -> tuple[EventLog, pd.DataFrame]:
     """Simulate `n_customers` journeys from `start` for `days` days.
 
@@ -133,7 +144,8 @@ def simulate(
     day, churn_hazard per day, app_share, store_share), acquired_at,
     last_event_at, n_events, n_purchases, total_amount, n_promotions, n_support,
     churned (bool), churn_time (NaT unless churned) and capped (stopped at
-    max_length). Same arguments, same output.
+    max_length). Same arguments, same output. `clock="diurnal"` starts sessions
+    mostly in waking hours (see the module docstring); the default is uniform.
     """
     _check_count("n_customers", n_customers, minimum=1, example=1000)
     _check_count("seed", seed, minimum=0, example=0)
@@ -141,7 +153,10 @@ def simulate(
     rng = np.random.default_rng(int(seed))
     horizon = int((schema.time_end - schema.time_start).total_seconds())
     cust = _draw_customers(rng, int(n_customers), horizon)
-    run = _Run(rng, cust, horizon, schema.max_length)
+    clk = _clock(clock, schema.time_start)
+    if clk is not None:
+        cust["acquired"] = clk.after(np.zeros_like(cust["acquired"]), cust["acquired"])
+    run = _Run(rng, cust, horizon, schema.max_length, clk)
     run.simulate()
     events, truth = _frames(run, cust, schema)
     return EventLog.from_frame(events, schema), truth
@@ -158,6 +173,12 @@ def _timestamp(start) -> pd.Timestamp:
             "e.g. '2024-01-01 00:00:00'"
         )
     return t0
+
+
+def _clock(name: str, start: pd.Timestamp) -> WeeklyClock | None:
+    if name not in CLOCKS:
+        raise ConfigError(f"unknown clock {name!r}; choose one of {list(CLOCKS)}")
+    return diurnal_clock(offset=week_offset(start)) if name == "diurnal" else None
 
 
 def _days(days) -> int:
@@ -224,9 +245,10 @@ def _promo_receipts(rng: np.random.Generator, seg: np.ndarray, horizon: int) -> 
 class _Run:
     """Mutable state of one simulation: per-customer arrays plus the events emitted so far."""
 
-    def __init__(self, rng: np.random.Generator, cust: dict, horizon: int, max_length: int):
+    def __init__(self, rng, cust: dict, horizon: int, max_length: int, clock=None):
         n = len(cust["segment"])
         self.rng, self.cust, self.horizon, self.max_length = rng, cust, horizon, max_length
+        self.clock: WeeklyClock | None = clock  # None: between-session gaps in real time
         self.t = np.zeros(n, dtype=np.int64)  # time of the last event, seconds from start
         self.last = np.zeros(n, dtype=np.int64)  # type of the last event
         self.chan = np.zeros(n, dtype=np.int64)  # channel of the last event
@@ -255,6 +277,8 @@ class _Run:
         in_session = np.exp(np.log(GAP_MEDIAN[s, nxt]) + GAP_SIGMA[s, nxt] * z)
         gap = np.where(new, between * DAY / self._session_rate(a, promo), in_session)
         when = t + np.maximum(1, np.rint(gap)).astype(np.int64)
+        if self.clock is not None:
+            when[new] = self.clock.after(t[new], gap[new])
         promo_at = self._next_promo(a, t)
         hit = promo_at < when  # a promotion interrupts whatever came next
         nxt[hit], when[hit], new[hit] = PROMO, promo_at[hit], True
