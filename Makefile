@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-slow lint bench peers bench-peers clean
+.PHONY: install browser demo test test-slow lint bench peers bench-peers bench-fidelity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ BENCH_PEERS_ARGS ?= --workers 2 --minutes completejourney=8,simulate-small=2,sim
 
 bench-peers: $(STAMP) $(MOSTLY_STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench.bench_peers $(BENCH_PEERS_ARGS)
+
+# The privacy-utility curve, the scale points and the shapes table (bench/bench_fidelity.py).
+bench-fidelity: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.bench_fidelity $(BENCH_FIDELITY_ARGS)
 
 demo: $(STAMP)
 	bash bench/demo.sh

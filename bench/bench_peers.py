@@ -65,16 +65,21 @@ DEFAULT_MINUTES = "completejourney=8,simulate-small=2,simulate-large=4"
 
 # --- names --------------------------------------------------------------------------
 def parse_dataset(name: str) -> tuple[str, int | None]:
-    """'completejourney' -> (name, None); 'simulate-small' -> ('simulate', 1000)."""
+    """'completejourney' -> (name, None); 'simulate-small' -> ('simulate', 1000);
+    'simulate-5000' -> ('simulate', 5000); 'retail-2000' -> ('retail', 2000): a simulator
+    preset (journeys/presets.py) at a number of customers."""
+    from journeylab.journeys.presets import PRESETS
+
     if name == "completejourney":
         return name, None
     if name in SIM_SIZES:
         return "simulate", SIM_SIZES[name]
-    size = name.removeprefix("simulate-")
-    if name.startswith("simulate-") and size.isdigit() and int(size) >= 20:
-        return "simulate", int(size)
+    base, _, size = name.rpartition("-")
+    if (base == "simulate" or base in PRESETS) and size.isdigit() and int(size) >= 20:
+        return base, int(size)
     raise ConfigError(
-        f"unknown dataset '{name}'; choose from {DATASETS} or simulate-<N> with N >= 20 customers"
+        f"unknown dataset '{name}'; choose from {DATASETS}, simulate-<N>, or "
+        f"<preset>-<N> with a preset of {sorted(PRESETS)} and N >= 20 customers"
     )
 
 
@@ -143,7 +148,10 @@ def load_split(dataset: str, seed: int):
     from journeylab.journeys import datasets, split_by_customer
 
     base, n = parse_dataset(dataset)
-    log, _ = datasets.load(base, n_customers=n or 1000, seed=DATA_SEED)
+    if base in ("completejourney", "simulate"):
+        log, _ = datasets.load(base, n_customers=n or 1000, seed=DATA_SEED)
+    else:
+        log, _ = datasets.load("simulate", preset=base, n_customers=n, seed=DATA_SEED)
     return split_by_customer(log, holdout=0.5, seed=seed)
 
 

@@ -70,11 +70,17 @@ def _laplace(counts: np.ndarray, scale: float | None, rng) -> np.ndarray:
     return np.where(noisy > 2 * scale, noisy, 0.0)
 
 
-def _tokens(log: EventLog) -> tuple[list[str], np.ndarray]:
-    """(token names, token index per event): the tuple of categorical event values."""
+def _tokens(log: EventLog, *, private: bool) -> tuple[list[str], np.ndarray]:
+    """(token names, token index per event): the tuple of categorical event values.
+
+    The names come from the schema's declared (or DP-estimated) categories; reading them
+    off the data would leak which combinations occur, so under DP a schema with too many
+    combinations gets no per-token calendar (one pooled calendar, token index -1)."""
     cols = log.schema.event_names("categorical")
     key = log.df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", log.df.index)
-    names = sorted(set(key)) if not _declared_tokens(log) else _declared_tokens(log)
+    names = _declared_tokens(log)
+    if names is None:
+        names = [] if private else sorted(set(key))
     index = pd.Categorical(key, categories=names).codes.astype(np.int64)
     return names, index
 
@@ -120,7 +126,12 @@ class JourneyProfile:
             cal_hour=hour_w.tolist(),
             constants=consts,
             epsilon=epsilon,
-            detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
+            detail={
+                "epsilon_parts": eps,
+                "calendar_cap": CALENDAR_CAP if epsilon else None,
+                # a token with less (noisy) calendar mass than this uses the pooled calendar
+                "calendar_min_mass": 0.0 if cal_scale is None else 10 * cal_scale,
+            },
         )
 
     def record(self) -> dict[str, Any]:
@@ -145,7 +156,10 @@ class JourneyProfile:
         """n candidate journeys whose (length, span) cells follow the profile's shape."""
         shape = journey_shape(candidates)
         ids = shape.index.to_numpy()
-        chosen = match_cells(shape["cell"].to_numpy(), np.asarray(self.shape), n, rng)
+        target = np.asarray(self.shape, float)
+        if target.sum() <= 0:  # nothing survived the noise: keep the model's own shape
+            return candidates.subset(list(ids[:n]))
+        chosen = match_cells(shape["cell"].to_numpy(), target, n, rng)
         return candidates.subset(list(ids[chosen]))
 
     def apply(self, log: EventLog, rng: np.random.Generator) -> pd.DataFrame:
@@ -160,7 +174,7 @@ def match_cells(cell: np.ndarray, target: np.ndarray, n: int, rng) -> np.ndarray
     """Indices of n candidates whose cells follow `target` (weights): each cell takes up to
     its share of n; a cell short of candidates borrows from the nearest cells that have
     some left (same length class first, then the next length classes)."""
-    p = target / target.sum() if target.sum() > 0 else np.full(len(target), 1 / len(target))
+    p = target / target.sum()
     want = _apportion(n, p, rng)  # [cells]
     pools = {c: list(rng.permutation(np.flatnonzero(cell == c))) for c in np.unique(cell)}
     chosen: list[int] = []
@@ -205,7 +219,7 @@ def _calendar_counts(log: EventLog, *, capped: bool, rng) -> tuple[list[str], np
     """(tokens, class weights [T, 3], hour weights [T, 24]). Capped (DP): each customer's
     events are subsampled to CALENDAR_CAP, each of weight 1 / CALENDAR_CAP, so one customer
     moves each table by at most 1 in L1."""
-    tokens, tok = _tokens(log)
+    tokens, tok = _tokens(log, private=capped)
     t = log.df[log.time]
     sec = ((t - t.dt.normalize()).dt.total_seconds()).to_numpy()
     cls = np.where(sec == 0, 0, np.where(sec % 60 == 0, 1, 2))
@@ -215,7 +229,8 @@ def _calendar_counts(log: EventLog, *, capped: bool, rng) -> tuple[list[str], np
         keys = log.df[log.key].to_numpy()
         rank = pd.Series(rng.random(len(keys))).groupby(keys, sort=False).rank(method="first")
         w = np.where(rank.to_numpy() <= CALENDAR_CAP, 1.0 / CALENDAR_CAP, 0.0)
-    T = len(tokens)
+    T = len(tokens) + 1  # the last row pools the events of no named token
+    tok = np.where(tok >= 0, tok, T - 1)
     ok = tok >= 0
     cls_w = np.bincount(tok[ok] * 3 + cls[ok], weights=w[ok], minlength=T * 3).reshape(T, 3)
     nz = ok & (cls > 0)
@@ -250,11 +265,12 @@ def _redraw_clock(df: pd.DataFrame, log: EventLog, p: JourneyProfile, rng) -> pd
     tok = pd.Categorical(key, categories=p.tokens).codes.astype(np.int64)
     cls_w, hour_w = np.asarray(p.cal_class, float), np.asarray(p.cal_hour, float)
     pooled_c, pooled_h = cls_w.sum(0) + 1e-9, hour_w.sum(0) + 1e-9
+    least = max((p.detail or {}).get("calendar_min_mass", 0.0), 1e-12)
     secs = np.empty(len(df))
     for k in np.unique(tok):
         rows = np.flatnonzero(tok == k)
-        c = cls_w[k] if k >= 0 and cls_w[k].sum() > 0 else pooled_c
-        h = hour_w[k] if k >= 0 and hour_w[k].sum() > 0 else pooled_h
+        c = cls_w[k] if k >= 0 and cls_w[k].sum() >= least else pooled_c
+        h = hour_w[k] if k >= 0 and hour_w[k].sum() >= least else pooled_h
         secs[rows] = _draw_seconds(len(rows), c / c.sum(), h / h.sum(), rng)
     t = df[log.time]
     day = t.dt.normalize()
