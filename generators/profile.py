@@ -256,8 +256,11 @@ def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
 
 
 def _redraw_clock(df: pd.DataFrame, log: EventLog, p: JourneyProfile, rng) -> pd.DataFrame:
-    """Keep each event's date, draw its clock time from its token's calendar, and sort the
-    new times within each (journey, date) so the journey's order is unchanged."""
+    """Keep each event's date; give it its token's time class (midnight, whole minute, any
+    second); move each (journey, day)'s first clock-timed event to a time of day drawn
+    from its token's calendar and keep the generated offsets of that day's later events
+    from it (bursts of events seconds apart stay bursts). Rows are re-sorted by the new
+    times: a midnight event moves to the start of its day."""
     if not len(df):
         return df
     cols = log.schema.event_names("categorical")
@@ -266,28 +269,33 @@ def _redraw_clock(df: pd.DataFrame, log: EventLog, p: JourneyProfile, rng) -> pd
     cls_w, hour_w = np.asarray(p.cal_class, float), np.asarray(p.cal_hour, float)
     pooled_c, pooled_h = cls_w.sum(0) + 1e-9, hour_w.sum(0) + 1e-9
     least = max((p.detail or {}).get("calendar_min_mass", 0.0), 1e-12)
-    secs = np.empty(len(df))
+    cls, fresh = np.empty(len(df), np.int64), np.empty(len(df))
     for k in np.unique(tok):
         rows = np.flatnonzero(tok == k)
         c = cls_w[k] if k >= 0 and cls_w[k].sum() >= least else pooled_c
         h = hour_w[k] if k >= 0 and hour_w[k].sum() >= least else pooled_h
-        secs[rows] = _draw_seconds(len(rows), c / c.sum(), h / h.sum(), rng)
+        cls[rows], fresh[rows] = _draw_seconds(len(rows), c / c.sum(), h / h.sum(), rng)
     t = df[log.time]
     day = t.dt.normalize()
-    frame = pd.DataFrame({"c": df[log.key].to_numpy(), "d": day.to_numpy(), "s": secs})
-    frame["s"] = frame.groupby(["c", "d"], sort=False)["s"].transform(np.sort)
-    new = day + pd.to_timedelta(frame["s"].to_numpy(), unit="s")
+    orig = (t - day).dt.total_seconds().to_numpy()  # generated seconds of the day
+    group = pd.factorize(pd.MultiIndex.from_arrays([df[log.key].to_numpy(), day.to_numpy()]))[0]
+    timed = pd.Series(np.where(cls > 0, np.arange(len(df)), len(df)))
+    first = timed.groupby(group).transform("min").to_numpy()  # the day's first timed event
+    first = np.minimum(first, len(df) - 1)
+    secs = np.clip(fresh[first] + orig - orig[first], 0, 86_399)
+    secs = np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
+    new = day + pd.to_timedelta(secs, unit="s")
     start, end = log.schema.time_start, log.schema.time_end
     if end is not None:  # the window may end, or start, inside a day
         new = new.where(new < end, end - pd.Timedelta(seconds=1))
         new = new.where(new >= start, start)
     df[log.time] = new.to_numpy()
-    return df
+    return df.sort_values([log.key, log.time], kind="stable")
 
 
-def _draw_seconds(m: int, cls_p: np.ndarray, hour_p: np.ndarray, rng) -> np.ndarray:
+def _draw_seconds(m: int, cls_p: np.ndarray, hour_p: np.ndarray, rng):
+    """(time class [m], seconds of the day [m]) drawn from a token's calendar."""
     cls = rng.choice(3, size=m, p=cls_p)
     hour = rng.choice(24, size=m, p=hour_p)
-    minute = rng.integers(0, 60, size=m)
-    second = np.where(cls == 2, rng.integers(0, 60, size=m), 0)
-    return np.where(cls == 0, 0.0, hour * 3600.0 + minute * 60.0 + second)
+    secs = hour * 3600.0 + rng.integers(0, 60, size=m) * 60.0 + rng.integers(0, 60, size=m)
+    return cls, secs
