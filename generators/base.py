@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.files import atomic_write
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -81,6 +82,15 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             "with this version"
         )
     return meta
+
+
+def check_fitted(gen: SequenceGenerator, fitted: bool) -> None:
+    """The one "not fitted" error of every generator (scikit-learn's check_is_fitted)."""
+    if not fitted:
+        raise ConfigError(
+            f"the {gen.name} generator is not fitted; call fit(log) or load a saved "
+            "model first (generators.load(path))"
+        )
 
 
 class SequenceGenerator(abc.ABC):
@@ -178,38 +188,34 @@ def sample_to_parquet(
     `syn-00000000`... across batches. The file is written to a temporary name
     and renamed at the end: an interrupted run leaves no half file.
     """
-    import os
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if n < 1 or batch_size < 1:
         raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    writer, counts = None, {"customers": 0, "events": 0}
-    try:
-        for i, start in enumerate(range(0, n, batch_size)):
-            k = min(batch_size, n - start)
-            log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
-            df = log.df.copy()
-            codes = df[log.key].factorize(sort=False)[0]
-            df[log.key] = [f"syn-{start + c:08d}" for c in codes]
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema))
-            counts["customers"] += log.n_customers
-            counts["events"] += log.n_events
-            if progress is not None:
-                progress(start + k, n)
-        writer.close()
+    counts = {"customers": 0, "events": 0}
+
+    def write(tmp: str) -> None:
         writer = None
-        os.replace(tmp, path)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            for i, start in enumerate(range(0, n, batch_size)):
+                k = min(batch_size, n - start)
+                log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+                df = log.df.copy()
+                codes = df[log.key].factorize(sort=False)[0]
+                df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                counts["customers"] += log.n_customers
+                counts["events"] += log.n_events
+                if progress is not None:
+                    progress(start + k, n)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)
+    return counts
     return counts
