@@ -17,13 +17,10 @@ the DP guarantee (only the trained weights are).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from journeylab.generators.config import CommonConfig
 from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
+from journeylab.journeys.quiet import quiet_lightning
 from journeylab.privacy.dpsgd import DPPlan, DPSpend, poisson_batch
 
 LOG_SCALE = 1000.0  # numerics u in [0, 1] are modelled as log1p(LOG_SCALE u) / log1p(LOG_SCALE)
@@ -392,27 +390,6 @@ class ProgressReport(pl.Callback):
         )
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Library code never prints: silence Lightning's info lines and its hints."""
-    loggers = [
-        logging.getLogger(n)
-        for n in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning")
-    ]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module="pytorch_lightning")
-            warnings.filterwarnings("ignore", module="lightning")
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)
-
-
 @dataclass
 class TrainResult:
     history: list[dict[str, Any]]
@@ -462,7 +439,7 @@ def run_training(
                 monitor="loss", patience=cfg.patience, check_on_train_epoch_end=True
             )
         )
-    with tempfile.TemporaryDirectory(prefix="journeylab-fit-") as tmp, _quiet():
+    with tempfile.TemporaryDirectory(prefix="journeylab-fit-") as tmp, quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=math.ceil(total / per_epoch),
             accelerator=accelerator,

@@ -236,21 +236,29 @@ def log_privacy(record: dict, run_id: str) -> None:
 
 
 # --- models of runs ----------------------------------------------------------------------
-def model_dir_of(run_id: str, dst: str | Path | None = None) -> Path:
-    """The `model` artefact of fit run `run_id` as a local folder (the one helper for it)."""
+def model_dir_of(run_id: str, dst: str | Path | None = None, *, uri: str | None = None) -> Path:
+    """The `model` artefact of fit run `run_id` as a local folder (the one helper for it).
+
+    `uri`: the tracking store (default: `journeys.tracking`'s, which this opens). With
+    `dst` None a local artefact store's folder is returned in place, not copied."""
     import mlflow
 
     from journeylab.journeys.tracking import open_store
 
-    open_store()
+    if uri is None:
+        open_store()
     try:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="model", dst_path=None if dst is None else str(dst)
+            run_id=run_id,
+            artifact_path="model",
+            dst_path=None if dst is None else str(dst),
+            tracking_uri=uri,
         )
     except Exception as e:  # MLflow raises several types for a missing run/artifact
         raise ConfigError(
             f"no model found for MLflow run '{run_id}' ({type(e).__name__}); "
-            "pass the run id printed by `journeylab fit`"
+            "pass the run id printed by `journeylab fit` (the run may have failed "
+            "before saving its model, or its files were moved or deleted)"
         ) from e
     return Path(path)
 

@@ -170,15 +170,10 @@ def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, 
 
     from journeylab.journeys.tracking import TAG, open_store
     from journeylab.privacy.ledger import Ledger
+    from journeylab.store import get_run
 
     client = open_store()
-    try:
-        run = client.get_run(run_id)
-    except Exception as e:  # MLflow raises several types for an unknown run
-        raise ConfigError(
-            f"no MLflow run '{run_id}' ({type(e).__name__}); pass the run id "
-            "printed by `journeylab fit`"
-        ) from e
+    run = get_run(client, run_id)
     tags = run.data.tags
     names = {a.path for a in client.list_artifacts(run_id)}
     record: dict[str, Any] = {"dp": False}
