@@ -14,7 +14,6 @@ delta, plus the preprocessing epsilons, under basic composition.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -24,22 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError
+from journeylab.privacy.card_render import render_html, render_markdown
 
-UNIT = (
-    "one customer: all of their events and context. Neighbouring datasets differ by "
-    "one whole customer journey."
-)
-COVERS = [
-    "the trained model and everything sampled from it (sampling is post-processing)",
-    "the domains estimated from the data by DP preprocessing (category sets, bounds, "
-    "time range, maximum length)",
-]
-NOT_COVERED = [
-    "domains declared in the schema: public by declaration, so they cost nothing",
-    "metrics computed on real data (fidelity reports, audits below): not private",
-    "hyperparameters or model choices tuned by looking at results on real data",
-    "other releases from the same dataset: see the ledger total",
-]
 _META = ("run_id", "dataset", "generator", "dataset_fingerprint", "audits", "ledger")
 _NUMBERS_RE = re.compile(r"<!-- privacy-numbers -->\s*```json\n(.*?)\n```", re.S)
 
@@ -201,14 +186,10 @@ class PrivacyCard:
 
     @property
     def markdown(self) -> str:
-        from journeylab.privacy.card_render import render_markdown
-
         return render_markdown(self)
 
     @property
     def html(self) -> str:
-        from journeylab.privacy.card_render import render_html
-
         return render_html(self)
 
     def write(self, directory: str | Path) -> Path:
@@ -264,7 +245,3 @@ def _plot(rec: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def esc(x: Any) -> str:
-    return html.escape(str(x))
