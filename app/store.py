@@ -354,7 +354,6 @@ def load_generator(uri: str, run_id: str, artifact_uri: str):
 
     The folder comes from `journeylab.runs.model_dir_of`, the one helper for a run's
     model (read in place from a local store); `artifact_uri` only keys the cache."""
-    import journeylab.generators  # noqa: F401  (registers gan, vae and par)
     from journeylab.generators import base
     from journeylab.runs import model_dir_of
 

@@ -19,6 +19,7 @@ implements only `_fit`.
 from __future__ import annotations
 
 import abc
+import importlib
 import json
 import uuid
 from pathlib import Path
@@ -45,8 +46,19 @@ def register(name: str):
     return deco
 
 
+BUILTIN = ("journeylab.generators.gan", "journeylab.generators.vae", "journeylab.generators.par")
+
+
+def registry() -> dict[str, type[SequenceGenerator]]:
+    """The registry with the built-in generators in it (their modules import this one,
+    so they are imported here, on first use, rather than at the top)."""
+    for module in BUILTIN:
+        importlib.import_module(module)
+    return REGISTRY
+
+
 def create(name: str, config: dict[str, Any] | None = None) -> SequenceGenerator:
-    if name not in REGISTRY:
+    if name not in registry():
         raise ConfigError(f"unknown generator '{name}'; choose one of {sorted(REGISTRY)}")
     return REGISTRY[name](**(config or {}))
 
@@ -55,7 +67,7 @@ def load(path: str | Path) -> SequenceGenerator:
     """Load any saved generator; the class is read from meta.json."""
     meta = read_meta(path)
     name = meta.get("generator")
-    if name not in REGISTRY:
+    if name not in registry():
         raise ConfigError(
             f"model in {path} was saved by generator '{name}', which this "
             f"version does not know; known: {sorted(REGISTRY)}"

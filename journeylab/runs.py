@@ -84,7 +84,6 @@ def fit_run(
     """
     import mlflow
 
-    import journeylab.generators  # noqa: F401  (registers gan, vae and par)
     from journeylab.journeys.tracking import start_run
 
     gen = base.create(model, config)
@@ -120,7 +119,7 @@ def _budget(gen, epsilon, delta, max_grad_norm, n_customers) -> PrivacyBudget | 
     if epsilon is None:
         raise ConfigError("--delta needs --epsilon; pass both, or neither for no DP")
     if not type(gen).supports_dp:
-        dp = sorted(n for n, c in base.REGISTRY.items() if c.supports_dp)
+        dp = sorted(n for n, c in base.registry().items() if c.supports_dp)
         raise ConfigError(
             f"generator '{gen.name}' has no differential privacy; drop --epsilon "
             f"for a non-private baseline, or use one of {dp}"
@@ -286,7 +285,6 @@ def sample_run(
     model costs no budget (post-processing)."""
     import mlflow
 
-    import journeylab.generators  # noqa: F401  (registers gan, vae and par)
     from journeylab.journeys.eventlog import file_format
     from journeylab.journeys.tracking import start_run
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeylab.journeys import datasets
-from journeylab.journeys.eventlog import EventLog, split_by_customer, write_table
+if TYPE_CHECKING:
+    from journeylab.journeys.eventlog import EventLog
+
+# pandas, pyarrow and the datasets are imported inside the commands that use them, so
+# `journeylab --help` and the commands that do not read a log start fast.
 
 out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
 err = Console(stderr=True, soft_wrap=True)
@@ -40,6 +43,9 @@ TruncOpt = Annotated[
 
 
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
+    from journeylab.journeys import datasets
+    from journeylab.journeys.eventlog import EventLog
+
     with err.status(f"reading and validating {data}"):
         log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
@@ -61,6 +67,8 @@ def print_dict(d: dict, title: str) -> None:
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the datasets that ship with JourneyLab."""
+    from journeylab.journeys import datasets
+
     table = Table("name", "kind", "description")
     for d in datasets.DATASETS.values():
         table.add_row(d.name, "real" if d.real else "simulated", d.description)
@@ -75,6 +83,8 @@ def datasets_build(
     seed: Annotated[int, typer.Option(help="Seed (simulate only).")] = 0,
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
+    from journeylab.journeys import datasets
+
     datasets.get(name)
     with err.status(f"building {name}") as status:
         target = datasets.build(
@@ -125,6 +135,8 @@ def split(
     ),
 ) -> None:
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
+    from journeylab.journeys.eventlog import split_by_customer, write_table
+
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import typer
 from rich.table import Table
 
 from journeylab.journeys.cli import SchemaOpt, err, out
-from journeylab.journeys.datasets import resolve_schema
 from journeylab.journeys.errors import ConfigError
 
 privacy_app = typer.Typer(
@@ -206,6 +205,7 @@ def audit(
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
     Computed on real data: not covered by the DP guarantee."""
+    from journeylab.journeys.datasets import resolve_schema
     from journeylab.privacy.audits import run_audits
 
     sch = resolve_schema(schema, train)  # one schema for all three logs
