@@ -1,6 +1,6 @@
 """The server process of `journeylab app`: Streamlit, with the heavy imports started early.
 
-`python -m app.server [streamlit flags]` runs `streamlit run app/streamlit_app.py`
+`python -m journeylab.app.server [streamlit flags]` runs `streamlit run app/streamlit_app.py`
 through Streamlit's own command-line entry, after importing what the pages need
 (MLflow, Plotly, torch and the generators) and opening the MLflow store: the
 server answers a few seconds later, and then the first page a person opens

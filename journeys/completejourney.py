@@ -42,7 +42,7 @@ UNKNOWN = "Unknown"
 
 
 def completejourney_schema() -> Schema:
-    return Schema.read(resources.files("journeys") / "data" / "completejourney.yaml")
+    return Schema.read(resources.files("journeylab.journeys") / "data" / "completejourney.yaml")
 
 
 def _source(name: str) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from conftest import TINY_SCHEMA, tiny_frame
 
 import journeylab.generators as generators
 from journeylab.generators.config import GANConfig, VAEConfig
+from journeylab.generators.data import Binning, JourneyData
 from journeylab.generators.gan import GANNet, GANTask
-from journeylab.generators.training import Binning, JourneyData
 from journeylab.generators.vae import VAENet, VAETask
 from journeylab.journeys import EventLog, JourneyEncoder, Schema
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
