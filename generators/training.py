@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Task
+from journeylab.journeys.files import atomic_write, atomic_write_text
 from journeylab.journeys.quiet import quiet_lightning
 from journeylab.privacy.dpsgd import DPPlan, DPSpend, poisson_batch
 
@@ -129,9 +130,9 @@ class SafetensorsCheckpoint(pl.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         epoch = trainer.current_epoch + 1
         state = {k: v.detach().cpu().contiguous() for k, v in lit.nets.state_dict().items()}
-        save_file(state, str(self.dirpath / f"epoch-{epoch:04d}.safetensors"))
+        atomic_write(self.dirpath / f"epoch-{epoch:04d}.safetensors", lambda f: save_file(state, f))
         row = lit.history[-1] if getattr(lit, "history", None) else {"epoch": epoch}
-        (self.dirpath / f"epoch-{epoch:04d}.json").write_text(json.dumps(row, default=float))
+        atomic_write_text(self.dirpath / f"epoch-{epoch:04d}.json", json.dumps(row, default=float))
 
 
 class ProgressReport(pl.Callback):

@@ -31,6 +31,7 @@ from typing import Any
 from journeylab.generators import base
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.files import atomic_write_folder
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 
@@ -156,19 +157,10 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
         gen.save(model)
         (model / "release.json").write_text(json.dumps(record, indent=1))
         mlflow.log_artifacts(str(model), "model")
-        if target is None:
-            return
-        staged = target.with_name(f".{target.name}.new")
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(model, staged)
-        if target.exists():  # an earlier model of ours (check_model_out)
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            staged.rename(target)
-            shutil.rmtree(old)
-        else:
-            staged.rename(target)
+        if target is not None:  # replaces only an earlier model of ours (check_model_out)
+            atomic_write_folder(
+                target, lambda staged: shutil.copytree(model, staged, dirs_exist_ok=True)
+            )
 
 
 def refuse_over_cap(ledger: Ledger, fingerprint: str, budget: PrivacyBudget | None) -> None:

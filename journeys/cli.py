@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from journeylab.journeys.files import atomic_write_text
+
 if TYPE_CHECKING:
     from journeylab.journeys.eventlog import EventLog
 
@@ -176,7 +178,7 @@ def compare(
             metrics = fidelity.compare(la, lb, seed=seed)
     print_dict(metrics, f"{b} vs {a}")
     if json_out is not None:
-        json_out.write_text(json.dumps(metrics, indent=2))
+        atomic_write_text(json_out, json.dumps(metrics, indent=2))
     if mlflow_log:
         run_id = _log_compare(la, lb, a, b, metrics)
         out.print(f"logged to MLflow run {run_id}")

@@ -3,6 +3,7 @@
     atomic_write(path, lambda tmp: df.to_parquet(tmp))     # any writer, given a path
     atomic_write_text(path, json.dumps(obj))               # text
     atomic_write_files(folder, {"a.json": w1, "b.html": w2})  # several files, all or none
+    atomic_write_folder(folder, lambda staged: shutil.copytree(src, staged, dirs_exist_ok=True))
 
 A crash leaves the old file (or none), never half a file, and no temporary behind.
 """
@@ -10,6 +11,7 @@ A crash leaves the old file (or none), never half a file, and no temporary behin
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +69,27 @@ def atomic_write_files(folder: str | Path, writers: dict[str, Writer]) -> dict[s
         if created and not any(folder.iterdir()):
             folder.rmdir()
     return {target.name: target for _, target in staged}
+
+
+def atomic_write_folder(folder: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Build a folder with `write(staged)` beside `folder`, then swap it into place.
+
+    A failure leaves the old folder (or none) and no staged copy. The swap is two
+    renames (old aside, new in), so a reader never sees a half-built folder."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-new-"))
+    old = staged.with_name(staged.name.replace("-new-", "-old-"))
+    try:
+        write(staged)
+        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+        if folder.exists():
+            folder.rename(old)
+        staged.rename(folder)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def _temporary(path: Path) -> str:

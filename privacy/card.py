@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_files
 from journeylab.privacy.card_render import render_html, render_markdown
 
 _META = ("run_id", "dataset", "generator", "dataset_fingerprint", "audits", "ledger")
@@ -193,14 +194,16 @@ class PrivacyCard:
         return render_html(self)
 
     def write(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "card.md").write_text(self.markdown)
-        (d / "card.html").write_text(self.html)
-        (d / "card_numbers.json").write_text(json.dumps(self.numbers, indent=2))
+        files = {
+            "card.md": self.markdown,
+            "card.html": self.html,
+            "card_numbers.json": json.dumps(self.numbers, indent=2),
+        }
+        writers = {n: (lambda p, t=t: Path(p).write_text(t)) for n, t in files.items()}
         if self.plot_png:
-            (d / "epsilon_over_steps.png").write_bytes(self.plot_png)
-        return d
+            writers["epsilon_over_steps.png"] = lambda p: Path(p).write_bytes(self.plot_png)
+        atomic_write_files(directory, writers)  # all of them or none
+        return Path(directory)
 
     def log_to_mlflow(self, run_id: str, *, artifact_dir: str = "privacy_card") -> None:
         """Add the card to an MLflow run (the store must be open: journeys.tracking)."""

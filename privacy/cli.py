@@ -16,6 +16,7 @@ from rich.table import Table
 
 from journeylab.journeys.cli import SchemaOpt, err, out
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_text
 
 privacy_app = typer.Typer(
     help="Privacy budget ledger, caps and privacy cards.", no_args_is_help=True
@@ -218,7 +219,7 @@ def audit(
     out.print(table)
     out.print(f"[yellow]caveat:[/] {report.caveat}")
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+        atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
     if mlflow_log:
         out.print(f"logged to MLflow run {_log_audit(tr, syn, report, synthetic)}")
 
