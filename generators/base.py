@@ -46,20 +46,26 @@ def register(name: str):
     return deco
 
 
-BUILTIN = ("journeylab.generators.gan", "journeylab.generators.vae", "journeylab.generators.par")
+BUILTIN = {
+    "gan": "journeylab.generators.gan",
+    "vae": "journeylab.generators.vae",
+    "par": "journeylab.generators.par",
+}
 
 
-def registry() -> dict[str, type[SequenceGenerator]]:
-    """The registry with the built-in generators in it (their modules import this one,
-    so they are imported here, on first use, rather than at the top)."""
-    for module in BUILTIN:
-        importlib.import_module(module)
+def registry(name: str | None = None) -> dict[str, type[SequenceGenerator]]:
+    """The registry with the built-in generators in it: all of them, or only `name`'s
+    when that is enough (loading a VAE need not import the GAN). Their modules import
+    this one, so they are imported here, on first use, rather than at the top."""
+    for key, module in BUILTIN.items():
+        if name is None or name == key or name not in BUILTIN:
+            importlib.import_module(module)
     return REGISTRY
 
 
 def create(name: str, config: dict[str, Any] | None = None) -> SequenceGenerator:
-    if name not in registry():
-        raise ConfigError(f"unknown generator '{name}'; choose one of {sorted(REGISTRY)}")
+    if name not in registry(name):
+        raise ConfigError(f"unknown generator '{name}'; choose one of {sorted(registry())}")
     return REGISTRY[name](**(config or {}))
 
 
@@ -67,10 +73,10 @@ def load(path: str | Path) -> SequenceGenerator:
     """Load any saved generator; the class is read from meta.json."""
     meta = read_meta(path)
     name = meta.get("generator")
-    if name not in registry():
+    if name not in registry(name):
         raise ConfigError(
             f"model in {path} was saved by generator '{name}', which this "
-            f"version does not know; known: {sorted(REGISTRY)}"
+            f"version does not know; known: {sorted(registry())}"
         )
     return REGISTRY[name].load(path)
 
@@ -142,7 +148,7 @@ class SequenceGenerator(abc.ABC):
                 "e.g. PrivacyBudget(epsilon=8)"
             )
         if privacy is not None and not self.supports_dp:
-            dp = sorted(n for n, c in REGISTRY.items() if c.supports_dp)
+            dp = sorted(n for n, c in registry().items() if c.supports_dp)
             raise ConfigError(
                 f"generator '{self.name}' has no differential privacy: it cannot train under "
                 f"a privacy budget. Use one of {dp} for a DP run, or fit '{self.name}' "
