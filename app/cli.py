@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from journeylab.journeys.errors import UserError
+from journeylab.journeys.quiet import LIGHTNING_LOGGERS
 
 app = typer.Typer(
     name="journeylab",
@@ -39,7 +40,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("mlflow", "alembic", "lightning", "pytorch_lightning", "sdv", "rdt", "copulas"):
+    for name in ("mlflow", "alembic", *LIGHTNING_LOGGERS, "sdv", "rdt", "copulas"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

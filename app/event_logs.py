@@ -24,6 +24,7 @@ from journeylab.app import store
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.store import resolve_path, sqlite_file, store_root
 
 REAL_PARAMS = {
     "fit": ("data",),
@@ -70,14 +71,14 @@ def _paths(df: pd.DataFrame, uri: str, params: dict) -> dict[str, str]:
         return out
     for _, r in df[df.status == "FINISHED"].iterrows():
         for p in params.get(r["kind"], ()):
-            path = store.resolve_path(r.get(f"params.{p}"), uri)
+            path = resolve_path(r.get(f"params.{p}"), uri)
             if path is not None and path.suffix in (".parquet", ".csv"):
                 out.setdefault(str(path), r["dataset"])
     return out
 
 
 def _built(uri: str) -> dict[str, str]:
-    root = store.store_root(uri) / "data"
+    root = store_root(uri) / "data"
     if not root.is_dir():
         return {}
     out = {}
@@ -133,7 +134,7 @@ def ledger_path(uri: str) -> Path:
     env = os.environ.get(ledger.ENV_VAR)
     if env:
         return Path(env)
-    db = store.sqlite_file(uri)
+    db = sqlite_file(uri)
     return db.parent / "privacy" / "ledger.jsonl" if db else ledger.default_path()
 
 

@@ -1,6 +1,6 @@
 """The server process of `journeylab app`: Streamlit, with the heavy imports started early.
 
-`python -m app.server [streamlit flags]` runs `streamlit run app/streamlit_app.py`
+`python -m journeylab.app.server [streamlit flags]` runs `streamlit run app/streamlit_app.py`
 through Streamlit's own command-line entry, after importing what the pages need
 (MLflow, Plotly, torch and the generators) and opening the MLflow store: the
 server answers a few seconds later, and then the first page a person opens
@@ -22,11 +22,12 @@ def warm() -> None:
         import mlflow
         import plotly.express as px
 
-        import journeylab.generators  # noqa: F401  (torch and the generator registry)
         from journeylab.app import event_logs, results, store, ui  # noqa: F401
         from journeylab.evaluation import charts  # noqa: F401
+        from journeylab.generators.base import registry
         from journeylab.journeys import fidelity  # noqa: F401
 
+        registry()  # torch and the generators
         px.scatter(x=[0], y=[0]).to_dict()  # plotly builds its templates on first use
         uri = store.store_uri()
         db = store.sqlite_file(uri)

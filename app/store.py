@@ -32,6 +32,7 @@ import streamlit as st
 
 from journeylab.journeys import __version__, tracking
 from journeylab.journeys.errors import ConfigError
+from journeylab.store import resolve_path, sqlite_file
 
 TTL = 30  # seconds before a page sees new runs without pressing Reload
 TAG = tracking.TAG
@@ -58,27 +59,6 @@ BASE_COLUMNS = [
 # --- where ----------------------------------------------------------------------
 def store_uri() -> str:
     return tracking.tracking_uri()
-
-
-def sqlite_file(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-
-
-def store_root(uri: str) -> Path:
-    """The project folder of a `<root>/mlruns/mlflow.db` store: relative run paths start here."""
-    db = sqlite_file(uri)
-    return db.parent.parent if db is not None else Path.cwd()
-
-
-def resolve_path(path: str | None, uri: str) -> Path | None:
-    """An existing file named by a run parameter (absolute, or relative to cwd or the store)."""
-    if not isinstance(path, str) or path in ("", "None", "nan"):
-        return None
-    p = Path(path)
-    for cand in [p] if p.is_absolute() else [Path.cwd() / p, store_root(uri) / p]:
-        if cand.is_file():
-            return cand.resolve()
-    return None
 
 
 # --- opening --------------------------------------------------------------------
@@ -370,15 +350,14 @@ def read_text(uri: str, run_id: str, artifact_uri: str, path: str) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_generator(uri: str, run_id: str, artifact_uri: str):
-    """(generator, meta) of a fit run's `model` artefact; loaded once per server."""
-    import journeylab.generators  # noqa: F401  (registers gan and vae)
-    from journeylab.generators import base
+    """(generator, meta) of a fit run's `model` artefact; loaded once per server.
 
-    try:  # the SDV baseline registers itself when imported; it may be absent
-        import journeylab.generators.par  # noqa: F401
-    except Exception:  # an optional dependency missing is not this page's problem
-        pass
-    path = artifact_path(uri, run_id, artifact_uri, "model")
+    The folder comes from `journeylab.runs.model_dir_of`, the one helper for a run's
+    model (read in place from a local store); `artifact_uri` only keys the cache."""
+    from journeylab.generators import base
+    from journeylab.runs import model_dir_of
+
+    path = model_dir_of(run_id, uri=uri)
     meta = base.read_meta(path)  # ConfigError for a missing, corrupt or newer model
     try:
         gen = base.load(path)

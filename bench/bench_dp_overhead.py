@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config", default="{}", help="JSON config values for both sides")
     a = ap.parse_args(argv)
     from bench.common import parse_config
-    from journeylab.journeys.eventlog import atomic_write
+    from journeylab.journeys.files import atomic_write
 
     config = parse_config(a.config, "--config", a.models.split(","))
     from journeylab.journeys import datasets, split_by_customer

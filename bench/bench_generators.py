@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.common import fit_and_sample, parse_config, parse_job, run_child
-from journeylab.journeys.eventlog import atomic_write
+from journeylab.journeys.files import atomic_write
 
 RESULTS = Path("bench/results")
 ALL_JOBS = ["vae-nodp", "vae-eps8", "vae-eps1", "gan-nodp", "gan-eps8", "gan-eps1", "par"]

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.files import atomic_write_files
 
 FORMAT = 1
 FIDELITY_CAVEAT = (
@@ -83,13 +83,7 @@ class EvaluateConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> EvaluateConfig:
-        d = dict(d or {})
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(
-                f"unknown evaluate setting(s) {unknown}; valid: {[f.name for f in fields(cls)]}"
-            )
-        return cls(**d)
+        return strict_from_dict(cls, d, what="evaluate settings")
 
 
 # --- the report -------------------------------------------------------------------------
@@ -307,13 +301,10 @@ def write_report(
 ) -> dict[str, Path]:
     """Write report.json and report.html (and `extra` tables: name -> DataFrame) into out_dir.
 
-    All or nothing, like `journeys.eventlog.atomic_write` but for the files together:
-    each is rendered and written to a hidden temporary beside its target first, and only
-    when every one is complete are they renamed into place. A failure leaves no report
+    All or nothing (`journeys.files.atomic_write_files`): a failure leaves no report
     file (and no folder that this call created)."""
     from journeylab.journeys.eventlog import write_table
 
-    out_dir = Path(out_dir)
     files = files or report_files(report)
     writers: dict[str, Callable[[str], Any]] = {
         name: (lambda p, text=text: Path(p).write_text(text)) for name, text in files.items()
@@ -321,31 +312,4 @@ def write_report(
     writers.update(
         {name: (lambda p, df=df: write_table(df, p)) for name, df in (extra or {}).items()}
     )
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[str, Path]] = []
-    try:
-        for name, write in writers.items():
-            fd, tmp = tempfile.mkstemp(
-                dir=out_dir, prefix=f".{Path(name).stem}-", suffix=Path(name).suffix
-            )
-            os.close(fd)
-            staged.append((tmp, out_dir / name))
-            write(tmp)
-        mode = 0o666 & ~_umask()  # mkstemp makes 0600 files; a report is for sharing
-        for tmp, target in staged:
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-    return {target.name: target for _, target in staged}
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    return atomic_write_files(out_dir, writers)

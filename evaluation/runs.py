@@ -25,6 +25,7 @@ from typing import Any
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.store import get_run, resolve_path
 
 TAG = "journeylab."
 SAMPLE_SEED = 0
@@ -100,34 +101,6 @@ def from_files(train: Path, holdout: Path, synthetic: Path, schema: str | None) 
 
 
 # --- MLflow runs ---------------------------------------------------------------------------
-def get_run(client, run_id: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException as e:
-        raise ConfigError(
-            f"no MLflow run '{run_id}' in the store {client.tracking_uri}; pass "
-            "the run id printed by `journeylab fit` or `journeylab sample` "
-            "(MLFLOW_TRACKING_URI selects another store)"
-        ) from e
-
-
-def _existing(path: str | None, uri: str) -> Path | None:
-    if not path or path in ("None", "nan"):
-        return None
-    p = Path(path)
-    root = (
-        Path(uri.removeprefix("sqlite:///")).parent.parent
-        if uri.startswith("sqlite:///")
-        else Path.cwd()
-    )
-    for cand in [p] if p.is_absolute() else [Path.cwd() / p, root / p]:
-        if cand.is_file():
-            return cand
-    return None
-
-
 def newest_sample(client, fit_run) -> Any | None:
     """The newest finished sample run of `fit_run` whose output file still exists."""
     runs = client.search_runs(
@@ -141,7 +114,7 @@ def newest_sample(client, fit_run) -> Any | None:
             r
             for r in runs
             if r.data.tags.get(f"{TAG}kind") == "sample"
-            and _existing(r.data.params.get("output"), uri)
+            and resolve_path(r.data.params.get("output"), uri)
         ),
         None,
     )
@@ -179,7 +152,7 @@ def _train_path(fit, train: Path | None, uri: str) -> Path:
             "the sample run names no fit run, so its training data is unknown; "
             "pass --train and --holdout"
         )
-    p = _existing(fit.data.params.get("data"), uri)
+    p = resolve_path(fit.data.params.get("data"), uri)
     if p is None:
         raise DataError(
             f"fit run {fit.info.run_id} trained on "
@@ -281,7 +254,7 @@ def _synthetic(
     path = (
         Path(synthetic)
         if synthetic is not None
-        else (_existing(sample.data.params.get("output"), uri) if sample is not None else None)
+        else (resolve_path(sample.data.params.get("output"), uri) if sample is not None else None)
     )
     if path is not None:
         source["synthetic"] = f"file {path}" + (

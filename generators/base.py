@@ -19,6 +19,7 @@ implements only `_fit`.
 from __future__ import annotations
 
 import abc
+import importlib
 import json
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.files import atomic_write
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -44,9 +46,26 @@ def register(name: str):
     return deco
 
 
+BUILTIN = {
+    "gan": "journeylab.generators.gan",
+    "vae": "journeylab.generators.vae",
+    "par": "journeylab.generators.par",
+}
+
+
+def registry(name: str | None = None) -> dict[str, type[SequenceGenerator]]:
+    """The registry with the built-in generators in it: all of them, or only `name`'s
+    when that is enough (loading a VAE need not import the GAN). Their modules import
+    this one, so they are imported here, on first use, rather than at the top."""
+    for key, module in BUILTIN.items():
+        if name is None or name == key or name not in BUILTIN:
+            importlib.import_module(module)
+    return REGISTRY
+
+
 def create(name: str, config: dict[str, Any] | None = None) -> SequenceGenerator:
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown generator '{name}'; choose one of {sorted(REGISTRY)}")
+    if name not in registry(name):
+        raise ConfigError(f"unknown generator '{name}'; choose one of {sorted(registry())}")
     return REGISTRY[name](**(config or {}))
 
 
@@ -54,10 +73,10 @@ def load(path: str | Path) -> SequenceGenerator:
     """Load any saved generator; the class is read from meta.json."""
     meta = read_meta(path)
     name = meta.get("generator")
-    if name not in REGISTRY:
+    if name not in registry(name):
         raise ConfigError(
             f"model in {path} was saved by generator '{name}', which this "
-            f"version does not know; known: {sorted(REGISTRY)}"
+            f"version does not know; known: {sorted(registry())}"
         )
     return REGISTRY[name].load(path)
 
@@ -81,6 +100,15 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             "with this version"
         )
     return meta
+
+
+def check_fitted(gen: SequenceGenerator, fitted: bool) -> None:
+    """The one "not fitted" error of every generator (scikit-learn's check_is_fitted)."""
+    if not fitted:
+        raise ConfigError(
+            f"the {gen.name} generator is not fitted; call fit(log) or load a saved "
+            "model first (generators.load(path))"
+        )
 
 
 class SequenceGenerator(abc.ABC):
@@ -120,7 +148,7 @@ class SequenceGenerator(abc.ABC):
                 "e.g. PrivacyBudget(epsilon=8)"
             )
         if privacy is not None and not self.supports_dp:
-            dp = sorted(n for n, c in REGISTRY.items() if c.supports_dp)
+            dp = sorted(n for n, c in registry().items() if c.supports_dp)
             raise ConfigError(
                 f"generator '{self.name}' has no differential privacy: it cannot train under "
                 f"a privacy budget. Use one of {dp} for a DP run, or fit '{self.name}' "
@@ -183,38 +211,34 @@ def sample_to_parquet(
     `syn-00000000`... across batches. The file is written to a temporary name
     and renamed at the end: an interrupted run leaves no half file.
     """
-    import os
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if n < 1 or batch_size < 1:
         raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    writer, counts = None, {"customers": 0, "events": 0}
-    try:
-        for i, start in enumerate(range(0, n, batch_size)):
-            k = min(batch_size, n - start)
-            log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
-            df = log.df.copy()
-            codes = df[log.key].factorize(sort=False)[0]
-            df[log.key] = [f"syn-{start + c:08d}" for c in codes]
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema))
-            counts["customers"] += log.n_customers
-            counts["events"] += log.n_events
-            if progress is not None:
-                progress(start + k, n)
-        writer.close()
+    counts = {"customers": 0, "events": 0}
+
+    def write(tmp: str) -> None:
         writer = None
-        os.replace(tmp, path)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            for i, start in enumerate(range(0, n, batch_size)):
+                k = min(batch_size, n - start)
+                log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+                df = log.df.copy()
+                codes = df[log.key].factorize(sort=False)[0]
+                df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                counts["customers"] += log.n_customers
+                counts["events"] += log.n_events
+                if progress is not None:
+                    progress(start + k, n)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)
+    return counts
     return counts

@@ -9,9 +9,10 @@ journeys up to ~700 events, mean 64) to train in a few minutes on 2 CPU cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 
 
@@ -106,14 +107,8 @@ class CommonConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CommonConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__}: unknown settings {unknown}; valid ones are {sorted(known)}"
-            )
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any] | None) -> CommonConfig:
+        return strict_from_dict(cls, d)
 
 
 @dataclass(frozen=True)

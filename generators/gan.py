@@ -45,9 +45,9 @@ from torch import nn
 
 from journeylab.generators.base import register
 from journeylab.generators.config import GANConfig
+from journeylab.generators.data import Batch, Binning, JourneyData, length_chunks
 from journeylab.generators.nets import ConvStack, Head, straight_through
 from journeylab.generators.neural import NeuralGenerator
-from journeylab.generators.training import Batch, Binning, JourneyData, length_chunks
 from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 MASK_EPS = 1e-3  # a fake journey whose mask is below this has ended

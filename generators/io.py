@@ -25,7 +25,7 @@ from torch import nn
 
 from journeylab.generators.base import FORMAT_VERSION, read_meta
 from journeylab.journeys.errors import ConfigError
-from journeylab.journeys.eventlog import atomic_write
+from journeylab.journeys.files import atomic_write, atomic_write_text
 from journeylab.journeys.schema import Schema
 
 MODEL_FILE = "model.safetensors"
@@ -34,9 +34,9 @@ ID_WIDTH = 9
 PACKAGES = ("journeylab", "torch", "opacus", "pytorch-lightning", "numpy", "pandas", "safetensors")
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -63,8 +63,13 @@ def save_model(
     schema: Schema,
     privacy: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
+    files: dict[str, Any] | None = None,
+    packages: tuple[str, ...] = PACKAGES,
 ) -> Path:
-    """Write a model directory; each file atomically, meta.json last."""
+    """Write a model directory; each file atomically, meta.json last.
+
+    `extra` adds keys to meta.json; `files` adds JSON files ({name: object}), such as
+    PAR's `state.json`; `packages` are the versions recorded in meta.json."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
@@ -73,14 +78,14 @@ def save_model(
         "generator": generator,
         "schema": schema.to_dict(),
         "privacy": privacy,
-        "versions": package_versions(),
+        "versions": package_versions(packages),
         **(extra or {}),
     }
     atomic_write(path / MODEL_FILE, lambda f: save_file(tensors, f))
-    atomic_write(path / "config.json", lambda f: Path(f).write_text(json.dumps(config, indent=2)))
-    atomic_write(
-        path / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json))
-    )
+    atomic_write_text(path / "config.json", json.dumps(config, indent=2))
+    for name, obj in (files or {}).items():
+        atomic_write_text(path / name, json.dumps(obj, indent=1, default=_json))
+    atomic_write_text(path / "meta.json", json.dumps(meta, indent=2, default=_json))
     return path
 
 
@@ -103,13 +108,7 @@ def load_model(
             f"model in {path} was saved by generator '{meta.get('generator')}', "
             f"not '{generator}'; load it with generators.load({str(path)!r})"
         )
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(
-            f"{path / 'config.json'} is missing or corrupt ({e}); re-run the fit "
-            "or restore the model directory"
-        ) from e
+    config = read_json(path / "config.json")
     f = path / MODEL_FILE
     try:
         state = load_file(str(f))
@@ -119,6 +118,17 @@ def load_model(
             "or restore the model directory"
         ) from e
     return state, config, meta
+
+
+def read_json(f: Path) -> Any:
+    """A JSON file of a model directory; missing or corrupt ones raise a ConfigError."""
+    try:
+        return json.loads(Path(f).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(
+            f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
+            "or restore the model directory"
+        ) from e
 
 
 def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -134,6 +144,10 @@ def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Pat
 
 def check_conditions(schema: Schema, conditions: dict[str, Any] | None) -> dict[str, Any]:
     """Validate fixed context values; returns {column: value} (str for categoricals)."""
+    if conditions is not None and not isinstance(conditions, dict):
+        raise ConfigError(
+            f"conditions must be a dict {{context column: value}}, got {type(conditions).__name__}"
+        )
     out: dict[str, Any] = {}
     problems = []
     ctx = {c.name: c for c in schema.context}

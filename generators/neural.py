@@ -23,6 +23,7 @@ from torch import nn
 
 from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.config import CommonConfig
+from journeylab.generators.data import Binning, JourneyData, Task, run_training
 from journeylab.generators.io import (
     check_conditions,
     derive_seed,
@@ -32,7 +33,6 @@ from journeylab.generators.io import (
     synthetic_ids,
 )
 from journeylab.generators.profile import JourneyProfile
-from journeylab.generators.training import Binning, JourneyData, Task, run_training
 from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog

@@ -48,7 +48,7 @@ import json
 import logging
 import random
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeylab.generators import par_state
-from journeylab.generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
+from journeylab.generators import io, par_state
+from journeylab.generators.base import SequenceGenerator, check_fitted, register
+from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+
+STATE_FILE = "state.json"  # PAR's maps, domains and context copula (JSON)
+PACKAGES = ("journeylab", "sdv", "deepecho", "torch", "safetensors")
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,8 @@ class PARConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PARConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"par config: unknown keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any] | None) -> PARConfig:
+        return strict_from_dict(cls, d, what="par config")
 
 
 @contextlib.contextmanager
@@ -181,7 +181,7 @@ class PARGenerator(SequenceGenerator):
         self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
     ) -> EventLog:
         """Sample `n` journeys; `seed=None` uses the config's seed (same seed, same journeys)."""
-        self._require_fitted("sample")
+        check_fitted(self, self._par is not None)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ConfigError(f"n must be a positive integer number of journeys, got {n!r}")
         seed = self.config.seed if seed is None else seed
@@ -202,67 +202,40 @@ class PARGenerator(SequenceGenerator):
         return [ctx[name][i].item() for name in names]
 
     def _check_conditions(self, conditions: dict[str, Any]) -> dict[str, float]:
-        """Map {context column: value} to context codes; refuse what PAR cannot condition on."""
-        if not isinstance(conditions, dict):
-            raise ConfigError(
-                f"conditions must be a dict {{context column: value}}, "
-                f"got {type(conditions).__name__}"
-            )
-        names = self.schema.context_names()
-        fixed = {}
-        for col, value in conditions.items():
-            if col not in names:
-                what = (
-                    "an event column (events are generated, not fixed)"
-                    if col in self.schema.event_names()
-                    else "not a column of the schema"
-                )
-                raise ConfigError(
-                    f"cannot condition on '{col}': it is {what}; conditions fix context "
-                    f"columns, which are {names}"
-                )
-            fixed[col] = par_state.condition_code(col, value, self._state, self.schema)
-        return fixed
+        """Map {context column: value} to context codes; refuse what PAR cannot condition on.
+
+        The domain checks are the neural generators' (`io.check_conditions`): the same
+        mistake, the same error; PAR then refuses values no training customer had."""
+        fixed = io.check_conditions(self.schema, conditions)
+        return {
+            col: par_state.condition_code(col, value, self._state, self.schema)
+            for col, value in fixed.items()
+        }
 
     # --- save / load -----------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        self._require_fitted("save")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous() for k, v in self._tensors.items()}, str(path / "model.safetensors")
+        """The neural generators' model directory (`io.save_model`), plus `state.json`."""
+        check_fitted(self, self._par is not None)
+        return io.save_model(
+            path,
+            generator=self.name,
+            state=self._tensors,
+            config=self.config.to_dict(),
+            schema=self.schema,
+            privacy=None,
+            extra={"dataset_fingerprint": self._state.get("dataset_fingerprint", "")},
+            files={STATE_FILE: self._state},
+            packages=PACKAGES,
         )
-        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        (path / "state.json").write_text(json.dumps(self._state, indent=1))
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "generator": self.name,
-            "schema": self.schema.to_dict(),
-            "privacy": None,
-            "dataset_fingerprint": self._state.get("dataset_fingerprint", ""),
-            "versions": _versions(),
-        }
-        (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        return path
 
     @classmethod
     def load(cls, path: str | Path) -> PARGenerator:
         path = Path(path)
-        meta = read_meta(path)
-        if meta.get("generator") != "par":
-            raise ConfigError(
-                f"model in {path} was saved by generator "
-                f"'{meta.get('generator')}', not 'par'; load it with "
-                "generators.load(path)"
-            )
+        tensors, config, meta = io.load_model(path, generator="par")
+        state = io.read_json(path / STATE_FILE)
         try:
-            gen = cls(_read_json(path / "config.json"))
-            schema = Schema.from_dict(meta["schema"])
-            state = _read_json(path / "state.json")
-            tensors = _read_tensors(path / "model.safetensors")
-            gen._set_state(schema, state, tensors)
+            gen = cls(config)
+            gen._set_state(Schema.from_dict(meta["schema"]), state, tensors)
         except ConfigError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
@@ -271,13 +244,6 @@ class PARGenerator(SequenceGenerator):
                 f"{e}); re-run the fit and save again"
             ) from e
         return gen
-
-    def _require_fitted(self, what: str) -> None:
-        if self._par is None:
-            raise ConfigError(
-                f"cannot {what} a 'par' generator that is not fitted; call "
-                "fit(log) or generators.load(path) first"
-            )
 
 
 def _fit_sdv(frame: pd.DataFrame, schema: Schema, config: PARConfig):
@@ -319,39 +285,6 @@ def _quiet(name: str):
         yield
     finally:
         logger.handlers = handlers
-
-
-# --- files -----------------------------------------------------------------
-def _read_json(f: Path) -> dict[str, Any]:
-    if not f.exists():
-        raise ConfigError(f"{f} is missing; the model directory is incomplete. Re-run the fit")
-    try:
-        return json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{f} is corrupt (not valid JSON: {e}); re-run the fit") from e
-
-
-def _read_tensors(f: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    if not f.exists():
-        raise ConfigError(f"{f} is missing; the model directory is incomplete. Re-run the fit")
-    try:
-        return load_file(str(f))
-    except Exception as e:  # safetensors raises its own error type for a damaged header
-        raise ConfigError(f"{f} is corrupt (not a safetensors file: {e}); re-run the fit") from e
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("journeylab", "sdv", "deepecho", "torch"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
 
 
 __all__ = ["PARConfig", "PARGenerator", "seeded"]

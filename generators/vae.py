@@ -24,6 +24,7 @@ from torch import nn
 
 from journeylab.generators.base import register
 from journeylab.generators.config import VAEConfig
+from journeylab.generators.data import Batch, Binning, JourneyData
 from journeylab.generators.nets import (
     ContextAR,
     ConvStack,
@@ -34,7 +35,6 @@ from journeylab.generators.nets import (
     gumbel_argmax,
 )
 from journeylab.generators.neural import NeuralGenerator
-from journeylab.generators.training import Batch, Binning, JourneyData
 from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 LOSS_NORM = 64.0  # per-customer losses are divided by this constant (not by data)

@@ -4,7 +4,7 @@ The public Python API, in the order a data scientist uses it:
 
     import journeylab as jl
 
-    log, schema_path = jl.load_dataset("completejourney")          # a validated EventLog
+    log, _ = jl.load_dataset("completejourney")                    # a validated EventLog
     train, holdout = jl.split_by_customer(log, holdout=0.5, seed=0)
     fit = jl.fit_run(train, model="vae", epsilon=8, config={"epochs": 3})  # ledger + MLflow
     synthetic = fit.generator.sample(holdout.n_customers, seed=0)

@@ -31,6 +31,7 @@ from typing import Any
 from journeylab.generators import base
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.files import atomic_write_folder
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 
@@ -84,7 +85,6 @@ def fit_run(
     """
     import mlflow
 
-    import journeylab.generators  # noqa: F401  (registers gan, vae and par)
     from journeylab.journeys.tracking import start_run
 
     gen = base.create(model, config)
@@ -120,7 +120,7 @@ def _budget(gen, epsilon, delta, max_grad_norm, n_customers) -> PrivacyBudget | 
     if epsilon is None:
         raise ConfigError("--delta needs --epsilon; pass both, or neither for no DP")
     if not type(gen).supports_dp:
-        dp = sorted(n for n, c in base.REGISTRY.items() if c.supports_dp)
+        dp = sorted(n for n, c in base.registry().items() if c.supports_dp)
         raise ConfigError(
             f"generator '{gen.name}' has no differential privacy; drop --epsilon "
             f"for a non-private baseline, or use one of {dp}"
@@ -157,19 +157,10 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
         gen.save(model)
         (model / "release.json").write_text(json.dumps(record, indent=1))
         mlflow.log_artifacts(str(model), "model")
-        if target is None:
-            return
-        staged = target.with_name(f".{target.name}.new")
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(model, staged)
-        if target.exists():  # an earlier model of ours (check_model_out)
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            staged.rename(target)
-            shutil.rmtree(old)
-        else:
-            staged.rename(target)
+        if target is not None:  # replaces only an earlier model of ours (check_model_out)
+            atomic_write_folder(
+                target, lambda staged: shutil.copytree(model, staged, dirs_exist_ok=True)
+            )
 
 
 def refuse_over_cap(ledger: Ledger, fingerprint: str, budget: PrivacyBudget | None) -> None:
@@ -236,21 +227,29 @@ def log_privacy(record: dict, run_id: str) -> None:
 
 
 # --- models of runs ----------------------------------------------------------------------
-def model_dir_of(run_id: str, dst: str | Path | None = None) -> Path:
-    """The `model` artefact of fit run `run_id` as a local folder (the one helper for it)."""
+def model_dir_of(run_id: str, dst: str | Path | None = None, *, uri: str | None = None) -> Path:
+    """The `model` artefact of fit run `run_id` as a local folder (the one helper for it).
+
+    `uri`: the tracking store (default: `journeys.tracking`'s, which this opens). With
+    `dst` None a local artefact store's folder is returned in place, not copied."""
     import mlflow
 
     from journeylab.journeys.tracking import open_store
 
-    open_store()
+    if uri is None:
+        open_store()
     try:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="model", dst_path=None if dst is None else str(dst)
+            run_id=run_id,
+            artifact_path="model",
+            dst_path=None if dst is None else str(dst),
+            tracking_uri=uri,
         )
     except Exception as e:  # MLflow raises several types for a missing run/artifact
         raise ConfigError(
             f"no model found for MLflow run '{run_id}' ({type(e).__name__}); "
-            "pass the run id printed by `journeylab fit`"
+            "pass the run id printed by `journeylab fit` (the run may have failed "
+            "before saving its model, or its files were moved or deleted)"
         ) from e
     return Path(path)
 
@@ -278,7 +277,6 @@ def sample_run(
     model costs no budget (post-processing)."""
     import mlflow
 
-    import journeylab.generators  # noqa: F401  (registers gan, vae and par)
     from journeylab.journeys.eventlog import file_format
     from journeylab.journeys.tracking import start_run
 

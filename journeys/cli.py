@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeylab.journeys import datasets
-from journeylab.journeys.eventlog import EventLog, split_by_customer, write_table
+from journeylab.journeys.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from journeylab.journeys.eventlog import EventLog
+
+# pandas, pyarrow and the datasets are imported inside the commands that use them, so
+# `journeylab --help` and the commands that do not read a log start fast.
 
 out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
 err = Console(stderr=True, soft_wrap=True)
@@ -40,6 +45,9 @@ TruncOpt = Annotated[
 
 
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
+    from journeylab.journeys import datasets
+    from journeylab.journeys.eventlog import EventLog
+
     with err.status(f"reading and validating {data}"):
         log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
@@ -61,6 +69,8 @@ def print_dict(d: dict, title: str) -> None:
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List the datasets that ship with JourneyLab."""
+    from journeylab.journeys import datasets
+
     table = Table("name", "kind", "description")
     for d in datasets.DATASETS.values():
         table.add_row(d.name, "real" if d.real else "simulated", d.description)
@@ -82,6 +92,8 @@ def datasets_build(
     ] = None,
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
+    from journeylab.journeys import datasets
+
     folder = datasets.folder_name(name, preset)
     with err.status(f"building {folder}") as status:
         target = datasets.build(
@@ -137,6 +149,8 @@ def split(
     ),
 ) -> None:
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
+    from journeylab.journeys.eventlog import split_by_customer, write_table
+
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +190,7 @@ def compare(
             metrics = fidelity.compare(la, lb, seed=seed)
     print_dict(metrics, f"{b} vs {a}")
     if json_out is not None:
-        json_out.write_text(json.dumps(metrics, indent=2))
+        atomic_write_text(json_out, json.dumps(metrics, indent=2))
     if mlflow_log:
         run_id = _log_compare(la, lb, a, b, metrics)
         out.print(f"logged to MLflow run {run_id}")

@@ -7,15 +7,14 @@ ways in are `EventLog.from_frame` and `EventLog.read`, which validate.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from journeylab.journeys.errors import ConfigError, DataError
+from journeylab.journeys.files import atomic_write
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.validate import ValidationReport, validate_frame
 
@@ -155,24 +154,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(
             f"could not read {path} as {fmt}: {e}", fix=f"check that the file is valid {fmt}"
         ) from e
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
-
-    A crash leaves the old file or none, never half a file; the temporary is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:

@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from journeylab.journeys.config import check_keys
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_text
 
 REQUIRED_EVENT_COLUMNS = ("channel", "event_type")
 KINDS = ("categorical", "numeric")
@@ -68,9 +70,9 @@ class Column:
                 f"column '{name}': expected a mapping with 'type' (categorical or numeric), "
                 f"got {d!r}"
             )
-        unknown = set(d) - {"type", "values", "min", "max", "decimals", "description"}
-        if unknown:
-            raise ConfigError(f"column '{name}': unknown keys {sorted(unknown)}; remove them")
+        check_keys(
+            d, ("type", "values", "min", "max", "decimals", "description"), what=f"column '{name}'"
+        )
         values = d.get("values")
         return cls(
             name=name,
@@ -240,7 +242,4 @@ class Schema:
         return cls.from_dict(d)
 
     def write(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))

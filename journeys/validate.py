@@ -3,7 +3,9 @@
 Every check runs and every problem is collected; one `DataError` lists them all
 with column, rows (0-based positions in the input) and fix. The only repairs
 made without being asked are harmless and reported: sorting by customer and
-time. Truncation of over-long journeys happens only when asked for.
+time. Truncation of over-long journeys happens only when asked for. Exact duplicate
+events (two coupons redeemed on one day, two identical purchases on one date) are
+data, not mistakes: they are kept, and their number is a note of the report.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class ValidationReport:
     sorted: bool = False
     truncated_customers: int = 0
     truncated_events: int = 0
+    duplicate_events: int = 0  # events identical to an earlier one (kept)
     notes: list[str] = field(default_factory=list)
 
 
@@ -53,9 +56,9 @@ def validate_frame(
     if problems:
         raise DataError(problems)
     problems += _context_problems(out, schema)
-    problems += _duplicate_problems(out)
     if problems:
         raise DataError(problems)
+    _note_duplicates(out, report)
     out = _sort(out, schema, report)
     out = _length_limit(out, schema, truncate, report)
     return out[schema.all_names].reset_index(drop=True), report
@@ -254,18 +257,15 @@ def _context_problems(df: pd.DataFrame, schema: Schema) -> list[Problem]:
     return problems
 
 
-def _duplicate_problems(df: pd.DataFrame) -> list[Problem]:
-    dup = df.duplicated(keep="first").to_numpy()
-    if not dup.any():
-        return []
-    return [
-        rows_problem(
-            None,
-            dup,
-            "exact duplicate events",
-            "drop them (DataFrame.drop_duplicates()) or add a column that tells them apart",
+def _note_duplicates(df: pd.DataFrame, report: ValidationReport) -> None:
+    """Count exact duplicate events; they stay in the log (repeated events are data)."""
+    n = int(df.duplicated(keep="first").sum())
+    report.duplicate_events = n
+    if n:
+        report.notes.append(
+            f"{n} event(s) repeat an earlier event exactly (same customer, time and values); "
+            "they are kept as separate events"
         )
-    ]
 
 
 def _sort(df: pd.DataFrame, schema: Schema, report: ValidationReport) -> pd.DataFrame:

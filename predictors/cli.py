@@ -22,6 +22,7 @@ from rich.table import Table
 
 from journeylab.journeys.cli import SchemaOpt, err, out, read_log
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_text
 
 predict_app = typer.Typer(
     help="Churn, purchase and campaign-response predictors: train, "
@@ -170,7 +171,7 @@ def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -
     rows = {t: r.metrics for t, r in results.items()}
     out.print(_metrics_table(f"{bundle.model} on {data} (cutoff {bundle.spec.cutoff})", rows))
     if json_out is not None:
-        json_out.write_text(json.dumps(rows, indent=2))
+        atomic_write_text(json_out, json.dumps(rows, indent=2))
     if mlflow_log:
         from journeylab.predictors.report import log_evaluation
 
@@ -225,7 +226,7 @@ def utility(
         )
     out.print(utility_rich(table))
     if json_out is not None:
-        json_out.write_text(table.to_json(orient="records", indent=2))
+        atomic_write_text(json_out, table.to_json(orient="records", indent=2))
     if mlflow_log:
         from journeylab.predictors.report import log_utility
 

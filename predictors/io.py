@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError
-from journeylab.journeys.eventlog import atomic_write
+from journeylab.journeys.files import atomic_write
 
 FORMAT_VERSION = 1
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.predictors import io
 from journeylab.predictors.data import Examples
@@ -34,12 +35,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None):
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**d)
+        return strict_from_dict(cls, d)
 
 
 def _check(cond: bool, msg: str) -> None:

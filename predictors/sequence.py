@@ -13,10 +13,7 @@ network on the whole prefix (up to float32 rounding).
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from journeylab.journeys.encoding import JourneyEncoder
+from journeylab.journeys.quiet import quiet_lightning
 from journeylab.journeys.schema import Schema
 from journeylab.predictors import io
 from journeylab.predictors.data import Examples
@@ -180,7 +178,7 @@ class GRUPredictor(Predictor):
             "n_ctx_num": len(encoder.ctx_num),
         }
         c = self.config
-        with torch.random.fork_rng(devices=[]), _quiet():
+        with torch.random.fork_rng(devices=[]), quiet_lightning():
             torch.manual_seed(c.seed)
             self.net = GRUNet(dims, c.hidden, c.embed_dim)
             trainer = pl.Trainer(
@@ -271,21 +269,3 @@ class GRUPredictor(Predictor):
         model.net.eval()
         model.fitted = True
         return model
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Library code never prints: silence Lightning's info lines and hints while fitting."""
-    names = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module="pytorch_lightning")
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)

@@ -1,33 +1,36 @@
-"""Privacy: budgets, DP-SGD wiring, accounting, ledger, DP preprocessing, audits."""
+"""Privacy: budgets, DP-SGD wiring, accounting, ledger, DP preprocessing, audits.
 
-from journeylab.privacy.budget import PrivacyBudget, default_delta
-from journeylab.privacy.card import PrivacyCard, recompute_epsilon
-from journeylab.privacy.ledger import Ledger
-from journeylab.privacy.preprocess import conform, dp_complete_schema
+Names are imported on first use (the audits pull in scikit-learn, the card Opacus),
+so `journeylab privacy ...` and `import journeylab.privacy` start fast.
+"""
 
-_LAZY = {
+from __future__ import annotations
+
+import importlib
+
+_API = {
+    "PrivacyBudget": "journeylab.privacy.budget",
+    "default_delta": "journeylab.privacy.budget",
+    "PrivacyCard": "journeylab.privacy.card",
+    "recompute_epsilon": "journeylab.privacy.card",
+    "Ledger": "journeylab.privacy.ledger",
+    "conform": "journeylab.privacy.preprocess",
+    "dp_complete_schema": "journeylab.privacy.preprocess",
     "run_audits": "journeylab.privacy.audits",
     "canary_audit": "journeylab.privacy.audit_canary",
 }
 
 
 def __getattr__(name: str):
-    # The audits pull in scikit-learn: loaded on first use, not on `import privacy`.
-    if name in _LAZY:
-        import importlib
+    if name not in _API:
+        raise AttributeError(f"module 'journeylab.privacy' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'privacy' has no attribute '{name}'")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
 
 
-__all__ = [
-    "Ledger",
-    "PrivacyBudget",
-    "PrivacyCard",
-    "canary_audit",
-    "conform",
-    "default_delta",
-    "dp_complete_schema",
-    "recompute_epsilon",
-    "run_audits",
-]
+__all__ = sorted(_API)

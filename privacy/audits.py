@@ -37,13 +37,10 @@ from sklearn.neighbors import NearestNeighbors
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.caveats import AUDIT_CAVEAT
 from journeylab.privacy.embedding import embed, journey_hashes
 
-CAVEAT = (
-    "Computed on real data (train and holdout customers): these empirical results are "
-    "not covered by the differential-privacy guarantee and are not themselves private. "
-    "An attack can show a leak; a failed attack does not prove there is none."
-)
+CAVEAT = AUDIT_CAVEAT
 
 
 @dataclass

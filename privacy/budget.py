@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 
 ACCOUNTANTS = ("rdp", "prv")
@@ -61,7 +62,7 @@ class PrivacyBudget:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PrivacyBudget:
-        return cls(**d)
+        return strict_from_dict(cls, d, what="privacy budget")
 
 
 def default_delta(n_customers: int) -> float:

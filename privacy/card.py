@@ -14,7 +14,6 @@ delta, plus the preprocessing epsilons, under basic composition.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -24,22 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_files
+from journeylab.privacy.card_render import render_html, render_markdown
 
-UNIT = (
-    "one customer: all of their events and context. Neighbouring datasets differ by "
-    "one whole customer journey."
-)
-COVERS = [
-    "the trained model and everything sampled from it (sampling is post-processing)",
-    "the domains estimated from the data by DP preprocessing (category sets, bounds, "
-    "time range, maximum length)",
-]
-NOT_COVERED = [
-    "domains declared in the schema: public by declaration, so they cost nothing",
-    "metrics computed on real data (fidelity reports, audits below): not private",
-    "hyperparameters or model choices tuned by looking at results on real data",
-    "other releases from the same dataset: see the ledger total",
-]
 _META = ("run_id", "dataset", "generator", "dataset_fingerprint", "audits", "ledger")
 _NUMBERS_RE = re.compile(r"<!-- privacy-numbers -->\s*```json\n(.*?)\n```", re.S)
 
@@ -211,25 +197,23 @@ class PrivacyCard:
 
     @property
     def markdown(self) -> str:
-        from journeylab.privacy.card_render import render_markdown
-
         return render_markdown(self)
 
     @property
     def html(self) -> str:
-        from journeylab.privacy.card_render import render_html
-
         return render_html(self)
 
     def write(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "card.md").write_text(self.markdown)
-        (d / "card.html").write_text(self.html)
-        (d / "card_numbers.json").write_text(json.dumps(self.numbers, indent=2))
+        files = {
+            "card.md": self.markdown,
+            "card.html": self.html,
+            "card_numbers.json": json.dumps(self.numbers, indent=2),
+        }
+        writers = {n: (lambda p, t=t: Path(p).write_text(t)) for n, t in files.items()}
         if self.plot_png:
-            (d / "epsilon_over_steps.png").write_bytes(self.plot_png)
-        return d
+            writers["epsilon_over_steps.png"] = lambda p: Path(p).write_bytes(self.plot_png)
+        atomic_write_files(directory, writers)  # all of them or none
+        return Path(directory)
 
     def log_to_mlflow(self, run_id: str, *, artifact_dir: str = "privacy_card") -> None:
         """Add the card to an MLflow run (the store must be open: journeys.tracking)."""
@@ -274,7 +258,3 @@ def _plot(rec: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def esc(x: Any) -> str:
-    return html.escape(str(x))

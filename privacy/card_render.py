@@ -6,14 +6,32 @@ table (rows of cells), a bullet list, or a paragraph.
 
 from __future__ import annotations
 
+import html
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from journeylab.privacy.audits import CAVEAT
-from journeylab.privacy.card import COVERS, NOT_COVERED, UNIT, PrivacyCard, esc
+from journeylab.privacy.caveats import AUDIT_CAVEAT
 
-RECIPE = """from privacy.card import card_numbers, recompute_epsilon
+if TYPE_CHECKING:  # the card calls the renderer; the renderer only reads the card
+    from journeylab.privacy.card import PrivacyCard
+
+UNIT = (
+    "one customer: all of their events and context. Neighbouring datasets differ by "
+    "one whole customer journey."
+)
+COVERS = [
+    "the trained model and everything sampled from it (sampling is post-processing)",
+    "the domains estimated from the data by DP preprocessing (category sets, bounds, "
+    "time range, maximum length)",
+]
+NOT_COVERED = [
+    "domains declared in the schema: public by declaration, so they cost nothing",
+    "metrics computed on real data (fidelity reports, audits below): not private",
+    "hyperparameters or model choices tuned by looking at results on real data",
+    "other releases from the same dataset: see the ledger total",
+]
+RECIPE = """from journeylab.privacy.card import card_numbers, recompute_epsilon
 numbers = card_numbers(open("card.md").read())
 print(recompute_epsilon(numbers))  # Opacus accountant + preprocessing, basic composition"""
 
@@ -151,7 +169,7 @@ def sections(card: PrivacyCard) -> list[tuple[str, str, Any]]:
         out.append(("Ledger (all releases on this dataset)", "table", _ledger(rec)))
     if rec.get("audits"):
         out += [
-            ("Empirical audits", "text", f"**Caveat:** {CAVEAT}"),
+            ("Empirical audits", "text", f"**Caveat:** {AUDIT_CAVEAT}"),
             ("Audit results", "table", _audits(rec)),
         ]
     out.append(("Numbers to recompute epsilon", "numbers", card.numbers))
@@ -163,6 +181,10 @@ def _md_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
     return "\n".join(lines)
+
+
+def esc(x: Any) -> str:
+    return html.escape(str(x))
 
 
 def render_markdown(card: PrivacyCard) -> str:

@@ -15,8 +15,8 @@ import typer
 from rich.table import Table
 
 from journeylab.journeys.cli import SchemaOpt, err, out
-from journeylab.journeys.datasets import resolve_schema
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_text
 
 privacy_app = typer.Typer(
     help="Privacy budget ledger, caps and privacy cards.", no_args_is_help=True
@@ -170,15 +170,10 @@ def run_privacy_record(run_id: str, *, ledger: Path | None = None) -> dict[str, 
 
     from journeylab.journeys.tracking import TAG, open_store
     from journeylab.privacy.ledger import Ledger
+    from journeylab.store import get_run
 
     client = open_store()
-    try:
-        run = client.get_run(run_id)
-    except Exception as e:  # MLflow raises several types for an unknown run
-        raise ConfigError(
-            f"no MLflow run '{run_id}' ({type(e).__name__}); pass the run id "
-            "printed by `journeylab fit`"
-        ) from e
+    run = get_run(client, run_id)
     tags = run.data.tags
     names = {a.path for a in client.list_artifacts(run_id)}
     record: dict[str, Any] = {"dp": False}
@@ -211,6 +206,7 @@ def audit(
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
     Computed on real data: not covered by the DP guarantee."""
+    from journeylab.journeys.datasets import resolve_schema
     from journeylab.privacy.audits import run_audits
 
     sch = resolve_schema(schema, train)  # one schema for all three logs
@@ -223,7 +219,7 @@ def audit(
     out.print(table)
     out.print(f"[yellow]caveat:[/] {report.caveat}")
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+        atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
     if mlflow_log:
         out.print(f"logged to MLflow run {_log_audit(tr, syn, report, synthetic)}")
 

@@ -78,12 +78,12 @@ def run_id(output: str) -> str:
 
 def seed_store(root: Path, *, customers: int = 60) -> dict[str, str]:
     """Fill `root/mlruns` (cwd must be `root`); returns the run ids by role."""
-    from journeylab.generators.base import REGISTRY
+    from journeylab.generators.base import registry
 
     cli("datasets", "build", "simulate", "--out", "data", "--customers", str(customers))
     cli("split", "--data", "data/simulate/events.parquet", "--out", "data/split")
     train, hold = "data/split/train.parquet", "data/split/holdout.parquet"
-    dp = ["--epsilon", "8"] if getattr(REGISTRY.get("vae"), "supports_dp", False) else []
+    dp = ["--epsilon", "8"] if getattr(registry().get("vae"), "supports_dp", False) else []
     ids = {
         "vae": run_id(cli("fit", "--data", train, "--model", "vae", *TINY, *dp)),
         "gan": run_id(cli("fit", "--data", train, "--model", "gan", *TINY, "--epochs", "10")),

@@ -12,13 +12,8 @@ import streamlit as st
 from journeylab.app import event_logs, results, store, ui
 from journeylab.evaluation import charts
 from journeylab.journeys.errors import ConfigError
+from journeylab.privacy.caveats import AUDIT_CAVEAT
 
-AUDIT_CAVEAT = (
-    "Computed on real data (train and holdout customers): audit results are not "
-    "covered by the differential-privacy guarantee and are not themselves "
-    "private. An attack can show a leak; a failed attack does not prove there is "
-    "none."
-)
 RECORDS = ("privacy_record.json", "privacy.json")
 
 

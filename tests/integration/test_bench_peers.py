@@ -75,7 +75,7 @@ def test_epochs_per_dataset_and_dp_config():
         with pytest.raises(ConfigError, match="--dp-config"):
             parse_config(bad, "--dp-config")
     # a setting the model does not have is refused before any job runs, naming the model
-    with pytest.raises(ConfigError, match=r"--dp-config for vae: .*unknown settings \['d_modle'\]"):
+    with pytest.raises(ConfigError, match=r"--dp-config for vae: .*unknown key\(s\) \['d_modle'\]"):
         parse_config('{"d_modle": 48}', "--dp-config", ["vae"])
     assert parse_config('{"d_model": 48}', "--dp-config", ["vae", "gan"]) == {"d_model": 48}
 

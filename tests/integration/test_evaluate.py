@@ -353,7 +353,7 @@ def test_config_is_validated_and_round_trips():
     assert EvaluateConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="task 'lifetime' is not one of"):
         EvaluateConfig(tasks=("lifetime",))
-    with pytest.raises(ConfigError, match="unknown evaluate setting"):
+    with pytest.raises(ConfigError, match=r"evaluate settings: unknown key\(s\)"):
         EvaluateConfig.from_dict({"modles": ["gbm"]})
 
 

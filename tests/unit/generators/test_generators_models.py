@@ -7,9 +7,9 @@ import torch
 from conftest import TINY_SCHEMA, tiny_frame
 
 from journeylab.generators.config import GANConfig, VAEConfig
+from journeylab.generators.data import Binning, JourneyData, length_chunks
 from journeylab.generators.gan import GANNet
 from journeylab.generators.nets import ConvStack
-from journeylab.generators.training import Binning, JourneyData, length_chunks
 from journeylab.generators.vae import VAENet
 from journeylab.journeys import EventLog, JourneyEncoder, Schema
 
@@ -133,8 +133,8 @@ def test_crossing_weights_match_the_draws_of_from_bin():
     """P(gap past the remaining time) from the weights = the share of from_bin draws past it."""
     import torch
 
+    from journeylab.generators.data import Binning
     from journeylab.generators.nets import crossing_weights
-    from journeylab.generators.training import Binning
 
     bins, gen = 8, torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(bins + 1, generator=gen), -1)

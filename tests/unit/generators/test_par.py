@@ -90,7 +90,7 @@ def test_config_defaults_round_trip_and_create():
         ({"epochs": 0}, "epochs must be >= 1"),
         ({"sample_size": 1.5}, "sample_size must be an integer"),
         ({"cuda": "yes"}, "cuda must be true or false"),
-        ({"epoch": 3}, r"unknown keys \['epoch'\]; valid keys"),
+        ({"epoch": 3}, r"unknown key\(s\) \['epoch'\]; valid keys"),
     ],
 )
 def test_config_rejects_bad_values(bad, match):
@@ -145,7 +145,7 @@ def test_fit_without_context_columns():
     log = EventLog.from_frame(make_frame(context=False), Schema.from_dict(d))
     gen = PARGenerator(epochs=1).fit(log)
     assert gen.sample(4, seed=0).n_customers == 4
-    with pytest.raises(ConfigError, match="'segment': it is not a column of the schema"):
+    with pytest.raises(ConfigError, match="condition on 'segment': not a column"):
         gen.sample(4, conditions={"segment": "budget"})
 
 
@@ -174,8 +174,7 @@ def test_conditions_fix_the_context(fitted):
     [
         (
             {"region": "north"},
-            r"'region': it is not a column of the schema; conditions fix context columns, "
-            r"which are \['segment'\]",
+            r"condition on 'region': not a column; conditions fix context columns \['segment'\]",
         ),
         ({"segment": "gold"}, r"segment='gold' is outside the domain.*allowed values: \['budget'"),
         (
@@ -228,8 +227,8 @@ def test_save_load_samples_identically(fitted, log, tmp_path):
 @pytest.mark.parametrize(
     "target, damage, match",
     [
-        ("model.safetensors", b"\x00garbage", "model.safetensors is corrupt"),
-        ("state.json", b"{not json", "state.json is corrupt"),
+        ("model.safetensors", b"\x00garbage", "model.safetensors is missing or corrupt"),
+        ("state.json", b"{not json", "state.json is missing or corrupt"),
         ("state.json", b'{"data_map": []}', "corrupt or incomplete"),
         ("meta.json", b"[", "meta.json is corrupt"),
     ],

@@ -28,7 +28,7 @@ def test_csv_and_parquet_round_trip(tmp_path, tiny_log):
         back = EventLog.read(tmp_path / name, tiny_log.schema)
         pd.testing.assert_frame_equal(back.df, tiny_log.df)
         assert back.fingerprint() == tiny_log.fingerprint()
-    assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporaries
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temporaries
 
 
 def test_unknown_file_type_and_missing_file(tmp_path, tiny_schema):

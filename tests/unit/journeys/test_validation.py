@@ -7,7 +7,7 @@ from conftest import TINY_SCHEMA, tiny_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylab.journeys import DataError, EventLog, Schema
+from journeylab.journeys import DataError, EventLog, JourneyEncoder, Schema
 
 SCHEMA = Schema.from_dict(TINY_SCHEMA)
 BASE = tiny_frame(6, seed=1, max_events=5)
@@ -76,7 +76,6 @@ CORRUPTIONS = {
         "outside the declared bounds",
     ),
     "missing id": (lambda df, r: _set(df, r, "customer_id", None), "customer id is missing"),
-    "duplicate": (_dup, "exact duplicate events"),
     "too long": (_long, "longer than max_length 20"),
     "varying context": (_context, "context value changes"),
     "empty": (lambda df, r: df.iloc[0:0], "empty"),
@@ -137,3 +136,23 @@ def test_all_problems_are_collected_in_one_error():
     for part in ("fax", "not a number", "rename column 'segmnt' to 'segment'", "rows 0", "rows 1"):
         assert part in text
     assert len(info.value.problems) >= 4
+
+
+@pytest.mark.parametrize("copies", [1, 2])
+def test_exact_duplicate_events_are_kept_and_noted(copies):
+    """Two coupons redeemed on one day are data: kept, counted in a note, never refused."""
+    df = BASE
+    for _ in range(copies):
+        df = _dup(df, 3)
+    log = EventLog.from_frame(df.sample(frac=1.0, random_state=0), SCHEMA)
+    assert log.n_events == len(BASE) + copies
+    assert log.report.duplicate_events == copies
+    assert any(f"{copies} event(s) repeat an earlier event exactly" in n for n in log.report.notes)
+    # the generators learn from every event, repeats included
+    assert int(JourneyEncoder(SCHEMA).encode(log).lengths.sum()) == len(BASE) + copies
+
+
+def test_a_log_without_duplicates_has_no_duplicate_note():
+    log = EventLog.from_frame(BASE, SCHEMA)
+    assert log.report.duplicate_events == 0
+    assert not any("repeat" in n for n in log.report.notes)

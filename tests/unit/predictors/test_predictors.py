@@ -170,7 +170,7 @@ def test_registry_lists_valid_names_and_validates_configs():
     assert set(MODELS) == {"logreg", "gbm", "tree", "gru"}
     with pytest.raises(ConfigError, match="unknown model 'rf'; choose one of"):
         create("rf")
-    with pytest.raises(ConfigError, match="unknown GBMConfig keys \\['depth'\\]"):
+    with pytest.raises(ConfigError, match=r"GBMConfig: unknown key\(s\) \['depth'\]"):
         create("gbm", {"depth": 3})
     with pytest.raises(ConfigError, match="logreg C -1 must be > 0"):
         create("logreg", {"C": -1})
