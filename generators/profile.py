@@ -17,6 +17,8 @@ Three parts, each a small histogram of the training log:
   the order of the journey stays).
 - constants: event columns that never change within a journey in the data (a case's
   requested amount, a home store); `apply` repeats the first event's value.
+- orders (non-private fits only): the strict orderings of the data
+  (journeys/orders.py); `select` prefers candidates that keep them.
 
 Under DP each part is released by the Laplace mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to the
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.orders import breaks_order, order_rules
 
 LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
@@ -103,6 +106,7 @@ class JourneyProfile:
     cal_class: list[list[float]]  # [tokens][3] weights: midnight, minute, second
     cal_hour: list[list[float]]  # [tokens][24] weights of the hour (non-midnight events)
     constants: list[str]  # event columns repeated from the first event
+    orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
@@ -119,12 +123,16 @@ class JourneyProfile:
         cal_scale = None if eps["calendar"] is None else 2 / eps["calendar"]  # two tables
         cls_w, hour_w = _laplace(cls_w, cal_scale, rng), _laplace(hour_w, cal_scale, rng)
         consts = _constants(log, eps["constants"], rng)
+        # Order rules are read off the data exactly: only without DP (privately, every
+        # pair of tokens would be a count to noise; see the README).
+        orders = order_rules(log) if epsilon is None else None
         return cls(
             shape=sh.tolist(),
             tokens=tokens,
             cal_class=cls_w.tolist(),
             cal_hour=hour_w.tolist(),
             constants=consts,
+            orders=orders,
             epsilon=epsilon,
             detail={
                 "epsilon_parts": eps,
@@ -153,7 +161,12 @@ class JourneyProfile:
 
     # --- sampling ----------------------------------------------------------------------
     def select(self, candidates: EventLog, n: int, rng: np.random.Generator) -> EventLog:
-        """n candidate journeys whose (length, span) cells follow the profile's shape."""
+        """n candidate journeys whose (length, span) cells follow the profile's shape,
+        preferring those that keep the data's strict orderings (when known)."""
+        if self.orders:
+            ok = ~breaks_order(self.orders, candidates)
+            if ok.sum() >= n:
+                candidates = candidates.subset(list(np.asarray(candidates.customers)[ok]))
         shape = journey_shape(candidates)
         ids = shape.index.to_numpy()
         target = np.asarray(self.shape, float)
@@ -270,11 +283,14 @@ def _redraw_clock(df: pd.DataFrame, log: EventLog, p: JourneyProfile, rng) -> pd
     pooled_c, pooled_h = cls_w.sum(0) + 1e-9, hour_w.sum(0) + 1e-9
     least = max((p.detail or {}).get("calendar_min_mass", 0.0), 1e-12)
     cls, fresh = np.empty(len(df), np.int64), np.empty(len(df))
+    lo, hi = np.zeros(len(df)), np.full(len(df), 86_400.0)  # the token's hours with mass
     for k in np.unique(tok):
         rows = np.flatnonzero(tok == k)
         c = cls_w[k] if k >= 0 and cls_w[k].sum() >= least else pooled_c
         h = hour_w[k] if k >= 0 and hour_w[k].sum() >= least else pooled_h
         cls[rows], fresh[rows] = _draw_seconds(len(rows), c / c.sum(), h / h.sum(), rng)
+        hours = np.flatnonzero(h > 1e-6 * h.sum())
+        lo[rows], hi[rows] = hours.min() * 3600.0, hours.max() * 3600.0 + 3599.0
     t = df[log.time]
     day = t.dt.normalize()
     orig = (t - day).dt.total_seconds().to_numpy()  # generated seconds of the day
@@ -282,7 +298,17 @@ def _redraw_clock(df: pd.DataFrame, log: EventLog, p: JourneyProfile, rng) -> pd
     timed = pd.Series(np.where(cls > 0, np.arange(len(df)), len(df)))
     first = timed.groupby(group).transform("min").to_numpy()  # the day's first timed event
     first = np.minimum(first, len(df) - 1)
-    secs = np.clip(fresh[first] + orig - orig[first], 0, 86_399)
+    # the day's burst of timed events must fit inside its token's hours: offsets are
+    # compressed when the burst is longer than those hours, and the start is moved so
+    # that the last one ends inside them
+    offset = np.where(cls > 0, orig - orig[first], 0.0)
+    span = pd.Series(offset).groupby(group).transform("max").to_numpy()
+    room = hi[first] - lo[first]
+    offset = offset * np.where(span > room, room / np.maximum(span, 1e-9), 1.0)
+    anchor = np.clip(
+        fresh[first], lo[first], np.maximum(lo[first], hi[first] - np.minimum(span, room))
+    )
+    secs = np.clip(anchor + offset, 0, 86_399)
     secs = np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
     new = day + pd.to_timedelta(secs, unit="s")
     start, end = log.schema.time_start, log.schema.time_end

@@ -73,8 +73,15 @@ def order_rules(log: EventLog, *, min_support: int = MIN_SUPPORT) -> dict[str, l
 
 def order_violation_share(rules: dict[str, list], log: EventLog) -> float:
     """Share of journeys that break at least one rule (0: none)."""
-    if not any(rules.values()) or log.n_customers == 0:
+    if log.n_customers == 0:
         return 0.0
+    return float(breaks_order(rules, log).mean())
+
+
+def breaks_order(rules: dict[str, list], log: EventLog) -> np.ndarray:
+    """[customers, in log order]: True where the journey breaks at least one rule."""
+    if not any(rules.values()) or log.n_customers == 0:
+        return np.zeros(log.n_customers, dtype=bool)
     t = _tokens(log)
     first = _first_positions(t)
     bad = np.zeros(len(first), dtype=bool)
@@ -89,4 +96,4 @@ def order_violation_share(rules: dict[str, list], log: EventLog) -> float:
             continue
         fa = first[a] if a in first else pd.Series(np.nan, index=first.index)
         bad |= (first[b].notna() & ~(fa < first[b])).to_numpy()
-    return float(bad.mean())
+    return bad

@@ -1,0 +1,88 @@
+"""The reviewer-strength detector, its giveaways, and strict-order rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+from journeylab.journeys import EventLog, Schema
+from journeylab.journeys.detection import detection_report, giveaways, single_feature_auc
+from journeylab.journeys.features import journey_features
+from journeylab.journeys.orders import order_rules, order_violation_share
+
+SCHEMA = Schema.from_dict(TINY_SCHEMA)
+
+
+def office_hours(n: int, *, seed: int, shift_hours: int = 0) -> EventLog:
+    """Journeys view -> cart -> purchase, two days apart, between 9:00 and 17:00; with
+    `shift_hours` every clock time moves by that much (the dates stay)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        day = int(rng.integers(0, 150))
+        for k, et in enumerate(["view", "cart", "purchase"][: int(rng.integers(1, 4))]):
+            minute = int(rng.integers(9 * 60, 17 * 60))
+            clock = pd.Timedelta(minutes=(minute + 60 * shift_hours) % (24 * 60))
+            ts = pd.Timestamp("2024-01-01") + pd.Timedelta(days=day + 2 * k) + clock
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": ts,
+                    "channel": "web",
+                    "event_type": et,
+                    "amount": 10.0 if et == "purchase" else 0.0,
+                    "segment": "budget",
+                }
+            )
+    return EventLog.from_frame(pd.DataFrame(rows), SCHEMA)
+
+
+def test_real_against_real_is_undetectable():
+    r = detection_report(office_hours(300, seed=0), office_hours(300, seed=1), seed=0)
+    assert r["detection_auc"] < 0.6
+    assert all(g["auc"] < 0.65 for g in r["giveaways"])
+
+
+def test_the_adversary_catches_a_log_whose_only_flaw_is_shifted_clock_times():
+    real, shifted = office_hours(300, seed=0), office_hours(300, seed=1, shift_hours=5)
+    r = detection_report(real, shifted, seed=0)
+    assert r["detection_auc"] > 0.9
+    top = {g["feature"] for g in r["giveaways"][:3]}
+    assert top & {"first_hour", "hour_mean", "share_weekend"}, top
+
+
+def test_single_feature_auc_sees_a_shape_not_only_a_mean():
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 1, 2000)  # same mean, other shape: a bimodal synthetic feature
+    synth = np.concatenate([rng.normal(-2, 0.3, 1000), rng.normal(2, 0.3, 1000)])
+    v, y = np.concatenate([real, synth]), np.repeat([0, 1], 2000)
+    assert single_feature_auc(v, y, seed=0) > 0.8
+
+
+def test_features_include_calendar_tenure_recency_and_constancy():
+    f = journey_features(office_hours(20, seed=2))
+    cols = set(f.columns)
+    assert {"first_hour", "share_midnight", "share_weekday=mon", "recency_days"} <= cols
+    assert {"duration_days", "amount_distinct_share", "distinct_event_type"} <= cols
+    assert (f["share_midnight"] == 0).all() and f.notna().all().all()
+
+
+def test_giveaways_are_sorted_strongest_first():
+    g = giveaways(office_hours(200, seed=0), office_hours(200, seed=1, shift_hours=8), seed=0)
+    aucs = [x["auc"] for x in g]
+    assert aucs == sorted(aucs, reverse=True) and len(g) == 8
+
+
+def test_order_rules_hold_on_real_data_and_catch_a_broken_order():
+    train, holdout = office_hours(300, seed=0), office_hours(300, seed=1)
+    rules = order_rules(train)
+    assert ["web|view", "web|cart"] in rules["precedes"]
+    assert "web|purchase" in rules["never_first"]
+    assert order_violation_share(rules, holdout) == 0.0
+    df = holdout.df.copy()
+    first = df.groupby("customer_id").cumcount() == 0
+    df.loc[first & (df.customer_id < "c0030"), "event_type"] = "purchase"  # starts with it
+    broken = EventLog.from_frame(df, SCHEMA)
+    assert order_violation_share(rules, broken) == pytest.approx(0.1)
