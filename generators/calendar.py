@@ -1,0 +1,210 @@
+"""Calendar time of the journey profile: what a clock and a weekday give away.
+
+    cal = Calendar.fit(log, scale=None, rng=rng)     # scale: Laplace scale under DP
+    df = cal.apply(df, log, rng)                     # generated events, re-timed
+
+Per event token (the tuple of categorical event values) four small tables:
+- time class: at midnight exactly (date-only data, campaign drops), at a whole
+  minute, or at any second;
+- hour of day of the events that are not at midnight;
+- weekday (Monday..Sunday);
+- structural zeros: per numeric column the share of the token's events at exactly 0
+  (a campaign event never has an amount).
+`apply` (1) shifts each journey by a few whole days (all its gaps kept) towards the
+weekdays its events favour, (2) redraws the time of day of each day's first clock-timed
+event and keeps the generated offsets of that day's later events (compressed into the
+token's hours when needed), (3) sets structural zeros.
+
+Under DP (`capped=True`) each customer's events are subsampled to CAP, each of weight
+1 / CAP, so one customer moves each table by at most 1 in L1; the caller adds Laplace
+noise of scale (number of tables) / epsilon. The token names come from the schema's
+declared (or DP-estimated) categories, never from the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from journeylab.journeys.eventlog import EventLog
+
+CAP = 32  # events per customer in the tables under DP
+MAX_TOKENS = 4096
+SHIFTS = np.arange(-3, 4)  # whole days a journey may move towards its weekdays
+STAY = 0.5  # prior probability of no shift
+ZERO_SHARE = 0.98  # a token's numeric is forced to 0 when at least this share is 0
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def token_keys(df: pd.DataFrame, log: EventLog) -> pd.Series:
+    cols = log.schema.event_names("categorical")
+    return df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", df.index)
+
+
+def declared_tokens(log: EventLog) -> list[str] | None:
+    cols = log.schema.event_names("categorical")
+    values = [log.schema.column(c).values for c in cols]
+    if any(v is None for v in values):
+        return None
+    out = [""]
+    for vs in values:
+        out = [f"{a}|{v}" if a else str(v) for a in out for v in vs]
+    return out if len(out) <= MAX_TOKENS else None
+
+
+def n_tables(log: EventLog) -> int:
+    """Tables one customer contributes to: class, hour, weekday, one per numeric."""
+    return 3 + len(log.schema.event_names("numeric"))
+
+
+@dataclass
+class Calendar:
+    tokens: list[str]  # named tokens; row len(tokens) pools the rest
+    time_class: list[list[float]]  # [T+1][3] midnight, minute, second
+    hour: list[list[float]]  # [T+1][24]
+    weekday: list[list[float]]  # [T+1][7] Monday first
+    zeros: dict[str, list[list[float]]]  # numeric column -> [T+1][2] (zero, non-zero)
+    min_mass: float = 0.0  # a token with less mass uses the pooled row
+
+    @classmethod
+    def fit(cls, log: EventLog, *, scale: float | None, rng) -> Calendar:
+        names = declared_tokens(log)
+        if names is None:
+            names = [] if scale is not None else sorted(set(token_keys(log.df, log)))
+        tok = pd.Categorical(token_keys(log.df, log), categories=names).codes.astype(np.int64)
+        T = len(names) + 1
+        tok = np.where(tok >= 0, tok, T - 1)
+        w = _weights(log, capped=scale is not None, rng=rng)
+        t = log.df[log.time]
+        sec = (t - t.dt.normalize()).dt.total_seconds().to_numpy()
+        klass = np.where(sec == 0, 0, np.where(sec % 60 == 0, 1, 2))
+        timed = klass > 0
+        tables = {
+            "time_class": _table(tok, klass, w, T, 3),
+            "hour": _table(tok[timed], (sec[timed] // 3600).astype(int), w[timed], T, 24),
+            "weekday": _table(tok, t.dt.weekday.to_numpy(), w, T, 7),
+        }
+        zeros = {}
+        for col in log.schema.event_names("numeric"):
+            nonzero = (log.df[col].to_numpy(float) != 0).astype(int)
+            zeros[col] = noisy_counts(_table(tok, nonzero, w, T, 2), scale, rng).tolist()
+        noisy = {k: noisy_counts(v, scale, rng).tolist() for k, v in tables.items()}
+        return cls(
+            tokens=names, zeros=zeros, min_mass=0.0 if scale is None else 10 * scale, **noisy
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calendar:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    # --- applying it ------------------------------------------------------------------
+    def rows(self, table: str, tok: np.ndarray) -> np.ndarray:
+        """[E, K] distribution of each event's token (pooled where the token is sparse)."""
+        m = np.asarray(getattr(self, table), float) if table != "zeros" else None
+        pooled = m.sum(0) + 1e-9
+        keep = (m.sum(1) >= max(self.min_mass, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
+        out = np.where(keep[:, None], m[np.maximum(tok, 0)], pooled)
+        return out / out.sum(1, keepdims=True)
+
+    def apply(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
+        if not len(df):
+            return df
+        tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
+        df = _shift_weekdays(df, log, self.rows("weekday", tok), rng)
+        df = _redraw_clock(df, log, self.rows("time_class", tok), self.rows("hour", tok), rng)
+        for col, table in self.zeros.items():
+            z = np.asarray(table, float)
+            share = z[:, 0] / np.maximum(z.sum(1), 1e-9)
+            forced = (share >= ZERO_SHARE) & (z.sum(1) >= max(self.min_mass, 1e-12))
+            tok2 = pd.Categorical(token_keys(df, log), categories=self.tokens).codes
+            hit = (tok2 >= 0) & forced[np.maximum(tok2, 0)]
+            df.loc[hit, col] = 0.0
+        return df.sort_values([log.key, log.time], kind="stable")
+
+
+def _weights(log: EventLog, *, capped: bool, rng) -> np.ndarray:
+    if not capped:
+        return np.ones(log.n_events)
+    keys = log.df[log.key].to_numpy()
+    rank = pd.Series(rng.random(len(keys))).groupby(keys, sort=False).rank(method="first")
+    return np.where(rank.to_numpy() <= CAP, 1.0 / CAP, 0.0)
+
+
+def _table(tok: np.ndarray, value: np.ndarray, w: np.ndarray, T: int, K: int) -> np.ndarray:
+    return np.bincount(tok * K + value, weights=w, minlength=T * K).reshape(T, K)
+
+
+def noisy_counts(counts: np.ndarray, scale: float | None, rng) -> np.ndarray:
+    """Laplace noise (scale None: exact), zeroed below 2 noise scales."""
+    if scale is None:
+        return counts.astype(float)
+    noisy = counts + rng.laplace(0.0, scale, size=counts.shape)
+    return np.where(noisy > 2 * scale, noisy, 0.0)
+
+
+def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.DataFrame:
+    """Move each journey by s in SHIFTS whole days, drawn with probability proportional to
+    the prior (STAY on 0) times the likelihood of its events' weekdays after the move;
+    shifts that would leave the time window are not drawn. Gaps are unchanged."""
+    t = df[log.time]
+    j = pd.factorize(df[log.key], sort=False)[0]
+    n = j.max() + 1
+    base = t.dt.weekday.to_numpy()
+    loglik = np.empty((n, len(SHIFTS)))
+    for i, s in enumerate(SHIFTS):
+        p = wd[np.arange(len(df)), (base + s) % 7]
+        loglik[:, i] = np.bincount(j, weights=np.log(p + 1e-6), minlength=n)
+    prior = np.where(SHIFTS == 0, STAY, (1 - STAY) / (len(SHIFTS) - 1))
+    first = pd.Series(t.to_numpy()).groupby(j).min().to_numpy()
+    last = pd.Series(t.to_numpy()).groupby(j).max().to_numpy()
+    s_ns = SHIFTS * _DAY_NS
+    ok = np.ones((n, len(SHIFTS)), dtype=bool)
+    if log.schema.time_end is not None:
+        ok &= first.astype(np.int64)[:, None] + s_ns >= log.schema.time_start.value
+        ok &= last.astype(np.int64)[:, None] + s_ns < log.schema.time_end.value
+    ok[:, SHIFTS == 0] = True
+    logp = np.where(ok, loglik + np.log(prior), -np.inf)
+    p = np.exp(logp - logp.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    pick = (p.cumsum(1) > rng.random((n, 1))).argmax(1)  # [n]
+    df[log.time] = t + pd.to_timedelta(SHIFTS[pick][j], unit="D")
+    return df
+
+
+def _redraw_clock(df: pd.DataFrame, log: EventLog, cls_p, hour_p, rng) -> pd.DataFrame:
+    """Each event gets its token's time class; each (journey, day)'s first clock-timed
+    event a time of day from its token's hours; that day's later timed events keep their
+    generated offsets from it, compressed into the token's hours if the burst is longer."""
+    m = len(df)
+    u = rng.random((m, 1))
+    cls = (cls_p.cumsum(1) > u).argmax(1)
+    hour = (hour_p.cumsum(1) > rng.random((m, 1))).argmax(1)
+    fresh = hour * 3600.0 + rng.integers(0, 60, m) * 60.0 + rng.integers(0, 60, m)
+    mass = hour_p > 1e-6
+    lo = mass.argmax(1) * 3600.0
+    hi = (23 - mass[:, ::-1].argmax(1)) * 3600.0 + 3599.0
+    t = df[log.time]
+    day = t.dt.normalize()
+    orig = (t - day).dt.total_seconds().to_numpy()
+    group = pd.factorize(pd.MultiIndex.from_arrays([df[log.key].to_numpy(), day.to_numpy()]))[0]
+    timed = pd.Series(np.where(cls > 0, np.arange(m), m))
+    first = np.minimum(timed.groupby(group).transform("min").to_numpy(), m - 1)
+    offset = np.where(cls > 0, np.maximum(orig - orig[first], 0.0), 0.0)
+    span = pd.Series(offset).groupby(group).transform("max").to_numpy()
+    room = hi[first] - lo[first]
+    offset = offset * np.where(span > room, room / np.maximum(span, 1e-9), 1.0)
+    top = np.maximum(lo[first], hi[first] - np.minimum(span, room))
+    secs = np.clip(np.clip(fresh[first], lo[first], top) + offset, 0, 86_399)
+    secs = np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
+    new = day + pd.to_timedelta(secs, unit="s")
+    start, end = log.schema.time_start, log.schema.time_end
+    if end is not None:  # the window may end, or start, inside a day
+        new = new.where(new < end, end - pd.Timedelta(seconds=1))
+        new = new.where(new >= start, start)
+    df[log.time] = new.to_numpy()
+    return df
