@@ -8,12 +8,14 @@ Per event token (the tuple of categorical event values) four small tables:
   minute, or at any second;
 - hour of day of the events that are not at midnight;
 - weekday (Monday..Sunday);
-- structural zeros: per numeric column the share of the token's events at exactly 0
-  (a campaign event never has an amount).
+- numerics: per numeric column the shares of the token's events at exactly 0 (a
+  campaign event never has an amount), at another whole number (prices of 1, 10, 20),
+  and fractional.
 `apply` (1) shifts each journey by a few whole days (all its gaps kept) towards the
 weekdays its events favour, (2) redraws the time of day of each day's first clock-timed
 event and keeps the generated offsets of that day's later events (compressed into the
-token's hours when needed), (3) sets structural zeros.
+token's hours when needed), (3) sets structural zeros and rounds fractional values to
+whole numbers as often as the token's data has whole numbers.
 
 Under DP (`capped=True`) each customer's events are subsampled to CAP, each of weight
 1 / CAP, so one customer moves each table by at most 1 in L1; the caller adds Laplace
@@ -65,7 +67,7 @@ class Calendar:
     time_class: list[list[float]]  # [T+1][3] midnight, minute, second
     hour: list[list[float]]  # [T+1][24]
     weekday: list[list[float]]  # [T+1][7] Monday first
-    zeros: dict[str, list[list[float]]]  # numeric column -> [T+1][2] (zero, non-zero)
+    zeros: dict[str, list[list[float]]]  # numeric -> [T+1][3] (zero, whole, fractional)
     min_mass: float = 0.0  # a token with less mass uses the pooled row
 
     @classmethod
@@ -88,8 +90,9 @@ class Calendar:
         }
         zeros = {}
         for col in log.schema.event_names("numeric"):
-            nonzero = (log.df[col].to_numpy(float) != 0).astype(int)
-            zeros[col] = noisy_counts(_table(tok, nonzero, w, T, 2), scale, rng).tolist()
+            x = log.df[col].to_numpy(float)
+            kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
+            zeros[col] = noisy_counts(_table(tok, kind, w, T, 3), scale, rng).tolist()
         noisy = {k: noisy_counts(v, scale, rng).tolist() for k, v in tables.items()}
         return cls(
             tokens=names, zeros=zeros, min_mass=0.0 if scale is None else 10 * scale, **noisy
@@ -118,13 +121,27 @@ class Calendar:
         df = _shift_weekdays(df, log, self.rows("weekday", tok), rng)
         df = _redraw_clock(df, log, self.rows("time_class", tok), self.rows("hour", tok), rng)
         for col, table in self.zeros.items():
-            z = np.asarray(table, float)
-            share = z[:, 0] / np.maximum(z.sum(1), 1e-9)
-            forced = (share >= ZERO_SHARE) & (z.sum(1) >= max(self.min_mass, 1e-12))
-            tok2 = pd.Categorical(token_keys(df, log), categories=self.tokens).codes
-            hit = (tok2 >= 0) & forced[np.maximum(tok2, 0)]
-            df.loc[hit, col] = 0.0
+            x = _numeric_kinds(df[col].to_numpy(float), np.asarray(table, float), tok, rng)
+            c = log.schema.column(col)
+            df[col] = np.clip(
+                x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
+            )
         return df.sort_values([log.key, log.time], kind="stable")
+
+
+def _numeric_kinds(x: np.ndarray, table: np.ndarray, tok: np.ndarray, rng) -> np.ndarray:
+    """Structural zeros forced; fractional values rounded to whole numbers with the
+    probability that makes the token's share of whole numbers (among non-zero) right."""
+    pooled = table.sum(0) + 1e-9
+    rows = np.where((tok >= 0)[:, None], table[np.maximum(tok, 0)], pooled)  # [E, 3]
+    total = np.maximum(rows.sum(1), 1e-9)
+    zero = rows[:, 0] / total >= ZERO_SHARE
+    whole = rows[:, 1] / np.maximum(rows[:, 1] + rows[:, 2], 1e-9)
+    frac = (x != 0) & (np.round(x) != x)
+    # among non-zero synthetic values, the whole ones already there count towards the share
+    r = np.round(x)
+    out = np.where(frac & (r != 0) & (rng.random(len(x)) < whole), r, x)
+    return np.where(zero, 0.0, out)
 
 
 def _weights(log: EventLog, *, capped: bool, rng) -> np.ndarray:
