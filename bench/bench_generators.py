@@ -56,7 +56,7 @@ def run_job(
     hist = getattr(gen, "history", []) or []
     epoch_s = [h["epoch_seconds"] for h in hist if "epoch_seconds" in h]
     n_epochs = cfg.get("epochs") or len(hist) or 1
-    rec = gen.privacy_record or {}
+    rec = gen.release if (gen.release or {}).get("dp") else {}  # the whole release
     return {
         "job": job,
         "model": model,

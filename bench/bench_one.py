@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     synth = gen.sample(holdout.n_customers, seed=0)
     if len(argv) > 3:
         synth.write(argv[3])
-    rec = gen.privacy_record or {}
+    rec = gen.release if (gen.release or {}).get("dp") else {}  # the whole release
     out = {
         "model": model,
         "epsilon": eps,

@@ -179,9 +179,10 @@ def run_ours(
         kw = {"callbacks": [timer]}
     gen, synth, m = fit_and_sample(model, eps, train, n, cfg=cfg, seed=seed, fit_kwargs=kw)
     m.update(training_figures(gen, train.n_customers, dp=eps is not None, fit_s=m["fit_seconds"]))
-    rec = gen.privacy_record or {}
+    rec = gen.release if (gen.release or {}).get("dp") else {}  # the whole release
     m.update(
         epsilon_spent=rec.get("epsilon"),
+        epsilon_profile=(rec.get("profile") or {}).get("epsilon"),
         delta=rec.get("delta"),
         time_capped=bool(timer is not None and timer.time_remaining("train") <= 0),
         settings=f"config {cfg}",

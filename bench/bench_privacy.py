@@ -91,7 +91,7 @@ def canary_job(job: str, *, seed: int, n_canaries: int) -> dict:
     def fit(log):
         gen = create(model, {"seed": seed})
         gen.fit(log, privacy=budget)
-        fitted["record"] = gen.privacy_record
+        fitted["record"] = gen.release if (gen.release or {}).get("dp") else None
         return gen
 
     t0 = time.perf_counter()
