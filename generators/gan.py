@@ -474,8 +474,13 @@ class GANGenerator(NeuralGenerator):
 
     @torch.no_grad()
     def _generate(
-        self, n: int, fixed: dict[int, int], gen: torch.Generator
+        self,
+        n: int,
+        fixed: dict[int, int],
+        gen: torch.Generator,
+        force: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """`force` (target lengths) is not used: the GAN draws its own length classes."""
         c = self.codec
         T = len(c.ctx_vocab)
         order = [j for j in range(T) if j in fixed] + [j for j in range(T) if j not in fixed]

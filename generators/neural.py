@@ -70,7 +70,11 @@ class NeuralGenerator(SequenceGenerator):
 
     @abc.abstractmethod
     def _generate(
-        self, n: int, fixed: dict[int, int], gen: torch.Generator
+        self,
+        n: int,
+        fixed: dict[int, int],
+        gen: torch.Generator,
+        force: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """n journeys: lengths [n], tokens [n,L,C] (1-based), numerics u [n,L,M],
         gaps seconds [n,L], start seconds [n], ctx classes [n,T]."""
@@ -163,14 +167,22 @@ class NeuralGenerator(SequenceGenerator):
         # where the profile's (unconditional) shape is not the target.
         match = self.profile is not None and not conditions and self.config.oversample > 1
         k = math.ceil(n * self.config.oversample) if match else n
+        rng = np.random.default_rng(derive_seed(seed) + 1)
+        # With matching, the last n candidates are told their lengths, drawn from the
+        # profile: they fill the length classes the model itself rarely reaches.
+        force = torch.zeros(k, dtype=torch.long)
+        if match:
+            force[k - n :] = torch.as_tensor(self.profile.draw_lengths(n, rng, self.codec))
         bs = self.config.sample_batch_size
-        parts = [self._generate(min(bs, k - i), fixed, gen) for i in range(0, k, bs)]
+        parts = [
+            self._generate(min(bs, k - i), fixed, gen, force=force[i : i + bs])
+            for i in range(0, k, bs)
+        ]
         log = self.encoder.decode(self._to_encoded(parts, exact, gen))
         if self.profile is None:
             return log
-        rng = np.random.default_rng(derive_seed(seed) + 1)
         if match:
-            log = self.profile.select(log, n, rng)
+            log = self.profile.select(log, n, rng, forced=k - n)
         df = self.profile.apply(log, rng)
         ids = dict(zip(log.customers, synthetic_ids(log.n_customers), strict=True))
         df[log.key] = df[log.key].map(ids)

@@ -113,19 +113,35 @@ class JourneyProfile:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     # --- sampling ----------------------------------------------------------------------
-    def select(self, candidates: EventLog, n: int, rng: np.random.Generator) -> EventLog:
+    def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
+        """m journey lengths from the shape's length marginal (uniform within a class),
+        capped at the model's max_length."""
+        target = np.asarray(self.shape, float).reshape(len(LENGTH_EDGES), SPAN_BINS).sum(1)
+        if target.sum() <= 0:
+            return np.zeros(m, dtype=np.int64)  # nothing survived the noise: free lengths
+        k = rng.choice(len(target), size=m, p=target / target.sum())
+        lo = np.asarray(LENGTH_EDGES)[k]
+        hi = np.append(np.asarray(LENGTH_EDGES)[1:], codec.max_length + 1)[k]
+        return np.minimum(rng.integers(lo, np.maximum(hi, lo + 1)), codec.max_length)
+
+    def select(
+        self, candidates: EventLog, n: int, rng: np.random.Generator, *, forced: int = 0
+    ) -> EventLog:
         """n candidate journeys whose (length, span) cells follow the profile's shape,
-        preferring those that keep the data's strict orderings (when known)."""
+        preferring those that keep the data's strict orderings (when known) and, within a
+        cell, those that ended by themselves (the last `forced` were told their length)."""
+        ids = np.asarray(candidates.customers)
+        prefer = np.arange(len(ids)) < len(ids) - forced
         if self.orders:
             ok = ~breaks_order(self.orders, candidates)
             if ok.sum() >= n:
-                candidates = candidates.subset(list(np.asarray(candidates.customers)[ok]))
-        shape = journey_shape(candidates)
-        ids = shape.index.to_numpy()
+                ids, prefer = ids[ok], prefer[ok]
+                candidates = candidates.subset(list(ids))
+        shape = journey_shape(candidates).loc[ids]
         target = np.asarray(self.shape, float)
         if target.sum() <= 0:  # nothing survived the noise: keep the model's own shape
             return candidates.subset(list(ids[:n]))
-        chosen = match_cells(shape["cell"].to_numpy(), target, n, rng)
+        chosen = match_cells(shape["cell"].to_numpy(), target, n, rng, prefer=prefer)
         return candidates.subset(list(ids[chosen]))
 
     def apply(self, log: EventLog, rng: np.random.Generator) -> pd.DataFrame:
@@ -136,13 +152,19 @@ class JourneyProfile:
         return Calendar.from_dict(self.calendar).apply(df, log, rng)
 
 
-def match_cells(cell: np.ndarray, target: np.ndarray, n: int, rng) -> np.ndarray:
+def match_cells(
+    cell: np.ndarray, target: np.ndarray, n: int, rng, *, prefer: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of n candidates whose cells follow `target` (weights): each cell takes up to
-    its share of n; a cell short of candidates borrows from the nearest cells that have
-    some left (same length class first, then the next length classes)."""
+    its share of n (candidates with `prefer` first, else at random); a cell short of
+    candidates borrows from the nearest cells that have some left (same length class
+    first, then the next length classes)."""
     p = target / target.sum()
     want = _apportion(n, p, rng)  # [cells]
-    pools = {c: list(rng.permutation(np.flatnonzero(cell == c))) for c in np.unique(cell)}
+    rank = rng.random(len(cell)) - (0 if prefer is None else prefer.astype(float))
+    pools = {
+        c: list(np.flatnonzero(cell == c)[np.argsort(rank[cell == c])]) for c in np.unique(cell)
+    }
     chosen: list[int] = []
     short = {}
     for c in np.flatnonzero(want):

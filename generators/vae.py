@@ -209,10 +209,16 @@ class VAENet(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, ctx: torch.Tensor, z: torch.Tensor, gen: torch.Generator
+        self,
+        ctx: torch.Tensor,
+        z: torch.Tensor,
+        gen: torch.Generator,
+        force: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
-        ended are dropped from the working batch, so the cost follows their lengths."""
+        ended are dropped from the working batch, so the cost follows their lengths.
+        force [n]: a journey with force > 0 ends after exactly that many events (or at
+        the end of the time window) instead of by its end flag."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -232,7 +238,11 @@ class VAENet(nn.Module):
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
-                keep &= (torch.rand(m, generator=gen) >= end_p) & (st["abs_t"] < 1.0)
+                ends = torch.rand(m, generator=gen) < end_p
+                if force is not None:
+                    f = force[rows.clamp(min=0)]
+                    ends = torch.where(f > 0, torch.full_like(ends, True) & (f <= t), ends)
+                keep &= ~ends & (st["abs_t"] < 1.0)
             r = rows[keep]
             out_tok[r, t], out_w[r, t] = st["tok"][keep], st["w"][keep]
             out_g[r, t] = st["g"][keep]
@@ -359,7 +369,11 @@ class VAEGenerator(NeuralGenerator):
         return VAETask(net, data, self.config, plan)
 
     def _generate(
-        self, n: int, fixed: dict[int, int], gen: torch.Generator
+        self,
+        n: int,
+        fixed: dict[int, int],
+        gen: torch.Generator,
+        force: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         net = self.net
         ctx = (
@@ -368,4 +382,4 @@ class VAEGenerator(NeuralGenerator):
             else torch.zeros(n, 0, dtype=torch.long)
         )
         z = torch.randn(n, self.config.latent_dim, generator=gen)
-        return net.generate(ctx, z, gen)
+        return net.generate(ctx, z, gen, force=force)
