@@ -44,11 +44,36 @@ def ledger_show(
     dataset: DatasetOpt = None,
     ledger: LedgerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Check every line and the hash chain; exit 1 if any fails."),
+    ] = False,
+    acknowledge: Annotated[
+        int | None,
+        typer.Option(
+            "--acknowledge",
+            help="Data owner: accept damaged line N as it is, charging --epsilon/--delta to "
+            "--dataset for what it may have spent (appended; nothing is rewritten).",
+        ),
+    ] = None,
+    epsilon: Annotated[float, typer.Option(help="With --acknowledge: epsilon to charge.")] = 0.0,
+    delta: Annotated[float, typer.Option(help="With --acknowledge: delta to charge.")] = 0.0,
 ) -> None:
     """Every release recorded per dataset, with totals (basic composition) and caps."""
     from journeylab.privacy.ledger import Ledger
 
     led = Ledger(ledger)
+    if acknowledge is not None:
+        left = led.acknowledge(acknowledge, dataset=dataset, epsilon=epsilon, delta=delta)
+        out.print(
+            f"line {acknowledge} acknowledged; charged epsilon {_fmt(epsilon)}, delta "
+            f"{_fmt(delta)} to {dataset or 'no dataset'}; {len(left)} problem(s) left",
+            markup=False,
+        )
+        return
+    if verify:
+        _verify(led)
+        return
     datasets = [dataset] if dataset else led.datasets()
     releases = led.entries(dataset)
     if as_json:
@@ -59,6 +84,7 @@ def ledger_show(
                     "releases": [r.to_dict() for r in releases],
                     "totals": [led.spent(d).to_dict() for d in datasets],
                     "problems": led.problems(),
+                    "verified": not led.verify().blocking,
                 },
                 default=str,
             )
@@ -108,7 +134,37 @@ def ledger_show(
         )
     out.print(totals)
     for p in led.problems():
-        err.print(f"[yellow]note:[/] {p}")
+        err.print(f"note: {p}", markup=False, style="yellow")
+    if led.verify().blocking:
+        err.print(
+            "the ledger fails to verify: totals are what can be read (a lower bound) and every "
+            "new release is refused; run `journeylab privacy ledger --verify` for the repair",
+            markup=False,
+            style="yellow",
+        )
+
+
+def _verify(led) -> None:
+    v = led.verify()
+    for p in v.problems:
+        out.print(str(p), markup=False)
+    if v.legacy:
+        out.print(
+            f"{v.legacy} entr(y/ies) from before the hash chain (format 1): checksummed, "
+            "not chained",
+            markup=False,
+        )
+    if not v.blocking:
+        out.print(f"{led.path}: verified, {len(v.records)} entries", markup=False)
+        return
+    err.print(
+        f"{led.path}: {len(v.blocking)} line(s) fail to verify; new releases are refused. "
+        "Fix: restore the lines from a backup or undo the edit; if an entry is lost, accept "
+        f"it with `journeylab privacy ledger --acknowledge {v.blocking[0].line} --dataset "
+        "FINGERPRINT --epsilon E` (E: what it may have spent)",
+        markup=False,
+    )
+    raise typer.Exit(1)
 
 
 @privacy_app.command("cap")
