@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.dpsgd import plan_dpsgd
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
 
@@ -133,8 +134,25 @@ class SequenceGenerator(abc.ABC):
             mechanism=f"dp-sgd/{self.name}",
             run_id=run_id or f"python-{uuid.uuid4().hex[:12]}",
             ledger=ledger,
+            check=self.check_budget,
         )
         return self
+
+    def check_budget(self, n_customers: int, budget: PrivacyBudget) -> None:
+        """Refuse (PrivacyBudgetError) a training budget no DP-SGD plan reaches.
+
+        Called before the budget is reserved; a generator with `batch_size` and
+        `epochs` in its config is planned as DP-SGD, others are not checked."""
+        cfg = getattr(self, "config", None)
+        if not (hasattr(cfg, "batch_size") and hasattr(cfg, "epochs")):
+            return
+        plan_dpsgd(
+            budget,
+            n_customers=n_customers,
+            batch_size=cfg.batch_size,
+            epochs=cfg.epochs,
+            max_steps=getattr(cfg, "max_steps", None),
+        )
 
     @abc.abstractmethod
     def _fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None, **options: Any):

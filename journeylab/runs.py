@@ -33,6 +33,7 @@ from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
+from journeylab.privacy.release import training_budget
 
 FIT_CAVEAT = (
     "per-epoch losses are computed on real data and are not covered by the DP guarantee; "
@@ -92,6 +93,9 @@ def fit_run(
     target = check_model_out(out_dir)
     ledger = ledger or Ledger()
     refuse_over_cap(ledger, log.fingerprint(), budget)
+    train_options = train_options or {}
+    if budget is not None:  # an unreachable budget is refused before any run or charge
+        gen.check_budget(log.n_customers, training_budget(log, budget))
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
     tags = {"generator": model, "epsilon": epsilon if budget else "inf", "caveat": FIT_CAVEAT}
     if budget is not None:
@@ -105,7 +109,11 @@ def fit_run(
             params["data"] = str(data_path)
         mlflow.log_params(params)
         t0 = time.perf_counter()
-        gen.fit(log, privacy=budget, ledger=ledger, run_id=run_id, **(train_options or {}))
+        _fit_refusal_says_what_was_recorded(
+            lambda: gen.fit(log, privacy=budget, ledger=ledger, run_id=run_id, **train_options),
+            run_id,
+            ledger,
+        )
         fit_s = time.perf_counter() - t0
         record = gen.release
         _log_history(gen, fit_s)
@@ -172,15 +180,36 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
             staged.rename(target)
 
 
+def _fit_refusal_says_what_was_recorded(
+    fit: Callable[[], Any], run_id: str, ledger: Ledger
+) -> None:
+    """A refusal at reserve time (another run got there first) comes inside the MLflow
+    run, which ends FAILED: say what was recorded instead of 'nothing was recorded'."""
+    try:
+        fit()
+    except PrivacyBudgetError as e:
+        charged = [r for r in ledger.entries() if r.run_id == run_id]
+        ledger_says = (
+            f"the ledger charges it epsilon {charged[0].spent_epsilon:g} (status "
+            f"{charged[0].status})"
+            if charged
+            else "the privacy ledger has no entry for it"
+        )
+        raise PrivacyBudgetError(
+            f"{e} Recorded: MLflow run {run_id}, ended FAILED with this message; {ledger_says}."
+        ) from e
+
+
 def refuse_over_cap(ledger: Ledger, fingerprint: str, budget: PrivacyBudget | None) -> None:
     """Refuse before any MLflow run is opened; the ledger re-checks atomically at reserve."""
+    ledger.check_verified("this run")
     left_eps, _ = ledger.remaining(fingerprint)
     want = budget.epsilon if budget is not None else math.inf
     if want > left_eps:
         raise PrivacyBudgetError(
             f"dataset {fingerprint} has epsilon {left_eps:g} left under its cap; this run "
             f"needs {want:g}. Lower --epsilon, or raise the cap with `journeylab privacy cap`. "
-            "Nothing was recorded"
+            "Nothing was recorded: no ledger entry, no MLflow run"
         )
 
 

@@ -273,6 +273,10 @@ class Ledger:
         with self._locked(exclusive=False) as fd:
             return verify(_read_all(fd))
 
+    def check_verified(self, run_id: str) -> None:
+        """PrivacyBudgetError naming the damaged lines when the ledger fails to verify."""
+        _refuse_unverified(self.path, self.verify(), run_id)
+
     def records(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Every entry that counts, as a dict, and a description of every problem."""
         v = self.verify()
