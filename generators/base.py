@@ -19,7 +19,9 @@ implements only `_fit`.
 from __future__ import annotations
 
 import abc
+import glob
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -194,10 +196,9 @@ def sample_to_parquet(
     Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
     `syn-00000000`... across batches. The file is written to a temporary name
-    and renamed at the end: an interrupted run leaves no half file.
+    (`.NAME.<pid>.tmp`) and renamed at the end: an interrupted run leaves no half file,
+    and a killed run's temporary is removed by the next sample to the same name.
     """
-    import os
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -205,7 +206,8 @@ def sample_to_parquet(
         raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     writer, counts = None, {"customers": 0, "events": 0}
     try:
         for i, start in enumerate(range(0, n, batch_size)):
@@ -231,3 +233,25 @@ def sample_to_parquet(
         if tmp.exists():
             tmp.unlink()
     return counts
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove `.NAME.<pid>.tmp` files beside `path` whose writer process is gone (and
+    `.NAME.tmp`, the name before the pid was added). Only our own naming is touched."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*tmp"):
+        middle = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if tmp.name == f".{path.name}.tmp" or (middle.isdigit() and not _alive(int(middle))):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

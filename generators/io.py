@@ -4,7 +4,11 @@ Streaming samples to Parquet is `generators.base.sample_to_parquet`.
 
 A model directory holds `model.safetensors` (tensors only), `config.json` and
 `meta.json` (format version, generator name, schema, encoder info, privacy
-record, training history, package versions). No pickle: loading cannot run code.
+record, training history, package versions, and `tensor_sha256`: the hash of the
+tensor file, which binds the weights to this metadata). No pickle: loading cannot
+run code. Loading refuses weights whose hash differs from meta.json, weights that
+are not finite, and a config or schema whose networks would not match the tensors
+present (checked on the meta device, before any memory is allocated).
 
     save_model(path, generator="vae", state=net.state_dict(), config=cfg.to_dict(),
                schema=schema, privacy=record)
@@ -13,7 +17,9 @@ record, training history, package versions). No pickle: loading cannot run code.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -77,6 +83,7 @@ def save_model(
         **(extra or {}),
     }
     atomic_write(path / MODEL_FILE, lambda f: save_file(tensors, f))
+    meta["tensor_sha256"] = {MODEL_FILE: file_sha256(path / MODEL_FILE)}
     atomic_write(path / "config.json", lambda f: Path(f).write_text(json.dumps(config, indent=2)))
     atomic_write(
         path / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2, default=_json))
@@ -111,6 +118,7 @@ def load_model(
             "or restore the model directory"
         ) from e
     f = path / MODEL_FILE
+    check_tensor_hashes(path, meta)
     try:
         state = load_file(str(f))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
@@ -118,7 +126,89 @@ def load_model(
             f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
             "or restore the model directory"
         ) from e
+    check_finite(state, f)
     return state, config, meta
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_tensor_hashes(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse tensor files that are not the ones meta.json was written with."""
+    hashes = meta.get("tensor_sha256")
+    if not isinstance(hashes, dict) or not hashes:
+        raise ConfigError(
+            f"{path / 'meta.json'} records no tensor_sha256, so its weights cannot be checked; "
+            "re-run the fit with this JourneyLab version"
+        )
+    for name, want in hashes.items():
+        f = path / Path(str(name)).name  # a bare file name: never a path out of the folder
+        got = file_sha256(f) if f.is_file() else "missing"
+        if got != want:
+            raise ConfigError(
+                f"{f} does not match the sha256 recorded in meta.json ({got[:12]} != "
+                f"{str(want)[:12]}): the weights are corrupt, swapped or altered. Restore "
+                "the model folder as `journeylab fit` wrote it, or re-run the fit"
+            )
+
+
+def check_finite(state: dict[str, torch.Tensor], f: Path) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ConfigError(
+            f"{f} holds non-finite weights (NaN or inf) in {bad[:5]}; such a model cannot "
+            "sample. Re-run the fit (lower the learning rate if training diverged)"
+        )
+
+
+def check_codec(codec: dict[str, Any], meta: dict[str, Any], path) -> None:
+    """The sizes rebuilt from config.json and the schema (max_length, bins) must be the
+    ones the model was trained with, as meta.json recorded them: a schema edited to
+    max_length 1e8 would otherwise make sampling allocate for 1e8 steps."""
+    rebuilt = json.loads(json.dumps(codec, default=_json))
+    saved = meta.get("codec")
+    if rebuilt != saved:
+        keys = sorted(
+            k for k in rebuilt if not isinstance(saved, dict) or saved.get(k) != rebuilt[k]
+        )
+        raise ConfigError(
+            f"the config and schema in {path} give sizes {keys} that differ from those the "
+            "model was trained with (meta.json 'codec'); restore the model folder as "
+            "`journeylab fit` wrote it, or re-run the fit"
+        )
+
+
+def build_checked(
+    build: Callable[[], nn.Module], state: dict[str, torch.Tensor], path
+) -> nn.Module:
+    """Build a network for `state` only once its shapes match, then load the weights.
+
+    The network is first built on the meta device (no memory), so a config or schema
+    asking for huge layers (d_model: 100000, max_length: 1e8) is refused, not allocated."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        raise ConfigError(
+            f"{Path(path) / 'config.json'} cannot build a network ({type(e).__name__}: "
+            f"{str(e)[:200]}); restore the model folder or re-run the fit"
+        ) from e
+    present = {k: tuple(v.shape) for k, v in state.items()}
+    if shapes != present:
+        diff = sorted(k for k in shapes.keys() | present.keys() if shapes.get(k) != present.get(k))
+        raise ConfigError(
+            f"{Path(path) / 'config.json'} and meta.json describe a network that does not fit "
+            f"the tensors in {Path(path) / MODEL_FILE} (e.g. {diff[:3]}); restore the model "
+            "folder as `journeylab fit` wrote it, or re-run the fit"
+        )
+    net = build()
+    load_weights(net, state, path)
+    return net
 
 
 def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

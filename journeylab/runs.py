@@ -164,6 +164,8 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
         model = Path(tmp) / "model"
         gen.save(model)
         (model / "release.json").write_text(json.dumps(record, indent=1))
+        for name, sha in (base.read_meta(model).get("tensor_sha256") or {}).items():
+            mlflow.set_tag(f"journeylab.sha256.{name}", sha)  # binds the run to its weights
         mlflow.log_artifacts(str(model), "model")
         if target is None:
             return
