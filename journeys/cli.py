@@ -15,10 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from journeylab.journeys import datasets
-from journeylab.journeys.eventlog import EventLog, split_by_customer, write_table
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog, file_format, split_by_customer, write_table
 
-out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
-err = Console(stderr=True, soft_wrap=True)
+# Messages stay on one line (ids can be copied). No markup: file names, values and
+# conditions are user text, and a `[` in them must print as itself, never as a tag.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 datasets_app = typer.Typer(help="Datasets that ship with JourneyLab.", no_args_is_help=True)
 
 SchemaOpt = Annotated[
@@ -39,11 +42,43 @@ TruncOpt = Annotated[
 ]
 
 
+def output_file(path: Path | None, option: str) -> Path | None:
+    """A file a command may write: refused up front when it is a folder (or sits under a
+    file), before any work is done."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(
+            f"{option} {path} is a folder; pass a file name, e.g. {option} {path / 'out.json'}"
+        )
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is a file, not a folder; pass another path")
+    return path
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """A folder a command may write into: refused when it (or a parent) is a file."""
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(
+            f"{option} {path}: {blocker} is a file; pass a folder name, e.g. {option} data/split"
+        )
+    return path
+
+
+def input_file(path: Path, option: str) -> Path:
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{option} {path} {what}; pass an existing file")
+    return path
+
+
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
     with err.status(f"reading and validating {data}"):
         log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
-        err.print(f"[yellow]note:[/] {data}: {note}")
+        err.print(f"note: {data}: {note}", style="yellow")
     return log
 
 
@@ -105,11 +140,14 @@ def validate(
     ] = None,
 ) -> None:
     """Check an event log against its schema; list every problem with its fix."""
+    output = output_file(output, "--out")
+    if output is not None:
+        file_format(output)  # .csv or .parquet, refused before reading
     log = read_log(data, schema, truncate)
     if output is not None:
         log.write(output)
     out.print(
-        f"[green]valid[/]: {log.n_customers} customers, {log.n_events} events "
+        f"valid: {log.n_customers} customers, {log.n_events} events "
         f"(fingerprint {log.fingerprint()})" + (f"; written to {output}" if output else "")
     )
 
@@ -125,6 +163,7 @@ def split(
     ),
 ) -> None:
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
+    output_folder(out_dir, "--out")
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,6 +193,7 @@ def compare(
     """Fidelity of log B against log A: n-gram TVD, Wasserstein-1, detection AUC."""
     from journeylab.journeys import fidelity
 
+    output_file(json_out, "--json")
     la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
     with err.status("computing fidelity metrics"):
         if reference is not None:

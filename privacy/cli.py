@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from journeylab.journeys.cli import SchemaOpt, err, out
+from journeylab.journeys.cli import SchemaOpt, err, out, output_file
 from journeylab.journeys.datasets import resolve_schema
 from journeylab.journeys.errors import ConfigError
 
@@ -269,6 +269,7 @@ def audit(
     Computed on real data: not covered by the DP guarantee."""
     from journeylab.privacy.audits import run_audits
 
+    output_file(json_out, "--json")
     sch = resolve_schema(schema, train)  # one schema for all three logs
     tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
     with err.status("running privacy audits"):
@@ -277,7 +278,7 @@ def audit(
     for k, v in report.metrics.items():
         table.add_row(k, _fmt(v))
     out.print(table)
-    out.print(f"[yellow]caveat:[/] {report.caveat}")
+    out.print(f"caveat: {report.caveat}", style="yellow")
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
     if mlflow_log:
@@ -290,7 +291,7 @@ def _read(path: Path, schema):
     with err.status(f"reading and validating {path}"):
         log = EventLog.read(path, schema)
     for note in log.report.notes:
-        err.print(f"[yellow]note:[/] {path}: {note}")
+        err.print(f"note: {path}: {note}", style="yellow")
     return log
 
 
