@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except UserError as e:
         # The message holds user text (paths, values): printed as text, never as markup.
-        Console(stderr=True).print(
+        Console(stderr=True, soft_wrap=True).print(
             Text("error: ", style="bold red") + Text(str(e)), highlight=False
         )
         sys.exit(2)

@@ -333,6 +333,7 @@ def _journeylab(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # two real processes (~50 s); tests/unit/journeys/test_tracking.py is quick
 def test_two_fits_on_a_fresh_store_both_finish_or_one_is_refused_by_the_cap(tmp_path):
     (tmp_path / "schema.yaml").write_text(yaml.safe_dump(TINY_SCHEMA, sort_keys=False))
     tiny_frame(30, seed=1).to_csv(tmp_path / "events.csv", index=False)
@@ -351,6 +352,7 @@ def test_two_fits_on_a_fresh_store_both_finish_or_one_is_refused_by_the_cap(tmp_
     assert Ledger(tmp_path / "ledger.jsonl").spent(fp).epsilon <= 12.0
 
 
+@pytest.mark.slow  # a real fit process (~35 s); tests/unit/journeys/test_tracking.py is quick
 def test_a_sigkilled_fit_reads_failed_after_the_next_command(tmp_path):
     import mlflow
 
