@@ -81,3 +81,26 @@ def test_huge_sizes_in_config_or_schema_are_refused_without_allocating(saved, tm
     with pytest.raises(ConfigError, match="differ from those the model was trained with"):
         generators.load(path)
     assert time.perf_counter() - t0 < 20
+
+
+def test_a_killed_samplers_temporary_is_removed_by_the_next_sample(saved, tmp_path):
+    import subprocess
+    import sys
+
+    from journeylab.generators.base import remove_stale_temporaries
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    out = tmp_path / "s.parquet"
+    names = [f".s.parquet.{dead}.tmp", ".s.parquet.tmp", ".s.parquet.1.tmp"]  # pid 1 lives
+    names += [".other.parquet.1.tmp", "s.parquet.1.tmp"]
+    for n in names:
+        (tmp_path / n).write_text("partial")
+    assert sorted(p.name for p in remove_stale_temporaries(out)) == sorted(names[:2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    generators.sample_to_parquet(generators.load(saved / "m0"), 3, out, seed=0)
+    assert out.is_file() and (tmp_path / names[2]).exists()  # a live writer's file is kept
