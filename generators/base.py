@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import glob
+import hashlib
 import json
 import os
 import uuid
@@ -62,6 +63,7 @@ def load(path: str | Path) -> SequenceGenerator:
             f"model in {path} was saved by generator '{name}', which this "
             f"version does not know; known: {sorted(REGISTRY)}"
         )
+    check_tensor_hashes(Path(path), meta)  # every generator: weights bound to meta.json
     return REGISTRY[name].load(path)
 
 
@@ -84,6 +86,33 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             "with this version"
         )
     return meta
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_tensor_hashes(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse tensor files that are not the ones meta.json was written with."""
+    hashes = meta.get("tensor_sha256")
+    if not isinstance(hashes, dict) or not hashes:
+        raise ConfigError(
+            f"{path / 'meta.json'} records no tensor_sha256, so its weights cannot be checked; "
+            "re-run the fit with this JourneyLab version"
+        )
+    for name, want in hashes.items():
+        f = path / Path(str(name)).name  # a bare file name: never a path out of the folder
+        got = file_sha256(f) if f.is_file() else "missing"
+        if got != want:
+            raise ConfigError(
+                f"{f} does not match the sha256 recorded in meta.json ({got[:12]} != "
+                f"{str(want)[:12]}): the weights are corrupt, swapped or altered. Restore "
+                "the model folder as `journeylab fit` wrote it, or re-run the fit"
+            )
 
 
 class SequenceGenerator(abc.ABC):

@@ -17,7 +17,6 @@ present (checked on the meta device, before any memory is allocated).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from importlib import metadata
@@ -29,7 +28,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from journeylab.generators.base import FORMAT_VERSION, read_meta
+from journeylab.generators.base import (
+    FORMAT_VERSION,
+    check_tensor_hashes,
+    file_sha256,
+    read_meta,
+)
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import atomic_write
 from journeylab.journeys.schema import Schema
@@ -128,33 +132,6 @@ def load_model(
         ) from e
     check_finite(state, f)
     return state, config, meta
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def check_tensor_hashes(path: Path, meta: dict[str, Any]) -> None:
-    """Refuse tensor files that are not the ones meta.json was written with."""
-    hashes = meta.get("tensor_sha256")
-    if not isinstance(hashes, dict) or not hashes:
-        raise ConfigError(
-            f"{path / 'meta.json'} records no tensor_sha256, so its weights cannot be checked; "
-            "re-run the fit with this JourneyLab version"
-        )
-    for name, want in hashes.items():
-        f = path / Path(str(name)).name  # a bare file name: never a path out of the folder
-        got = file_sha256(f) if f.is_file() else "missing"
-        if got != want:
-            raise ConfigError(
-                f"{f} does not match the sha256 recorded in meta.json ({got[:12]} != "
-                f"{str(want)[:12]}): the weights are corrupt, swapped or altered. Restore "
-                "the model folder as `journeylab fit` wrote it, or re-run the fit"
-            )
 
 
 def check_finite(state: dict[str, torch.Tensor], f: Path) -> None:

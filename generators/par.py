@@ -57,7 +57,14 @@ import pandas as pd
 import torch
 
 from journeylab.generators import par_state
-from journeylab.generators.base import FORMAT_VERSION, SequenceGenerator, read_meta, register
+from journeylab.generators.base import (
+    FORMAT_VERSION,
+    SequenceGenerator,
+    file_sha256,
+    read_meta,
+    register,
+)
+from journeylab.generators.io import check_finite
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
@@ -243,6 +250,7 @@ class PARGenerator(SequenceGenerator):
             "privacy": None,
             "dataset_fingerprint": self._state.get("dataset_fingerprint", ""),
             "versions": _versions(),
+            "tensor_sha256": {"model.safetensors": file_sha256(path / "model.safetensors")},
         }
         (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         return path
@@ -337,9 +345,11 @@ def _read_tensors(f: Path) -> dict[str, torch.Tensor]:
     if not f.exists():
         raise ConfigError(f"{f} is missing; the model directory is incomplete. Re-run the fit")
     try:
-        return load_file(str(f))
+        tensors = load_file(str(f))
     except Exception as e:  # safetensors raises its own error type for a damaged header
         raise ConfigError(f"{f} is corrupt (not a safetensors file: {e}); re-run the fit") from e
+    check_finite(tensors, f)
+    return tensors
 
 
 def _versions() -> dict[str, str]:
