@@ -94,8 +94,8 @@ def fit_run(
     ledger = ledger or Ledger()
     refuse_over_cap(ledger, log.fingerprint(), budget)
     train_options = train_options or {}
-    if budget is not None:  # an unreachable budget is refused before any run or charge
-        gen.check_budget(log.n_customers, training_budget(log, budget))
+    if budget is not None:
+        _refuse_unreachable(gen, log, budget)
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
     tags = {"generator": model, "epsilon": epsilon if budget else "inf", "caveat": FIT_CAVEAT}
     if budget is not None:
@@ -180,6 +180,16 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
             shutil.rmtree(old)
         else:
             staged.rename(target)
+
+
+def _refuse_unreachable(gen, log: EventLog, budget: PrivacyBudget) -> None:
+    """A budget no noise multiplier reaches is refused before any run opens or any charge."""
+    try:
+        gen.check_budget(log.n_customers, training_budget(log, budget))
+    except PrivacyBudgetError as e:
+        raise PrivacyBudgetError(
+            f"{e}. Nothing was recorded: no ledger entry, no MLflow run"
+        ) from e
 
 
 def _fit_refusal_says_what_was_recorded(
