@@ -151,7 +151,12 @@ def ensure_experiment(client, dataset: str, root: str | Path | None = None) -> s
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return client.create_experiment(name, artifact_location=f"{artifact_root(root)}/{dataset}")
+    uri = tracking_uri(root)
+    with _store_lock(uri):  # two commands may create the same experiment at once
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        return client.create_experiment(name, artifact_location=f"{artifact_root(root)}/{dataset}")
 
 
 def run_name(kind: str, detail: str = "") -> str:
