@@ -23,6 +23,19 @@ from typing import Any
 
 FORMAT = 2
 GENESIS = "0" * 64
+_NUM = (int, float)
+# Fields every entry of a type must have, with their types; amounts must also be >= 0.
+FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "reserve": {
+        **{k: (str,) for k in ("id", "dataset", "run_id", "mechanism", "time")},
+        "epsilon": _NUM,
+        "delta": _NUM,
+    },
+    "status": {"ref": (str,), "dataset": (str,), "status": (str,)},
+    "cap": {"dataset": (str,)},
+    "ack": {"line": (int,), "line_sha": (str,), "dataset": (str,), "epsilon": _NUM, "delta": _NUM},
+}
+AMOUNTS = ("epsilon", "delta")
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,9 @@ def _check_line(
         ok = False
     if not ok:
         return None, "not a whole entry: cut short or altered (its checksum fails)"
+    shape = _shape_problem(rec)
+    if shape:
+        return None, f"not a valid entry: {shape}"
     # A whole entry out of place still counts when it spends (a reservation): never
     # less budget for a broken chain. Anything else out of place is ignored.
     spends = rec if rec.get("type") == "reserve" else None
@@ -124,6 +140,21 @@ def _check_line(
     if rec.get("format", 1) < FORMAT and chained:
         return spends, "an unchained (format 1) entry after chained ones: inserted by hand"
     return rec, ""
+
+
+def _shape_problem(rec: dict[str, Any]) -> str:
+    """'' for an entry of a known type with its fields; else what is wrong."""
+    fields = FIELDS.get(rec.get("type"))
+    if fields is None:
+        return f"unknown type {rec.get('type')!r}"
+    for name, types in fields.items():
+        if not isinstance(rec.get(name), types) or isinstance(rec.get(name), bool):
+            return f"field {name!r} is missing or of the wrong type"
+    for name in AMOUNTS:  # a negative or NaN amount could lower a total
+        v = rec.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, _NUM) or not v >= 0):
+            return f"{name} {v!r} is not a number >= 0"
+    return ""
 
 
 def _acknowledge(v: Verified) -> Verified:

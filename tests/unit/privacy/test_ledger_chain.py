@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.privacy.ledger import Ledger
@@ -118,3 +120,49 @@ def test_a_legacy_ledger_without_a_chain_is_read_and_extended(tmp_path):
     assert led.problems() == [] and led.spent("fp").epsilon == pytest.approx(3.5)
     path.write_text(path.read_text() + legacy[0])  # an unchained line after chained ones
     assert "unchained" in led.problems()[0]
+
+
+def test_a_forged_entry_with_a_valid_checksum_but_a_negative_amount_is_refused(tmp_path):
+    from journeylab.privacy.ledger_chain import stamp, verify
+
+    led = _ledger(tmp_path)
+    forged = {"type": "reserve", "id": "x", "dataset": "fp", "run_id": "r", "mechanism": "m"}
+    forged |= {"epsilon": -5.0, "delta": 0.0}
+    head = verify(led.path.read_bytes()).head
+    led.path.write_bytes(led.path.read_bytes() + stamp(forged, head))
+    _blocked(led, 8)
+    assert "not a number >= 0" in led.problems()[0]
+    assert led.spent("fp").epsilon == pytest.approx(1.75)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_any_damage_short_of_dropping_the_newest_lines_blocks_and_never_lowers(data):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        led = _ledger(Path(tmp))
+        lines = _lines(led)
+        before = led.spent("fp").epsilon
+        how = data.draw(st.sampled_from(["byte", "swap", "drop", "cut", "dup"]))
+        i = data.draw(st.integers(0, len(lines) - 2))  # never only the newest line
+        if how == "byte":
+            pos = data.draw(st.integers(0, len(lines[i]) - 2))
+            new = data.draw(st.integers(32, 126).filter(lambda b: b != lines[i][pos]))
+            lines[i] = lines[i][:pos] + bytes([new]) + lines[i][pos + 1 :]
+        elif how == "swap":
+            lines[i], lines[i + 1] = lines[i + 1], lines[i]
+        elif how == "drop":
+            del lines[i]
+        elif how == "cut":
+            lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i]) - 2))] + b"\n"
+        else:
+            lines.insert(i + 1, lines[i])
+        led.path.write_bytes(b"".join(lines))
+        assert led.problems()  # detected
+        with pytest.raises(PrivacyBudgetError, match="fails to verify"):
+            led.reserve("fp", epsilon=0.01, delta=0.0, mechanism="m", run_id="next")
+        assert led.remaining("fp") == (0.0, 0.0)
+        if how in ("swap", "dup"):  # every entry is still there: the total is whole
+            assert led.spent("fp").epsilon >= before - 1e-12
