@@ -111,6 +111,7 @@ def datasets_build(
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
     datasets.get(name)
+    output_folder(out_dir, "--out")
     with err.status(f"building {name}") as status:
         target = datasets.build(
             name, out_dir, n_customers=customers, seed=seed, progress=lambda m: status.update(m)

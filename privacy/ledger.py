@@ -314,6 +314,13 @@ class Ledger:
     # --- files -----------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[int]:
+        blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if self.path.is_dir() or blocker is not None:
+            what = "is a folder" if blocker is None else f"lies under the file {blocker}"
+            raise ConfigError(
+                f"ledger {self.path} {what}; pass the ledger file, e.g. "
+                "--ledger mlruns/privacy/ledger.jsonl"
+            )
         if exclusive:
             _make_dir(self.path.parent)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND if exclusive else os.O_RDONLY

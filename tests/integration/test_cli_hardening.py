@@ -382,3 +382,21 @@ def test_a_sigkilled_fit_reads_failed_after_the_next_command(tmp_path):
     assert nxt.returncode == 0, err
     run = mlflow.MlflowClient(uri).get_run(run_id)
     assert run.info.status == "FAILED" and "is gone" in run.data.tags["journeylab.error"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "--data", "events.csv", "--epsilon", "inf"], "finite number > 0"),
+        (["privacy", "ledger", "--ledger", "taken"], "is a folder"),
+        (["privacy", "cap", "--dataset", "x", "--epsilon", "1", "--ledger", "f.txt/l"], "under"),
+        (["datasets", "build", "simulate", "--out", "f.txt"], "is a file"),
+        (["validate", "--data", "events.csv", "--schema", "taken"], "is a folder"),
+        (["validate", "--data", "events.csv", "--out", "x.txt"], "unknown file type"),
+    ],
+)
+def test_other_bad_arguments_are_one_message(work, args, message):
+    with work() as d:
+        (d / "taken").mkdir()
+        (d / "f.txt").write_text("a file")
+        assert message in " ".join(assert_refused(args, d).split())
