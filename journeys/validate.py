@@ -119,7 +119,7 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
     miss = _missing(s)
     p = []
     if pd.api.types.is_datetime64_any_dtype(s):
-        t = s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
+        t = _to_ns(s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s)
     elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         p.append(
             Problem(
@@ -170,6 +170,12 @@ def _parse_times(s: pd.Series) -> pd.Series:
     converted to UTC; one without is taken as UTC already (reported by time_notes)."""
     t = pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
     return t.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _to_ns(t: pd.Series) -> pd.Series:
+    """Naive datetimes of any unit -> datetime64[ns]; outside its range (after 2262) -> NaT."""
+    inside = (t >= pd.Timestamp.min) & (t <= pd.Timestamp.max)
+    return t.where(inside).astype("datetime64[ns]")
 
 
 def time_notes(s: pd.Series) -> list[str]:

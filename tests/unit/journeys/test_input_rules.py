@@ -97,3 +97,14 @@ def test_a_huge_or_missing_schema_file_is_refused(tmp_path):
         Schema.read(big)
     with pytest.raises(ConfigError, match="is a folder"):
         Schema.read(tmp_path)
+
+
+def test_parquet_timestamps_past_2262_are_a_data_error(tmp_path):
+    from journeylab.journeys.errors import DataError
+
+    df = tiny_frame(4, seed=0)
+    df["timestamp"] = df["timestamp"].astype("datetime64[us]")
+    df.loc[1, "timestamp"] = pd.Timestamp("2300-01-01").as_unit("us")
+    df.to_parquet(tmp_path / "far.parquet")
+    with pytest.raises(DataError, match="rows 1: timestamp cannot be parsed.*2262"):
+        EventLog.read(tmp_path / "far.parquet", Schema.from_dict(TINY_SCHEMA))
