@@ -35,6 +35,8 @@ from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import training_budget
 
+# what a model folder written by fit holds; any other file in it is the user's
+MODEL_FILES = {"model.safetensors", "config.json", "meta.json", "release.json", "state.json"}
 FIT_CAVEAT = (
     "per-epoch losses are computed on real data and are not covered by the DP guarantee; "
     "the model and its samples are"
@@ -152,6 +154,13 @@ def check_model_out(out_dir: str | Path | None) -> Path | None:
         raise ConfigError(
             f"--out {target} is a folder holding other files (not a JourneyLab model); "
             "pass a new folder name, e.g. --out models/my-model. Nothing was changed"
+        )
+    other = sorted(p.name for p in target.iterdir()) if target.is_dir() else []
+    other = [name for name in other if name not in MODEL_FILES]
+    if other:
+        raise ConfigError(
+            f"--out {target} holds a model and other files {other[:5]}, which replacing the "
+            "model would delete; move them, or pass a new folder name. Nothing was changed"
         )
     return target
 

@@ -297,6 +297,9 @@ def test_fit_out_onto_a_folder_of_other_files_refuses_and_keeps_them(work):
         (d / "mine" / "notes.txt").write_text("precious")
         err = assert_refused(["fit", "--data", "events.csv", *TINY_VAE, "--out", "mine"], d)
         assert "holding other files" in err and (d / "mine/notes.txt").read_text() == "precious"
+        (d / "model" / "notes.txt").write_text("mine too")  # a model folder with a user's file
+        err = assert_refused(["fit", "--data", "events.csv", *TINY_VAE, "--out", "model"], d)
+        assert "notes.txt" in err and (d / "model/notes.txt").read_text() == "mine too"
 
 
 def test_an_unreachable_epsilon_is_refused_and_nothing_is_recorded(work):
