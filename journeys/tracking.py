@@ -65,7 +65,7 @@ def open_store(root: str | Path | None = None):
     mlflow.set_tracking_uri(uri)
     if uri in _OPENED:
         return mlflow.MlflowClient(uri)
-    with _store_lock(uri):
+    with store_lock(uri):
         client = mlflow.MlflowClient(uri)
         client.search_experiments(max_results=1)  # creates the tables, once, under the lock
         end_orphaned_runs(client)
@@ -74,13 +74,18 @@ def open_store(root: str | Path | None = None):
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
+def store_lock(uri: str) -> Iterator[None]:
+    """Exclusive lock beside a sqlite store, held while its tables or experiments are made."""
     if not uri.startswith("sqlite:///"):
         yield  # a server store serialises itself
         return
     folder = Path(uri.removeprefix("sqlite:///")).parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(folder / ".store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:  # a read-only store: nobody can be creating its tables
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -152,7 +157,7 @@ def ensure_experiment(client, dataset: str, root: str | Path | None = None) -> s
     if exp is not None:
         return exp.experiment_id
     uri = tracking_uri(root)
-    with _store_lock(uri):  # two commands may create the same experiment at once
+    with store_lock(uri):  # two commands may create the same experiment at once
         exp = client.get_experiment_by_name(name)
         if exp is not None:
             return exp.experiment_id
