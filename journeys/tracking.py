@@ -141,8 +141,11 @@ def end_orphaned_runs(client) -> list[str]:
         why = owner_gone(run.data.tags)
         if why is None:
             continue
-        client.set_tag(run.info.run_id, f"{TAG}error", f"orphaned: {why}; the run never ended")
-        client.set_terminated(run.info.run_id, status="FAILED")
+        try:
+            client.set_tag(run.info.run_id, f"{TAG}error", f"orphaned: {why}; the run never ended")
+            client.set_terminated(run.info.run_id, status="FAILED")
+        except Exception:  # noqa: BLE001 - e.g. a read-only store: tried again on the next open
+            continue
         ended.append(run.info.run_id)
     return ended
 
