@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from journeylab.journeys.errors import UserError
 from journeylab.journeys.quiet import LIGHTNING_LOGGERS
@@ -52,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except UserError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        # The message holds user text (paths, values): printed as text, never as markup.
+        Console(stderr=True, soft_wrap=True).print(
+            Text("error: ", style="bold red") + Text(str(e)), highlight=False
+        )
         sys.exit(2)
 
 

@@ -99,7 +99,7 @@ def app_command(
     _check_port(host, port)
     env = server_env(uri)
     shown = uri or env.get("MLFLOW_TRACKING_URI") or "./mlruns/mlflow.db"
-    Console(stderr=True).print(
+    Console(stderr=True, markup=False).print(
         f"JourneyLab app on http://{host}:{port} (store {shown}); Ctrl+C stops it"
     )
     # exec: the server replaces this process, so stopping this pid stops the server.

@@ -76,7 +76,12 @@ class Probe:
 def _client(uri: str):
     import mlflow
 
-    return mlflow.MlflowClient(uri)
+    from journeylab.journeys.tracking import store_lock
+
+    with store_lock(uri):  # not while a command is creating the store's tables
+        client = mlflow.MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    return client
 
 
 def client(uri: str):

@@ -19,6 +19,7 @@ implements only `_fit`.
 from __future__ import annotations
 
 import abc
+import hashlib
 import importlib
 import json
 import uuid
@@ -78,6 +79,7 @@ def load(path: str | Path) -> SequenceGenerator:
             f"model in {path} was saved by generator '{name}', which this "
             f"version does not know; known: {sorted(registry())}"
         )
+    check_tensor_hashes(Path(path), meta)  # every generator: weights bound to meta.json
     return REGISTRY[name].load(path)
 
 
@@ -109,6 +111,33 @@ def check_fitted(gen: SequenceGenerator, fitted: bool) -> None:
             f"the {gen.name} generator is not fitted; call fit(log) or load a saved "
             "model first (generators.load(path))"
         )
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_tensor_hashes(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse tensor files that are not the ones meta.json was written with."""
+    hashes = meta.get("tensor_sha256")
+    if not isinstance(hashes, dict) or not hashes:
+        raise ConfigError(
+            f"{path / 'meta.json'} records no tensor_sha256, so its weights cannot be checked; "
+            "re-run the fit with this JourneyLab version"
+        )
+    for name, want in hashes.items():
+        f = path / Path(str(name)).name  # a bare file name: never a path out of the folder
+        got = file_sha256(f) if f.is_file() else "missing"
+        if got != want:
+            raise ConfigError(
+                f"{f} does not match the sha256 recorded in meta.json ({got[:12]} != "
+                f"{str(want)[:12]}): the weights are corrupt, swapped or altered. Restore "
+                "the model folder as `journeylab fit` wrote it, or re-run the fit"
+            )
 
 
 class SequenceGenerator(abc.ABC):
@@ -162,12 +191,34 @@ class SequenceGenerator(abc.ABC):
             run_id=run_id or f"python-{uuid.uuid4().hex[:12]}",
             ledger=ledger,
             profile_share=self.profile_share() if privacy is not None else 0.0,
+            check=self.check_budget,
         )
         return self
 
     def profile_share(self) -> float:
         """Share of the training epsilon spent on a DP journey profile (0: none)."""
         return 0.0
+
+    def check_budget(self, n_customers: int, budget: PrivacyBudget) -> None:
+        """Refuse (PrivacyBudgetError) a training budget no DP-SGD plan reaches.
+
+        Called before the budget is reserved; a generator with `batch_size` and
+        `epochs` in its config is planned as DP-SGD, others are not checked."""
+        from dataclasses import replace
+
+        from journeylab.privacy.dpsgd import plan_dpsgd  # Opacus: only when a fit starts
+
+        cfg = getattr(self, "config", None)
+        if not (hasattr(cfg, "batch_size") and hasattr(cfg, "epochs")):
+            return
+        sgd = replace(budget, epsilon=budget.epsilon * (1 - self.profile_share()))
+        plan_dpsgd(
+            sgd,
+            n_customers=n_customers,
+            batch_size=cfg.batch_size,
+            epochs=cfg.epochs,
+            max_steps=getattr(cfg, "max_steps", None),
+        )
 
     @abc.abstractmethod
     def _fit(self, log: EventLog, *, privacy: PrivacyBudget | None = None, **options: Any):
@@ -209,7 +260,8 @@ def sample_to_parquet(
     Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
     `syn-00000000`... across batches. The file is written to a temporary name
-    and renamed at the end: an interrupted run leaves no half file.
+    and renamed at the end (journeys.files.atomic_write): an interrupted run leaves no
+    half file, and a killed run's temporary is removed by the next write to the same name.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -239,6 +291,5 @@ def sample_to_parquet(
             if writer is not None:
                 writer.close()
 
-    atomic_write(path, write)
-    return counts
+    atomic_write(path, write)  # also removes temporaries that killed samplers left behind
     return counts

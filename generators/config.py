@@ -9,7 +9,7 @@ journeys up to ~700 events, mean 64) to train in a few minutes on 2 CPU cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from journeylab.journeys.config import strict_from_dict
@@ -65,7 +65,7 @@ class CommonConfig:
     oversample: float = 3.0
 
     def __post_init__(self) -> None:
-        p = self._problems()
+        p = _type_problems(self) or self._problems()  # range checks need the right types
         if p:
             raise ConfigError(f"{type(self).__name__}: " + "; ".join(p))
 
@@ -182,3 +182,22 @@ class GANConfig(CommonConfig):
         if not self.length_weight > 0:
             p.append(f"length_weight must be > 0, got {self.length_weight!r}")
         return p
+
+
+_TYPES = {"int": (int,), "float": (int, float)}
+
+
+def _type_problems(cfg) -> list[str]:
+    """Each number-typed field holds a number of its type (e.g. `--config beta=abc`)."""
+    p = []
+    for f in fields(cfg):
+        kind, _, optional = str(f.type).partition(" | ")
+        if kind not in _TYPES:
+            continue
+        v = getattr(cfg, f.name)
+        if v is None and optional == "None":
+            continue
+        if isinstance(v, bool) or not isinstance(v, _TYPES[kind]):
+            what = "an integer" if kind == "int" else "a number"
+            p.append(f"{f.name} must be {what}{' or None' if optional else ''}, got {v!r}")
+    return p

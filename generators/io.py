@@ -4,7 +4,11 @@ Streaming samples to Parquet is `generators.base.sample_to_parquet`.
 
 A model directory holds `model.safetensors` (tensors only), `config.json` and
 `meta.json` (format version, generator name, schema, encoder info, privacy
-record, training history, package versions). No pickle: loading cannot run code.
+record, training history, package versions, and `tensor_sha256`: the hash of the
+tensor file, which binds the weights to this metadata). No pickle: loading cannot
+run code. Loading refuses weights whose hash differs from meta.json, weights that
+are not finite, and a config or schema whose networks would not match the tensors
+present (checked on the meta device, before any memory is allocated).
 
     save_model(path, generator="vae", state=net.state_dict(), config=cfg.to_dict(),
                schema=schema, privacy=record)
@@ -14,6 +18,7 @@ record, training history, package versions). No pickle: loading cannot run code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from journeylab.generators.base import FORMAT_VERSION, read_meta
+from journeylab.generators.base import (
+    FORMAT_VERSION,
+    check_tensor_hashes,
+    file_sha256,
+    read_meta,
+)
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write, atomic_write_text
 from journeylab.journeys.schema import Schema
@@ -82,6 +92,7 @@ def save_model(
         **(extra or {}),
     }
     atomic_write(path / MODEL_FILE, lambda f: save_file(tensors, f))
+    meta["tensor_sha256"] = {MODEL_FILE: file_sha256(path / MODEL_FILE)}
     atomic_write_text(path / "config.json", json.dumps(config, indent=2))
     for name, obj in (files or {}).items():
         atomic_write_text(path / name, json.dumps(obj, indent=1, default=_json))
@@ -110,6 +121,7 @@ def load_model(
         )
     config = read_json(path / "config.json")
     f = path / MODEL_FILE
+    check_tensor_hashes(path, meta)
     try:
         state = load_file(str(f))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
@@ -117,6 +129,7 @@ def load_model(
             f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
             "or restore the model directory"
         ) from e
+    check_finite(state, f)
     return state, config, meta
 
 
@@ -129,6 +142,60 @@ def read_json(f: Path) -> Any:
             f"{f} is missing or corrupt ({type(e).__name__}: {e}); re-run the fit "
             "or restore the model directory"
         ) from e
+
+
+def check_finite(state: dict[str, torch.Tensor], f: Path) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ConfigError(
+            f"{f} holds non-finite weights (NaN or inf) in {bad[:5]}; such a model cannot "
+            "sample. Re-run the fit (lower the learning rate if training diverged)"
+        )
+
+
+def check_codec(codec: dict[str, Any], meta: dict[str, Any], path) -> None:
+    """The sizes rebuilt from config.json and the schema (max_length, bins) must be the
+    ones the model was trained with, as meta.json recorded them: a schema edited to
+    max_length 1e8 would otherwise make sampling allocate for 1e8 steps."""
+    rebuilt = json.loads(json.dumps(codec, default=_json))
+    saved = meta.get("codec")
+    if rebuilt != saved:
+        keys = sorted(
+            k for k in rebuilt if not isinstance(saved, dict) or saved.get(k) != rebuilt[k]
+        )
+        raise ConfigError(
+            f"the config and schema in {path} give sizes {keys} that differ from those the "
+            "model was trained with (meta.json 'codec'); restore the model folder as "
+            "`journeylab fit` wrote it, or re-run the fit"
+        )
+
+
+def build_checked(
+    build: Callable[[], nn.Module], state: dict[str, torch.Tensor], path
+) -> nn.Module:
+    """Build a network for `state` only once its shapes match, then load the weights.
+
+    The network is first built on the meta device (no memory), so a config or schema
+    asking for huge layers (d_model: 100000, max_length: 1e8) is refused, not allocated."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        raise ConfigError(
+            f"{Path(path) / 'config.json'} cannot build a network ({type(e).__name__}: "
+            f"{str(e)[:200]}); restore the model folder or re-run the fit"
+        ) from e
+    present = {k: tuple(v.shape) for k, v in state.items()}
+    if shapes != present:
+        diff = sorted(k for k in shapes.keys() | present.keys() if shapes.get(k) != present.get(k))
+        raise ConfigError(
+            f"{Path(path) / 'config.json'} and meta.json describe a network that does not fit "
+            f"the tensors in {Path(path) / MODEL_FILE} (e.g. {diff[:3]}); restore the model "
+            "folder as `journeylab fit` wrote it, or re-run the fit"
+        )
+    net = build()
+    load_weights(net, state, path)
+    return net
 
 
 def load_weights(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

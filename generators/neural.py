@@ -25,10 +25,11 @@ from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
 from journeylab.generators.io import (
+    build_checked,
+    check_codec,
     check_conditions,
     derive_seed,
     load_model,
-    load_weights,
     save_model,
     synthetic_ids,
 )
@@ -216,8 +217,8 @@ class NeuralGenerator(SequenceGenerator):
         gen.schema = Schema.from_dict(meta["schema"])
         gen.encoder = JourneyEncoder(gen.schema)
         gen.codec = Binning.make(gen.encoder, gen.config)
-        net = gen._build(gen.codec)
-        load_weights(net, state, path)
+        check_codec(asdict(gen.codec), meta, path)
+        net = build_checked(lambda: gen._build(gen.codec), state, path)
         gen.net = net.eval()
         gen.history = meta.get("history") or []
         gen._privacy = meta.get("privacy")

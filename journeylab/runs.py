@@ -34,7 +34,10 @@ from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_folder
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
+from journeylab.privacy.release import training_budget
 
+# what a model folder written by fit holds; any other file in it is the user's
+MODEL_FILES = {"model.safetensors", "config.json", "meta.json", "release.json", "state.json"}
 FIT_CAVEAT = (
     "per-epoch losses are computed on real data and are not covered by the DP guarantee; "
     "the model and its samples are"
@@ -92,6 +95,9 @@ def fit_run(
     target = check_model_out(out_dir)
     ledger = ledger or Ledger()
     refuse_over_cap(ledger, log.fingerprint(), budget)
+    train_options = train_options or {}
+    if budget is not None:
+        _refuse_unreachable(gen, log, budget)
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
     tags = {"generator": model, "epsilon": epsilon if budget else "inf", "caveat": FIT_CAVEAT}
     if budget is not None:
@@ -105,7 +111,11 @@ def fit_run(
             params["data"] = str(data_path)
         mlflow.log_params(params)
         t0 = time.perf_counter()
-        gen.fit(log, privacy=budget, ledger=ledger, run_id=run_id, **(train_options or {}))
+        _fit_refusal_says_what_was_recorded(
+            lambda: gen.fit(log, privacy=budget, ledger=ledger, run_id=run_id, **train_options),
+            run_id,
+            ledger,
+        )
         fit_s = time.perf_counter() - t0
         record = gen.release
         _log_history(gen, fit_s)
@@ -145,6 +155,13 @@ def check_model_out(out_dir: str | Path | None) -> Path | None:
             f"--out {target} is a folder holding other files (not a JourneyLab model); "
             "pass a new folder name, e.g. --out models/my-model. Nothing was changed"
         )
+    other = sorted(p.name for p in target.iterdir()) if target.is_dir() else []
+    other = [name for name in other if name not in MODEL_FILES]
+    if other:
+        raise ConfigError(
+            f"--out {target} holds a model and other files {other[:5]}, which replacing the "
+            "model would delete; move them, or pass a new folder name. Nothing was changed"
+        )
     return target
 
 
@@ -156,6 +173,8 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
         model = Path(tmp) / "model"
         gen.save(model)
         (model / "release.json").write_text(json.dumps(record, indent=1))
+        for name, sha in (base.read_meta(model).get("tensor_sha256") or {}).items():
+            mlflow.set_tag(f"journeylab.sha256.{name}", sha)  # binds the run to its weights
         mlflow.log_artifacts(str(model), "model")
         if target is not None:  # replaces only an earlier model of ours (check_model_out)
             atomic_write_folder(
@@ -163,15 +182,46 @@ def _save_model(gen, record: dict, target: Path | None) -> None:
             )
 
 
+def _refuse_unreachable(gen, log: EventLog, budget: PrivacyBudget) -> None:
+    """A budget no noise multiplier reaches is refused before any run opens or any charge."""
+    try:
+        gen.check_budget(log.n_customers, training_budget(log, budget))
+    except PrivacyBudgetError as e:
+        raise PrivacyBudgetError(
+            f"{e}. Nothing was recorded: no ledger entry, no MLflow run"
+        ) from e
+
+
+def _fit_refusal_says_what_was_recorded(
+    fit: Callable[[], Any], run_id: str, ledger: Ledger
+) -> None:
+    """A refusal at reserve time (another run got there first) comes inside the MLflow
+    run, which ends FAILED: say what was recorded instead of 'nothing was recorded'."""
+    try:
+        fit()
+    except PrivacyBudgetError as e:
+        charged = [r for r in ledger.entries() if r.run_id == run_id]
+        ledger_says = (
+            f"the ledger charges it epsilon {charged[0].spent_epsilon:g} (status "
+            f"{charged[0].status})"
+            if charged
+            else "the privacy ledger has no entry for it"
+        )
+        raise PrivacyBudgetError(
+            f"{e} Recorded: MLflow run {run_id}, ended FAILED with this message; {ledger_says}."
+        ) from e
+
+
 def refuse_over_cap(ledger: Ledger, fingerprint: str, budget: PrivacyBudget | None) -> None:
     """Refuse before any MLflow run is opened; the ledger re-checks atomically at reserve."""
+    ledger.check_verified("this run")
     left_eps, _ = ledger.remaining(fingerprint)
     want = budget.epsilon if budget is not None else math.inf
     if want > left_eps:
         raise PrivacyBudgetError(
             f"dataset {fingerprint} has epsilon {left_eps:g} left under its cap; this run "
             f"needs {want:g}. Lower --epsilon, or raise the cap with `journeylab privacy cap`. "
-            "Nothing was recorded"
+            "Nothing was recorded: no ledger entry, no MLflow run"
         )
 
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
 # pandas, pyarrow and the datasets are imported inside the commands that use them, so
 # `journeylab --help` and the commands that do not read a log start fast.
 
-out = Console(soft_wrap=True)  # messages stay on one line (ids can be copied)
-err = Console(stderr=True, soft_wrap=True)
+# Messages stay on one line (ids can be copied). No markup: file names, values and
+# conditions are user text, and a `[` in them must print as itself, never as a tag.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 datasets_app = typer.Typer(help="Datasets that ship with JourneyLab.", no_args_is_help=True)
 
 SchemaOpt = Annotated[
@@ -44,6 +47,38 @@ TruncOpt = Annotated[
 ]
 
 
+def output_file(path: Path | None, option: str) -> Path | None:
+    """A file a command may write: refused up front when it is a folder (or sits under a
+    file), before any work is done."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(
+            f"{option} {path} is a folder; pass a file name, e.g. {option} {path / 'out.json'}"
+        )
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is a file, not a folder; pass another path")
+    return path
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """A folder a command may write into: refused when it (or a parent) is a file."""
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(
+            f"{option} {path}: {blocker} is a file; pass a folder name, e.g. {option} data/split"
+        )
+    return path
+
+
+def input_file(path: Path, option: str) -> Path:
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{option} {path} {what}; pass an existing file")
+    return path
+
+
 def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog:
     from journeylab.journeys import datasets
     from journeylab.journeys.eventlog import EventLog
@@ -51,7 +86,7 @@ def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog
     with err.status(f"reading and validating {data}"):
         log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
-        err.print(f"[yellow]note:[/] {data}: {note}")
+        err.print(f"note: {data}: {note}", style="yellow")
     return log
 
 
@@ -95,6 +130,7 @@ def datasets_build(
     from journeylab.journeys import datasets
 
     folder = datasets.folder_name(name, preset)
+    output_folder(out_dir, "--out")
     with err.status(f"building {folder}") as status:
         target = datasets.build(
             name,
@@ -129,11 +165,16 @@ def validate(
     ] = None,
 ) -> None:
     """Check an event log against its schema; list every problem with its fix."""
+    from journeylab.journeys.eventlog import file_format
+
+    output = output_file(output, "--out")
+    if output is not None:
+        file_format(output)  # .csv or .parquet, refused before reading
     log = read_log(data, schema, truncate)
     if output is not None:
         log.write(output)
     out.print(
-        f"[green]valid[/]: {log.n_customers} customers, {log.n_events} events "
+        f"valid: {log.n_customers} customers, {log.n_events} events "
         f"(fingerprint {log.fingerprint()})" + (f"; written to {output}" if output else "")
     )
 
@@ -151,6 +192,7 @@ def split(
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
     from journeylab.journeys.eventlog import split_by_customer, write_table
 
+    output_folder(out_dir, "--out")
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +222,7 @@ def compare(
     """Fidelity of log B against log A: n-gram TVD, Wasserstein-1, detection AUC."""
     from journeylab.journeys import fidelity
 
+    output_file(json_out, "--json")
     la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
     with err.status("computing fidelity metrics"):
         if reference is not None:

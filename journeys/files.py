@@ -24,6 +24,7 @@ def atomic_write(path: str | Path, write: Writer) -> Path:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = _temporary(path)
     try:
         write(tmp)
@@ -93,10 +94,50 @@ def atomic_write_folder(folder: str | Path, write: Callable[[Path], Any]) -> Pat
 
 
 def _temporary(path: Path) -> str:
-    # The suffix keeps the target's, so writers that choose a format by name still work.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    # The suffix keeps the target's, so writers that choose a format by name still work;
+    # the writer's pid in the name lets a later write remove what a killed one left.
+    prefix = f".{path.stem}.{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
     os.close(fd)
     return tmp
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporaries of `path` (`.STEM.<pid>-*SUFFIX`, and the older
+    `.NAME.tmp` / `.NAME.<pid>.tmp`) whose writer process is gone. Only our own naming
+    is touched; a live writer's temporary stays."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.iterdir():
+        pid = _writer_pid(tmp.name, path)
+        if pid is not None and (pid == 0 or not _alive(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _writer_pid(name: str, path: Path) -> int | None:
+    """The writer pid encoded in a temporary's name (0: an old name without one)."""
+    if name == f".{path.name}.tmp":
+        return 0
+    for head, tail in ((f".{path.stem}.", path.suffix), (f".{path.name}.", ".tmp")):
+        if name.startswith(head) and name.endswith(tail):
+            pid = name[len(head) : len(name) - len(tail)].split("-")[0]
+            if pid.isdigit():
+                return int(pid)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _share(tmp: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ from journeylab.journeys.files import atomic_write_text
 
 REQUIRED_EVENT_COLUMNS = ("channel", "event_type")
 KINDS = ("categorical", "numeric")
+MAX_YAML_BYTES = 1 << 18  # a schema is a page of text; 256 KiB is generous
+MAX_YAML_ALIASES = 10  # each alias can double what is built: 10 bound a "billion laughs"
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # schema names become paths (MLflow experiments)
+# pandas nanosecond timestamps: a time range outside these bounds cannot be compared
+TIME_MIN, TIME_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
 
 
 @dataclass(frozen=True)
@@ -74,15 +81,28 @@ class Column:
             d, ("type", "values", "min", "max", "decimals", "description"), what=f"column '{name}'"
         )
         values = d.get("values")
+        if values is not None and not isinstance(values, list):
+            raise ConfigError(
+                f"column '{name}': 'values' must be a list of categories or null, got {values!r}"
+            )
         return cls(
             name=name,
             kind=d["type"],
             values=None if values is None else tuple(str(v) for v in values),
-            min=None if d.get("min") is None else float(d["min"]),
-            max=None if d.get("max") is None else float(d["max"]),
+            min=_number(d.get("min"), f"column '{name}': min"),
+            max=_number(d.get("max"), f"column '{name}': max"),
             decimals=d.get("decimals"),
-            description=d.get("description", ""),
+            description=str(d.get("description") or ""),
         )
+
+
+def _number(v: Any, what: str) -> float | None:
+    """A finite number from YAML, or None; anything else (`min: zero`) is refused."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"{what} must be a finite number, got {v!r}; write e.g. 0 or 12.5")
+    return float(v)
 
 
 def _column_problems(c: Column) -> list[str]:
@@ -128,12 +148,28 @@ class Schema:
                 p.append(f"event column '{req}' is required; declare it under 'events'")
             elif ev[req].kind != "categorical":
                 p.append(f"event column '{req}' must be categorical")
-        if self.max_length is not None and self.max_length < 1:
+        if not NAME.fullmatch(self.name) or ".." in self.name:
+            p.append(
+                f"name {self.name!r} must be 1-100 letters, digits, '_', '-' or '.', without "
+                "'..' (it names MLflow experiments and folders); e.g. name: my_shop"
+            )
+        if self.max_length is not None and (
+            isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
+        ):
+            p.append(f"max_length must be a whole number or null, got {self.max_length!r}")
+        elif self.max_length is not None and self.max_length < 1:
             p.append(f"max_length {self.max_length} must be >= 1")
         if (self.time_start is None) != (self.time_end is None):
             p.append("time_range needs both a start and an end, or neither")
         elif self.time_start is not None and self.time_start >= self.time_end:
             p.append(f"time_range start {self.time_start} is not before end {self.time_end}")
+        elif self.time_start is not None and not (
+            TIME_MIN <= self.time_start and self.time_end <= TIME_MAX
+        ):
+            p.append(
+                f"time_range [{self.time_start}, {self.time_end}] reaches outside the "
+                f"timestamps JourneyLab can hold [{TIME_MIN}, {TIME_MAX}]; narrow it"
+            )
         if p:
             raise ConfigError(f"schema '{self.name}': " + "; ".join(p))
 
@@ -200,13 +236,13 @@ class Schema:
         missing = [k for k in ("name", "sequence_key", "sequence_index", "events") if k not in d]
         if missing:
             raise ConfigError(f"schema is missing keys {missing}; see journeys/data/*.yaml")
-        tr = d.get("time_range")
-        start = end = None
-        if tr is not None:
-            try:
-                start, end = (pd.Timestamp(t) for t in tr)
-            except (TypeError, ValueError) as e:
-                raise ConfigError(f"time_range {tr!r} is not [start, end] timestamps: {e}") from e
+        for key in ("events", "context"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise ConfigError(
+                    f"schema '{key}' must be a mapping of column name -> settings, got a "
+                    f"{type(d[key]).__name__}; write e.g. {key}:\n  channel: {{type: categorical}}"
+                )
+        start, end = _time_range(d.get("time_range"))
         known = {
             "name",
             "description",
@@ -232,14 +268,61 @@ class Schema:
 
     @classmethod
     def read(cls, path: str | Path) -> Schema:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"schema file {path} does not exist; pass a YAML schema file")
-        try:
-            d = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"schema file {path} is not valid YAML: {e}") from e
-        return cls.from_dict(d)
+        return cls.from_dict(read_yaml(path, "schema file"))
 
     def write(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+def _time_range(tr: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """[start, end] as naive UTC timestamps (an offset is converted to UTC)."""
+    if tr is None:
+        return None, None
+    if not isinstance(tr, list) or len(tr) != 2:
+        raise ConfigError(f"time_range {tr!r} must be [start, end], e.g. [2024-01-01, 2025-01-01]")
+    try:
+        ts = [pd.Timestamp(t) for t in tr]
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ConfigError(
+            f"time_range {tr!r} is not [start, end] timestamps ({e}); write ISO 8601 dates "
+            f"between {TIME_MIN.date()} and {TIME_MAX.date()}"
+        ) from e
+    if any(t is pd.NaT for t in ts):
+        raise ConfigError(f"time_range {tr!r} has an empty end; give both timestamps")
+    start, end = (t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in ts)
+    return start, end
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses more than MAX_YAML_ALIASES aliases (no alias bombs)."""
+
+    aliases_seen = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_YAML_ALIASES:
+                raise ConfigError(
+                    f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); a schema "
+                    "needs none. Write the values out"
+                )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A small YAML file, safely: bounded in size and in alias expansion."""
+    path = Path(path)
+    if not path.is_file():
+        why = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{what} {path} {why}; pass a YAML file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{what} {path} is {path.stat().st_size} bytes; a schema is at most "
+            f"{MAX_YAML_BYTES} bytes. Pass the schema file, not the data"
+        )
+    try:
+        return yaml.load(path.read_bytes(), Loader=_BoundedLoader)  # noqa: S506 - safe loader
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {path} is not valid YAML: {e}") from e
+    except (UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{what} {path} cannot be read as YAML text ({type(e).__name__})") from e

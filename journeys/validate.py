@@ -59,6 +59,7 @@ def validate_frame(
     if problems:
         raise DataError(problems)
     _note_duplicates(out, report)
+    report.notes += time_notes(df[schema.sequence_index])
     out = _sort(out, schema, report)
     out = _length_limit(out, schema, truncate, report)
     return out[schema.all_names].reset_index(drop=True), report
@@ -121,7 +122,7 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
     miss = _missing(s)
     p = []
     if pd.api.types.is_datetime64_any_dtype(s):
-        t = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+        t = _to_ns(s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s)
     elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         p.append(
             Problem(
@@ -132,8 +133,7 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
         )
         return s, p
     else:
-        t = pd.to_datetime(s.astype(object).where(~miss, None), errors="coerce", format="mixed")
-    t = t.astype("datetime64[ns]")
+        t = _parse_times(s.astype(object).where(~miss, None))
     bad = t.isna().to_numpy() & ~miss
     if miss.any():
         p.append(rows_problem(name, miss, "timestamp is missing", "give every event a timestamp"))
@@ -142,8 +142,9 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
             rows_problem(
                 name,
                 bad,
-                "timestamp cannot be parsed",
-                "write timestamps as ISO 8601, e.g. 2017-03-01 12:30:00",
+                "timestamp cannot be parsed (or lies after 2262 or before 1678)",
+                "write timestamps as ISO 8601, e.g. 2017-03-01 12:30:00 (an offset such as "
+                "+02:00 is converted to UTC)",
             )
         )
     if schema.time_start is not None:
@@ -159,6 +160,40 @@ def _coerce_time(s: pd.Series, name: str, schema: Schema) -> tuple[pd.Series, li
                 )
             )
     return t, p
+
+
+# a UTC offset after the time of day: 10:00+02:00, 10:00:00.5Z, 10:00:00 -0500
+OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"
+
+
+def _parse_times(s: pd.Series) -> pd.Series:
+    """Text -> naive UTC datetime64[ns]; unparseable or out-of-range -> NaT.
+
+    The one rule for time zones: a timestamp with an offset (`+02:00`, `Z`) is
+    converted to UTC; one without is taken as UTC already (reported by time_notes)."""
+    t = pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
+    return t.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _to_ns(t: pd.Series) -> pd.Series:
+    """Naive datetimes of any unit -> datetime64[ns]; outside its range (after 2262) -> NaT."""
+    inside = (t >= pd.Timestamp.min) & (t <= pd.Timestamp.max)
+    return t.where(inside).astype("datetime64[ns]")
+
+
+def time_notes(s: pd.Series) -> list[str]:
+    """What the time-zone rule did to a timestamp column, for the report."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        tz = s.dt.tz
+        return [f"timestamps in time zone {tz} were converted to UTC"] if tz is not None else []
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return []
+    aware = s.dropna().astype(str).str.contains(OFFSET, regex=True)
+    n = int(aware.sum())
+    if n == 0:
+        return []
+    naive = "" if n == len(aware) else f"; {len(aware) - n} without an offset were taken as UTC"
+    return [f"{n} timestamp(s) with a UTC offset were converted to UTC{naive}"]
 
 
 def _coerce_categorical(s: pd.Series, col: Column) -> tuple[pd.Series, list[Problem]]:

@@ -20,7 +20,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from journeylab.journeys.cli import SchemaOpt, err, out, read_log
+from journeylab.journeys.cli import SchemaOpt, err, out, output_file, read_log
+from journeylab.journeys.cli import input_file as check_input
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
@@ -164,6 +165,7 @@ def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -
     from journeylab.predictors.bundle import Bundle
     from journeylab.predictors.evaluate import evaluate_bundle
 
+    output_file(json_out, "--json")
     bundle = Bundle.load(model_dir)
     log = read_log(data, schema or str(model_dir / "schema.yaml"))
     with err.status("evaluating"):
@@ -206,6 +208,7 @@ def utility(
     """TRTR vs TSTR vs augmented: every model tested on the same real holdout."""
     from journeylab.predictors.evaluate import utility_table
 
+    output_file(json_out, "--json")
     train_log = read_log(train_data, schema)
     hold = read_log(holdout, schema or _beside(train_data))
     syn = {
@@ -285,6 +288,8 @@ def score(
     """
     from journeylab.predictors.scoring import Scorer, score_stream
 
+    if input_file is not None:
+        check_input(input_file, "--input")
     scorer = Scorer.from_dir(model_dir)
     source = open(input_file) if input_file is not None else sys.stdin  # noqa: SIM115
     n = bad = 0

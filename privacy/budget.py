@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,10 +30,10 @@ class PrivacyBudget:
 
     def __post_init__(self) -> None:
         p = []
-        if not isinstance(self.epsilon, (int, float)) or not self.epsilon > 0:
+        if not isinstance(self.epsilon, (int, float)) or not 0 < self.epsilon < math.inf:
             p.append(
-                f"epsilon must be > 0, got {self.epsilon!r}; use e.g. --epsilon 8, or no "
-                "--epsilon for a non-private run"
+                f"epsilon must be a finite number > 0, got {self.epsilon!r}; use e.g. "
+                "--epsilon 8, or no --epsilon for a non-private run"
             )
         if self.delta is not None and not 0 < self.delta < 1:
             p.append(f"delta must be in (0, 1), got {self.delta!r}")

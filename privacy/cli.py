@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from journeylab.journeys.cli import SchemaOpt, err, out
+from journeylab.journeys.cli import SchemaOpt, err, out, output_file
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
@@ -44,11 +44,36 @@ def ledger_show(
     dataset: DatasetOpt = None,
     ledger: LedgerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Check every line and the hash chain; exit 1 if any fails."),
+    ] = False,
+    acknowledge: Annotated[
+        int | None,
+        typer.Option(
+            "--acknowledge",
+            help="Data owner: accept damaged line N as it is, charging --epsilon/--delta to "
+            "--dataset for what it may have spent (appended; nothing is rewritten).",
+        ),
+    ] = None,
+    epsilon: Annotated[float, typer.Option(help="With --acknowledge: epsilon to charge.")] = 0.0,
+    delta: Annotated[float, typer.Option(help="With --acknowledge: delta to charge.")] = 0.0,
 ) -> None:
     """Every release recorded per dataset, with totals (basic composition) and caps."""
     from journeylab.privacy.ledger import Ledger
 
     led = Ledger(ledger)
+    if acknowledge is not None:
+        left = led.acknowledge(acknowledge, dataset=dataset, epsilon=epsilon, delta=delta)
+        out.print(
+            f"line {acknowledge} acknowledged; charged epsilon {_fmt(epsilon)}, delta "
+            f"{_fmt(delta)} to {dataset or 'no dataset'}; {len(left)} problem(s) left",
+            markup=False,
+        )
+        return
+    if verify:
+        _verify(led)
+        return
     datasets = [dataset] if dataset else led.datasets()
     releases = led.entries(dataset)
     if as_json:
@@ -59,6 +84,7 @@ def ledger_show(
                     "releases": [r.to_dict() for r in releases],
                     "totals": [led.spent(d).to_dict() for d in datasets],
                     "problems": led.problems(),
+                    "verified": not led.verify().blocking,
                 },
                 default=str,
             )
@@ -108,7 +134,37 @@ def ledger_show(
         )
     out.print(totals)
     for p in led.problems():
-        err.print(f"[yellow]note:[/] {p}")
+        err.print(f"note: {p}", markup=False, style="yellow")
+    if led.verify().blocking:
+        err.print(
+            "the ledger fails to verify: totals are what can be read (a lower bound) and every "
+            "new release is refused; run `journeylab privacy ledger --verify` for the repair",
+            markup=False,
+            style="yellow",
+        )
+
+
+def _verify(led) -> None:
+    v = led.verify()
+    for p in v.problems:
+        out.print(str(p), markup=False)
+    if v.legacy:
+        out.print(
+            f"{v.legacy} entr(y/ies) from before the hash chain (format 1): checksummed, "
+            "not chained",
+            markup=False,
+        )
+    if not v.blocking:
+        out.print(f"{led.path}: verified, {len(v.records)} entries", markup=False)
+        return
+    err.print(
+        f"{led.path}: {len(v.blocking)} line(s) fail to verify; new releases are refused. "
+        "Fix: restore the lines from a backup or undo the edit; if an entry is lost, accept "
+        f"it with `journeylab privacy ledger --acknowledge {v.blocking[0].line} --dataset "
+        "FINGERPRINT --epsilon E` (E: what it may have spent)",
+        markup=False,
+    )
+    raise typer.Exit(1)
 
 
 @privacy_app.command("cap")
@@ -209,6 +265,7 @@ def audit(
     from journeylab.journeys.datasets import resolve_schema
     from journeylab.privacy.audits import run_audits
 
+    output_file(json_out, "--json")
     sch = resolve_schema(schema, train)  # one schema for all three logs
     tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
     with err.status("running privacy audits"):
@@ -217,7 +274,7 @@ def audit(
     for k, v in report.metrics.items():
         table.add_row(k, _fmt(v))
     out.print(table)
-    out.print(f"[yellow]caveat:[/] {report.caveat}")
+    out.print(f"caveat: {report.caveat}", style="yellow")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
     if mlflow_log:
@@ -230,7 +287,7 @@ def _read(path: Path, schema):
     with err.status(f"reading and validating {path}"):
         log = EventLog.read(path, schema)
     for note in log.report.notes:
-        err.print(f"[yellow]note:[/] {path}: {note}")
+        err.print(f"note: {path}: {note}", style="yellow")
     return log
 
 

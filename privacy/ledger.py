@@ -21,32 +21,33 @@ composition across releases would give a smaller total.
 
 On disk: one JSON object per line, each written with a single `write()` on an
 `O_APPEND` descriptor and fsynced before the call returns, under an exclusive
-`flock` on `<ledger>.lock` (readers take a shared lock). Every line carries a
-checksum. A line cut short by a killed writer or a crash is ignored and
-reported by `problems()`; the next writer first ends it with a newline so no
-new entry is glued to it.
+`flock` on `<ledger>.lock` (readers take a shared lock). The file is a hash
+chain (privacy.ledger_chain): every line carries a checksum and the sha256 of
+the line before it. A line that fails to verify (cut short, edited, removed,
+reordered) never gives budget back: every new release in the ledger is refused
+until the line is restored or the data owner acknowledges it
+(`acknowledge`, CLI `journeylab privacy ledger --acknowledge LINE`), and the
+datasets show no budget left. The next writer ends a line cut short with a
+newline so no new entry is glued to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import math
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError, InternalError, PrivacyBudgetError
+from journeylab.privacy.ledger_chain import Verified, stamp, verify
 
 ENV_VAR = "JOURNEYLAB_LEDGER"
 DEFAULT_RELATIVE = Path("mlruns") / "privacy" / "ledger.jsonl"
-FORMAT = 1
 STATUSES = ("reserved", "committed", "failed")
 _REL_TOL = 1e-9  # float slack when comparing a total with the cap
 
@@ -97,13 +98,18 @@ class Spent:
     releases: int
     cap_epsilon: float | None = None
     cap_delta: float | None = None
+    unverified: int = 0  # ledger lines that fail to verify: the totals are a lower bound
 
     @property
     def left_epsilon(self) -> float:
+        if self.unverified:
+            return 0.0
         return math.inf if self.cap_epsilon is None else max(0.0, self.cap_epsilon - self.epsilon)
 
     @property
     def left_delta(self) -> float:
+        if self.unverified:
+            return 0.0
         return math.inf if self.cap_delta is None else max(0.0, self.cap_delta - self.delta)
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,9 +160,10 @@ class Ledger:
             "note": note,
         }
         with self._locked(exclusive=True) as fd:
-            spent = _spent(dataset, _parse(_read_all(fd))[0])
-            _refuse_over_cap(spent, epsilon, delta, run_id)
-            _append(fd, _stamp(entry))
+            v = verify(_read_all(fd))
+            _refuse_unverified(self.path, v, run_id)
+            _refuse_over_cap(_spent(dataset, v), epsilon, delta, run_id)
+            _append(fd, stamp(entry, v.head))
         return self.release(entry["id"])
 
     def commit(
@@ -217,25 +224,66 @@ class Ledger:
             "epsilon": None if epsilon is None else float(epsilon),
             "delta": None if delta is None or epsilon is None else float(delta),
         }
-        with self._locked(exclusive=True) as fd:
-            _append(fd, _stamp(entry))
+        self._write(entry)
         return self.spent(dataset)
 
-    def _append_status(self, r: Release, status: str, **extra) -> None:
-        entry = {"type": "status", "ref": r.id, "dataset": r.dataset, "status": status, **extra}
+    def acknowledge(
+        self, line: int, *, dataset: str | None = None, epsilon: float = 0.0, delta: float = 0.0
+    ) -> list[str]:
+        """The data owner accepts damaged line `line` as it is now, charging (epsilon, delta)
+        to `dataset` for whatever the line may have spent. Appended, never rewritten; an
+        edit of the line after this is a new problem. Returns the problems left."""
+        _check_amounts(epsilon, delta)
+        if (epsilon or delta) and dataset is None:
+            raise ConfigError("--epsilon/--delta charge a dataset: pass --dataset FINGERPRINT too")
         with self._locked(exclusive=True) as fd:
-            _append(fd, _stamp(entry))
+            v = verify(_read_all(fd))
+            found = [p for p in v.problems if p.line == line and not p.acknowledged]
+            if not found:
+                raise ConfigError(
+                    f"line {line} of {self.path} has no unacknowledged problem; "
+                    "`journeylab privacy ledger --verify` lists those that do"
+                )
+            entry = {
+                "type": "ack",
+                "line": line,
+                "line_sha": found[0].line_sha,
+                "problem": found[0].message,
+                "dataset": dataset or "",
+                "epsilon": float(epsilon),
+                "delta": float(delta),
+            }
+            _append(fd, stamp(entry, v.head))
+        return [str(p) for p in self.verify().blocking]
+
+    def _append_status(self, r: Release, status: str, **extra) -> None:
+        self._write(
+            {"type": "status", "ref": r.id, "dataset": r.dataset, "status": status, **extra}
+        )
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        with self._locked(exclusive=True) as fd:
+            _append(fd, stamp(entry, verify(_read_all(fd)).head))
 
     # --- reading ---------------------------------------------------------
-    def records(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """Every whole, valid line as a dict, and a description of every line skipped."""
+    def verify(self) -> Verified:
+        """Every verified entry, every line that fails to verify, and the chain head."""
         if not self.path.exists():
-            return [], []
+            return Verified()
         with self._locked(exclusive=False) as fd:
-            return _parse(_read_all(fd))
+            return verify(_read_all(fd))
+
+    def check_verified(self, run_id: str) -> None:
+        """PrivacyBudgetError naming the damaged lines when the ledger fails to verify."""
+        _refuse_unverified(self.path, self.verify(), run_id)
+
+    def records(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every entry that counts, as a dict, and a description of every problem."""
+        v = self.verify()
+        return v.records, [str(p) for p in v.problems]
 
     def problems(self) -> list[str]:
-        """Lines that were skipped: cut short by a killed writer, or corrupt."""
+        """Lines that fail to verify (acknowledged ones say so)."""
         return self.records()[1]
 
     def entries(self, dataset: str | None = None) -> list[Release]:
@@ -253,7 +301,7 @@ class Ledger:
         return found
 
     def spent(self, dataset: str) -> Spent:
-        return _spent(dataset, self.records()[0])
+        return _spent(dataset, self.verify())
 
     def remaining(self, dataset: str) -> tuple[float, float]:
         """(epsilon, delta) left under the cap; infinite without a cap."""
@@ -261,11 +309,18 @@ class Ledger:
         return s.left_epsilon, s.left_delta
 
     def datasets(self) -> list[str]:
-        return sorted({r["dataset"] for r in self.records()[0]})
+        return sorted({r["dataset"] for r in self.records()[0] if r.get("dataset")})
 
     # --- files -----------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[int]:
+        blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if self.path.is_dir() or blocker is not None:
+            what = "is a folder" if blocker is None else f"lies under the file {blocker}"
+            raise ConfigError(
+                f"ledger {self.path} {what}; pass the ledger file, e.g. "
+                "--ledger mlruns/privacy/ledger.jsonl"
+            )
         if exclusive:
             _make_dir(self.path.parent)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND if exclusive else os.O_RDONLY
@@ -301,46 +356,6 @@ class _Handle:
 
 
 # --- pure helpers -----------------------------------------------------------
-def _checksum(entry: dict[str, Any]) -> str:
-    blob = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _stamp(entry: dict[str, Any]) -> bytes:
-    entry = {
-        "format": FORMAT,
-        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-        **entry,
-    }
-    entry["sha"] = _checksum(entry)
-    return (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
-
-
-def _parse(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
-    """Whole valid lines -> dicts; a trailing line without newline or a bad line -> problem."""
-    records, problems = [], []
-    lines = data.split(b"\n")
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        if i == len(lines) - 1:  # no newline after it: the writer died mid-line
-            problems.append(
-                f"line {i + 1}: incomplete last entry ({len(line)} bytes) from a "
-                "writer that was killed; ignored"
-            )
-            continue
-        try:
-            rec = json.loads(line)
-            ok = isinstance(rec, dict) and rec.pop("sha", None) == _checksum(rec)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            ok = False
-        if ok:
-            records.append(rec)
-        else:
-            problems.append(f"line {i + 1}: not a whole entry (cut short or altered); ignored")
-    return records, problems
-
-
 def _releases(records: list[dict[str, Any]]) -> dict[str, Release]:
     out: dict[str, Release] = {}
     for rec in records:
@@ -371,17 +386,37 @@ def _releases(records: list[dict[str, Any]]) -> dict[str, Release]:
     return out
 
 
-def _spent(dataset: str, records: list[dict[str, Any]]) -> Spent:
+def _spent(dataset: str, v: Verified) -> Spent:
+    records = v.records
     rel = [r for r in _releases(records).values() if r.dataset == dataset]
     caps = [r for r in records if r["type"] == "cap" and r["dataset"] == dataset]
+    acks = [r for r in records if r["type"] == "ack" and r["dataset"] == dataset]
     cap = caps[-1] if caps else {"epsilon": None, "delta": None}
     return Spent(
         dataset=dataset,
-        epsilon=math.fsum(r.spent_epsilon for r in rel),
-        delta=math.fsum(r.spent_delta for r in rel),
+        epsilon=math.fsum([r.spent_epsilon for r in rel] + [a["epsilon"] for a in acks]),
+        delta=math.fsum([r.spent_delta for r in rel] + [a["delta"] for a in acks]),
         releases=len(rel),
         cap_epsilon=cap["epsilon"],
         cap_delta=cap["delta"],
+        unverified=len(v.blocking),
+    )
+
+
+def _refuse_unverified(path: Path, v: Verified, run_id: str) -> None:
+    """A ledger that fails to verify might under-count: refuse every new release."""
+    if not v.blocking:
+        return
+    lines = "; ".join(str(p) for p in v.blocking[:5])
+    first = v.blocking[0].line
+    raise PrivacyBudgetError(
+        f"run '{run_id}' is refused: the privacy ledger {path} fails to verify ({lines}). "
+        "A damaged entry could hide budget already spent, so no new release is accepted "
+        "on any dataset of this ledger until it is repaired. Fix: restore the line from a "
+        f"backup or undo the edit, then check with `journeylab privacy ledger --verify"
+        f" --ledger {path}`; if the entry is lost, the data owner can accept it with "
+        f"`journeylab privacy ledger --acknowledge {first} --dataset FINGERPRINT --epsilon E`,"
+        " charging what it may have spent. Nothing was charged to the ledger for this run."
     )
 
 
@@ -398,7 +433,7 @@ def _refuse_over_cap(s: Spent, epsilon: float, delta: float, run_id: str) -> Non
         + (f", delta {s.left_delta:g}" if s.cap_delta is not None else "")
         + f". Fix: run with --epsilon {s.left_epsilon:g} or less, or have the data owner raise "
         f"the cap (journeylab privacy cap --dataset {s.dataset} --epsilon E). Nothing was "
-        "recorded for this run."
+        "charged to the ledger for this run."
     )
 
 

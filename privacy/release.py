@@ -31,6 +31,17 @@ from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.preprocess import conform, dp_complete_schema, split_budget
 
 FitFn = Callable[[EventLog, PrivacyBudget | None], dict[str, Any] | None]
+CheckFn = Callable[[int, PrivacyBudget], None]
+
+
+def training_budget(
+    log: EventLog, budget: PrivacyBudget, *, preprocess_share: float = 0.1
+) -> PrivacyBudget:
+    """The part of `budget` left for training once DP preprocessing has its share."""
+    delta = budget.resolve_delta(log.n_customers)
+    parts = split_budget(log.schema, epsilon=budget.epsilon, delta=delta, share=preprocess_share)
+    eps, dlt = parts["training"]
+    return replace(budget, epsilon=eps, delta=dlt)
 
 
 def private_release(
@@ -44,10 +55,17 @@ def private_release(
     seed: int = 0,
     preprocess_share: float = 0.1,
     profile_share: float = 0.0,
+    check: CheckFn | None = None,
 ) -> dict[str, Any]:
-    """Run `fit` under `budget` with ledger accounting; return the composite privacy record."""
+    """Run `fit` under `budget` with ledger accounting; return the composite privacy record.
+
+    `check(n_customers, training_budget)` refuses a budget the training cannot reach
+    (no noise multiplier gets there) before anything is reserved: a run is charged only
+    what it could have spent."""
     ledger = ledger or Ledger()
     fp = log.fingerprint()
+    if budget is not None and check is not None:
+        check(log.n_customers, training_budget(log, budget, preprocess_share=preprocess_share))
     if budget is None:
         if log.schema.undeclared():
             raise ConfigError(

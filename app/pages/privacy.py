@@ -27,6 +27,12 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
         return
     for p in view.problems:
         st.warning(f"Ledger {view.path}: {p}")
+    if any("acknowledged" not in p for p in view.problems):
+        st.error(
+            "The ledger fails to verify: the totals below are what can be read (a lower bound) "
+            "and every new release is refused. Run `journeylab privacy ledger --verify` for "
+            "the lines and the repair."
+        )
     if view.summary.empty:
         st.info("The ledger is empty.")
         return

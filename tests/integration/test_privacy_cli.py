@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from journeylab.journeys import split_by_customer
-from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.simulate import simulate
 from journeylab.privacy.card import training_epsilon
 
@@ -98,3 +98,23 @@ def test_card_from_a_fit_run(cli, tmp_path):
     assert f"epsilon {RECORD['epsilon']:.4g}" in out
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "privacy_card")}
     assert "privacy_card/card.html" in names
+
+
+def test_ledger_verify_and_acknowledge(cli, tmp_path):
+    from journeylab.privacy.ledger import Ledger
+
+    led = Ledger()
+    led.set_cap("fp1", 2.0)
+    led.reserve("fp1", epsilon=1.5, delta=1e-6, mechanism="m", run_id="r1")
+    assert "verified, 2 entries" in cli(["privacy", "ledger", "--verify"]).output
+    led.path.write_bytes(led.path.read_bytes().replace(b'"epsilon":1.5', b'"epsilon":0.1'))
+    bad = cli(["privacy", "ledger", "--verify"], ok=False)
+    assert bad.exit_code == 1 and "line 2" in bad.output and "--acknowledge 2" in bad.output
+    shown = json.loads(cli(["privacy", "ledger", "--json"]).output)
+    assert shown["verified"] is False and shown["totals"][0]["left_epsilon"] == 0.0
+    with pytest.raises(PrivacyBudgetError, match="fails to verify"):
+        led.reserve("fp1", epsilon=0.1, delta=0.0, mechanism="m", run_id="r2")
+    args = ["--acknowledge", "2", "--dataset", "fp1", "--epsilon", "1.5"]
+    assert "0 problem(s) left" in cli(["privacy", "ledger", *args]).output
+    assert led.spent("fp1").epsilon == pytest.approx(1.5)
+    led.reserve("fp1", epsilon=0.5, delta=0.0, mechanism="m", run_id="r2")

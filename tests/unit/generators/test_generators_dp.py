@@ -264,7 +264,7 @@ def test_delta_of_one_over_n_is_refused_before_training(log):
 
 
 def test_epsilon_must_be_positive():
-    with pytest.raises(ConfigError, match="epsilon must be > 0"):
+    with pytest.raises(ConfigError, match="epsilon must be a finite number > 0"):
         PrivacyBudget(epsilon=0)
 
 

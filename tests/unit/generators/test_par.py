@@ -227,7 +227,7 @@ def test_save_load_samples_identically(fitted, log, tmp_path):
 @pytest.mark.parametrize(
     "target, damage, match",
     [
-        ("model.safetensors", b"\x00garbage", "model.safetensors is missing or corrupt"),
+        ("model.safetensors", b"\x00garbage", "model.safetensors does not match the sha256"),
         ("state.json", b"{not json", "state.json is missing or corrupt"),
         ("state.json", b'{"data_map": []}', "corrupt or incomplete"),
         ("meta.json", b"[", "meta.json is corrupt"),

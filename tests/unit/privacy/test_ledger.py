@@ -70,10 +70,16 @@ def test_sigkill_mid_write_keeps_every_acknowledged_entry_and_no_half_entry(tmp_
     assert path.read_bytes()[-1:] != b"\n"  # half an entry really is on disk
     assert [r.id for r in led.entries()] == acked
     assert len(led.problems()) == 1 and "incomplete" in led.problems()[0]
+    # A cut line might have been a release: nothing new is accepted until it is accepted.
+    with pytest.raises(PrivacyBudgetError, match="line 8.*--acknowledge 8.*Nothing was charged"):
+        led.reserve("ds", epsilon=0.5, delta=0.0, mechanism="test", run_id="blocked")
+    assert led.remaining("ds") == (0.0, 0.0)
+    assert led.acknowledge(8) == []
     # The next writer ends the cut line first: its own entry stays whole.
     r = led.reserve("ds", epsilon=0.5, delta=0.0, mechanism="test", run_id="after")
     assert [e.id for e in led.entries()] == acked + [r.id]
     assert len(led.problems()) == 1 and "not a whole entry" in led.problems()[0]
+    assert "acknowledged" in led.problems()[0]
     assert led.spent("ds").epsilon == pytest.approx(7 * 0.001 + 0.5)
 
 
