@@ -3,7 +3,7 @@
     cal = Calendar.fit(log, scale=None, rng=rng)     # scale: Laplace scale under DP
     df = cal.apply(df, log, rng)                     # generated events, re-timed
 
-Per event token (the tuple of categorical event values) four small tables:
+Per event token (`channel|event_type`) four small tables:
 - time class: at midnight exactly (date-only data, campaign drops), at a whole
   minute, or at any second;
 - hour of day of the events that are not at midnight;
@@ -40,13 +40,23 @@ ZERO_SHARE = 0.98  # a token's numeric is forced to 0 when at least this share i
 _DAY_NS = 86_400 * 1_000_000_000
 
 
+TOKEN_COLUMNS = ("channel", "event_type")  # the required event columns: what an event is
+
+
+def _token_columns(log: EventLog) -> list[str]:
+    # Not every categorical: a per-customer one (a home store) would split the tables into
+    # rows too sparse to survive the noise.
+    cats = log.schema.event_names("categorical")
+    return [c for c in TOKEN_COLUMNS if c in cats]
+
+
 def token_keys(df: pd.DataFrame, log: EventLog) -> pd.Series:
-    cols = log.schema.event_names("categorical")
+    cols = _token_columns(log)
     return df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", df.index)
 
 
 def declared_tokens(log: EventLog) -> list[str] | None:
-    cols = log.schema.event_names("categorical")
+    cols = _token_columns(log)
     values = [log.schema.column(c).values for c in cols]
     if any(v is None for v in values):
         return None
@@ -68,7 +78,7 @@ class Calendar:
     hour: list[list[float]]  # [T+1][24]
     weekday: list[list[float]]  # [T+1][7] Monday first
     zeros: dict[str, list[list[float]]]  # numeric -> [T+1][3] (zero, whole, fractional)
-    min_mass: float = 0.0  # a token with less mass uses the pooled row
+    scale: float = 0.0  # Laplace scale of the (raw, noisy) counts; 0: exact
 
     @classmethod
     def fit(cls, log: EventLog, *, scale: float | None, rng) -> Calendar:
@@ -92,11 +102,9 @@ class Calendar:
         for col in log.schema.event_names("numeric"):
             x = log.df[col].to_numpy(float)
             kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
-            zeros[col] = noisy_counts(_table(tok, kind, w, T, 3), scale, rng).tolist()
-        noisy = {k: noisy_counts(v, scale, rng).tolist() for k, v in tables.items()}
-        return cls(
-            tokens=names, zeros=zeros, min_mass=0.0 if scale is None else 10 * scale, **noisy
-        )
+            zeros[col] = noisy_counts(_table(tok, kind, w, T, 3), scale, rng, raw=True).tolist()
+        noisy = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in tables.items()}
+        return cls(tokens=names, zeros=zeros, scale=scale or 0.0, **noisy)
 
     @classmethod
     def from_dict(cls, d: dict) -> Calendar:
@@ -107,12 +115,9 @@ class Calendar:
 
     # --- applying it ------------------------------------------------------------------
     def rows(self, table: str, tok: np.ndarray) -> np.ndarray:
-        """[E, K] distribution of each event's token (pooled where the token is sparse)."""
-        m = np.asarray(getattr(self, table), float) if table != "zeros" else None
-        pooled = m.sum(0) + 1e-9
-        keep = (m.sum(1) >= max(self.min_mass, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
-        out = np.where(keep[:, None], m[np.maximum(tok, 0)], pooled)
-        return out / out.sum(1, keepdims=True)
+        """[E, K] distribution of each event's token; a token with less than 10 noise
+        scales of mass uses the pooled row (the sum of every row)."""
+        return _rows(np.asarray(getattr(self, table), float), tok, self.scale)
 
     def apply(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
         if not len(df):
@@ -121,7 +126,8 @@ class Calendar:
         df = _shift_weekdays(df, log, self.rows("weekday", tok), rng)
         df = _redraw_clock(df, log, self.rows("time_class", tok), self.rows("hour", tok), rng)
         for col, table in self.zeros.items():
-            x = _numeric_kinds(df[col].to_numpy(float), np.asarray(table, float), tok, rng)
+            kinds = _rows(np.asarray(table, float), tok, self.scale)
+            x = _numeric_kinds(df[col].to_numpy(float), kinds, rng)
             c = log.schema.column(col)
             df[col] = np.clip(
                 x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
@@ -129,13 +135,25 @@ class Calendar:
         return df.sort_values([log.key, log.time], kind="stable")
 
 
-def _numeric_kinds(x: np.ndarray, table: np.ndarray, tok: np.ndarray, rng) -> np.ndarray:
+def _rows(m: np.ndarray, tok: np.ndarray, scale: float) -> np.ndarray:
+    """[E, K]: each event's token row of table m [T+1, K] as a distribution. Rows with
+    less than 10 noise scales of mass use the pooled row; noisy cells under 2 scales
+    count as 0 (the pooled row sums the raw noise first, which keeps it unbiased)."""
+    pooled = np.maximum(m.sum(0), 0.0)
+    if scale:
+        pooled = np.where(pooled > 2 * scale * np.sqrt(len(m)), pooled, 0.0)
+        m = np.where(m > 2 * scale, m, 0.0)
+    pooled = pooled + 1e-9
+    ok = (m.sum(1) >= max(10 * scale, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
+    out = np.where(ok[:, None], m[np.maximum(tok, 0)], pooled)
+    return out / out.sum(1, keepdims=True)
+
+
+def _numeric_kinds(x: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
     """Structural zeros forced; fractional values rounded to whole numbers with the
-    probability that makes the token's share of whole numbers (among non-zero) right."""
-    pooled = table.sum(0) + 1e-9
-    rows = np.where((tok >= 0)[:, None], table[np.maximum(tok, 0)], pooled)  # [E, 3]
-    total = np.maximum(rows.sum(1), 1e-9)
-    zero = rows[:, 0] / total >= ZERO_SHARE
+    probability that makes the token's share of whole numbers (among non-zero) right.
+    rows [E, 3]: each event's distribution of (zero, whole, fractional)."""
+    zero = rows[:, 0] >= ZERO_SHARE
     whole = rows[:, 1] / np.maximum(rows[:, 1] + rows[:, 2], 1e-9)
     frac = (x != 0) & (np.round(x) != x)
     # among non-zero synthetic values, the whole ones already there count towards the share
@@ -156,12 +174,13 @@ def _table(tok: np.ndarray, value: np.ndarray, w: np.ndarray, T: int, K: int) ->
     return np.bincount(tok * K + value, weights=w, minlength=T * K).reshape(T, K)
 
 
-def noisy_counts(counts: np.ndarray, scale: float | None, rng) -> np.ndarray:
-    """Laplace noise (scale None: exact), zeroed below 2 noise scales."""
+def noisy_counts(counts: np.ndarray, scale: float | None, rng, *, raw: bool = False):
+    """Laplace noise (scale None: exact), zeroed below 2 noise scales (raw: as drawn, so
+    sums over rows stay unbiased)."""
     if scale is None:
         return counts.astype(float)
     noisy = counts + rng.laplace(0.0, scale, size=counts.shape)
-    return np.where(noisy > 2 * scale, noisy, 0.0)
+    return noisy if raw else np.where(noisy > 2 * scale, noisy, 0.0)
 
 
 def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.DataFrame:

@@ -239,10 +239,12 @@ class VAENet(nn.Module):
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
                 ends = torch.rand(m, generator=gen) < end_p
-                if force is not None:
+                inside = st["abs_t"] < 1.0
+                if force is not None:  # a told length is kept; its gaps are fitted later
                     f = force[rows.clamp(min=0)]
-                    ends = torch.where(f > 0, torch.full_like(ends, True) & (f <= t), ends)
-                keep &= ~ends & (st["abs_t"] < 1.0)
+                    ends = torch.where(f > 0, f <= t, ends)
+                    inside |= f > 0
+                keep &= ~ends & inside
             r = rows[keep]
             out_tok[r, t], out_w[r, t] = st["tok"][keep], st["w"][keep]
             out_g[r, t] = st["g"][keep]
@@ -256,11 +258,17 @@ class VAENet(nn.Module):
                     k: ([x[keep] for x in v] if k == "caches" else v[keep]) for k, v in st.items()
                 }
         Lmax = int(lengths.max())
+        gaps = c.gap_of_g(out_g[:, :Lmax].double())  # [n, Lmax] seconds
+        if force is not None:  # a told-length journey past the window: gaps shrunk to fit
+            room = (1.0 - start.double()).clamp(min=0) * c.span * 0.999
+            total = gaps.sum(1)
+            shrink = torch.where((force > 0) & (total > room), room / total.clamp(min=1e-9), 1.0)
+            gaps = gaps * shrink.unsqueeze(1)
         return {
             "lengths": lengths,
             "tokens": out_tok[:, :Lmax],
             "numerics": Binning.u_of_w(out_w[:, :Lmax]),
-            "gaps": c.gap_of_g(out_g[:, :Lmax].double()),
+            "gaps": gaps,
             "start": start.double() * c.span,
             "ctx": ctx,
         }
