@@ -59,7 +59,11 @@ def length_edges(max_length: int) -> torch.Tensor:
     """Edges e_0 = 1 < e_1 < ... < e_K = max_length + 1; class k holds lengths [e_k, e_k+1).
 
     Cached (every discriminator step needs them): callers must not modify the tensor."""
-    e = torch.logspace(0, math.log10(max_length + 1), LENGTH_CLASSES + 1, dtype=torch.float64)
+    # on the CPU explicitly: a model built under `torch.device("meta")` (io.build_checked)
+    # must not cache meta edges
+    e = torch.logspace(
+        0, math.log10(max_length + 1), LENGTH_CLASSES + 1, dtype=torch.float64, device="cpu"
+    )
     e = torch.unique(e.round().long())
     e[0], e[-1] = 1, max_length + 1
     return torch.unique(e)

@@ -94,16 +94,24 @@ def test_generate_and_download(driver_and_url, tmp_path):
     driver, url, downloads = driver_and_url
     support.visit(driver, url, "generate")
     wait = WebDriverWait(driver, 60, poll_frequency=0.1)
-    count = wait.until(
-        ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Journeys"]'))
-    )
+    try:
+        count = wait.until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Journeys"]'))
+        )
+    except Exception as e:  # say what the page shows instead of a bare timeout
+        page = driver.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(f"no 'Journeys' input; the page reads:\n{page[-3000:]}") from e
     count.send_keys(Keys.CONTROL, "a")
     count.send_keys("10", Keys.TAB)
     driver.find_element(By.XPATH, "//button[.//p[text()='Generate']]").click()
     for label, suffix in (("Download CSV", ".csv"), ("Download Parquet", ".parquet")):
-        button = wait.until(
-            ec.element_to_be_clickable((By.XPATH, f"//button[.//p[text()='{label}']]"))
-        )
+        try:
+            button = wait.until(
+                ec.element_to_be_clickable((By.XPATH, f"//button[.//p[text()='{label}']]"))
+            )
+        except Exception as e:  # say what the page shows instead of a bare timeout
+            page = driver.find_element(By.TAG_NAME, "body").text
+            raise AssertionError(f"no '{label}' button; the page reads:\n{page[-3000:]}") from e
         button.click()
         path = wait_file(downloads, suffix)
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
