@@ -322,8 +322,15 @@ def _privacy(r: dict) -> str:
     out = ["<h2>Privacy</h2>", f"<p><b>{html.escape(p['statement'])}</b></p>"]
     if p["dp"]:
         t, pre = p["parts"]["training"] or {}, p["parts"]["preprocessing"]
+        prof = p["parts"].get("profile") or {"epsilon": 0.0, "delta": 0.0}
         rows = [
             ["preprocessing (domains estimated from data)", pre["epsilon"], pre["delta"], ""],
+            [
+                "journey profile (lengths, calendar, constants)",
+                prof["epsilon"],
+                prof["delta"],
+                "Laplace histograms" if prof["epsilon"] else "",
+            ],
             [
                 "training (DP-SGD)",
                 t.get("epsilon"),

@@ -147,7 +147,11 @@ def privacy_section(record: dict | None, audits: dict, *, source: str) -> dict:
             "unit": "customer",
             "epsilon": rec["epsilon_total"],
             "delta": rec["delta_total"],
-            "parts": {"preprocessing": numbers["preprocessing"], "training": numbers["training"]},
+            "parts": {
+                "preprocessing": numbers["preprocessing"],
+                "profile": numbers["profile"],
+                "training": numbers["training"],
+            },
             "composition": numbers["composition"],
             "statement": (
                 f"({rec['epsilon_total']:.3g}, {rec['delta_total']:.2g})-DP for one "

@@ -467,6 +467,10 @@ class GANTask:
 class GANGenerator(NeuralGenerator):
     """Sequence GAN; `create("gan", {"epochs": 50})`. Config: `generators.config.GANConfig`."""
 
+    # The GAN learns first-event times poorly (its journeys bunch in one part of the
+    # window, so recency and churn labels come out wrong): they follow the profile.
+    realign_starts = True
+
     config_cls = GANConfig
     private_modules = ["discriminator (with the length prior fakes are drawn from)"]
 

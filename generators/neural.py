@@ -48,6 +48,7 @@ class NeuralGenerator(SequenceGenerator):
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
+    realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
         if isinstance(config, CommonConfig):
@@ -184,7 +185,7 @@ class NeuralGenerator(SequenceGenerator):
             return log
         if match:
             log = self.profile.select(log, n, rng, forced=k - n)
-        df = self.profile.apply(log, rng)
+        df = self.profile.apply(log, rng, realign_starts=self.realign_starts)
         ids = dict(zip(log.customers, synthetic_ids(log.n_customers), strict=True))
         df[log.key] = df[log.key].map(ids)
         return EventLog.from_frame(df, self.schema)

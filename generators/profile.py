@@ -40,7 +40,8 @@ from journeylab.journeys.orders import breaks_order, order_rules
 LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
-SHARES = {"shape": 0.5, "calendar": 0.35, "constants": 0.15}  # of the profile epsilon
+SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
+START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
 def length_class(lengths: np.ndarray) -> np.ndarray:
@@ -68,6 +69,7 @@ class JourneyProfile:
     calendar: dict[str, Any]  # generators.calendar.Calendar as a dict
     constants: list[str]  # event columns repeated from the first event
     orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
+    starts: list[float] | None = None  # [START_BINS] first-event times over the window
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
@@ -80,6 +82,13 @@ class JourneyProfile:
         cells = len(LENGTH_EDGES) * SPAN_BINS
         counts = np.bincount(shape["cell"], minlength=cells)
         sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng)
+        starts = None
+        if log.schema.time_end is not None:  # each customer is in one bin: sensitivity 1
+            first = log.df.groupby(log.key, sort=False)[log.time].min()
+            frac = (first - log.schema.time_start) / (log.schema.time_end - log.schema.time_start)
+            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
+            scale = None if eps["start"] is None else 1 / eps["start"]
+            starts = noisy_counts(np.bincount(b, minlength=START_BINS), scale, rng).tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)
         consts = _constants(log, eps["constants"], rng)
@@ -91,6 +100,7 @@ class JourneyProfile:
             calendar=calendar.to_dict(),
             constants=consts,
             orders=orders,
+            starts=starts,
             epsilon=epsilon,
             detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
         )
@@ -141,24 +151,88 @@ class JourneyProfile:
         target = np.asarray(self.shape, float)
         if target.sum() <= 0:  # nothing survived the noise: keep the model's own shape
             return candidates.subset(list(ids[:n]))
-        chosen = match_cells(shape["cell"].to_numpy(), target, n, rng, prefer=prefer)
-        return candidates.subset(list(ids[chosen]))
+        borrowed: dict[int, int] = {}
+        cells = shape["cell"].to_numpy()
+        chosen = match_cells(cells, target, n, rng, prefer=prefer, assigned=borrowed)
+        out = candidates.subset(list(ids[chosen]))
+        # A journey standing in for a cell of another span (same length class) has its
+        # gaps stretched or shrunk by one factor so its span lands in that cell.
+        spans = {
+            ids[i]: c % SPAN_BINS
+            for i, c in borrowed.items()
+            if c // SPAN_BINS == cells[i] // SPAN_BINS and c % SPAN_BINS != cells[i] % SPAN_BINS
+        }
+        return _respan(out, spans, rng) if spans else out
 
-    def apply(self, log: EventLog, rng: np.random.Generator) -> pd.DataFrame:
-        """The log's events with clock times redrawn and constant columns repeated."""
+    def apply(
+        self, log: EventLog, rng: np.random.Generator, *, realign_starts: bool = False
+    ) -> pd.DataFrame:
+        """The log's events with clock times redrawn and constant columns repeated; with
+        `realign_starts` (a model that does not learn first-event times well), each journey
+        is first moved whole to a first-event time drawn from the profile's histogram,
+        among the times where it still fits in the window (long journeys start early)."""
         df = log.df.copy()
+        if realign_starts and self.starts is not None and sum(self.starts) > 0:
+            df = _realign(df, log, np.asarray(self.starts, float), rng)
         for col in self.constants:
             df[col] = df.groupby(log.key, sort=False)[col].transform("first")
         return Calendar.from_dict(self.calendar).apply(df, log, rng)
 
 
+def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:
+    """Rescale each named journey's gaps so that span / room falls in its span bin."""
+    df = log.df.copy()
+    end = log.schema.time_end if log.schema.time_end is not None else df[log.time].max()
+    g = df.groupby(log.key, sort=False)[log.time]
+    first, last = g.transform("min"), g.transform("max")
+    key = df[log.key]
+    want = key.map(spans)
+    ok = want.notna() & (last > first)
+    if not ok.any():
+        return log
+    per = pd.Series(rng.random(len(spans)), index=list(spans))  # where in the bin
+    frac = (want[ok] + key[ok].map(per)) / SPAN_BINS
+    room = (end - first[ok]).dt.total_seconds()
+    factor = frac.to_numpy() * room.to_numpy() / (last[ok] - first[ok]).dt.total_seconds()
+    offset = (df.loc[ok, log.time] - first[ok]).dt.total_seconds() * factor
+    df.loc[ok, log.time] = first[ok] + pd.to_timedelta(np.floor(offset), unit="s")
+    return EventLog.from_frame(df, log.schema)
+
+
+def _realign(df: pd.DataFrame, log: EventLog, starts: np.ndarray, rng) -> pd.DataFrame:
+    s = log.schema
+    window = (s.time_end - s.time_start).total_seconds()
+    g = df.groupby(log.key, sort=False)[log.time]
+    first, span = g.transform("min"), (g.transform("max") - g.transform("min")).dt.total_seconds()
+    per = df[log.key].drop_duplicates().index  # one row per journey
+    room = np.clip(1 - span.loc[per].to_numpy() / window, 0.0, 1.0)  # latest start (fraction)
+    edges = np.arange(START_BINS) / START_BINS
+    w = starts[None, :] * (edges[None, :] < room[:, None])  # [N, bins] bins it fits in
+    w = np.where(w.sum(1, keepdims=True) > 0, w, starts[None, :] * (edges == 0))
+    k = ((w / w.sum(1, keepdims=True)).cumsum(1) > rng.random((len(per), 1))).argmax(1)
+    lo = edges[k]
+    hi = np.minimum(edges[k] + 1 / START_BINS, room)
+    new = lo + rng.random(len(per)) * np.maximum(hi - lo, 0)  # [N] fraction of the window
+    new_first = s.time_start + pd.to_timedelta(new * window, unit="s")
+    shift = pd.Series(new_first.to_numpy() - first.loc[per].to_numpy(), index=df.loc[per, log.key])
+    df[log.time] = df[log.time] + df[log.key].map(shift).to_numpy()
+    return df
+
+
 def match_cells(
-    cell: np.ndarray, target: np.ndarray, n: int, rng, *, prefer: np.ndarray | None = None
+    cell: np.ndarray,
+    target: np.ndarray,
+    n: int,
+    rng,
+    *,
+    prefer: np.ndarray | None = None,
+    assigned: dict[int, int] | None = None,
 ) -> np.ndarray:
     """Indices of n candidates whose cells follow `target` (weights): each cell takes up to
     its share of n (candidates with `prefer` first, else at random); a cell short of
     candidates borrows from the nearest cells that have some left (same length class
-    first, then the next length classes)."""
+    first, then the next length classes). `assigned` (if given) receives candidate ->
+    the cell it stands in for, for the borrowed ones."""
     p = target / target.sum()
     want = _apportion(n, p, rng)  # [cells]
     rank = rng.random(len(cell)) - (0 if prefer is None else prefer.astype(float))
@@ -178,6 +252,8 @@ def match_cells(
         for d in sorted(pools, key=lambda o: (_cell_distance(c, o), o)):
             take = min(m, len(pools[d]))
             chosen += pools[d][:take]
+            if assigned is not None:
+                assigned.update({int(i): int(c) for i in pools[d][:take]})
             pools[d], m = pools[d][take:], m - take
             if m == 0:
                 break

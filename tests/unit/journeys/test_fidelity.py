@@ -166,7 +166,8 @@ def test_fidelity_report_is_flat_json_floats(log, fresh):
         "detection_auc",
     ]
     ratios = ["length_w1_ratio", "gap_w1_ratio", "amount_w1_ratio"]
-    assert set(report) == set(base) | {f"ref_{k}" for k in base} | set(ratios)
+    orders = {"order_violations", "ref_order_violations"}
+    assert set(report) == set(base) | {f"ref_{k}" for k in base} | set(ratios) | orders
     assert all(type(v) is float and math.isfinite(v) for v in report.values())
     json.dumps(report, allow_nan=False)
     assert report["length_w1_ratio"] == pytest.approx(report["length_w1"] / report["ref_length_w1"])
