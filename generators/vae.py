@@ -38,6 +38,7 @@ from journeylab.generators.neural import NeuralGenerator
 from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 LOSS_NORM = 64.0  # per-customer losses are divided by this constant (not by data)
+MAX_SHRINK = 0.5  # a told-length journey's gaps shrink at most to half to fit the window
 
 
 N_RBF = 16  # radial basis features of the absolute time: lets hazards depend sharply on date
@@ -259,11 +260,15 @@ class VAENet(nn.Module):
                 }
         Lmax = int(lengths.max())
         gaps = c.gap_of_g(out_g[:, :Lmax].double())  # [n, Lmax] seconds
-        if force is not None:  # a told-length journey past the window: gaps shrunk to fit
+        if force is not None:  # a told-length journey past the window: gaps shrunk to fit,
+            # by at most MAX_SHRINK (more would make its gaps a giveaway); what still falls
+            # past the window is cut, as the window cuts real journeys
             room = (1.0 - start.double()).clamp(min=0) * c.span * 0.999
             total = gaps.sum(1)
             shrink = torch.where((force > 0) & (total > room), room / total.clamp(min=1e-9), 1.0)
-            gaps = gaps * shrink.unsqueeze(1)
+            gaps = gaps * shrink.clamp(min=MAX_SHRINK).unsqueeze(1)
+            inside = (gaps.cumsum(1) <= room.unsqueeze(1)).sum(1)
+            lengths = torch.where(force > 0, torch.minimum(lengths, inside.clamp(min=1)), lengths)
         return {
             "lengths": lengths,
             "tokens": out_tok[:, :Lmax],
