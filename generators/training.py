@@ -107,6 +107,13 @@ class _LitTask(pl.LightningModule):
         return None
 
     def on_train_epoch_end(self) -> None:
+        self.close_epoch()
+
+    def close_epoch(self) -> None:
+        """Append the epoch's row to `history`, once. Lightning runs callbacks' epoch-end
+        hooks before the module's, so callbacks that read the row call this first."""
+        if self.history and self.history[-1]["epoch"] == self.current_epoch + 1:
+            return
         row: dict[str, Any] = {
             "epoch": self.current_epoch + 1,
             "steps": self.steps,
@@ -131,6 +138,8 @@ class SafetensorsCheckpoint(pl.Callback):
         epoch = trainer.current_epoch + 1
         state = {k: v.detach().cpu().contiguous() for k, v in lit.nets.state_dict().items()}
         atomic_write(self.dirpath / f"epoch-{epoch:04d}.safetensors", lambda f: save_file(state, f))
+        if hasattr(lit, "close_epoch"):
+            lit.close_epoch()
         row = lit.history[-1] if getattr(lit, "history", None) else {"epoch": epoch}
         atomic_write_text(self.dirpath / f"epoch-{epoch:04d}.json", json.dumps(row, default=float))
 
@@ -146,7 +155,8 @@ class ProgressReport(pl.Callback):
         self._t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, lit: pl.LightningModule) -> None:
-        row = dict(lit.history[-1]) if lit.history else {}
+        lit.close_epoch()
+        row = dict(lit.history[-1])
         elapsed = time.perf_counter() - self._t0
         done = max(1, lit.steps)
         self.report(
