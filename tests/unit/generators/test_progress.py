@@ -15,8 +15,9 @@ def test_progress_reports_each_epoch_with_epsilon_and_time_left():
     rows: list[dict] = []
     cfg = {"d_model": 16, "n_layers": 1, "epochs": 3, "batch_size": 16}
     gen = create("vae", cfg).fit(log, privacy=PrivacyBudget(epsilon=4.0), progress=rows.append)
-    assert [r["epoch"] for r in rows] == [1, 2, 3] == [h["epoch"] for h in gen.history]
+    epochs = [r["epoch"] for r in rows]
+    assert epochs == [h["epoch"] for h in gen.history] == list(range(1, len(rows) + 1))
     assert [r["epsilon"] for r in rows] == [h["epsilon"] for h in gen.history]
     assert rows[-1]["steps"] == rows[-1]["total_steps"] and rows[-1]["seconds_left"] == 0
     line = describe(rows[0])
-    assert line.startswith("epoch 1/3, step ") and "epsilon spent" in line and "left" in line
+    assert line.startswith(f"epoch 1/{rows[0]['epochs']}, step ") and "epsilon spent" in line and "left" in line
