@@ -10,21 +10,13 @@ this package; nothing here imports them. Names are imported on first use.
 
 from __future__ import annotations
 
-import importlib
+from journeylab.journeys.lazy import lazy_exports
 
 _API = ("EvaluateConfig", "evaluate", "evaluate_generator", "flat_metrics", "write_report")
 
 
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'journeylab.evaluation' has no attribute '{name}'")
-    value = getattr(importlib.import_module("journeylab.evaluation.report"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
-
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: "journeylab.evaluation.report" for name in _API}
+)
 
 __all__ = list(_API)

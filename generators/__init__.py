@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import importlib
 
+from journeylab.journeys.lazy import lazy_exports
+
 _API = ("REGISTRY", "SequenceGenerator", "create", "load", "register", "sample_to_parquet")
 
 
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'journeylab.generators' has no attribute '{name}'")
-    base = importlib.import_module("journeylab.generators.base")
-    base.registry()  # registers the built-in generators
-    value = getattr(base, name)
-    globals()[name] = value
-    return value
+def _registered(_name: str) -> None:
+    importlib.import_module("journeylab.generators.base").registry()  # built-in generators
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
-
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: "journeylab.generators.base" for name in _API}, before=_registered
+)
 
 __all__ = list(_API)

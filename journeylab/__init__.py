@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import importlib
 
+from journeylab.journeys.lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 _API = {
@@ -49,19 +51,12 @@ _API = {
 _ALIASES = {"load_dataset": "load", "create_generator": "create", "load_generator": "load"}
 
 
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'journeylab' has no attribute '{name}'")
-    module = importlib.import_module(_API[name])
+def _registered(name: str) -> None:
     if name in ("create_generator", "load_generator"):
-        importlib.import_module("journeylab.generators")  # registers gan, vae, par
-    value = getattr(module, _ALIASES.get(name, name))
-    globals()[name] = value
-    return value
+        importlib.import_module("journeylab.generators.base").registry()  # gan, vae, par
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+__getattr__, __dir__ = lazy_exports(__name__, _API, aliases=_ALIASES, before=_registered)
 
 
 __all__ = sorted(_API)

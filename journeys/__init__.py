@@ -7,7 +7,7 @@ command starts fast.
 
 from __future__ import annotations
 
-import importlib
+from journeylab.journeys.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -28,16 +28,6 @@ _API = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'journeylab.journeys' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
-
+__getattr__, __dir__ = lazy_exports(__name__, _API)
 
 __all__ = sorted(_API)

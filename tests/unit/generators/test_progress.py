@@ -20,4 +20,8 @@ def test_progress_reports_each_epoch_with_epsilon_and_time_left():
     assert [r["epsilon"] for r in rows] == [h["epsilon"] for h in gen.history]
     assert rows[-1]["steps"] == rows[-1]["total_steps"] and rows[-1]["seconds_left"] == 0
     line = describe(rows[0])
-    assert line.startswith(f"epoch 1/{rows[0]['epochs']}, step ") and "epsilon spent" in line and "left" in line
+    assert (
+        line.startswith(f"epoch 1/{rows[0]['epochs']}, step ")
+        and "epsilon spent" in line
+        and "left" in line
+    )
