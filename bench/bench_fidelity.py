@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from bench import bench_peers
+from bench.peers.report import fmt, value
 
 RESULTS = Path(__file__).parent / "results" / "fidelity"
 EPSILONS = ("0.5", "1", "2", "4", "8")
@@ -96,7 +97,7 @@ def render(rows: list[dict]) -> str:
             if "error" in r:
                 out.append(f"| {r['job']} | FAILED: {r['error'].splitlines()[0][:80]} |")
                 continue
-            cells = [bench_peers.fmt(bench_peers.value(r, k), f) for _, k, f in COLUMNS]
+            cells = [fmt(value(r, k), f) for _, k, f in COLUMNS]
             give = "; ".join(r.get("giveaways") or [])
             out.append(f"| {r['job']} | " + " | ".join(cells) + f" | {give} |")
         out.append("")
@@ -127,7 +128,7 @@ def plot(rows: list[dict], path: Path) -> None:
         mine.sort(key=_eps_order)
         xs = [r["epsilon"] if r.get("epsilon") is not None else 32.0 for r in mine]
         for ax, (key, title) in zip(axes, metrics, strict=True):
-            ax.plot(xs, [bench_peers.value(r, key) for r in mine], marker="o", label=ds)
+            ax.plot(xs, [value(r, key) for r in mine], marker="o", label=ds)
             ax.set_title(title)
     for ax in axes:
         ax.set_xscale("log", base=2)

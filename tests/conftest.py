@@ -71,7 +71,18 @@ def torch_one_thread():
     torch.set_num_threads(n)
 
 
-_LEDGER_AT_START = os.environ.get("JOURNEYLAB_LEDGER")
+@pytest.fixture(scope="session", autouse=True)
+def _session_ledger(tmp_path_factory):
+    """Module- and session-scoped fixtures fit generators too, before any function-scoped
+    fixture runs: they record in a session ledger, never in the repository's mlruns/."""
+    global _SESSION_LEDGER
+    _SESSION_LEDGER = str(tmp_path_factory.mktemp("session") / "ledger.jsonl")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JOURNEYLAB_LEDGER", _SESSION_LEDGER)
+        yield
+
+
+_SESSION_LEDGER = None
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +90,6 @@ def _own_ledger(tmp_path_factory, monkeypatch):
     """Every fit records in a privacy ledger (generators.base); each test gets its own,
     never the repository's mlruns/privacy/ledger.jsonl. A fixture that set its own store
     (e.g. the app tests' `inside(root)`) keeps it."""
-    if os.environ.get("JOURNEYLAB_LEDGER") != _LEDGER_AT_START:
+    if os.environ.get("JOURNEYLAB_LEDGER") != _SESSION_LEDGER:
         return
     monkeypatch.setenv("JOURNEYLAB_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.jsonl"))
