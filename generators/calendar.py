@@ -52,7 +52,12 @@ def _token_columns(log: EventLog) -> list[str]:
 
 def token_keys(df: pd.DataFrame, log: EventLog) -> pd.Series:
     cols = _token_columns(log)
-    return df[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series("", df.index)
+    if not cols:
+        return pd.Series("", index=df.index)
+    key = df[cols[0]].astype(str)
+    for c in cols[1:]:  # vectorised: a row-wise join is slow on millions of events
+        key = key + "|" + df[c].astype(str)
+    return key
 
 
 def declared_tokens(log: EventLog) -> list[str] | None:
@@ -82,10 +87,11 @@ class Calendar:
 
     @classmethod
     def fit(cls, log: EventLog, *, scale: float | None, rng) -> Calendar:
+        keys = token_keys(log.df, log)
         names = declared_tokens(log)
         if names is None:
-            names = [] if scale is not None else sorted(set(token_keys(log.df, log)))
-        tok = pd.Categorical(token_keys(log.df, log), categories=names).codes.astype(np.int64)
+            names = [] if scale is not None else sorted(set(keys))
+        tok = pd.Categorical(keys, categories=names).codes.astype(np.int64)
         T = len(names) + 1
         tok = np.where(tok >= 0, tok, T - 1)
         w = _weights(log, capped=scale is not None, rng=rng)
