@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from journeylab.generators.base import (
     FORMAT_VERSION,
@@ -170,6 +171,24 @@ def check_codec(codec: dict[str, Any], meta: dict[str, Any], path) -> None:
         )
 
 
+class _SkipNormalInit(TorchFunctionMode):
+    """Skip normal_() initialisation while a network is built on the meta device.
+
+    On meta tensors `normal_` runs a Python reference kernel whose first call imports
+    torch._dynamo (1-2 s of a small `journeylab sample`); meta tensors hold no values, so
+    the call is pointless there. Torch function modes are per thread: other threads
+    initialising real networks are not affected."""
+
+    SKIP = (torch.nn.init.normal_, torch.nn.init.trunc_normal_, torch.Tensor.normal_)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        if func in self.SKIP and getattr(target, "is_meta", False):
+            return target
+        return func(*args, **kwargs)
+
+
 def build_checked(
     build: Callable[[], nn.Module], state: dict[str, torch.Tensor], path
 ) -> nn.Module:
@@ -178,7 +197,7 @@ def build_checked(
     The network is first built on the meta device (no memory), so a config or schema
     asking for huge layers (d_model: 100000, max_length: 1e8) is refused, not allocated."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipNormalInit():
             shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
         raise ConfigError(

@@ -19,9 +19,6 @@ import math
 import warnings
 from typing import Any
 
-from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
-
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 
 ACCOUNTANTS = ("rdp", "prv")
@@ -55,6 +52,8 @@ def epsilon_from(
         return 0.0
     if noise_multiplier <= 0:
         return math.inf
+    from opacus.accountants import create_accountant  # imported here: Opacus takes ~2 s
+
     acc = create_accountant(mechanism=accountant)
     acc.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
     with warnings.catch_warnings():
@@ -69,6 +68,8 @@ def noise_multiplier_for(
     _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant=accountant)
     if steps < 1:
         raise ConfigError(f"cannot calibrate noise for {steps} training steps; train >= 1 step")
+    from opacus.accountants.utils import get_noise_multiplier
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -24,16 +24,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
 from torch import nn
 
 from journeylab.journeys.errors import ConfigError, InternalError, PrivacyBudgetError
 from journeylab.privacy.accountant import cross_check, epsilon_from, noise_multiplier_for
 from journeylab.privacy.budget import PrivacyBudget
+
+if TYPE_CHECKING:  # Opacus takes ~2 s to import: only a DP fit needs it, not sampling
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,9 @@ def make_private(
     vector. Gradients of all its terms (e.g. real and fake for a discriminator) are
     summed per customer *before* clipping, so every term passes through clipping.
     """
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
     gsm = GradSampleModule(module, batch_first=True, loss_reduction="sum", strict=True)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(noise_seed))

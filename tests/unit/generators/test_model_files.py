@@ -104,3 +104,18 @@ def test_a_killed_samplers_temporary_is_removed_by_the_next_sample(saved, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[3:])
     generators.sample_to_parquet(generators.load(saved / "m0"), 3, out, seed=0)
     assert out.is_file() and (tmp_path / names[3]).exists()  # a live writer's file is kept
+
+
+def test_loading_and_sampling_a_model_imports_neither_opacus_nor_dynamo(saved):
+    """Start-up of a small `journeylab sample`: Opacus (~2 s) is for DP fits only, and the
+    meta-device size check must not pull in torch._dynamo (~1.5 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, journeylab.generators as g\n"
+        f"g.load({str(saved / 'm0')!r}).sample(5, seed=0)\n"
+        "print(sorted(m for m in ('opacus', 'torch._dynamo') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
