@@ -15,6 +15,8 @@ from typing import Any
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 
+RHYTHM_MODES = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class CommonConfig:
@@ -43,6 +45,9 @@ class CommonConfig:
         (Laplace); the rest goes to DP-SGD. Both are recorded in the ledger and card.
     oversample: candidate journeys generated per journey returned, from which the
         profile's shape is matched (1 = no matching).
+    rhythm: redraw each journey's gaps from the profile's rhythm (generators/rhythm.py:
+        same-day share per length class, spread of multi-day gaps, same-day seconds):
+        "auto" = under DP only (a DP-SGD model's gaps are its weakest part), "on", "off".
     """
 
     epochs: int = 30
@@ -63,6 +68,7 @@ class CommonConfig:
     profile: bool = True
     profile_share: float = 0.1
     oversample: float = 3.0
+    rhythm: str = "auto"
 
     def __post_init__(self) -> None:
         p = _type_problems(self) or self._problems()  # range checks need the right types
@@ -101,7 +107,13 @@ class CommonConfig:
             p.append(f"profile_share must be in (0, 1), got {self.profile_share!r}")
         if not isinstance(self.oversample, (int, float)) or not 1 <= self.oversample <= 20:
             p.append(f"oversample must be between 1 and 20, got {self.oversample!r}")
+        if self.rhythm not in RHYTHM_MODES:
+            p.append(f"rhythm must be one of {RHYTHM_MODES}, got {self.rhythm!r}")
         return p
+
+    def uses_rhythm(self, *, private: bool) -> bool:
+        """Whether a fit (private or not) learns and imposes the rhythm."""
+        return self.profile and (self.rhythm == "on" or (self.rhythm == "auto" and private))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -148,7 +148,12 @@ class NeuralGenerator(SequenceGenerator):
             )
         profile = None
         if self.config.profile:
-            profile = JourneyProfile.fit(log, epsilon=profile_eps, seed=self.config.seed)
+            profile = JourneyProfile.fit(
+                log,
+                epsilon=profile_eps,
+                seed=self.config.seed,
+                rhythm=self.config.uses_rhythm(private=profile_eps is not None),
+            )
             if record is not None:
                 record["profile"] = profile.record()
         self.profile = profile

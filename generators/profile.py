@@ -15,6 +15,9 @@ Three parts, each a small histogram of the training log:
   moves journeys towards their weekdays, redraws clock times, sets the zeros.
 - constants: event columns that never change within a journey in the data (a case's
   requested amount, a home store); `apply` repeats the first event's value.
+- rhythm (generators/rhythm.py, when asked for: by default under DP, where a model's
+  own gaps are worst): same-day share per length class, spread of multi-day gaps and
+  seconds between same-day events; `apply` redraws each journey's gaps within its span.
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
@@ -34,6 +37,8 @@ import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
+from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
+from journeylab.generators.rhythm import Rhythm
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import breaks_order, order_rules
 
@@ -41,6 +46,7 @@ LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
+SHARES_RHYTHM = {"shape": 0.3, "start": 0.1, "calendar": 0.3, "constants": 0.1, "rhythm": 0.2}
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
@@ -70,14 +76,18 @@ class JourneyProfile:
     constants: list[str]  # event columns repeated from the first event
     orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
     starts: list[float] | None = None  # [START_BINS] first-event times over the window
+    rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
     # --- fit -------------------------------------------------------------------------
     @classmethod
-    def fit(cls, log: EventLog, *, epsilon: float | None, seed: int) -> JourneyProfile:
+    def fit(
+        cls, log: EventLog, *, epsilon: float | None, seed: int, rhythm: bool = False
+    ) -> JourneyProfile:
         rng = np.random.default_rng(seed)
-        eps = {k: None if epsilon is None else epsilon * s for k, s in SHARES.items()}
+        shares = SHARES_RHYTHM if rhythm else SHARES
+        eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
         shape = journey_shape(log)
         cells = len(LENGTH_EDGES) * SPAN_BINS
         counts = np.bincount(shape["cell"], minlength=cells)
@@ -92,6 +102,12 @@ class JourneyProfile:
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)
         consts = _constants(log, eps["constants"], rng)
+        rhy = None
+        if rhythm:  # three tables, each moved by at most 1 by one customer
+            scale = None if eps["rhythm"] is None else RHYTHM_TABLES / eps["rhythm"]
+            rhy = Rhythm.fit(
+                log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
+            ).to_dict()
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
         orders = order_rules(log) if epsilon is None else None
@@ -101,6 +117,7 @@ class JourneyProfile:
             constants=consts,
             orders=orders,
             starts=starts,
+            rhythm=rhy,
             epsilon=epsilon,
             detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
         )
@@ -176,6 +193,8 @@ class JourneyProfile:
             df = _realign(df, log, np.asarray(self.starts, float), rng)
         for col in self.constants:
             df[col] = df.groupby(log.key, sort=False)[col].transform("first")
+        if self.rhythm is not None:
+            df = Rhythm.from_dict(self.rhythm).apply(df, log, rng, length_class=length_class)
         return Calendar.from_dict(self.calendar).apply(df, log, rng)
 
 

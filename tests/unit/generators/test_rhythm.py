@@ -1,0 +1,140 @@
+"""The rhythm: same-day bursts and the spread of gaps reproduced, what the model made kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+import journeylab.generators as generators
+from journeylab.generators.profile import LENGTH_EDGES, length_class
+from journeylab.generators.rhythm import TABLES, Rhythm
+from journeylab.journeys import EventLog, Schema
+from journeylab.privacy.budget import PrivacyBudget
+from journeylab.privacy.ledger import Ledger
+
+
+def bursty(n: int, *, seed: int) -> pd.DataFrame:
+    """Journeys of 2-12 events in visits: each visit a purchase and, half the time, a
+    coupon minutes later on the same day; visits 1-12 days apart."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 30)), hours=10)
+        k = int(rng.integers(2, 13))
+        while k > 0:
+            rows.append((f"c{c:04d}", t, "purchase"))
+            k -= 1
+            if k and rng.random() < 0.5:
+                rows.append(
+                    (f"c{c:04d}", t + pd.Timedelta(minutes=int(rng.integers(1, 30))), "purchase")
+                )
+                k -= 1
+            t += pd.Timedelta(days=int(rng.integers(1, 13)), hours=int(rng.integers(0, 3)))
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"])
+    df["channel"], df["amount"], df["segment"] = "store", 10.0, "budget"
+    return df
+
+
+def without_bursts(df: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """The same journeys (lengths, first and last event) with evenly spread gaps, as a
+    model that has not learnt the bursts would make them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _, g in df.groupby("customer_id", sort=True):
+        t0, t1 = g.timestamp.iloc[0], g.timestamp.iloc[-1]
+        inner = np.sort(rng.uniform(0, 1, len(g) - 2)) if len(g) > 2 else np.array([])
+        times = [t0, *[t0 + (t1 - t0) * u for u in inner], t1][: len(g)]
+        out.append(g.assign(timestamp=pd.to_datetime(times).floor("s")))
+    return pd.concat(out, ignore_index=True)
+
+
+def same_day_share(df: pd.DataFrame) -> float:
+    d = df.sort_values(["customer_id", "timestamp"]).copy()
+    day = d.timestamp.dt.normalize()
+    first = d.customer_id.ne(d.customer_id.shift())
+    return float((day.eq(day.shift()) & ~first).sum() / (~first).sum())
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema.from_dict({**TINY_SCHEMA, "max_length": 20})
+
+
+def fit(log: EventLog, scale):
+    return Rhythm.fit(
+        log,
+        length_class=length_class,
+        n_classes=len(LENGTH_EDGES),
+        scale=scale,
+        rng=np.random.default_rng(0),
+    )
+
+
+def test_apply_restores_same_day_bursts_and_keeps_length_first_day_and_span(schema):
+    real = EventLog.from_frame(bursty(600, seed=0), schema)
+    model = without_bursts(real.df, seed=1).sort_values(["customer_id", "timestamp"])
+    assert same_day_share(model) < 0.15 < 0.3 < same_day_share(real.df)  # the giveaway
+    out = fit(real, None).apply(model, real, np.random.default_rng(2), length_class=length_class)
+    assert same_day_share(out) == pytest.approx(same_day_share(real.df), abs=0.05)
+    g_in, g_out = model.groupby("customer_id").timestamp, out.groupby("customer_id").timestamp
+    assert (g_out.size() == g_in.size()).all()
+    day = lambda s: s.dt.normalize()  # noqa: E731
+    assert (day(g_out.min()) == day(g_in.min())).all()  # first day kept
+    assert (
+        (g_out.max() - g_out.min()).dt.days.sub((day(g_in.max()) - day(g_in.min())).dt.days).abs()
+        <= 1
+    ).all()
+    assert (out.groupby("customer_id").timestamp.diff().dropna() >= pd.Timedelta(0)).all()
+    assert (out.event_type.to_numpy() == model.event_type.to_numpy()).all()  # order kept
+
+
+def test_spread_of_multi_day_gaps_follows_the_data(schema):
+    """Real: gaps of 1-12 days; the model's even gaps are too regular. After `apply`
+    the coefficient of variation of a journey's multi-day gaps moves towards the real."""
+    real = EventLog.from_frame(bursty(600, seed=3), schema)
+    model = without_bursts(real.df, seed=4).sort_values(["customer_id", "timestamp"])
+    out = fit(real, None).apply(model, real, np.random.default_rng(5), length_class=length_class)
+
+    def cv(df):
+        d = df.sort_values(["customer_id", "timestamp"])
+        days = d.groupby("customer_id").timestamp.diff().dt.total_seconds() / 86_400
+        days = days[days >= 1].groupby(d.customer_id).agg(["std", "mean", "size"])
+        days = days[days["size"] >= 3]
+        return float((days["std"] / days["mean"]).median())
+
+    assert abs(cv(out) - cv(real.df)) < abs(cv(model) - cv(real.df))
+
+
+def test_under_dp_each_table_gets_laplace_noise_of_tables_over_epsilon(schema):
+    real = EventLog.from_frame(bursty(200, seed=6), schema)
+    exact, noisy = fit(real, None), fit(real, TABLES / 0.5)
+    assert exact.scale == 0 and noisy.scale == pytest.approx(TABLES / 0.5)
+    assert np.asarray(noisy.burst).shape == np.asarray(exact.burst).shape
+    assert not np.allclose(noisy.spread, exact.spread)
+    assert Rhythm.from_dict(noisy.to_dict()) == noisy  # JSON round trip
+
+
+def test_a_dp_fit_spends_a_rhythm_share_of_the_profile_budget(schema, tmp_path):
+    log = EventLog.from_frame(bursty(120, seed=7), schema)
+    small = {"d_model": 16, "n_layers": 2, "batch_size": 16, "epochs": 1, "seed": 0}
+    gen = generators.create("vae", small)
+    gen.fit(
+        log, privacy=PrivacyBudget(epsilon=2.0), ledger=Ledger(tmp_path / "l.jsonl"), run_id="r"
+    )
+    parts = gen.profile.detail["epsilon_parts"]
+    assert parts["rhythm"] == pytest.approx(0.2 * 0.2)  # auto: on under DP
+    assert sum(parts.values()) == pytest.approx(gen.release["profile"]["epsilon"])
+    syn = gen.sample(50, seed=0)
+    assert len(syn.customers) == 50
+    off = generators.create("vae", {**small, "rhythm": "off"})
+    off.fit(
+        log, privacy=PrivacyBudget(epsilon=2.0), ledger=Ledger(tmp_path / "m.jsonl"), run_id="s"
+    )
+    assert "rhythm" not in off.profile.detail["epsilon_parts"] and off.profile.rhythm is None
+
+
+def test_rhythm_mode_is_checked():
+    with pytest.raises(Exception, match="rhythm must be one of"):
+        generators.create("vae", {"rhythm": "sometimes"})
