@@ -1,0 +1,63 @@
+"""The calendar under DP: rows too thin for the noise fall back to a pooled row that is
+released on its own, so a small DP fit keeps the hours and the amounts of the data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+from journeylab.generators.calendar import Calendar, n_tables
+from journeylab.journeys import EventLog, Schema
+
+
+def office_hours(n: int, *, seed: int) -> pd.DataFrame:
+    """Views on web and app at 9-17h; one purchase in ten with an amount."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        day = int(rng.integers(0, 150))
+        for _ in range(int(rng.integers(1, 9))):
+            day = min(day + int(rng.integers(0, 3)), 180)
+            buy = rng.random() < 0.1
+            ts = pd.Timestamp("2024-01-01") + pd.Timedelta(
+                days=day, hours=int(rng.integers(9, 18)), minutes=int(rng.integers(0, 60))
+            )
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": ts,
+                    "channel": ["web", "app"][int(rng.integers(2))],
+                    "event_type": "purchase" if buy else "view",
+                    "amount": round(float(rng.uniform(5, 100)), 2) if buy else 0.0,
+                    "segment": "budget",
+                }
+            )
+    return pd.DataFrame(rows).sort_values(["customer_id", "timestamp"], kind="stable")
+
+
+@pytest.mark.parametrize("epsilon", [None, 0.3])
+def test_a_thin_dp_calendar_keeps_hours_and_amounts(epsilon):
+    log = EventLog.from_frame(office_hours(1200, seed=0), Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    if epsilon is not None:  # the purchase rows are too thin for the noise: pooled
+        rare = np.array([cal.tokens.index(t) for t in ("web|purchase", "app|purchase")])
+        assert not cal.rows("zeros:amount", rare)[1].any()
+    df = log.df.copy()
+    df["timestamp"] = df["timestamp"].dt.normalize() + pd.Timedelta(hours=3)  # a bad model
+    out = cal.apply(df, log, np.random.default_rng(1))
+    hours = out["timestamp"].dt.hour
+    assert hours.between(8, 18).mean() > 0.8  # the office hours of the data, not 3 am
+    buys = out["event_type"] == "purchase"
+    assert (out.loc[buys, "amount"] > 0).all()  # a rare token's amounts are not zeroed
+    assert (out.loc[~buys, "amount"] == 0).all()
+
+
+def test_a_calendar_saved_without_pooled_rows_still_applies():
+    log = EventLog.from_frame(office_hours(60, seed=1), Schema.from_dict(TINY_SCHEMA))
+    d = Calendar.fit(log, scale=None, rng=np.random.default_rng(0)).to_dict()
+    d.pop("pooled")  # as saved by an earlier version
+    out = Calendar.from_dict(d).apply(log.df.copy(), log, np.random.default_rng(0))
+    assert len(out) == log.n_events
