@@ -40,6 +40,8 @@ Mechanics (full tables in docs/simulator.md). Time runs in whole seconds from
   weekends), so sessions start mostly in waking hours; in-session gaps stay real.
 
 Only `numpy.random.default_rng(seed)` is used: same arguments, same output.
+What-if runs (journeys/interventions.py) reuse the customers and the mechanics
+through two hooks, a draw source and blocked event types; a plain call uses neither.
 """
 
 from __future__ import annotations
@@ -162,12 +164,17 @@ class _Setup(NamedTuple):
     clock: WeeklyClock | None
 
 
-def _setup(n_customers: int, *, seed: int, start, days: int, clock: str) -> _Setup:
-    """Check the arguments and draw the customers (the first draws of the seed's stream)."""
+def _setup(
+    n_customers: int, *, seed: int, start, days: int, clock: str, stream: tuple[int, ...] = ()
+) -> _Setup:
+    """Check the arguments and draw the customers (the first draws of the seed's stream).
+
+    A non-empty `stream` keys another stream of the same seed (independent customers).
+    """
     _check_count("n_customers", n_customers, minimum=1, example=1000)
     _check_count("seed", seed, minimum=0, example=0)
     schema = simulate_schema(start=start, days=days)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng([int(seed), *stream] if stream else int(seed))
     horizon = int((schema.time_end - schema.time_start).total_seconds())
     cust = _draw_customers(rng, int(n_customers), horizon)
     clk = _clock(clock, schema.time_start)
@@ -288,6 +295,9 @@ class _RngDraws:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
+    def bind(self, steps: np.ndarray) -> None:
+        """The run's per-customer event counts (a step's index); not needed here."""
+
     def random(self, a: np.ndarray, slot: int) -> np.ndarray:
         return self.rng.random(len(a))
 
@@ -335,6 +345,7 @@ class _Run:
         self.churn_t = np.full(n, -1, dtype=np.int64)  # -1: did not churn in the window
         self.capped = np.zeros(n, dtype=bool)
         self.log: list[tuple[np.ndarray, ...]] = []  # (customer, time, type, channel, amount)
+        self.draws.bind(self.n_events)  # updated in place: the index of each customer's step
 
     def simulate(self) -> None:
         a = np.arange(len(self.t))
