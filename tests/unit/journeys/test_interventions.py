@@ -90,8 +90,10 @@ def test_customers_the_intervention_misses_keep_their_journeys(promo_to_premium)
         base[others].reset_index(drop=True),
         treated[treated["segment"] != "premium"].reset_index(drop=True),
     )
-    assert not base[~others].reset_index(drop=True).equals(
-        treated[treated["segment"] == "premium"].reset_index(drop=True)
+    assert (
+        not base[~others]
+        .reset_index(drop=True)
+        .equals(treated[treated["segment"] == "premium"].reset_index(drop=True))
     )
 
 
