@@ -152,6 +152,12 @@ class StreamDraws:
     from `default_rng([*key, block])`, so which customers are still active (the
     thing an intervention changes) never shifts anyone's draws. Normal, exponential
     and lognormal draws are inverse transforms of the same uniforms.
+
+    A step's index is the customer's event count before it, so every step gets
+    fresh draws. After an event that only one arm has (an added promotion), the
+    arms' indices differ by one and their later draws no longer line up; reusing
+    the interrupted step's draws instead would realign them but bias them (the
+    promotion won the race against those very draws).
     """
 
     BLOCK = 16
