@@ -322,9 +322,9 @@ def _check_context_args(gen, n: int, context, conditions) -> None:
             "give fixed values either as conditions (one for every journey) or as a "
             "context table (one row per journey), not both; put them in the table"
         )
+    check_context(gen.schema, context)  # every problem before the first batch
+    context_ids(gen.schema, context)
     if n != len(context):
         raise ConfigError(
             f"n ({n}) must equal the context table's {len(context)} rows: one journey per row"
         )
-    check_context(gen.schema, context)  # every problem before the first batch
-    context_ids(gen.schema, context)
