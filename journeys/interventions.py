@@ -173,6 +173,8 @@ class StreamDraws:
 
     def random(self, a: np.ndarray, slot: int) -> np.ndarray:
         k = self.steps[a]
+        if slot == sim.NEXT and len(k):  # a step's first draw is for every active customer
+            self._evict(int(k.min()) // self.BLOCK)
         u = np.empty(len(a))
         for b in np.unique(k // self.BLOCK):
             rows = k // self.BLOCK == b
@@ -187,6 +189,11 @@ class StreamDraws:
 
     def lognormal(self, a: np.ndarray, slot: int, sigma: float) -> np.ndarray:
         return np.exp(sigma * self.normal(a, slot))
+
+    def _evict(self, lowest: int) -> None:
+        """Drop blocks below `lowest`: steps only grow, so no one needs them again."""
+        for b in [b for b in self.blocks if b < lowest]:
+            del self.blocks[b]
 
     def _block(self, b: int) -> np.ndarray:
         if b not in self.blocks:
