@@ -114,12 +114,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown or a.reps < 2:
-        raise ConfigError(
-            f"--scenarios {unknown} unknown (choose from {list(SCENARIOS)}) "
-            f"or --reps {a.reps} < 2 (the spread across reps needs at least 2)"
-        )
+    problems = [
+        f"--scenarios: {n!r} unknown; choose from {list(SCENARIOS)}"
+        for n in names
+        if n not in SCENARIOS
+    ]
+    if a.reps < 2:
+        problems.append(f"--reps {a.reps}: the spread across reps needs at least 2")
+    if a.customers < 2:
+        problems.append(f"--customers {a.customers}: a standard error needs at least 2")
+    if problems:
+        raise ConfigError("; ".join(problems))
     command = "python -m bench.bench_scenarios " + " ".join(argv or sys.argv[1:])
     results = {"command": command, "customers": a.customers, "reps": a.reps, "scenarios": {}}
     for name in names:
