@@ -119,17 +119,22 @@ def _problems(iv: Intervention) -> list[str]:
     return out
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _value_problems(iv: Intervention) -> list[str]:
     out = []
     for name in ("day", "days", "campaign"):
         v = getattr(iv, name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+        if v is not None and not _is_int(v):
             out.append(f"'{name}' must be a whole number of days or an index, got {v!r}")
-    if iv.day is not None and not isinstance(iv.day, bool) and iv.day < 0:
+    if _is_int(iv.day) and iv.day < 0:
         out.append(f"'day' {iv.day} is before the window; use 0 or later")
-    if iv.campaign is not None and not isinstance(iv.campaign, bool) and iv.campaign < 0:
+    if _is_int(iv.campaign) and iv.campaign < 0:
         out.append(f"'campaign' {iv.campaign} must be >= 0 (0 = the campaign of day 14)")
-    if iv.share is not None and not (isinstance(iv.share, (int, float)) and 0 < iv.share <= 1):
+    real = isinstance(iv.share, (int, float)) and not isinstance(iv.share, bool)
+    if iv.share is not None and not (real and 0 < iv.share <= 1):
         out.append(f"'share' {iv.share!r} must be in (0, 1], e.g. 0.5")
     if iv.segment is not None and iv.segment not in sim.SEGMENTS:
         out.append(f"segment {iv.segment!r} is unknown; choose one of {list(sim.SEGMENTS)}")

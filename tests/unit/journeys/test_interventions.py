@@ -181,6 +181,8 @@ def test_to_dict_round_trips():
         ({"kind": "promotion", "day": 3, "segment": "gold"}, "segment 'gold' is unknown"),
         ({"kind": "set_context", "column": "region", "value": "mars"}, "region 'mars' is unknown"),
         ({"kind": "shift_campaign", "days": 1.5}, "'days' must be a whole number"),
+        ({"kind": "promotion", "day": "3"}, "'day' must be a whole number of days .* got '3'"),
+        ({"kind": "promotion", "day": -1}, "'day' -1 is before the window; use 0 or later"),
     ],
 )
 def test_bad_interventions_name_the_problem_and_the_fix(d, match):
