@@ -160,7 +160,7 @@ class StreamDraws:
 
     A step's index is the customer's event count before it, so every step gets
     fresh draws. After an event that only one arm has (an added promotion), the
-    arms' indices differ by one and their later draws no longer line up; reusing
+    arms' indices differ and their later draws no longer line up; reusing
     the interrupted step's draws instead would realign them but bias them (the
     promotion won the race against those very draws).
     """
@@ -237,6 +237,8 @@ def simulate_counterfactual(
     `paired=False` gives the intervened arm its own customers and draws (independent
     arms: what two separate simulations would give), to measure what pairing saves.
     """
+    if isinstance(interventions, (Intervention, dict)):
+        interventions = [interventions]  # one intervention given without a list
     ivs = tuple(
         i if isinstance(i, Intervention) else Intervention.from_dict(i) for i in interventions
     )
