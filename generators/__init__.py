@@ -18,8 +18,9 @@ def _registered(_name: str) -> None:
     importlib.import_module("journeylab.generators.base").registry()  # built-in generators
 
 
-__getattr__, __dir__ = lazy_exports(
-    __name__, {name: "journeylab.generators.base" for name in _API}, before=_registered
-)
+_MODULES = {name: "journeylab.generators.base" for name in _API}
+_MODULES["sample_context"] = "journeylab.generators.context"  # one journey per table row
 
-__all__ = list(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES, before=_registered)
+
+__all__ = list(_MODULES)

@@ -253,9 +253,14 @@ def sample_to_parquet(
     batch_size: int = 1000,
     seed: int = 0,
     conditions: dict[str, Any] | None = None,
+    context=None,
     progress=None,
 ) -> dict[str, int]:
     """Sample `n` journeys in batches, streaming them to one Parquet file.
+
+    `context` (a DataFrame, one row per customer; generators/context.py) gives
+    journey i the context of row i; then `n` must be its number of rows, and
+    ids come from its sequence-key column if it has one.
 
     Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
@@ -268,6 +273,8 @@ def sample_to_parquet(
 
     if n < 1 or batch_size < 1:
         raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+    if context is not None:
+        _check_context_args(gen, n, context, conditions)
     counts = {"customers": 0, "events": 0}
 
     def write(tmp: str) -> None:
@@ -275,10 +282,11 @@ def sample_to_parquet(
         try:
             for i, start in enumerate(range(0, n, batch_size)):
                 k = min(batch_size, n - start)
-                log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+                log = _batch(gen, k, start, i, seed=seed, conditions=conditions, context=context)
                 df = log.df.copy()
-                codes = df[log.key].factorize(sort=False)[0]
-                df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+                if context is None or log.key not in context.columns:
+                    codes = df[log.key].factorize(sort=False)[0]  # row order under a context
+                    df[log.key] = [f"syn-{start + c:08d}" for c in codes]
                 table = pa.Table.from_pandas(df, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
@@ -293,3 +301,30 @@ def sample_to_parquet(
 
     atomic_write(path, write)  # also removes temporaries that killed samplers left behind
     return counts
+
+
+def _batch(gen, k: int, start: int, i: int, *, seed: int, conditions, context) -> EventLog:
+    """Batch i (k journeys from journey `start`), with seed `seed * 1_000_003 + i`."""
+    if context is None:
+        return gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+    # Imported here: generators.context imports generators.io, which imports this module.
+    from journeylab.generators.context import sample_context
+
+    rows = context.iloc[start : start + k]
+    return sample_context(gen, rows, seed=seed * 1_000_003 + i, offset=start)
+
+
+def _check_context_args(gen, n: int, context, conditions) -> None:
+    from journeylab.generators.context import check_context, context_ids
+
+    if conditions:
+        raise ConfigError(
+            "give fixed values either as conditions (one for every journey) or as a "
+            "context table (one row per journey), not both; put them in the table"
+        )
+    check_context(gen.schema, context)  # every problem before the first batch
+    context_ids(gen.schema, context)
+    if n != len(context):
+        raise ConfigError(
+            f"n ({n}) must equal the context table's {len(context)} rows: one journey per row"
+        )

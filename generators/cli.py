@@ -92,7 +92,10 @@ def fit(
 
 
 def sample(
-    n: Annotated[int, typer.Option("-n", help="Number of journeys.")] = 1000,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", help="Number of journeys (default 1000; with --context, its rows)."),
+    ] = None,
     output: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet")] = Path(
         "synthetic.parquet"
     ),
@@ -100,6 +103,13 @@ def sample(
     run_id: Annotated[str | None, typer.Option(help="MLflow run of `journeylab fit`.")] = None,
     condition: Annotated[
         list[str] | None, typer.Option(help="Fix a context value KEY=VALUE (repeatable).")
+    ] = None,
+    context: Annotated[
+        Path | None,
+        typer.Option(
+            help="Table of customers (.parquet/.csv): one journey per row, its context "
+            "columns fixed (empty cells generated)."
+        ),
     ] = None,
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(help="Journeys per batch.")] = 1000,
@@ -109,9 +119,17 @@ def sample(
     Sampling a DP generator costs no extra budget (post-processing)."""
     from rich.progress import Progress
 
+    from journeylab.journeys.eventlog import read_table
     from journeylab.runs import sample_run
 
     conditions = parse_pairs(condition, "--condition") or None
+    table = None if context is None else read_table(context)
+    if table is not None and n not in (None, len(table)):
+        raise ConfigError(
+            f"-n {n} but --context {context} has {len(table)} rows; one journey per row, "
+            "so leave out -n"
+        )
+    n = (1000 if table is None else len(table)) if n is None else n
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         result = sample_run(
@@ -122,6 +140,7 @@ def sample(
             seed=seed,
             batch_size=batch_size,
             conditions=conditions,
+            context=table,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     out.print(

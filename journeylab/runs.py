@@ -320,11 +320,13 @@ def sample_run(
     seed: int = 0,
     batch_size: int = 1000,
     conditions: dict[str, Any] | None = None,
+    context=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SampleResult:
     """Sample `n` journeys of a saved model (or a fit run's) into Parquet, as a `sample`
     run tagged with its lineage (generator, epsilon, delta, fit run). Sampling a DP
-    model costs no budget (post-processing)."""
+    model costs no budget (post-processing). `context`: a DataFrame, one row per
+    journey, fixing each journey's context values (generators/context.py)."""
     import mlflow
 
     from journeylab.journeys.eventlog import file_format
@@ -338,7 +340,14 @@ def sample_run(
     meta = base.read_meta(path)
     t0 = time.perf_counter()
     counts = base.sample_to_parquet(
-        gen, n, out, batch_size=batch_size, seed=seed, conditions=conditions, progress=progress
+        gen,
+        n,
+        out,
+        batch_size=batch_size,
+        seed=seed,
+        conditions=conditions,
+        context=context,
+        progress=progress,
     )
     secs = time.perf_counter() - t0
     lineage = lineage_of(path, run_id)
@@ -355,6 +364,7 @@ def sample_run(
                 "seed": seed,
                 "batch_size": batch_size,
                 "conditions": json.dumps(conditions or {}),
+                "context_rows": 0 if context is None else len(context),
                 "output": str(out),
             }
         )

@@ -40,12 +40,15 @@ Mechanics (full tables in docs/simulator.md). Time runs in whole seconds from
   weekends), so sessions start mostly in waking hours; in-session gaps stay real.
 
 Only `numpy.random.default_rng(seed)` is used: same arguments, same output.
+What-if runs (journeys/interventions.py) reuse the customers and the mechanics
+through two hooks, a draw source and blocked event types; a plain call uses neither.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -147,19 +150,53 @@ def simulate(
     max_length). Same arguments, same output. `clock="diurnal"` starts sessions
     mostly in waking hours (see the module docstring); the default is uniform.
     """
+    setup = _setup(n_customers, seed=seed, start=start, days=days, clock=clock)
+    return _run(setup, setup.cust)
+
+
+class _Setup(NamedTuple):
+    """What every arm of one simulation shares: schema, stream, window, customers, clock."""
+
+    schema: Schema
+    rng: np.random.Generator
+    horizon: int  # seconds
+    cust: dict[str, np.ndarray]
+    clock: WeeklyClock | None
+
+
+def _setup(
+    n_customers: int, *, seed: int, start, days: int, clock: str, stream: tuple[int, ...] = ()
+) -> _Setup:
+    """Check the arguments and draw the customers (the first draws of the seed's stream).
+
+    A non-empty `stream` keys another stream of the same seed (independent customers).
+    """
     _check_count("n_customers", n_customers, minimum=1, example=1000)
     _check_count("seed", seed, minimum=0, example=0)
     schema = simulate_schema(start=start, days=days)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng([int(seed), *stream] if stream else int(seed))
     horizon = int((schema.time_end - schema.time_start).total_seconds())
     cust = _draw_customers(rng, int(n_customers), horizon)
     clk = _clock(clock, schema.time_start)
     if clk is not None:
         cust["acquired"] = clk.after(np.zeros_like(cust["acquired"]), cust["acquired"])
-    run = _Run(rng, cust, horizon, schema.max_length, clk)
+    return _Setup(schema, rng, horizon, cust, clk)
+
+
+def _run(setup: _Setup, cust: dict, *, draws=None, blocked=None) -> tuple[EventLog, pd.DataFrame]:
+    """Simulate the journeys of `cust` (the setup's customers, possibly changed)."""
+    run = _Run(
+        setup.rng,
+        cust,
+        setup.horizon,
+        setup.schema.max_length,
+        setup.clock,
+        draws=draws,
+        blocked=blocked,
+    )
     run.simulate()
-    events, truth = _frames(run, cust, schema)
-    return EventLog.from_frame(events, schema), truth
+    events, truth = _frames(run, cust, setup.schema)
+    return EventLog.from_frame(events, setup.schema), truth
 
 
 def _timestamp(start) -> pd.Timestamp:
@@ -242,13 +279,63 @@ def _promo_receipts(rng: np.random.Generator, seg: np.ndarray, horizon: int) -> 
     return np.where(targeted & (at < horizon), at, NEVER)
 
 
-class _Run:
-    """Mutable state of one simulation: per-customer arrays plus the events emitted so far."""
+# Slots of the random draws one step of a customer makes (journeys/interventions.py
+# gives each (customer, step, slot) its own draw so that two arms share them).
+NEXT, START, IN_GAP, BETWEEN, CHURN, APP_DRAW, BASKET = range(7)
+N_SLOTS = 7
 
-    def __init__(self, rng, cust: dict, horizon: int, max_length: int, clock=None):
+
+class _RngDraws:
+    """The plain simulator's draws: one shared stream consumed in call order.
+
+    `a` (the customers drawn for) and `slot` only fix how many draws are taken;
+    a per-customer source (journeys/interventions.py) uses them to look draws up.
+    """
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def bind(self, steps: np.ndarray) -> None:
+        """The run's per-customer event counts (a step's index); not needed here."""
+
+    def random(self, a: np.ndarray, slot: int) -> np.ndarray:
+        return self.rng.random(len(a))
+
+    def normal(self, a: np.ndarray, slot: int) -> np.ndarray:
+        return self.rng.standard_normal(len(a))
+
+    def exponential(self, a: np.ndarray, slot: int) -> np.ndarray:
+        return self.rng.exponential(1.0, len(a))
+
+    def lognormal(self, a: np.ndarray, slot: int, sigma: float) -> np.ndarray:
+        return self.rng.lognormal(0.0, sigma, len(a))
+
+
+class _Run:
+    """Mutable state of one simulation: per-customer arrays plus the events emitted so far.
+
+    Hooks for what-if runs (journeys/interventions.py), inert by default: `draws`
+    replaces the shared random stream, `blocked` ({"continue": bool[END + 1],
+    "start": bool[END + 1]}) names event types that cannot happen within a session
+    or at its start.
+    """
+
+    def __init__(
+        self,
+        rng,
+        cust: dict,
+        horizon: int,
+        max_length: int,
+        clock=None,
+        *,
+        draws=None,
+        blocked=None,
+    ):
         n = len(cust["segment"])
         self.rng, self.cust, self.horizon, self.max_length = rng, cust, horizon, max_length
         self.clock: WeeklyClock | None = clock  # None: between-session gaps in real time
+        self.draws = _RngDraws(rng) if draws is None else draws
+        self.blocked: dict[str, np.ndarray] | None = blocked
         self.t = np.zeros(n, dtype=np.int64)  # time of the last event, seconds from start
         self.last = np.zeros(n, dtype=np.int64)  # type of the last event
         self.chan = np.zeros(n, dtype=np.int64)  # channel of the last event
@@ -258,6 +345,7 @@ class _Run:
         self.churn_t = np.full(n, -1, dtype=np.int64)  # -1: did not churn in the window
         self.capped = np.zeros(n, dtype=bool)
         self.log: list[tuple[np.ndarray, ...]] = []  # (customer, time, type, channel, amount)
+        self.draws.bind(self.n_events)  # updated in place: the index of each customer's step
 
     def simulate(self) -> None:
         a = np.arange(len(self.t))
@@ -268,12 +356,14 @@ class _Run:
 
     def _step(self, a: np.ndarray) -> np.ndarray:
         """One more event (or churn, or the end) for each active customer `a`."""
-        rng, c, t, s = self.rng, self.cust, self.t[a], self.last[a]
+        draw, c, t, s = self.draws, self.cust, self.t[a], self.last[a]
         promo = self.promo_until[a] > t
-        nxt = _choose(_continue_probs(s, c, a, promo), rng.random(len(a)))
+        p_next = self._allow(_continue_probs(s, c, a, promo), "continue")
+        nxt = _choose(p_next, draw.random(a, NEXT))
         new = nxt == END
-        nxt[new] = _choose(_start_probs(c, a[new], promo[new]), rng.random(int(new.sum())))
-        z, between = rng.standard_normal(len(a)), rng.exponential(1.0, len(a))
+        p_start = self._allow(_start_probs(c, a[new], promo[new]), "start")
+        nxt[new] = _choose(p_start, draw.random(a[new], START))
+        z, between = draw.normal(a, IN_GAP), draw.exponential(a, BETWEEN)
         in_session = np.exp(np.log(GAP_MEDIAN[s, nxt]) + GAP_SIGMA[s, nxt] * z)
         gap = np.where(new, between * DAY / self._session_rate(a, promo), in_session)
         when = t + np.maximum(1, np.rint(gap)).astype(np.int64)
@@ -282,7 +372,7 @@ class _Run:
         promo_at = self._next_promo(a, t)
         hit = promo_at < when  # a promotion interrupts whatever came next
         nxt[hit], when[hit], new[hit] = PROMO, promo_at[hit], True
-        wait = rng.exponential(1.0, len(a)) * DAY / self._hazard(a, promo)
+        wait = draw.exponential(a, CHURN) * DAY / self._hazard(a, promo)
         churn_at = t + np.maximum(1, np.ceil(np.minimum(wait, 2.0 * self.horizon))).astype(np.int64)
         churns = (churn_at <= when) & (churn_at < self.horizon)
         self.churn_t[a[churns]] = churn_at[churns]
@@ -308,6 +398,18 @@ class _Run:
         self.n_events[a] += 1
         self.log.append((a, when, etype, chan, amount))
 
+    def _allow(self, p: np.ndarray, phase: str) -> np.ndarray:
+        """`p` with the blocked types of `phase` removed; a session that would have
+        continued with one ends instead (the start weights are renormalised by _choose)."""
+        if self.blocked is None:
+            return p
+        off = self.blocked[phase]
+        p = p.copy()
+        if phase == "continue":
+            p[:, END] += p[:, off].sum(axis=1)
+        p[:, off] = 0.0
+        return p
+
     def _channels(self, a: np.ndarray, nxt: np.ndarray, new: np.ndarray) -> np.ndarray:
         """Fixed by type, store for a session-start purchase, else the session's web/app."""
         chan = FIXED_CHANNEL[nxt].copy()
@@ -316,13 +418,13 @@ class _Run:
         keep = (chan < 0) & ~new & ((prev == WEB) | (prev == APP)) & (nxt != CHAT)
         chan[keep] = prev[keep]
         draw = chan < 0
-        app = self.rng.random(int(draw.sum())) < self.cust["app_share"][a[draw]]
+        app = self.draws.random(a[draw], APP_DRAW) < self.cust["app_share"][a[draw]]
         chan[draw] = np.where(app, APP, WEB)
         return chan
 
     def _amounts(self, a: np.ndarray, chan: np.ndarray, promo: np.ndarray) -> np.ndarray:
         median = np.take(BASKET_MEDIAN, self.cust["segment"][a])
-        x = median * self.rng.lognormal(0.0, 0.55, len(a))
+        x = median * self.draws.lognormal(a, BASKET, 0.55)
         x *= np.where(chan == STORE, 1.15, 1.0) * np.where(promo, 0.85, 1.0)
         return np.round(np.clip(x, 1.0, MAX_AMOUNT), 2)
 

@@ -1,0 +1,38 @@
+"""bench_scenarios at toy size: it runs, writes its table, and refuses bad arguments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from journeylab.journeys import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts, not an installed package
+
+from bench import bench_scenarios as bs  # noqa: E402
+
+
+def test_a_toy_run_writes_the_table_with_its_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(bs, "RESULTS", tmp_path)
+    res = bs.main(["--customers", "40", "--reps", "2", "--scenarios", "promo-premium"])
+    row = res["scenarios"]["promo-premium"]["outcomes"]["purchases"]
+    assert row["sd_paired"] <= row["sd_independent"]
+    saved = json.loads((tmp_path / "scenarios.json").read_text())
+    assert saved["command"] == "python -m bench.bench_scenarios --customers 40 --reps 2 " + (
+        "--scenarios promo-premium"
+    )
+    table = (tmp_path / "scenarios.md").read_text()
+    assert "| promo-premium | purchases |" in table and "var. ratio" in table
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [(["--scenarios", "no-sms"], "'no-sms' unknown; choose from"), (["--reps", "1"], "at least 2")],
+)
+def test_bad_arguments_are_refused(argv, match):
+    with pytest.raises(ConfigError, match=match):
+        bs.main(argv)
