@@ -174,3 +174,18 @@ def fmt_eps(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "unknown"
     return "∞ (no DP)" if math.isinf(float(x)) else f"{float(x):.3g}"
+
+
+def left_label(cap, left, spent) -> str:
+    """What is left of a dataset's budget, in words: without a cap nothing bounds what
+    may still be spent, which is not the same as "no DP" (releases may have spent some)."""
+    if cap is None or (isinstance(cap, float) and math.isnan(cap)):
+        return f"no cap set; {fmt_eps(spent)} spent"
+    return fmt_eps(left)
+
+
+def fmt_time(t) -> str:
+    """A ledger or run time to the second, in UTC (no microseconds, no ISO 'T')."""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC")

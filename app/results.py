@@ -113,6 +113,8 @@ def tstr_by_generator(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     links = synthetic_links(df, uri)
     fits = df[df.kind == "fit"].set_index("run_id") if not df.empty else df
     t["fit_run_id"] = t.synthetic.map(links)
+    if not t.empty:  # else the run's own lineage tag (one synthetic log per run)
+        t["fit_run_id"] = t.fit_run_id.fillna(t.run_id.map(df.set_index("run_id").fit_run_id))
     known = t.fit_run_id.isin(fits.index) if len(fits) else pd.Series(False, t.index)
     t["generator"] = t.synthetic
     t["epsilon"] = math.nan
@@ -223,3 +225,17 @@ def privacy_record(
     if spent:
         rec.setdefault("ledger", spent)
     return rec
+
+
+def readable_card(markdown: str) -> str:
+    """A privacy card's Markdown to read inside a page: headings below the page's own
+    (the card's title, a 32-character run id, goes: the page names the run), without the
+    plot placeholder (the page draws the curve) and the machine-readable numbers block
+    (it stays in the downloads, where a reviewer recomputes epsilon from it)."""
+    lines = markdown.split("\n")
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    text = "\n".join(lines)
+    text = re.sub(r"## Epsilon over steps\s*!\[[^]]*\]\([^)]*\)\s*", "", text)
+    text = re.sub(r"## Numbers to recompute epsilon.*\Z", "", text, flags=re.S)
+    return re.sub(r"^## ", "##### ", text, flags=re.M).strip() + "\n"

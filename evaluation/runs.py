@@ -25,7 +25,13 @@ from typing import Any
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
-from journeylab.store import get_run, resolve_path
+from journeylab.store import (
+    LINEAGE_KEYS,
+    get_run,
+    lineage_of_file,
+    lineage_tags,
+    resolve_path,
+)
 
 TAG = "journeylab."
 SAMPLE_SEED = 0
@@ -44,6 +50,7 @@ class Inputs:
     cost: dict[str, float] = field(default_factory=dict)
     fit_run_id: str = ""
     sampled: bool = False  # synthetic sampled here (written beside the report)
+    lineage: dict[str, str] = field(default_factory=dict)  # journeylab.store.LINEAGE_KEYS
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -93,10 +100,13 @@ def from_files(train: Path, holdout: Path, synthetic: Path, schema: str | None) 
             )
     sch = schema_for(paths, schema)
     logs = {role: read(p, sch, role) for role, p in paths.items()}
+    lineage = lineage_of_file(paths["synthetic"], dataset=sch.name)
     return Inputs(
         **logs,
         paths={k: str(p.resolve()) for k, p in paths.items()},
         source={k: f"file {p}" for k, p in paths.items()},
+        fit_run_id=lineage.get("fit_run_id", ""),
+        lineage=lineage,
     )
 
 
@@ -242,7 +252,22 @@ def resolve_run(
         cost=cost,
         fit_run_id=fit.info.run_id if fit is not None else "",
         sampled=sampled,
+        lineage=_lineage(fit, sample, synthetic, record, sch.name),
     )
+
+
+def _lineage(fit, sample, synthetic: Path | None, record: dict | None, dataset: str) -> dict:
+    """Where the evaluated log came from: the file's own sample run when one was passed,
+    else the sample run's tags, else the fit run's generator and privacy record."""
+    if synthetic is not None:
+        return lineage_of_file(synthetic, dataset=dataset)
+    if sample is not None and sample.data.tags.get(f"{TAG}generator"):
+        tags = sample.data.tags
+        return {k: tags[TAG + k] for k in LINEAGE_KEYS if tags.get(TAG + k)}
+    if fit is None:
+        return {}
+    generator = fit.data.tags.get(f"{TAG}generator", "unknown")
+    return lineage_tags(generator, record or {"dp": False}, fit.info.run_id)
 
 
 def _synthetic(

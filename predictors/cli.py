@@ -233,10 +233,26 @@ def utility(
     if mlflow_log:
         from journeylab.predictors.report import log_utility
 
+        paths = _named_paths(synthetic)
         run_id = log_utility(
-            table, hold, params={"train": str(train_data), "holdout": str(holdout)}
+            table,
+            hold,
+            params={
+                "train": str(train_data),
+                "holdout": str(holdout),
+                **{f"synthetic.{name}": str(path) for name, path in paths.items()},
+            },
+            tags=_synthetic_lineage(paths, hold.schema.name),
         )
         out.print(f"logged to MLflow run {run_id}")
+
+
+def _synthetic_lineage(paths: dict[str, Path], dataset: str) -> dict[str, str]:
+    """The lineage of the one synthetic log (its sample run's tags); none for several:
+    a run compares them, and each row names its synthetic log."""
+    from journeylab.store import lineage_of_file
+
+    return lineage_of_file(next(iter(paths.values())), dataset=dataset) if len(paths) == 1 else {}
 
 
 def utility_rich(table) -> Table:
