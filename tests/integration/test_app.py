@@ -373,7 +373,9 @@ def test_privacy_page_says_no_cap_instead_of_no_dp(seeded, tmp_path, monkeypatch
     ledger.unlink()
     env_for(monkeypatch, copy)
     fp = open_store_tags(ids["vae"])[f"{TAG}dataset_fingerprint"]
-    with Ledger(ledger).reservation(fp, epsilon=8.0, delta=1e-5, mechanism="dp-sgd/vae") as r:
+    with Ledger(ledger).reservation(
+        fp, epsilon=8.0, delta=1e-5, mechanism="dp-sgd/vae", run_id=ids["vae"]
+    ) as r:
         r.commit(epsilon=7.999943, delta=1e-5)
     at = open_page("privacy")
     left = at.dataframe[0].value["ε left"].iloc[0]
