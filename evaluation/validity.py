@@ -43,8 +43,7 @@ FIGURES = {
     ),
     "amount_out_of_range_share": (
         "Amounts outside the real range",
-        "Share of synthetic events whose amount lies outside the smallest and largest "
-        "real amount.",
+        "Share of synthetic events whose amount lies outside the smallest and largest real amount.",
     ),
 }
 
@@ -108,9 +107,7 @@ def validity_rows(figures: dict[str, float]) -> list[dict[str, str]]:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         ref = figures.get(f"ref_{key}")
-        rows.append(
-            {"figure": name, "synthetic": pct(value), "real": pct(ref), "meaning": meaning}
-        )
+        rows.append({"figure": name, "synthetic": pct(value), "real": pct(ref), "meaning": meaning})
     return rows
 
 
