@@ -46,6 +46,7 @@ PRIVACY_LEVELS = (
 )
 NO_DP = "no formal privacy guarantee"
 NOT_MEASURED = "not measured"
+UNKNOWN_ORIGIN = "unknown: no run says which generator made this log"
 
 # metric key -> (friendly name, one sentence a non-expert can read)
 METRICS = {
@@ -152,19 +153,17 @@ def utility_verdict(tstr_ratio: float | None) -> Verdict:
 
 
 def privacy_verdict(epsilon: float | None, delta: float | None = None) -> Verdict:
-    """None or infinite epsilon: no DP (the worst level, 3)."""
-    if epsilon is None or math.isnan(epsilon) or math.isinf(epsilon):
-        return Verdict(
-            "privacy",
-            3,
-            NO_DP,
-            (Figure(METRICS["epsilon"][0], "none", METRICS["epsilon"][1]),),
-            MEANING["privacy"],
-        )
+    """None or infinite epsilon: no DP (the worst level, 3). NaN: the origin of the log
+    is unknown (a file from elsewhere), so is its guarantee (level None)."""
+    if epsilon is not None and math.isnan(epsilon):
+        return Verdict("privacy", None, UNKNOWN_ORIGIN, (), MEANING["privacy"])
+    if epsilon is None or math.isinf(epsilon):
+        none = Figure(METRICS["epsilon"][0], "none", METRICS["epsilon"][1])
+        return Verdict("privacy", 3, NO_DP, (none,), MEANING["privacy"])
     level = next(i for i, (bound, _) in enumerate(PRIVACY_LEVELS) if epsilon <= bound)
-    figures = (figure("epsilon", epsilon),) + (
-        () if _missing(delta) else (figure("delta", delta, 2),)
-    )
+    figures = (figure("epsilon", epsilon),)
+    if not _missing(delta):
+        figures += (figure("delta", delta, 2),)
     return Verdict("privacy", level, PRIVACY_LEVELS[level][1], figures, MEANING["privacy"])
 
 

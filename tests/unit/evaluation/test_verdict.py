@@ -9,6 +9,7 @@ import pytest
 from journeylab.evaluation.verdict import (
     NO_DP,
     NOT_MEASURED,
+    UNKNOWN_ORIGIN,
     detection_advantage,
     fidelity_verdict,
     mean_tstr_ratio,
@@ -83,6 +84,7 @@ def test_utility_thresholds(ratio, words):
         (12.0, "weak guarantee", 2),
         (math.inf, NO_DP, 3),
         (None, NO_DP, 3),
+        (math.nan, UNKNOWN_ORIGIN, None),  # a log of unknown origin: its guarantee too
     ],
 )
 def test_privacy_thresholds(eps, words, level):
