@@ -88,6 +88,14 @@ def eps_label(x) -> str:
     return "no DP" if math.isinf(float(x)) else f"ε={float(x):.3g}"
 
 
+def lineage_label(run: pd.Series) -> str:
+    """Where a run's synthetic log came from, in one line (its lineage tags)."""
+    fit = run.get("fit_run_id")
+    origin = f"fit run {fit[:8]}" if isinstance(fit, str) and fit else "fit run unknown"
+    generator = run.generator if isinstance(run.generator, str) else "generator unknown"
+    return f"{run.dataset} · {generator} · {eps_label(run.epsilon)} · {origin}"
+
+
 def run_labels(df: pd.DataFrame) -> dict[str, str]:
     """run_id -> a readable label for select boxes."""
     return {r.run_id: f"{r['name']} · {r.run_id[:8]}" for _, r in df.iterrows()}

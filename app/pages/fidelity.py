@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.app import derived, results, ui
+from journeylab.app.scorecard import show_scorecard, show_validity
 from journeylab.evaluation import charts
 from journeylab.journeys import fidelity
 
@@ -20,9 +21,8 @@ def logged(df: pd.DataFrame) -> None:
         )
         return
     run = ui.pick_run("Report", runs, key="fid_run")
-    st.caption(
-        f"{run.dataset} · generator {run.generator or 'unknown'} · {ui.eps_label(run.epsilon)}"
-    )
+    st.caption(ui.lineage_label(run))
+    show_scorecard(results.run_scorecard(df, run), key="fid")
     rows = results.fidelity_rows(run)
     st.dataframe(
         rows,
@@ -47,6 +47,15 @@ def logged(df: pd.DataFrame) -> None:
         "ratio: 1.0 means as close to the holdout as real training data. Detection "
         "AUC: 0.5 is ideal. " + ui.REAL_DATA_CAVEAT
     )
+    logged_validity = results.validity_figures(run)
+    if logged_validity:
+        st.markdown("**Validity** (synthetic rows that break what the real data shows)")
+        show_validity(logged_validity, key="fid_logged")
+
+
+def validity(real, synth) -> None:
+    st.markdown(f"**Validity** of {synth.label} against {real.label}")
+    show_validity(derived.validity(real, synth), key="fid_explore")
 
 
 def histogram(real, synth, what: str, title: str, xlabel: str) -> None:
@@ -122,6 +131,7 @@ def body(uri: str, df: pd.DataFrame) -> None:
     if real is None or synth is None:
         st.info("Pick a real and a synthetic log to compare their distributions.")
         return
+    ui.guard(lambda: validity(real, synth))
     ui.guard(lambda: distributions(real, synth))
     ui.guard(lambda: detection(real, synth))
     st.caption(ui.REAL_DATA_CAVEAT)
