@@ -411,3 +411,58 @@ def test_left_label_and_time_format():
     assert left_label(None, inf, 0.0) == "no cap set; 0 spent"
     assert left_label(20.0, 12.000057, 7.999943) == "12"
     assert fmt_time("2026-12-04T21:42:32.123456+00:00") == "2026-12-04 21:42:32 UTC"
+
+
+# --- scorecard and validity -------------------------------------------------------------
+def verdicts(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric if m.label in ("Fidelity", "Utility", "Privacy")}
+
+
+def validity_table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "figure" in d.value.columns)
+
+
+@pytest.mark.parametrize("page", ["overview", "fidelity"])
+def test_pages_lead_with_the_scorecard(seeded, page):
+    """The newest evaluated sample (the report on the DP VAE's sample) in words, with the
+    lineage it was tagged with and the figures behind each verdict."""
+    from journeylab.evaluation.verdict import FIDELITY_LEVELS, NO_DP, UTILITY_LEVELS
+
+    _, ids = seeded
+    at = open_page(page)
+    assert not at.error, texts(at, "error")
+    v = verdicts(at)
+    assert set(v) == {"Fidelity", "Utility", "Privacy"}
+    assert any(v["Fidelity"].endswith(w) for _, w in FIDELITY_LEVELS), v
+    assert any(v["Utility"].endswith(w) for _, w in UTILITY_LEVELS), v  # the report's TSTR
+    assert not v["Privacy"].endswith(NO_DP) and "unknown" not in v["Privacy"]
+    captions = texts(at, "caption")
+    assert "vae · ε=" in captions and f"fit run {ids['vae'][:8]}" in captions
+    assert "Detection AUC: **" in captions and "Real-vs-real detection AUC: **" in captions
+
+
+def test_fidelity_shows_validity_of_the_report_and_of_any_pair(seeded):
+    at = open_page("fidelity")
+    logged = validity_table(at)
+    assert "Impossible channel/event pairs" in set(logged.figure)
+    assert logged.synthetic.str.fullmatch(r"(<0\.1|\d+\.\d)%").all()
+    explored = [d.value for d in at.dataframe if "figure" in d.value.columns]
+    assert len(explored) == 2, "the logged report's and the explored pair's"
+
+
+def test_generate_checks_validity_against_the_training_data(seeded):
+    _, ids = seeded
+    at = open_page("generate")
+    at.selectbox(key="gen_run").select(ids["gan"]).run()
+    at.number_input(key="gen_n").set_value(20)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    figures = at.session_state["journeylab_generated"]["validity"]
+    assert figures["of"] == "train.parquet"
+    assert 0.0 <= figures["unseen_pair_share"] <= 1.0
+    table = validity_table(at)
+    assert {"Impossible channel/event pairs", "Events outside the real time window"} <= set(
+        table.figure
+    )
+    if figures["unseen_pair_share"] > 0:
+        assert "never occur in the training data" in texts(at, "warning")
