@@ -22,6 +22,11 @@ RDP_VS_PRV = (
 )
 
 
+def fmt_delta(x) -> str:
+    """δ to two significant figures (1e-05), blank when unknown."""
+    return "" if x is None or pd.isna(x) else f"{float(x):.2g}"
+
+
 def ledger(uri: str, df: pd.DataFrame) -> None:
     view = event_logs.ledger(uri)
     if view is None:
@@ -48,7 +53,7 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
         {
             "dataset": s.label,
             "ε spent": s.epsilon.map(event_logs.fmt_eps),
-            "δ spent": s.delta,
+            "δ spent": s.delta.map(fmt_delta),
             "releases": s.releases,
             "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x) else event_logs.fmt_eps(x)),
             "ε left": [
@@ -81,6 +86,8 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
             e["time"] = e["time"].map(event_logs.fmt_time)
         for c in ("epsilon", "spent_epsilon"):
             e[c] = e[c].map(event_logs.fmt_eps)
+        for c in ("delta", "spent_delta"):
+            e[c] = e[c].map(fmt_delta)
         st.dataframe(
             e.rename(
                 columns={
@@ -199,7 +206,7 @@ def audits(uri: str, df: pd.DataFrame) -> None:
     metrics = [c for c in runs.columns if c.startswith("metrics.") and runs[c].notna().any()]
     table = ui.run_table(runs)
     for c in metrics:
-        table[c.removeprefix("metrics.")] = runs[c]
+        table[c.removeprefix("metrics.")] = runs[c].astype(float).round(3)
     st.dataframe(table, hide_index=True)
     run = ui.pick_run("Audit", runs, key="pv_audit")
     caveat = AUDIT_CAVEAT
