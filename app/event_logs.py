@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from journeylab.app import store
+from journeylab.app import store, ui
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
@@ -47,10 +47,12 @@ class Source:
 def sources(df: pd.DataFrame, uri: str) -> list[Source]:
     """Every event-log file the runs name that still exists, real ones first."""
     synth_paths = _paths(df, uri, SYNTH_PARAMS)
+    origins = _origins(df, uri)
     found: dict[str, Source] = {}
     for path, dataset in synth_paths.items():
+        origin = origins.get(path, "origin unknown")
         found[path] = Source(
-            f"{Path(path).name} · synthetic · {dataset}", path, "synthetic", dataset
+            f"{Path(path).name} · synthetic · {origin} · {dataset}", path, "synthetic", dataset
         )
     for path, dataset in {**_built(uri), **_paths(df, uri, REAL_PARAMS)}.items():
         if path not in found:
@@ -74,6 +76,18 @@ def _paths(df: pd.DataFrame, uri: str, params: dict) -> dict[str, str]:
             path = resolve_path(r.get(f"params.{p}"), uri)
             if path is not None and path.suffix in (".parquet", ".csv"):
                 out.setdefault(str(path), r["dataset"])
+    return out
+
+
+def _origins(df: pd.DataFrame, uri: str) -> dict[str, str]:
+    """Synthetic file -> "generator ε=…" from the lineage tags of the sample run that wrote it."""
+    out: dict[str, str] = {}
+    if df.empty or "params.output" not in df:
+        return out
+    for _, r in df[(df.kind == "sample") & df.generator.notna()].iterrows():
+        path = resolve_path(r["params.output"], uri)
+        if path is not None:
+            out.setdefault(str(path), f"{r.generator} {ui.eps_label(r.epsilon)}")
     return out
 
 

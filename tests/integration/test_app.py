@@ -90,6 +90,8 @@ def test_journeys(seeded):
     assert not at.error, texts(at, "error")
     assert [s.label for s in at.selectbox] == ["Real log", "Synthetic log"]
     assert "synthetic" in at.selectbox[1].value.label
+    synthetic = {o for o in at.selectbox[1].options if "synthetic" in o}
+    assert any("· vae ε=" in o for o in synthetic) and any("· gan no DP" in o for o in synthetic)
     assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
     open_tab(at, "jn_tab", "Channel flows")  # tabs draw only the open one
     assert [c.key for c in at.get("plotly_chart")] == ["sk_Real", "sk_Synthetic"]
