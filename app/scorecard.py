@@ -15,14 +15,16 @@ import streamlit as st
 from journeylab.evaluation.validity import validity_rows
 from journeylab.evaluation.verdict import Verdict
 
-ICONS = {0: "🟢", 1: "🟡", 2: "🟠", 3: "🔴", None: "⚪"}
+COLORS = {0: "green", 1: "orange", 2: "orange", 3: "red", None: "gray"}
 
 
 def show_scorecard(verdicts: list[Verdict], *, key: str) -> None:
-    """One column per verdict: the aspect, the verdict in words, the figures behind it."""
+    """One bordered column per verdict: the aspect (its question as a tooltip), the verdict
+    in words, coloured from green (best) to red, and the figures behind it."""
     for col, v in zip(st.columns(len(verdicts)), verdicts, strict=True):
         with col.container(border=True, key=f"{key}_card_{v.aspect}"):
-            st.metric(v.aspect.capitalize(), f"{ICONS[v.level]} {v.words}", help=v.meaning)
+            st.caption(v.aspect.upper(), help=v.meaning)
+            st.markdown(f"**:{COLORS[v.level]}[{v.words}]**")
             for f in v.figures:
                 st.caption(f"{f.name}: **{f.value}**", help=f.explain)
 

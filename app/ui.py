@@ -121,6 +121,8 @@ def run_table(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
     cols = ["start", "name", "kind", "dataset", "generator", "epsilon", "status"]
     out = df[cols + [c for c in (extra or []) if c in df]].copy()
     out["epsilon"] = out["epsilon"].map(eps_label)
+    own = df.generator.isna() & df.epsilon.isna()  # not made by a generator (real data)
+    out.loc[own, ["generator", "epsilon"]] = "–"
     out["start"] = out["start"].dt.strftime("%Y-%m-%d %H:%M:%S")
     out.insert(6, "fit run", df["fit_run_id"].map(lambda x: x[:8] if isinstance(x, str) else ""))
     return out

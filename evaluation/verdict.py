@@ -114,10 +114,11 @@ class Verdict:
     meaning: str  # the question the verdict answers
 
 
-def figure(key: str, value: float | None, digits: int = 3) -> Figure:
-    """`value` under the friendly name of metric `key`, to `digits` significant figures."""
+def figure(key: str, value: float | None, spec: str = ".3f") -> Figure:
+    """`value` under the friendly name of metric `key`, formatted with `spec` (AUCs and
+    ratios to three decimals, so 0.9996 reads 1.000, not 1; epsilon to 3 figures)."""
     name, explain = METRICS[key]
-    shown = "–" if value is None or math.isnan(value) else f"{value:.{digits}g}"
+    shown = "–" if value is None or math.isnan(value) else format(value, spec)
     return Figure(name, shown, explain)
 
 
@@ -139,7 +140,7 @@ def fidelity_verdict(detection_auc: float | None, ref_detection_auc: float | Non
     figures = (
         figure("detection_auc", detection_auc),
         figure("ref_detection_auc", ref_detection_auc),
-        figure("detection_advantage", adv, 2),
+        figure("detection_advantage", adv, ".2f"),
     )
     return Verdict("fidelity", level, FIDELITY_LEVELS[level][1], figures, MEANING["fidelity"])
 
@@ -161,9 +162,9 @@ def privacy_verdict(epsilon: float | None, delta: float | None = None) -> Verdic
         none = Figure(METRICS["epsilon"][0], "none", METRICS["epsilon"][1])
         return Verdict("privacy", 3, NO_DP, (none,), MEANING["privacy"])
     level = next(i for i, (bound, _) in enumerate(PRIVACY_LEVELS) if epsilon <= bound)
-    figures = (figure("epsilon", epsilon),)
+    figures = (figure("epsilon", epsilon, ".3g"),)
     if not _missing(delta):
-        figures += (figure("delta", delta, 2),)
+        figures += (figure("delta", delta, ".2g"),)
     return Verdict("privacy", level, PRIVACY_LEVELS[level][1], figures, MEANING["privacy"])
 
 

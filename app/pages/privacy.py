@@ -141,11 +141,16 @@ def card(uri: str, df: pd.DataFrame) -> None:
     full = results.privacy_record(run, rec, None, spent)
     md, html = _card(json.dumps(full, default=str))
     st.markdown(f"**{card_title(run)}**")
-    if rec is None:
-        st.warning("This run is not differentially private: it logged no privacy record.")
+    dp = rec is not None and rec.get("dp", True)
+    if not dp:
+        st.warning(
+            "This run is not differentially private: "
+            + ("it logged no privacy record." if rec is None else "it trained without DP-SGD.")
+            + " Its model and samples carry no formal guarantee."
+        )
     else:
         steps(uri, run, rec)
-    with st.expander("Privacy card", expanded=rec is not None):
+    with st.expander("Privacy card", expanded=dp):
         st.markdown(results.readable_card(md))
     a, b = st.columns(2)
     a.download_button(

@@ -417,7 +417,10 @@ def test_left_label_and_time_format():
 
 # --- scorecard and validity -------------------------------------------------------------
 def verdicts(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric if m.label in ("Fidelity", "Utility", "Privacy")}
+    """aspect -> the verdict's words: the scorecard's coloured lines, e.g.
+    "**:red[trivially detectable]**", in the order fidelity, utility, privacy."""
+    words = [m.value for m in at.markdown if m.value.startswith("**:")]
+    return dict(zip(("Fidelity", "Utility", "Privacy"), words[:3], strict=False))
 
 
 def validity_table(at: AppTest) -> pd.DataFrame:
@@ -435,9 +438,9 @@ def test_pages_lead_with_the_scorecard(seeded, page):
     assert not at.error, texts(at, "error")
     v = verdicts(at)
     assert set(v) == {"Fidelity", "Utility", "Privacy"}
-    assert any(v["Fidelity"].endswith(w) for _, w in FIDELITY_LEVELS), v
-    assert any(v["Utility"].endswith(w) for _, w in UTILITY_LEVELS), v  # the report's TSTR
-    assert not v["Privacy"].endswith(NO_DP) and "unknown" not in v["Privacy"]
+    assert any(f"[{w}]" in v["Fidelity"] for _, w in FIDELITY_LEVELS), v
+    assert any(f"[{w}]" in v["Utility"] for _, w in UTILITY_LEVELS), v  # the report's TSTR
+    assert NO_DP not in v["Privacy"] and "unknown" not in v["Privacy"]
     captions = texts(at, "caption")
     assert "vae · ε=" in captions and f"fit run {ids['vae'][:8]}" in captions
     assert "Detection AUC: **" in captions and "Real-vs-real detection AUC: **" in captions

@@ -54,6 +54,7 @@ def test_fidelity_figures_have_friendly_names():
         "Detector advantage",
     ]
     assert [f.value for f in v.figures] == ["0.997", "0.512", "0.99"]
+    assert fidelity_verdict(0.9996, 0.5).figures[0].value == "1.000"  # not "1"
     assert all(f.explain.endswith(".") for f in v.figures)
 
 
