@@ -15,7 +15,7 @@ import streamlit as st
 from journeylab.evaluation.validity import validity_rows
 from journeylab.evaluation.verdict import Verdict
 
-COLORS = {0: "green", 1: "orange", 2: "orange", 3: "red", None: "gray"}
+COLORS = {0: "green", 1: "blue", 2: "orange", 3: "red", None: "gray"}
 
 
 def show_scorecard(verdicts: list[Verdict], *, key: str) -> None:
