@@ -374,6 +374,7 @@ def render(report: dict) -> str:
             f"<p class='sub'>created {fmt(report['created'])} · schema fingerprint "
             f"{fmt(report['schema_fingerprint'])} · report format {report['format']}</p>",
             html_summary.scorecard_html(report_scorecard(report)),
+            html_summary.giveaways_html(report["fidelity"].get("giveaways")),
             _tiles(report),
             html_summary.validity_html(report.get("validity")),
             _inputs(report),

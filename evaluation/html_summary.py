@@ -1,6 +1,7 @@
 """The first screen of the HTML report: the scorecard and the validity figures.
 
     scorecard_html(report_scorecard(report))      # three verdict cards, figures beneath
+    giveaways_html(report["fidelity"].get("giveaways"))   # the top giveaways as sentences
     validity_html(report.get("validity"))           # a table of shares, "" for old reports
 
 Each figure's one-sentence explanation is its tooltip (the `title` attribute) and is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import html
 
+from journeylab.evaluation.giveaways import giveaway_sentence
 from journeylab.evaluation.validity import validity_rows
 from journeylab.evaluation.verdict import Verdict
 
@@ -67,3 +69,11 @@ def validity_html(figures: dict | None) -> str:
         "data shows (0% is best).</p><table><tr><th>figure</th><th>synthetic</th>"
         f"<th>real</th><th>what it counts</th></tr>{body}</table>"
     )
+
+
+def giveaways_html(rows: list[dict] | None, top: int = 3) -> str:
+    """The detector's `top` giveaways as sentences (evaluation.giveaways), or ""."""
+    if not rows:
+        return ""
+    items = "".join(f"<li>{html.escape(giveaway_sentence(r))}</li>" for r in rows[:top])
+    return f"<p><b>What gives the synthetic journeys away most:</b></p><ul>{items}</ul>"

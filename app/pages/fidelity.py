@@ -9,7 +9,9 @@ import streamlit as st
 from journeylab.app import derived, results, ui
 from journeylab.app.scorecard import show_scorecard, show_validity
 from journeylab.evaluation import charts
+from journeylab.evaluation.giveaways import giveaway_sentence
 from journeylab.journeys import fidelity
+from journeylab.journeys.detection import giveaways
 
 
 def logged(df: pd.DataFrame) -> None:
@@ -120,7 +122,12 @@ def detection(real, synth) -> None:
     if st.button("Compute detection AUC", key="fid_detect"):
         with st.spinner("training the detector"):
             auc = fidelity.detection_auc(real.log, synth.log, seed=0)
+            found = giveaways(real.log, synth.log, seed=0, top=3)
         st.metric("Detection AUC", f"{auc:.3f}")
+        st.markdown(
+            "**What gives the synthetic journeys away most:**\n"
+            + "\n".join(f"- {giveaway_sentence(g)}" for g in found)
+        )
 
 
 def body(uri: str, df: pd.DataFrame) -> None:

@@ -126,6 +126,8 @@ def test_fidelity(seeded):
     at.button(key="fid_detect").click().run()
     auc = float(next(m.value for m in at.metric if m.label == "Detection AUC"))
     assert 0.0 <= auc <= 1.0
+    assert "What gives the synthetic journeys away most:**\n- " in texts(at, "markdown")
+    assert ": real " in texts(at, "markdown")  # each giveaway in words, real vs synthetic
 
 
 def test_privacy(seeded):

@@ -80,6 +80,8 @@ def check_report(report: dict, *, dp: bool) -> None:
     assert_offline_html(html)
     assert "<h2>Scorecard</h2>" in html and card["fidelity"]["words"] in html
     assert "Impossible channel/event pairs" in html
+    if report["fidelity"]["giveaways"]:
+        assert "What gives the synthetic journeys away most" in html and ": real " in html
 
 
 # --- the report for every generator, with and without DP, and for outside data -------------
