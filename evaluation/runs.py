@@ -2,6 +2,8 @@
 
 From files: train, holdout and synthetic logs read with one schema (--schema,
 else the `schema.yaml` beside the files that have one; different schema files are an error).
+A synthetic file written by a `sample` run brings its lineage (generator, epsilon, delta,
+fit run) and its fit run's privacy record, so its report states the guarantee it has.
 
 From a run id (`resolve_run`): a `fit` run names its training data (param
 `data`) and holds its model, privacy record (`privacy_record.json`) and fit
@@ -101,11 +103,17 @@ def from_files(train: Path, holdout: Path, synthetic: Path, schema: str | None) 
     sch = schema_for(paths, schema)
     logs = {role: read(p, sch, role) for role, p in paths.items()}
     lineage = lineage_of_file(paths["synthetic"], dataset=sch.name)
+    fit_id = lineage.get("fit_run_id", "")
+    source = {k: f"file {p}" for k, p in paths.items()}
+    record = _artifact_dict(fit_id, "privacy_record.json") if fit_id else None
+    if record is not None:  # the file's guarantee is its fit's: the lineage names the fit
+        source["privacy_record"] = f"fit run {fit_id} (its sample run wrote the synthetic file)"
     return Inputs(
         **logs,
         paths={k: str(p.resolve()) for k, p in paths.items()},
-        source={k: f"file {p}" for k, p in paths.items()},
-        fit_run_id=lineage.get("fit_run_id", ""),
+        source=source,
+        privacy_record=record,
+        fit_run_id=fit_id,
         lineage=lineage,
     )
 

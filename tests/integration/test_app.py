@@ -353,6 +353,8 @@ def test_runs_derived_from_a_fit_carry_its_lineage(seeded):
         assert [tags.get(f"{TAG}{k}") for k in ("generator", "epsilon", "delta")] == [
             sample[f"{TAG}{k}"] for k in ("generator", "epsilon", "delta")
         ], kind
+    report = runs["evaluate"].data.metrics  # from files: the guarantee comes with the lineage
+    assert report.get("privacy.epsilon", inf) == (pytest.approx(eps, rel=1e-5) if dp else inf)
     utility = client.get_run(ids["utility"]).data.tags  # TSTR on the GAN's sample
     assert utility[f"{TAG}generator"] == "gan" and utility[f"{TAG}fit_run_id"] == ids["gan"]
     at = open_page("runs")
