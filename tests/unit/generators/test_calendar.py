@@ -61,3 +61,20 @@ def test_a_calendar_saved_without_pooled_rows_still_applies():
     d.pop("pooled")  # as saved by an earlier version
     out = Calendar.from_dict(d).apply(log.df.copy(), log, np.random.default_rng(0))
     assert len(out) == log.n_events
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_pairs_the_data_never_has_move_to_a_channel_where_they_occur(epsilon):
+    """Purchases happen on web and app only; a model's email purchases become web or app
+    purchases, and a model's store views (no store events at all) become web or app views."""
+    log = EventLog.from_frame(office_hours(1200, seed=2), Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    df = log.df.copy()
+    rows = df.index[::4]
+    df.loc[rows, "channel"] = "email"
+    df.loc[df.index[1::4], "channel"] = "store"
+    out = cal.apply(df, log, np.random.default_rng(1))
+    assert out["channel"].isin(["web", "app"]).all()
+    assert (out["event_type"].sort_index() == df["event_type"].sort_index()).all()
+    assert set(out["channel"]) == {"web", "app"}

@@ -32,7 +32,7 @@ def test_apply_gives_real_sizes_in_the_models_order(log, scale):
     out = vals.apply(model, log, np.random.default_rng(2))
     real = log.df["amount"]
     for q in (0.1, 0.5, 0.9):
-        assert out["amount"].quantile(q) == pytest.approx(real.quantile(q), rel=0.25)
+        assert out["amount"].quantile(q) == pytest.approx(real.quantile(q), rel=0.3)
     assert model["amount"].median() > 1.4 * real.median()  # what it was before
     assert (out["amount"].rank(method="first").corr(model["amount"].rank(method="first"))) > 0.99
     assert (out["amount"] == out["amount"].round(2)).all()  # the schema's 2 decimals
