@@ -162,6 +162,7 @@ class Calendar:
         tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
         df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng)
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
+        cls_p = _declared_classes(df, log, cls_p)
         df = _redraw_clock(df, log, cls_p, hour_p, rng)
         for col in self.zeros:
             kinds, own = self.rows(f"zeros:{col}", tok)
@@ -171,6 +172,26 @@ class Calendar:
                 x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
             )
         return df.sort_values([log.key, log.time], kind="stable")
+
+
+def _declared_classes(df: pd.DataFrame, log: EventLog, cls_p: np.ndarray) -> np.ndarray:
+    """Time-class rows replaced where the schema declares a `time_resolution` (public:
+    exact at any epsilon): by `channel|event_type`, else event type, else `default`."""
+    res = log.schema.extra.get("time_resolution")
+    if not res:
+        return cls_p
+    klass = {"date": 0, "minute": 1, "second": 2}
+    by = token_keys(df, log).map(res)
+    if "event_type" in df:
+        by = by.fillna(df["event_type"].astype(str).map(res))
+    if "default" in res:
+        by = by.fillna(res["default"])
+    k = by.map(klass).to_numpy(dtype=float, na_value=np.nan)
+    hit = ~np.isnan(k)
+    if hit.any():
+        cls_p = cls_p.copy()
+        cls_p[hit] = np.eye(3)[k[hit].astype(int)]
+    return cls_p
 
 
 def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng) -> pd.DataFrame:

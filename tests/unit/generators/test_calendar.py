@@ -78,3 +78,19 @@ def test_pairs_the_data_never_has_move_to_a_channel_where_they_occur(epsilon):
     assert out["channel"].isin(["web", "app"]).all()
     assert (out["event_type"].sort_index() == df["event_type"].sort_index()).all()
     assert set(out["channel"]) == {"web", "app"}
+
+
+def test_a_declared_time_resolution_is_kept_at_any_epsilon():
+    d = {**TINY_SCHEMA, "time_resolution": {"purchase": "date", "default": "minute"}}
+    schema = Schema.from_dict(d)
+    log = EventLog.from_frame(office_hours(300, seed=3), schema)  # purchases at clock times
+    cal = Calendar.fit(log, scale=n_tables(log) / 0.5, rng=np.random.default_rng(0))
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+    t, buys = out["timestamp"], out["event_type"] == "purchase"
+    assert (t[buys] == t[buys].dt.normalize()).all()  # date only, as declared
+    assert (t[~buys].dt.second == 0).all() and (t[~buys] != t[~buys].dt.normalize()).all()
+
+
+def test_a_bad_time_resolution_is_refused_with_the_fix():
+    with pytest.raises(Exception, match="must be one of.*e.g. time_resolution"):
+        Schema.from_dict({**TINY_SCHEMA, "time_resolution": {"purchase": "daily"}})
