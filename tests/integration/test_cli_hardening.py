@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -24,11 +23,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY_SCHEMA, tiny_frame
+from conftest import TINY_SCHEMA, cli, tiny_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from journeylab.app.cli import main
 
 FUZZ = settings(
     max_examples=8,
@@ -39,21 +36,6 @@ FUZZ = settings(
 TINY_VAE = ["--epochs", "1", "--config", "batch_size=10", "--config", "d_model=16"]
 TINY_VAE += ["--config", "n_layers=2", "--config", "latent_dim=4"]
 MARKUP = st.sampled_from(["[bold]", "[/]", "a[/b]", "x/y", "[red]z[/red]", "[", "/"])
-
-
-def cli(args: list[str], cwd: Path) -> tuple[int, str]:
-    """(exit status, stderr) of `journeylab ARGS` run in-process in `cwd`."""
-    err, old = io.StringIO(), Path.cwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, err.getvalue()
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY_SCHEMA, tiny_frame
-
-from journeylab.app.cli import main
+from conftest import TINY_SCHEMA, cli, tiny_frame
 
 TINY_VAE = ["--epochs", "1", "--config", "batch_size=10", "--config", "d_model=16"]
 TINY_VAE += ["--config", "n_layers=2", "--config", "latent_dim=4"]
-
-
-def cli(args: list[str], cwd: Path) -> tuple[int, str]:
-    """(exit status, stderr) of `journeylab ARGS` run in-process in `cwd`."""
-    err, old = io.StringIO(), Path.cwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, err.getvalue()
 
 
 @pytest.fixture(scope="module")
