@@ -38,7 +38,10 @@ SchemaOpt = Annotated[
         "next to the data file.",
     ),
 ]
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Event log (.csv or .parquet).")]
+DataOpt = Annotated[
+    Path,
+    typer.Option("--data", "-d", help="Event log (.csv, .parquet, or a partitioned folder)."),
+]
 TruncOpt = Annotated[
     bool,
     typer.Option(
@@ -125,6 +128,14 @@ def datasets_build(
             "retail or process. Other presets build to OUT/simulate-PRESET/."
         ),
     ] = None,
+    partitioned: Annotated[
+        bool | None,
+        typer.Option(
+            "--partitioned/--one-file",
+            help="Write events.parquet as a partitioned dataset folder (simulated in blocks, "
+            "memory bounded) or as one file. Default: partitioned above 200,000 customers.",
+        ),
+    ] = None,
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
     from journeylab.journeys import datasets
@@ -138,6 +149,7 @@ def datasets_build(
             preset=preset,
             n_customers=customers,
             seed=seed,
+            partitioned=partitioned,
             progress=lambda m: status.update(m),
         )
     out.print(f"built {folder} in {target}")
@@ -145,12 +157,16 @@ def datasets_build(
 
 @datasets_app.command("describe")
 def datasets_describe(
-    data: Annotated[Path, typer.Argument(help="Event log file, or a built dataset folder")],
+    data: Annotated[
+        Path, typer.Argument(help="Event log (file or partitioned folder), or a built dataset")
+    ],
     schema: SchemaOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of customers, events per channel and type, lengths, time range."""
-    if data.is_dir():
+    from journeylab.journeys.partitioned import is_partitioned
+
+    if data.is_dir() and not is_partitioned(data):
         data = data / "events.parquet"
     d = read_log(data, schema).describe()
     out.print_json(json.dumps(d)) if as_json else print_dict(d, str(data))
