@@ -26,6 +26,9 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write
@@ -257,36 +260,65 @@ def sample_to_parquet(
 ) -> dict[str, int]:
     """Sample `n` journeys in batches, streaming them to one Parquet file.
 
-    Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
+    Batch i is sampled with seed `batch_seed(seed, i)`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
     `syn-00000000`... across batches. The file is written to a temporary name
     and renamed at the end (journeys.files.atomic_write): an interrupted run leaves no
     half file, and a killed run's temporary is removed by the next write to the same name.
+    generators/sample_workers.py samples the same batches in several processes.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    check_sample_size(n, batch_size)
+    batches = (
+        sample_batch(gen, i, start, k, seed=seed, conditions=conditions)
+        for i, start, k in batch_plan(n, batch_size)
+    )
+    return write_batches(batches, n, path, progress=progress)
 
+
+def check_sample_size(n: int, batch_size: int) -> None:
     if n < 1 or batch_size < 1:
         raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+
+
+def batch_plan(n: int, batch_size: int) -> list[tuple[int, int, int]]:
+    """(index, first journey, journeys) of each batch of a sample of `n`."""
+    return [
+        (i, start, min(batch_size, n - start)) for i, start in enumerate(range(0, n, batch_size))
+    ]
+
+
+def batch_seed(seed: int, i: int) -> int:
+    """The seed of batch `i`: fixed by (seed, i) alone, whoever samples the batch."""
+    return seed * 1_000_003 + i
+
+
+def sample_batch(
+    gen: SequenceGenerator, i: int, start: int, k: int, *, seed: int, conditions=None
+) -> tuple[pa.Table, int]:
+    """Batch `i` of a sample: `k` journeys, ids renumbered from `start`; (table, customers)."""
+    log = gen.sample(k, conditions=conditions, seed=batch_seed(seed, i))
+    df = log.df.copy()
+    codes = df[log.key].factorize(sort=False)[0]
+    df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+    return pa.Table.from_pandas(df, preserve_index=False), log.n_customers
+
+
+def write_batches(batches, n: int, path: str | Path, *, progress=None) -> dict[str, int]:
+    """Write (table, customers) batches, in order, to one Parquet file atomically: one row
+    group per batch. Returns the customers and events written."""
     counts = {"customers": 0, "events": 0}
 
     def write(tmp: str) -> None:
         writer = None
         try:
-            for i, start in enumerate(range(0, n, batch_size)):
-                k = min(batch_size, n - start)
-                log = gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
-                df = log.df.copy()
-                codes = df[log.key].factorize(sort=False)[0]
-                df[log.key] = [f"syn-{start + c:08d}" for c in codes]
-                table = pa.Table.from_pandas(df, preserve_index=False)
+            for table, customers in batches:
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
-                counts["customers"] += log.n_customers
-                counts["events"] += log.n_events
+                counts["customers"] += customers
+                counts["events"] += table.num_rows
                 if progress is not None:
-                    progress(start + k, n)
+                    progress(counts["customers"], n)
         finally:
             if writer is not None:
                 writer.close()

@@ -103,6 +103,13 @@ def sample(
     ] = None,
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(help="Journeys per batch.")] = 1000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that sample batches in parallel; the output is the same for any "
+            "number (each batch has its own seed)."
+        ),
+    ] = 1,
 ) -> None:
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
@@ -121,6 +128,7 @@ def sample(
             run_id=run_id,
             seed=seed,
             batch_size=batch_size,
+            workers=workers,
             conditions=conditions,
             progress=lambda done, total: bar.update(task, completed=done),
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.generators import base
+from journeylab.generators.sample_workers import check_workers, sample_in_workers
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_folder
@@ -321,25 +322,30 @@ def sample_run(
     batch_size: int = 1000,
     conditions: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> SampleResult:
     """Sample `n` journeys of a saved model (or a fit run's) into Parquet, as a `sample`
     run tagged with its lineage (generator, epsilon, delta, fit run). Sampling a DP
-    model costs no budget (post-processing)."""
+    model costs no budget (post-processing). `workers` > 1 samples in that many
+    processes (generators/sample_workers.py): the same file as with one."""
     import mlflow
 
     from journeylab.journeys.eventlog import file_format
     from journeylab.journeys.tracking import start_run
 
     out = Path(out)
+    check_workers(workers)
     if file_format(out) != "parquet":
         raise ConfigError(f"--out {out}: samples are streamed to Parquet; use a .parquet name")
     path = resolve_model(model_dir, run_id)
     gen = base.load(path)
     meta = base.read_meta(path)
     t0 = time.perf_counter()
-    counts = base.sample_to_parquet(
-        gen, n, out, batch_size=batch_size, seed=seed, conditions=conditions, progress=progress
-    )
+    batches = {"batch_size": batch_size, "seed": seed, "conditions": conditions}
+    if workers > 1:
+        counts = sample_in_workers(path, n, out, workers=workers, progress=progress, **batches)
+    else:
+        counts = base.sample_to_parquet(gen, n, out, progress=progress, **batches)
     secs = time.perf_counter() - t0
     lineage = lineage_of(path, run_id)
     with start_run(
@@ -354,6 +360,7 @@ def sample_run(
                 "n": n,
                 "seed": seed,
                 "batch_size": batch_size,
+                "workers": workers,
                 "conditions": json.dumps(conditions or {}),
                 "output": str(out),
             }
