@@ -101,9 +101,8 @@ def save(results: list[dict], command: str) -> Path:
     path = RESULTS / "scale.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     runs = old.get("builds", {})
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for r in results:
-        runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command, "measured_at": stamp}
+        runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
     return atomic_write_text(path, json.dumps({"builds": runs}, indent=1))
 
 
@@ -127,7 +126,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for n in sizes:
         for mode in modes:
             load = round(os.getloadavg()[0], 2)  # other users' work slows a build down
-            results.append({**measure(n, mode, a.seed, a.timeout), "load_average": load})
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            r = measure(n, mode, a.seed, a.timeout)
+            results.append({**r, "load_average": load, "measured_at": stamp})
             print(_line(results[-1]), flush=True)
     save(results, command)
     return results
