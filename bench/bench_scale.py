@@ -25,12 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import peak_rss_mb, run_child
+from bench.common import child_env, peak_rss_mb, run_child
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
 RESULTS = Path("bench/results")
-ROOT = Path(__file__).resolve().parents[1]  # the child imports bench/ from here, from any cwd
 MODES = {"auto": None, "partitioned": True, "one-file": False}
 MILLION = 1_000_000
 
@@ -65,12 +64,8 @@ def measure(customers: int, mode: str, seed: int, timeout: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     cmd = [sys.executable, "-m", "bench.bench_scale", "--child", str(customers)]
     cmd += ["--modes", mode, "--seed", str(seed), "--work", str(work)]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     try:
-        result, err = run_child(cmd, timeout=timeout, env=env)
+        result, err = run_child(cmd, timeout=timeout, env=child_env())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if result is None:

@@ -1,4 +1,4 @@
-"""The scale benchmark on a tiny size: one child per build, its own peak memory, merged results."""
+"""The scale benchmarks on tiny sizes: a child per measure, its own peak memory, merged results."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from journeylab.journeys import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts, not an installed package
 
+from bench import bench_sample_workers as bsw  # noqa: E402
 from bench import bench_scale as bs  # noqa: E402
 
 
@@ -37,3 +38,18 @@ def test_sizes_and_modes_are_checked():
         bs.parse_modes("auto,sharded")
     with pytest.raises(ConfigError, match="write customer counts"):
         bs.parse_sizes("10k", False)
+
+
+def test_sampling_with_two_workers_writes_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(bsw, "RESULTS", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = '{"d_model": 16, "n_layers": 2, "latent_dim": 4, "batch_size": 50}'
+    results = bsw.main(["--journeys", "40", "--workers", "1,2", "--config", config])
+    assert [r["workers"] for r in results] == [1, 2]
+    assert results[0]["sha256"] == results[1]["sha256"] and results[0]["events"] > 40
+    assert results[1]["worker_peak_rss_mb"] > 50
+    assert set(json.loads((tmp_path / "sample_workers.json").read_text())) == {"40 x1", "40 x2"}
+    assert not list(tmp_path.glob("bench-sample-workers-*"))
+    with pytest.raises(ConfigError, match="give counts >= 1"):
+        bsw.parse_workers("0,2")
