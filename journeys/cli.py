@@ -93,6 +93,15 @@ def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog
     return log
 
 
+def scan_log(data: Path, schema: str | None) -> dict:
+    """Validate and describe a partitioned dataset part by part, never holding all of it."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.partitioned_scan import scan_partitioned
+
+    with err.status(f"validating {data} part by part"):
+        return scan_partitioned(data, datasets.resolve_schema(schema, data))
+
+
 def print_dict(d: dict, title: str) -> None:
     table = Table(title=title, show_header=False)
     for k, v in d.items():
@@ -168,7 +177,7 @@ def datasets_describe(
 
     if data.is_dir() and not is_partitioned(data):
         data = data / "events.parquet"
-    d = read_log(data, schema).describe()
+    d = scan_log(data, schema) if is_partitioned(data) else read_log(data, schema).describe()
     out.print_json(json.dumps(d)) if as_json else print_dict(d, str(data))
 
 
@@ -182,10 +191,18 @@ def validate(
 ) -> None:
     """Check an event log against its schema; list every problem with its fix."""
     from journeylab.journeys.eventlog import file_format
+    from journeylab.journeys.partitioned import is_partitioned
 
     output = output_file(output, "--out")
     if output is not None:
         file_format(output)  # .csv or .parquet, refused before reading
+    if output is None and not truncate and is_partitioned(data):
+        d = scan_log(data, schema)  # streamed: nothing to write, so nothing to hold
+        out.print(
+            f"valid: {d['customers']} customers, {d['events']} events "
+            f"(fingerprint {d['fingerprint']})"
+        )
+        return
     log = read_log(data, schema, truncate)
     if output is not None:
         log.write(output)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 from journeylab.journeys.schema import Schema
@@ -30,10 +31,19 @@ class LogHash:
         self._h = hashlib.sha256(schema.fingerprint().encode())
 
     def update(self, df: pd.DataFrame) -> None:
-        self._h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+        self._h.update(row_hashes(df).tobytes())
+
+    def update_rows(self, hashes: bytes) -> None:
+        """Add rows already hashed by `row_hashes` (e.g. one customer's, in a merge)."""
+        self._h.update(hashes)
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()[:DIGITS]
+
+
+def row_hashes(df: pd.DataFrame) -> np.ndarray:
+    """[rows] uint64: one hash per row, of its values and their dtypes."""
+    return pd.util.hash_pandas_object(df, index=False).to_numpy()
 
 
 def log_fingerprint(df: pd.DataFrame, schema: Schema) -> str:
