@@ -8,9 +8,12 @@ build simulate --customers N` runs it, in a child process of its own: the child
 reports its own peak resident memory (resource.getrusage), so a figure holds the
 interpreter, numpy, pandas and pyarrow and that build, nothing of the others. Mode
 `auto` partitions above 200,000 customers (datasets.PARTITION_ABOVE); `partitioned`
-and `one-file` force either form. The built files go to a temporary folder that is
-removed afterwards. Results merge into bench/results/scale.json, one entry per size
-and mode, each with the command that measured it.
+and `one-file` force either form. A partitioned build is then read back in a
+second child: one streamed pass that validates, describes and fingerprints it
+(`journeylab datasets describe`, journeys/partitioned_scan.py), with its own time
+and peak memory. The built files go to a temporary folder that is removed
+afterwards. Results merge into bench/results/scale.json, one entry per size and
+mode, each with the command that measured it.
 """
 
 from __future__ import annotations
@@ -59,13 +62,31 @@ def build_once(customers: int, mode: str, seed: int, work: Path) -> dict:
     }
 
 
+def scan_once(work: Path) -> dict:
+    """Validate and describe the partitioned build in `work` in one streamed pass."""
+    from journeylab.journeys.datasets import resolve_schema
+    from journeylab.journeys.partitioned_scan import scan_partitioned
+
+    events = work / "simulate" / "events.parquet"
+    t0 = time.perf_counter()
+    scan_partitioned(events, resolve_schema(None, events))
+    return {
+        "scan_seconds": round(time.perf_counter() - t0, 2),
+        "scan_peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
 def measure(customers: int, mode: str, seed: int, timeout: float) -> dict:
-    """One build in a fresh child process, in a temporary folder removed afterwards."""
+    """One build in a fresh child process (and the scan of a partitioned one in another),
+    in a temporary folder removed afterwards."""
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     cmd = [sys.executable, "-m", "bench.bench_scale", "--child", str(customers)]
     cmd += ["--modes", mode, "--seed", str(seed), "--work", str(work)]
     try:
         result, err = run_child(cmd, timeout=timeout, env=child_env())
+        if result is not None and result["partitioned"]:
+            scan, err = run_child([*cmd, "--scan"], timeout=timeout, env=child_env())
+            result = None if scan is None else {**result, **scan}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if result is None:
@@ -110,10 +131,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per build")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--scan", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     modes = parse_modes(a.modes)
     if a.child is not None:
-        print("RESULT " + json.dumps(build_once(a.child, modes[0], a.seed, a.work)), flush=True)
+        r = scan_once(a.work) if a.scan else build_once(a.child, modes[0], a.seed, a.work)
+        print("RESULT " + json.dumps(r), flush=True)
         return []
     sizes = parse_sizes(a.sizes, a.million)
     command = "OMP_NUM_THREADS=1 python -m bench.bench_scale " + " ".join(argv or sys.argv[1:])
@@ -138,6 +161,11 @@ def _line(r: dict) -> str:
         f"(CPU {r['cpu_seconds']:.1f} s), "
         f"peak RSS {r['peak_rss_mb']:5d} MiB, events {r['events_mb_on_disk']:.1f} MiB "
         f"(load {r['load_average']:.1f})"
+        + (
+            f"; scan {r['scan_seconds']:.1f} s, peak RSS {r['scan_peak_rss_mb']} MiB"
+            if "scan_seconds" in r
+            else ""
+        )
     )
 
 

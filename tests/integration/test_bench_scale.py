@@ -26,6 +26,7 @@ def test_each_mode_is_measured_in_its_own_child(tmp_path, monkeypatch):
     assert [r["partitioned"] for r in results] == [False, True]
     for r in results:
         assert r["customers"] == 60 and r["build_seconds"] > 0 and r["peak_rss_mb"] > 50
+    assert "scan_seconds" not in results[0] and results[1]["scan_peak_rss_mb"] > 50
     saved = json.loads((tmp_path / "scale.json").read_text())["builds"]
     assert set(saved) == {"60 auto", "60 partitioned"}
     assert saved["60 auto"]["command"].endswith("--sizes 60 --modes auto,partitioned")
