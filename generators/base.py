@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,8 @@ import pyarrow.parquet as pq
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write
+from journeylab.journeys.partitioned import default_parts, drop_partitioned, write_blocks
+from journeylab.journeys.schema import Schema
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -257,8 +260,10 @@ def sample_to_parquet(
     seed: int = 0,
     conditions: dict[str, Any] | None = None,
     progress=None,
+    partitioned: bool = False,
 ) -> dict[str, int]:
-    """Sample `n` journeys in batches, streaming them to one Parquet file.
+    """Sample `n` journeys in batches, streaming them to one Parquet file (or, when
+    `partitioned`, to a partitioned dataset folder: journeys/partitioned.py).
 
     Batch i is sampled with seed `batch_seed(seed, i)`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
@@ -272,7 +277,8 @@ def sample_to_parquet(
         sample_batch(gen, i, start, k, seed=seed, conditions=conditions)
         for i, start, k in batch_plan(n, batch_size)
     )
-    return write_batches(batches, n, path, progress=progress)
+    schema = gen.schema if partitioned else None
+    return write_batches(batches, n, path, progress=progress, schema=schema)
 
 
 def check_sample_size(n: int, batch_size: int) -> None:
@@ -303,25 +309,41 @@ def sample_batch(
     return pa.Table.from_pandas(df, preserve_index=False), log.n_customers
 
 
-def write_batches(batches, n: int, path: str | Path, *, progress=None) -> dict[str, int]:
-    """Write (table, customers) batches, in order, to one Parquet file atomically: one row
-    group per batch. Returns the customers and events written."""
+def write_batches(
+    batches, n: int, path: str | Path, *, progress=None, schema: Schema | None = None
+) -> dict[str, int]:
+    """Write (table, customers) batches, in order, atomically: to one Parquet file (a row
+    group per batch), or with `schema` to a partitioned dataset folder
+    (journeys/partitioned.py). Returns the customers and events written."""
     counts = {"customers": 0, "events": 0}
 
+    def counted() -> Iterator[pa.Table]:
+        for table, customers in batches:
+            yield table
+            counts["customers"] += customers
+            counts["events"] += table.num_rows
+            if progress is not None:
+                progress(counts["customers"], n)
+
+    if schema is None:
+        drop_partitioned(path)
+        _write_tables(counted(), path)
+    else:
+        frames = (table.to_pandas() for table in counted())
+        write_blocks(frames, path, schema, parts=default_parts(n))
+    return counts
+
+
+def _write_tables(tables: Iterator[pa.Table], path: str | Path) -> None:
     def write(tmp: str) -> None:
         writer = None
         try:
-            for table, customers in batches:
+            for table in tables:
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
-                counts["customers"] += customers
-                counts["events"] += table.num_rows
-                if progress is not None:
-                    progress(counts["customers"], n)
         finally:
             if writer is not None:
                 writer.close()
 
     atomic_write(path, write)  # also removes temporaries that killed samplers left behind
-    return counts

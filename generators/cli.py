@@ -110,6 +110,14 @@ def sample(
             "number (each batch has its own seed)."
         ),
     ] = 1,
+    partitioned: Annotated[
+        bool,
+        typer.Option(
+            "--partitioned",
+            help="Write OUT as a partitioned dataset folder (parts by a hash of the id, "
+            "read by every command that reads a log) instead of one file.",
+        ),
+    ] = False,
 ) -> None:
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
@@ -129,6 +137,7 @@ def sample(
             seed=seed,
             batch_size=batch_size,
             workers=workers,
+            partitioned=partitioned,
             conditions=conditions,
             progress=lambda done, total: bar.update(task, completed=done),
         )

@@ -46,12 +46,14 @@ def sample_in_workers(
     seed: int = 0,
     conditions: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    partitioned: bool = False,
 ) -> dict[str, int]:
     """Sample `n` journeys of the model saved in `model_dir` to `path` with `workers`
-    processes; the file equals `sample_to_parquet`'s for the same arguments."""
+    processes; the output equals `sample_to_parquet`'s for the same arguments."""
     check_workers(workers)
     base.check_sample_size(n, batch_size)
-    base.load(model_dir)  # a broken model fails here, once, not in every worker
+    gen = base.load(model_dir)  # a broken model fails here, once, not in every worker
+    schema = gen.schema if partitioned else None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.stem}-batches-"))
@@ -60,7 +62,8 @@ def sample_in_workers(
     try:
         with ctx.Pool(workers, initializer=_start_worker, initargs=settings) as pool:
             done = pool.imap(_sample_one, base.batch_plan(n, batch_size))  # in batch order
-            return base.write_batches(_collect(done, scratch), n, path, progress=progress)
+            batches = _collect(done, scratch)
+            return base.write_batches(batches, n, path, progress=progress, schema=schema)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

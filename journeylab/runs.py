@@ -323,11 +323,13 @@ def sample_run(
     conditions: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    partitioned: bool = False,
 ) -> SampleResult:
     """Sample `n` journeys of a saved model (or a fit run's) into Parquet, as a `sample`
     run tagged with its lineage (generator, epsilon, delta, fit run). Sampling a DP
     model costs no budget (post-processing). `workers` > 1 samples in that many
-    processes (generators/sample_workers.py): the same file as with one."""
+    processes (generators/sample_workers.py): the same file as with one. `partitioned`
+    writes a partitioned dataset folder instead of one file (journeys/partitioned.py)."""
     import mlflow
 
     from journeylab.journeys.eventlog import file_format
@@ -341,7 +343,12 @@ def sample_run(
     gen = base.load(path)
     meta = base.read_meta(path)
     t0 = time.perf_counter()
-    batches = {"batch_size": batch_size, "seed": seed, "conditions": conditions}
+    batches = {
+        "batch_size": batch_size,
+        "seed": seed,
+        "conditions": conditions,
+        "partitioned": partitioned,
+    }
     if workers > 1:
         counts = sample_in_workers(path, n, out, workers=workers, progress=progress, **batches)
     else:
@@ -361,6 +368,7 @@ def sample_run(
                 "seed": seed,
                 "batch_size": batch_size,
                 "workers": workers,
+                "partitioned": partitioned,
                 "conditions": json.dumps(conditions or {}),
                 "output": str(out),
             }

@@ -14,7 +14,6 @@ make `events.parquet` a partitioned dataset folder instead of a file
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from journeylab.journeys import presets
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog, write_table
 from journeylab.journeys.files import atomic_write
-from journeylab.journeys.partitioned import is_partitioned, write_partitioned
+from journeylab.journeys.partitioned import drop_partitioned, write_partitioned
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.simulate_stream import simulate_partitioned
 
@@ -136,7 +135,7 @@ def build(
     if partitioned:
         write_partitioned(log, target / "events.parquet")
     else:
-        _drop_partitioned(target / "events.parquet")
+        drop_partitioned(target / "events.parquet")
         write_table(log.df, target / "events.parquet")
     for key, table in extra.items():
         write_table(table, target / f"{key}.parquet")
@@ -163,12 +162,6 @@ def _simulate_partitioned(
             progress=progress,
         ),
     )
-
-
-def _drop_partitioned(path: Path) -> None:
-    """Remove a partitioned dataset where a one-file build is about to write its file."""
-    if is_partitioned(path):
-        shutil.rmtree(path)
 
 
 def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:

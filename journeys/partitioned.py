@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,6 +74,13 @@ def part_of(ids: pd.Series | np.ndarray, parts: int) -> np.ndarray:
 def is_partitioned(path: str | Path) -> bool:
     """True for a folder written by this module (it has a `_dataset.json` manifest)."""
     return (Path(path) / MANIFEST).is_file()
+
+
+def drop_partitioned(path: str | Path) -> None:
+    """Remove the partitioned dataset at `path`, if there is one: a one-file write to the
+    same name replaces it (a folder cannot be renamed over; a file can)."""
+    if is_partitioned(path):
+        shutil.rmtree(path)
 
 
 class PartitionedWriter:

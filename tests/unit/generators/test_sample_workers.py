@@ -10,6 +10,7 @@ import journeylab.generators as generators
 from journeylab.generators.sample_workers import sample_in_workers
 from journeylab.journeys import EventLog, Schema
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.partitioned import read_manifest
 
 TINY = {"epochs": 1, "batch_size": 10, "d_model": 16, "n_layers": 2, "latent_dim": 4}
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -43,3 +44,16 @@ def test_bad_worker_counts_are_refused_before_any_work(model_dir, tmp_path):
     with pytest.raises(ConfigError, match="no meta.json"):
         sample_in_workers(tmp_path, 10, tmp_path / "x.parquet", workers=2)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_partitioned_sample_holds_the_same_journeys(model_dir, tmp_path):
+    gen = generators.load(model_dir)
+    one, folder = tmp_path / "one.parquet", tmp_path / "parted.parquet"
+    generators.sample_to_parquet(gen, 30, one, batch_size=7, seed=3)
+    counts = generators.sample_to_parquet(gen, 30, folder, batch_size=7, seed=3, partitioned=True)
+    a, b = EventLog.read(one, gen.schema), EventLog.read(folder, gen.schema)
+    pd.testing.assert_frame_equal(b.df, a.df)
+    assert read_manifest(folder)["fingerprint"] == a.fingerprint()
+    assert counts["customers"] == read_manifest(folder)["customers"] == 30
+    generators.sample_to_parquet(gen, 30, folder, batch_size=7, seed=3)
+    assert folder.is_file() and folder.read_bytes() == one.read_bytes()  # the folder gave way
