@@ -69,7 +69,7 @@ def scan_once(work: Path) -> dict:
 
     events = work / "simulate" / "events.parquet"
     t0 = time.perf_counter()
-    scan_partitioned(events, resolve_schema(None, events))
+    scan_partitioned(events, resolve_schema(None, events))  # (summary, report) not kept
     return {
         "scan_seconds": round(time.perf_counter() - t0, 2),
         "scan_peak_rss_mb": round(peak_rss_mb()),

@@ -99,7 +99,10 @@ def scan_log(data: Path, schema: str | None) -> dict:
     from journeylab.journeys.partitioned_scan import scan_partitioned
 
     with err.status(f"validating {data} part by part"):
-        return scan_partitioned(data, datasets.resolve_schema(schema, data))
+        summary, report = scan_partitioned(data, datasets.resolve_schema(schema, data))
+    for note in report.notes:
+        err.print(f"note: {data}: {note}", style="yellow")
+    return summary
 
 
 def print_dict(d: dict, title: str) -> None:

@@ -31,18 +31,21 @@ from journeylab.journeys.fingerprint import LogHash, row_hashes
 from journeylab.journeys.logstats import LogStats
 from journeylab.journeys.partitioned import read_manifest
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.validate import ValidationReport, duplicates_note
 
 
-def scan_partitioned(path: str | Path, schema: Schema) -> dict:
-    """Validate every part, and return what `EventLog.describe()` of the whole log returns.
+def scan_partitioned(path: str | Path, schema: Schema) -> tuple[dict, ValidationReport]:
+    """Validate every part; return what `EventLog.describe()` of the whole log returns, and
+    the validation report of the whole (its notes: duplicate events).
 
     Raises DataError (naming the part) for invalid events, and when the counts or the
     fingerprint differ from the manifest's: the folder changed after it was written."""
     path = Path(path)
     manifest = read_manifest(path)
-    stats, fingerprint = LogStats(schema), LogHash(schema)
+    stats, fingerprint, report = LogStats(schema), LogHash(schema), ValidationReport()
     streams = [
-        _customer_hashes(_validated(path / e["file"], schema), stats) for e in manifest["files"]
+        _customer_hashes(_validated(path / e["file"], schema, report), stats)
+        for e in manifest["files"]
     ]
     last = None
     for customer, hashes in heapq.merge(*streams, key=lambda item: item[0]):
@@ -55,7 +58,9 @@ def scan_partitioned(path: str | Path, schema: Schema) -> dict:
         last = customer
     summary = stats.describe(fingerprint.hexdigest())
     _check_against(manifest, summary, path)
-    return summary
+    if report.duplicate_events:
+        report.notes.append(duplicates_note(report.duplicate_events))
+    return summary, report
 
 
 def customer_chunks(file: Path, key: str) -> Iterator[pd.DataFrame]:
@@ -78,12 +83,15 @@ def customer_chunks(file: Path, key: str) -> Iterator[pd.DataFrame]:
         yield carry
 
 
-def _validated(file: Path, schema: Schema) -> Iterator[EventLog]:
+def _validated(file: Path, schema: Schema, report: ValidationReport) -> Iterator[EventLog]:
+    """Each customer-complete chunk of a part, validated; counts go into `report`."""
     for chunk in customer_chunks(file, schema.sequence_key):
         try:
             log = EventLog.from_frame(chunk, schema)
         except DataError as e:
             raise DataError(e.problems + [_where(file)]) from e
+        report.n_rows_in += log.report.n_rows_in
+        report.duplicate_events += log.report.duplicate_events
         if log.report.sorted:
             raise DataError(
                 f"part {file} is not sorted by customer and time",

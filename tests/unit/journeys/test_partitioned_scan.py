@@ -4,6 +4,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import tiny_frame
 
 from journeylab.journeys import DataError, EventLog
 from journeylab.journeys.partitioned import (
@@ -33,18 +34,18 @@ def _rewrite(dataset, change, *, row_group_size=None):
 
 
 def test_scan_equals_the_whole_logs_describe(dataset, tiny_log):
-    assert scan_partitioned(dataset, tiny_log.schema) == tiny_log.describe()
+    assert scan_partitioned(dataset, tiny_log.schema)[0] == tiny_log.describe()
 
 
 def test_blocks_and_row_groups_cut_mid_customer_change_nothing(tmp_path, tiny_log, dataset):
     write_blocks((c.df for c in tiny_log.iter_chunks(4)), tmp_path / "b", tiny_log.schema, parts=2)
-    assert scan_partitioned(tmp_path / "b", tiny_log.schema) == tiny_log.describe()
+    assert scan_partitioned(tmp_path / "b", tiny_log.schema)[0] == tiny_log.describe()
     file = _rewrite(dataset, lambda df: df, row_group_size=3)  # customers straddle groups
     assert pq.ParquetFile(file).num_row_groups > 3
     chunks = list(customer_chunks(file, "customer_id"))
     ids = [set(c["customer_id"]) for c in chunks]
     assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1 :])
-    assert scan_partitioned(dataset, tiny_log.schema) == tiny_log.describe()
+    assert scan_partitioned(dataset, tiny_log.schema)[0] == tiny_log.describe()
 
 
 def test_an_invalid_value_is_reported_with_its_part(dataset, tiny_log):
@@ -77,3 +78,13 @@ def test_a_customer_in_two_parts_is_refused(dataset, tiny_log):
     pq.write_table(pa.Table.from_pandas(both, preserve_index=False), file)
     with pytest.raises(DataError, match=f"customer '{first}' is in two parts"):
         scan_partitioned(dataset, tiny_log.schema)
+
+
+def test_the_whole_logs_notes_come_back(tmp_path, tiny_schema):
+    df = tiny_frame(12)
+    log = EventLog.from_frame(pd.concat([df, df.iloc[[0, 5, 9]]]), tiny_schema)
+    assert log.report.duplicate_events == 3
+    write_partitioned(log, tmp_path / "ds", parts=3)
+    summary, report = scan_partitioned(tmp_path / "ds", tiny_schema)
+    assert summary == log.describe() and report.duplicate_events == 3
+    assert report.notes == [n for n in log.report.notes if "repeat" in n]
