@@ -118,7 +118,8 @@ def save(results: list[dict], command: str) -> Path:
     old = json.loads(path.read_text()) if path.exists() else {}
     runs = old.get("builds", {})
     for r in results:
-        runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
+        if "error" not in r:  # a failed run (printed) never replaces a measured one
+            runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
     return atomic_write_text(path, json.dumps({"builds": runs}, indent=1))
 
 
