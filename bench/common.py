@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import subprocess
 import time
@@ -99,6 +100,14 @@ def fit_and_sample(
             "peak_rss_mb": peak_rss_mb(),
         },
     )
+
+
+def child_env() -> dict[str, str]:
+    """This environment, with the repository root on PYTHONPATH: a child started as
+    `python -m bench.X` finds bench/ whatever its working folder."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, path]) if path else root}
 
 
 def run_child(

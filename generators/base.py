@@ -23,12 +23,18 @@ import hashlib
 import importlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write
+from journeylab.journeys.partitioned import default_parts, drop_partitioned, write_blocks
+from journeylab.journeys.schema import Schema
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -255,63 +261,79 @@ def sample_to_parquet(
     conditions: dict[str, Any] | None = None,
     context=None,
     progress=None,
+    partitioned: bool = False,
 ) -> dict[str, int]:
-    """Sample `n` journeys in batches, streaming them to one Parquet file.
+    """Sample `n` journeys in batches, streaming them to one Parquet file (or, when
+    `partitioned`, to a partitioned dataset folder: journeys/partitioned.py).
 
     `context` (a DataFrame, one row per customer; generators/context.py) gives
     journey i the context of row i; then `n` must be its number of rows, and
     ids come from its sequence-key column if it has one.
 
-    Batch i is sampled with seed `seed * 1_000_003 + i`, so the file depends
+    Batch i is sampled with seed `batch_seed(seed, i)`, so the file depends
     only on (model, n, batch_size, seed, conditions). Customer ids are renumbered
     `syn-00000000`... across batches. The file is written to a temporary name
     and renamed at the end (journeys.files.atomic_write): an interrupted run leaves no
     half file, and a killed run's temporary is removed by the next write to the same name.
+    generators/sample_workers.py samples the same batches in several processes.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if n < 1 or batch_size < 1:
-        raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+    check_sample_size(n, batch_size)
     if context is not None:
         _check_context_args(gen, n, context, conditions)
-    counts = {"customers": 0, "events": 0}
+    batches = (
+        sample_batch(gen, i, start, k, seed=seed, conditions=conditions, context=context)
+        for i, start, k in batch_plan(n, batch_size)
+    )
+    schema = gen.schema if partitioned else None
+    return write_batches(batches, n, path, progress=progress, schema=schema)
 
-    def write(tmp: str) -> None:
-        writer = None
-        try:
-            for i, start in enumerate(range(0, n, batch_size)):
-                k = min(batch_size, n - start)
-                log = _batch(gen, k, start, i, seed=seed, conditions=conditions, context=context)
-                df = log.df.copy()
-                if context is None or log.key not in context.columns:
-                    codes = df[log.key].factorize(sort=False)[0]  # row order under a context
-                    df[log.key] = [f"syn-{start + c:08d}" for c in codes]
-                table = pa.Table.from_pandas(df, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-                counts["customers"] += log.n_customers
-                counts["events"] += log.n_events
-                if progress is not None:
-                    progress(start + k, n)
-        finally:
-            if writer is not None:
-                writer.close()
 
-    atomic_write(path, write)  # also removes temporaries that killed samplers left behind
-    return counts
+def check_sample_size(n: int, batch_size: int) -> None:
+    if n < 1 or batch_size < 1:
+        raise ConfigError(f"n ({n}) and batch_size ({batch_size}) must be >= 1")
+
+
+def batch_plan(n: int, batch_size: int) -> list[tuple[int, int, int]]:
+    """(index, first journey, journeys) of each batch of a sample of `n`."""
+    return [
+        (i, start, min(batch_size, n - start)) for i, start in enumerate(range(0, n, batch_size))
+    ]
+
+
+def batch_seed(seed: int, i: int) -> int:
+    """The seed of batch `i`: fixed by (seed, i) alone, whoever samples the batch."""
+    return seed * 1_000_003 + i
+
+
+def sample_batch(
+    gen: SequenceGenerator,
+    i: int,
+    start: int,
+    k: int,
+    *,
+    seed: int,
+    conditions=None,
+    context=None,
+) -> tuple[pa.Table, int]:
+    """Batch `i` of a sample: `k` journeys, ids renumbered from `start` (unless the
+    context table names them); (table, customers)."""
+    log = _batch(gen, k, start, i, seed=seed, conditions=conditions, context=context)
+    df = log.df.copy()
+    if context is None or log.key not in context.columns:
+        codes = df[log.key].factorize(sort=False)[0]  # row order under a context
+        df[log.key] = [f"syn-{start + c:08d}" for c in codes]
+    return pa.Table.from_pandas(df, preserve_index=False), log.n_customers
 
 
 def _batch(gen, k: int, start: int, i: int, *, seed: int, conditions, context) -> EventLog:
-    """Batch i (k journeys from journey `start`), with seed `seed * 1_000_003 + i`."""
+    """Batch i (k journeys from journey `start`), with seed `batch_seed(seed, i)`."""
     if context is None:
-        return gen.sample(k, conditions=conditions, seed=seed * 1_000_003 + i)
+        return gen.sample(k, conditions=conditions, seed=batch_seed(seed, i))
     # Imported here: generators.context imports generators.io, which imports this module.
     from journeylab.generators.context import sample_context
 
     rows = context.iloc[start : start + k]
-    return sample_context(gen, rows, seed=seed * 1_000_003 + i, offset=start)
+    return sample_context(gen, rows, seed=batch_seed(seed, i), offset=start)
 
 
 def _check_context_args(gen, n: int, context, conditions) -> None:
@@ -328,3 +350,43 @@ def _check_context_args(gen, n: int, context, conditions) -> None:
         raise ConfigError(
             f"n ({n}) must equal the context table's {len(context)} rows: one journey per row"
         )
+
+
+def write_batches(
+    batches, n: int, path: str | Path, *, progress=None, schema: Schema | None = None
+) -> dict[str, int]:
+    """Write (table, customers) batches, in order, atomically: to one Parquet file (a row
+    group per batch), or with `schema` to a partitioned dataset folder
+    (journeys/partitioned.py). Returns the customers and events written."""
+    counts = {"customers": 0, "events": 0}
+
+    def counted() -> Iterator[pa.Table]:
+        for table, customers in batches:
+            yield table
+            counts["customers"] += customers
+            counts["events"] += table.num_rows
+            if progress is not None:
+                progress(counts["customers"], n)
+
+    if schema is None:
+        drop_partitioned(path)
+        _write_tables(counted(), path)
+    else:
+        frames = (table.to_pandas() for table in counted())
+        write_blocks(frames, path, schema, parts=default_parts(n))
+    return counts
+
+
+def _write_tables(tables: Iterator[pa.Table], path: str | Path) -> None:
+    def write(tmp: str) -> None:
+        writer = None
+        try:
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)  # also removes temporaries that killed samplers left behind

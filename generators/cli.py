@@ -113,6 +113,21 @@ def sample(
     ] = None,
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(help="Journeys per batch.")] = 1000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that sample batches in parallel; the output is the same for any "
+            "number (each batch has its own seed)."
+        ),
+    ] = 1,
+    partitioned: Annotated[
+        bool,
+        typer.Option(
+            "--partitioned",
+            help="Write OUT as a partitioned dataset folder (parts by a hash of the id, "
+            "read by every command that reads a log) instead of one file.",
+        ),
+    ] = False,
 ) -> None:
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
@@ -139,6 +154,8 @@ def sample(
             run_id=run_id,
             seed=seed,
             batch_size=batch_size,
+            workers=workers,
+            partitioned=partitioned,
             conditions=conditions,
             context=table,
             progress=lambda done, total: bar.update(task, completed=done),

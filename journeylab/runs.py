@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.generators import base
+from journeylab.generators.sample_workers import check_workers, sample_in_workers
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_folder
@@ -323,33 +324,44 @@ def sample_run(
     conditions: dict[str, Any] | None = None,
     context=None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+    partitioned: bool = False,
 ) -> SampleResult:
     """Sample `n` journeys of a saved model (or a fit run's) into Parquet, as a `sample`
     run tagged with its lineage (generator, epsilon, delta, fit run). Sampling a DP
     model costs no budget (post-processing). `context`: a DataFrame, one row per
-    journey, fixing each journey's context values (generators/context.py)."""
+    journey, fixing each journey's context values (generators/context.py). `workers` > 1
+    samples in that many processes (generators/sample_workers.py): the same file as with
+    one. `partitioned` writes a partitioned dataset folder instead of one file
+    (journeys/partitioned.py)."""
     import mlflow
 
     from journeylab.journeys.eventlog import file_format
     from journeylab.journeys.tracking import start_run
 
     out = Path(out)
+    check_workers(workers)
     if file_format(out) != "parquet":
         raise ConfigError(f"--out {out}: samples are streamed to Parquet; use a .parquet name")
     path = resolve_model(model_dir, run_id)
     gen = base.load(path)
     meta = base.read_meta(path)
     t0 = time.perf_counter()
-    counts = base.sample_to_parquet(
-        gen,
-        n,
-        out,
-        batch_size=batch_size,
-        seed=seed,
-        conditions=conditions,
-        context=context,
-        progress=progress,
-    )
+    batches = {
+        "batch_size": batch_size,
+        "seed": seed,
+        "conditions": conditions,
+        "partitioned": partitioned,
+    }
+    if workers > 1 and context is not None:
+        raise ConfigError(
+            "--workers and --context do not go together yet; sample a context table "
+            "with one worker (drop --workers)"
+        )
+    if workers > 1:
+        counts = sample_in_workers(path, n, out, workers=workers, progress=progress, **batches)
+    else:
+        counts = base.sample_to_parquet(gen, n, out, progress=progress, context=context, **batches)
     secs = time.perf_counter() - t0
     lineage = lineage_of(path, run_id)
     with start_run(
@@ -364,6 +376,8 @@ def sample_run(
                 "n": n,
                 "seed": seed,
                 "batch_size": batch_size,
+                "workers": workers,
+                "partitioned": partitioned,
                 "conditions": json.dumps(conditions or {}),
                 "context_rows": 0 if context is None else len(context),
                 "output": str(out),

@@ -38,7 +38,10 @@ SchemaOpt = Annotated[
         "next to the data file.",
     ),
 ]
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Event log (.csv or .parquet).")]
+DataOpt = Annotated[
+    Path,
+    typer.Option("--data", "-d", help="Event log (.csv, .parquet, or a partitioned folder)."),
+]
 TruncOpt = Annotated[
     bool,
     typer.Option(
@@ -90,6 +93,18 @@ def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog
     return log
 
 
+def scan_log(data: Path, schema: str | None) -> dict:
+    """Validate and describe a partitioned dataset part by part, never holding all of it."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.partitioned_scan import scan_partitioned
+
+    with err.status(f"validating {data} part by part"):
+        summary, report = scan_partitioned(data, datasets.resolve_schema(schema, data))
+    for note in report.notes:
+        err.print(f"note: {data}: {note}", style="yellow")
+    return summary
+
+
 def print_dict(d: dict, title: str) -> None:
     table = Table(title=title, show_header=False)
     for k, v in d.items():
@@ -125,6 +140,14 @@ def datasets_build(
             "retail or process. Other presets build to OUT/simulate-PRESET/."
         ),
     ] = None,
+    partitioned: Annotated[
+        bool | None,
+        typer.Option(
+            "--partitioned/--one-file",
+            help="Write events.parquet as a partitioned dataset folder (simulated in blocks, "
+            "memory bounded) or as one file. Default: partitioned above 200,000 customers.",
+        ),
+    ] = None,
 ) -> None:
     """Build a dataset to OUT/NAME/events.parquet + schema.yaml (identical on every build)."""
     from journeylab.journeys import datasets
@@ -138,6 +161,7 @@ def datasets_build(
             preset=preset,
             n_customers=customers,
             seed=seed,
+            partitioned=partitioned,
             progress=lambda m: status.update(m),
         )
     out.print(f"built {folder} in {target}")
@@ -145,14 +169,18 @@ def datasets_build(
 
 @datasets_app.command("describe")
 def datasets_describe(
-    data: Annotated[Path, typer.Argument(help="Event log file, or a built dataset folder")],
+    data: Annotated[
+        Path, typer.Argument(help="Event log (file or partitioned folder), or a built dataset")
+    ],
     schema: SchemaOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of customers, events per channel and type, lengths, time range."""
-    if data.is_dir():
+    from journeylab.journeys.partitioned import is_partitioned
+
+    if data.is_dir() and not is_partitioned(data):
         data = data / "events.parquet"
-    d = read_log(data, schema).describe()
+    d = scan_log(data, schema) if is_partitioned(data) else read_log(data, schema).describe()
     out.print_json(json.dumps(d)) if as_json else print_dict(d, str(data))
 
 
@@ -166,10 +194,18 @@ def validate(
 ) -> None:
     """Check an event log against its schema; list every problem with its fix."""
     from journeylab.journeys.eventlog import file_format
+    from journeylab.journeys.partitioned import is_partitioned
 
     output = output_file(output, "--out")
     if output is not None:
         file_format(output)  # .csv or .parquet, refused before reading
+    if output is None and not truncate and is_partitioned(data):
+        d = scan_log(data, schema)  # streamed: nothing to write, so nothing to hold
+        out.print(
+            f"valid: {d['customers']} customers, {d['events']} events "
+            f"(fingerprint {d['fingerprint']})"
+        )
+        return
     log = read_log(data, schema, truncate)
     if output is not None:
         log.write(output)

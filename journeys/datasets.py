@@ -5,6 +5,11 @@
 twice with the same arguments gives byte-identical files. The simulator has
 presets of other shapes (journeys/presets.py): `build("simulate", preset="retail")`
 writes to `<out_dir>/simulate-retail/`, the preset's schema name.
+
+Large simulations (more than `PARTITION_ABOVE` customers, or `partitioned=True`)
+make `events.parquet` a partitioned dataset folder instead of a file
+(journeys/partitioned.py), simulated in blocks so that memory follows the block
+(journeys/simulate_stream.py); every command that reads a log reads it the same.
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from pathlib import Path
 from journeylab.journeys import presets
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog, write_table
+from journeylab.journeys.files import atomic_write
+from journeylab.journeys.partitioned import drop_partitioned, write_partitioned
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.simulate_stream import simulate_partitioned
+
+# Above this many simulated customers a build is partitioned unless told otherwise: a
+# one-file build holds the whole log (about 60 events per customer) in memory at once.
+PARTITION_ABOVE = 200_000
 
 
 @dataclass(frozen=True)
@@ -99,21 +111,57 @@ def build(
     preset: str | None = None,
     n_customers: int = 1000,
     seed: int = 0,
+    partitioned: bool | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Build dataset `name` into `out_dir/<folder_name(name, preset)>/`; returns that directory."""
+    """Build dataset `name` into `out_dir/<folder_name(name, preset)>/`; returns that directory.
+
+    `partitioned`: write events.parquet as a partitioned dataset folder; None (default)
+    partitions a simulation of more than `PARTITION_ABOVE` customers and nothing else.
+    """
     say = progress or (lambda _msg: None)
     folder = folder_name(name, preset)
-    say(f"building {folder}")
-    log, extra = load(name, preset=preset, n_customers=n_customers, seed=seed)
     target = Path(out_dir) / folder
+    if partitioned is None:
+        partitioned = name == "simulate" and n_customers > PARTITION_ABOVE
+    say(f"building {folder}")
+    if partitioned and name == "simulate":
+        _simulate_partitioned(target, preset, n_customers, seed, say)
+        schema_of(name, preset=preset).write(target / "schema.yaml")
+        return target
+    log, extra = load(name, preset=preset, n_customers=n_customers, seed=seed)
     target.mkdir(parents=True, exist_ok=True)
     say(f"writing {log.n_events} events of {log.n_customers} customers to {target}")
-    write_table(log.df, target / "events.parquet")
+    if partitioned:
+        write_partitioned(log, target / "events.parquet")
+    else:
+        drop_partitioned(target / "events.parquet")
+        write_table(log.df, target / "events.parquet")
     for key, table in extra.items():
         write_table(table, target / f"{key}.parquet")
     log.schema.write(target / "schema.yaml")
     return target
+
+
+def _simulate_partitioned(
+    target: Path, preset: str | None, n_customers: int, seed: int, say: Callable[[str], None]
+) -> None:
+    """events.parquet as a partitioned dataset and truth.parquet, both streamed block by block."""
+    if n_customers < 1:
+        raise ConfigError(f"n_customers must be >= 1, got {n_customers}")
+    target.mkdir(parents=True, exist_ok=True)
+    progress = lambda done: say(f"simulated {done:,} of {n_customers:,} customers")  # noqa: E731
+    atomic_write(
+        target / "truth.parquet",
+        lambda tmp: simulate_partitioned(
+            n_customers,
+            seed,
+            target / "events.parquet",
+            preset=preset,
+            truth=tmp,
+            progress=progress,
+        ),
+    )
 
 
 def resolve_schema(schema: str | None, data: Path | None = None) -> Schema:

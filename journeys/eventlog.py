@@ -15,6 +15,9 @@ import pandas as pd
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.files import atomic_write
+from journeylab.journeys.fingerprint import log_fingerprint
+from journeylab.journeys.logstats import LogStats
+from journeylab.journeys.partitioned import is_partitioned, read_manifest, read_partitioned
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.validate import ValidationReport, validate_frame
 
@@ -110,29 +113,14 @@ class EventLog:
 
     def fingerprint(self) -> str:
         """A content hash: same events and schema, same fingerprint, whatever the file."""
-        h = hashlib.sha256(self.schema.fingerprint().encode())
-        h.update(pd.util.hash_pandas_object(self.df, index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        return log_fingerprint(self.df, self.schema)
 
     def describe(self) -> dict:
-        lengths = self.lengths()
-        t = self.df[self.time]
-        out = {
-            "schema": self.schema.name,
-            "fingerprint": self.fingerprint(),
-            "customers": self.n_customers,
-            "events": self.n_events,
-            "time_min": str(t.min()),
-            "time_max": str(t.max()),
-            "length_mean": round(float(lengths.mean()), 3),
-            "length_median": float(lengths.median()),
-            "length_max": int(lengths.max()),
-        }
-        for col in self.schema.event_names("categorical"):
-            out[f"events_by_{col}"] = self.df[col].value_counts().sort_index().to_dict()
-        for col in self.schema.event_names("numeric"):
-            out[f"{col}_sum"] = round(float(self.df[col].sum()), 2)
-        return out
+        """Customers, events, time range, lengths, events per category, numeric sums
+        (journeys/logstats.py, which also describes a partitioned dataset in one pass)."""
+        stats = LogStats(self.schema)
+        stats.add(self)
+        return stats.describe(self.fingerprint())
 
     def __repr__(self) -> str:
         return (
@@ -142,7 +130,13 @@ class EventLog:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    """A raw table from a .csv or .parquet file, or from a partitioned dataset folder
+    (journeys/partitioned.py), which comes back whole and sorted by customer and time."""
     path = Path(path)
+    if is_partitioned(path):
+        return read_partitioned(path)
+    if path.is_dir():
+        read_manifest(path)  # raises: a folder without a manifest, and what to pass instead
     fmt = file_format(path)
     if not path.exists():
         raise DataError(f"file {path} does not exist", fix="check the path")

@@ -89,8 +89,16 @@ def atomic_write_folder(folder: str | Path, write: Callable[[Path], Any]) -> Pat
         staged.rename(folder)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return folder
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder or a file (what `atomic_write_folder` replaced may be either)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temporary(path: Path) -> str:

@@ -297,10 +297,14 @@ def _note_duplicates(df: pd.DataFrame, report: ValidationReport) -> None:
     n = int(df.duplicated(keep="first").sum())
     report.duplicate_events = n
     if n:
-        report.notes.append(
-            f"{n} event(s) repeat an earlier event exactly (same customer, time and values); "
-            "they are kept as separate events"
-        )
+        report.notes.append(duplicates_note(n))
+
+
+def duplicates_note(n: int) -> str:
+    return (
+        f"{n} event(s) repeat an earlier event exactly (same customer, time and values); "
+        "they are kept as separate events"
+    )
 
 
 def _sort(df: pd.DataFrame, schema: Schema, report: ValidationReport) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """`journeylab datasets build simulate --preset NAME`, run as a user would."""
 
+import json
 import os
 import subprocess
 import sys
@@ -32,3 +33,22 @@ def test_build_retail_preset(tmp_path):
     log = EventLog.read(target / "events.parquet", schema)
     assert schema.name == "simulate-retail" and log.n_customers == 50
     assert (target / "truth.parquet").exists()
+
+
+def test_partitioned_build_is_read_by_every_log_command(tmp_path):
+    p = run(["datasets", "build", "simulate", "--customers", "40", "--partitioned"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    data = tmp_path / "data" / "simulate" / "events.parquet"
+    assert data.is_dir() and (data / "_dataset.json").is_file()
+    fingerprint = json.loads((data / "_dataset.json").read_text())["fingerprint"]
+    p = run(["validate", "--data", str(data)], tmp_path)
+    assert p.returncode == 0 and "valid: 40 customers" in p.stdout, p.stderr
+    assert fingerprint in p.stdout  # the manifest's fingerprint is the log's
+    p = run(["datasets", "describe", "data/simulate", "--json"], tmp_path)
+    assert json.loads(p.stdout)["fingerprint"] == fingerprint, p.stderr
+    p = run(["split", "--data", str(data), "--out", "split"], tmp_path)
+    assert p.returncode == 0 and (tmp_path / "split" / "train.parquet").is_file(), p.stderr
+    tiny = ["--epochs", "1", "--config", "batch_size=10", "--config", "d_model=16"]
+    tiny += ["--config", "n_layers=2", "--config", "latent_dim=4"]
+    p = run(["fit", "--data", str(data), *tiny, "--out", "model"], tmp_path)
+    assert p.returncode == 0 and "fitted vae" in p.stdout, p.stderr

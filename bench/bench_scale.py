@@ -1,0 +1,174 @@
+"""The simulator at scale: build time and peak memory at 10k and 100k customers (1M on request).
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scale [--million] \\
+        [--sizes 10000,100000] [--modes auto,partitioned,one-file] [--seed 0]
+
+Each (size, mode) is one `datasets.build("simulate", ...)`, as `journeylab datasets
+build simulate --customers N` runs it, in a child process of its own: the child
+reports its own peak resident memory (resource.getrusage), so a figure holds the
+interpreter, numpy, pandas and pyarrow and that build, nothing of the others. Mode
+`auto` partitions above 200,000 customers (datasets.PARTITION_ABOVE); `partitioned`
+and `one-file` force either form. A partitioned build is then read back in a
+second child: one streamed pass that validates, describes and fingerprints it
+(`journeylab datasets describe`, journeys/partitioned_scan.py), with its own time
+and peak memory. The built files go to a temporary folder that is removed
+afterwards. Results merge into bench/results/scale.json, one entry per size and
+mode, each with the command that measured it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import child_env, peak_rss_mb, run_child
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.files import atomic_write_text
+
+RESULTS = Path("bench/results")
+MODES = {"auto": None, "partitioned": True, "one-file": False}
+MILLION = 1_000_000
+
+
+def build_once(customers: int, mode: str, seed: int, work: Path) -> dict:
+    """Build the simulator at `customers` in `mode` into `work`; the child's measures."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.partitioned import is_partitioned
+
+    t0 = time.perf_counter()
+    target = datasets.build(
+        "simulate", work, n_customers=customers, seed=seed, partitioned=MODES[mode]
+    )
+    seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    events = target / "events.parquet"
+    files = [events] if events.is_file() else sorted(events.iterdir())
+    return {
+        "customers": customers,
+        "mode": mode,
+        "partitioned": is_partitioned(events),
+        "build_seconds": round(seconds, 2),
+        # CPU time includes start-up, but unlike wall time it hardly grows with other users' load
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "events_mb_on_disk": round(sum(f.stat().st_size for f in files) / 2**20, 1),
+    }
+
+
+def scan_once(work: Path) -> dict:
+    """Validate and describe the partitioned build in `work` in one streamed pass."""
+    from journeylab.journeys.datasets import resolve_schema
+    from journeylab.journeys.partitioned_scan import scan_partitioned
+
+    events = work / "simulate" / "events.parquet"
+    t0 = time.perf_counter()
+    scan_partitioned(events, resolve_schema(None, events))  # (summary, report) not kept
+    return {
+        "scan_seconds": round(time.perf_counter() - t0, 2),
+        "scan_peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
+def measure(customers: int, mode: str, seed: int, timeout: float) -> dict:
+    """One build in a fresh child process (and the scan of a partitioned one in another),
+    in a temporary folder removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    cmd = [sys.executable, "-m", "bench.bench_scale", "--child", str(customers)]
+    cmd += ["--modes", mode, "--seed", str(seed), "--work", str(work)]
+    try:
+        result, err = run_child(cmd, timeout=timeout, env=child_env())
+        if result is not None and result["partitioned"]:
+            scan, err = run_child([*cmd, "--scan"], timeout=timeout, env=child_env())
+            result = None if scan is None else {**result, **scan}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result is None:
+        return {"customers": customers, "mode": mode, "error": err[-500:]}
+    return result
+
+
+def parse_sizes(text: str, million: bool) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s]
+    except ValueError as e:
+        raise ConfigError(f"--sizes {text!r}: write customer counts, e.g. 10000,100000") from e
+    if any(n < 1 for n in sizes):
+        raise ConfigError(f"--sizes {text!r}: every size must be >= 1")
+    return sizes + ([MILLION] if million and MILLION not in sizes else [])
+
+
+def parse_modes(text: str) -> list[str]:
+    modes = [m for m in text.split(",") if m]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ConfigError(f"--modes {text!r}: choose from {sorted(MODES)}, e.g. auto,partitioned")
+    return modes
+
+
+def save(results: list[dict], command: str) -> Path:
+    """Merge `results` into bench/results/scale.json, keyed by size and mode."""
+    path = RESULTS / "scale.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    runs = old.get("builds", {})
+    for r in results:
+        if "error" not in r:  # a failed run (printed) never replaces a measured one
+            runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
+    return atomic_write_text(path, json.dumps({"builds": runs}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000", help="customer counts, comma-separated")
+    ap.add_argument("--million", action="store_true", help="also 1,000,000 customers")
+    ap.add_argument("--modes", default="auto", help=f"any of {sorted(MODES)}")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per build")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--scan", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    modes = parse_modes(a.modes)
+    if a.child is not None:
+        r = scan_once(a.work) if a.scan else build_once(a.child, modes[0], a.seed, a.work)
+        print("RESULT " + json.dumps(r), flush=True)
+        return []
+    sizes = parse_sizes(a.sizes, a.million)
+    command = "OMP_NUM_THREADS=1 python -m bench.bench_scale " + " ".join(argv or sys.argv[1:])
+    results = []
+    for n in sizes:
+        for mode in modes:
+            load = round(os.getloadavg()[0], 2)  # other users' work slows a build down
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            r = measure(n, mode, a.seed, a.timeout)
+            results.append({**r, "load_average": load, "measured_at": stamp})
+            print(_line(results[-1]), flush=True)
+    save(results, command)
+    return results
+
+
+def _line(r: dict) -> str:
+    if "error" in r:
+        return f"{r['customers']:>9,} {r['mode']:<11} failed: {r['error']}"
+    form = "partitioned" if r["partitioned"] else "one file"
+    return (
+        f"{r['customers']:>9,} {r['mode']:<11} {form:<11} build {r['build_seconds']:7.1f} s "
+        f"(CPU {r['cpu_seconds']:.1f} s), "
+        f"peak RSS {r['peak_rss_mb']:5d} MiB, events {r['events_mb_on_disk']:.1f} MiB "
+        f"(load {r['load_average']:.1f})"
+        + (
+            f"; scan {r['scan_seconds']:.1f} s, peak RSS {r['scan_peak_rss_mb']} MiB"
+            if "scan_seconds" in r
+            else ""
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
