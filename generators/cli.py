@@ -113,15 +113,45 @@ def sample(
     ] = None,
     seed: int = 0,
     batch_size: Annotated[int, typer.Option(help="Journeys per batch.")] = 1000,
+    prefix: Annotated[
+        Path | None,
+        typer.Option(
+            help="Journeys to continue (.parquet/.csv, the model's schema): each is kept "
+            "exactly and completed by the model (VAE only)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        float | None, typer.Option(help="With --prefix: days past each prefix's last event.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="With --prefix: no new event after this time.")
+    ] = None,
+    prefix_source: Annotated[
+        str,
+        typer.Option(
+            help="With --prefix: 'real' (personal data, not covered by DP) or 'synthetic'."
+        ),
+    ] = "real",
 ) -> None:
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
-    Sampling a DP generator costs no extra budget (post-processing)."""
+    Sampling a DP generator costs no extra budget (post-processing). With --prefix,
+    the given journeys are completed instead; real prefixes are personal data and
+    the output is not covered by the model's DP guarantee."""
     from rich.progress import Progress
 
     from journeylab.journeys.eventlog import read_table
     from journeylab.runs import sample_run
 
+    if prefix is not None:
+        if n is not None or condition or context is not None:
+            raise ConfigError(
+                "--prefix completes the given journeys; leave out -n, --condition and --context"
+            )
+        _complete(prefix, output, model_dir, run_id, seed, horizon, until, prefix_source)
+        return
+    if horizon is not None or until is not None:
+        raise ConfigError("--horizon and --until apply to --prefix only; add --prefix FILE")
     conditions = parse_pairs(condition, "--condition") or None
     table = None if context is None else read_table(context)
     if table is not None and n not in (None, len(table)):
@@ -148,6 +178,33 @@ def sample(
         f"{result.seconds:.1f}s -> {output}",
         markup=False,
     )
+
+
+def _complete(prefix, output, model_dir, run_id, seed, horizon, until, source) -> None:
+    """`sample --prefix`: complete the given journeys (journeylab.whatif.complete_run)."""
+    from journeylab.whatif import complete_run
+
+    result = complete_run(
+        prefix=prefix,
+        out=output,
+        model_dir=model_dir,
+        run_id=run_id,
+        seed=seed,
+        horizon=horizon,
+        until=until,
+        source=source,
+    )
+    out.print(
+        f"completed {result.customers} journeys ({result.events} events, prefix: {source}) "
+        f"in {result.seconds:.1f}s -> {output}",
+        markup=False,
+    )
+    if source == "real":
+        err.print(
+            "note: real prefixes are personal data; this file is not covered by the "
+            "model's DP guarantee",
+            markup=False,
+        )
 
 
 def add_commands(app: typer.Typer) -> None:

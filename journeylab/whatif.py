@@ -1,0 +1,105 @@
+"""What-if runs: journey completion and scenarios as tracked MLflow runs.
+
+    complete_run(prefix="journeys.parquet", out="done.parquet", model_dir="model",
+                 horizon=30, source="real")
+    scenario_run("scenario.yaml", model_dir="model", seed=0)
+
+Like `journeylab.runs`, this is the one place the CLI (and the Python API) goes
+through, so a completion or a scenario is recorded the same way from anywhere.
+Both are runs of kind `sample` (completion) or `scenario`, tagged with the
+model's lineage and with `prefix: real` or `prefix: synthetic`; a run with real
+prefixes carries `PREFIX_NOTE` (generators/complete.py) as a tag and an artefact,
+because real prefixes are personal data that no DP guarantee covers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from journeylab.generators import base
+from journeylab.generators.complete import PREFIX_NOTE, PREFIX_SOURCES, complete_journeys
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog, file_format
+from journeylab.journeys.files import atomic_write
+from journeylab.runs import SampleResult, lineage_of, resolve_model
+
+COMPLETION_KEY = b"journeylab.completion"  # Parquet metadata: which events were given
+
+
+def check_source(source: str) -> str:
+    if source not in PREFIX_SOURCES:
+        raise ConfigError(
+            f"prefix source {source!r} must be one of {list(PREFIX_SOURCES)}; say 'real' "
+            "unless every prefix was sampled from a model"
+        )
+    return source
+
+
+def write_completion(done, path: str | Path, note: dict) -> Path:
+    """The completed log as Parquet; its metadata (COMPLETION_KEY) holds `note` and the
+    number of given (prefix) events of each customer: its first events in time order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(done.log.df, preserve_index=False)
+    meta = {**note, "given_events": done.given_counts()}
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), COMPLETION_KEY: json.dumps(meta).encode()}
+    )
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_completion_note(path: str | Path) -> dict:
+    """The note `write_completion` left in a Parquet file ({} when there is none)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[COMPLETION_KEY]) if COMPLETION_KEY in meta else {}
+
+
+def complete_run(
+    *,
+    prefix: str | Path,
+    out: str | Path,
+    model_dir: str | Path | None = None,
+    run_id: str | None = None,
+    seed: int = 0,
+    horizon: float | None = None,
+    until: str | None = None,
+    source: str = "real",
+) -> SampleResult:
+    """Complete the journeys of the file `prefix` into Parquet `out`, as a `sample` run."""
+    import mlflow
+
+    from journeylab.journeys.tracking import start_run
+
+    out = Path(out)
+    if file_format(out) != "parquet":
+        raise ConfigError(f"--out {out}: completions are written to Parquet; use a .parquet name")
+    check_source(source)
+    path = resolve_model(model_dir, run_id)
+    gen, meta = base.load(path), base.read_meta(path)
+    t0 = time.perf_counter()
+    done = complete_journeys(
+        gen, EventLog.read(prefix, gen.schema), seed=seed, horizon=horizon, until=until
+    )
+    secs = time.perf_counter() - t0
+    note = PREFIX_NOTE.format(source=source)
+    limits = {"horizon_days": horizon, "until": until, "seed": seed}
+    write_completion(done, out, {"prefix": source, "privacy_note": note, **limits})
+    lineage = lineage_of(path, run_id)
+    with start_run(
+        "sample",
+        dataset=meta.get("schema", {}).get("name", "unknown"),
+        fingerprint=meta.get("dataset_fingerprint", ""),
+        detail=f"{gen.name} completion",
+        tags={**lineage, "prefix": source, "privacy_note": note},
+    ) as run:
+        mlflow.log_params({**limits, "prefix_file": str(prefix), "output": str(out)})
+        given = int(done.given.sum())
+        counts = {"customers": done.log.n_customers, "events": done.log.n_events}
+        mlflow.log_metrics({"sample_seconds": secs, "given_events": given, **counts})
+        mlflow.log_text(note + "\n", "privacy_note.md")
+    return SampleResult(out, counts["customers"], counts["events"], secs, run.info.run_id, lineage)
