@@ -207,6 +207,27 @@ def _complete(prefix, output, model_dir, run_id, seed, horizon, until, source) -
         )
 
 
+def scenario_run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (generators/scenario.py).")],
+    model_dir: Annotated[Path | None, typer.Option(help="Saved VAE folder.")] = None,
+    run_id: Annotated[str | None, typer.Option(help="MLflow run of `journeylab fit`.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of both arms (common random numbers).")] = 0,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Also run the simulator for the true effect.")
+    ] = False,
+) -> None:
+    """Run a what-if scenario: the population with and without the intervention, both
+    arms completed by the model from the same seed; effects with intervals, to MLflow."""
+    from journeylab.whatif import scenario_run as run
+
+    done = run(scenario, model_dir=model_dir, run_id=run_id, seed=seed, truth=simulate)
+    out.print(done.report, markup=False)
+    out.print(f"MLflow run {done.run_id}", markup=False)
+
+
 def add_commands(app: typer.Typer) -> None:
     app.command("fit")(fit)
     app.command("sample")(sample)
+    scenario = typer.Typer(no_args_is_help=True, help="What-if scenarios with a trained model.")
+    scenario.command("run")(scenario_run)
+    app.add_typer(scenario, name="scenario")

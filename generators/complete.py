@@ -40,6 +40,7 @@ import torch
 
 from journeylab.generators.data import Batch, Binning, JourneyData
 from journeylab.generators.io import derive_seed
+from journeylab.generators.nets import gumbel_argmax
 from journeylab.journeys.encoding import EncodedJourneys
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
@@ -74,12 +75,16 @@ def complete_journeys(
     seed: int = 0,
     horizon: float | None = None,
     until: str | pd.Timestamp | None = None,
+    ban: dict[str, list[str]] | None = None,
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
 
     `horizon`: days after each journey's last prefix event; `until`: a time; at most
-    one of them (neither: to the model's end or the window's)."""
+    one of them (neither: to the model's end or the window's). `ban`: event values the
+    continuations never take ({"channel": ["email"]}: the model picks among the others,
+    as if the channel did not exist)."""
     _check(gen, prefix, horizon, until)
+    masks = ban_masks(gen.encoder, ban)
     enc = gen.encoder.encode(prefix)
     limit = _limits(enc, gen.encoder.time_span, horizon, until, prefix.schema.time_start)
     bs = gen.config.sample_batch_size
@@ -88,7 +93,7 @@ def complete_journeys(
         rows = torch.arange(i, min(i + bs, len(enc)))
         batch = JourneyData(enc, gen.codec).take(rows)
         torch_gen = torch.Generator().manual_seed(derive_seed(seed, b))
-        parts.append(_continue(gen.net, batch, limit[rows], torch_gen))
+        parts.append(_continue(gen.net, batch, limit[rows], torch_gen, masks))
     new = _new_events(gen, enc, _stack(parts))
     return _merge(prefix, new)
 
@@ -138,8 +143,45 @@ def _limits(enc: EncodedJourneys, span: float, horizon, until, t0) -> torch.Tens
     return torch.full_like(last, 1.0).float()
 
 
+def ban_masks(encoder, ban: dict[str, list[str]] | None) -> dict[int, torch.Tensor]:
+    """{event column: values} -> {head field: bool mask [classes]} (True = banned)."""
+    names = [c.name for c in encoder.event_cat]
+    problems, masks = [], {}
+    for col, values in (ban or {}).items():
+        if col not in names:
+            problems.append(f"'{col}' is not an event categorical; choose one of {names}")
+            continue
+        c = encoder.event_cat[names.index(col)]
+        bad = [v for v in values if v not in c.values]
+        problems += [f"{col} value {v!r} is unknown; choose from {list(c.values)}" for v in bad]
+        mask = torch.tensor([v in values for v in c.values])
+        if mask.all():
+            problems.append(f"banning every {col} value leaves nothing to generate")
+        masks[1 + names.index(col)] = mask
+    if problems:
+        raise ConfigError("banned values: " + "; ".join(problems))
+    return masks
+
+
+def _sample_heads(heads, h: torch.Tensor, gen: torch.Generator, masks: dict) -> tuple:
+    """`EventHeads.sample` with banned classes given probability zero (fields in order,
+    each given the embeddings of the ones before, as the heads were trained)."""
+    x, out = h, []
+    for f, head in enumerate(heads.heads):
+        logits = head(x)  # [n, classes]
+        if f in masks:
+            logits = logits.masked_fill(masks[f], float("-inf"))
+        k = gumbel_argmax(logits, gen)
+        out.append(k)
+        if f < len(heads.embs):
+            x = x + heads.embs[f](k)
+    return torch.sigmoid(heads.end(h).squeeze(-1)), torch.stack(out, dim=1)
+
+
 @torch.no_grad()
-def _continue(net, b: Batch, limit: torch.Tensor, gen: torch.Generator) -> dict:
+def _continue(
+    net, b: Batch, limit: torch.Tensor, gen: torch.Generator, masks: dict | None = None
+) -> dict:
     """Teacher-force each prefix through the decoder, then sample its continuation.
 
     Returns new tokens [n, L, C] (1-based), log numerics w [n, L, M], log gaps g [n, L]
@@ -152,7 +194,7 @@ def _continue(net, b: Batch, limit: torch.Tensor, gen: torch.Generator) -> dict:
     out.update(g=torch.zeros(n, L), n_new=torch.zeros(n, dtype=torch.long))
     alive = torch.ones(n, dtype=torch.bool)
     for t in range(L):
-        end_p, k = net.heads.sample(net.step_hidden(st, t), gen)
+        end_p, k = _sample_heads(net.heads, net.step_hidden(st, t), gen, masks or {})
         tok = k[:, 1 : 1 + C] + 1
         w = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
         g = Binning.from_bin(k[:, 0], c.gap_bins, gen)
