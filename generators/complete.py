@@ -44,13 +44,14 @@ from journeylab.generators.nets import gumbel_argmax
 from journeylab.journeys.encoding import EncodedJourneys
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.privacy.caveats import PREFIX_CAVEAT
 
 PREFIX_SOURCES = ("real", "synthetic")
 PREFIX_NOTE = (
     "prefix: {source}. Completed journeys start with the given prefix events, copied "
-    "unchanged; the model continues them. Real prefixes are real personal data: they and "
-    "the continuations that depend on them are NOT covered by the model's differential "
-    "privacy guarantee. Treat this output as personal data unless every prefix is synthetic."
+    "unchanged; the model continues them. Not covered by the model's differential privacy "
+    "guarantee: " + PREFIX_CAVEAT + ". Treat this output as personal data unless every "
+    "prefix is synthetic."
 )
 
 

@@ -73,6 +73,9 @@ class ModelIntervention:
 
     @classmethod
     def from_dict(cls, d) -> ModelIntervention:
+        """From a plain dict; an unknown kind is named before any unknown key."""
+        if isinstance(d, dict) and d.get("kind") not in MODEL_KINDS:
+            raise ConfigError(f"intervention {d}: {_kind_problem(d.get('kind'))}")
         return strict_from_dict(cls, d, what="intervention")
 
     def to_dict(self) -> dict:
@@ -98,10 +101,14 @@ class ModelIntervention:
         return Intervention.from_dict(d)
 
 
+def _kind_problem(kind) -> str:
+    hint = " (a model cannot move a campaign; use a promotion)" * (kind == "shift_campaign")
+    return f"unknown kind {kind!r}; choose one of {sorted(MODEL_KINDS)}{hint}"
+
+
 def _problems(iv: ModelIntervention) -> list[str]:
     if iv.kind not in MODEL_KINDS:
-        hint = " (a model cannot move a campaign; use a promotion)" * (iv.kind == "shift_campaign")
-        return [f"unknown kind {iv.kind!r}; choose one of {sorted(MODEL_KINDS)}{hint}"]
+        return [_kind_problem(iv.kind)]
     required, optional = MODEL_KINDS[iv.kind]
     out = [f"{iv.kind} needs '{k}'" for k in required if getattr(iv, k) is None]
     out += [
