@@ -46,7 +46,9 @@ def project(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{d}/mlruns/mlflow.db")
         mp.setenv("JOURNEYLAB_LEDGER", str(d / "ledger.jsonl"))
-        code, _, err = cli(["datasets", "build", "simulate", "--customers", "40", "--out", "data"], d)
+        code, _, err = cli(
+            ["datasets", "build", "simulate", "--customers", "40", "--out", "data"], d
+        )
         assert code == 0, err
         data = ["--data", "data/simulate/events.parquet", "--schema", "data/simulate/schema.yaml"]
         code, _, err = cli(["fit", *data, *TINY_VAE, "--out", "model"], d)
