@@ -88,11 +88,10 @@ def complete_journeys(
     masks = ban_masks(gen.encoder, ban)
     enc = gen.encoder.encode(prefix)
     limit = _limits(enc, gen.encoder.time_span, horizon, until, prefix.schema.time_start)
-    bs = gen.config.sample_batch_size
-    parts = []
+    bs, data, parts = gen.config.sample_batch_size, JourneyData(enc, gen.codec), []
     for b, i in enumerate(range(0, len(enc), bs)):
         rows = torch.arange(i, min(i + bs, len(enc)))
-        batch = JourneyData(enc, gen.codec).take(rows)
+        batch = data.take(rows)
         torch_gen = torch.Generator().manual_seed(derive_seed(seed, b))
         parts.append(_continue(gen.net, batch, limit[rows], torch_gen, masks))
     new = _new_events(gen, enc, _stack(parts))
