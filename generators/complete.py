@@ -47,6 +47,7 @@ from journeylab.journeys.eventlog import EventLog
 from journeylab.privacy.caveats import PREFIX_CAVEAT
 
 PREFIX_SOURCES = ("real", "synthetic")
+LATENTS = ("prior", "posterior")
 PREFIX_NOTE = (
     "prefix: {source}. Completed journeys start with the given prefix events, copied "
     "unchanged; the model continues them. Not covered by the model's differential privacy "
@@ -77,14 +78,18 @@ def complete_journeys(
     horizon: float | None = None,
     until: str | pd.Timestamp | None = None,
     ban: dict[str, list[str]] | None = None,
+    latent: str = "prior",
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
 
     `horizon`: days after each journey's last prefix event; `until`: a time; at most
     one of them (neither: to the model's end or the window's). `ban`: event values the
     continuations never take ({"channel": ["email"]}: the model picks among the others,
-    as if the channel did not exist)."""
+    as if the channel did not exist). `latent`: z from the prior, or "posterior": drawn
+    from the encoder's q(z | prefix), the prefix read as if it were a whole journey."""
     _check(gen, prefix, horizon, until)
+    if latent not in LATENTS:
+        raise ConfigError(f"latent {latent!r} must be one of {list(LATENTS)}")
     masks = ban_masks(gen.encoder, ban)
     enc = gen.encoder.encode(prefix)
     limit = _limits(enc, gen.encoder.time_span, horizon, until, prefix.schema.time_start)
@@ -93,7 +98,7 @@ def complete_journeys(
         rows = torch.arange(i, min(i + bs, len(enc)))
         batch = data.take(rows)
         torch_gen = torch.Generator().manual_seed(derive_seed(seed, b))
-        parts.append(_continue(gen.net, batch, limit[rows], torch_gen, masks))
+        parts.append(_continue(gen.net, batch, limit[rows], torch_gen, masks, latent))
     new = _new_events(gen, enc, _stack(parts))
     return _merge(prefix, new)
 
@@ -180,7 +185,12 @@ def _sample_heads(heads, h: torch.Tensor, gen: torch.Generator, masks: dict) -> 
 
 @torch.no_grad()
 def _continue(
-    net, b: Batch, limit: torch.Tensor, gen: torch.Generator, masks: dict | None = None
+    net,
+    b: Batch,
+    limit: torch.Tensor,
+    gen: torch.Generator,
+    masks: dict | None = None,
+    latent: str = "prior",
 ) -> dict:
     """Teacher-force each prefix through the decoder, then sample its continuation.
 
@@ -188,7 +198,10 @@ def _continue(
     and n_new [n], the continuation's events only."""
     c, n, L_b = net.codec, len(b.lengths), b.tokens.shape[1]
     C, M, L = len(c.event_vocab), c.n_numeric, c.max_length
-    z = torch.randn(n, net.cfg.latent_dim, generator=gen)  # prior: see module docstring
+    z = torch.randn(n, net.cfg.latent_dim, generator=gen)  # [n, latent] prior draw
+    if latent == "posterior":
+        mu, logvar = net.encode(b)  # [n, latent] each
+        z = mu + z * torch.exp(0.5 * logvar)
     st = net.init_state(net._ctx(net.dec_ctx, b.ctx, net.cfg.d_model) + net.dec_z(z), b.start_frac)
     out = {"tok": torch.zeros(n, L, C, dtype=torch.long), "w": torch.zeros(n, L, M)}
     out.update(g=torch.zeros(n, L), n_new=torch.zeros(n, dtype=torch.long))

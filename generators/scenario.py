@@ -9,6 +9,7 @@
       - {kind: promotion, day: 60, segment: premium}
     outcomes: {since_day: 60, within_days: 30}
     truth: true                  # also run the simulator (population.simulate only)
+    latent: prior                # the completions' z: prior, or posterior q(z | prefix)
 
 Intervention kinds for a model (applied to each prefix, in order):
 - `insert_event`: an event with `values` ({column: value}; unset numerics are 0,
@@ -34,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from journeylab.generators.complete import LATENTS
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import Intervention
@@ -189,6 +191,7 @@ class Scenario:
     outcomes: Outcomes = field(default_factory=Outcomes)
     horizon: float | None = None  # days past each prefix; None: to the window's end
     paired: bool = True  # common random numbers on both arms
+    latent: str = "prior"  # z of the completions: "prior" or "posterior" (complete.py)
     truth: bool = False
     truth_interventions: tuple[Intervention, ...] | None = None
 
@@ -198,6 +201,8 @@ class Scenario:
             p.append("name must be a non-empty text")
         if not self.interventions:
             p.append("interventions must list at least one change")
+        if self.latent not in LATENTS:
+            p.append(f"latent {self.latent!r} must be one of {list(LATENTS)}")
         if self.truth and self.population.simulate is None:
             p.append("truth needs population.simulate (the simulator knows the truth)")
         if p:

@@ -68,7 +68,7 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
         )
     before = before.subset(keep)
     ban = {"channel": [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"]}
-    kw = {"horizon": sc.horizon}
+    kw = {"horizon": sc.horizon, "latent": sc.latent}
     arms = (
         complete_journeys(gen, before, seed=seed, **kw).log,
         complete_journeys(gen, treated, seed=seed if sc.paired else seed + 1, ban=ban, **kw).log,

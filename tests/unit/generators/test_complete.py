@@ -30,8 +30,9 @@ def prefix():
     return EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
 
 
-def test_every_prefix_event_and_context_value_is_kept_exactly(gen, prefix):
-    done = complete_journeys(gen, prefix, seed=0)
+@pytest.mark.parametrize("latent", ["prior", "posterior"])
+def test_every_prefix_event_and_context_value_is_kept_exactly(gen, prefix, latent):
+    done = complete_journeys(gen, prefix, seed=0, latent=latent)
     cols = prefix.schema.all_names
     kept = done.log.df[done.given][cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, prefix.df[cols].reset_index(drop=True))
@@ -77,6 +78,7 @@ def test_same_seed_same_completion_and_no_continuation_without_room(gen, prefix)
         ({"horizon": 5, "until": "2024-03-01"}, "not both"),
         ({"horizon": -1}, "must be a positive number of days"),
         ({"until": "soon"}, "is not a time"),
+        ({"latent": "mean"}, "latent 'mean' must be one of"),
     ],
 )
 def test_bad_limits_are_refused_with_the_fix(gen, prefix, kwargs, match):
