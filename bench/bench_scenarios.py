@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios [--customers 300] [--reps 20] \\
         [--seed 0] [--scenarios promo-premium,campaign-earlier,no-email]
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios --model [--train-customers 600] \\
-        [--epochs 20] [--customers 300] [--reps 5]
+        [--epochs 20] [--latent posterior] [--customers 300] [--reps 5]
 
 Each scenario (SCENARIOS) is run `--reps` times, seeds seed..seed+reps-1, twice:
 with paired arms (common random numbers: same customers, same per-customer
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", action="store_true", help="a VAE's estimates vs the truth")
     ap.add_argument("--train-customers", type=int, default=600)
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--latent", choices=("posterior", "prior"), default="posterior")
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
     problems = [

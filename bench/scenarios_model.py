@@ -57,12 +57,11 @@ def fit_model(a):
     return create("vae", {"epochs": a.epochs, "seed": a.seed}).fit(log)
 
 
-def scenario(name: str, customers: int, *, paired: bool) -> Scenario:
+def scenario(name: str, a, *, paired: bool) -> Scenario:
     d = MODEL_SCENARIOS[name]
-    pop = {**d["population"], "simulate": customers}
-    return Scenario.from_dict(
-        {**d, "name": name, "population": pop, "truth": True, "paired": paired}
-    )
+    pop = {**d["population"], "simulate": a.customers}
+    extra = {"truth": True, "paired": paired, "latent": a.latent}
+    return Scenario.from_dict({**d, "name": name, "population": pop, **extra})
 
 
 def model_runs(gen, name: str, a) -> dict[str, list]:
@@ -70,7 +69,7 @@ def model_runs(gen, name: str, a) -> dict[str, list]:
     out = {"paired": [], "independent": [], "truth": []}
     for rep in range(a.reps):
         for paired in (True, False):
-            res = run_scenario(gen, scenario(name, a.customers, paired=paired), seed=a.seed + rep)
+            res = run_scenario(gen, scenario(name, a, paired=paired), seed=a.seed + rep)
             out["paired" if paired else "independent"].append(res.effects)
             if paired:
                 out["truth"].append(res.truth)
@@ -105,7 +104,8 @@ def summarise_model(runs: dict[str, list]) -> dict[str, dict]:
 def run_model_part(a, names: list[str]) -> dict:
     t0 = time.perf_counter()
     gen = fit_model(a)
-    out = {"train_customers": a.train_customers, "epochs": a.epochs, "scenarios": {}}
+    out = {"train_customers": a.train_customers, "epochs": a.epochs, "latent": a.latent}
+    out["scenarios"] = {}
     out["fit_seconds"] = time.perf_counter() - t0
     for name in names:
         t1 = time.perf_counter()
@@ -131,7 +131,7 @@ def render_model(res: dict) -> str:
     ]
     out = [
         f"VAE without DP, {res['train_customers']} training customers, {res['epochs']} epochs "
-        f"(fit {res['fit_seconds']:.0f}s)",
+        f"(fit {res['fit_seconds']:.0f}s), completions with z from the {res['latent']}",
         "",
         "| scenario | outcome | " + " | ".join(c for c, _, _ in cols) + " |",
         "|" + "---|" * (len(cols) + 2),

@@ -14,10 +14,14 @@ prefix's last event, or `until`).
 
 What is kept exactly: every prefix row (all columns) and each customer's
 context; the continuation's context is copied from the prefix, never sampled.
-The latent z is drawn from the prior (the encoder was trained on whole
-journeys, so it has no posterior for a prefix); the decoder's causal state
-carries what the prefix says. The journey profile (generators/profile.py) is not
-applied: it would redraw the prefix's clock times.
+The latent z is drawn from the encoder's q(z | prefix), the prefix read as if it
+were a whole journey (`latent="posterior"`, the default), or from the prior
+(`latent="prior"`). The posterior carries what kind of customer the prefix shows:
+on the simulator (bench/scenarios_model.py, 600 training customers) the
+completed journeys' purchases per customer were 4.6 with it against 4.4 in truth,
+and 7.1 with the prior, whose z says nothing about the customer. The journey
+profile (generators/profile.py) is not applied: it would redraw the prefix's
+clock times.
 
 Random numbers: batch b (customers in the prefix's order, `sample_batch_size`
 at a time) uses seed `derive_seed(seed, b)`; every step draws for every row of
@@ -78,15 +82,15 @@ def complete_journeys(
     horizon: float | None = None,
     until: str | pd.Timestamp | None = None,
     ban: dict[str, list[str]] | None = None,
-    latent: str = "prior",
+    latent: str = "posterior",
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
 
     `horizon`: days after each journey's last prefix event; `until`: a time; at most
     one of them (neither: to the model's end or the window's). `ban`: event values the
     continuations never take ({"channel": ["email"]}: the model picks among the others,
-    as if the channel did not exist). `latent`: z from the prior, or "posterior": drawn
-    from the encoder's q(z | prefix), the prefix read as if it were a whole journey."""
+    as if the channel did not exist). `latent`: z drawn from the encoder's q(z | prefix)
+    ("posterior", the default), or from the prior (see the module docstring)."""
     _check(gen, prefix, horizon, until)
     if latent not in LATENTS:
         raise ConfigError(f"latent {latent!r} must be one of {list(LATENTS)}")
@@ -190,7 +194,7 @@ def _continue(
     limit: torch.Tensor,
     gen: torch.Generator,
     masks: dict | None = None,
-    latent: str = "prior",
+    latent: str = "posterior",
 ) -> dict:
     """Teacher-force each prefix through the decoder, then sample its continuation.
 
@@ -198,7 +202,7 @@ def _continue(
     and n_new [n], the continuation's events only."""
     c, n, L_b = net.codec, len(b.lengths), b.tokens.shape[1]
     C, M, L = len(c.event_vocab), c.n_numeric, c.max_length
-    z = torch.randn(n, net.cfg.latent_dim, generator=gen)  # [n, latent] prior draw
+    z = torch.randn(n, net.cfg.latent_dim, generator=gen)  # [n, latent], N(0, 1)
     if latent == "posterior":
         mu, logvar = net.encode(b)  # [n, latent] each
         z = mu + z * torch.exp(0.5 * logvar)

@@ -9,7 +9,7 @@
       - {kind: promotion, day: 60, segment: premium}
     outcomes: {since_day: 60, within_days: 30}
     truth: true                  # also run the simulator (population.simulate only)
-    latent: prior                # the completions' z: prior, or posterior q(z | prefix)
+    latent: posterior            # the completions' z: q(z | prefix), or prior
 
 Intervention kinds for a model (applied to each prefix, in order):
 - `insert_event`: an event with `values` ({column: value}; unset numerics are 0,
@@ -191,7 +191,7 @@ class Scenario:
     outcomes: Outcomes = field(default_factory=Outcomes)
     horizon: float | None = None  # days past each prefix; None: to the window's end
     paired: bool = True  # common random numbers on both arms
-    latent: str = "prior"  # z of the completions: "prior" or "posterior" (complete.py)
+    latent: str = "posterior"  # the completions' z: "posterior" or "prior" (complete.py)
     truth: bool = False
     truth_interventions: tuple[Intervention, ...] | None = None
 
