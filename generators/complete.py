@@ -31,7 +31,7 @@ get common random numbers (what scenarios rely on).
 
 Privacy: a real prefix is real personal data. It passes through the output
 unchanged and the continuation depends on it; the model's DP guarantee covers
-neither. `PREFIX_NOTE` says so; runs and files carry it.
+neither. `prefix_note` says so; runs and files carry it.
 """
 
 from __future__ import annotations
@@ -52,12 +52,17 @@ from journeylab.privacy.caveats import PREFIX_CAVEAT
 
 PREFIX_SOURCES = ("real", "synthetic")
 LATENTS = ("prior", "posterior")
-PREFIX_NOTE = (
-    "prefix: {source}. Completed journeys start with the given prefix events, copied "
-    "unchanged; the model continues them. Not covered by the model's differential privacy "
-    "guarantee: " + PREFIX_CAVEAT + ". Treat this output as personal data unless every "
-    "prefix is synthetic."
-)
+
+
+def prefix_note(source: str) -> str:
+    """What a completion's output is, privacy-wise, for prefixes that are `source`."""
+    head = f"prefix: {source}. Journeys start with the given prefix events, copied unchanged."
+    if source == "synthetic":
+        return head + " The prefixes are synthetic, so the output is too."
+    return (
+        f"{head} Not covered by the model's differential privacy guarantee: {PREFIX_CAVEAT}. "
+        "Treat this output as personal data."
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Like `journeylab.runs`, this is the one place the CLI (and the Python API) goes
 through, so a completion or a scenario is recorded the same way from anywhere.
 Both are runs of kind `sample` (completion) or `scenario`, tagged with the
 model's lineage and with `prefix: real` or `prefix: synthetic`; a run with real
-prefixes carries `PREFIX_NOTE` (generators/complete.py) as a tag and an artefact,
+prefixes carries `prefix_note` (generators/complete.py) as a tag and an artefact,
 because real prefixes are personal data that no DP guarantee covers.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from journeylab.generators import base
-from journeylab.generators.complete import PREFIX_NOTE, PREFIX_SOURCES, complete_journeys
+from journeylab.generators.complete import PREFIX_SOURCES, complete_journeys, prefix_note
 from journeylab.generators.scenario import Scenario
 from journeylab.generators.scenario_run import LIMITS, ScenarioResult, run_scenario
 from journeylab.journeys.effects import effects_markdown
@@ -91,7 +91,7 @@ def complete_run(
         gen, EventLog.read(prefix, gen.schema), seed=seed, horizon=horizon, until=until
     )
     secs = time.perf_counter() - t0
-    note = PREFIX_NOTE.format(source=source)
+    note = prefix_note(source)
     limits = {"horizon_days": horizon, "until": until, "seed": seed}
     write_completion(done, out, {"prefix": source, "privacy_note": note, **limits})
     lineage = lineage_of(path, run_id)
@@ -142,7 +142,7 @@ def scenario_run(
     gen, meta = base.load(model), base.read_meta(model)
     result = run_scenario(gen, sc, seed=seed, base_dir=path.parent)
     report = render_report(sc, result, seed=seed)
-    note = PREFIX_NOTE.format(source=result.prefix_source)
+    note = prefix_note(result.prefix_source)
     with start_run(
         "scenario",
         dataset=meta.get("schema", {}).get("name", "unknown"),
@@ -197,6 +197,6 @@ def render_report(sc: Scenario, result: ScenarioResult, *, seed: int) -> str:
         "",
         f"Limits: {LIMITS}",
         "",
-        f"Privacy: {PREFIX_NOTE.format(source=result.prefix_source)}",
+        f"Privacy: {prefix_note(result.prefix_source)}",
     ]
     return "\n".join(lines) + "\n"
