@@ -67,7 +67,7 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
             "raise before_day or use more customers"
         )
     before = before.subset(keep)
-    ban = {"channel": [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"]}
+    ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
     kw = {"horizon": sc.horizon, "latent": sc.latent}
     arms = (
         complete_journeys(gen, before, seed=seed, **kw).log,
@@ -88,6 +88,21 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
         prefix_source=sc.population.prefix_source,
         arms=arms,
     )
+
+
+def banned(log: EventLog, channels: list[str]) -> dict[str, list[str]]:
+    """What continuations may not generate once `channels` are removed: those channels,
+    and every event value seen only on them in `log` (the simulator's email_open and
+    promo_email without email), so the model cannot put them on another channel."""
+    if not channels:
+        return {}
+    df, on = log.df, log.df["channel"].isin(channels)
+    out = {"channel": list(channels)}
+    for c in log.schema.events:
+        if c.kind == "categorical" and c.name != "channel":
+            only = set(df.loc[on, c.name]) - set(df.loc[~on, c.name])
+            out.update({c.name: sorted(only)} if only else {})
+    return out
 
 
 def population_log(

@@ -7,7 +7,7 @@ import pytest
 
 from journeylab.generators import create
 from journeylab.generators.scenario import Scenario
-from journeylab.generators.scenario_run import run_scenario
+from journeylab.generators.scenario_run import banned, run_scenario
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.simulate import simulate
 
@@ -60,6 +60,7 @@ def test_a_promotion_adds_one_promo_on_its_day_to_its_segment_only(gen):
 def test_removing_a_channel_removes_it_from_prefix_and_continuation(gen):
     res = run_scenario(gen, scenario([{"kind": "remove_channel", "channel": "email"}]), seed=1)
     assert (res.arms[1].df["channel"] != "email").all()
+    assert not res.arms[1].df["event_type"].isin(["email_open", "promo_email"]).any()
     assert res.arms[0].n_customers == res.arms[1].n_customers == res.customers
     assert 0 <= res.pattern_share["0:remove_channel"] <= 1
 
@@ -110,3 +111,11 @@ def test_an_intervention_on_values_outside_the_schema_is_refused(gen):
     bad = [{"kind": "insert_event", "day": 60, "values": {"channel": "fax"}}]
     with pytest.raises(ConfigError, match=r"channel 'fax' is not in its domain"):
         run_scenario(gen, scenario(bad))
+
+
+def test_values_seen_only_on_a_removed_channel_are_banned_with_it():
+    log, _ = simulate(40, seed=3)
+    got = banned(log, ["email"])
+    assert got["channel"] == ["email"]
+    assert set(got["event_type"]) == {"email_open", "promo_email"}
+    assert banned(log, []) == {}
