@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.evaluation import charts
+from journeylab.evaluation import validity as validity_figures
 from journeylab.journeys import fidelity
 from journeylab.journeys.eventlog import EventLog
 
@@ -72,3 +73,13 @@ def sankey_links(x: Loaded, steps: int) -> pd.DataFrame:
 def transitions(x: Loaded) -> pd.DataFrame:
     """P(next token | token), START and END included."""
     return charts.transition_matrix(ngrams(x, 2))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _validity(key_real: str, key_synth: str, _real: EventLog, _synth: EventLog) -> dict:
+    return validity_figures.validity(_real, _synth)
+
+
+def validity(real: Loaded, synth: Loaded) -> dict[str, float]:
+    """The validity figures of `synth` against `real` (evaluation.validity)."""
+    return _validity(real.key, synth.key, real.log, synth.log)

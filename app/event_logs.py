@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from journeylab.app import store
+from journeylab.app import store, ui
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
@@ -47,10 +47,12 @@ class Source:
 def sources(df: pd.DataFrame, uri: str) -> list[Source]:
     """Every event-log file the runs name that still exists, real ones first."""
     synth_paths = _paths(df, uri, SYNTH_PARAMS)
+    origins = _origins(df, uri)
     found: dict[str, Source] = {}
     for path, dataset in synth_paths.items():
+        origin = origins.get(path, "origin unknown")
         found[path] = Source(
-            f"{Path(path).name} · synthetic · {dataset}", path, "synthetic", dataset
+            f"{Path(path).name} · synthetic · {origin} · {dataset}", path, "synthetic", dataset
         )
     for path, dataset in {**_built(uri), **_paths(df, uri, REAL_PARAMS)}.items():
         if path not in found:
@@ -74,6 +76,18 @@ def _paths(df: pd.DataFrame, uri: str, params: dict) -> dict[str, str]:
             path = resolve_path(r.get(f"params.{p}"), uri)
             if path is not None and path.suffix in (".parquet", ".csv"):
                 out.setdefault(str(path), r["dataset"])
+    return out
+
+
+def _origins(df: pd.DataFrame, uri: str) -> dict[str, str]:
+    """Synthetic file -> "generator ε=…" from the lineage tags of the sample run that wrote it."""
+    out: dict[str, str] = {}
+    if df.empty or "params.output" not in df:
+        return out
+    for _, r in df[(df.kind == "sample") & df.generator.notna()].iterrows():
+        path = resolve_path(r["params.output"], uri)
+        if path is not None:
+            out.setdefault(str(path), f"{r.generator} {ui.eps_label(r.epsilon)}")
     return out
 
 
@@ -174,3 +188,18 @@ def fmt_eps(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "unknown"
     return "∞ (no DP)" if math.isinf(float(x)) else f"{float(x):.3g}"
+
+
+def left_label(cap, left, spent) -> str:
+    """What is left of a dataset's budget, in words: without a cap nothing bounds what
+    may still be spent, which is not the same as "no DP" (releases may have spent some)."""
+    if cap is None or (isinstance(cap, float) and math.isnan(cap)):
+        return f"no cap set; {fmt_eps(spent)} spent"
+    return fmt_eps(left)
+
+
+def fmt_time(t) -> str:
+    """A ledger or run time to the second, in UTC (no microseconds, no ISO 'T')."""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC")

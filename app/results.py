@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.app import store
+from journeylab.evaluation.verdict import Verdict, mean_tstr_ratio, scorecard
 
 FIDELITY_KEYS = (
     "tvd_1gram",
@@ -113,6 +114,8 @@ def tstr_by_generator(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     links = synthetic_links(df, uri)
     fits = df[df.kind == "fit"].set_index("run_id") if not df.empty else df
     t["fit_run_id"] = t.synthetic.map(links)
+    if not t.empty:  # else the run's own lineage tag (one synthetic log per run)
+        t["fit_run_id"] = t.fit_run_id.fillna(t.run_id.map(df.set_index("run_id").fit_run_id))
     known = t.fit_run_id.isin(fits.index) if len(fits) else pd.Series(False, t.index)
     t["generator"] = t.synthetic
     t["epsilon"] = math.nan
@@ -223,3 +226,60 @@ def privacy_record(
     if spent:
         rec.setdefault("ledger", spent)
     return rec
+
+
+def readable_card(markdown: str) -> str:
+    """A privacy card's Markdown to read inside a page: headings below the page's own
+    (the card's title, a 32-character run id, goes: the page names the run), without the
+    plot placeholder (the page draws the curve) and the machine-readable numbers block
+    (it stays in the downloads, where a reviewer recomputes epsilon from it)."""
+    lines = markdown.split("\n")
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    text = "\n".join(lines)
+    text = re.sub(r"## Epsilon over steps\s*!\[[^]]*\]\([^)]*\)\s*", "", text)
+    text = re.sub(r"## Numbers to recompute epsilon.*\Z", "", text, flags=re.S)
+    return re.sub(r"^## ", "##### ", text, flags=re.M).strip() + "\n"
+
+
+# --- scorecard -------------------------------------------------------------------------
+def run_metrics(run: pd.Series) -> dict[str, float]:
+    """A run's logged metrics under their MLflow names (no `metrics.` prefix, no NaN)."""
+    return {
+        str(k).removeprefix("metrics."): float(v)
+        for k, v in run.items()
+        if str(k).startswith("metrics.") and pd.notna(v)
+    }
+
+
+def _number(x) -> float:
+    return float(x) if x is not None and pd.notna(x) else math.nan
+
+
+def run_scorecard(df: pd.DataFrame, run: pd.Series) -> list[Verdict]:
+    """The verdicts of one fidelity run (a comparison or a report). What it did not
+    measure (utility, for a comparison) comes from the newest other run of the same fit;
+    privacy from its lineage (epsilon NaN: unknown origin, inf: no DP)."""
+    metrics = run_metrics(run)
+    tstr = mean_tstr_ratio(metrics)
+    fit = run.get("fit_run_id")
+    if tstr is None and isinstance(fit, str) and fit:
+        same_fit = df[(df.fit_run_id == fit) & (df.status == "FINISHED")]
+        ratios = (mean_tstr_ratio(run_metrics(r)) for _, r in same_fit.iterrows())
+        tstr = next((t for t in ratios if t is not None), None)
+    return scorecard(
+        detection_auc=metrics.get("detection_auc"),
+        ref_detection_auc=metrics.get("ref_detection_auc"),
+        tstr_ratio=tstr,
+        epsilon=_number(run.get("epsilon")),
+        delta=_number(run.get("delta")),
+    )
+
+
+def validity_figures(run: pd.Series) -> dict[str, float]:
+    """The validity figures an evaluate run logged (`validity.<key>`), by key."""
+    return {
+        k.removeprefix("validity."): v
+        for k, v in run_metrics(run).items()
+        if k.startswith("validity.")
+    }

@@ -6,12 +6,13 @@ directory; `journeylab app --store PATH` sets the variable). Nothing here
 writes: a store that does not exist is reported, never created.
 
 Runs are read as one DataFrame (`runs`) with tidy columns: run_id, name,
-dataset, kind, generator, epsilon (inf = no DP, NaN = unknown), status, start,
+dataset, kind, generator, epsilon (inf = no DP, NaN = unknown), delta, status, start,
 duration_s, fingerprint, version, fit_run_id, error, artifact_uri, plus
-`metrics.<key>` and `params.<key>` as MLflow names them. A run that does not
-carry its generator and epsilon (a `compare` or `predict` run) inherits them
-from the fit run it names (tag `journeylab.fit_run_id`), or from the `sample`
-run whose output file it compared.
+`metrics.<key>` and `params.<key>` as MLflow names them. Every run derived from a
+fit carries its lineage as tags (`journeylab.store.LINEAGE_KEYS`: generator,
+epsilon, delta, fit run id). A run of an older version that lacks them inherits
+them from the fit run it names (tag `journeylab.fit_run_id`), or from the
+`sample` run whose output file it compared.
 
 Every problem a page can meet (store missing, unreadable, of a newer format,
 an artefact missing or corrupt) is raised as a `ConfigError` whose message
@@ -44,6 +45,7 @@ BASE_COLUMNS = [
     "kind",
     "generator",
     "epsilon",
+    "delta",
     "status",
     "start",
     "duration_s",
@@ -187,6 +189,7 @@ def _row(run, exps: dict[str, str]) -> dict:
         "kind": tags.get(f"{TAG}kind", ""),
         "generator": tags.get(f"{TAG}generator") or None,
         "epsilon": parse_epsilon(tags.get(f"{TAG}epsilon")),
+        "delta": parse_epsilon(tags.get(f"{TAG}delta")),
         "status": info.status,
         "start": start,
         "duration_s": (end - start).total_seconds() if end is not pd.NaT else math.nan,

@@ -82,9 +82,18 @@ def lazy_tabs(parts: dict[str, Callable[[], None]], *, key: str) -> None:
 
 
 def eps_label(x) -> str:
+    """ε as people read it: three significant figures (7.99994 -> ε=8), "no DP" for inf."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "unknown"
-    return "no DP" if math.isinf(float(x)) else f"ε={float(x):g}"
+    return "no DP" if math.isinf(float(x)) else f"ε={float(x):.3g}"
+
+
+def lineage_label(run: pd.Series) -> str:
+    """Where a run's synthetic log came from, in one line (its lineage tags)."""
+    fit = run.get("fit_run_id")
+    origin = f"fit run {fit[:8]}" if isinstance(fit, str) and fit else "fit run unknown"
+    generator = run.generator if isinstance(run.generator, str) else "generator unknown"
+    return f"{run.dataset} · {generator} · {eps_label(run.epsilon)} · {origin}"
 
 
 def run_labels(df: pd.DataFrame) -> dict[str, str]:
@@ -107,11 +116,15 @@ def finished(df: pd.DataFrame, *kinds: str) -> pd.DataFrame:
 
 
 def run_table(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
-    """The columns people read first, ε as text."""
+    """The columns people read first, ε as text, and the fit each run comes from
+    (its lineage: a sample, comparison or audit of a fit shows that fit's generator)."""
     cols = ["start", "name", "kind", "dataset", "generator", "epsilon", "status"]
     out = df[cols + [c for c in (extra or []) if c in df]].copy()
     out["epsilon"] = out["epsilon"].map(eps_label)
+    own = df.generator.isna() & df.epsilon.isna()  # not made by a generator (real data)
+    out.loc[own, ["generator", "epsilon"]] = "–"
     out["start"] = out["start"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    out.insert(6, "fit run", df["fit_run_id"].map(lambda x: x[:8] if isinstance(x, str) else ""))
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from journeylab.evaluation import charts
+from journeylab.evaluation import charts, html_summary
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;
@@ -364,6 +364,8 @@ def render(report: dict) -> str:
     """The whole page: plotly.js inline once, then the sections."""
     from plotly.offline import get_plotlyjs
 
+    from journeylab.evaluation.report import report_scorecard
+
     fig = Figures()
     title = f"JourneyLab evaluation: {report['dataset']}"
     body = "".join(
@@ -371,7 +373,10 @@ def render(report: dict) -> str:
             f"<h1>{html.escape(title)}</h1>",
             f"<p class='sub'>created {fmt(report['created'])} · schema fingerprint "
             f"{fmt(report['schema_fingerprint'])} · report format {report['format']}</p>",
+            html_summary.scorecard_html(report_scorecard(report)),
+            html_summary.giveaways_html(report["fidelity"].get("giveaways")),
             _tiles(report),
+            html_summary.validity_html(report.get("validity")),
             _inputs(report),
             _fidelity(report, fig),
             _utility(report, fig),
@@ -383,7 +388,7 @@ def render(report: dict) -> str:
     )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{CSS}{html_summary.CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head>"
         f"<body>{body}</body></html>"
     )

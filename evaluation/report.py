@@ -5,6 +5,7 @@
     report["fidelity"]["metrics"]["detection_auc"]     # journeys.fidelity.fidelity_report
     report["utility"]["rows"]                           # TRTR / TSTR per task and model
     report["privacy"]["audits"]["metrics"]              # privacy.audits.run_audits
+    report["validity"]["unseen_pair_share"]             # evaluation.validity (vs train)
     write_report(report, "reports/vae-eps8")            # report.json + report.html, atomically
 
 The report is a plain JSON-able dict (NaN and infinity written as null and the
@@ -108,6 +109,7 @@ def evaluate(
     """
     from journeylab.evaluation.parts import privacy_section, sdmetrics_section, utility_section
     from journeylab.evaluation.plots import plot_data
+    from journeylab.evaluation.validity import validity
     from journeylab.journeys.detection import giveaways
     from journeylab.journeys.fidelity import fidelity_report
     from journeylab.privacy.audits import run_audits
@@ -152,11 +154,14 @@ def evaluate(
         "source": src,
         "config": cfg.to_dict(),
         "fidelity": fidelity,
+        "validity": validity(train, synthetic),
         "utility": utility,
         "privacy": privacy,
         "cost": costs,
         "plots": plots,
     }
+    report = json_safe(report)
+    report["scorecard"] = [asdict(v) for v in report_scorecard(report)]
     return json_safe(report)
 
 
@@ -259,6 +264,7 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
             out[f"sdmetrics.{table}.ref_score"] = sdm["ref_score"]
             out.update({f"sdmetrics.{table}.{k}": v for k, v in sdm["properties"].items()})
     out.update(utility_metrics(report["utility"]["rows"]))
+    out.update({f"validity.{k}": v for k, v in (report.get("validity") or {}).items()})
     out.update(report["privacy"]["audits"]["metrics"])
     if report["privacy"]["dp"]:
         out["privacy.epsilon"] = report["privacy"]["epsilon"]
@@ -269,6 +275,19 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
         for k, v in out.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     }
+
+
+def report_scorecard(report: dict[str, Any]) -> list:
+    """The report's verdicts in words (evaluation.verdict): fidelity against the
+    real-vs-real reference, mean TSTR/TRTR ratio, the release's epsilon."""
+    from journeylab.evaluation.verdict import scorecard_of_metrics
+
+    p = report["privacy"]
+    return scorecard_of_metrics(
+        flat_metrics(report),
+        epsilon=p.get("epsilon") if p.get("dp") else None,
+        delta=p.get("delta") if p.get("dp") else None,
+    )
 
 
 def utility_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 From files: train, holdout and synthetic logs read with one schema (--schema,
 else the `schema.yaml` beside the files that have one; different schema files are an error).
+A synthetic file written by a `sample` run brings its lineage (generator, epsilon, delta,
+fit run) and its fit run's privacy record, so its report states the guarantee it has.
 
 From a run id (`resolve_run`): a `fit` run names its training data (param
 `data`) and holds its model, privacy record (`privacy_record.json`) and fit
@@ -25,7 +27,13 @@ from typing import Any
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
-from journeylab.store import get_run, resolve_path
+from journeylab.store import (
+    LINEAGE_KEYS,
+    get_run,
+    lineage_of_file,
+    lineage_tags,
+    resolve_path,
+)
 
 TAG = "journeylab."
 SAMPLE_SEED = 0
@@ -44,6 +52,7 @@ class Inputs:
     cost: dict[str, float] = field(default_factory=dict)
     fit_run_id: str = ""
     sampled: bool = False  # synthetic sampled here (written beside the report)
+    lineage: dict[str, str] = field(default_factory=dict)  # journeylab.store.LINEAGE_KEYS
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -93,10 +102,19 @@ def from_files(train: Path, holdout: Path, synthetic: Path, schema: str | None) 
             )
     sch = schema_for(paths, schema)
     logs = {role: read(p, sch, role) for role, p in paths.items()}
+    lineage = lineage_of_file(paths["synthetic"], dataset=sch.name)
+    fit_id = lineage.get("fit_run_id", "")
+    source = {k: f"file {p}" for k, p in paths.items()}
+    record = _artifact_dict(fit_id, "privacy_record.json") if fit_id else None
+    if record is not None:  # the file's guarantee is its fit's: the lineage names the fit
+        source["privacy_record"] = f"fit run {fit_id} (its sample run wrote the synthetic file)"
     return Inputs(
         **logs,
         paths={k: str(p.resolve()) for k, p in paths.items()},
-        source={k: f"file {p}" for k, p in paths.items()},
+        source=source,
+        privacy_record=record,
+        fit_run_id=fit_id,
+        lineage=lineage,
     )
 
 
@@ -242,7 +260,22 @@ def resolve_run(
         cost=cost,
         fit_run_id=fit.info.run_id if fit is not None else "",
         sampled=sampled,
+        lineage=_lineage(fit, sample, synthetic, record, sch.name),
     )
+
+
+def _lineage(fit, sample, synthetic: Path | None, record: dict | None, dataset: str) -> dict:
+    """Where the evaluated log came from: the file's own sample run when one was passed,
+    else the sample run's tags, else the fit run's generator and privacy record."""
+    if synthetic is not None:
+        return lineage_of_file(synthetic, dataset=dataset)
+    if sample is not None and sample.data.tags.get(f"{TAG}generator"):
+        tags = sample.data.tags
+        return {k: tags[TAG + k] for k in LINEAGE_KEYS if tags.get(TAG + k)}
+    if fit is None:
+        return {}
+    generator = fit.data.tags.get(f"{TAG}generator", "unknown")
+    return lineage_tags(generator, record or {"dp": False}, fit.info.run_id)
 
 
 def _synthetic(

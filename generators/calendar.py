@@ -143,12 +143,26 @@ class Calendar:
         pooled = None if self.pooled is None else self.pooled.get(table)
         return _rows(np.asarray(m, float), tok, self.scale, pooled)
 
+    def token_mass(self) -> np.ndarray:
+        """[T] each named token's (noisy) weight in the data: its time-class row sum."""
+        return np.asarray(self.time_class, float)[: len(self.tokens)].sum(1)
+
+    def valid_tokens(self) -> np.ndarray:
+        """[T] bool: tokens the data has. Exact: any weight. Under DP: a weight above one
+        noise standard deviation of a row sum (a rare real token may fail it; then its
+        events move to a channel where their event type does occur)."""
+        mass = self.token_mass()
+        k = np.asarray(self.time_class, float).shape[1]
+        return mass > (np.sqrt(2.0 * k) * self.scale if self.scale else 0.0)
+
     def apply(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
         if not len(df):
             return df
+        df = _remap_invalid(df, log, self, rng)
         tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
         df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng)
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
+        cls_p = _declared_classes(df, log, cls_p)
         df = _redraw_clock(df, log, cls_p, hour_p, rng)
         for col in self.zeros:
             kinds, own = self.rows(f"zeros:{col}", tok)
@@ -158,6 +172,58 @@ class Calendar:
                 x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
             )
         return df.sort_values([log.key, log.time], kind="stable")
+
+
+def _declared_classes(df: pd.DataFrame, log: EventLog, cls_p: np.ndarray) -> np.ndarray:
+    """Time-class rows replaced where the schema declares a `time_resolution` (public:
+    exact at any epsilon): by `channel|event_type`, else event type, else `default`."""
+    res = log.schema.extra.get("time_resolution")
+    if not res:
+        return cls_p
+    klass = {"date": 0, "minute": 1, "second": 2}
+    by = token_keys(df, log).map(res)
+    if "event_type" in df:
+        by = by.fillna(df["event_type"].astype(str).map(res))
+    if "default" in res:
+        by = by.fillna(res["default"])
+    k = by.map(klass).to_numpy(dtype=float, na_value=np.nan)
+    hit = ~np.isnan(k)
+    if hit.any():
+        cls_p = cls_p.copy()
+        cls_p[hit] = np.eye(3)[k[hit].astype(int)]
+    return cls_p
+
+
+def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng) -> pd.DataFrame:
+    """Events whose (channel, event type) the data never has (a direct-mail purchase) get
+    a channel where their event type does occur, drawn by weight; an event type that
+    occurs nowhere keeps its channel and gets one of that channel's event types."""
+    cols = _token_columns(log)
+    if len(cols) != 2 or not cal.tokens:
+        return df
+    ok = cal.valid_tokens()
+    if not ok.any():
+        return df
+    tok = pd.Categorical(token_keys(df, log), categories=cal.tokens).codes
+    bad = np.flatnonzero((tok < 0) | ~ok[np.maximum(tok, 0)])
+    if not len(bad):
+        return df
+    pairs = [t.split("|", 1) for t in cal.tokens]
+    w = np.where(ok, np.maximum(cal.token_mass(), 1e-9), 0.0)
+    df = df.copy()
+    new_ch, new_ev = df[cols[0]].to_numpy(object).copy(), df[cols[1]].to_numpy(object).copy()
+    for (ch, ev), rows in pd.Series(bad).groupby([new_ch[bad], new_ev[bad]]):
+        same_ev = np.array([p[1] == str(ev) for p in pairs]) & ok
+        same_ch = np.array([p[0] == str(ch) for p in pairs]) & ok
+        pool = same_ev if same_ev.any() else same_ch if same_ch.any() else ok
+        p = np.where(pool, w, 0.0)
+        pick = rng.choice(len(pairs), size=len(rows), p=p / p.sum())
+        new_ch[rows.to_numpy()] = [pairs[i][0] for i in pick]
+        new_ev[rows.to_numpy()] = [pairs[i][1] for i in pick]
+    for c, v in zip(cols, (new_ch, new_ev), strict=True):
+        domain = {str(x): x for x in (log.schema.column(c).values or [])}
+        df[c] = pd.Series([domain.get(x, x) for x in v], index=df.index).astype(df[c].dtype)
+    return df
 
 
 def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None):

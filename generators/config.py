@@ -15,7 +15,7 @@ from typing import Any
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 
-RHYTHM_MODES = ("auto", "on", "off")
+PART_MODES = ("auto", "on", "off")  # the profile's optional parts: rhythm, values
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,16 @@ class CommonConfig:
         calendar, per-journey constants) and impose it on samples.
     profile_share: under DP, the share of the training epsilon spent on the profile
         (Laplace); the rest goes to DP-SGD. Both are recorded in the ledger and card.
+        25%: on Complete Journey at epsilon 8 (BENCHMARKS.md) 10% left the calendar's
+        tables to noise (the hours of day gave journeys away), while DP-SGD at 6 instead
+        of 7.2 trains about as well.
     oversample: candidate journeys generated per journey returned, from which the
         profile's shape is matched (1 = no matching).
     rhythm: redraw each journey's gaps from the profile's rhythm (generators/rhythm.py:
         same-day share per length class, spread of multi-day gaps, same-day seconds):
         "auto" = under DP only (a DP-SGD model's gaps are its weakest part), "on", "off".
+    values: map numeric values (amounts) to the profile's histogram by rank
+        (generators/values.py): "auto" = under DP only, "on", "off".
     """
 
     epochs: int = 30
@@ -66,9 +71,10 @@ class CommonConfig:
     sample_batch_size: int = 1024
     seed: int = 0
     profile: bool = True
-    profile_share: float = 0.1
+    profile_share: float = 0.25
     oversample: float = 3.0
     rhythm: str = "auto"
+    values: str = "auto"
 
     def __post_init__(self) -> None:
         p = _type_problems(self) or self._problems()  # range checks need the right types
@@ -107,13 +113,17 @@ class CommonConfig:
             p.append(f"profile_share must be in (0, 1), got {self.profile_share!r}")
         if not isinstance(self.oversample, (int, float)) or not 1 <= self.oversample <= 20:
             p.append(f"oversample must be between 1 and 20, got {self.oversample!r}")
-        if self.rhythm not in RHYTHM_MODES:
-            p.append(f"rhythm must be one of {RHYTHM_MODES}, got {self.rhythm!r}")
+        for part in ("rhythm", "values"):
+            if getattr(self, part) not in PART_MODES:
+                p.append(f"{part} must be one of {PART_MODES}, got {getattr(self, part)!r}")
         return p
 
-    def uses_rhythm(self, *, private: bool) -> bool:
-        """Whether a fit (private or not) learns and imposes the rhythm."""
-        return self.profile and (self.rhythm == "on" or (self.rhythm == "auto" and private))
+    def profile_parts(self, *, private: bool) -> tuple[str, ...]:
+        """The profile's optional parts a fit (private or not) learns and imposes."""
+        if not self.profile:
+            return ()
+        modes = {"rhythm": self.rhythm, "values": self.values}
+        return tuple(k for k, m in modes.items() if m == "on" or (m == "auto" and private))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -152,7 +152,7 @@ class NeuralGenerator(SequenceGenerator):
                 log,
                 epsilon=profile_eps,
                 seed=self.config.seed,
-                rhythm=self.config.uses_rhythm(private=profile_eps is not None),
+                parts=self.config.profile_parts(private=profile_eps is not None),
             )
             if record is not None:
                 record["profile"] = profile.record()

@@ -18,6 +18,8 @@ Three parts, each a small histogram of the training log:
 - rhythm (generators/rhythm.py, when asked for: by default under DP, where a model's
   own gaps are worst): same-day share per length class, spread of multi-day gaps and
   seconds between same-day events; `apply` redraws each journey's gaps within its span.
+- values (generators/values.py, by default under DP): a histogram of each numeric
+  column's non-zero values; `apply` gives the generated values its quantiles by rank.
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
@@ -39,6 +41,8 @@ from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm
+from journeylab.generators.values import Values
+from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import breaks_order, order_rules
 
@@ -46,7 +50,7 @@ LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
-SHARES_RHYTHM = {"shape": 0.3, "start": 0.1, "calendar": 0.3, "constants": 0.1, "rhythm": 0.2}
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15}  # optional parts; the rest scale down
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
@@ -77,16 +81,17 @@ class JourneyProfile:
     orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
     starts: list[float] | None = None  # [START_BINS] first-event times over the window
     rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
+    values: dict[str, Any] | None = None  # generators.values.Values as a dict
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
     # --- fit -------------------------------------------------------------------------
     @classmethod
     def fit(
-        cls, log: EventLog, *, epsilon: float | None, seed: int, rhythm: bool = False
+        cls, log: EventLog, *, epsilon: float | None, seed: int, parts: tuple[str, ...] = ()
     ) -> JourneyProfile:
         rng = np.random.default_rng(seed)
-        shares = SHARES_RHYTHM if rhythm else SHARES
+        shares = profile_shares(parts)
         eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
         shape = journey_shape(log)
         cells = len(LENGTH_EDGES) * SPAN_BINS
@@ -102,12 +107,16 @@ class JourneyProfile:
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)
         consts = _constants(log, eps["constants"], rng)
-        rhy = None
-        if rhythm:  # three tables, each moved by at most 1 by one customer
+        rhy = vals = None
+        if "rhythm" in parts:  # three tables, each moved by at most 1 by one customer
             scale = None if eps["rhythm"] is None else RHYTHM_TABLES / eps["rhythm"]
             rhy = Rhythm.fit(
                 log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
             ).to_dict()
+        if "values" in parts:  # one histogram per numeric column
+            n_cols = max(len(value_columns(log)), 1)
+            scale = None if eps["values"] is None else n_cols / eps["values"]
+            vals = Values.fit(log, scale=scale, rng=rng).to_dict()
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
         orders = order_rules(log) if epsilon is None else None
@@ -118,6 +127,7 @@ class JourneyProfile:
             orders=orders,
             starts=starts,
             rhythm=rhy,
+            values=vals,
             epsilon=epsilon,
             detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
         )
@@ -191,11 +201,25 @@ class JourneyProfile:
         df = log.df.copy()
         if realign_starts and self.starts is not None and sum(self.starts) > 0:
             df = _realign(df, log, np.asarray(self.starts, float), rng)
-        for col in self.constants:
-            df[col] = df.groupby(log.key, sort=False)[col].transform("first")
+        if self.values is not None:
+            df = Values.from_dict(self.values).apply(df, log, rng)
         if self.rhythm is not None:
             df = Rhythm.from_dict(self.rhythm).apply(df, log, rng, length_class=length_class)
-        return Calendar.from_dict(self.calendar).apply(df, log, rng)
+        df = Calendar.from_dict(self.calendar).apply(df, log, rng)
+        for col in self.constants:  # last: the calendar rounds values event by event
+            df[col] = df.groupby(log.key, sort=False)[col].transform("first")
+        return df
+
+
+def profile_shares(parts: tuple[str, ...] = ()) -> dict[str, float]:
+    """Each part's share of the profile's epsilon: the optional parts asked for take
+    their EXTRA_SHARES, the four base parts share the rest in their SHARES proportions."""
+    unknown = set(parts) - set(EXTRA_SHARES)
+    if unknown:
+        raise ValueError(f"unknown profile parts {sorted(unknown)}; known: {list(EXTRA_SHARES)}")
+    extra = {k: EXTRA_SHARES[k] for k in EXTRA_SHARES if k in parts}
+    rest = 1.0 - sum(extra.values())
+    return {**{k: v * rest for k, v in SHARES.items()}, **extra}
 
 
 def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:

@@ -215,11 +215,14 @@ class VAENet(nn.Module):
         z: torch.Tensor,
         gen: torch.Generator,
         force: torch.Tensor | None = None,
+        max_shrink: float = MAX_SHRINK,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
         force [n]: a journey with force > 0 ends after exactly that many events (or at
-        the end of the time window) instead of by its end flag."""
+        the end of the time window) instead of by its end flag. max_shrink: how far its
+        gaps may shrink to fit the window (0: as far as needed, when the profile's
+        rhythm redraws the gaps anyway)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -266,8 +269,8 @@ class VAENet(nn.Module):
             room = (1.0 - start.double()).clamp(min=0) * c.span * 0.999
             total = gaps.sum(1)
             shrink = torch.where((force > 0) & (total > room), room / total.clamp(min=1e-9), 1.0)
-            gaps = gaps * shrink.clamp(min=MAX_SHRINK).unsqueeze(1)
-            inside = (gaps.cumsum(1) <= room.unsqueeze(1)).sum(1)
+            gaps = gaps * shrink.clamp(min=max_shrink).unsqueeze(1)
+            inside = (gaps.cumsum(1) <= room.unsqueeze(1) * (1 + 1e-9)).sum(1)  # float sums
             lengths = torch.where(force > 0, torch.minimum(lengths, inside.clamp(min=1)), lengths)
         return {
             "lengths": lengths,
@@ -395,4 +398,7 @@ class VAEGenerator(NeuralGenerator):
             else torch.zeros(n, 0, dtype=torch.long)
         )
         z = torch.randn(n, self.config.latent_dim, generator=gen)
-        return net.generate(ctx, z, gen, force=force)
+        # Under the profile's rhythm every gap is redrawn: a told length need not be cut
+        # at the window's end (on Complete Journey at epsilon 8, long journeys all were).
+        rhythm = self.profile is not None and self.profile.rhythm is not None
+        return net.generate(ctx, z, gen, force=force, max_shrink=0.0 if rhythm else MAX_SHRINK)

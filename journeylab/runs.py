@@ -35,6 +35,7 @@ from journeylab.journeys.files import atomic_write_folder
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import training_budget
+from journeylab.store import lineage_tags
 
 # what a model folder written by fit holds; any other file in it is the user's
 MODEL_FILES = {"model.safetensors", "config.json", "meta.json", "release.json", "state.json"}
@@ -382,14 +383,7 @@ def lineage_of(model_dir: Path, fit_run_id: str | None) -> dict[str, str]:
     meta = base.read_meta(model_dir)
     release = Path(model_dir) / "release.json"
     record = json.loads(release.read_text()) if release.is_file() else meta.get("privacy")
-    record = record or {}
-    dp = bool(record.get("dp", True)) and record.get("epsilon") not in (None, math.inf)
-    return {
-        "generator": str(meta.get("generator", "unknown")),
-        "epsilon": f"{record['epsilon']:.6g}" if dp else "inf",
-        "delta": f"{record.get('delta', 0.0):.6g}" if dp else "0",
-        "fit_run_id": fit_run_id or "",
-    }
+    return lineage_tags(str(meta.get("generator", "unknown")), record, fit_run_id or "")
 
 
 # --- evaluate ----------------------------------------------------------------------------
@@ -410,6 +404,7 @@ def evaluate_run(
 
     tags = {
         "fit_run_id": inputs.fit_run_id,
+        **inputs.lineage,  # generator, epsilon, delta and fit run of the synthetic log
         "evaluated_run_id": inputs.source.get("run_id", ""),
         "synthetic_fingerprint": inputs.synthetic.fingerprint(),
         "caveat": "fidelity, utility and audits are computed on real data and are not "

@@ -2,6 +2,7 @@
 
     run = get_run(client, run_id)                  # ConfigError naming the store if absent
     path = resolve_path(run.data.params["output"], client.tracking_uri)   # or None
+    tags = lineage_of_file("data/syn_vae.parquet", dataset="simulate")    # {} if unknown
 
 A run records paths as it was given them (often relative to where `journeylab` ran);
 they are looked up relative to the working directory, then to the store's project
@@ -11,10 +12,16 @@ these; the store itself (URI, experiments, run tags) is `journeys.tracking`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from journeylab.journeys.errors import ConfigError
+
+# What every run derived from a fit carries as tags (`journeylab.<key>`), so that no view
+# has to guess a run's origin: the generator, the whole release's epsilon and delta
+# ("inf" and "0" without DP) and the id of the fit run.
+LINEAGE_KEYS = ("generator", "epsilon", "delta", "fit_run_id")
 
 
 def get_run(client: Any, run_id: str) -> Any:
@@ -51,3 +58,33 @@ def resolve_path(path: str | None, uri: str) -> Path | None:
         if cand.is_file():
             return cand.resolve()
     return None
+
+
+def lineage_tags(generator: str, record: dict | None, fit_run_id: str = "") -> dict[str, str]:
+    """LINEAGE_KEYS as tag values from a privacy record (the whole release's, as
+    release.json or privacy_record.json hold it): epsilon "inf" and delta "0" without DP."""
+    record = record or {}
+    eps = record.get("epsilon")
+    dp = bool(record.get("dp", True)) and eps not in (None, "inf") and math.isfinite(eps)
+    return {
+        "generator": generator or "unknown",
+        "epsilon": f"{eps:.6g}" if dp else "inf",
+        "delta": f"{record.get('delta') or 0.0:.6g}" if dp else "0",
+        "fit_run_id": fit_run_id or "",
+    }
+
+
+def lineage_of_file(path: str | Path, *, dataset: str) -> dict[str, str]:
+    """The lineage tags (LINEAGE_KEYS) of the newest finished `sample` run of `dataset`
+    that wrote the file `path`; {} when no run wrote it (a real log, a file from elsewhere).
+
+    A compare, audit, utility or evaluate run reads a synthetic log by its path: this is
+    how it learns which fit the log came from, and tags itself with it."""
+    from journeylab.journeys.tracking import TAG, find_runs, tracking_uri
+
+    target, uri = Path(path).resolve(), tracking_uri()
+    for run in find_runs(dataset=dataset, kind="sample"):
+        if resolve_path(run.data.params.get("output"), uri) == target:
+            tags = run.data.tags
+            return {k: tags[TAG + k] for k in LINEAGE_KEYS if tags.get(TAG + k)}
+    return {}

@@ -250,6 +250,7 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
     import mlflow
 
     from journeylab.journeys.tracking import start_run
+    from journeylab.store import lineage_of_file
 
     with start_run(
         "compare",
@@ -257,6 +258,7 @@ def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) ->
         fingerprint=la.fingerprint(),
         detail=f"{b.stem}-vs-{a.stem}",
         tags={
+            **lineage_of_file(b, dataset=la.schema.name),  # B's fit, when B is a sample
             "compared_fingerprint": lb.fingerprint(),
             "caveat": "fidelity metrics are computed on real data and are not "
             "covered by any DP guarantee",

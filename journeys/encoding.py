@@ -149,8 +149,10 @@ class JourneyEncoder:
         key, tcol = self.schema.sequence_key, self.schema.sequence_index
         out = {key: np.asarray(enc.customer_ids, dtype=object)[cust]}
         gaps = np.where(mask, np.clip(enc.gaps.cpu().numpy(), 0, None), 0.0)
-        secs = enc.start.cpu().numpy()[:, None] + np.cumsum(gaps, axis=1)
-        secs = np.clip(np.round(secs[cust, pos]), 0, self.time_span - 1)
+        start, offsets = _fit_window(
+            enc.start.cpu().numpy().astype(float), np.cumsum(gaps, axis=1), lengths, self.time_span
+        )
+        secs = np.clip(np.round((start[:, None] + offsets)[cust, pos]), 0, self.time_span - 1)
         out[tcol] = self.schema.time_start + pd.to_timedelta(secs.astype(np.int64), unit="s")
         tok = enc.tokens.cpu().numpy()
         for j, c in enumerate(self.event_cat):
@@ -178,6 +180,24 @@ def _codes(s: pd.Series, c: Column) -> np.ndarray:
             fix="validate the log against this schema first",
         )
     return codes
+
+
+def _fit_window(start: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, span: float):
+    """Journeys that would run past the window's end are made to fit, not cut: their
+    gaps shrink by one factor (kept in proportion), or, with under a minute per event of
+    room left, the journey first moves earlier. Clipping their times to the last second
+    instead made the events past the end identical and dropped them, so a model whose
+    gaps run long (under DP) lost its long journeys: on Complete Journey at epsilon 8
+    none of 1,265 sampled journeys had more than 94 events, against 311 real ones.
+    start [N] seconds into the window, offsets [N, L] cumulative gaps."""
+    end = span - 1.0
+    last = offsets[np.arange(len(lengths)), np.maximum(lengths - 1, 0)]
+    start = np.clip(start, 0.0, end)
+    cramped = (last > end - start) & (end - start < 60.0 * lengths)
+    start = np.where(cramped, np.maximum(end - last, 0.0), start)
+    room = end - start
+    f = np.where(last > room, room / np.maximum(last, 1e-9), 1.0)
+    return start, offsets * f[:, None]
 
 
 def _categories(codes: np.ndarray, c: Column) -> np.ndarray:

@@ -170,6 +170,7 @@ class Schema:
                 f"time_range [{self.time_start}, {self.time_end}] reaches outside the "
                 f"timestamps JourneyLab can hold [{TIME_MIN}, {TIME_MAX}]; narrow it"
             )
+        p += _resolution_problems(self.extra.get("time_resolution"))
         if p:
             raise ConfigError(f"schema '{self.name}': " + "; ".join(p))
 
@@ -272,6 +273,23 @@ class Schema:
 
     def write(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+TIME_RESOLUTIONS = ("date", "minute", "second")  # midnight only, whole minutes, any second
+
+
+def _resolution_problems(res: Any) -> list[str]:
+    """`time_resolution` (optional): event type, `channel|event_type` or `default` ->
+    date | minute | second. Declared, it is public: the generators use it at no cost."""
+    if res is None:
+        return []
+    example = "e.g. time_resolution: {campaign_received: date, default: second}"
+    if not isinstance(res, dict) or not res:
+        return [f"time_resolution must be a mapping of event type -> resolution; {example}"]
+    bad = {k: v for k, v in res.items() if v not in TIME_RESOLUTIONS}
+    if bad:
+        return [f"time_resolution {bad} must be one of {list(TIME_RESOLUTIONS)}; {example}"]
+    return []
 
 
 def _time_range(tr: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

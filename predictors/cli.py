@@ -145,8 +145,9 @@ def train(
         f"trained {model} for {', '.join(bundle.tasks)} on {len(log.customers)} customers "
         f"(cutoff {spec['cutoff']}, horizons {spec['horizons_days']} days) -> {out_dir}"
     )
-    if holdout is not None:
-        _evaluate(out_dir, holdout, schema, None, mlflow_log)
+    if holdout is not None:  # trained on a sample: the run carries the sample's lineage
+        lineage = _synthetic_lineage({"data": data}, log.schema.name) if mlflow_log else {}
+        _evaluate(out_dir, holdout, schema, None, mlflow_log, tags=lineage)
 
 
 @predict_app.command("evaluate")
@@ -161,7 +162,9 @@ def evaluate(
     _evaluate(model_dir, data, schema, json_out, mlflow_log)
 
 
-def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -> None:
+def _evaluate(
+    model_dir: Path, data: Path, schema, json_out, mlflow_log: bool, *, tags: dict | None = None
+) -> None:
     from journeylab.predictors.bundle import Bundle
     from journeylab.predictors.evaluate import evaluate_bundle
 
@@ -178,7 +181,7 @@ def _evaluate(model_dir: Path, data: Path, schema, json_out, mlflow_log: bool) -
         from journeylab.predictors.report import log_evaluation
 
         with err.status("logging to MLflow"):
-            run_id = log_evaluation(results, log, model_dir=str(model_dir))
+            run_id = log_evaluation(results, log, model_dir=str(model_dir), tags=tags)
         out.print(f"logged to MLflow run {run_id} (plots under plots/)")
 
 
@@ -233,10 +236,26 @@ def utility(
     if mlflow_log:
         from journeylab.predictors.report import log_utility
 
+        paths = _named_paths(synthetic)
         run_id = log_utility(
-            table, hold, params={"train": str(train_data), "holdout": str(holdout)}
+            table,
+            hold,
+            params={
+                "train": str(train_data),
+                "holdout": str(holdout),
+                **{f"synthetic.{name}": str(path) for name, path in paths.items()},
+            },
+            tags=_synthetic_lineage(paths, hold.schema.name),
         )
         out.print(f"logged to MLflow run {run_id}")
+
+
+def _synthetic_lineage(paths: dict[str, Path], dataset: str) -> dict[str, str]:
+    """The lineage of the one synthetic log (its sample run's tags); none for several:
+    a run compares them, and each row names its synthetic log."""
+    from journeylab.store import lineage_of_file
+
+    return lineage_of_file(next(iter(paths.values())), dataset=dataset) if len(paths) == 1 else {}
 
 
 def utility_rich(table) -> Table:

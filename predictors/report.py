@@ -113,8 +113,10 @@ def log_evaluation(
     *,
     model_dir: str = "",
     extra_params: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
-    """One MLflow run: metrics per task, lift/calibration tables, three plots per task."""
+    """One MLflow run: metrics per task, lift/calibration tables, three plots per task.
+    tags: e.g. the lineage of a synthetic training log (journeylab.store.LINEAGE_KEYS)."""
     import mlflow
 
     from journeylab.journeys.tracking import start_run
@@ -125,7 +127,7 @@ def log_evaluation(
         dataset=holdout.schema.name,
         fingerprint=holdout.fingerprint(),
         detail=f"evaluate-{model}",
-        tags={"predictor": model, "note": NOTE},
+        tags={**(tags or {}), "predictor": model, "note": NOTE},
     ) as run:
         mlflow.log_params(
             {
@@ -150,8 +152,15 @@ def log_evaluation(
         return run.info.run_id
 
 
-def log_utility(table: pd.DataFrame, holdout: EventLog, *, params: dict | None = None) -> str:
-    """One MLflow run for a TRTR/TSTR/augmented table: metrics, the table, a bar plot."""
+def log_utility(
+    table: pd.DataFrame,
+    holdout: EventLog,
+    *,
+    params: dict | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """One MLflow run for a TRTR/TSTR/augmented table: metrics, the table, a bar plot.
+    tags: e.g. the lineage of the synthetic log (journeylab.store.LINEAGE_KEYS)."""
     import mlflow
 
     from journeylab.journeys.tracking import start_run
@@ -161,7 +170,7 @@ def log_utility(table: pd.DataFrame, holdout: EventLog, *, params: dict | None =
         dataset=holdout.schema.name,
         fingerprint=holdout.fingerprint(),
         detail="utility",
-        tags={"note": NOTE},
+        tags={**(tags or {}), "note": NOTE},
     ) as run:
         mlflow.log_params(params or {})
         values = {}

@@ -42,6 +42,8 @@ def fmt(x: Any) -> str:
         return "-" if x is None else str(x)
     if isinstance(x, float):
         return "infinite (no DP)" if math.isinf(x) else f"{x:.4g}"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(fmt(v) for v in x)  # a reviewer reads words, not a Python list
     return str(x)
 
 

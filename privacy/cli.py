@@ -295,6 +295,7 @@ def _log_audit(train, synthetic, report, path: Path) -> str:
     import mlflow
 
     from journeylab.journeys.tracking import start_run
+    from journeylab.store import lineage_of_file
 
     with start_run(
         "audit",
@@ -302,6 +303,7 @@ def _log_audit(train, synthetic, report, path: Path) -> str:
         fingerprint=train.fingerprint(),
         detail=path.stem,
         tags={
+            **lineage_of_file(path, dataset=train.schema.name),
             "synthetic_fingerprint": synthetic.fingerprint(),
             "caveat": "computed on real data; not covered by the DP guarantee",
         },

@@ -7,8 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.app import derived, results, ui
+from journeylab.app.scorecard import show_scorecard, show_validity
 from journeylab.evaluation import charts
+from journeylab.evaluation.giveaways import giveaway_sentence
 from journeylab.journeys import fidelity
+from journeylab.journeys.detection import giveaways
 
 
 def logged(df: pd.DataFrame) -> None:
@@ -20,9 +23,8 @@ def logged(df: pd.DataFrame) -> None:
         )
         return
     run = ui.pick_run("Report", runs, key="fid_run")
-    st.caption(
-        f"{run.dataset} · generator {run.generator or 'unknown'} · {ui.eps_label(run.epsilon)}"
-    )
+    st.caption(ui.lineage_label(run))
+    show_scorecard(results.run_scorecard(df, run), key="fid")
     rows = results.fidelity_rows(run)
     st.dataframe(
         rows,
@@ -47,6 +49,15 @@ def logged(df: pd.DataFrame) -> None:
         "ratio: 1.0 means as close to the holdout as real training data. Detection "
         "AUC: 0.5 is ideal. " + ui.REAL_DATA_CAVEAT
     )
+    logged_validity = results.validity_figures(run)
+    if logged_validity:
+        st.markdown("**Validity** (synthetic rows that break what the real data shows)")
+        show_validity(logged_validity, key="fid_logged")
+
+
+def validity(real, synth) -> None:
+    st.markdown(f"**Validity** of {synth.label} against {real.label}")
+    show_validity(derived.validity(real, synth), key="fid_explore")
 
 
 def histogram(real, synth, what: str, title: str, xlabel: str) -> None:
@@ -111,7 +122,12 @@ def detection(real, synth) -> None:
     if st.button("Compute detection AUC", key="fid_detect"):
         with st.spinner("training the detector"):
             auc = fidelity.detection_auc(real.log, synth.log, seed=0)
+            found = giveaways(real.log, synth.log, seed=0, top=3)
         st.metric("Detection AUC", f"{auc:.3f}")
+        st.markdown(
+            "**What gives the synthetic journeys away most:**\n"
+            + "\n".join(f"- {giveaway_sentence(g)}" for g in found)
+        )
 
 
 def body(uri: str, df: pd.DataFrame) -> None:
@@ -122,6 +138,7 @@ def body(uri: str, df: pd.DataFrame) -> None:
     if real is None or synth is None:
         st.info("Pick a real and a synthetic log to compare their distributions.")
         return
+    ui.guard(lambda: validity(real, synth))
     ui.guard(lambda: distributions(real, synth))
     ui.guard(lambda: detection(real, synth))
     st.caption(ui.REAL_DATA_CAVEAT)

@@ -1,5 +1,6 @@
-"""Generate: pick a trained generator, set conditions and a count, sample, preview, and
-download as CSV or Parquet. Sampling a trained DP generator costs no extra budget."""
+"""Generate: pick a trained generator, set conditions and a count, sample, preview, check
+its validity against the training data, and download as CSV or Parquet. Sampling a
+trained DP generator costs no extra budget."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from journeylab.app import store, ui
+from journeylab.app import event_logs, store, ui
+from journeylab.app.scorecard import show_validity
 from journeylab.evaluation import charts
+from journeylab.evaluation.validity import pct, validity
+from journeylab.store import resolve_path
 
 ANY = "(any)"
 MAX_N = 10_000
@@ -81,6 +85,7 @@ def preview(sample: dict) -> None:
         on_click="ignore",
         key="gen_parquet",
     )
+    sample_validity(sample)
     st.dataframe(log.df.head(500), hide_index=True)
     ids = list(log.customers[:8])
     st.plotly_chart(charts.timeline(log, ids, title=f"First {len(ids)} journeys"), key="gen_tl")
@@ -88,6 +93,33 @@ def preview(sample: dict) -> None:
         "This sample lives in this browser session only (it is not logged to MLflow); "
         "the Journeys and Fidelity pages can show it."
     )
+
+
+def training_validity(uri: str, df: pd.DataFrame, run: pd.Series, log) -> dict | None:
+    """Validity of a generated log against the fit's training data (None: the file the
+    fit names is gone, so there is nothing to check against)."""
+    path = resolve_path(run.get("params.data"), uri)
+    if path is None:
+        return None
+    source = event_logs.Source(path.name, str(path), "real", run.dataset)
+    real = event_logs.read_log(source, df, uri)
+    return {"of": path.name, **validity(real, log)}
+
+
+def sample_validity(sample: dict) -> None:
+    figures = sample.get("validity")
+    if figures is None:
+        st.caption("Validity not checked: the training data of this generator is not here.")
+        return
+    unseen = figures.get("unseen_pair_share", 0.0)
+    if unseen > 0:
+        st.warning(
+            f"{pct(unseen)} of the generated events are channel/event-type combinations "
+            f"that never occur in the training data ({figures['of']}). Filter them out, "
+            "or train longer, before using this sample."
+        )
+    with st.expander(f"Validity against the training data ({figures['of']})", expanded=True):
+        show_validity(figures, key="gen")
 
 
 def body(uri: str, df: pd.DataFrame) -> None:
@@ -111,10 +143,13 @@ def body(uri: str, df: pd.DataFrame) -> None:
     if go:
         with st.spinner(f"sampling {n} journeys"):
             log = gen.sample(int(n), conditions=cond or None, seed=int(seed))
+        checked: list = []
+        ui.guard(lambda: checked.append(training_validity(uri, df, run, log)))
         st.session_state[ui.GENERATED] = {
             "log": log,
             **files(log.df),
             "id": uuid.uuid4().hex,
+            "validity": checked[0] if checked else None,
             "stem": f"synthetic-{run.generator}-{run.run_id[:8]}-seed{seed}",
             "label": f"generated: {n} from {run['name']} (seed {seed}"
             + (f", {cond}" if cond else "")

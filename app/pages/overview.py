@@ -1,5 +1,6 @@
-"""Overview: the datasets in the store, recent runs, and the best run per dataset by
-fidelity and by utility at each epsilon."""
+"""Overview: the scorecard of an evaluated sample in plain words, the datasets in the
+store, recent runs, and the best run per dataset by fidelity and by utility at each
+epsilon."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.app import event_logs, results, ui
+from journeylab.app.scorecard import show_scorecard
 
 
 def datasets_table(df: pd.DataFrame, uri: str) -> pd.DataFrame:
@@ -34,7 +36,24 @@ def datasets_table(df: pd.DataFrame, uri: str) -> pd.DataFrame:
     return out.reset_index()
 
 
+def scorecard(df: pd.DataFrame) -> None:
+    """The verdicts of one evaluated sample (the newest by default)."""
+    runs = results.fidelity_runs(df)
+    if runs.empty:
+        st.info(
+            "No evaluated sample yet: `journeylab evaluate --run-id FIT_RUN` (or "
+            "`journeylab compare HOLDOUT SAMPLE --reference TRAIN`) and its verdict in "
+            "words appears here."
+        )
+        return
+    run = ui.pick_run("Scorecard of", runs, key="ov_score", help="a comparison or a report")
+    st.caption(ui.lineage_label(run))
+    show_scorecard(results.run_scorecard(df, run), key="ov")
+
+
 def body(uri: str, df: pd.DataFrame) -> None:
+    st.subheader("Scorecard")
+    ui.guard(lambda: scorecard(df))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Datasets", df.dataset.nunique())
     c2.metric("Runs", len(df))

@@ -4,7 +4,6 @@ epsilon over steps; the audits and their caveat."""
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +14,17 @@ from journeylab.journeys.errors import ConfigError
 from journeylab.privacy.caveats import AUDIT_CAVEAT
 
 RECORDS = ("privacy_record.json", "privacy.json")
+RDP_VS_PRV = (
+    "RDP and PRV are two accountants of the same training: RDP (Rényi DP) gives the "
+    "guaranteed upper bound the budget is charged with; PRV computes the privacy loss "
+    "numerically and more tightly, so its smaller epsilon is a cross-check, not the figure "
+    "that counts."
+)
+
+
+def fmt_delta(x) -> str:
+    """δ to two significant figures (1e-05), blank when unknown."""
+    return "" if x is None or pd.isna(x) else f"{float(x):.2g}"
 
 
 def ledger(uri: str, df: pd.DataFrame) -> None:
@@ -43,10 +53,13 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
         {
             "dataset": s.label,
             "ε spent": s.epsilon.map(event_logs.fmt_eps),
-            "δ spent": s.delta,
+            "δ spent": s.delta.map(fmt_delta),
             "releases": s.releases,
             "ε cap": s.cap_epsilon.map(lambda x: "none" if pd.isna(x) else event_logs.fmt_eps(x)),
-            "ε left": s.left_epsilon.map(event_logs.fmt_eps),
+            "ε left": [
+                event_logs.left_label(c, left, spent)
+                for c, left, spent in zip(s.cap_epsilon, s.left_epsilon, s.epsilon, strict=True)
+            ],
         }
     )
     st.dataframe(table, hide_index=True)
@@ -69,8 +82,12 @@ def ledger(uri: str, df: pd.DataFrame) -> None:
             "note",
         ]
         e = e[e.dataset == fp][[c for c in cols if c in e]].copy()
+        if "time" in e:
+            e["time"] = e["time"].map(event_logs.fmt_time)
         for c in ("epsilon", "spent_epsilon"):
             e[c] = e[c].map(event_logs.fmt_eps)
+        for c in ("delta", "spent_delta"):
+            e[c] = e[c].map(fmt_delta)
         st.dataframe(
             e.rename(
                 columns={
@@ -94,11 +111,20 @@ def _record(uri: str, run: pd.Series) -> dict | None:
 
 @st.cache_data(show_spinner="drawing the privacy card", max_entries=32)
 def _card(record_json: str) -> tuple[str, str]:
+    """(the card's Markdown as downloaded, its HTML)."""
     from journeylab.privacy.card import PrivacyCard
 
     card = PrivacyCard.from_record(json.loads(record_json))
-    md = re.sub(r"!\[epsilon over steps\]\([^)]*\)|<!-- privacy-numbers -->", "", card.markdown)
-    return md, card.html
+    return card.markdown, card.html
+
+
+def card_title(run: pd.Series) -> str:
+    """A card's title in words: what was trained on what, at which epsilon, and when."""
+    when = event_logs.fmt_time(run.start) if pd.notna(run.start) else "unknown time"
+    return (
+        f"Privacy card · {run.generator or 'generator'} on {run.dataset}, "
+        f"{ui.eps_label(run.epsilon)} · {when}"
+    )
 
 
 def card(uri: str, df: pd.DataFrame) -> None:
@@ -114,12 +140,18 @@ def card(uri: str, df: pd.DataFrame) -> None:
         spent = led.summary.set_index("dataset").loc[run.fingerprint].to_dict()
     full = results.privacy_record(run, rec, None, spent)
     md, html = _card(json.dumps(full, default=str))
-    if rec is None:
-        st.warning("This run is not differentially private: it logged no privacy record.")
+    st.markdown(f"**{card_title(run)}**")
+    dp = rec is not None and rec.get("dp", True)
+    if not dp:
+        st.warning(
+            "This run is not differentially private: "
+            + ("it logged no privacy record." if rec is None else "it trained without DP-SGD.")
+            + " Its model and samples carry no formal guarantee."
+        )
     else:
         steps(uri, run, rec)
-    with st.expander("Privacy card", expanded=rec is not None):
-        st.markdown(md)
+    with st.expander("Privacy card", expanded=dp):
+        st.markdown(results.readable_card(md))
     a, b = st.columns(2)
     a.download_button(
         "Download card (Markdown)",
@@ -158,12 +190,13 @@ def steps(uri: str, run: pd.Series, rec: dict) -> None:
             series["RDP accountant"] = pd.DataFrame({"step": xs, "value": ys})
         except (ImportError, ConfigError, ValueError) as e:
             st.caption(f"(no recomputed curve: {e})")
-    eps = rec.get("epsilon")
+    eps, delta = rec.get("epsilon"), rec.get("delta")
     st.metric(
         "ε spent by training",
         event_logs.fmt_eps(eps) if eps is not None else "unknown",
-        help=f"δ = {rec.get('delta')}",
+        help=f"δ = {delta:.2g}" if isinstance(delta, float) else None,
     )
+    st.caption(RDP_VS_PRV)
     st.plotly_chart(
         charts.lines(series, title="Epsilon over training steps", ylabel="epsilon"), key="pv_steps"
     )
@@ -178,7 +211,7 @@ def audits(uri: str, df: pd.DataFrame) -> None:
     metrics = [c for c in runs.columns if c.startswith("metrics.") and runs[c].notna().any()]
     table = ui.run_table(runs)
     for c in metrics:
-        table[c.removeprefix("metrics.")] = runs[c]
+        table[c.removeprefix("metrics.")] = runs[c].astype(float).round(3)
     st.dataframe(table, hide_index=True)
     run = ui.pick_run("Audit", runs, key="pv_audit")
     caveat = AUDIT_CAVEAT

@@ -77,6 +77,8 @@ def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFr
             "dataset",
             "generator",
             "epsilon",
+            "delta",
+            "fit_run_id",
             "status",
             "duration_s",
             "fingerprint",

@@ -117,4 +117,27 @@ def test_generate_and_download(driver_and_url, tmp_path):
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
         assert df["customer_id"].nunique() == 10, (suffix, df.head())
     assert support.page_problems(driver) == []
+    assert "Validity against the training data (train.parquet)" in page_text(driver)
     driver.save_screenshot(str(shots_dir(tmp_path) / "generate-sample.png"))
+
+
+def page_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_scorecard_lineage_and_validity_are_on_the_pages(driver_and_url):
+    """What a person reads first: the verdicts in words on Overview and Fidelity, the fit
+    the evaluated sample came from (its lineage tags), and Fidelity's validity figures."""
+    from journeylab.evaluation.verdict import FIDELITY_LEVELS
+
+    driver, url, _ = driver_and_url
+    for page in ("overview", "fidelity"):
+        support.visit(driver, url, page)
+        text = page_text(driver)
+        assert any(words in text for _, words in FIDELITY_LEVELS), (page, text[:2000])
+        assert "Detection AUC:" in text and "fit run unknown" not in text, page
+        assert "· vae · ε=" in text, (page, text[:2000])  # the sample of the DP VAE
+    assert "Validity of" in text  # Fidelity's explored pair
+    assert support.page_problems(driver) == []

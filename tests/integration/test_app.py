@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def test_journeys(seeded):
     assert not at.error, texts(at, "error")
     assert [s.label for s in at.selectbox] == ["Real log", "Synthetic log"]
     assert "synthetic" in at.selectbox[1].value.label
+    synthetic = {o for o in at.selectbox[1].options if "synthetic" in o}
+    assert any("· vae ε=" in o for o in synthetic) and any("· gan no DP" in o for o in synthetic)
     assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
     open_tab(at, "jn_tab", "Channel flows")  # tabs draw only the open one
     assert [c.key for c in at.get("plotly_chart")] == ["sk_Real", "sk_Synthetic"]
@@ -123,6 +126,8 @@ def test_fidelity(seeded):
     at.button(key="fid_detect").click().run()
     auc = float(next(m.value for m in at.metric if m.label == "Detection AUC"))
     assert 0.0 <= auc <= 1.0
+    assert "What gives the synthetic journeys away most:**\n- " in texts(at, "markdown")
+    assert ": real " in texts(at, "markdown")  # each giveaway in words, real vs synthetic
 
 
 def test_privacy(seeded):
@@ -316,3 +321,157 @@ def test_sankey_links_and_transitions(tiny_log):
     mat = charts.transition_matrix(ngram_frequencies(tiny_log, n=2))
     assert mat.sum(axis=1).round(9).eq(1.0).all()
     assert "<START>" in mat.index and "<END>" in mat.columns
+
+
+# --- lineage and the reviewer's privacy page -------------------------------------------
+def derived_runs(client, fit_id: str) -> dict[str, object]:
+    """kind -> the newest run of that kind whose lineage names fit run `fit_id`."""
+    from journeylab.journeys.tracking import TAG
+
+    exp = client.get_run(fit_id).info.experiment_id
+    found = client.search_runs([exp], f"tags.`{TAG}fit_run_id` = '{fit_id}'")
+    return {r.data.tags[f"{TAG}kind"]: r for r in reversed(found)}
+
+
+def test_runs_derived_from_a_fit_carry_its_lineage(seeded):
+    """The sample of the (DP) VAE, and the comparison, audit and report of that sample,
+    are tagged with the fit's generator, epsilon, delta and run id; the run table shows them."""
+    from journeylab.journeys.tracking import TAG, open_store
+
+    _, ids = seeded
+    client = open_store()
+    fit = client.get_run(ids["vae"]).data
+    dp = "privacy.epsilon" in fit.metrics
+    runs = derived_runs(client, ids["vae"])
+    assert {"sample", "compare", "audit", "evaluate"} <= set(runs)
+    sample = runs["sample"].data.tags
+    assert sample[f"{TAG}generator"] == "vae"
+    eps = float(sample[f"{TAG}epsilon"])
+    assert (0 < eps <= 8.0 + 1e-6 and float(sample[f"{TAG}delta"]) > 0) if dp else eps == inf
+    for kind in ("compare", "audit", "evaluate"):
+        tags = runs[kind].data.tags
+        assert [tags.get(f"{TAG}{k}") for k in ("generator", "epsilon", "delta")] == [
+            sample[f"{TAG}{k}"] for k in ("generator", "epsilon", "delta")
+        ], kind
+    report = runs["evaluate"].data.metrics  # from files: the guarantee comes with the lineage
+    assert report.get("privacy.epsilon", inf) == (pytest.approx(eps, rel=1e-5) if dp else inf)
+    utility = client.get_run(ids["utility"]).data.tags  # TSTR on the GAN's sample
+    assert utility[f"{TAG}generator"] == "gan" and utility[f"{TAG}fit_run_id"] == ids["gan"]
+    at = open_page("runs")
+    table = at.dataframe[0].value.set_index("run_id")
+    for kind in ("sample", "compare", "audit"):
+        row = table.loc[runs[kind].info.run_id]
+        assert (row.generator, row["fit run"]) == ("vae", ids["vae"][:8]), kind
+        assert row.epsilon == (f"ε={eps:.3g}" if dp else "no DP"), kind
+
+
+inf = float("inf")
+
+
+def test_privacy_page_says_no_cap_instead_of_no_dp(seeded, tmp_path, monkeypatch):
+    """A dataset with epsilon spent and no cap: 'no cap set; X spent', never '∞ (no DP)'."""
+    from journeylab.journeys.tracking import TAG
+    from journeylab.privacy.ledger import Ledger
+
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "nocap")
+    ledger = copy / "mlruns" / "privacy" / "ledger.jsonl"
+    ledger.unlink()
+    env_for(monkeypatch, copy)
+    fp = open_store_tags(ids["vae"])[f"{TAG}dataset_fingerprint"]
+    with Ledger(ledger).reservation(
+        fp, epsilon=8.0, delta=1e-5, mechanism="dp-sgd/vae", run_id=ids["vae"]
+    ) as r:
+        r.commit(epsilon=7.999943, delta=1e-5)
+    at = open_page("privacy")
+    left = at.dataframe[0].value["ε left"].iloc[0]
+    assert left == "no cap set; 8 spent", left
+    times = at.dataframe[1].value["time"]
+    assert times.str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC").all(), list(times)
+
+
+def open_store_tags(run_id: str) -> dict[str, str]:
+    from journeylab.journeys.tracking import open_store
+
+    return open_store().get_run(run_id).data.tags
+
+
+def test_privacy_card_reads_as_words(seeded):
+    _, ids = seeded
+    at = open_page("privacy")
+    at.selectbox(key="pv_run").select(ids["vae"]).run()
+    assert not at.exception and not at.error, texts(at, "error")
+    md = texts(at, "markdown")
+    title = next(m.value for m in at.markdown if "Privacy card ·" in m.value)
+    assert title.startswith("**Privacy card · vae on simulate, ")
+    assert ids["vae"] not in title, "the title is words, not a run id"
+    assert "# Privacy card" not in md and "```json" not in md and "['" not in md
+    if "RDP" in md:  # a DP fit: the two accountants are explained in one line
+        assert "RDP and PRV are two accountants" in texts(at, "caption")
+
+
+def test_left_label_and_time_format():
+    from journeylab.app.event_logs import fmt_time, left_label
+
+    assert left_label(math.nan, inf, 8.0) == "no cap set; 8 spent"
+    assert left_label(None, inf, 0.0) == "no cap set; 0 spent"
+    assert left_label(20.0, 12.000057, 7.999943) == "12"
+    assert fmt_time("2026-12-04T21:42:32.123456+00:00") == "2026-12-04 21:42:32 UTC"
+
+
+# --- scorecard and validity -------------------------------------------------------------
+def verdicts(at: AppTest) -> dict[str, str]:
+    """aspect -> the verdict's words: the scorecard's coloured lines, e.g.
+    "**:red[trivially detectable]**", in the order fidelity, utility, privacy."""
+    words = [m.value for m in at.markdown if m.value.startswith("**:")]
+    return dict(zip(("Fidelity", "Utility", "Privacy"), words[:3], strict=False))
+
+
+def validity_table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "figure" in d.value.columns)
+
+
+@pytest.mark.parametrize("page", ["overview", "fidelity"])
+def test_pages_lead_with_the_scorecard(seeded, page):
+    """The newest evaluated sample (the report on the DP VAE's sample) in words, with the
+    lineage it was tagged with and the figures behind each verdict."""
+    from journeylab.evaluation.verdict import FIDELITY_LEVELS, NO_DP, UTILITY_LEVELS
+
+    _, ids = seeded
+    at = open_page(page)
+    assert not at.error, texts(at, "error")
+    v = verdicts(at)
+    assert set(v) == {"Fidelity", "Utility", "Privacy"}
+    assert any(f"[{w}]" in v["Fidelity"] for _, w in FIDELITY_LEVELS), v
+    assert any(f"[{w}]" in v["Utility"] for _, w in UTILITY_LEVELS), v  # the report's TSTR
+    assert NO_DP not in v["Privacy"] and "unknown" not in v["Privacy"]
+    captions = texts(at, "caption")
+    assert "vae · ε=" in captions and f"fit run {ids['vae'][:8]}" in captions
+    assert "Detection AUC: **" in captions and "Real-vs-real detection AUC: **" in captions
+
+
+def test_fidelity_shows_validity_of_the_report_and_of_any_pair(seeded):
+    at = open_page("fidelity")
+    logged = validity_table(at)
+    assert "Impossible channel/event pairs" in set(logged.figure)
+    assert logged.synthetic.str.fullmatch(r"(<0\.1|\d+\.\d)%").all()
+    explored = [d.value for d in at.dataframe if "figure" in d.value.columns]
+    assert len(explored) == 2, "the logged report's and the explored pair's"
+
+
+def test_generate_checks_validity_against_the_training_data(seeded):
+    _, ids = seeded
+    at = open_page("generate")
+    at.selectbox(key="gen_run").select(ids["gan"]).run()
+    at.number_input(key="gen_n").set_value(20)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    figures = at.session_state["journeylab_generated"]["validity"]
+    assert figures["of"] == "train.parquet"
+    assert 0.0 <= figures["unseen_pair_share"] <= 1.0
+    table = validity_table(at)
+    assert {"Impossible channel/event pairs", "Events outside the real time window"} <= set(
+        table.figure
+    )
+    if figures["unseen_pair_share"] > 0:
+        assert "never occur in the training data" in texts(at, "warning")

@@ -16,6 +16,7 @@ from conftest import TINY_SCHEMA, tiny_frame
 import journeylab.generators as generators
 from journeylab.evaluation.html import render
 from journeylab.evaluation.report import EvaluateConfig, evaluate, evaluate_generator, write_report
+from journeylab.evaluation.verdict import FIDELITY_LEVELS, NO_DP, NOT_MEASURED
 from journeylab.journeys import EventLog, Schema, split_by_customer
 from journeylab.journeys.errors import ConfigError, DataError, UserError
 from journeylab.journeys.fidelity import fidelity_report
@@ -69,7 +70,18 @@ def check_report(report: dict, *, dp: bool) -> None:
     assert "not covered" in report["privacy"]["audits"]["caveat"]
     assert 0 <= report["privacy"]["audits"]["metrics"]["mia_distance_auc"] <= 1
     json.dumps(report, allow_nan=False)  # strict JSON: NaN became null
-    assert_offline_html(render(report))
+    card = {v["aspect"]: v for v in report["scorecard"]}
+    assert card["fidelity"]["words"] in {w for _, w in FIDELITY_LEVELS}
+    if card["utility"]["words"] != NOT_MEASURED:  # a tiny sample may lack a label class
+        assert card["utility"]["figures"][0]["name"] == "Synthetic-trained / real-trained AUC"
+    assert (card["privacy"]["words"] == NO_DP) is not dp
+    assert 0 <= report["validity"]["unseen_pair_share"] <= 1
+    html = render(report)
+    assert_offline_html(html)
+    assert "<h2>Scorecard</h2>" in html and card["fidelity"]["words"] in html
+    assert "Impossible channel/event pairs" in html
+    if report["fidelity"]["giveaways"]:
+        assert "What gives the synthetic journeys away most" in html and ": real " in html
 
 
 # --- the report for every generator, with and without DP, and for outside data -------------
@@ -419,6 +431,8 @@ def test_run_id_of_a_dp_fit_and_of_its_sample(files, capsys):
     assert r1["cost"]["sample_seconds"] > 0
     (ev,) = runs_of_kind("evaluate")
     assert ev.data.tags["journeylab.fit_run_id"] == fit_id
+    assert ev.data.tags["journeylab.generator"] == "vae"  # lineage: the report's own run
+    assert float(ev.data.tags["journeylab.epsilon"]) == pytest.approx(r1["privacy"]["epsilon"])
     assert r1["source"]["evaluate_run_id"] == ev.info.run_id
     # after `journeylab sample`, a fit run id finds the sample's file, and so does its own id
     journeylab(["sample", "--run-id", fit_id, "-n", "30", "-o", "synth/s.parquet"])

@@ -61,3 +61,36 @@ def test_a_calendar_saved_without_pooled_rows_still_applies():
     d.pop("pooled")  # as saved by an earlier version
     out = Calendar.from_dict(d).apply(log.df.copy(), log, np.random.default_rng(0))
     assert len(out) == log.n_events
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_pairs_the_data_never_has_move_to_a_channel_where_they_occur(epsilon):
+    """Purchases happen on web and app only; a model's email purchases become web or app
+    purchases, and a model's store views (no store events at all) become web or app views."""
+    log = EventLog.from_frame(office_hours(1200, seed=2), Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    df = log.df.copy()
+    rows = df.index[::4]
+    df.loc[rows, "channel"] = "email"
+    df.loc[df.index[1::4], "channel"] = "store"
+    out = cal.apply(df, log, np.random.default_rng(1))
+    assert out["channel"].isin(["web", "app"]).all()
+    assert (out["event_type"].sort_index() == df["event_type"].sort_index()).all()
+    assert set(out["channel"]) == {"web", "app"}
+
+
+def test_a_declared_time_resolution_is_kept_at_any_epsilon():
+    d = {**TINY_SCHEMA, "time_resolution": {"purchase": "date", "default": "minute"}}
+    schema = Schema.from_dict(d)
+    log = EventLog.from_frame(office_hours(300, seed=3), schema)  # purchases at clock times
+    cal = Calendar.fit(log, scale=n_tables(log) / 0.5, rng=np.random.default_rng(0))
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+    t, buys = out["timestamp"], out["event_type"] == "purchase"
+    assert (t[buys] == t[buys].dt.normalize()).all()  # date only, as declared
+    assert (t[~buys].dt.second == 0).all() and (t[~buys] != t[~buys].dt.normalize()).all()
+
+
+def test_a_bad_time_resolution_is_refused_with_the_fix():
+    with pytest.raises(Exception, match="must be one of.*e.g. time_resolution"):
+        Schema.from_dict({**TINY_SCHEMA, "time_resolution": {"purchase": "daily"}})

@@ -195,3 +195,21 @@ def test_ragged_chunked_data_gives_the_batches_of_the_padded_encoding():
                 torch.testing.assert_close(getattr(b, k), ref[idx, :L], rtol=0, atol=0)
             torch.testing.assert_close(b.ctx, codec.ctx_classes(enc)[idx], rtol=0, atol=0)
     assert whole.take(torch.tensor([], dtype=torch.long)).tokens.shape[0] == 0
+
+
+def test_a_told_length_is_kept_when_gaps_may_shrink_as_far_as_needed(data):
+    """An untrained net's gaps run far past the window: with max_shrink 0 (the profile's
+    rhythm redraws gaps) every journey keeps its told length; with the default cap some
+    are cut at the window's end."""
+    torch.manual_seed(2)
+    net = VAENet(data.codec, VAEConfig(d_model=16, n_layers=3)).eval()
+    n, L = 64, data.codec.max_length
+    ctx = net.context.sample(n, {}, torch.Generator().manual_seed(0))
+    z = torch.randn(n, net.cfg.latent_dim)
+    force = torch.full((n,), L)
+    kept = net.generate(ctx, z, torch.Generator().manual_seed(1), force=force, max_shrink=0.0)
+    assert (kept["lengths"] == L).all()
+    room = (data.codec.span - kept["start"]).clamp(min=0)
+    assert (kept["gaps"].sum(1) <= room + 1).all()  # inside the window
+    cut = net.generate(ctx, z, torch.Generator().manual_seed(1), force=force)
+    assert (cut["lengths"] < L).any()

@@ -116,11 +116,11 @@ def test_dp_profile_and_dp_sgd_add_up_in_the_ledger_and_the_card(schema, tmp_pat
     gen.fit(log, privacy=PrivacyBudget(epsilon=2.0), ledger=ledger, run_id="r1")
     rel = gen.release
     sgd, prof = rel["training"]["epsilon"], rel["profile"]["epsilon"]
-    assert prof == pytest.approx(0.2) and sgd <= 1.8
+    assert prof == pytest.approx(0.5) and sgd <= 1.5
     assert rel["epsilon"] == pytest.approx(sgd + prof)
     (entry,) = ledger.entries()
-    assert entry.parts["profile"]["epsilon"] == pytest.approx(0.2)
-    assert entry.parts["training"]["epsilon"] == pytest.approx(1.8)
+    assert entry.parts["profile"]["epsilon"] == pytest.approx(0.5)
+    assert entry.parts["training"]["epsilon"] == pytest.approx(1.5)
     assert entry.spent_epsilon == pytest.approx(sgd + prof)
     card = PrivacyCard.from_record(rel)
     assert card.consistent

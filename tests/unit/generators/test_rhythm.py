@@ -124,7 +124,8 @@ def test_a_dp_fit_spends_a_rhythm_share_of_the_profile_budget(schema, tmp_path):
         log, privacy=PrivacyBudget(epsilon=2.0), ledger=Ledger(tmp_path / "l.jsonl"), run_id="r"
     )
     parts = gen.profile.detail["epsilon_parts"]
-    assert parts["rhythm"] == pytest.approx(0.2 * 0.2)  # auto: on under DP
+    assert parts["rhythm"] == pytest.approx(0.5 * 0.2)  # auto: on under DP
+    assert parts["values"] == pytest.approx(0.5 * 0.15)
     assert sum(parts.values()) == pytest.approx(gen.release["profile"]["epsilon"])
     syn = gen.sample(50, seed=0)
     assert len(syn.customers) == 50

@@ -1,5 +1,6 @@
 import pandas as pd
 import pytest
+import torch
 from conftest import TINY_SCHEMA, tiny_frame
 
 from journeylab.journeys import (
@@ -75,6 +76,24 @@ def test_encoding_round_trip_exact(tiny_log):
     assert int(e.mask().sum()) == len(tiny_log)
     back = enc.decode(e)
     pd.testing.assert_frame_equal(back.df, tiny_log.df)
+
+
+def test_journeys_running_past_the_window_are_shrunk_to_fit_not_cut(tiny_log):
+    """A model's gaps may carry a journey past the window's end: it keeps every event,
+    in order, inside the window (clipped times used to collapse and drop them)."""
+    enc = JourneyEncoder(tiny_log.schema)
+    e = enc.encode(tiny_log)
+    e.gaps = torch.where(e.mask(), torch.full_like(e.gaps, 40 * 86_400.0), e.gaps)  # 40 days
+    e.gaps[:, 0] = 0.0
+    e.start = torch.full_like(e.start, enc.time_span - 3600.0)  # an hour before the end
+    back = enc.decode(e)
+    assert len(back) == len(tiny_log)
+    t = back.df["timestamp"]
+    assert t.between(tiny_log.schema.time_start, tiny_log.schema.time_end).all()
+    assert (back.df.groupby("customer_id")["timestamp"].diff().dropna() > pd.Timedelta(0)).all()
+    got = back.df.groupby("customer_id")["event_type"].apply(list)
+    want = tiny_log.df.groupby("customer_id")["event_type"].apply(list)
+    assert got.equals(want)  # the order of events kept
 
 
 def test_encoder_refuses_undeclared_domain():

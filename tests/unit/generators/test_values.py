@@ -1,0 +1,66 @@
+"""Values: the model decides which amount is larger, the profile's histogram how large."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+from test_profile import planted
+
+from journeylab.generators.profile import JourneyProfile, profile_shares
+from journeylab.generators.values import Values
+from journeylab.journeys import EventLog, Schema
+
+
+@pytest.fixture(scope="module")
+def log() -> EventLog:
+    return EventLog.from_frame(planted(600), Schema.from_dict(TINY_SCHEMA))
+
+
+def inflated(log: EventLog) -> pd.DataFrame:
+    """A model's amounts: the right order, too large."""
+    df = log.df.copy()
+    df["amount"] = (df["amount"] * 1.5 + 20).round(2)
+    return df
+
+
+@pytest.mark.parametrize("scale", [None, 1 / 1.0])
+def test_apply_gives_real_sizes_in_the_models_order(log, scale):
+    vals = Values.fit(log, scale=scale, rng=np.random.default_rng(0))
+    model = inflated(log)
+    out = vals.apply(model, log, np.random.default_rng(2))
+    real = log.df["amount"]
+    for q in (0.1, 0.5, 0.9):
+        assert out["amount"].quantile(q) == pytest.approx(real.quantile(q), rel=0.3)
+    assert model["amount"].median() > 1.4 * real.median()  # what it was before
+    assert (out["amount"].rank(method="first").corr(model["amount"].rank(method="first"))) > 0.99
+    assert (out["amount"] == out["amount"].round(2)).all()  # the schema's 2 decimals
+    assert out["amount"].between(0, 500).all()
+
+
+def test_zeros_are_left_to_the_calendar(log):
+    df = log.df.copy()
+    df.loc[df.index[::3], "amount"] = 0.0
+    out = Values.fit(log, scale=None, rng=np.random.default_rng(0)).apply(
+        df, log, np.random.default_rng(0)
+    )
+    assert ((out["amount"] == 0) == (df["amount"] == 0)).all()
+
+
+def test_a_journey_constant_stays_constant_after_the_mapping(log):
+    prof = JourneyProfile.fit(log, epsilon=None, seed=0, parts=("values",))
+    assert "amount" in prof.constants and prof.values is not None
+    syn = EventLog.from_frame(inflated(log), log.schema)
+    out = prof.apply(syn, np.random.default_rng(3))
+    assert (out.groupby("customer_id")["amount"].nunique() == 1).all()
+    assert out["amount"].median() == pytest.approx(log.df["amount"].median(), rel=0.2)
+
+
+def test_profile_shares_add_up():
+    for parts in ((), ("rhythm",), ("values",), ("rhythm", "values")):
+        shares = profile_shares(parts)
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert set(parts) <= set(shares)
+    with pytest.raises(ValueError, match="unknown profile parts"):
+        profile_shares(("tempo",))
