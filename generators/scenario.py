@@ -3,6 +3,7 @@
     name: promo-premium
     population:                  # exactly one of log / simulate / sample
       simulate: 400              #   simulator customers (the truth is known)
+      # log: journeys.parquet    #   or a log file, relative to the scenario file
       where: {segment: premium}  # a context filter (a value or a list of values)
       before_day: 60             # prefixes: each journey's events before this day
     interventions:
