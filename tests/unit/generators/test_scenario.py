@@ -119,3 +119,17 @@ def test_values_seen_only_on_a_removed_channel_are_banned_with_it():
     assert got["channel"] == ["email"]
     assert set(got["event_type"]) == {"email_open", "promo_email"}
     assert banned(log, []) == {}
+
+
+def test_a_population_log_is_real_by_default_and_read_beside_the_scenario(gen, tmp_path):
+    simulate(30, seed=6)[0].write(tmp_path / "people.parquet")
+    d = {
+        "name": "t",
+        "population": {"log": "people.parquet", "before_day": 60},
+        "interventions": [{"kind": "promotion", "day": 60}],
+    }
+    res = run_scenario(gen, Scenario.from_dict(d), seed=0, base_dir=tmp_path)
+    assert res.prefix_source == "real" and res.truth is None
+    assert res.customers + res.left_out == 30
+    synthetic = {**d, "population": {**d["population"], "source": "synthetic"}}
+    assert Scenario.from_dict(synthetic).population.prefix_source == "synthetic"
