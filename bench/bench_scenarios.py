@@ -2,6 +2,8 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios [--customers 300] [--reps 20] \\
         [--seed 0] [--scenarios promo-premium,campaign-earlier,no-email]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios --model [--train-customers 600] \\
+        [--epochs 20] [--latent posterior] [--customers 300] [--reps 5]
 
 Each scenario (SCENARIOS) is run `--reps` times, seeds seed..seed+reps-1, twice:
 with paired arms (common random numbers: same customers, same per-customer
@@ -17,6 +19,10 @@ has its own customers and draws, as two separate simulations would). Per outcome
   often the paired interval covers the true effect.
 
 Results go to bench/results/scenarios.json and scenarios.md, with the command.
+
+`--model` runs the model part instead (bench/scenarios_model.py): a VAE trained
+without DP answers the scenarios, compared with the simulator's true effect on
+the same customers; results to scenarios_model.json and scenarios_model.md.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.scenarios_model import render_model, run_model_part
 from journeylab.journeys.effects import OUTCOMES, effects
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
@@ -112,6 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--model", action="store_true", help="a VAE's estimates vs the truth")
+    ap.add_argument("--train-customers", type=int, default=600)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--latent", choices=("posterior", "prior"), default="posterior")
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
     problems = [
@@ -126,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     if problems:
         raise ConfigError("; ".join(problems))
     command = "python -m bench.bench_scenarios " + " ".join(argv or sys.argv[1:])
+    if a.model:
+        return write_model_part(a, names, command)
     results = {"command": command, "customers": a.customers, "reps": a.reps, "scenarios": {}}
     for name in names:
         t0 = time.perf_counter()
@@ -142,6 +155,18 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "scenarios.json", json.dumps(results, indent=1))
     atomic_write_text(RESULTS / "scenarios.md", table)
+    print(table)
+    return results
+
+
+def write_model_part(a: argparse.Namespace, names: list[str], command: str) -> dict:
+    results = {"command": command, "customers": a.customers, "reps": a.reps}
+    results.update(run_model_part(a, names))
+    results["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    table = f"`{command}`\n\n" + render_model(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "scenarios_model.json", json.dumps(results, indent=1))
+    atomic_write_text(RESULTS / "scenarios_model.md", table)
     print(table)
     return results
 

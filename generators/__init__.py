@@ -20,6 +20,9 @@ def _registered(_name: str) -> None:
 
 _MODULES = {name: "journeylab.generators.base" for name in _API}
 _MODULES["sample_context"] = "journeylab.generators.context"  # one journey per table row
+_MODULES["complete_journeys"] = "journeylab.generators.complete"  # continue given journeys
+_MODULES["Scenario"] = "journeylab.generators.scenario"
+_MODULES["run_scenario"] = "journeylab.generators.scenario_run"
 
 __getattr__, __dir__ = lazy_exports(__name__, _MODULES, before=_registered)
 

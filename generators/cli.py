@@ -128,15 +128,46 @@ def sample(
             "read by every command that reads a log) instead of one file.",
         ),
     ] = False,
+    prefix: Annotated[
+        Path | None,
+        typer.Option(
+            help="Journeys to continue (.parquet/.csv, the model's schema): each is kept "
+            "exactly and completed by the model (VAE only)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        float | None, typer.Option(help="With --prefix: days past each prefix's last event.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="With --prefix: no new event after this time.")
+    ] = None,
+    prefix_source: Annotated[
+        str,
+        typer.Option(
+            help="With --prefix: 'real' (personal data, not covered by DP) or 'synthetic'."
+        ),
+    ] = "real",
 ) -> None:
     """Sample synthetic journeys from a trained generator, streamed to Parquet.
 
-    Sampling a DP generator costs no extra budget (post-processing)."""
+    Sampling a DP generator costs no extra budget (post-processing). With --prefix,
+    the given journeys are completed instead; real prefixes are personal data and
+    the output is not covered by the model's DP guarantee."""
     from rich.progress import Progress
 
     from journeylab.journeys.eventlog import read_table
     from journeylab.runs import sample_run
 
+    if prefix is not None:
+        if n is not None or condition or context is not None or workers != 1 or partitioned:
+            raise ConfigError(
+                "--prefix completes the given journeys; leave out -n, --condition, "
+                "--context, --workers and --partitioned"
+            )
+        _complete(prefix, output, model_dir, run_id, seed, horizon, until, prefix_source)
+        return
+    if horizon is not None or until is not None:
+        raise ConfigError("--horizon and --until apply to --prefix only; add --prefix FILE")
     conditions = parse_pairs(condition, "--condition") or None
     table = None if context is None else read_table(context)
     if table is not None and n not in (None, len(table)):
@@ -167,6 +198,54 @@ def sample(
     )
 
 
+def _complete(prefix, output, model_dir, run_id, seed, horizon, until, source) -> None:
+    """`sample --prefix`: complete the given journeys (journeylab.whatif.complete_run)."""
+    from journeylab.whatif import complete_run
+
+    result = complete_run(
+        prefix=prefix,
+        out=output,
+        model_dir=model_dir,
+        run_id=run_id,
+        seed=seed,
+        horizon=horizon,
+        until=until,
+        source=source,
+    )
+    out.print(
+        f"completed {result.customers} journeys ({result.events} events, prefix: {source}) "
+        f"in {result.seconds:.1f}s -> {output}",
+        markup=False,
+    )
+    if source == "real":
+        err.print(
+            "note: real prefixes are personal data; this file is not covered by the "
+            "model's DP guarantee",
+            markup=False,
+        )
+
+
+def scenario_run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML (generators/scenario.py).")],
+    model_dir: Annotated[Path | None, typer.Option(help="Saved VAE folder.")] = None,
+    run_id: Annotated[str | None, typer.Option(help="MLflow run of `journeylab fit`.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of both arms (common random numbers).")] = 0,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Also run the simulator for the true effect.")
+    ] = False,
+) -> None:
+    """Run a what-if scenario: the population with and without the intervention, both
+    arms completed by the model from the same seed; effects with intervals, to MLflow."""
+    from journeylab.whatif import scenario_run as run
+
+    done = run(scenario, model_dir=model_dir, run_id=run_id, seed=seed, truth=simulate)
+    out.print(done.report, markup=False)
+    out.print(f"MLflow run {done.run_id}", markup=False)
+
+
 def add_commands(app: typer.Typer) -> None:
     app.command("fit")(fit)
     app.command("sample")(sample)
+    scenario = typer.Typer(no_args_is_help=True, help="What-if scenarios with a trained model.")
+    scenario.command("run")(scenario_run)
+    app.add_typer(scenario, name="scenario")

@@ -41,6 +41,8 @@ _API = {
     "sample_run": "journeylab.runs",
     "evaluate_run": "journeylab.runs",
     "FitResult": "journeylab.runs",
+    "complete_run": "journeylab.whatif",
+    "scenario_run": "journeylab.whatif",
     "evaluate": "journeylab.evaluation.report",
     "write_report": "journeylab.evaluation.report",
     "UserError": "journeylab.journeys.errors",

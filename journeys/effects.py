@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from journeylab.journeys.interventions import Counterfactual
 
 OUTCOMES = ("purchase_within", "churned", "spend", "purchases")
+# what a log alone shows (a model's journeys have no ground truth): `lapsed` stands in
+# for churn, the others are read from the purchase events as `outcomes` reads the truth
+LOG_OUTCOMES = ("purchase_within", "lapsed", "spend", "purchases")
 
 
 def outcomes(
@@ -54,6 +57,54 @@ def outcomes(
     )
 
 
+def log_outcomes(
+    log: EventLog,
+    ids,
+    *,
+    since_day: int = 0,
+    within_days: int = 30,
+    purchase: tuple[str, str] = ("event_type", "purchase"),
+    amount: str = "amount",
+) -> pd.DataFrame:
+    """Per customer of `ids` (index, in that order), from the events alone, as floats:
+
+    purchase_within as in `outcomes`; lapsed: 1 if the customer has no event at or
+    after day since_day + within_days (a log's stand-in for churn); spend: total
+    `amount` of the purchase events; purchases: their number. A customer of `ids`
+    without events in `log` gets 0, 1, 0, 0. `purchase` is (column, value)."""
+    key, time = log.schema.sequence_key, log.schema.sequence_index
+    df, ids = log.df, pd.Index(ids)
+    t0 = log.schema.time_start + pd.Timedelta(days=since_day)
+    t1 = t0 + pd.Timedelta(days=within_days)
+    buy = df[purchase[0]] == purchase[1]
+    per = df.assign(
+        _hit=buy & (df[time] >= t0) & (df[time] < t1),
+        _late=df[time] >= t1,
+        _spend=df[amount].where(buy, 0.0),
+        _buy=buy,
+    ).groupby(key, sort=False)[["_hit", "_late", "_spend", "_buy"]]
+    agg = per.sum().reindex(ids, fill_value=0).astype(float)
+    return pd.DataFrame(
+        {
+            "purchase_within": (agg["_hit"] > 0).astype(float),
+            "lapsed": (agg["_late"] == 0).astype(float),
+            "spend": agg["_spend"],
+            "purchases": agg["_buy"],
+        },
+        index=ids,
+    )
+
+
+def effect_table(
+    base: pd.DataFrame, treated: pd.DataFrame, *, paired: bool = True, level: float = 0.95
+) -> pd.DataFrame:
+    """Effect per outcome column (treated minus base), as `effects` reports it; paired
+    rows are matched on the index (the same customers in both)."""
+    z = float(ndtri(0.5 + level / 2))
+    rows = {k: _effect(base[k], treated[k], paired=paired, z=z) for k in base.columns}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def effects(
     cf: Counterfactual,
     *,
@@ -79,9 +130,7 @@ def effects(
             else truth["segment"].eq(segment).to_numpy()
         )
         arms.append(outcomes(log, truth, since_day=since_day, within_days=within_days)[keep])
-    z = float(ndtri(0.5 + level / 2))
-    rows = {k: _effect(arms[0][k], arms[1][k], paired=cf.paired, z=z) for k in OUTCOMES}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return effect_table(arms[0][list(OUTCOMES)], arms[1], paired=cf.paired, level=level)
 
 
 def _effect(base: pd.Series, treated: pd.Series, *, paired: bool, z: float) -> dict[str, float]:
@@ -119,3 +168,14 @@ def _check_effect_args(since_day, within_days, level, segment) -> None:
         problems.append(f"segment {segment!r} is unknown; choose one of {list(SEGMENTS)}")
     if problems:
         raise ConfigError("effects: " + "; ".join(problems))
+
+
+def effects_markdown(table: pd.DataFrame, columns=("baseline", "intervened", "effect")) -> str:
+    """An effect table as a Markdown table: the `columns`, then the interval."""
+    head = ["outcome", *columns, "CI"]
+    rows = [
+        [str(k), *(f"{r[c]:.4g}" for c in columns), f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]"]
+        for k, r in table.iterrows()
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

@@ -34,7 +34,7 @@ from typing import Any
 
 from journeylab.journeys.errors import ConfigError
 
-KINDS = ("data", "compare", "fit", "sample", "evaluate", "audit", "predict")
+KINDS = ("data", "compare", "fit", "sample", "evaluate", "audit", "predict", "scenario")
 TAG = "journeylab."
 STORE_DIR = "mlruns"
 

@@ -11,7 +11,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from journeylab.privacy.caveats import AUDIT_CAVEAT
+from journeylab.privacy.caveats import AUDIT_CAVEAT, PREFIX_CAVEAT
 
 if TYPE_CHECKING:  # the card calls the renderer; the renderer only reads the card
     from journeylab.privacy.card import PrivacyCard
@@ -30,6 +30,7 @@ NOT_COVERED = [
     "metrics computed on real data (fidelity reports, audits below): not private",
     "hyperparameters or model choices tuned by looking at results on real data",
     "other releases from the same dataset: see the ledger total",
+    PREFIX_CAVEAT,
 ]
 RECIPE = """from journeylab.privacy.card import card_numbers, recompute_epsilon
 numbers = card_numbers(open("card.md").read())

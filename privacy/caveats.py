@@ -7,3 +7,9 @@ AUDIT_CAVEAT = (
     "not covered by the differential-privacy guarantee and are not themselves private. "
     "An attack can show a leak; a failed attack does not prove there is none."
 )
+
+PREFIX_CAVEAT = (
+    "journeys completed from real prefixes (`journeylab sample --prefix`, scenarios on a "
+    "real log): the prefixes are real personal data, copied into the output unchanged, and "
+    "the continuations depend on them; the DP guarantee covers neither"
+)

@@ -36,3 +36,14 @@ def test_a_toy_run_writes_the_table_with_its_command(tmp_path, monkeypatch):
 def test_bad_arguments_are_refused(argv, match):
     with pytest.raises(ConfigError, match=match):
         bs.main(argv)
+
+
+def test_the_model_part_at_toy_size_compares_a_vae_with_the_truth(tmp_path, monkeypatch):
+    monkeypatch.setattr(bs, "RESULTS", tmp_path)
+    argv = ["--model", "--train-customers", "30", "--epochs", "1", "--customers", "30"]
+    res = bs.main([*argv, "--reps", "2", "--scenarios", "promo-premium"])
+    row = res["scenarios"]["promo-premium"]["outcomes"]["purchase_within"]
+    assert {"true_effect", "model_effect", "sign_right", "variance_ratio"} <= set(row)
+    assert not (tmp_path / "scenarios.json").exists()  # the simulator table is left alone
+    table = (tmp_path / "scenarios_model.md").read_text()
+    assert "| promo-premium | purchase_within |" in table and "model effect" in table

@@ -1,0 +1,218 @@
+"""Running a scenario (generators/scenario.py) with a trained VAE, and its truth.
+
+    result = run_scenario(gen, Scenario.load("scenario.yaml"), seed=0)
+    result.effects        # per outcome: baseline, intervened, effect, se, ci_low, ci_high, n
+    result.truth          # the same table from the simulator, when the scenario asks
+
+Steps: the population's journeys (a log, the simulator's baseline arm or model
+samples), filtered by `where`, are cut to their events before `before_day` (the
+prefixes; customers with none are left out). The interventions change a copy of
+the prefixes. Both sets are completed by the model (generators/complete.py) with
+the same seed, so a customer the intervention does not touch gets the same
+journey in both arms (common random numbers), and per-customer differences give
+the interval (journeys/effects.py). Customers whose treated prefix is empty (all
+their events were on a removed channel) are left out of both arms, and counted.
+
+What the answer means: the model answers with associations it learned from its
+training journeys; where they never contained the intervened pattern the answer
+is an extrapolation. `pattern_share` says how common the pattern is in the
+population's journeys (the closest look at the training data a run has).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from journeylab.generators.complete import complete_journeys
+from journeylab.generators.scenario import PROMO_EVENT, ModelIntervention, Scenario
+from journeylab.journeys.effects import effect_table, log_outcomes
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.interventions import Counterfactual, simulate_counterfactual
+
+INSERT_TAG = 404  # key of the stream that times and picks inserted events
+LIMITS = (
+    "The model answers with associations it learned from its training journeys; where "
+    "they never contained the intervened pattern, the answer is an extrapolation."
+)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """A scenario's answer: the model's effect table, the truth's (or None), and counts."""
+
+    effects: pd.DataFrame
+    truth: pd.DataFrame | None
+    customers: int  # in both arms
+    left_out: int  # population customers without a (treated) prefix
+    pattern_share: dict[str, float]
+    prefix_source: str
+    arms: tuple[EventLog, EventLog]
+
+
+def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = ".") -> ScenarioResult:
+    """Both arms of `sc` completed by `gen` from `seed`; see the module docstring."""
+    full, cf = population_log(gen, sc, seed=seed, base_dir=base_dir)
+    before = cut(full, sc.population.before_day)
+    treated = intervene(before, sc.interventions, seed=seed)
+    keep = pd.Index(sorted(set(treated.customers)))
+    left_out = full.n_customers - len(keep)
+    if len(keep) < 2:
+        raise ConfigError(
+            f"scenario '{sc.name}': {len(keep)} customer(s) have a prefix; widen `where`, "
+            "raise before_day or use more customers"
+        )
+    before = before.subset(keep)
+    ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
+    kw = {"horizon": sc.horizon, "latent": sc.latent}
+    arms = (
+        complete_journeys(gen, before, seed=seed, **kw).log,
+        complete_journeys(gen, treated, seed=seed if sc.paired else seed + 1, ban=ban, **kw).log,
+    )
+    o = {"since_day": sc.outcomes.since_day, "within_days": sc.outcomes.within_days}
+    est = effect_table(*(log_outcomes(a, keep, **o) for a in arms), paired=sc.paired)
+    truth = None
+    if cf is not None and sc.truth:
+        logs = (cf.baseline[0], cf.intervened[0])
+        truth = effect_table(*(log_outcomes(x, keep, **o) for x in logs), paired=True)
+    return ScenarioResult(
+        effects=est,
+        truth=truth,
+        customers=len(keep),
+        left_out=left_out,
+        pattern_share=pattern_share(full, sc.interventions),
+        prefix_source=sc.population.prefix_source,
+        arms=arms,
+    )
+
+
+def banned(log: EventLog, channels: list[str]) -> dict[str, list[str]]:
+    """What continuations may not generate once `channels` are removed: those channels,
+    and every event value seen only on them in `log` (the simulator's email_open and
+    promo_email without email), so the model cannot put them on another channel."""
+    if not channels:
+        return {}
+    df, on = log.df, log.df["channel"].isin(channels)
+    out = {"channel": list(channels)}
+    for c in log.schema.events:
+        if c.kind == "categorical" and c.name != "channel":
+            only = set(df.loc[on, c.name]) - set(df.loc[~on, c.name])
+            out.update({c.name: sorted(only)} if only else {})
+    return out
+
+
+def population_log(
+    gen, sc: Scenario, *, seed: int, base_dir: str | Path
+) -> tuple[EventLog, Counterfactual | None]:
+    """The population's whole journeys (filtered by `where`), and the simulator's arms."""
+    pop, cf = sc.population, None
+    if pop.log is not None:
+        path = Path(base_dir) / pop.log
+        if not path.is_file():
+            raise ConfigError(f"population log {path} does not exist; check population.log")
+        log = EventLog.read(path, gen.schema)
+    elif pop.simulate is not None:
+        ivs = sc.simulator_interventions() if sc.truth else ()
+        cf = simulate_counterfactual(pop.simulate, seed=seed, interventions=ivs)
+        log = EventLog.from_frame(cf.baseline[0].df, gen.schema)
+    else:
+        log = gen.sample(pop.sample, seed=seed)
+    return where(log, pop.where), cf
+
+
+def where(log: EventLog, filt: dict | None) -> EventLog:
+    """The customers whose context matches `filt` ({column: value or [values]})."""
+    if not filt:
+        return log
+    keep = _matching(log.df, log, filt)
+    if not keep.any():
+        raise ConfigError(f"where {filt} matches no customer of the population")
+    return log.subset(log.df.loc[keep, log.key].unique())
+
+
+def cut(log: EventLog, before_day: int | None) -> EventLog:
+    """Each journey's events before `before_day` (None: whole journeys)."""
+    if before_day is None:
+        return log
+    t = log.schema.time_start + pd.Timedelta(days=before_day)
+    return EventLog.from_frame(log.df[log.df[log.time] < t], log.schema)
+
+
+def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -> EventLog:
+    """A copy of the prefixes with `ivs` applied in order (see generators/scenario.py)."""
+    df = log.df.copy()
+    for i, iv in enumerate(ivs):
+        rng = np.random.default_rng([int(seed), INSERT_TAG, i])
+        if iv.kind in ("insert_event", "promotion"):
+            df = _insert(df, log, iv, rng)
+        elif iv.kind == "remove_channel":
+            _need(log, "channel", iv.channel, event=True)
+            df = df[df["channel"] != iv.channel]
+        else:
+            _need(log, iv.column, iv.value, event=False)
+            df.loc[_matching(df, log, iv.where), iv.column] = iv.value
+    return EventLog.from_frame(df, log.schema)
+
+
+def _insert(df: pd.DataFrame, log: EventLog, iv: ModelIntervention, rng) -> pd.DataFrame:
+    """One new event per chosen customer on day `iv.day`, in its first 12 hours."""
+    values = dict(PROMO_EVENT) if iv.kind == "promotion" else dict(iv.values)
+    filt = {"segment": iv.segment} if iv.kind == "promotion" and iv.segment else iv.where
+    for col, v in values.items():
+        _need(log, col, v, event=True)
+    first = df.groupby(log.key, sort=True).first()  # one row per customer, id order
+    chosen = _matching(first.reset_index(), log, filt)
+    chosen &= rng.random(len(first)) < (iv.share or 1.0)
+    secs = iv.day * 86_400 + rng.integers(0, 12 * 3600, len(first))
+    new = first.reset_index()[chosen].copy()
+    new[log.time] = log.schema.time_start + pd.to_timedelta(secs[chosen], unit="s")
+    for c in log.schema.events:
+        new[c.name] = values.get(c.name, c.min if c.kind == "numeric" else None)
+    missing = [c.name for c in log.schema.events if new[c.name].isna().any()]
+    if missing:
+        raise ConfigError(f"insert_event: give values for the event columns {missing}")
+    return pd.concat([df, new[df.columns]], ignore_index=True)
+
+
+def _matching(df: pd.DataFrame, log: EventLog, filt: dict | None) -> np.ndarray:
+    """bool[rows]: the rows whose context matches `filt` (all rows when None)."""
+    keep = np.ones(len(df), dtype=bool)
+    for col, v in (filt or {}).items():
+        if col not in [c.name for c in log.schema.context]:
+            ctx = [c.name for c in log.schema.context]
+            raise ConfigError(f"where: '{col}' is not a context column; choose from {ctx}")
+        keep &= df[col].isin(v if isinstance(v, list) else [v]).to_numpy()
+    return keep
+
+
+def _need(log: EventLog, col: str, value, *, event: bool) -> None:
+    """`col` must be an event (or context) column whose domain holds `value`."""
+    cols = log.schema.events if event else log.schema.context
+    names = [c.name for c in cols]
+    if col not in names:
+        what = "event" if event else "context"
+        raise ConfigError(f"'{col}' is not an {what} column of '{log.schema.name}'; use {names}")
+    c = cols[names.index(col)]
+    if c.kind == "categorical" and value not in c.values:
+        raise ConfigError(f"{col} {value!r} is not in its domain {list(c.values)}")
+
+
+def pattern_share(log: EventLog, ivs: tuple[ModelIntervention, ...]) -> dict[str, float]:
+    """Per intervention, the share of the population's customers whose journeys already
+    show its pattern (the inserted event, no event on the channel, the context value)."""
+    df, key, out = log.df, log.key, {}
+    for i, iv in enumerate(ivs):
+        if iv.kind in ("insert_event", "promotion"):
+            values = PROMO_EVENT if iv.kind == "promotion" else iv.values
+            hit = np.all([df[c] == v for c, v in values.items() if c in df], axis=0)
+            share = df.loc[hit, key].nunique() / log.n_customers
+        elif iv.kind == "remove_channel":
+            share = 1 - df.loc[df["channel"] == iv.channel, key].nunique() / log.n_customers
+        else:
+            share = df.loc[df[iv.column] == iv.value, key].nunique() / log.n_customers
+        out[f"{i}:{iv.kind}"] = float(share)
+    return out

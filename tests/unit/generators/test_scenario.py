@@ -1,0 +1,135 @@
+"""Scenarios with a tiny VAE on simulator journeys: paired arms, interventions, refusals."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from journeylab.generators import create
+from journeylab.generators.scenario import Scenario
+from journeylab.generators.scenario_run import banned, run_scenario
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.simulate import simulate
+
+TINY_VAE = {"epochs": 1, "batch_size": 20, "d_model": 16, "n_layers": 2, "latent_dim": 4}
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return create("vae", TINY_VAE).fit(simulate(40, seed=1)[0])
+
+
+def scenario(interventions, **population) -> Scenario:
+    pop = {"simulate": 40, "before_day": 60, **population}
+    return Scenario.from_dict(
+        {
+            "name": "t",
+            "population": pop,
+            "interventions": interventions,
+            "outcomes": {"since_day": 60, "within_days": 30},
+        }
+    )
+
+
+def test_a_no_op_intervention_gives_identical_arms_and_zero_effect(gen):
+    noop = [{"kind": "set_context", "column": "segment", "value": "premium"}]
+    res = run_scenario(gen, scenario(noop, where={"segment": "premium"}), seed=4)
+    pd.testing.assert_frame_equal(res.arms[0].df, res.arms[1].df)
+    assert (res.effects["effect"] == 0).all() and (res.effects["se"] == 0).all()
+
+
+def test_a_promotion_adds_one_promo_on_its_day_to_its_segment_only(gen):
+    res = run_scenario(gen, scenario([{"kind": "promotion", "day": 60, "segment": "budget"}]))
+    base, treated = (a.df for a in res.arms)
+    day = pd.Timestamp("2024-03-01")  # day 60 of the window
+    promo = (treated["event_type"] == "promo_email") & treated["timestamp"].between(
+        day, day + pd.Timedelta(hours=12)
+    )
+    got = treated.loc[promo, ["customer_id", "segment"]]
+    assert len(got) > 0 and (got["segment"] == "budget").all()
+    assert not got["customer_id"].duplicated().any()
+    # everyone outside the segment: the same journey in both arms (common random numbers)
+    others = base.loc[base["segment"] != "budget", "customer_id"].unique()
+    a = base[base["customer_id"].isin(others)].reset_index(drop=True)
+    b = treated[treated["customer_id"].isin(others)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_removing_a_channel_removes_it_from_prefix_and_continuation(gen):
+    res = run_scenario(gen, scenario([{"kind": "remove_channel", "channel": "email"}]), seed=1)
+    assert (res.arms[1].df["channel"] != "email").all()
+    assert not res.arms[1].df["event_type"].isin(["email_open", "promo_email"]).any()
+    assert res.arms[0].n_customers == res.arms[1].n_customers == res.customers
+    assert 0 <= res.pattern_share["0:remove_channel"] <= 1
+
+
+def test_set_context_changes_the_targeted_customers_and_truth_is_reported(gen):
+    ivs = [{"kind": "set_context", "column": "segment", "value": "premium"}]
+    sc = scenario(ivs, where={"segment": "budget"})
+    sc = Scenario.from_dict({**_as_dict(sc), "truth": True})
+    res = run_scenario(gen, sc, seed=2)
+    assert (res.arms[1].df["segment"] == "premium").all()
+    assert (res.arms[0].df["segment"] == "budget").all()
+    assert list(res.truth.index) == list(res.effects.index)
+    assert res.truth["n"].iloc[0] == res.customers
+
+
+def _as_dict(sc: Scenario) -> dict:
+    return {
+        "name": sc.name,
+        "population": {"simulate": 40, "before_day": 60, "where": sc.population.where},
+        "interventions": [iv.to_dict() for iv in sc.interventions],
+        "outcomes": {"since_day": 60, "within_days": 30},
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"interventions": [{"kind": "shift_campaign", "days": -14}]}, "cannot move a campaign"),
+        ({"population": {"simulate": 40, "log": "x.parquet"}}, "exactly one of log, simulate"),
+        ({"population": {"log": "x.parquet"}, "truth": True}, "truth needs population.simulate"),
+        ({"interventions": [{"kind": "promotion", "day": -3}]}, r"'day' -3 must be"),
+        ({"outcomes": {"within": 3}}, "within"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_scenarios_are_refused_naming_the_problem(change, match):
+    d = {
+        "name": "t",
+        "population": {"simulate": 40},
+        "interventions": [{"kind": "promotion", "day": 60}],
+        **change,
+    }
+    with pytest.raises(ConfigError, match=match):
+        Scenario.from_dict(d)
+
+
+def test_an_intervention_on_values_outside_the_schema_is_refused(gen):
+    bad = [{"kind": "insert_event", "day": 60, "values": {"channel": "fax"}}]
+    with pytest.raises(ConfigError, match=r"channel 'fax' is not in its domain"):
+        run_scenario(gen, scenario(bad))
+
+
+def test_values_seen_only_on_a_removed_channel_are_banned_with_it():
+    log, _ = simulate(40, seed=3)
+    got = banned(log, ["email"])
+    assert got["channel"] == ["email"]
+    assert set(got["event_type"]) == {"email_open", "promo_email"}
+    assert banned(log, []) == {}
+
+
+def test_a_population_log_is_real_by_default_and_read_beside_the_scenario(gen, tmp_path):
+    simulate(30, seed=6)[0].write(tmp_path / "people.parquet")
+    d = {
+        "name": "t",
+        "population": {"log": "people.parquet", "before_day": 60},
+        "interventions": [{"kind": "promotion", "day": 60}],
+    }
+    res = run_scenario(gen, Scenario.from_dict(d), seed=0, base_dir=tmp_path)
+    assert res.prefix_source == "real" and res.truth is None
+    assert res.customers + res.left_out == 30
+    synthetic = {**d, "population": {**d["population"], "source": "synthetic"}}
+    assert Scenario.from_dict(synthetic).population.prefix_source == "synthetic"
