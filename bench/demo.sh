@@ -17,7 +17,7 @@ $JL datasets describe "$CJ/split/train.parquet"
 echo "== compare train with holdout (the reference every generator is measured against)"
 $JL compare "$CJ/split/holdout.parquet" "$CJ/split/train.parquet" --json "$CJ/train_vs_holdout.json"
 echo "== fit a DP VAE on train (epsilon 8, customer-level DP-SGD, budget recorded in the ledger)"
-# the smaller network DP-SGD prefers (README, "Defaults"); the journey profile takes 10% of
+# the smaller network DP-SGD prefers (README, "Defaults"); the journey profile takes 25% of
 # epsilon and gets lengths, calendar time and per-journey constants right from the start
 $JL fit --data "$CJ/split/train.parquet" --model vae --epsilon 8 --epochs "$EPOCHS" \
   --config d_model=48 --config n_layers=4 --out "$CJ/vae-eps8"
