@@ -95,22 +95,28 @@ def _own_ledger(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("JOURNEYLAB_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.jsonl"))
 
 
-def cli(args: list, cwd) -> tuple[int, str]:
-    """(exit status, stderr) of `journeylab ARGS` run in-process in `cwd`."""
+def cli_io(args: list, cwd) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `journeylab ARGS` run in-process in `cwd`."""
     import contextlib
     import io
     from pathlib import Path
 
     from journeylab.app.cli import main
 
-    err, old = io.StringIO(), Path.cwd()
+    out, err, old = io.StringIO(), io.StringIO(), Path.cwd()
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             main([str(a) for a in args])
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     finally:
         os.chdir(old)
-    return code, err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli(args: list, cwd) -> tuple[int, str]:
+    """(exit status, stderr) of `journeylab ARGS` run in-process in `cwd`."""
+    code, _, err = cli_io(args, cwd)
+    return code, err

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from conftest import cli_io
 
-from journeylab.app.cli import main
 from journeylab.whatif import read_completion_note
 
 TINY_VAE = ["--epochs", "1", "--config", "batch_size=20", "--config", "d_model=16"]
@@ -25,33 +22,18 @@ outcomes: {since_day: 60, within_days: 30}
 """
 
 
-def cli(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of `journeylab ARGS` run in-process in `cwd`."""
-    out, err, old = io.StringIO(), io.StringIO(), Path.cwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     d = tmp_path_factory.mktemp("whatif")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{d}/mlruns/mlflow.db")
         mp.setenv("JOURNEYLAB_LEDGER", str(d / "ledger.jsonl"))
-        code, _, err = cli(
+        code, _, err = cli_io(
             ["datasets", "build", "simulate", "--customers", "40", "--out", "data"], d
         )
         assert code == 0, err
         data = ["--data", "data/simulate/events.parquet", "--schema", "data/simulate/schema.yaml"]
-        code, _, err = cli(["fit", *data, *TINY_VAE, "--out", "model"], d)
+        code, _, err = cli_io(["fit", *data, *TINY_VAE, "--out", "model"], d)
         assert code == 0, err
         yield d
 
@@ -67,7 +49,7 @@ def test_sample_prefix_keeps_the_prefix_and_says_it_is_real(project):
     prefix = events[events.groupby("customer_id").cumcount() < 2]
     prefix.to_csv(project / "prefix.csv", index=False)
     args = ["sample", "--model-dir", "model", "--prefix", "prefix.csv", "--horizon", "20"]
-    code, out, err = cli([*args, "-o", "done.parquet"], project)
+    code, out, err = cli_io([*args, "-o", "done.parquet"], project)
     assert code == 0, err
     assert "prefix: real" in out and "not covered by the model's DP guarantee" in err
     done = pd.read_parquet(project / "done.parquet")
@@ -83,7 +65,7 @@ def test_sample_prefix_keeps_the_prefix_and_says_it_is_real(project):
 def test_scenario_run_reports_effects_and_truth_and_logs_a_run(project):
     (project / "promo.yaml").write_text(SCENARIO)
     args = ["scenario", "run", "promo.yaml", "--model-dir", "model", "--simulate"]
-    code, out, err = cli(args, project)
+    code, out, err = cli_io(args, project)
     assert code == 0, err
     assert "Model estimate:" in out and "Simulator truth" in out and "extrapolation" in out
     run = _runs(project, "scenario").iloc[0]
@@ -106,5 +88,5 @@ def test_scenario_run_reports_effects_and_truth_and_logs_a_run(project):
     ],
 )
 def test_bad_what_if_arguments_are_refused(project, args, match):
-    code, _, err = cli(args, project)
+    code, _, err = cli_io(args, project)
     assert code == 2 and match in err, err
