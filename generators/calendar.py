@@ -155,6 +155,32 @@ class Calendar:
         k = np.asarray(self.time_class, float).shape[1]
         return mass > (np.sqrt(2.0 * k) * self.scale if self.scale else 0.0)
 
+    def _by_event_type(self, col: str, tok, kinds, own, log: EventLog):
+        """Events of a token too thin for its own row of `zeros:col` take the row of its
+        event type (the sum of that type's token rows, over every channel) when that sum
+        holds 10 noise scales of mass times sqrt(rows summed) (a token's own row needs 10
+        scales; a sum of k rows carries sqrt(k) times the noise): on 1,000 customers under
+        DP a page view
+        on the web is too rare to say its amount is always 0, page views together are not."""
+        if len(_token_columns(log)) != 2 or own.all() or not self.tokens:
+            return kinds, own
+        m = np.asarray(self.zeros[col], float)[: len(self.tokens)]
+        types = pd.Series([t.split("|", 1)[1] for t in self.tokens])
+        group = types.factorize()[0]  # [T] event type of each named token
+        sums = np.zeros((group.max() + 1, m.shape[1]))
+        np.add.at(sums, group, m)
+        size = np.bincount(group)
+        ok_type = sums.sum(1) >= np.maximum(10 * self.scale * np.sqrt(size), 1e-12)
+        floor = 2 * self.scale * np.sqrt(size)[:, None]  # cells under 2 scales x sqrt(rows)
+        rows = np.where(sums > floor, sums, 0.0) + 1e-9
+        rows = rows / rows.sum(1, keepdims=True)
+        g = np.where(tok >= 0, group[np.maximum(tok, 0)], -1)
+        use = ~own & (g >= 0) & ok_type[np.maximum(g, 0)]
+        kinds, own = kinds.copy(), own.copy()
+        kinds[use] = rows[g[use]]
+        own[use] = True
+        return kinds, own
+
     def apply(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
         if not len(df):
             return df
@@ -166,6 +192,7 @@ class Calendar:
         df = _redraw_clock(df, log, cls_p, hour_p, rng)
         for col in self.zeros:
             kinds, own = self.rows(f"zeros:{col}", tok)
+            kinds, own = self._by_event_type(col, tok, kinds, own, log)
             x = _numeric_kinds(df[col].to_numpy(float), kinds, own, rng)
             c = log.schema.column(col)
             df[col] = np.clip(
@@ -273,7 +300,14 @@ def _numeric_kinds(x: np.ndarray, rows: np.ndarray, own: np.ndarray, rng) -> np.
 def _weights(log: EventLog, *, capped: bool, rng) -> np.ndarray:
     if not capped:
         return np.ones(log.n_events)
-    keys = log.df[log.key].to_numpy()
+    return capped_weights(log.df[log.key].to_numpy(), rng)
+
+
+def capped_weights(keys: np.ndarray, rng) -> np.ndarray:
+    """Per row: each customer's rows subsampled to CAP, each of weight 1 / (rows kept),
+    so one customer adds at most 1 in L1 to any table counted with these weights."""
+    if not len(keys):
+        return np.zeros(0)
     rank = pd.Series(rng.random(len(keys))).groupby(keys, sort=False).rank(method="first")
     kept = np.minimum(pd.Series(keys).groupby(keys, sort=False).transform("size"), CAP)
     return np.where(rank.to_numpy() <= CAP, 1.0 / kept.to_numpy(), 0.0)

@@ -13,8 +13,8 @@ never negative), and `apply` hands the synthetic non-zero values the histogram's
 quantiles in their own order: the model decides which value is larger, the histogram
 how large. Zeros are left alone (structural zeros belong to the calendar).
 
-Under DP each customer's events are subsampled to the calendar's CAP and weighted
-1 / (events kept), so one customer moves a column's histogram by at most 1 in L1:
+Under DP each customer's non-zero values are subsampled to the calendar's CAP and
+weighted 1 / (values kept), so one customer moves a column's histogram by at most 1 in L1:
 Laplace noise of scale (number of columns) / epsilon spends epsilon.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeylab.generators.calendar import _weights, noisy_counts
+from journeylab.generators.calendar import capped_weights, noisy_counts
 from journeylab.journeys.eventlog import EventLog
 
 BINS = 32  # 8 per decade on a log scale; more bins let more noise cells through
@@ -56,15 +56,18 @@ class Values:
 
     @classmethod
     def fit(cls, log: EventLog, *, scale: float | None, rng) -> Values:
-        w = _weights(log, capped=scale is not None, rng=rng)
+        keys = log.df[log.key].to_numpy()
         hist = {}
         for col in columns(log):
             c = log.schema.column(col)
             e, _ = edges(c.min, c.max)
             x = log.df[col].to_numpy(float)
             nz = (x != 0) & np.isfinite(x)
+            # weights over each customer's non-zero values only: a customer with one
+            # purchase among fifty views still adds 1 (over all events it added 1/50)
+            w = capped_weights(keys[nz], rng) if scale is not None else np.ones(int(nz.sum()))
             b = np.clip(np.searchsorted(e, x[nz], side="right") - 1, 0, BINS - 1)
-            h = np.bincount(b, weights=w[nz], minlength=BINS)
+            h = np.bincount(b, weights=w, minlength=BINS)
             hist[col] = _released(h, scale, rng).tolist()
         return cls(hist=hist, scale=float(scale or 0.0))
 

@@ -94,3 +94,21 @@ def test_a_declared_time_resolution_is_kept_at_any_epsilon():
 def test_a_bad_time_resolution_is_refused_with_the_fix():
     with pytest.raises(Exception, match="must be one of.*e.g. time_resolution"):
         Schema.from_dict({**TINY_SCHEMA, "time_resolution": {"purchase": "daily"}})
+
+
+def test_structural_zeros_of_an_event_type_hold_when_each_channel_is_too_thin():
+    """Views on four channels, never with an amount: at this epsilon most channels' rows of
+    views do not survive the noise on their own, views together do; a model's amounts on views
+    are zeroed, the (thin) purchases keep theirs."""
+    df = office_hours(1200, seed=4)
+    df["channel"] = np.random.default_rng(5).choice(["web", "app", "email", "store"], len(df))
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    cal = Calendar.fit(log, scale=n_tables(log) / 0.2, rng=np.random.default_rng(0))
+    views = np.array([cal.tokens.index(f"{c}|view") for c in ("web", "app", "email", "store")])
+    assert (~cal.rows("zeros:amount", views)[1]).sum() >= 2  # too thin on their own
+    model = log.df.copy()
+    model["amount"] = np.random.default_rng(6).uniform(1, 50, len(model)).round(2)
+    out = cal.apply(model, log, np.random.default_rng(7))
+    buys = out["event_type"] == "purchase"
+    assert (out.loc[~buys, "amount"] == 0).all()
+    assert (out.loc[buys, "amount"] > 0).all()
