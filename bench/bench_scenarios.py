@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.scenarios_model import render_model, run_model_part
+from bench.scenarios_model import outcome_table, render_model, run_model_part
 from journeylab.journeys.effects import OUTCOMES, effects
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
@@ -100,17 +100,7 @@ def render(results: dict, command: str) -> str:
         ("CI ± indep.", "ci_half_independent", ".3g"),
         ("paired coverage", "paired_coverage", ".2f"),
     ]
-    out = [
-        f"`{command}`",
-        "",
-        "| scenario | outcome | " + " | ".join(c for c, _, _ in cols) + " |",
-        "|" + "---|" * (len(cols) + 2),
-    ]
-    for name, res in results["scenarios"].items():
-        for k, row in res["outcomes"].items():
-            cells = [format(row[key], f) for _, key, f in cols]
-            out.append(f"| {name} | {k} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+    return outcome_table(f"`{command}`", results["scenarios"], cols)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -129,14 +129,23 @@ def render_model(res: dict) -> str:
         ("rel. error", "relative_error", ".2f"),
         ("var. ratio (model)", "variance_ratio", ".1f"),
     ]
-    out = [
+    head = (
         f"VAE without DP, {res['train_customers']} training customers, {res['epochs']} epochs "
-        f"(fit {res['fit_seconds']:.0f}s), completions with z from the {res['latent']}",
+        f"(fit {res['fit_seconds']:.0f}s), completions with z from the {res['latent']}"
+    )
+    return outcome_table(head, res["scenarios"], cols)
+
+
+def outcome_table(head: str, scenarios: dict, cols: list[tuple[str, str, str]]) -> str:
+    """Markdown: `head`, then one row per (scenario, outcome); cols are (title, key,
+    format); a missing value (None) shows as "-"."""
+    out = [
+        head,
         "",
         "| scenario | outcome | " + " | ".join(c for c, _, _ in cols) + " |",
         "|" + "---|" * (len(cols) + 2),
     ]
-    for name, sc in res["scenarios"].items():
+    for name, sc in scenarios.items():
         for k, row in sc["outcomes"].items():
             cells = ["-" if row[key] is None else format(row[key], f) for _, key, f in cols]
             out.append(f"| {name} | {k} | " + " | ".join(cells) + " |")
