@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from journeylab.journeys.eventlog import EventLog
 
@@ -299,3 +300,60 @@ def budget_bars(summary: pd.DataFrame, *, title: str) -> go.Figure:
     )
     fig.update_layout(barmode="stack", xaxis_title="epsilon")
     return _layout(fig, title, 200 + 40 * len(summary))
+
+
+def tradeoff(
+    points: pd.DataFrame,
+    *,
+    measures: dict[str, tuple[str, float]],
+    reference: tuple[str, pd.Series] = ("", pd.Series(dtype=float)),
+    cap: float | None = None,
+    title: str,
+) -> go.Figure:
+    """A panel per measure (key -> (name, ideal)) against epsilon: the DP fits `points`
+    (columns epsilon, name and the keys) joined in order of epsilon, the no-DP reference
+    (label, value per key) dashed, what real data scores dotted, the cap as a vertical line."""
+    label, ref = reference
+    if points.empty and ref.empty:
+        return empty(title, "no measured runs")
+    pts = points.sort_values("epsilon")
+    right = max([1.0, *pts.epsilon, *([cap] if cap else [])]) * 1.1
+    names = [name for name, _ in measures.values()]
+    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=names)
+    for col, (key, (_, ideal)) in enumerate(measures.items(), start=1):
+        first = col == 1
+        flat = [("real data (ideal)", ideal, dict(dash="dot", color="grey"))]
+        if pd.notna(ref.get(key)):
+            flat.append((label, ref[key], dict(dash="dash", color=PALETTE[1])))
+        for text, y, style in flat:
+            fig.add_trace(_line(text, [0, right], [y, y], style, first), row=1, col=col)
+        fig.add_trace(_points(pts, key, first), row=1, col=col)
+        if cap:
+            ys = [*pts[key].dropna(), *(y for _, y, _ in flat)]
+            pad = (max(ys) - min(ys)) * 0.1 or 0.1
+            y = [min(ys) - pad, max(ys) + pad]
+            style = dict(color=PALETTE[2], width=2)
+            fig.add_trace(_line(f"cap ε={cap:g}", [cap, cap], y, style, first), row=1, col=col)
+        fig.update_xaxes(title_text="ε", rangemode="tozero", row=1, col=col)
+    return _layout(fig, title, 420, legend_y=-0.25)
+
+
+def _points(pts: pd.DataFrame, key: str, legend: bool) -> go.Scatter:
+    return go.Scatter(
+        x=pts.epsilon,
+        y=pts[key],
+        text=pts["name"],
+        mode="lines+markers",
+        name="DP fits",
+        legendgroup="DP fits",
+        showlegend=legend,
+        marker=dict(color=PALETTE[0], size=9),
+        hovertemplate="%{text}<br>ε=%{x:.3g}<br>%{y:.3f}<extra></extra>",
+    )
+
+
+def _line(name: str, x: list, y: list, line: dict, legend: bool) -> go.Scatter:
+    """A reference line as a trace, so that the legend names it (once for all panels)."""
+    return go.Scatter(
+        x=x, y=y, mode="lines", name=name, legendgroup=name, showlegend=legend, line=line
+    )
