@@ -17,6 +17,14 @@ from journeylab.app import store, ui
 from journeylab.journeys.errors import ConfigError
 from journeylab.store import resolve_path
 
+MIA_HELP = (
+    "0.5 means an attacker holding the synthetic data cannot tell training customers from "
+    "others (by distance to the closest synthetic journey); 1.0 is a total leak."
+)
+DCR_HELP = (
+    "share of synthetic journeys closer to a training journey than to a holdout one: 0.5 "
+    "is ideal, 1.0 means every synthetic journey sits on a training journey."
+)
 CALC = {"eps": "ε from the noise", "noise": "noise for a target ε"}
 AUDIT_NAMES = {
     "mia_distance_auc": "Membership inference AUC (distance)",
@@ -108,27 +116,34 @@ def audit_action(uri: str, df: pd.DataFrame) -> None:
         audit_result(*done)
 
 
-def audit(run_id: str) -> tuple[dict, str]:
-    """Audit a sample run as `journeylab audit` does, its steps shown as they happen."""
+def audit(run_id: str) -> tuple[dict, str, list[str]]:
+    """Audit a sample run as `journeylab audit` does, its steps shown as they happen;
+    (report, audit run id, the steps)."""
     from journeylab.audit import audit_sample  # sklearn and the audits: only when asked
+
+    steps: list[str] = []
+
+    def step(text: str) -> None:
+        steps.append(text)
+        status.write(text)
 
     with st.status("Auditing the sample", expanded=True) as status:
         try:
-            report, rid = audit_sample(run_id, progress=status.write)
+            report, rid = audit_sample(run_id, progress=step)
         except Exception:
             status.update(label="The audit could not run", state="error")
             raise
-        status.update(label=f"Audit logged to MLflow run {rid}", state="complete")
-    return report.to_dict(), rid
+    return report.to_dict(), rid, steps
 
 
-def audit_result(sample_id: str, report: dict, rid: str) -> None:
+def audit_result(sample_id: str, report: dict, rid: str, steps: list[str]) -> None:
+    with st.status(f"Audit logged to MLflow run {rid}", state="complete"):
+        st.markdown("\n".join(f"- {s}" for s in steps))
     metrics = report["metrics"]
-    rows = [(AUDIT_NAMES.get(k, k), round(v, 3)) for k, v in metrics.items()]
     st.markdown(f"**Audit of this sample** (MLflow run {rid})")
+    a, b = st.columns(2)
+    a.metric("Membership inference AUC", f"{metrics['mia_distance_auc']:.3f}", help=MIA_HELP)
+    b.metric("DCR share", f"{metrics['dcr_share']:.3f}", help=DCR_HELP)
+    rows = [(AUDIT_NAMES.get(k, k), round(v, 3)) for k, v in metrics.items()]
     st.dataframe(pd.DataFrame(rows, columns=["audit", "value"]), hide_index=True, key="pv_ar")
-    st.caption(
-        "Membership inference AUC: 0.5 means an attacker holding the synthetic data cannot "
-        "tell training customers from others; 1.0 is a total leak. DCR share: 0.5 is ideal, "
-        "1.0 means every synthetic journey sits closer to a training journey. " + report["caveat"]
-    )
+    st.caption(f"Membership inference AUC: {MIA_HELP} DCR share: {DCR_HELP} {report['caveat']}")

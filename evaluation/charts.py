@@ -335,7 +335,8 @@ def tradeoff(
             style = dict(color=PALETTE[2], width=2)
             fig.add_trace(_line(f"cap ε={cap:g}", [cap, cap], y, style, first), row=1, col=col)
         fig.update_xaxes(title_text="ε", rangemode="tozero", row=1, col=col)
-    return _layout(fig, title, 420, legend_y=-0.25)
+    fig = _layout(fig, title, 440, legend_y=-0.25)
+    return fig.update_layout(margin=dict(t=80))  # room for the panels' titles under the title
 
 
 def _points(pts: pd.DataFrame, key: str, legend: bool) -> go.Scatter:
