@@ -578,3 +578,23 @@ def test_audit_button_runs_and_logs_the_audit_as_the_cli_does(seeded, tmp_path, 
     assert audit.data.metrics == pytest.approx(direct)
     assert figures["DCR share (closer to train than to holdout)"] == round(direct["dcr_share"], 3)
     assert len(at.dataframe[-1].value) == 2  # the audits table now lists both audits
+
+
+# --- journeys you can compare --------------------------------------------------------------
+def test_journeys_share_one_axis_colours_markers_and_lead_with_figures(seeded):
+    at = open_page("journeys")
+    assert not at.error, texts(at, "error")
+    metrics = [(m.label, m.value) for m in at.metric]
+    medians = [v for label, v in metrics if label == "Median length"]
+    assert len(medians) == 2 and all(float(v) >= 1 for v in medians), metrics
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert specs[0]["layout"]["xaxis"]["range"] == specs[1]["layout"]["xaxis"]["range"]
+    colours, markers = {}, {}
+    for spec in specs:
+        for t in spec["data"]:
+            channel, event_type = t["name"].split(", ")
+            colours.setdefault(channel, set()).add(t["marker"]["color"])
+            markers.setdefault(event_type, set()).add(t["marker"].get("symbol", "circle"))
+    assert all(len(v) == 1 for v in colours.values()), colours
+    assert all(len(v) == 1 for v in markers.values()), markers
+    assert len({min(v) for v in markers.values()}) == len(markers)  # one marker per type
