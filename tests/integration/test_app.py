@@ -65,7 +65,8 @@ def test_runs_filter_and_compare(seeded):
     table = at.dataframe[0].value
     assert {ids["vae"], ids["gan"], ids["failed"]} <= set(table.run_id)
     gan = table.set_index("run_id").loc[ids["gan"]]  # a fit shows its samples' scores
-    assert 0 <= gan["3-gram TVD"] <= 1 and gan["TSTR ratio"] > 0
+    assert 0 <= gan["3-step path difference"] <= 1
+    assert gan["Synthetic-trained / real-trained AUC"] > 0
     at.multiselect(key="runs_kind").select("fit").run()
     assert set(at.dataframe[0].value.kind) == {"fit"}
     assert "out of memory" in at.dataframe[1].value.error.iloc[0]  # why it failed
@@ -598,3 +599,14 @@ def test_journeys_share_one_axis_colours_markers_and_lead_with_figures(seeded):
     assert all(len(v) == 1 for v in colours.values()), colours
     assert all(len(v) == 1 for v in markers.values()), markers
     assert len({min(v) for v in markers.values()}) == len(markers)  # one marker per type
+
+
+def test_runs_lead_with_rounded_scores_under_friendly_names(seeded):
+    from journeylab.evaluation.verdict import METRICS
+
+    at = open_page("runs")
+    table = at.dataframe[0].value
+    names = [METRICS[k][0] for k in ("detection_auc", "tstr_ratio", "tvd_3gram")]
+    assert list(table.columns[1:4]) == names, list(table.columns)  # right after the name
+    scores = table[names].stack()
+    assert len(scores) and (scores == scores.round(3)).all()
