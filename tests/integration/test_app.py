@@ -610,3 +610,36 @@ def test_runs_lead_with_rounded_scores_under_friendly_names(seeded):
     assert list(table.columns[1:4]) == names, list(table.columns)  # right after the name
     scores = table[names].stack()
     assert len(scores) and (scores == scores.round(3)).all()
+
+
+# --- actions on Generate --------------------------------------------------------------------
+def test_generate_logs_the_sample_and_evaluates_it(seeded, tmp_path, monkeypatch):
+    """On a copy of the store: Log writes the very journeys shown as a `sample` run (the
+    code of `journeylab sample`), Evaluate reports on it as `journeylab evaluate --run-id`."""
+    from journeylab.journeys.tracking import TAG, open_store
+
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "generate")
+    env_for(monkeypatch, copy)
+    at = open_page("generate")
+    at.selectbox(key="gen_run").select(ids["vae"]).run()
+    at.number_input(key="gen_n").set_value(25)
+    at.button[0].click().run()
+    shown = at.session_state["journeylab_generated"]["log"].df
+    assert at.button(key="gen_eval").disabled  # nothing to evaluate before it is logged
+    at.button(key="gen_log").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    sample_id, path = at.session_state["journeylab_generated"]["logged"]
+    assert Path(path).parent == copy / "samples"
+    pd.testing.assert_frame_equal(pd.read_parquet(path), shown, check_dtype=False)
+    sample = open_store().get_run(sample_id).data
+    assert sample.tags[f"{TAG}kind"] == "sample" and sample.tags[f"{TAG}fit_run_id"] == ids["vae"]
+    assert f"Logged as sample run {sample_id}" in texts(at, "success")
+    at.button(key="gen_eval").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    _, evaluate_id = at.session_state["journeylab_generated"]["evaluated"]
+    report = open_store().get_run(evaluate_id).data
+    assert report.tags[f"{TAG}kind"] == "evaluate" and report.tags[f"{TAG}fit_run_id"] == ids["vae"]
+    assert "detection_auc" in report.metrics
+    assert (copy / "reports" / f"evaluate-{sample_id[:12]}" / "report.html").is_file()
+    assert set(verdicts(at)) == {"Fidelity", "Utility", "Privacy"}
