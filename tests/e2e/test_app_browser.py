@@ -249,3 +249,32 @@ def test_privacy_audit_runs_from_the_page(driver_and_url, tmp_path_factory):
     logged = run.data.metrics
     assert metric_value(driver, "DCR share") == f"{logged['dcr_share']:.3f}"
     assert metric_value(driver, "Membership inference AUC") == f"{logged['mia_distance_auc']:.3f}"
+
+
+# --- screenshots for the README ---------------------------------------------------------------
+DOCS_PAGES = ("overview", "privacy", "journeys")
+HEIGHT_JS = """
+const main = document.querySelector('[data-testid="stMain"]') || document.body;
+return Math.max(main.scrollHeight, document.body.scrollHeight);
+"""
+
+
+def test_screenshots_for_the_readme(driver_and_url, tmp_path):
+    """Whole-page screenshots of Overview, Privacy and Journeys: into $JOURNEYLAB_DOCS_SHOTS
+    (`make screenshots` sets docs/screenshots, the README shows them), else tmp."""
+    driver, url, _ = driver_and_url
+    folder = Path(os.environ.get("JOURNEYLAB_DOCS_SHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    width, height = driver.get_window_size().values()
+    try:
+        for page in DOCS_PAGES:
+            support.visit(driver, url, page)
+            time.sleep(1.0)  # charts and tables paint after the page is drawn
+            driver.set_window_size(1400, min(driver.execute_script(HEIGHT_JS) + 120, 6000))
+            time.sleep(1.0)
+            assert support.page_problems(driver) == [], page
+            assert driver.save_screenshot(str(folder / f"{page}.png"))
+            assert (folder / f"{page}.png").stat().st_size > 30_000, page
+            driver.set_window_size(width, height)
+    finally:
+        driver.set_window_size(width, height)
