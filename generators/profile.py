@@ -83,6 +83,7 @@ class JourneyProfile:
     starts: list[float] | None = None  # [START_BINS] first-event times over the window
     rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
     values: dict[str, Any] | None = None  # generators.values.Values as a dict
+    logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 

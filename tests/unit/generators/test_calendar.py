@@ -118,7 +118,7 @@ def habits(n: int, *, seed: int) -> pd.DataFrame:
     """Early birds and night owls: each customer's events around its own hour (6 to 22)."""
     rng = np.random.default_rng(seed)
     df = office_hours(n, seed=seed)
-    own = dict(zip(df["customer_id"].unique(), rng.integers(6, 21, n)))
+    own = dict(zip(df["customer_id"].unique(), rng.integers(6, 21, n), strict=True))
     hour = (df["customer_id"].map(own) + rng.integers(-1, 2, len(df))).clip(0, 23)
     df["timestamp"] = df["timestamp"].dt.normalize() + pd.to_timedelta(hour * 3600 + 60, "s")
     return df

@@ -1,0 +1,92 @@
+"""Token shares under DP: a bias on the logits of the channel and event-type heads.
+
+    bias = calibrate(pilot, targets(profile, schema))   # {column: [classes] logit bias}
+
+DP-SGD clips every customer's gradient to the same norm, and a class that few
+customers' gradients push up is learnt last: on Complete Journey at epsilon 8 the VAE
+never generated a campaign event (3.6% of real events, 63% of households have one), and
+that alone told its journeys apart (AUC 0.81). The profile's calendar has already
+released, per token (`channel|event_type`), each customer's share of its events (every
+customer weighs 1 in all), so the shares the model should produce are known at no extra
+cost. `calibrate` draws a pilot of journeys with the current bias, measures the same
+per-customer shares on them, and moves each class's logit by the log ratio of target to
+pilot share, a few rounds (post-processing of the model and the released tables: no
+further privacy cost). The model still decides which customers and which steps get the
+rare tokens; the bias only scales how often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from journeylab.generators.calendar import Calendar
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.schema import Schema
+
+ROUNDS = 8  # at most; fewer once every share is within TOLERANCE
+TOLERANCE = 0.05  # |log(target / pilot share)|, for shares of at least 1%
+CLIP = 8.0  # largest bias either way (a factor of e^8 on a class's odds)
+FLOOR = 1e-4  # shares below this count as this (a class noise zeroed is pushed down, not to -inf)
+
+
+def targets(calendar: dict, schema: Schema) -> tuple[dict[str, np.ndarray], bool]:
+    """Per token column (channel, event type): each declared value's share, summed from
+    the calendar's (noisy) token masses; and whether that is a share of each customer's
+    events averaged over customers (under DP, where each customer weighs 1) rather than
+    of all events."""
+    cal = Calendar.from_dict(calendar)
+    per_customer = cal.scale > 0
+    if not cal.tokens:
+        return {}, per_customer
+    mass = np.maximum(cal.token_mass(), 0.0) * cal.valid_tokens()
+    if mass.sum() <= 0:
+        return {}, per_customer
+    parts = pd.DataFrame([t.split("|", 1) for t in cal.tokens], columns=["channel", "event_type"])
+    out = {}
+    for col in ("channel", "event_type"):
+        values = [str(v) for v in schema.column(col).values or []]
+        share = pd.Series(mass).groupby(parts[col].to_numpy()).sum().reindex(values, fill_value=0)
+        out[col] = share.to_numpy(float) / mass.sum()
+    return out, per_customer
+
+
+def shares(log: EventLog, col: str, values: list, *, per_customer: bool = True) -> np.ndarray:
+    """[values] each value's share of a customer's events averaged over customers
+    (`per_customer`), or of all events."""
+    df = log.df
+    if not len(df):
+        return np.zeros(len(values))
+    counts = pd.crosstab(df[log.key], df[col].astype(str)).reindex(
+        columns=[str(v) for v in values], fill_value=0
+    )
+    if not per_customer:
+        return counts.sum().to_numpy(float) / counts.to_numpy().sum()
+    return (counts.div(counts.sum(1), axis=0)).mean().to_numpy(float)
+
+
+def calibrate(
+    pilot: Callable[[dict[str, np.ndarray]], EventLog],
+    want: dict[str, np.ndarray],
+    *,
+    per_customer: bool = True,
+    rounds: int = ROUNDS,
+) -> dict[str, list[float]]:
+    """Logit biases per column such that `pilot(bias)` (journeys drawn with them) shows
+    each value's share (see `shares`) as in `want`."""
+    bias = {col: np.zeros(len(t)) for col, t in want.items()}
+    for _ in range(rounds):
+        log = pilot(bias)
+        worst = 0.0
+        for col, t in want.items():
+            values = log.schema.column(col).values or []
+            got = shares(log, col, values, per_customer=per_customer)
+            step = np.log(np.maximum(t, FLOOR)) - np.log(np.maximum(got, FLOOR))
+            worst = max(worst, float(np.abs(step[np.maximum(t, got) >= 0.01]).max(initial=0)))
+            b = bias[col] + step
+            bias[col] = np.clip(b - b.mean(), -CLIP, CLIP)  # softmax ignores a common shift
+        if worst < TOLERANCE:
+            break
+    return {col: b.tolist() for col, b in bias.items()}
