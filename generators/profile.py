@@ -50,6 +50,7 @@ from journeylab.journeys.orders import breaks_order, order_rules
 LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
+MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15}  # optional parts; the rest scale down
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
@@ -326,16 +327,22 @@ def _cell_distance(a: int, b: int) -> int:
 
 def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
     """Event columns constant within journeys: the (noisy) number of journeys in which
-    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys, and
-    there are at least 20 of those. One customer moves each count by at most 1."""
+    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys plus
+    two noise scales (but never above MAX_VARYING of them), and there are at least 20 of
+    those. One customer moves each count
+    by at most 1. (Without the allowance for the noise, a home store that never varies
+    was called constant on a coin flip: on 1,000 customers at epsilon 8 the scale is
+    about 20 and the bar 2.5.)"""
     cols = [c.name for c in log.schema.events]
     if not cols:
         return []
     varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
     counts = np.append(varies, float(log.lengths().gt(1).sum()))  # [C + 1]
+    scale = 0.0 if epsilon is None else len(counts) / epsilon
     if epsilon is not None:
-        counts = counts + rng.laplace(0.0, len(counts) / epsilon, size=counts.shape)
+        counts = counts + rng.laplace(0.0, scale, size=counts.shape)
     multi = counts[-1]
     if multi < 20:
         return []
-    return [c for c, v in zip(cols, counts[:-1], strict=True) if v < CONSTANT_SHARE * multi]
+    bar = min(CONSTANT_SHARE * multi + 2 * scale, MAX_VARYING * multi)
+    return [c for c, v in zip(cols, counts[:-1], strict=True) if v < bar]
