@@ -56,6 +56,8 @@ CAP = 32  # events per customer in the tables under DP
 MAX_TOKENS = 4096
 SHIFTS = np.arange(-3, 4)  # whole days a journey may move towards its weekdays
 STAY = 0.5  # prior probability of no shift
+SMOOTH_HALF_WIDTHS = (0, 1, 2, 3)  # hours either side in the hour rows' smoothing
+NOISE_SHARE = 0.3  # smoothed noise deviation allowed, as a share of a row's mean hour
 RHO_MAX = 0.95  # the habit copula's largest correlation within a customer
 BISECTIONS = 8
 ZERO_SHARE = 0.98  # a token's numeric is forced to 0 when at least this share is 0
@@ -134,7 +136,9 @@ class Calendar:
             x = log.df[col].to_numpy(float)
             kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
             zeros[col] = _table(tok, kind, w, T, 3)
-        pooled = {k: _pooled(v, scale, rng) for k, v in tables.items()}
+        # the hour's pooled row is kept as drawn: `rows` smooths it (thresholded cell by
+        # cell, only the noise peaks of a flat day were left: see `_smooth_rows`)
+        pooled = {k: _pooled(v, scale, rng, raw=k == "hour") for k, v in tables.items()}
         pooled.update({f"zeros:{k}": _pooled(v, scale, rng) for k, v in zeros.items()})
         zeros = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in zeros.items()}
         noisy = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in tables.items()}
@@ -161,9 +165,15 @@ class Calendar:
         """[E, K] distribution of each event's token, and [E] whether it is the token's
         own row: a token with less than 10 noise scales of mass uses the pooled row."""
         m = getattr(self, table) if table in self.__dataclass_fields__ else None
-        m = self.zeros[table.removeprefix("zeros:")] if m is None else m
+        m = np.asarray(self.zeros[table.removeprefix("zeros:")] if m is None else m, float)
         pooled = None if self.pooled is None else self.pooled.get(table)
-        return _rows(np.asarray(m, float), tok, self.scale, pooled)
+        if table != "hour" or not self.scale:
+            return _rows(m, tok, self.scale, pooled)
+        m, enough = _smooth_rows(m, self.scale)
+        m[~enough] = 0.0  # too thin to say which hours: the pooled row speaks for it
+        if pooled is not None:
+            pooled = _smooth_rows(np.asarray(pooled, float)[None], self.scale)[0][0]
+        return _rows(m, tok, self.scale, pooled, floor=0.0)
 
     def habit_sd(self) -> float | None:
         """How far customers' mean hours spread (sd in hours, from the habit table); None
@@ -284,11 +294,11 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng) -> pd.Da
     return df
 
 
-def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None):
+def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None, *, floor=None):
     """[E, K]: each event's token row of table m [T+1, K] as a distribution, and [E]
     whether that is the token's own row. Rows with less than 10 noise scales of mass use
     the pooled row (released on its own; a model saved before that sums the raw rows);
-    noisy cells under 2 scales count as 0."""
+    noisy cells under `floor` (default 2 scales) count as 0."""
     if pooled is not None:
         pooled = np.maximum(np.asarray(pooled, float), 0.0)
     else:
@@ -296,19 +306,42 @@ def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None):
         if scale:
             pooled = np.where(pooled > 2 * scale * np.sqrt(len(m)), pooled, 0.0)
     if scale:
-        m = np.where(m > 2 * scale, m, 0.0)
+        m = np.where(m > (2 * scale if floor is None else floor), m, 0.0)
     pooled = pooled + 1e-9
     ok = (m.sum(1) >= max(10 * scale, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
     out = np.where(ok[:, None], m[np.maximum(tok, 0)], pooled)
     return out / out.sum(1, keepdims=True), ok
 
 
-def _pooled(m: np.ndarray, scale: float | None, rng) -> list[float]:
+def _smooth_rows(m: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy hour rows [R, 24] smoothed around the clock (a triangular kernel, as wide as
+    the row's noise needs, up to 7 hours), cells under one smoothed noise deviation as 0;
+    and [R] whether the smoothing brought the noise under NOISE_SHARE of the row's mean
+    cell. Thresholding cells one by one keeps only noise peaks of a flat row: on the
+    omnichannel simulator (hours uniform, about 40 customers' weight per hour, noise
+    deviation 28) 60% of synthetic events fell in 4 of the 24 hours."""
+    sd = np.sqrt(2.0) * scale
+    out, enough = np.zeros_like(m), np.zeros(len(m), dtype=bool)
+    for i, row in enumerate(m):
+        level = max(row.sum(), 0.0) / len(row)
+        for hw in SMOOTH_HALF_WIDTHS:
+            k = np.concatenate([np.arange(1, hw + 2), np.arange(hw, 0, -1)]).astype(float)
+            k /= k.sum()
+            noise = sd * np.sqrt((k**2).sum())
+            if noise <= NOISE_SHARE * level:
+                break
+        smooth = sum(w * np.roll(row, j - hw) for j, w in enumerate(k))
+        out[i] = np.where(smooth > noise, smooth, 0.0)
+        enough[i] = noise <= NOISE_SHARE * level
+    return out, enough
+
+
+def _pooled(m: np.ndarray, scale: float | None, rng, *, raw: bool = False) -> list[float]:
     """The pooled row of table m [T+1, K] released on its own. Under DP cells below
-    max(2, ln K) noise scales count as 0: about half a cell of K made of noise alone
-    survives (at 2 scales, one of 24 empty hours did, as heavy as a real one)."""
+    max(2, ln K) noise scales count as 0 (unless `raw`): about half a cell of K made of
+    noise alone survives (at 2 scales, one of 24 empty hours did, as heavy as a real one)."""
     noisy = noisy_counts(m.sum(0), scale, rng, raw=True)
-    if scale is None:
+    if scale is None or raw:
         return noisy.tolist()
     return np.where(noisy > max(2.0, np.log(m.shape[1])) * scale, noisy, 0.0).tolist()
 
