@@ -32,25 +32,32 @@ CLIP = 8.0  # largest bias either way (a factor of e^8 on a class's odds)
 FLOOR = 1e-4  # shares below this count as this (a class noise zeroed is pushed down, not to -inf)
 
 
-def targets(calendar: dict, schema: Schema) -> tuple[dict[str, np.ndarray], bool]:
-    """Per token column (channel, event type): each declared value's share, summed from
-    the calendar's (noisy) token masses; and whether that is a share of each customer's
-    events averaged over customers (under DP, where each customer weighs 1) rather than
-    of all events."""
-    cal = Calendar.from_dict(calendar)
-    per_customer = cal.scale > 0
-    if not cal.tokens:
-        return {}, per_customer
+def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
+    """(want, free, per_customer): per token column (channel, event type) each declared
+    value's target share; which values are left to the model (under DP, those whose noisy
+    sum is under 2 noise deviations: their share is noise); and whether shares are of each
+    customer's events averaged over customers (the profile's `mix`, under DP) rather than
+    of all events (the exact calendar, without DP)."""
+    if profile.mix:
+        mix = dict(profile.mix)
+        sd = np.sqrt(2.0) * mix.pop("scale")[0]
+        want, free = {}, {}
+        for col, sums in mix.items():
+            sums = np.asarray(sums, float)
+            free[col] = sums <= 2 * sd
+            want[col] = np.where(free[col], 0.0, sums) / max(sums.sum(), 1.0)
+        return want, free, True
+    cal = Calendar.from_dict(profile.calendar)
     mass = np.maximum(cal.token_mass(), 0.0) * cal.valid_tokens()
-    if mass.sum() <= 0:
-        return {}, per_customer
+    if not cal.tokens or mass.sum() <= 0:
+        return {}, {}, False
     parts = pd.DataFrame([t.split("|", 1) for t in cal.tokens], columns=["channel", "event_type"])
-    out = {}
+    want = {}
     for col in ("channel", "event_type"):
         values = [str(v) for v in schema.column(col).values or []]
         share = pd.Series(mass).groupby(parts[col].to_numpy()).sum().reindex(values, fill_value=0)
-        out[col] = share.to_numpy(float) / mass.sum()
-    return out, per_customer
+        want[col] = share.to_numpy(float) / mass.sum()
+    return want, {c: np.zeros(len(w), dtype=bool) for c, w in want.items()}, cal.scale > 0
 
 
 def shares(log: EventLog, col: str, values: list, *, per_customer: bool = True) -> np.ndarray:
@@ -71,11 +78,13 @@ def calibrate(
     pilot: Callable[[dict[str, np.ndarray]], EventLog],
     want: dict[str, np.ndarray],
     *,
+    free: dict[str, np.ndarray] | None = None,
     per_customer: bool = True,
     rounds: int = ROUNDS,
 ) -> dict[str, list[float]]:
     """Logit biases per column such that `pilot(bias)` (journeys drawn with them) shows
-    each value's share (see `shares`) as in `want`."""
+    each value's share (see `shares`) as in `want`; `free` values keep the model's
+    relative shares of what the others leave."""
     bias = {col: np.zeros(len(t)) for col, t in want.items()}
     for _ in range(rounds):
         log = pilot(bias)
@@ -83,6 +92,7 @@ def calibrate(
         for col, t in want.items():
             values = log.schema.column(col).values or []
             got = shares(log, col, values, per_customer=per_customer)
+            t = _with_free(t, got, None if free is None else free.get(col))
             step = np.log(np.maximum(t, FLOOR)) - np.log(np.maximum(got, FLOOR))
             worst = max(worst, float(np.abs(step[np.maximum(t, got) >= 0.01]).max(initial=0)))
             b = bias[col] + step
@@ -90,3 +100,15 @@ def calibrate(
         if worst < TOLERANCE:
             break
     return {col: b.tolist() for col, b in bias.items()}
+
+
+def _with_free(want: np.ndarray, got: np.ndarray, free: np.ndarray | None) -> np.ndarray:
+    """want, with the free values sharing what the fixed ones leave as the model does."""
+    if free is None or not free.any():
+        return want
+    fixed = want[~free].sum()
+    if fixed >= 1:
+        return np.where(free, 0.0, want / fixed)
+    rest = got[free].sum()
+    spread = got / rest if rest > 0 else np.full(len(got), 1.0 / free.sum())
+    return np.where(free, spread * (1 - fixed), want)

@@ -155,7 +155,7 @@ class NeuralGenerator(SequenceGenerator):
                 log,
                 epsilon=profile_eps,
                 seed=self.config.seed,
-                parts=self.config.profile_parts(private=profile_eps is not None),
+                parts=self._profile_parts(private=profile_eps is not None),
             )
             if record is not None:
                 record["profile"] = profile.record()
@@ -164,9 +164,15 @@ class NeuralGenerator(SequenceGenerator):
         self.profile = profile
         private = profile_eps is not None
         if profile is not None and self.calibrated and self.config.calibrates(private=private):
-            want, per_customer = targets(profile.calendar, log.schema)
-            profile.logit_bias = calibrate(self._pilot, want, per_customer=per_customer)
+            want, free, per_customer = targets(profile, log.schema)
+            profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
         return self
+
+    def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
+        parts = self.config.profile_parts(private=private)
+        if private and self.calibrated and self.config.calibrates(private=True):
+            parts += ("mix",)  # the calibration's targets, released on their own
+        return parts
 
     def _pilot(self, bias: dict[str, np.ndarray]) -> EventLog:
         """PILOT journeys drawn with `bias` on the token logits (seeded: the same for the
