@@ -48,6 +48,7 @@ class NeuralGenerator(SequenceGenerator):
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
+    supports_ddp: ClassVar[bool] = True
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
@@ -99,10 +100,14 @@ class NeuralGenerator(SequenceGenerator):
         callbacks: list | tuple = (),
         accelerator: str = "auto",
         progress: Callable[[dict[str, Any]], None] | None = None,
+        devices: int = 1,
+        num_nodes: int = 1,
     ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
-        Nothing is kept from a failed fit: the generator keeps its previous state.
+        devices x num_nodes > 1: DDP, each process training on its shard of the customers
+        (`generators.distributed`). Nothing is kept from a failed fit: the generator
+        keeps its previous state.
         """
         encoder = JourneyEncoder(log.schema)
         codec = Binning.make(encoder, self.config)
@@ -140,6 +145,8 @@ class NeuralGenerator(SequenceGenerator):
             callbacks=callbacks,
             accelerator=accelerator,
             progress=progress,
+            devices=devices,
+            num_nodes=num_nodes,
         )
         record = None
         if result.spend is not None:
