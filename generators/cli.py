@@ -68,7 +68,7 @@ def fit(
     customers (DDP); only rank 0 records the run, the ledger entry and the model.
     """
     from journeylab.app.progress import fit_progress
-    from journeylab.generators.distributed import launched_rank_zero
+    from journeylab.generators.distributed import is_worker
     from journeylab.runs import check_model_out, fit_run
 
     cfg = {k: _typed(v) for k, v in parse_pairs(config, "--config").items()}
@@ -88,7 +88,7 @@ def fit(
             data_path=data,
             train_options={"progress": progress, "devices": devices, "num_nodes": num_nodes},
         )
-    if not launched_rank_zero():
+    if is_worker(devices, num_nodes):
         return  # rank 0 reports the run
     record = result.record
     spent = (

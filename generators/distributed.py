@@ -46,6 +46,12 @@ def launched_rank_zero() -> bool:
     return int(os.environ.get("NODE_RANK", 0)) == 0 and int(os.environ.get("LOCAL_RANK", 0)) == 0
 
 
+def is_worker(devices: int, num_nodes: int) -> bool:
+    """Whether this process is a DDP rank other than 0 of a fit on devices x num_nodes
+    processes (a one-process fit never is, whatever the environment says)."""
+    return devices * num_nodes > 1 and not launched_rank_zero()
+
+
 def shard(n: int, rank: int, size: int) -> tuple[int, int]:
     """Customers [start, stop) of `rank` among `size` processes: contiguous, sizes within 1."""
     return rank * n // size, (rank + 1) * n // size

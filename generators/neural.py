@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
@@ -154,7 +155,8 @@ class NeuralGenerator(SequenceGenerator):
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
         profile = None
-        if self.config.profile:
+        # a DDP rank other than 0 saves nothing: only rank 0's profile is released
+        if self.config.profile and not distributed.is_worker(devices, num_nodes):
             profile = JourneyProfile.fit(
                 log,
                 epsilon=profile_eps,

@@ -97,7 +97,7 @@ def fit_run(
     target = check_model_out(out_dir)
     train_options = train_options or {}
     check_processes(gen, train_options)
-    if not distributed.launched_rank_zero():
+    if distributed.is_worker(train_options.get("devices", 1), train_options.get("num_nodes", 1)):
         return _worker_fit(gen, log, budget, train_options)
     ledger = ledger or Ledger()
     refuse_over_cap(ledger, log.fingerprint(), budget)
@@ -149,7 +149,8 @@ def _worker_fit(gen, log: EventLog, budget, train_options: dict[str, Any]) -> Fi
     """A DDP process other than rank 0: it trains its shard of the customers and records
     nothing. Rank 0 reserves and commits the budget in the ledger, logs the MLflow run
     and saves the model; the throwaway ledger here only lets this process run the same
-    (seeded) DP preprocessing as rank 0, so that both train on the same encoding."""
+    (seeded) DP preprocessing as rank 0, so that both train on the same encoding. The
+    generator returned holds the trained weights but no journey profile."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="journeylab-rank-") as tmp:
         ledger = Ledger(Path(tmp) / "ledger.jsonl")

@@ -105,6 +105,8 @@ def test_only_rank_zero_records(monkeypatch, env, zero):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     assert distributed.launched_rank_zero() is zero
+    assert distributed.is_worker(2, 1) is (not zero)
+    assert not distributed.is_worker(1, 1)  # a one-process fit records, whatever the env
 
 
 def test_ddp_is_refused_for_a_one_process_generator_and_bad_counts():
