@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.calibrate import calibrate, targets
 from journeylab.generators.config import CommonConfig
@@ -49,6 +50,7 @@ class NeuralGenerator(SequenceGenerator):
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
+    supports_ddp: ClassVar[bool] = True
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
     calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
     PILOT: ClassVar[int] = 400  # journeys per calibration round
@@ -102,10 +104,14 @@ class NeuralGenerator(SequenceGenerator):
         callbacks: list | tuple = (),
         accelerator: str = "auto",
         progress: Callable[[dict[str, Any]], None] | None = None,
+        devices: int = 1,
+        num_nodes: int = 1,
     ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
-        Nothing is kept from a failed fit: the generator keeps its previous state.
+        devices x num_nodes > 1: DDP, each process training on its shard of the customers
+        (`generators.distributed`). Nothing is kept from a failed fit: the generator
+        keeps its previous state.
         """
         encoder = JourneyEncoder(log.schema)
         codec = Binning.make(encoder, self.config)
@@ -143,6 +149,8 @@ class NeuralGenerator(SequenceGenerator):
             callbacks=callbacks,
             accelerator=accelerator,
             progress=progress,
+            devices=devices,
+            num_nodes=num_nodes,
         )
         record = None
         if result.spend is not None:
@@ -150,7 +158,8 @@ class NeuralGenerator(SequenceGenerator):
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
         profile = None
-        if self.config.profile:
+        # a DDP rank other than 0 saves nothing: only rank 0's profile is released
+        if self.config.profile and not distributed.is_worker(devices, num_nodes):
             profile = JourneyProfile.fit(
                 log,
                 epsilon=profile_eps,

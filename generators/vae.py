@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import register
 from journeylab.generators.config import VAEConfig
 from journeylab.generators.data import Batch, Binning, JourneyData
@@ -336,11 +337,16 @@ class VAETask:
         opt = self.make_optimizer(self.net.parameters())
         if self.plan is not None:
             self.gsm, opt = make_private(
-                self.net, opt, plan=self.plan, noise_seed=self.cfg.seed + 1, device=device
+                self.net,
+                opt,
+                plan=self.plan,
+                noise_seed=self.cfg.seed + 1,
+                device=device,
+                world_size=distributed.world()[1],
             )
             self.model = self.gsm
         self.opt = opt
-        self.gen = torch.Generator().manual_seed(self.cfg.seed + 2)
+        self.gen = torch.Generator().manual_seed(distributed.rank_seed(self.cfg.seed + 2))
 
     def _pieces(self, idx: torch.Tensor, logs: dict[str, float]):
         """(per-customer loss [b], rows [b]) chunk by chunk."""
@@ -362,8 +368,10 @@ class VAETask:
             dp_step(self.opt, self._pieces(idx, logs), batch_size=n)
         else:
             self.opt.zero_grad(set_to_none=True)
+            total = distributed.global_count(n)  # the batch across processes (DDP)
             for loss, _ in self._pieces(idx, logs):
-                (loss.sum() / n).backward()
+                (loss.sum() / total).backward()
+            distributed.sum_grads(self.net.parameters())
             self.opt.step()
         return {k: v / n for k, v in logs.items()} if n else {}
 
