@@ -55,7 +55,7 @@ SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event jou
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
-EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.1}  # optional; the rest scale down
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.15}  # optional; the rest scale down
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
