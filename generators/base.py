@@ -151,6 +151,7 @@ class SequenceGenerator(abc.ABC):
 
     name: ClassVar[str] = ""
     supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
+    supports_ddp: ClassVar[bool] = False  # True when fit(devices=K) trains in K processes
 
     release: dict[str, Any] | None = None  # the whole release's record, set by fit
 
