@@ -21,6 +21,7 @@ population's journeys (the closest look at the training data a run has).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,21 @@ class ScenarioResult:
     pattern_share: dict[str, float]
     prefix_source: str
     arms: tuple[EventLog, EventLog]
+    outcomes: tuple[pd.DataFrame, pd.DataFrame]  # per customer: control, intervened
 
 
-def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = ".") -> ScenarioResult:
-    """Both arms of `sc` completed by `gen` from `seed`; see the module docstring."""
+def run_scenario(
+    gen,
+    sc: Scenario,
+    *,
+    seed: int = 0,
+    base_dir: str | Path = ".",
+    progress: Callable[[str, float], None] | None = None,
+) -> ScenarioResult:
+    """Both arms of `sc` completed by `gen` from `seed`; see the module docstring.
+    `progress(step, done)` hears each step as it starts (done: the share behind it)."""
+    say = progress or (lambda step, done: None)
+    say("the population's journeys", 0.0)
     full, cf = population_log(gen, sc, seed=seed, base_dir=base_dir)
     before = cut(full, sc.population.before_day)
     treated = intervene(before, sc.interventions, seed=seed)
@@ -69,16 +81,21 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
     before = before.subset(keep)
     ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
     kw = {"horizon": sc.horizon, "latent": sc.latent}
-    arms = (
-        complete_journeys(gen, before, seed=seed, **kw).log,
-        complete_journeys(gen, treated, seed=seed if sc.paired else seed + 1, ban=ban, **kw).log,
-    )
+    say(f"completing the control arm ({len(keep)} customers)", 0.2)
+    control = complete_journeys(gen, before, seed=seed, **kw).log
+    say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
+    other = seed if sc.paired else seed + 1
+    arms = (control, complete_journeys(gen, treated, seed=other, ban=ban, **kw).log)
     o = {"since_day": sc.outcomes.since_day, "within_days": sc.outcomes.within_days}
-    est = effect_table(*(log_outcomes(a, keep, **o) for a in arms), paired=sc.paired)
+    per = tuple(log_outcomes(a, keep, **o) for a in arms)
+    est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None
     if cf is not None and sc.truth:
         logs = (cf.baseline[0], cf.intervened[0])
-        truth = effect_table(*(log_outcomes(x, keep, **o) for x in logs), paired=True)
+        truth = effect_table(
+            *(log_outcomes(x, keep, **o) for x in logs), paired=True, level=sc.outcomes.level
+        )
+    say("done", 1.0)
     return ScenarioResult(
         effects=est,
         truth=truth,
@@ -87,6 +104,7 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
         pattern_share=pattern_share(full, sc.interventions),
         prefix_source=sc.population.prefix_source,
         arms=arms,
+        outcomes=per,
     )
 
 
