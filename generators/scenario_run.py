@@ -167,6 +167,8 @@ def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -
         rng = np.random.default_rng([int(seed), INSERT_TAG, i])
         if iv.kind in ("insert_event", "promotion"):
             df = _insert(df, log, iv, rng)
+        elif iv.kind == "delay":
+            df = _delay(df, log, iv)
         elif iv.kind == "remove_channel":
             _need(log, "channel", iv.channel, event=True)
             df = df[df["channel"] != iv.channel]
@@ -177,7 +179,8 @@ def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -
 
 
 def _insert(df: pd.DataFrame, log: EventLog, iv: ModelIntervention, rng) -> pd.DataFrame:
-    """One new event per chosen customer on day `iv.day`, in its first 12 hours."""
+    """One new event per chosen customer on day `iv.day`, in its first 12 hours, or
+    `after` days past the customer's first prefix event of its type (none without one)."""
     values = dict(PROMO_EVENT) if iv.kind == "promotion" else dict(iv.values)
     filt = {"segment": iv.segment} if iv.kind == "promotion" and iv.segment else iv.where
     for col, v in values.items():
@@ -185,15 +188,38 @@ def _insert(df: pd.DataFrame, log: EventLog, iv: ModelIntervention, rng) -> pd.D
     first = df.groupby(log.key, sort=True).first()  # one row per customer, id order
     chosen = _matching(first.reset_index(), log, filt)
     chosen &= rng.random(len(first)) < (iv.share or 1.0)
-    secs = iv.day * 86_400 + rng.integers(0, 12 * 3600, len(first))
+    secs = iv.day * 86_400 if iv.day is not None else 0
+    at = log.schema.time_start + pd.to_timedelta(secs + rng.integers(0, 12 * 3600, len(first)), "s")
+    if iv.after is not None:
+        at, chosen = _after(df, log, iv.after, first.index, chosen)
     new = first.reset_index()[chosen].copy()
-    new[log.time] = log.schema.time_start + pd.to_timedelta(secs[chosen], unit="s")
+    new[log.time] = at[chosen]
     for c in log.schema.events:
         new[c.name] = values.get(c.name, c.min if c.kind == "numeric" else None)
     missing = [c.name for c in log.schema.events if new[c.name].isna().any()]
     if missing:
         raise ConfigError(f"insert_event: give values for the event columns {missing}")
     return pd.concat([df, new[df.columns]], ignore_index=True)
+
+
+def _after(df: pd.DataFrame, log: EventLog, after: dict, ids: pd.Index, chosen: np.ndarray):
+    """(times, chosen): `after["days"]` days past each customer's first event of type
+    `after["event_type"]` in `df` (ids order); customers without one are not chosen."""
+    _need(log, "event_type", after["event_type"], event=True)
+    hit = df[df["event_type"] == after["event_type"]].groupby(log.key)[log.time].min()
+    at = hit.reindex(ids) + pd.Timedelta(days=after["days"])
+    ok = at.notna().to_numpy() & (at < log.schema.time_end).to_numpy()
+    return at.to_numpy(), chosen & ok
+
+
+def _delay(df: pd.DataFrame, log: EventLog, iv: ModelIntervention) -> pd.DataFrame:
+    """The events of `iv.event_type` of the customers matching `iv.where`, `iv.days` days
+    later; those moved past the window's end are dropped."""
+    _need(log, "event_type", iv.event_type, event=True)
+    moved = (df["event_type"] == iv.event_type).to_numpy() & _matching(df, log, iv.where)
+    df = df.copy()
+    df.loc[moved, log.time] = df.loc[moved, log.time] + pd.Timedelta(days=iv.days)
+    return df[df[log.time] < log.schema.time_end]
 
 
 def _matching(df: pd.DataFrame, log: EventLog, filt: dict | None) -> np.ndarray:
@@ -228,6 +254,8 @@ def pattern_share(log: EventLog, ivs: tuple[ModelIntervention, ...]) -> dict[str
             values = PROMO_EVENT if iv.kind == "promotion" else iv.values
             hit = np.all([df[c] == v for c, v in values.items() if c in df], axis=0)
             share = df.loc[hit, key].nunique() / log.n_customers
+        elif iv.kind == "delay":  # customers with such events, the ones a delay moves
+            share = df.loc[df["event_type"] == iv.event_type, key].nunique() / log.n_customers
         elif iv.kind == "remove_channel":
             share = 1 - df.loc[df["channel"] == iv.channel, key].nunique() / log.n_customers
         else:

@@ -168,9 +168,9 @@ def _value_problems(iv: Intervention) -> list[str]:
     return out
 
 
-def trigger_problems(kind: str, day, after, event_types) -> list[str]:
+def trigger_problems(kind: str, day, after, event_types=None) -> list[str]:
     """A promotion or inserted event is on a `day` or `after` a trigger, not both;
-    `after` is {event_type: one of event_types, days: whole number >= 0}."""
+    `after` is {event_type: one of `event_types` (None: any text), days: whole number >= 0}."""
     if kind not in ("promotion", "insert_event"):
         return []
     if (day is None) == (after is None):
@@ -180,8 +180,10 @@ def trigger_problems(kind: str, day, after, event_types) -> list[str]:
     if not isinstance(after, dict) or set(after) != {"event_type", "days"}:
         return [f"'after' {after!r} must be a mapping with event_type and days: {EXAMPLE_AFTER}"]
     out = []
-    if after["event_type"] not in event_types:
-        out.append(f"after: event_type {after['event_type']!r} is not one of {list(event_types)}")
+    known = event_types is None and isinstance(after["event_type"], str)
+    if not known and after["event_type"] not in (event_types or ()):
+        names = list(event_types or ["an event type"])
+        out.append(f"after: event_type {after['event_type']!r} is not one of {names}")
     if not _is_int(after["days"]) or after["days"] < 0:
         out.append(f"after: days {after['days']!r} must be a whole number of days >= 0")
     return out

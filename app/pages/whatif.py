@@ -26,6 +26,7 @@ ANY = "(any)"
 RESULT = "whatif_result"  # session key: the last answer, until the next run
 KINDS = {
     "Insert an event": "insert_event",
+    "Delay events of a type": "delay",
     "Remove a channel": "remove_channel",
     "Change a context value": "set_context",
 }
@@ -110,6 +111,13 @@ def intervention(gen, pop: dict) -> dict:
     a, b, c = st.columns(3)
     if kind == "remove_channel":
         return {"kind": kind, "channel": a.selectbox("Channel", channels(gen), key="wi_rc")}
+    if kind == "delay":
+        days = int(b.number_input("By days", 0, window_days(gen) - 1, 7, key="wi_delay"))
+        return {
+            "kind": kind,
+            "event_type": a.selectbox("Event type", types(gen), key="wi_dt"),
+            "days": days,
+        }
     if kind == "set_context":
         cols = gen.schema.context_names("categorical")
         col = a.selectbox("Context column", cols, key="wi_col")
@@ -119,18 +127,28 @@ def intervention(gen, pop: dict) -> dict:
         "channel": a.selectbox("Channel", channels(gen), key="wi_ch"),
         "event_type": b.selectbox("Event type", types(gen), key="wi_type"),
     }
-    day = int(c.number_input("On day", 0, window_days(gen) - 1, pop["before_day"], key="wi_day"))
     share = st.slider("Share of the population reached", 0.05, 1.0, 1.0, 0.05, key="wi_share")
-    return insert(values, day, share, pop.get("where"))
+    return insert(values, when(gen, c, pop), share, pop.get("where"))
 
 
-def insert(values: dict, day: int, share: float, where: dict | None) -> dict:
+def when(gen, col, pop: dict) -> dict:
+    """{day: D} or {after: {event_type, days}}: on a day, or after a trigger event."""
+    if st.radio("When", ["On a day", "After a trigger event"], key="wi_when") == "On a day":
+        last = window_days(gen) - 1
+        return {"day": int(col.number_input("On day", 0, last, pop["before_day"], key="wi_day"))}
+    a, b = st.columns(2)
+    trigger = a.selectbox("Trigger: the first event of type", types(gen), key="wi_trig")
+    days = int(b.number_input("Days after it", 0, window_days(gen) - 1, 7, key="wi_after"))
+    return {"after": {"event_type": trigger, "days": days}}
+
+
+def insert(values: dict, at: dict, share: float, where: dict | None) -> dict:
     """insert_event; the simulator's promo email to everyone or one segment is written as
     a `promotion`, which the simulator can run too (its true effect)."""
     extra = {"share": share} if share < 1 else {}
     if values == PROMO_EVENT and set(where or {}) <= {"segment"}:
-        return {"kind": "promotion", "day": day, **(where or {}), **extra}
-    return {"kind": "insert_event", "day": day, "values": values, **extra}
+        return {"kind": "promotion", **at, **(where or {}), **extra}
+    return {"kind": "insert_event", **at, "values": values, **extra}
 
 
 def channels(gen) -> list:

@@ -107,3 +107,21 @@ def test_a_folder_that_is_not_a_model_is_named(seeded, tmp_path):
     at.radio(key="wi_model_src").set_value("A model folder").run()
     at.text_input(key="wi_dir").input(str(tmp_path)).run()
     assert f"{tmp_path} is not a model folder (no meta.json)" in texts(at, "error")
+
+
+@pytest.mark.parametrize("kind", ["trigger", "delay"])
+def test_a_triggered_promotion_and_a_delay_run_with_their_truth(seeded, kind):
+    at = promotion(whatif(), customers=20)
+    if kind == "trigger":
+        at.radio(key="wi_when").set_value("After a trigger event").run()
+        at.selectbox(key="wi_trig").select("purchase")
+        at.number_input(key="wi_after").set_value(3).run()
+    else:
+        at.selectbox(key="wi_kind").select("Delay events of a type").run()
+        at.selectbox(key="wi_dt").select("promo_email").run()
+    assert at.checkbox[0].value, "the simulator knows both"
+    at.button(key="wi_go").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    name = "0:promotion" if kind == "trigger" else "0:delay"
+    assert f"already show the pattern of {name}" in texts(at, "info") + texts(at, "warning")
+    assert len(at.table) == 2  # the model's estimate and the simulator's truth
