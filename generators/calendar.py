@@ -222,10 +222,12 @@ class Calendar:
         own[use] = True
         return kinds, own
 
-    def apply(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
+    def apply(self, df: pd.DataFrame, log: EventLog, rng, *, valid=None) -> pd.DataFrame:
+        """`valid`: (weights, known) per token from a finer release than the token rows
+        (the profile's mix), used to remap impossible channel/event-type pairs."""
         if not len(df):
             return df
-        df = _remap_invalid(df, log, self, rng)
+        df = _remap_invalid(df, log, self, rng, valid=valid)
         tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
         df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng)
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
@@ -262,14 +264,15 @@ def _declared_classes(df: pd.DataFrame, log: EventLog, cls_p: np.ndarray) -> np.
     return cls_p
 
 
-def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng) -> pd.DataFrame:
+def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid=None):
     """Events whose (channel, event type) the data never has (a direct-mail purchase) get
     a channel where their event type does occur, drawn by weight; an event type that
-    occurs nowhere keeps its channel and gets one of that channel's event types."""
+    occurs nowhere keeps its channel and gets one of that channel's event types. `valid`
+    (weights, known) overrides the calendar's own (token masses, `valid_tokens`)."""
     cols = _token_columns(log)
     if len(cols) != 2 or not cal.tokens:
         return df
-    ok = cal.valid_tokens()
+    mass, ok = (cal.token_mass(), cal.valid_tokens()) if valid is None else valid
     if not ok.any():
         return df
     tok = pd.Categorical(token_keys(df, log), categories=cal.tokens).codes
@@ -277,7 +280,7 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng) -> pd.Da
     if not len(bad):
         return df
     pairs = [t.split("|", 1) for t in cal.tokens]
-    w = np.where(ok, np.maximum(cal.token_mass(), 1e-9), 0.0)
+    w = np.where(ok, np.maximum(mass, 1e-9), 0.0)
     df = df.copy()
     new_ch, new_ev = df[cols[0]].to_numpy(object).copy(), df[cols[1]].to_numpy(object).copy()
     for (ch, ev), rows in pd.Series(bad).groupby([new_ch[bad], new_ev[bad]]):

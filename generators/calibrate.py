@@ -1,18 +1,19 @@
 """Token shares under DP: a bias on the logits of the channel and event-type heads.
 
-    bias = calibrate(pilot, targets(profile, schema))   # {column: [classes] logit bias}
+    want, free, per_customer = targets(profile, schema)
+    bias = calibrate(pilot, want, free=free, per_customer=per_customer)  # column -> bias
 
 DP-SGD clips every customer's gradient to the same norm, and a class that few
 customers' gradients push up is learnt last: on Complete Journey at epsilon 8 the VAE
 never generated a campaign event (3.6% of real events, 63% of households have one), and
-that alone told its journeys apart (AUC 0.81). The profile's calendar has already
-released, per token (`channel|event_type`), each customer's share of its events (every
-customer weighs 1 in all), so the shares the model should produce are known at no extra
-cost. `calibrate` draws a pilot of journeys with the current bias, measures the same
-per-customer shares on them, and moves each class's logit by the log ratio of target to
-pilot share, a few rounds (post-processing of the model and the released tables: no
-further privacy cost). The model still decides which customers and which steps get the
-rare tokens; the bias only scales how often.
+that alone told its journeys apart (AUC 0.81). Under DP the profile releases a `mix`
+(generators/profile.py): each event type's and token's (`channel|event_type`) share of a
+customer's events, summed over customers (each customer adds 1). `calibrate` draws a pilot
+of journeys with the current bias, measures the same shares on them, and moves each
+class's logit by the log ratio of target to pilot share, a few rounds (post-processing of
+the model and the released tables: no further privacy cost). The model still decides
+which customers and which steps get the rare classes; the bias only scales how often.
+Without DP the targets are the calendar's exact token counts (shares of all events).
 """
 
 from __future__ import annotations
@@ -23,34 +24,36 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import Calendar
+from journeylab.generators.profile import mix_known
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 
 ROUNDS = 8  # at most; fewer once every share is within TOLERANCE
 TOLERANCE = 0.05  # |log(target / pilot share)|, for shares of at least 1%
 CLIP = 8.0  # largest bias either way (a factor of e^8 on a class's odds)
-# A value whose noisy sum is under this many noise deviations keeps the model's share. At
-# 2, Complete Journey's campaign events (about 22 customers' worth on its 632 training
-# customers, noise deviation 14 at epsilon 8) were left to a model that made none; at 1.5
-# a value the data never has passes about 6% of the time (it is then remapped or rare).
-FREE_BELOW = 1.5
 FLOOR = 1e-4  # shares below this count as this (a class noise zeroed is pushed down, not to -inf)
 
 
 def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
     """(want, free, per_customer): per token column (channel, event type) each declared
     value's target share; which values are left to the model (under DP, those whose noisy
-    sum is under FREE_BELOW noise deviations: their share is noise); and whether shares are of each
-    customer's events averaged over customers (the profile's `mix`, under DP) rather than
-    of all events (the exact calendar, without DP)."""
+    sum is under `mix_known`'s bar: their share is noise); and whether shares are of each
+    customer's events averaged over customers (the profile's `mix`, under DP: a channel's
+    share is the sum of its known tokens') rather than of all events (the exact calendar,
+    without DP)."""
     if profile.mix:
-        mix = dict(profile.mix)
-        sd = np.sqrt(2.0) * mix.pop("scale")[0]
-        want, free = {}, {}
-        for col, sums in mix.items():
-            sums = np.asarray(sums, float)
-            free[col] = sums <= FREE_BELOW * sd
-            want[col] = np.where(free[col], 0.0, sums) / max(sums.sum(), 1.0)
+        types, known = mix_known(profile.mix, "event_type")
+        tokens, token_known = mix_known(profile.mix, "token")
+        cal = Calendar.from_dict(profile.calendar)
+        channel = pd.Series([t.split("|", 1)[0] for t in cal.tokens])
+        values = [str(v) for v in schema.column("channel").values or []]
+        by = pd.DataFrame({"sum": np.where(token_known, tokens, 0.0), "known": token_known})
+        ch = by.groupby(channel.to_numpy()).sum().reindex(values, fill_value=0)
+        want = {
+            "event_type": np.where(known, types, 0.0) / max(types.sum(), 1.0),
+            "channel": ch["sum"].to_numpy(float) / max(tokens.sum(), 1.0),
+        }
+        free = {"event_type": ~known, "channel": ch["known"].to_numpy() == 0}
         return want, free, True
     cal = Calendar.from_dict(profile.calendar)
     mass = np.maximum(cal.token_mass(), 0.0) * cal.valid_tokens()
