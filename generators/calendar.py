@@ -136,10 +136,11 @@ class Calendar:
             x = log.df[col].to_numpy(float)
             kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
             zeros[col] = _table(tok, kind, w, T, 3)
-        # the hour's pooled row is kept as drawn: `rows` smooths it (thresholded cell by
-        # cell, only the noise peaks of a flat day were left: see `_smooth_rows`)
+        # the hour's and the numerics' pooled rows are kept as drawn: `rows` smooths the
+        # hours (thresholded cell by cell, only the noise peaks of a flat day were left:
+        # see `_smooth_rows`); whole-number shares are read off cells as drawn
         pooled = {k: _pooled(v, scale, rng, raw=k == "hour") for k, v in tables.items()}
-        pooled.update({f"zeros:{k}": _pooled(v, scale, rng) for k, v in zeros.items()})
+        pooled.update({f"zeros:{k}": _pooled(v, scale, rng, raw=True) for k, v in zeros.items()})
         zeros = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in zeros.items()}
         noisy = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in tables.items()}
         hours = pd.Series(sec[timed] / 3600).groupby(log.df[log.key].to_numpy()[timed]).mean()
@@ -174,6 +175,19 @@ class Calendar:
         if pooled is not None:
             pooled = _smooth_rows(np.asarray(pooled, float)[None], self.scale)[0][0]
         return _rows(m, tok, self.scale, pooled, floor=0.0)
+
+    def _whole_share(self, col: str, tok: np.ndarray) -> np.ndarray:
+        """[E, 3] rows whose whole / (whole + fractional) is each event's share of whole
+        numbers, from cells as drawn, not cut at 2 noise scales and not clipped at 0 (cut,
+        a 7.6% share of whole-number baskets on Complete Journey came out 0 or 8% by the
+        noise's whim; clipped, small shares came out twice too large)."""
+        m = np.asarray(self.zeros[col], float)
+        pooled = (self.pooled or {}).get(f"zeros:{col}")
+        pooled = m.sum(0) if pooled is None else np.asarray(pooled, float)
+        ok = (m.sum(1) >= max(10 * self.scale, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
+        rows = np.where(ok[:, None], m[np.maximum(tok, 0)], pooled)
+        share = np.clip(rows[:, 1] / np.maximum(rows[:, 1] + rows[:, 2], 1e-9), 0.0, 1.0)
+        return np.stack([np.zeros(len(tok)), share, 1.0 - share], axis=1)
 
     def habit_sd(self) -> float | None:
         """How far customers' mean hours spread (sd in hours, from the habit table); None
@@ -222,9 +236,12 @@ class Calendar:
         own[use] = True
         return kinds, own
 
-    def apply(self, df: pd.DataFrame, log: EventLog, rng, *, valid=None) -> pd.DataFrame:
+    def apply(
+        self, df: pd.DataFrame, log: EventLog, rng, *, valid=None, zero_types=None
+    ) -> pd.DataFrame:
         """`valid`: (weights, known) per token from a finer release than the token rows
-        (the profile's mix), used to remap impossible channel/event-type pairs."""
+        (the profile's mix), used to remap impossible channel/event-type pairs;
+        `zero_types`: numeric column -> event types whose values are always 0 (the mix)."""
         if not len(df):
             return df
         df = _remap_invalid(df, log, self, rng, valid=valid)
@@ -236,7 +253,12 @@ class Calendar:
         for col in self.zeros:
             kinds, own = self.rows(f"zeros:{col}", tok)
             kinds, own = self._by_event_type(col, tok, kinds, own, log)
-            x = _numeric_kinds(df[col].to_numpy(float), kinds, own, rng)
+            whole = self._whole_share(col, tok)
+            if zero_types and col in zero_types:  # structural zeros the mix knows
+                own, kinds = own.copy(), kinds.copy()
+                forced = df["event_type"].astype(str).isin(zero_types[col]).to_numpy()
+                own[forced], kinds[forced, 0] = True, 1.0
+            x = _numeric_kinds(df[col].to_numpy(float), kinds, own, rng, whole=whole)
             c = log.schema.column(col)
             df[col] = np.clip(
                 x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
@@ -349,14 +371,16 @@ def _pooled(m: np.ndarray, scale: float | None, rng, *, raw: bool = False) -> li
     return np.where(noisy > max(2.0, np.log(m.shape[1])) * scale, noisy, 0.0).tolist()
 
 
-def _numeric_kinds(x: np.ndarray, rows: np.ndarray, own: np.ndarray, rng) -> np.ndarray:
+def _numeric_kinds(x: np.ndarray, rows: np.ndarray, own: np.ndarray, rng, *, whole=None):
     """Structural zeros forced (only from a token's own row: the pooled row speaks for
     every token, and would zero a rare token's amounts); fractional values rounded to
     whole numbers with the probability that makes the token's share of whole numbers
     (among non-zero) right. rows [E, 3]: each event's distribution of (zero, whole,
-    fractional); own [E]: whether that is the token's own row."""
+    fractional); own [E]: whether that is the token's own row; whole [E, 3]: the rows
+    that give the whole-number share (default `rows`)."""
     zero = own & (rows[:, 0] >= ZERO_SHARE)
-    whole = rows[:, 1] / np.maximum(rows[:, 1] + rows[:, 2], 1e-9)
+    w = rows if whole is None else whole
+    whole = w[:, 1] / np.maximum(w[:, 1] + w[:, 2], 1e-9)
     frac = (x != 0) & (np.round(x) != x)
     # among non-zero synthetic values, the whole ones already there count towards the share
     r = np.round(x)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import Calendar
-from journeylab.generators.profile import mix_known
+from journeylab.generators.profile import mix_known, mix_usable
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 
@@ -42,6 +42,8 @@ def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
     share is the sum of its known tokens') rather than of all events (the exact calendar,
     without DP)."""
     if profile.mix:
+        if not mix_usable(profile.mix):  # pure noise: the model knows better
+            return {}, {}, True
         types, known = mix_known(profile.mix, "event_type")
         tokens, token_known = mix_known(profile.mix, "token")
         cal = Calendar.from_dict(profile.calendar)
@@ -111,12 +113,16 @@ def calibrate(
 
 
 def _with_free(want: np.ndarray, got: np.ndarray, free: np.ndarray | None) -> np.ndarray:
-    """want, with the free values sharing what the fixed ones leave as the model does."""
+    """Targets where the free values share what the known ones leave, in the model's
+    proportions, but never less than half of what the model gives them (the known values'
+    noisy shares can sum past 1: on a 30-customer training set the VAE stopped making
+    purchases); the known values share the rest in their released proportions."""
     if free is None or not free.any():
         return want
-    fixed = want[~free].sum()
-    if fixed >= 1:
-        return np.where(free, 0.0, want / fixed)
-    rest = got[free].sum()
-    spread = got / rest if rest > 0 else np.full(len(got), 1.0 / free.sum())
-    return np.where(free, spread * (1 - fixed), want)
+    known = np.where(free, 0.0, want)
+    if known.sum() <= 0:
+        return got
+    mine = got[free].sum()
+    rest = min(max(1.0 - known.sum(), 0.5 * mine), 1.0)  # the free values' total
+    spread = got / mine if mine > 0 else np.full(len(got), 1.0 / free.sum())
+    return np.where(free, spread * rest, known / known.sum() * (1.0 - rest))

@@ -21,9 +21,10 @@ Three parts, each a small histogram of the training log:
 - values (generators/values.py, by default under DP): a histogram of each numeric
   column's non-zero values; `apply` gives the generated values its quantiles by rank.
 - mix (generators/calibrate.py, a VAE under DP): each event type's and each token's
-  (channel|event_type) share of a customer's events, summed over customers; the VAE's
-  logits are calibrated to it (DP-SGD all but drops a class few customers have), and a
-  token it knows is one the data has (the calendar's token rows are too noisy to say).
+  (channel|event_type) share of a customer's events, and per numeric column each event
+  type's share valued 0, summed over customers; the VAE's logits are calibrated to it
+  (DP-SGD all but drops a class few customers have), a token it knows is one the data has,
+  and a type mostly valued 0 is always 0 (the calendar's token rows are too noisy to say).
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
@@ -57,8 +58,8 @@ CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.15}  # optional; the rest scale down
-MIX_TABLES = 2  # event types, and tokens (channel|event_type)
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
+MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
@@ -128,14 +129,16 @@ class JourneyProfile:
             scale = None if eps["values"] is None else VALUE_TABLES * n_cols / eps["values"]
             vals = Values.fit(log, scale=scale, rng=rng).to_dict()
         mix = None
-        if "mix" in parts and calendar.tokens:  # two tables, a customer adds 1 to each
-            scale = None if eps["mix"] is None else MIX_TABLES / eps["mix"]
+        if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
+            types = log.schema.column("event_type").values
             sums = {
-                "event_type": share_sums(
-                    log, log.df["event_type"], log.schema.column("event_type").values
-                ),
+                "event_type": share_sums(log, log.df["event_type"], types),
                 "token": share_sums(log, token_keys(log.df, log), calendar.tokens),
             }
+            for col in log.schema.event_names("numeric"):  # events of a type valued 0
+                zero = log.df["event_type"].astype(str).where(log.df[col] == 0)
+                sums[f"zeros:{col}"] = share_sums(log, zero, types)
+            scale = None if eps["mix"] is None else len(sums) / eps["mix"]
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
             mix["scale"] = [float(scale or 0.0)]
         # Order rules are read off the data exactly: only without DP (privately, every
@@ -153,6 +156,22 @@ class JourneyProfile:
             epsilon=epsilon,
             detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
         )
+
+    def zero_types(self, log: EventLog) -> dict[str, list[str]] | None:
+        """Per numeric column the event types (known to the mix) whose values are mostly
+        0: structural zeros (a campaign event has no amount) that the calendar's token
+        rows are too thin to show."""
+        if not mix_usable(self.mix):
+            return None
+        sums, known = mix_known(self.mix, "event_type")
+        types = [str(v) for v in log.schema.column("event_type").values or []]
+        out = {}
+        for col in log.schema.event_names("numeric"):
+            zero = np.asarray(self.mix.get(f"zeros:{col}", np.zeros(len(types))), float)
+            out[col] = [
+                t for t, k, z, n in zip(types, known, zero, sums, strict=True) if k and z > n / 2
+            ]
+        return out
 
     def record(self) -> dict[str, Any]:
         """What the profile release spent (JSON): epsilon per part, Laplace, delta 0."""
@@ -227,19 +246,32 @@ class JourneyProfile:
             df = Values.from_dict(self.values).apply(df, log, rng)
         if self.rhythm is not None:
             df = Rhythm.from_dict(self.rhythm).apply(df, log, rng, length_class=length_class)
-        valid = None if not self.mix else mix_known(self.mix, "token")
-        df = Calendar.from_dict(self.calendar).apply(df, log, rng, valid=valid)
+        valid = mix_known(self.mix, "token") if mix_usable(self.mix) else None
+        cal = Calendar.from_dict(self.calendar)
+        df = cal.apply(df, log, rng, valid=valid, zero_types=self.zero_types(log))
         for col in self.constants:  # last: the calendar rounds values event by event
             df[col] = df.groupby(log.key, sort=False)[col].transform("first")
         return df
 
 
 def share_sums(log: EventLog, of: pd.Series, values) -> np.ndarray:
-    """[values] each value's share of a customer's events (`of`, one per event), summed
-    over customers: each customer adds 1 in all."""
-    counts = pd.crosstab(log.df[log.key], of.astype(str))
-    counts = counts.reindex(columns=[str(v) for v in values or []], fill_value=0)
-    return counts.div(counts.sum(1).clip(lower=1), axis=0).sum().to_numpy(float)
+    """[values] each value's share of a customer's events (`of`, one per event; missing:
+    none of the values), summed over customers: each customer adds at most 1 in all."""
+    n = log.df.groupby(log.key, sort=False).size()
+    has = of.notna()
+    counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
+    counts = counts.reindex(index=n.index, columns=[str(v) for v in values or []], fill_value=0)
+    return counts.div(n, axis=0).sum().to_numpy(float)
+
+
+def mix_usable(mix: dict | None) -> bool:
+    """Whether the mix says more than its noise: at least MIX_MIN_SIGNAL customers per
+    noise deviation (Complete Journey at epsilon 8: about 90; a 25-customer training set:
+    under 2, where calibrating to it made 57% of a VAE's events email opens)."""
+    if not mix:
+        return False
+    customers = float(np.sum(mix["event_type"]))  # each customer adds 1
+    return customers > MIX_MIN_SIGNAL * np.sqrt(2.0) * mix["scale"][0]
 
 
 def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from conftest import TINY_SCHEMA, tiny_frame
 from journeylab import generators
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.calibrate import calibrate, shares, targets
-from journeylab.generators.profile import JourneyProfile, mix_known
+from journeylab.generators.profile import JourneyProfile, mix_known, mix_usable
 from journeylab.journeys import EventLog, Schema
 
 SCHEMA = Schema.from_dict(TINY_SCHEMA)
@@ -134,3 +134,30 @@ def test_a_rare_token_the_mix_knows_is_not_remapped_away():
     without = JourneyProfile.from_dict({**prof.to_dict(), "mix": None})
     lost = (without.apply(log, np.random.default_rng(0))["channel"] == "email").sum()
     assert kept == len(rare) and lost < len(rare) / 2
+
+
+def test_types_the_mix_knows_are_valued_zero_stay_zero():
+    """Views and carts never have an amount; under DP their token rows are too thin to
+    force the zeros, the mix's per-type zero shares are not."""
+    log = EventLog.from_frame(tiny_frame(800, seed=6), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
+    assert prof.zero_types(log) == {"amount": ["view", "cart"]}
+    model = log.df.copy()
+    model["amount"] = np.round(np.random.default_rng(0).uniform(1, 99, len(model)), 2)
+    out = prof.apply(EventLog.from_frame(model, SCHEMA), np.random.default_rng(1))
+    types = out["event_type"].astype(str)
+    assert (out.loc[types != "purchase", "amount"] == 0).all()
+    assert (out.loc[types == "purchase", "amount"] > 0).mean() > 0.95
+
+
+def test_a_mix_made_of_noise_is_not_used():
+    """25 customers at epsilon 8: the mix is noise (calibrating to it once made 57% of a
+    VAE's events email opens); the model's own shares and the calendar's pairs stand."""
+    log = EventLog.from_frame(tiny_frame(25, seed=7), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=8.0, seed=0, parts=("mix",))
+    assert prof.mix is not None and not mix_usable(prof.mix)
+    assert targets(prof, SCHEMA)[0] == {} and prof.zero_types(log) is None
+    big = JourneyProfile.fit(
+        EventLog.from_frame(tiny_frame(1500, seed=7), SCHEMA), epsilon=8.0, seed=0, parts=("mix",)
+    )
+    assert mix_usable(big.mix)
