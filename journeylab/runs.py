@@ -112,6 +112,7 @@ def fit_run(
     ) as run:
         run_id = run.info.run_id
         params = {"customers": log.n_customers, "events": log.n_events, **_flat(gen_config(gen))}
+        params["processes"] = train_options.get("devices", 1) * train_options.get("num_nodes", 1)
         if data_path is not None:
             params["data"] = str(data_path)
         mlflow.log_params(params)

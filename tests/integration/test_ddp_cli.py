@@ -57,9 +57,11 @@ def test_two_process_dp_fit_is_one_run_one_release_one_model(launcher, tmp_path,
     assert train["n_customers"] == 60 and train["expected_batch_size"] == 8.0
     assert train["steps"] == train["planned_steps"] == round(2 / (8 / 60))
     assert 2.9 < train["epsilon"] <= 3.0
+    assert train["processes"] == 2 and train["sampling"] == "poisson"
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    assert len(mlflow.search_runs(search_all_experiments=True)) == 1
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 1 and runs["params.processes"].tolist() == ["2"]
     journeylab(["sample", "--model-dir", "model", "-n", "20", "-o", "s.parquet"], tmp_path)
     assert (tmp_path / "s.parquet").is_file()
