@@ -1,6 +1,6 @@
 """JourneyLab in the browser. `journeylab app` runs this file with Streamlit.
 
-Seven pages, each a short script in app/pages/ that only reads the store
+Eight pages, each a short script in app/pages/ that only reads the store
 (app/store.py) and calls library functions; nothing is trained or written
 except on an explicit action (Generate samples in memory, for download).
 """
@@ -22,6 +22,7 @@ PAGES = [  # file, title, icon
     ("privacy.py", "Privacy", ":material/shield:"),
     ("predictors.py", "Predictors", ":material/trending_up:"),
     ("generate.py", "Generate", ":material/auto_awesome:"),
+    ("whatif.py", "What-if", ":material/science:"),
 ]
 
 st.set_page_config(page_title="JourneyLab", page_icon=":material/route:", layout="wide")

@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios [--customers 300] [--reps 20] \\
         [--seed 0] [--scenarios promo-premium,campaign-earlier,no-email]
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_scenarios --model [--train-customers 600] \\
-        [--epochs 20] [--latent posterior] [--customers 300] [--reps 5]
+        [--epochs 20] [--latent posterior] [--customers 300] [--reps 5] [--epsilons none,8] \\
+        [--dp-config '{"d_model": 48, "n_layers": 4}']
 
 Each scenario (SCENARIOS) is run `--reps` times, seeds seed..seed+reps-1, twice:
 with paired arms (common random numbers: same customers, same per-customer
@@ -21,8 +22,9 @@ has its own customers and draws, as two separate simulations would). Per outcome
 Results go to bench/results/scenarios.json and scenarios.md, with the command.
 
 `--model` runs the model part instead (bench/scenarios_model.py): a VAE trained
-without DP answers the scenarios, compared with the simulator's true effect on
-the same customers; results to scenarios_model.json and scenarios_model.md.
+without DP and one at each DP epsilon of `--epsilons` answer the scenarios, side
+by side, compared with the simulator's true effect on the same customers; results
+to scenarios_model.json and scenarios_model.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import parse_config
 from bench.scenarios_model import outcome_table, render_model, run_model_part
 from journeylab.journeys.effects import OUTCOMES, effects
 from journeylab.journeys.errors import ConfigError
@@ -113,8 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--train-customers", type=int, default=600)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--latent", choices=("posterior", "prior"), default="posterior")
+    ap.add_argument("--epsilons", default="none,8", help="models: 'none' (no DP) or an epsilon")
+    ap.add_argument("--dp-config", default="{}", help="JSON config values for the DP models")
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
+    a.epsilons = parse_epsilons(a.epsilons)
+    a.dp_config = parse_config(a.dp_config, "--dp-config", ["vae"])
     problems = [
         f"--scenarios: {n!r} unknown; choose from {list(SCENARIOS)}"
         for n in names
@@ -147,6 +154,22 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_write_text(RESULTS / "scenarios.md", table)
     print(table)
     return results
+
+
+def parse_epsilons(text: str) -> list[float | None]:
+    """'none,8' -> [None, 8.0]: the models of the `--model` part, each told apart once."""
+    out = []
+    for part in text.split(","):
+        try:
+            eps = None if part.strip() == "none" else float(part)
+        except ValueError:
+            eps = -1.0
+        if eps is not None and not 0 < eps < float("inf"):
+            raise ConfigError(f"--epsilons: {part!r} is not 'none' or an epsilon > 0, e.g. none,8")
+        out.append(eps)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"--epsilons {text!r}: each model once, e.g. none,8")
+    return out
 
 
 def write_model_part(a: argparse.Namespace, names: list[str], command: str) -> dict:

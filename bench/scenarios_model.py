@@ -1,13 +1,16 @@
 """The `--model` part of bench_scenarios: a VAE's answer to the scenarios against the truth.
 
-A VAE is fitted without DP on simulator journeys (`--train-customers`, seed
-`seed + 1000`, `--epochs`). Each scenario is then asked of the model as a
-scenario file would ask it (generators/scenario.py): each rep simulates
-`--customers` customers (seed seed + rep), cuts their journeys at `before_day`,
-applies the model's version of the intervention to the prefixes and completes
-both arms. The truth is the simulator's counterfactual of the same customers,
-measured with the same outcomes (journeys/effects.py `log_outcomes`), so the two
-numbers answer the same question.
+A VAE is fitted on simulator journeys (`--train-customers`, seed `seed + 1000`,
+`--epochs`) for each of `--epsilons` (`none`: without DP; a number: DP-SGD at that
+epsilon, with `--dp-config` on top of the config, as bench_generators' DP jobs).
+Each scenario is then asked of each model as a scenario file would ask it
+(generators/scenario.py): each rep simulates `--customers` customers (seed
+seed + rep), cuts their journeys at `before_day`, applies the model's version of
+the intervention to the prefixes and completes both arms (independent arms too,
+for the first model only: what pairing saves does not depend on DP). The truth is
+the simulator's counterfactual of the same customers, measured with the same
+outcomes (journeys/effects.py `log_outcomes`), so the two numbers answer the same
+question; every model sees the same customers and truth.
 
 The model's version of a scenario is not always the simulator's: a model cannot
 move a campaign it has not generated, so `campaign-earlier` asks it for a promotion
@@ -26,6 +29,7 @@ from journeylab.generators.scenario import Scenario
 from journeylab.generators.scenario_run import run_scenario
 from journeylab.journeys.effects import LOG_OUTCOMES
 from journeylab.journeys.simulate import PROMO_TARGETED, SEGMENTS, simulate
+from journeylab.privacy import PrivacyBudget
 
 CAMPAIGN_SHARES = [
     {"kind": "promotion", "day": 56, "segment": s, "share": p}
@@ -51,10 +55,16 @@ MODEL_SCENARIOS = {  # name -> the scenario file's content, less name and popula
 }
 
 
-def fit_model(a):
-    """A VAE without DP on `a.train_customers` simulated customers."""
+def fit_model(a, eps: float | None):
+    """A VAE on `a.train_customers` simulated customers, DP at `eps` (None: without DP)."""
     log, _ = simulate(a.train_customers, seed=a.seed + 1000)
-    return create("vae", {"epochs": a.epochs, "seed": a.seed}).fit(log)
+    cfg = {"epochs": a.epochs, "seed": a.seed} | (a.dp_config if eps is not None else {})
+    budget = None if eps is None else PrivacyBudget(epsilon=eps)
+    return create("vae", cfg).fit(log, privacy=budget)
+
+
+def model_name(eps: float | None) -> str:
+    return "nodp" if eps is None else f"eps{eps:g}"
 
 
 def scenario(name: str, a, *, paired: bool) -> Scenario:
@@ -64,11 +74,11 @@ def scenario(name: str, a, *, paired: bool) -> Scenario:
     return Scenario.from_dict({**d, "name": name, "population": pop, **extra})
 
 
-def model_runs(gen, name: str, a) -> dict[str, list]:
-    """Per rep: the model's paired and independent tables and the truth's."""
+def model_runs(gen, name: str, a, *, independent: bool = True) -> dict[str, list]:
+    """Per rep: the model's paired (and independent) tables and the truth's."""
     out = {"paired": [], "independent": [], "truth": []}
     for rep in range(a.reps):
-        for paired in (True, False):
+        for paired in (True, False)[: 1 + independent]:
             res = run_scenario(gen, scenario(name, a, paired=paired), seed=a.seed + rep)
             out["paired" if paired else "independent"].append(res.effects)
             if paired:
@@ -85,55 +95,73 @@ def summarise_model(runs: dict[str, list]) -> dict[str, dict]:
         true, model = float(est["truth"].mean()), float(est["paired"].mean())
         half = 1.959964 * float(est["truth"].std(ddof=1) / np.sqrt(len(est["truth"])))
         clear = abs(true) > half  # the true effect is clearly non-zero
-        var = {p: float(est[p].var(ddof=1)) for p in ("paired", "independent")}
+        var = {p: float(est[p].var(ddof=1)) if len(est[p]) > 1 else None for p in est}
+        error = abs(model - true) / abs(true) if clear else None
         rows[k] = {
             "true_effect": true,
             "true_ci_half": half,
             "model_effect": model,
             "sign_right": bool(np.sign(model) == np.sign(true)) if clear else None,
-            "relative_error": abs(model - true) / abs(true) if clear else None,
+            "relative_error": error,
+            "within_30": None if error is None else bool(error <= 0.3),
             "model_baseline": float(np.mean([t.loc[k, "baseline"] for t in runs["paired"]])),
             "true_baseline": float(np.mean([t.loc[k, "baseline"] for t in runs["truth"]])),
             "sd_paired": var["paired"] ** 0.5,
-            "sd_independent": var["independent"] ** 0.5,
-            "variance_ratio": var["independent"] / var["paired"] if var["paired"] else float("inf"),
+            "variance_ratio": _ratio(var["independent"], var["paired"]),
         }
     return rows
 
 
+def _ratio(independent: float | None, paired: float) -> float | None:
+    if independent is None:
+        return None
+    return independent / paired if paired else float("inf")
+
+
 def run_model_part(a, names: list[str]) -> dict:
-    t0 = time.perf_counter()
-    gen = fit_model(a)
+    """Per model of `a.epsilons` (`nodp`, `eps8`, ...): its fit and its scenario rows."""
     out = {"train_customers": a.train_customers, "epochs": a.epochs, "latent": a.latent}
-    out["scenarios"] = {}
-    out["fit_seconds"] = time.perf_counter() - t0
-    for name in names:
-        t1 = time.perf_counter()
-        rows = summarise_model(model_runs(gen, name, a))
-        out["scenarios"][name] = {
-            **MODEL_SCENARIOS[name],
-            "seconds": time.perf_counter() - t1,
-            "outcomes": rows,
-        }
+    out |= {"dp_config": a.dp_config, "models": {}}
+    for i, eps in enumerate(a.epsilons):
+        t0 = time.perf_counter()
+        gen = fit_model(a, eps)
+        res = {"epsilon": eps, "fit_seconds": time.perf_counter() - t0, "scenarios": {}}
+        for name in names:
+            t1 = time.perf_counter()
+            rows = summarise_model(model_runs(gen, name, a, independent=i == 0))
+            res["scenarios"][name] = {"seconds": time.perf_counter() - t1, "outcomes": rows}
+        out["models"][model_name(eps)] = res
+    out["scenarios"] = {n: MODEL_SCENARIOS[n] for n in names}
     return out
 
 
 def render_model(res: dict) -> str:
-    cols = [
-        ("true baseline", "true_baseline", ".3g"),
-        ("model baseline", "model_baseline", ".3g"),
-        ("true effect", "true_effect", ".3g"),
-        ("± 95%", "true_ci_half", ".2g"),
-        ("model effect", "model_effect", ".3g"),
-        ("sign right", "sign_right", ""),  # "-": the true effect is not clearly non-zero
-        ("rel. error", "relative_error", ".2f"),
-        ("var. ratio (model)", "variance_ratio", ".1f"),
-    ]
+    """One row per (scenario, outcome): the truth, then each model's estimate, its sign
+    and whether it is within 30% of the true effect ("-": the true effect is not
+    clearly non-zero), then the first model's variance ratio."""
+    models = res["models"]
+    first = next(iter(models.values()))
+    rows = {}
+    for name in first["scenarios"]:
+        rows[name] = {"outcomes": {}}
+        for k, r in first["scenarios"][name]["outcomes"].items():
+            row = {key: r[key] for key in ("true_baseline", "true_effect", "true_ci_half")}
+            for m, mr in models.items():
+                got = mr["scenarios"][name]["outcomes"][k]
+                row |= {f"{m}.{c}": got[c] for c in ("model_effect", "sign_right", "within_30")}
+            rows[name]["outcomes"][k] = row | {"variance_ratio": r["variance_ratio"]}
+    cols = [("true baseline", "true_baseline", ".3g"), ("true effect", "true_effect", ".3g")]
+    cols.append(("± 95%", "true_ci_half", ".2g"))
+    for m in models:
+        cols += [(f"{m} effect", f"{m}.model_effect", ".3g"), (f"{m} sign", f"{m}.sign_right", "")]
+        cols.append((f"{m} within 30%", f"{m}.within_30", ""))
+    cols.append((f"var. ratio ({next(iter(models))})", "variance_ratio", ".1f"))
+    fits = ", ".join(f"{m} fit {mr['fit_seconds']:.0f}s" for m, mr in models.items())
     head = (
-        f"VAE without DP, {res['train_customers']} training customers, {res['epochs']} epochs "
-        f"(fit {res['fit_seconds']:.0f}s), completions with z from the {res['latent']}"
+        f"VAE on {res['train_customers']} training customers, {res['epochs']} epochs ({fits}), "
+        f"completions with z from the {res['latent']}"
     )
-    return outcome_table(head, res["scenarios"], cols)
+    return outcome_table(head, rows, cols)
 
 
 def outcome_table(head: str, scenarios: dict, cols: list[tuple[str, str, str]]) -> str:

@@ -23,6 +23,7 @@ from torch import nn
 
 from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
+from journeylab.generators.calibrate import calibrate, targets
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
 from journeylab.generators.io import (
@@ -51,6 +52,8 @@ class NeuralGenerator(SequenceGenerator):
     supports_dp: ClassVar[bool] = True
     supports_ddp: ClassVar[bool] = True
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
+    calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
+    PILOT: ClassVar[int] = 400  # journeys per calibration round
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
         if isinstance(config, CommonConfig):
@@ -163,14 +166,33 @@ class NeuralGenerator(SequenceGenerator):
                 log,
                 epsilon=profile_eps,
                 seed=self.config.seed,
-                parts=self.config.profile_parts(private=profile_eps is not None),
+                parts=self._profile_parts(private=profile_eps is not None),
             )
             if record is not None:
                 record["profile"] = profile.record()
-        self.profile = profile
         self.schema, self.encoder, self.codec = log.schema, encoder, codec
         self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
+        self.profile = profile
+        private = profile_eps is not None
+        if profile is not None and self.calibrated and self.config.calibrates(private=private):
+            want, free, per_customer = targets(profile, log.schema)
+            profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
         return self
+
+    def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
+        parts = self.config.profile_parts(private=private)
+        if private and self.calibrated and self.config.calibrates(private=True):
+            parts += ("mix",)  # the calibration's targets, released on their own
+        return parts
+
+    def _pilot(self, bias: dict[str, np.ndarray]) -> EventLog:
+        """PILOT journeys drawn with `bias` on the token logits (seeded: the same for the
+        same model), decoded as the model made them (before the profile)."""
+        assert self.profile is not None
+        self.profile.logit_bias = {k: list(map(float, v)) for k, v in bias.items()}
+        gen = torch.Generator().manual_seed(derive_seed(self.config.seed) + 7)
+        part = self._generate(self.PILOT, {}, gen)
+        return self.encoder.decode(self._to_encoded([part], {}, gen))
 
     def sample(
         self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None

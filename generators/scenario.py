@@ -15,9 +15,13 @@
 Intervention kinds for a model (applied to each prefix, in order):
 - `insert_event`: an event with `values` ({column: value}; unset numerics are 0,
   or the domain's minimum) on `day`, at a seeded time in its first 12 hours, for
-  the customers matching `where`, a `share` of them (default all);
+  the customers matching `where`, a `share` of them (default all); or, instead of
+  `day`, `after: {event_type: T, days: N}`: N days after the customer's first
+  event of type T in the prefix (none without one);
 - `promotion`: `insert_event` of the simulator's promo email, for `segment`
   (the same fields as the simulator's promotion in journeys/interventions.py);
+- `delay`: move the prefix events of `event_type` by `days` (>= 0) for the
+  customers matching `where`; events moved past the window's end are dropped;
 - `remove_channel`: drop the prefix events on `channel` and ban it in the
   continuations (the model picks another channel, as if it did not exist);
 - `set_context`: set context `column` to `value` for the customers matching `where`.
@@ -39,16 +43,17 @@ import yaml
 from journeylab.generators.complete import LATENTS
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
-from journeylab.journeys.interventions import Intervention
+from journeylab.journeys.interventions import Intervention, trigger_problems
 
 MODEL_KINDS = {  # kind -> (required fields, optional fields)
-    "insert_event": (("day", "values"), ("where", "share")),
-    "promotion": (("day",), ("segment", "share")),
+    "insert_event": (("values",), ("day", "after", "where", "share")),
+    "promotion": ((), ("day", "after", "segment", "share")),
+    "delay": (("event_type", "days"), ("where",)),
     "remove_channel": (("channel",), ()),
     "set_context": (("column", "value"), ("where",)),
 }
 PROMO_EVENT = {"channel": "email", "event_type": "promo_email"}  # the simulator's promotion
-SIMULATOR_KINDS = ("promotion", "remove_channel", "set_context")
+SIMULATOR_KINDS = ("promotion", "delay", "remove_channel", "set_context")
 
 
 def _is_int(v) -> bool:
@@ -68,6 +73,9 @@ class ModelIntervention:
     channel: str | None = None
     column: str | None = None
     value: Any = None
+    after: dict[str, Any] | None = None
+    event_type: str | None = None
+    days: int | None = None
 
     def __post_init__(self):
         problems = _problems(self)
@@ -119,6 +127,9 @@ def _problems(iv: ModelIntervention) -> list[str]:
         for f in fields(iv)
         if f.name not in ("kind", *required, *optional) and getattr(iv, f.name) is not None
     ]
+    out += trigger_problems(iv.kind, iv.day, iv.after)  # the domain: when it runs
+    if iv.days is not None and (not _is_int(iv.days) or iv.days < 0):
+        out.append(f"'days' {iv.days!r} must be a whole number of days >= 0 (a delay)")
     if iv.day is not None and (not _is_int(iv.day) or iv.day < 0):
         out.append(f"'day' {iv.day!r} must be a whole number of days >= 0 from the window start")
     if iv.share is not None and not (isinstance(iv.share, (int, float)) and 0 < iv.share <= 1):

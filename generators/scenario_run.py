@@ -21,6 +21,7 @@ population's journeys (the closest look at the training data a run has).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,21 @@ class ScenarioResult:
     pattern_share: dict[str, float]
     prefix_source: str
     arms: tuple[EventLog, EventLog]
+    outcomes: tuple[pd.DataFrame, pd.DataFrame]  # per customer: control, intervened
 
 
-def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = ".") -> ScenarioResult:
-    """Both arms of `sc` completed by `gen` from `seed`; see the module docstring."""
+def run_scenario(
+    gen,
+    sc: Scenario,
+    *,
+    seed: int = 0,
+    base_dir: str | Path = ".",
+    progress: Callable[[str, float], None] | None = None,
+) -> ScenarioResult:
+    """Both arms of `sc` completed by `gen` from `seed`; see the module docstring.
+    `progress(step, done)` hears each step as it starts (done: the share behind it)."""
+    say = progress or (lambda step, done: None)
+    say("the population's journeys", 0.0)
     full, cf = population_log(gen, sc, seed=seed, base_dir=base_dir)
     before = cut(full, sc.population.before_day)
     treated = intervene(before, sc.interventions, seed=seed)
@@ -69,16 +81,21 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
     before = before.subset(keep)
     ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
     kw = {"horizon": sc.horizon, "latent": sc.latent}
-    arms = (
-        complete_journeys(gen, before, seed=seed, **kw).log,
-        complete_journeys(gen, treated, seed=seed if sc.paired else seed + 1, ban=ban, **kw).log,
-    )
+    say(f"completing the control arm ({len(keep)} customers)", 0.2)
+    control = complete_journeys(gen, before, seed=seed, **kw).log
+    say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
+    other = seed if sc.paired else seed + 1
+    arms = (control, complete_journeys(gen, treated, seed=other, ban=ban, **kw).log)
     o = {"since_day": sc.outcomes.since_day, "within_days": sc.outcomes.within_days}
-    est = effect_table(*(log_outcomes(a, keep, **o) for a in arms), paired=sc.paired)
+    per = tuple(log_outcomes(a, keep, **o) for a in arms)
+    est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None
     if cf is not None and sc.truth:
         logs = (cf.baseline[0], cf.intervened[0])
-        truth = effect_table(*(log_outcomes(x, keep, **o) for x in logs), paired=True)
+        truth = effect_table(
+            *(log_outcomes(x, keep, **o) for x in logs), paired=True, level=sc.outcomes.level
+        )
+    say("done", 1.0)
     return ScenarioResult(
         effects=est,
         truth=truth,
@@ -87,6 +104,7 @@ def run_scenario(gen, sc: Scenario, *, seed: int = 0, base_dir: str | Path = "."
         pattern_share=pattern_share(full, sc.interventions),
         prefix_source=sc.population.prefix_source,
         arms=arms,
+        outcomes=per,
     )
 
 
@@ -149,6 +167,8 @@ def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -
         rng = np.random.default_rng([int(seed), INSERT_TAG, i])
         if iv.kind in ("insert_event", "promotion"):
             df = _insert(df, log, iv, rng)
+        elif iv.kind == "delay":
+            df = _delay(df, log, iv)
         elif iv.kind == "remove_channel":
             _need(log, "channel", iv.channel, event=True)
             df = df[df["channel"] != iv.channel]
@@ -159,7 +179,8 @@ def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -
 
 
 def _insert(df: pd.DataFrame, log: EventLog, iv: ModelIntervention, rng) -> pd.DataFrame:
-    """One new event per chosen customer on day `iv.day`, in its first 12 hours."""
+    """One new event per chosen customer on day `iv.day`, in its first 12 hours, or
+    `after` days past the customer's first prefix event of its type (none without one)."""
     values = dict(PROMO_EVENT) if iv.kind == "promotion" else dict(iv.values)
     filt = {"segment": iv.segment} if iv.kind == "promotion" and iv.segment else iv.where
     for col, v in values.items():
@@ -167,15 +188,38 @@ def _insert(df: pd.DataFrame, log: EventLog, iv: ModelIntervention, rng) -> pd.D
     first = df.groupby(log.key, sort=True).first()  # one row per customer, id order
     chosen = _matching(first.reset_index(), log, filt)
     chosen &= rng.random(len(first)) < (iv.share or 1.0)
-    secs = iv.day * 86_400 + rng.integers(0, 12 * 3600, len(first))
+    secs = iv.day * 86_400 if iv.day is not None else 0
+    at = log.schema.time_start + pd.to_timedelta(secs + rng.integers(0, 12 * 3600, len(first)), "s")
+    if iv.after is not None:
+        at, chosen = _after(df, log, iv.after, first.index, chosen)
     new = first.reset_index()[chosen].copy()
-    new[log.time] = log.schema.time_start + pd.to_timedelta(secs[chosen], unit="s")
+    new[log.time] = at[chosen]
     for c in log.schema.events:
         new[c.name] = values.get(c.name, c.min if c.kind == "numeric" else None)
     missing = [c.name for c in log.schema.events if new[c.name].isna().any()]
     if missing:
         raise ConfigError(f"insert_event: give values for the event columns {missing}")
     return pd.concat([df, new[df.columns]], ignore_index=True)
+
+
+def _after(df: pd.DataFrame, log: EventLog, after: dict, ids: pd.Index, chosen: np.ndarray):
+    """(times, chosen): `after["days"]` days past each customer's first event of type
+    `after["event_type"]` in `df` (ids order); customers without one are not chosen."""
+    _need(log, "event_type", after["event_type"], event=True)
+    hit = df[df["event_type"] == after["event_type"]].groupby(log.key)[log.time].min()
+    at = hit.reindex(ids) + pd.Timedelta(days=after["days"])
+    ok = at.notna().to_numpy() & (at < log.schema.time_end).to_numpy()
+    return at.to_numpy(), chosen & ok
+
+
+def _delay(df: pd.DataFrame, log: EventLog, iv: ModelIntervention) -> pd.DataFrame:
+    """The events of `iv.event_type` of the customers matching `iv.where`, `iv.days` days
+    later; those moved past the window's end are dropped."""
+    _need(log, "event_type", iv.event_type, event=True)
+    moved = (df["event_type"] == iv.event_type).to_numpy() & _matching(df, log, iv.where)
+    df = df.copy()
+    df.loc[moved, log.time] = df.loc[moved, log.time] + pd.Timedelta(days=iv.days)
+    return df[df[log.time] < log.schema.time_end]
 
 
 def _matching(df: pd.DataFrame, log: EventLog, filt: dict | None) -> np.ndarray:
@@ -210,6 +254,8 @@ def pattern_share(log: EventLog, ivs: tuple[ModelIntervention, ...]) -> dict[str
             values = PROMO_EVENT if iv.kind == "promotion" else iv.values
             hit = np.all([df[c] == v for c, v in values.items() if c in df], axis=0)
             share = df.loc[hit, key].nunique() / log.n_customers
+        elif iv.kind == "delay":  # customers with such events, the ones a delay moves
+            share = df.loc[df["event_type"] == iv.event_type, key].nunique() / log.n_customers
         elif iv.kind == "remove_channel":
             share = 1 - df.loc[df["channel"] == iv.channel, key].nunique() / log.n_customers
         else:

@@ -217,6 +217,7 @@ class VAENet(nn.Module):
         gen: torch.Generator,
         force: torch.Tensor | None = None,
         max_shrink: float = MAX_SHRINK,
+        bias: dict[int, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -237,7 +238,7 @@ class VAENet(nn.Module):
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
-            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first)
+            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first, bias=bias)
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
@@ -385,6 +386,7 @@ class VAEGenerator(NeuralGenerator):
 
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
+    calibrated = True
 
     def _build(self, codec: Binning) -> VAENet:
         return VAENet(codec, self.config)
@@ -409,4 +411,14 @@ class VAEGenerator(NeuralGenerator):
         # Under the profile's rhythm every gap is redrawn: a told length need not be cut
         # at the window's end (on Complete Journey at epsilon 8, long journeys all were).
         rhythm = self.profile is not None and self.profile.rhythm is not None
-        return net.generate(ctx, z, gen, force=force, max_shrink=0.0 if rhythm else MAX_SHRINK)
+        shrink = 0.0 if rhythm else MAX_SHRINK
+        return net.generate(ctx, z, gen, force=force, max_shrink=shrink, bias=self._head_bias())
+
+    def _head_bias(self) -> dict[int, torch.Tensor] | None:
+        """The profile's calibrated logit bias per head field (field 1 + j: the j-th event
+        categorical)."""
+        given = None if self.profile is None else self.profile.logit_bias
+        if not given:
+            return None
+        names = [c.name for c in self.encoder.event_cat]
+        return {1 + names.index(c): torch.tensor(b, dtype=torch.float) for c, b in given.items()}

@@ -3,6 +3,7 @@
     complete_run(prefix="journeys.parquet", out="done.parquet", model_dir="model",
                  horizon=30, source="real")
     scenario_run("scenario.yaml", model_dir="model", seed=0)
+    log_scenario(sc, run_scenario(gen, sc), model=path, run_id=None, seed=0, text=yaml)
 
 Like `journeylab.runs`, this is the one place the CLI (and the Python API) goes
 through, so a completion or a scenario is recorded the same way from anywhere.
@@ -130,17 +131,26 @@ def scenario_run(
 ) -> ScenarioRun:
     """Run the scenario file `scenario` with a saved VAE as an MLflow run of kind
     `scenario`; `truth` also runs the simulator (as `truth: true` in the file)."""
-    import mlflow
-
-    from journeylab.journeys.tracking import start_run
-
     path = Path(scenario)
     sc = Scenario.load(path)
     if truth and not sc.truth:
         sc = replace(sc, truth=True)  # checked again: truth needs a simulated population
     model = resolve_model(model_dir, run_id)
-    gen, meta = base.load(model), base.read_meta(model)
-    result = run_scenario(gen, sc, seed=seed, base_dir=path.parent)
+    result = run_scenario(base.load(model), sc, seed=seed, base_dir=path.parent)
+    return log_scenario(sc, result, model=model, run_id=run_id, seed=seed, text=path.read_text())
+
+
+def log_scenario(
+    sc: Scenario, result: ScenarioResult, *, model: Path, run_id: str | None, seed: int, text: str
+) -> ScenarioRun:
+    """Log a scenario's answer as an MLflow run of kind `scenario` (the CLI and the app's
+    What-if page both come here): metrics, `text` (the scenario as YAML), both effect
+    tables, the report, and the model's lineage with the prefixes' privacy note."""
+    import mlflow
+
+    from journeylab.journeys.tracking import start_run
+
+    meta = base.read_meta(model)
     report = render_report(sc, result, seed=seed)
     note = prefix_note(result.prefix_source)
     with start_run(
@@ -152,7 +162,7 @@ def scenario_run(
     ) as run:
         mlflow.log_params({"scenario": sc.name, "seed": seed, "paired": sc.paired})
         mlflow.log_metrics(_metrics(result))
-        mlflow.log_text(path.read_text(), "scenario.yaml")
+        mlflow.log_text(text, "scenario.yaml")
         mlflow.log_text(result.effects.to_csv(), "effects.csv")
         if result.truth is not None:
             mlflow.log_text(result.truth.to_csv(), "truth.csv")

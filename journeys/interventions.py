@@ -9,6 +9,13 @@ Kinds (applied in the order given, each to the customers left by the previous):
 - `promotion`: an extra campaign on `day` (receipt within its first 12 hours) to a
   `share` of the customers of `segment` (all segments when None). A promotion
   raises purchase rates and cuts the churn hazard for 7 days (journeys/simulate.py).
+  With `after: {event_type: T, days: N}` instead of `day`, each reached customer
+  gets it N days after their first event of type T, as the journey unfolds
+  (none for a customer without one; N = 0: one second after it).
+- `delay`: move every event of `event_type` by `days` (>= 0) for `segment` (None:
+  everyone). Only the promo emails can be moved: they are the world's doing (every
+  campaign and every added promotion); the other types are the customer's choices,
+  which the run makes afresh. Receipts moved out of the window are dropped.
 - `shift_campaign`: move campaign `campaign` (0 = day 14, every 28 days; None =
   all) by `days` (negative: earlier) for `segment` (None: everyone); receipts
   moved out of the window are dropped.
@@ -44,7 +51,8 @@ from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 
 KINDS = {  # kind -> (required fields, optional fields)
-    "promotion": (("day",), ("segment", "share")),
+    "promotion": ((), ("day", "after", "segment", "share")),
+    "delay": (("event_type", "days"), ("segment",)),
     "shift_campaign": (("days",), ("campaign", "segment")),
     "remove_channel": (("channel",), ()),
     "set_context": (("column", "value"), ("segment",)),
@@ -87,6 +95,8 @@ class Intervention:
     channel: str | None = None  # remove_channel: one of REMOVABLE
     column: str | None = None  # set_context: segment, region or age_band
     value: str | None = None  # set_context: the new value
+    after: dict | None = None  # promotion: {event_type, days}, the trigger instead of a day
+    event_type: str | None = None  # delay: the type of the events moved (promo_email)
 
     def __post_init__(self):
         problems = _problems(self)
@@ -129,6 +139,14 @@ def _value_problems(iv: Intervention) -> list[str]:
         v = getattr(iv, name)
         if v is not None and not _is_int(v):
             out.append(f"'{name}' must be a whole number of days or an index, got {v!r}")
+    out += trigger_problems(iv.kind, iv.day, iv.after, sim.EVENT_TYPES)
+    if iv.kind == "delay" and iv.event_type != "promo_email":
+        out.append(
+            f"event_type {iv.event_type!r} cannot be delayed in the simulator: only "
+            "promo_email (the campaigns) is the world's doing; the rest are customer choices"
+        )
+    if iv.kind == "delay" and _is_int(iv.days) and iv.days < 0:
+        out.append(f"'days' {iv.days} must be >= 0 (a delay); shift_campaign moves earlier")
     if _is_int(iv.day) and iv.day < 0:
         out.append(f"'day' {iv.day} is before the window; use 0 or later")
     if _is_int(iv.campaign) and iv.campaign < 0:
@@ -148,6 +166,42 @@ def _value_problems(iv: Intervention) -> list[str]:
     elif iv.column is not None and iv.value not in CONTEXT[iv.column]:
         out.append(f"{iv.column} {iv.value!r} is unknown; choose one of {list(CONTEXT[iv.column])}")
     return out
+
+
+def trigger_problems(kind: str, day, after, event_types=None) -> list[str]:
+    """A promotion or inserted event is on a `day` or `after` a trigger, not both;
+    `after` is {event_type: one of `event_types` (None: any text), days: whole number >= 0}."""
+    if kind not in ("promotion", "insert_event"):
+        return []
+    if (day is None) == (after is None):
+        return [f"{kind} needs exactly one of 'day' or 'after' (e.g. after: {EXAMPLE_AFTER})"]
+    if after is None:
+        return []
+    if not isinstance(after, dict) or set(after) != {"event_type", "days"}:
+        return [f"'after' {after!r} must be a mapping with event_type and days: {EXAMPLE_AFTER}"]
+    out = []
+    known = event_types is None and isinstance(after["event_type"], str)
+    if not known and after["event_type"] not in (event_types or ()):
+        names = list(event_types or ["an event type"])
+        out.append(f"after: event_type {after['event_type']!r} is not one of {names}")
+    if not _is_int(after["days"]) or after["days"] < 0:
+        out.append(f"after: days {after['days']!r} must be a whole number of days >= 0")
+    return out
+
+
+EXAMPLE_AFTER = "{event_type: purchase, days: 7}"
+
+
+@dataclass
+class Trigger:
+    """A promotion sent `delay` seconds after each reached customer's first event of type
+    `etype`; it fills column `col` of promo_at as the run goes (journeys/simulate.py)."""
+
+    etype: int
+    delay: int
+    col: int
+    reached: np.ndarray  # bool[n]
+    fired: np.ndarray  # bool[n]: the customer's first event of etype has happened
 
 
 class StreamDraws:
@@ -245,11 +299,11 @@ def simulate_counterfactual(
     kw = {"seed": seed, "start": start, "days": days, "clock": clock}
     base = sim._setup(n_customers, **kw)
     other = base if paired else sim._setup(n_customers, **kw, stream=(INDEPENDENT_TAG,))
-    cust, blocked = apply_interventions(ivs, other.cust, seed=seed, horizon=other.horizon)
+    cust, hooks = apply_interventions(ivs, other.cust, seed=seed, horizon=other.horizon)
     key = (seed,) if paired else (seed, INDEPENDENT_TAG)
     return Counterfactual(
         baseline=sim._run(base, base.cust, draws=StreamDraws((seed,), n_customers)),
-        intervened=sim._run(other, cust, draws=StreamDraws(key, n_customers), blocked=blocked),
+        intervened=sim._run(other, cust, draws=StreamDraws(key, n_customers), **hooks),
         interventions=ivs,
         paired=paired,
     )
@@ -257,22 +311,25 @@ def simulate_counterfactual(
 
 def apply_interventions(
     ivs: Sequence[Intervention], cust: dict, *, seed: int, horizon: int
-) -> tuple[dict, dict[str, np.ndarray] | None]:
-    """The customers changed by `ivs` (a new dict; `cust` is left as it is) and the
-    event types blocked by removed channels (None when no channel is removed)."""
+) -> tuple[dict, dict]:
+    """The customers changed by `ivs` (a new dict; `cust` is left as it is) and the run's
+    hooks: `blocked`, the event types removed channels block (None when none is), and
+    `triggers`, the promotions sent after a trigger event."""
     cust = dict(cust)
-    blocked = None
+    blocked, triggers = None, []
     for i, iv in enumerate(ivs):
         if iv.kind == "promotion":
             rng = np.random.default_rng([int(seed), PROMO_TAG, i])
             cust["promo_at"] = _add_campaign(iv, cust, rng, horizon)
-        elif iv.kind == "shift_campaign":
+            if iv.after is not None:
+                triggers.append(_trigger(iv, cust, rng))
+        elif iv.kind in ("shift_campaign", "delay"):
             cust["promo_at"] = _shift_campaigns(iv, cust, horizon)
         elif iv.kind == "remove_channel":
             blocked = _remove_channel(iv.channel, cust, blocked)
         else:
             _set_context(iv, cust)
-    return cust, blocked
+    return cust, {"blocked": blocked, "triggers": triggers}
 
 
 def _who(iv: Intervention, cust: dict) -> np.ndarray:
@@ -285,16 +342,36 @@ def _who(iv: Intervention, cust: dict) -> np.ndarray:
 def _add_campaign(
     iv: Intervention, cust: dict, rng: np.random.Generator, horizon: int
 ) -> np.ndarray:
-    """promo_at with one more column: the new campaign's receipt times (NEVER if not reached)."""
+    """promo_at with one more column: the new campaign's receipt times (NEVER if not reached;
+    all NEVER for a triggered one, which the run fills in)."""
+    if iv.after is not None:
+        return np.column_stack([cust["promo_at"], np.full(len(cust["segment"]), sim.NEVER)])
     if iv.day * sim.DAY >= horizon:
         raise ConfigError(
             f"promotion day {iv.day} is not inside the {horizon // sim.DAY}-day window; "
             f"use a day from 0 to {horizon // sim.DAY - 1}"
         )
     at = iv.day * sim.DAY + rng.integers(0, 12 * 3600, len(cust["segment"]))
-    reached = _who(iv, cust) & (rng.random(len(at)) < (1.0 if iv.share is None else iv.share))
-    new = np.where(reached & (at >= 1) & (at < horizon), at, sim.NEVER)
+    new = np.where(_reached(iv, cust, rng) & (at >= 1) & (at < horizon), at, sim.NEVER)
     return np.column_stack([cust["promo_at"], new])
+
+
+def _reached(iv: Intervention, cust: dict, rng: np.random.Generator) -> np.ndarray:
+    """bool[n]: the customers of the segment a promotion's `share` reaches."""
+    n = len(cust["segment"])
+    return _who(iv, cust) & (rng.random(n) < (1.0 if iv.share is None else iv.share))
+
+
+def _trigger(iv: Intervention, cust: dict, rng: np.random.Generator) -> Trigger:
+    """The run's hook for a promotion `after` a trigger: its column is promo_at's last."""
+    n = len(cust["segment"])
+    return Trigger(
+        etype=sim.EVENT_TYPES.index(iv.after["event_type"]),
+        delay=max(1, iv.after["days"] * sim.DAY),
+        col=cust["promo_at"].shape[1] - 1,
+        reached=_reached(iv, cust, rng),
+        fired=np.zeros(n, dtype=bool),
+    )
 
 
 def _shift_campaigns(iv: Intervention, cust: dict, horizon: int) -> np.ndarray:
@@ -307,7 +384,7 @@ def _shift_campaigns(iv: Intervention, cust: dict, horizon: int) -> np.ndarray:
             f"campaign(s), 0 to {n_campaigns - 1} (every {sim.PROMO_EVERY_DAYS} days "
             f"from day {sim.PROMO_FIRST_DAY})"
         )
-    cols = slice(None) if iv.campaign is None else [iv.campaign]
+    cols = slice(None) if iv.campaign is None else [iv.campaign]  # delay: every campaign
     rows = _who(iv, cust)
     at = promo_at[rows][:, cols]
     moved = at + iv.days * sim.DAY

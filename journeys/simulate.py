@@ -183,7 +183,9 @@ def _setup(
     return _Setup(schema, rng, horizon, cust, clk)
 
 
-def _run(setup: _Setup, cust: dict, *, draws=None, blocked=None) -> tuple[EventLog, pd.DataFrame]:
+def _run(
+    setup: _Setup, cust: dict, *, draws=None, blocked=None, triggers=()
+) -> tuple[EventLog, pd.DataFrame]:
     """Simulate the journeys of `cust` (the setup's customers, possibly changed)."""
     run = _Run(
         setup.rng,
@@ -193,6 +195,7 @@ def _run(setup: _Setup, cust: dict, *, draws=None, blocked=None) -> tuple[EventL
         setup.clock,
         draws=draws,
         blocked=blocked,
+        triggers=triggers,
     )
     run.simulate()
     events, truth = _frames(run, cust, setup.schema)
@@ -317,7 +320,8 @@ class _Run:
     Hooks for what-if runs (journeys/interventions.py), inert by default: `draws`
     replaces the shared random stream, `blocked` ({"continue": bool[END + 1],
     "start": bool[END + 1]}) names event types that cannot happen within a session
-    or at its start.
+    or at its start, `triggers` (interventions.Trigger) send a promotion some time
+    after a customer's first event of a type, into promo_at's column `col`.
     """
 
     def __init__(
@@ -330,12 +334,14 @@ class _Run:
         *,
         draws=None,
         blocked=None,
+        triggers=(),
     ):
         n = len(cust["segment"])
         self.rng, self.cust, self.horizon, self.max_length = rng, cust, horizon, max_length
         self.clock: WeeklyClock | None = clock  # None: between-session gaps in real time
         self.draws = _RngDraws(rng) if draws is None else draws
         self.blocked: dict[str, np.ndarray] | None = blocked
+        self.triggers = triggers
         self.t = np.zeros(n, dtype=np.int64)  # time of the last event, seconds from start
         self.last = np.zeros(n, dtype=np.int64)  # type of the last event
         self.chan = np.zeros(n, dtype=np.int64)  # channel of the last event
@@ -397,6 +403,15 @@ class _Run:
         self.t[a], self.last[a], self.chan[a] = when, etype, chan
         self.n_events[a] += 1
         self.log.append((a, when, etype, chan, amount))
+        for trig in self.triggers:
+            self._fire(trig, a, when, etype)
+
+    def _fire(self, trig, a, when, etype) -> None:
+        """A triggered promotion for each reached customer's first event of its type."""
+        hit = (etype == trig.etype) & trig.reached[a] & ~trig.fired[a]
+        trig.fired[a[hit]] = True
+        at = when[hit] + trig.delay
+        self.cust["promo_at"][a[hit], trig.col] = np.where(at < self.horizon, at, NEVER)
 
     def _allow(self, p: np.ndarray, phase: str) -> np.ndarray:
         """`p` with the blocked types of `phase` removed; a session that would have

@@ -69,12 +69,9 @@ def plan_dpsgd(
     Refuses delta >= 1/N (via `budget.resolve_delta`) before any training.
     """
     delta = budget.resolve_delta(n_customers)
-    if batch_size < 1 or epochs < 1:
-        raise ConfigError(f"batch_size ({batch_size}) and epochs ({epochs}) must be >= 1")
-    q = min(1.0, batch_size / n_customers)
-    steps = max(1, round(epochs / q))
-    if max_steps is not None:
-        steps = min(steps, max_steps)
+    q, steps = sampling(
+        n_customers=n_customers, batch_size=batch_size, epochs=epochs, max_steps=max_steps
+    )
     sigma = noise_multiplier_for(
         target_epsilon=budget.epsilon,
         delta=delta,
@@ -93,6 +90,19 @@ def plan_dpsgd(
         target_epsilon=float(budget.epsilon),
         accountant=budget.accountant,
     )
+
+
+def sampling(
+    *, n_customers: int, batch_size: int, epochs: int, max_steps: int | None = None
+) -> tuple[float, int]:
+    """(sampling rate q, steps) of DP-SGD: q = batch / N, so one epoch is 1/q steps."""
+    if n_customers < 1:
+        raise ConfigError(f"the number of customers must be >= 1, got {n_customers}")
+    if batch_size < 1 or epochs < 1:
+        raise ConfigError(f"batch_size ({batch_size}) and epochs ({epochs}) must be >= 1")
+    q = min(1.0, batch_size / n_customers)
+    steps = max(1, round(epochs / q))
+    return q, steps if max_steps is None else min(steps, max_steps)
 
 
 def poisson_batch(n: int, *, sample_rate: float, generator: torch.Generator) -> torch.Tensor:

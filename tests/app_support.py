@@ -372,6 +372,7 @@ PAGES = {
     "privacy": "Privacy",
     "predictors": "Predictors",
     "generate": "Generate",
+    "whatif": "What-if",
 }
 # Drawn: the page's title, its footer, nothing left over from the page before, and
 # the script finished. One JavaScript call, so no element goes stale while it is read.

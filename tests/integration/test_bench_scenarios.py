@@ -38,12 +38,31 @@ def test_bad_arguments_are_refused(argv, match):
         bs.main(argv)
 
 
-def test_the_model_part_at_toy_size_compares_a_vae_with_the_truth(tmp_path, monkeypatch):
+def test_the_model_part_at_toy_size_compares_a_vae_and_a_dp_vae_with_the_truth(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(bs, "RESULTS", tmp_path)
     argv = ["--model", "--train-customers", "30", "--epochs", "1", "--customers", "30"]
     res = bs.main([*argv, "--reps", "2", "--scenarios", "promo-premium"])
-    row = res["scenarios"]["promo-premium"]["outcomes"]["purchase_within"]
-    assert {"true_effect", "model_effect", "sign_right", "variance_ratio"} <= set(row)
+    assert list(res["models"]) == ["nodp", "eps8"]
+    rows = [
+        m["scenarios"]["promo-premium"]["outcomes"]["purchase_within"]
+        for m in res["models"].values()
+    ]
+    assert {"true_effect", "model_effect", "sign_right", "within_30", "variance_ratio"} <= set(
+        rows[0]
+    )
+    assert rows[0]["true_effect"] == rows[1]["true_effect"]  # the same customers and truth
+    assert rows[1]["variance_ratio"] is None  # independent arms: the first model only
     assert not (tmp_path / "scenarios.json").exists()  # the simulator table is left alone
     table = (tmp_path / "scenarios_model.md").read_text()
-    assert "| promo-premium | purchase_within |" in table and "model effect" in table
+    assert "| promo-premium | purchase_within |" in table
+    assert "nodp effect" in table and "eps8 within 30%" in table
+
+
+@pytest.mark.parametrize(
+    "eps, match", [("none,none", "each model once"), ("0", "'0' is not 'none' or an epsilon")]
+)
+def test_bad_epsilons_are_refused(eps, match):
+    with pytest.raises(ConfigError, match=match):
+        bs.main(["--model", "--epsilons", eps])

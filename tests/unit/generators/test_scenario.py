@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from journeylab.generators import create
-from journeylab.generators.scenario import Scenario
-from journeylab.generators.scenario_run import banned, run_scenario
+from journeylab.generators.scenario import ModelIntervention, Scenario
+from journeylab.generators.scenario_run import banned, cut, intervene, run_scenario
 from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.interventions import Intervention
 from journeylab.journeys.simulate import simulate
 
 TINY_VAE = {"epochs": 1, "batch_size": 20, "d_model": 16, "n_layers": 2, "latent_dim": 4}
@@ -94,6 +95,14 @@ def _as_dict(sc: Scenario) -> dict:
         ({"interventions": [{"kind": "promotion", "day": -3}]}, r"'day' -3 must be"),
         ({"outcomes": {"within": 3}}, "within"),
         ({"colour": "red"}, "colour"),
+        (
+            {"interventions": [{"kind": "delay", "event_type": "purchase", "days": -1}]},
+            r"'days' -1 must be a whole number of days >= 0",
+        ),
+        (
+            {"interventions": [{"kind": "insert_event", "values": {"channel": "web"}}]},
+            "insert_event needs exactly one of 'day' or 'after'",
+        ),
     ],
 )
 def test_bad_scenarios_are_refused_naming_the_problem(change, match):
@@ -133,3 +142,56 @@ def test_a_population_log_is_real_by_default_and_read_beside_the_scenario(gen, t
     assert res.customers + res.left_out == 30
     synthetic = {**d, "population": {**d["population"], "source": "synthetic"}}
     assert Scenario.from_dict(synthetic).population.prefix_source == "synthetic"
+
+
+def test_a_delay_of_zero_days_gives_identical_arms(gen):
+    zero = [{"kind": "delay", "event_type": "page_view", "days": 0}]
+    res = run_scenario(gen, scenario(zero), seed=3)
+    pd.testing.assert_frame_equal(res.arms[0].df, res.arms[1].df)
+    assert (res.effects["effect"] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def prefixes():
+    return cut(simulate(60, seed=5)[0], 60)
+
+
+def test_a_delay_moves_exactly_the_events_of_its_type_for_its_customers(prefixes):
+    iv = {"kind": "delay", "event_type": "page_view", "days": 3, "where": {"segment": "premium"}}
+    out = intervene(prefixes, (ModelIntervention.from_dict(iv),), seed=0).df
+    before = prefixes.df
+    moved = (before["event_type"] == "page_view") & (before["segment"] == "premium")
+    assert moved.sum() > 5
+    key = ["customer_id", "event_type", "channel", "timestamp"]
+    want = before.assign(timestamp=before["timestamp"] + moved * pd.Timedelta(days=3))[key]
+    got = out[key]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
+    )
+
+
+def test_an_event_after_a_trigger_comes_days_after_the_first_such_event(prefixes):
+    after = {"event_type": "purchase", "days": 2}
+    iv = {"kind": "insert_event", "after": after, "values": {"channel": "email"}}
+    iv["values"]["event_type"] = "promo_email"
+    out = intervene(prefixes, (ModelIntervention.from_dict(iv),), seed=0).df
+    before = prefixes.df
+    first = before[before["event_type"] == "purchase"].groupby("customer_id")["timestamp"].min()
+    added = out.merge(before, how="left", indicator=True).query("_merge == 'left_only'")
+    assert len(first) > 5
+    assert (
+        added.set_index("customer_id")["timestamp"]
+        .sort_index()
+        .equals((first + pd.Timedelta(days=2)).rename("timestamp").sort_index())
+    )
+    assert (added["event_type"] == "promo_email").all() and (added["channel"] == "email").all()
+
+
+def test_delay_and_trigger_have_the_simulators_version():
+    delay = {"kind": "delay", "event_type": "promo_email", "days": 3}
+    delay["where"] = {"segment": "budget"}
+    assert ModelIntervention.from_dict(delay).to_simulator() == Intervention(
+        kind="delay", event_type="promo_email", days=3, segment="budget"
+    )
+    promo = {"kind": "promotion", "after": {"event_type": "purchase", "days": 7}, "share": 0.5}
+    assert ModelIntervention.from_dict(promo).to_simulator() == Intervention.from_dict(promo)

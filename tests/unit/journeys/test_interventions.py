@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from journeylab.journeys import simulate as sim
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import (
     Intervention,
@@ -47,7 +48,13 @@ def _assert_same_arms(cf) -> None:
 
 @pytest.mark.parametrize(
     "noop",
-    [[], [{"kind": "shift_campaign", "days": 0}], [{"kind": "promotion", "day": 5, "share": 1e-9}]],
+    [
+        [],
+        [{"kind": "shift_campaign", "days": 0}],
+        [{"kind": "promotion", "day": 5, "share": 1e-9}],
+        [{"kind": "delay", "event_type": "promo_email", "days": 0}],
+        [{"kind": "promotion", "after": {"event_type": "purchase", "days": 3}, "share": 1e-9}],
+    ],
 )
 def test_a_no_op_intervention_gives_identical_arms(noop):
     cf = simulate_counterfactual(80, seed=2, interventions=noop)
@@ -128,6 +135,52 @@ def test_shifting_a_campaign_moves_its_emails():
     assert 21 in promo_days(cf.intervened) and 14 not in promo_days(cf.intervened)
 
 
+def promo_times(arm) -> pd.Series:
+    df = arm[0].df
+    return df.loc[df["event_type"] == "promo_email", ["customer_id", "timestamp"]]
+
+
+def test_a_delay_moves_every_promo_email_of_the_segment_by_its_days():
+    delay = {"kind": "delay", "event_type": "promo_email", "days": 5, "segment": "budget"}
+    cf = simulate_counterfactual(200, seed=3, interventions=[delay])
+    setup = sim._setup(200, seed=3, start="2024-01-01", days=180, clock="uniform")
+    planned = {  # customer -> the campaign receipts drawn for them, in seconds
+        f"c{i:05d}": set(row[row != sim.NEVER]) for i, row in enumerate(setup.cust["promo_at"])
+    }
+    seg = cf.baseline[1].set_index("customer_id")["segment"]
+    t0 = cf.baseline[0].schema.time_start
+    for arm, shift in ((cf.baseline, 0), (cf.intervened, 5)):
+        got = promo_times(arm)
+        secs = (got.timestamp - t0).dt.total_seconds().astype(int)
+        days = got.customer_id.map(seg).eq("budget") * shift
+        rows = zip(got.customer_id, secs, days, strict=True)
+        # each promo email is a planned receipt, 5 days late for the budget customers
+        assert all(s - d * sim.DAY in planned[c] for c, s, d in rows)
+    logs = (cf.baseline[0].df, cf.intervened[0].df)
+    others = [df[df.customer_id.map(seg).ne("budget")].reset_index(drop=True) for df in logs]
+    pd.testing.assert_frame_equal(*others)  # the other segments are untouched
+
+
+def test_a_promotion_after_a_trigger_comes_days_after_the_first_such_event():
+    iv = {"kind": "promotion", "after": {"event_type": "purchase", "days": 7}}
+    cf = simulate_counterfactual(150, seed=1, interventions=[iv])
+    df = cf.intervened[0].df
+    first = df[df.event_type == "purchase"].groupby("customer_id").timestamp.min()
+    due = first + pd.Timedelta(days=7)
+    last = df.groupby("customer_id").timestamp.max().reindex(due.index)
+    promos = set(map(tuple, promo_times(cf.intervened).to_numpy()))
+    reached = [c for c in due.index if last[c] >= due[c]]  # their journey went on that long
+    assert len(reached) > 20
+    assert all((c, due[c]) in promos for c in reached)
+    never = set(cf.baseline[1].customer_id) - set(first.index)  # no purchase: untouched
+    base = cf.baseline[0].df
+    pd.testing.assert_frame_equal(
+        base[base.customer_id.isin(never)].reset_index(drop=True),
+        df[df.customer_id.isin(never)].reset_index(drop=True),
+    )
+    assert effects(cf).loc["purchases", "effect"] > 0
+
+
 def test_set_context_moves_the_segment_and_its_latents():
     iv = {"kind": "set_context", "column": "segment", "value": "premium", "segment": "budget"}
     cf = simulate_counterfactual(120, seed=0, interventions=[iv])
@@ -174,7 +227,7 @@ def test_to_dict_round_trips():
     [
         ({"kind": "promotion", "dya": 3}, r"unknown key\(s\) \['dya'\]"),
         ({"kind": "discount"}, "unknown kind 'discount'; choose one of"),
-        ({"kind": "promotion"}, "promotion needs 'day'"),
+        ({"kind": "promotion"}, "promotion needs exactly one of 'day' or 'after'"),
         ({"kind": "remove_channel", "channel": "email", "day": 3}, "'day' does not apply"),
         ({"kind": "remove_channel", "channel": "web"}, "web and app carry every browsing"),
         ({"kind": "promotion", "day": 3, "share": 1.5}, r"'share' 1.5 must be in \(0, 1\]"),
@@ -183,6 +236,17 @@ def test_to_dict_round_trips():
         ({"kind": "shift_campaign", "days": 1.5}, "'days' must be a whole number"),
         ({"kind": "promotion", "day": "3"}, "'day' must be a whole number of days .* got '3'"),
         ({"kind": "promotion", "day": -1}, "'day' -1 is before the window; use 0 or later"),
+        ({"kind": "delay", "event_type": "purchase", "days": 2}, "'purchase' cannot be delayed"),
+        ({"kind": "delay", "event_type": "promo_email", "days": -2}, "must be >= 0 \\(a delay\\)"),
+        (
+            {"kind": "promotion", "day": 3, "after": {"event_type": "purchase", "days": 1}},
+            "exactly one of 'day' or 'after'",
+        ),
+        ({"kind": "promotion", "after": {"event_type": "buy"}}, "mapping with event_type and days"),
+        (
+            {"kind": "promotion", "after": {"event_type": "buy", "days": 1}},
+            "after: event_type 'buy' is not one of",
+        ),
     ],
 )
 def test_bad_interventions_name_the_problem_and_the_fix(d, match):
