@@ -163,7 +163,7 @@ def body(uri: str, df: pd.DataFrame) -> None:
             "validity": checked[0] if checked else None,
             "stem": f"synthetic-{run.generator}-{run.run_id[:8]}-seed{seed}",
             "label": f"generated: {n} from {run['name']} (seed {seed}"
-            + (f", {cond}" if cond else "")
+            + "".join(f", {k}={v}" for k, v in cond.items())
             + ")",
         }
     sample = st.session_state.get(ui.GENERATED)

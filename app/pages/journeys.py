@@ -25,14 +25,15 @@ def figures(pair) -> None:
             continue
         col.markdown(f"**{name}**")
         for box, (label, v) in zip(col.columns(len(own)), own.items(), strict=True):
-            share = label == "Single-event"
-            delta = v - other[label] if label in other else None
-            box.metric(
-                label,
-                f"{v:.0%}" if share else f"{v:,.4g}",
-                delta=None if delta is None else (f"{delta:+.0%}" if share else f"{delta:+,.4g}"),
-                delta_color="off",
-            )
+            delta = fmt(label, v - other[label], "+") if label in other else None
+            box.metric(label, fmt(label, v), delta=delta, delta_color="off")
+
+
+def fmt(label: str, v: float, sign: str = "") -> str:
+    """A summary figure as text: a share in %, a count of journeys whole, a length to 4
+    significant figures."""
+    spec = {"Single-event": ".0%", "Journeys": ",.0f"}.get(label, ",.4g")
+    return format(v, sign + spec)
 
 
 def timelines(pair) -> None:

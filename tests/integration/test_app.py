@@ -504,7 +504,9 @@ def test_privacy_draws_the_tradeoff_with_cap_and_reference(seeded):
     table = next(d.value for d in at.dataframe if "Detection AUC" in d.value.columns)
     assert list(table.name) == [open_store_run_name(ids["vae"])]
     assert 0 < table["ε"].iloc[0] <= 8.0 + 1e-6
-    assert table["Synthetic-trained / real-trained AUC"].notna().all()  # from the report
+    assert table[["Detection AUC", "Journey length distance ratio"]].notna().all(axis=None)
+    # the GAN's utility run gives the no-DP reference a TSTR line too: one per panel
+    assert names.count("no DP (gan)") == 3
     at.selectbox(key="pv_to_gen").select("gan").run()
     assert "No DP fit of gan on this data" in texts(at, "info")
 
@@ -643,3 +645,24 @@ def test_generate_logs_the_sample_and_evaluates_it(seeded, tmp_path, monkeypatch
     assert "detection_auc" in report.metrics
     assert (copy / "reports" / f"evaluate-{sample_id[:12]}" / "report.html").is_file()
     assert set(verdicts(at)) == {"Fidelity", "Utility", "Privacy"}
+
+
+def test_privacy_tools_say_what_is_missing(seeded, tmp_path, monkeypatch):
+    """No measured sample (comparisons, reports and predictors deleted) and no sample file
+    left: the trade-off and the audit button say what to run instead; nothing breaks."""
+    root, _ = seeded
+    copy = support.clone(root, tmp_path / "unmeasured")
+    with sqlite3.connect(copy / "mlruns" / "mlflow.db") as con:
+        con.execute(
+            "UPDATE runs SET lifecycle_stage = 'deleted' WHERE run_uuid IN (SELECT run_uuid "
+            "FROM tags WHERE key = 'journeylab.kind' AND value IN ('compare', 'evaluate', "
+            "'predict'))"
+        )
+    for f in (copy / "data").glob("syn_*.parquet"):
+        f.unlink()
+    env_for(monkeypatch, copy)
+    at = open_page("privacy")
+    assert not at.error, texts(at, "error")
+    info = texts(at, "info")
+    assert "No fit with a measured sample yet" in info and "No sample file to audit" in info
+    assert not [c for c in at.get("plotly_chart") if "trade-off" in c.proto.spec]
