@@ -95,6 +95,16 @@ def save(results: list[dict], command: str) -> Path:
     return atomic_write_text(path, json.dumps(old, indent=1))
 
 
+def parse_devices(text: str) -> list[int]:
+    try:
+        counts = [int(d) for d in text.split(",") if d]
+    except ValueError as e:
+        raise ConfigError(f"--devices {text!r}: write process counts, e.g. 1,2") from e
+    if not counts or min(counts) < 1:
+        raise ConfigError(f"--devices {text!r}: give counts >= 1, e.g. 1,2")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--customers", type=int, default=10_000)
@@ -104,12 +114,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--config", default="{}", help="JSON VAE config over the defaults")
     ap.add_argument("--timeout", type=float, default=3600)
     args = ap.parse_args(argv)
-    try:
-        devices = [int(d) for d in args.devices.split(",") if d]
-    except ValueError as e:
-        raise ConfigError(f"--devices {args.devices!r}: write process counts, e.g. 1,2") from e
-    if not devices or min(devices) < 1:
-        raise ConfigError(f"--devices {args.devices!r}: give counts >= 1, e.g. 1,2")
+    devices = parse_devices(args.devices)
     config = parse_config(args.config, "--config", ["vae"])
     results = measure(args, devices, config)
     save(results, "python -m bench.bench_ddp " + " ".join(argv or sys.argv[1:]))

@@ -8,6 +8,7 @@ fails ends its run FAILED and saves no model.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -76,7 +77,8 @@ def fit(
         cfg["epochs"] = epochs
     check_model_out(out_dir)  # refused before the data is read
     log = read_log(data, schema, truncate)
-    with fit_progress(err) as progress:
+    worker = is_worker(devices, num_nodes)  # a DDP rank other than 0: rank 0 reports
+    with nullcontext() if worker else fit_progress(err) as progress:
         result = fit_run(
             log,
             model=model,
@@ -88,8 +90,8 @@ def fit(
             data_path=data,
             train_options={"progress": progress, "devices": devices, "num_nodes": num_nodes},
         )
-    if is_worker(devices, num_nodes):
-        return  # rank 0 reports the run
+    if worker:
+        return
     record = result.record
     spent = (
         f", epsilon spent {record['epsilon']:.3g} (delta {record['delta']:.2g}) of {epsilon:g}"

@@ -157,6 +157,8 @@ class NeuralGenerator(SequenceGenerator):
             record = result.spend.record(
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
+            # DDP: each process Poisson-sampled its shard; the plan is the one-process plan
+            record["processes"] = devices * num_nodes
         profile = None
         # a DDP rank other than 0 saves nothing: only rank 0's profile is released
         if self.config.profile and not distributed.is_worker(devices, num_nodes):

@@ -96,7 +96,7 @@ def fit_run(
     budget = _budget(gen, epsilon, delta, max_grad_norm, log.n_customers)
     target = check_model_out(out_dir)
     train_options = train_options or {}
-    check_processes(gen, train_options)
+    train_options = check_processes(gen, train_options)
     if distributed.is_worker(train_options.get("devices", 1), train_options.get("num_nodes", 1)):
         return _worker_fit(gen, log, budget, train_options)
     ledger = ledger or Ledger()
@@ -112,6 +112,7 @@ def fit_run(
     ) as run:
         run_id = run.info.run_id
         params = {"customers": log.n_customers, "events": log.n_events, **_flat(gen_config(gen))}
+        params["processes"] = train_options.get("devices", 1) * train_options.get("num_nodes", 1)
         if data_path is not None:
             params["data"] = str(data_path)
         mlflow.log_params(params)
@@ -129,8 +130,9 @@ def fit_run(
     return FitResult(gen, record, run_id, fit_s, target)
 
 
-def check_processes(gen, train_options: dict[str, Any]) -> None:
-    """Refuse DDP (devices x num_nodes > 1) for a generator that cannot train that way."""
+def check_processes(gen, train_options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse DDP (devices x num_nodes > 1) for a generator that cannot train that way;
+    the options that generator's fit takes (one process needs no process counts)."""
     devices, nodes = train_options.get("devices", 1), train_options.get("num_nodes", 1)
     if not isinstance(devices, int) or not isinstance(nodes, int) or devices < 1 or nodes < 1:
         raise ConfigError(
@@ -143,6 +145,9 @@ def check_processes(gen, train_options: dict[str, Any]) -> None:
             f"generator '{gen.name}' trains in one process only; fit it with --devices 1 "
             f"--num-nodes 1, or use one of {ddp} for distributed training"
         )
+    if gen.supports_ddp:
+        return train_options
+    return {k: v for k, v in train_options.items() if k not in ("devices", "num_nodes")}
 
 
 def _worker_fit(gen, log: EventLog, budget, train_options: dict[str, Any]) -> FitResult:

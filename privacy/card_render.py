@@ -103,6 +103,7 @@ def _dpsgd(rec: dict[str, Any]) -> list[list[str]]:
         ("planned steps", "planned_steps"),
         ("epochs", "epochs"),
         ("training customers N", "n_customers"),
+        ("training processes (DDP: each Poisson-samples its shard)", "processes"),
         ("delta", "delta"),
         ("epsilon (RDP)", "epsilon_rdp"),
         ("epsilon (PRV cross-check)", "epsilon_prv"),

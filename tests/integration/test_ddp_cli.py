@@ -1,5 +1,6 @@
 """`journeylab fit --devices 2`: two real training processes (gloo on CPU), as a user runs it,
-started by torchrun or by Lightning itself. Slow (two interpreters import the stack)."""
+started by torchrun or by Lightning itself (slow: two interpreters import the stack); and
+a one-process generator fitted as before."""
 
 import json
 import os
@@ -9,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_frame
+from conftest import cli, tiny_frame
 
 from journeylab.privacy.ledger import Ledger
-
-pytestmark = pytest.mark.slow
 
 FIT = ["fit", "-d", "events.parquet", "-s", "schema.yaml", "--epsilon", "4", "--epochs", "2"]
 SMALL = ["-c", "d_model=16", "-c", "n_layers=2", "-c", "batch_size=8"]
@@ -43,6 +42,7 @@ def journeylab(args: list[str], cwd: Path, *, launcher: str = "") -> subprocess.
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["torchrun", "lightning"])
 def test_two_process_dp_fit_is_one_run_one_release_one_model(launcher, tmp_path, tiny_schema):
     tiny_schema.write(tmp_path / "schema.yaml")
@@ -57,9 +57,24 @@ def test_two_process_dp_fit_is_one_run_one_release_one_model(launcher, tmp_path,
     assert train["n_customers"] == 60 and train["expected_batch_size"] == 8.0
     assert train["steps"] == train["planned_steps"] == round(2 / (8 / 60))
     assert 2.9 < train["epsilon"] <= 3.0
+    assert train["processes"] == 2 and train["sampling"] == "poisson"
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    assert len(mlflow.search_runs(search_all_experiments=True)) == 1
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 1 and runs["params.processes"].tolist() == ["2"]
     journeylab(["sample", "--model-dir", "model", "-n", "20", "-o", "s.parquet"], tmp_path)
     assert (tmp_path / "s.parquet").is_file()
+
+
+def test_a_one_process_generator_fits_as_before_and_refuses_devices(
+    tmp_path, monkeypatch, tiny_schema
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    tiny_schema.write(tmp_path / "schema.yaml")
+    tiny_frame(30, seed=1).to_parquet(tmp_path / "events.parquet")
+    fit = ["fit", "-m", "par", "-d", "events.parquet", "-s", "schema.yaml", "--epochs", "1"]
+    code, err = cli([*fit, "--devices", "2"], tmp_path)
+    assert code == 2 and "'par' trains in one process only" in err
+    code, err = cli(fit, tmp_path)  # the CLI passes --devices 1: par never sees it
+    assert code == 0, err

@@ -114,4 +114,7 @@ def test_ddp_is_refused_for_a_one_process_generator_and_bad_counts():
         check_processes(generators.create("par"), {"devices": 2})
     with pytest.raises(ConfigError, match=r"num_nodes \(0\) must be integers >= 1"):
         check_processes(generators.create("vae"), {"num_nodes": 0})
-    check_processes(generators.create("vae"), {"devices": 2, "num_nodes": 2})
+    vae = {"devices": 2, "num_nodes": 2, "progress": None}
+    assert check_processes(generators.create("vae"), vae) == vae
+    one = {"devices": 1, "num_nodes": 1, "progress": None}  # what `journeylab fit` passes
+    assert check_processes(generators.create("par"), one) == {"progress": None}
