@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-slow lint bench peers bench-peers bench-fidelity clean
+.PHONY: install browser demo test test-slow lint screenshots bench peers bench-peers bench-fidelity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -68,6 +68,10 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# The README's screenshots of Overview, Privacy and Journeys, taken by the browser test.
+screenshots: $(STAMP) browser
+	JOURNEYLAB_DOCS_SHOTS=docs/screenshots OMP_NUM_THREADS=1 $(BIN)/pytest tests/e2e -k readme
 
 clean:
 	rm -rf $(VENV) $(MOSTLY) build *.egg-info

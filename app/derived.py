@@ -83,3 +83,17 @@ def _validity(key_real: str, key_synth: str, _real: EventLog, _synth: EventLog) 
 def validity(real: Loaded, synth: Loaded) -> dict[str, float]:
     """The validity figures of `synth` against `real` (evaluation.validity)."""
     return _validity(real.key, synth.key, real.log, synth.log)
+
+
+def summary(x: Loaded) -> dict[str, float]:
+    """The figures read above a log's timelines: journeys, median and 90th-percentile
+    journey length (events), and the share of single-event journeys."""
+    lengths = values(x, "length")
+    if lengths is None or not len(lengths):
+        return {}
+    return {
+        "Journeys": float(len(lengths)),
+        "Median length": float(np.median(lengths)),
+        "P90 length": float(np.quantile(lengths, 0.9)),
+        "Single-event": float(np.mean(lengths == 1)),
+    }

@@ -67,12 +67,13 @@ def fidelity_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- utility ----------------------------------------------------------------------
-def utility_long(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, task, model, train, synthetic, measure) from utility metrics."""
+def utility_long(df: pd.DataFrame, kinds: tuple[str, ...] = ("predict",)) -> pd.DataFrame:
+    """One row per (run, task, model, train, synthetic, measure) from utility metrics of
+    runs of `kinds` (`predict utility`; an `evaluate` report has them too)."""
     cols = ["run_id", "dataset", "task", "model", "train", "synthetic", "measure", "value"]
     parsed = {c: m for c in df.columns if (m := UTILITY_RE.match(c))}
     rows = []
-    for _, r in df[(df.status == "FINISHED") & (df.kind == "predict")].iterrows():
+    for _, r in df[(df.status == "FINISHED") & df.kind.isin(kinds)].iterrows():
         for c, m in parsed.items():
             if pd.notna(r[c]):
                 rows.append(
@@ -107,9 +108,11 @@ def synthetic_links(df: pd.DataFrame, uri: str) -> dict[str, str]:
     return out
 
 
-def tstr_by_generator(df: pd.DataFrame, uri: str) -> pd.DataFrame:
+def tstr_by_generator(
+    df: pd.DataFrame, uri: str, kinds: tuple[str, ...] = ("predict",)
+) -> pd.DataFrame:
     """TSTR AUC ratios with the generator and epsilon of the synthetic log they used."""
-    long = utility_long(df)
+    long = utility_long(df, kinds)
     t = long[(long.train == "TSTR") & (long.measure == "auc_ratio")].copy()
     links = synthetic_links(df, uri)
     fits = df[df.kind == "fit"].set_index("run_id") if not df.empty else df
@@ -125,21 +128,60 @@ def tstr_by_generator(df: pd.DataFrame, uri: str) -> pd.DataFrame:
 
 
 def scores_by_fit(df: pd.DataFrame, uri: str) -> pd.DataFrame:
-    """Per fit run: mean 3-gram TVD and detection AUC of the comparisons of its samples,
-    and mean TSTR AUC ratio of the utility runs that used its samples."""
-    cols = ["tvd_3gram", "detection_auc", "tstr_ratio"]
+    """Per fit run: mean 3-gram TVD, detection AUC and length W1 ratio of the comparisons
+    and reports of its samples, and mean TSTR AUC ratio of the utility runs and reports
+    that used its samples."""
+    cols = ["tvd_3gram", "detection_auc", "length_w1_ratio", "tstr_ratio"]
     fid = fidelity_runs(df)
     parts = []
     if not fid.empty and fid.fit_run_id.notna().any():
-        keep = {k: store.metric_column(fid, k) for k in cols[:2]}
+        keep = {k: store.metric_column(fid, k) for k in cols[:3]}
         frame = pd.DataFrame({k: fid[c] if c else math.nan for k, c in keep.items()})
         parts.append(frame.assign(fit_run_id=fid.fit_run_id).groupby("fit_run_id").mean())
-    util = tstr_by_generator(df, uri)
+    util = tstr_by_generator(df, uri, ("predict", "evaluate"))
     if not util.empty and util.fit_run_id.notna().any():
         parts.append(util.groupby("fit_run_id")["value"].mean().rename("tstr_ratio"))
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, axis=1).reindex(columns=cols)
+
+
+# --- the privacy-utility trade-off ------------------------------------------------------
+TRADEOFF = {  # measure -> what real data scores (the ideal)
+    "detection_auc": 0.5,
+    "length_w1_ratio": 1.0,
+    "tstr_ratio": 1.0,
+}
+TRADEOFF_COLUMNS = ["fit_run_id", "name", "dataset", "fingerprint", "generator", "epsilon"]
+
+
+def tradeoff(df: pd.DataFrame, uri: str) -> pd.DataFrame:
+    """One row per finished fit of known epsilon (inf: no DP) whose samples were measured
+    (compared, reported on or used to train predictors): its lineage and the mean of each
+    TRADEOFF measure over those runs (NaN: not measured). Sorted by dataset, generator, ε."""
+    cols = TRADEOFF_COLUMNS + list(TRADEOFF)
+    fits = df[(df.kind == "fit") & (df.status == "FINISHED")] if not df.empty else df
+    fits = fits[fits.epsilon.notna()] if not fits.empty else fits
+    scores = scores_by_fit(df, uri).reindex(columns=list(TRADEOFF)).dropna(how="all")
+    if fits.empty or scores.empty:
+        return pd.DataFrame(columns=cols)
+    fits = fits.drop(columns="fit_run_id").rename(columns={"run_id": "fit_run_id"})
+    out = fits.set_index("fit_run_id").join(scores, how="inner").reset_index()
+    out = out[cols].astype({"epsilon": float})
+    return out.sort_values(["dataset", "generator", "epsilon"], ignore_index=True)
+
+
+def tradeoff_reference(frame: pd.DataFrame, *, fingerprint: str, generator: str):
+    """The no-DP reference of a trade-off: (label, mean of each measure) over the
+    non-private fits of `generator` on the data `fingerprint`, else of every generator
+    fitted without DP on it; ("", empty Series) when there is none."""
+    nodp = frame[(frame.fingerprint == fingerprint) & np.isinf(frame.epsilon.astype(float))]
+    same = nodp[nodp.generator == generator]
+    use = same if not same.empty else nodp
+    if use.empty:
+        return "", pd.Series(dtype=float)
+    label = "no DP (" + ", ".join(sorted(use.generator.dropna().astype(str).unique())) + ")"
+    return label, use[list(TRADEOFF)].astype(float).mean()
 
 
 # --- best runs ----------------------------------------------------------------------

@@ -31,12 +31,22 @@ REAL_DATA_CAVEAT = (
 FOOTER = "JourneyLab {version} · store {uri}"
 
 
-def page(title: str, body: Callable[[str, pd.DataFrame], None], *, intro: str = "") -> None:
+def page(
+    title: str,
+    body: Callable[[str, pd.DataFrame], None],
+    *,
+    intro: str = "",
+    always: Callable[[], None] | None = None,
+) -> None:
+    """The title, then `body` over the store's runs, then `always` (a part that needs no
+    store, such as a calculator, drawn also where the store is missing or empty)."""
     st.title(title)
     if intro:
         st.caption(intro)
     uri = store.store_uri()
     guard(lambda: _with_store(uri, body))
+    if always is not None:
+        guard(always)
     st.caption(FOOTER.format(version=__version__, uri=uri), help="page drawn")
 
 

@@ -7,10 +7,13 @@ epsilon over steps).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from journeylab.journeys.eventlog import EventLog
 
@@ -55,24 +58,64 @@ def empty(title: str, note: str) -> go.Figure:
 MAX_TIMELINE_EVENTS = 1500  # more markers than this make the browser slow to draw
 
 
+@dataclass(frozen=True)
+class TimelineStyle:
+    """What every timeline panel of a page shares, so that real and synthetic read alike:
+    a colour per channel, a marker per event type, one time axis, and the amount that
+    gets the largest marker."""
+
+    colors: dict[str, str]
+    symbols: dict[str, str]
+    x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    amount_top: float | None = None
+    legend_items: int = 0  # (channel, event type) pairs drawn over all panels
+
+
+def timeline_style(shown: list[tuple[EventLog, list]]) -> TimelineStyle:
+    """The shared style of panels (log, customers shown): time axis and marker sizes over
+    every event drawn, colours and markers from `channel_colors` and `event_symbols`."""
+    logs = [log for log, _ in shown]
+    drawn = [(log, _drawn(log, ids)[0]) for log, ids in shown]
+    times = pd.concat([df[log.time] for log, df in drawn if not df.empty] or [pd.Series()])
+    x_range = None
+    if len(times):
+        pad = max((times.max() - times.min()) * 0.03, pd.Timedelta(hours=12))
+        x_range = (times.min() - pad, times.max() + pad)
+    amounts = [df["amount"].max() for log, df in drawn if _has_amount(log) and not df.empty]
+    top = float(max(amounts)) if amounts else None
+    pairs = {(c, e) for _, df in drawn for c, e in zip(df.channel, df.event_type, strict=True)}
+    return TimelineStyle(channel_colors(*logs), event_symbols(*logs), x_range, top, len(pairs))
+
+
+def _has_amount(log: EventLog) -> bool:
+    return "amount" in log.schema.event_names("numeric")
+
+
+def _drawn(log: EventLog, customers) -> tuple[pd.DataFrame, str]:
+    """The events a timeline draws of `customers`, and a note when journeys are cut."""
+    df = log.df[log.df[log.key].isin(list(customers))].copy()
+    per = MAX_TIMELINE_EVENTS // max(len(customers), 1)
+    if len(df) <= MAX_TIMELINE_EVENTS:
+        return df, ""
+    return df[df.groupby(log.key, sort=False).cumcount() < per], f" (first {per} events of each)"
+
+
 def timeline(
-    log: EventLog, customers, *, title: str, channel_colors: dict | None = None
+    log: EventLog, customers, *, title: str, style: TimelineStyle | None = None
 ) -> go.Figure:
     """One row per customer: events over time, channel by colour, event type by marker,
-    marker size by amount (when the schema has one). Long journeys show their first
-    events only (the title says so), so a page stays quick to draw."""
-    df = log.df[log.df[log.key].isin(list(customers))].copy()
+    marker size by amount (when the schema has one), styled by `style` (shared by the
+    panels of a page; default: this log's own). Long journeys show their first events
+    only (the title says so), so a page stays quick to draw."""
+    style = style or timeline_style([(log, list(customers))])
+    df, note = _drawn(log, customers)
     if df.empty:
         return empty(title, "no journeys to show")
-    per = MAX_TIMELINE_EVENTS // max(len(customers), 1)
-    if len(df) > MAX_TIMELINE_EVENTS:
-        df = df[df.groupby(log.key, sort=False).cumcount() < per]
-        title += f" (first {per} events of each)"
     df[log.key] = df[log.key].astype(str)
     size = None
-    if "amount" in log.schema.event_names("numeric"):
-        top = max(float(df["amount"].max()), 1e-9)
-        df["_size"] = 6 + 14 * np.sqrt(df["amount"].clip(lower=0) / top)
+    if _has_amount(log):
+        top = max(style.amount_top or float(df["amount"].max()), 1e-9)
+        df["_size"] = 6 + 14 * np.sqrt(df["amount"].clip(lower=0, upper=top) / top)
         size = "_size"
     hover = [c for c in log.schema.event_names() if c not in ("channel", "event_type")]
     fig = px.scatter(
@@ -84,22 +127,44 @@ def timeline(
         size=size,
         size_max=20,
         hover_data=hover,
-        color_discrete_map=channel_colors or {},
-        symbol_sequence=SYMBOLS,
+        color_discrete_map=style.colors,
+        symbol_map=style.symbols,
         category_orders={log.key: [str(c) for c in customers]},
     )
     if size is None:
         fig.update_traces(marker=dict(size=10))
+    else:  # diameters in pixels as computed, not rescaled to this panel's largest amount
+        fig.update_traces(marker=dict(sizemode="diameter", sizeref=1))
     fig.update_traces(marker=dict(line=dict(width=0.5, color="white")))
     fig.update_yaxes(title=None, type="category")
-    fig.update_xaxes(title=None)
-    return _layout(fig, title, max(HEIGHT, 60 + 40 * len(set(df[log.key]))), legend_y=-0.12)
+    fig.update_xaxes(title=None, range=list(style.x_range) if style.x_range else None)
+    # The legend sits in a bottom margin sized for every panel's pairs, so that panels
+    # with longer or shorter legends keep plot areas of one size, row for row.
+    legend = 22 * -(-style.legend_items // 2) + 40
+    height = max(HEIGHT, 60 + 40 * len(customers)) + legend
+    fig = _layout(fig, title + note, height)
+    return fig.update_layout(
+        margin=dict(b=legend),
+        legend=dict(yref="container", y=0, yanchor="bottom"),
+    )
+
+
+def _domain(logs: tuple[EventLog, ...], column: str) -> list[str]:
+    """The values of `column`: the schema's declared domain first (public, so the same on
+    every page and chart), then any other value the logs hold, sorted."""
+    declared = [v for g in logs for v in (g.schema.column(column).values or ())]
+    seen = sorted({str(v) for g in logs for v in g.df[column].unique()})
+    return list(dict.fromkeys([*declared, *seen]))
 
 
 def channel_colors(*logs: EventLog) -> dict[str, str]:
-    """One colour per channel, the same in every chart of a page."""
-    names = sorted({str(v) for g in logs for v in g.df["channel"].unique()})
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    """One colour per channel, the same in every chart."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(_domain(logs, "channel"))}
+
+
+def event_symbols(*logs: EventLog) -> dict[str, str]:
+    """One marker per event type, the same in every chart."""
+    return {n: SYMBOLS[i % len(SYMBOLS)] for i, n in enumerate(_domain(logs, "event_type"))}
 
 
 def sankey_links(log: EventLog, *, steps: int = 4) -> pd.DataFrame:
@@ -299,3 +364,61 @@ def budget_bars(summary: pd.DataFrame, *, title: str) -> go.Figure:
     )
     fig.update_layout(barmode="stack", xaxis_title="epsilon")
     return _layout(fig, title, 200 + 40 * len(summary))
+
+
+def tradeoff(
+    points: pd.DataFrame,
+    *,
+    measures: dict[str, tuple[str, float]],
+    reference: tuple[str, pd.Series] = ("", pd.Series(dtype=float)),
+    cap: float | None = None,
+    title: str,
+) -> go.Figure:
+    """A panel per measure (key -> (name, ideal)) against epsilon: the DP fits `points`
+    (columns epsilon, name and the keys) joined in order of epsilon, the no-DP reference
+    (label, value per key) dashed, what real data scores dotted, the cap as a vertical line."""
+    label, ref = reference
+    if points.empty and ref.empty:
+        return empty(title, "no measured runs")
+    pts = points.sort_values("epsilon")
+    right = max([1.0, *pts.epsilon, *([cap] if cap else [])]) * 1.1
+    names = [name for name, _ in measures.values()]
+    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=names)
+    for col, (key, (_, ideal)) in enumerate(measures.items(), start=1):
+        first = col == 1
+        flat = [("real data (ideal)", ideal, dict(dash="dot", color="grey"))]
+        if pd.notna(ref.get(key)):
+            flat.append((label, ref[key], dict(dash="dash", color=PALETTE[1])))
+        for text, y, style in flat:
+            fig.add_trace(_line(text, [0, right], [y, y], style, first), row=1, col=col)
+        fig.add_trace(_points(pts, key, first), row=1, col=col)
+        if cap:
+            ys = [*pts[key].dropna(), *(y for _, y, _ in flat)]
+            pad = (max(ys) - min(ys)) * 0.1 or 0.1
+            y = [min(ys) - pad, max(ys) + pad]
+            style = dict(color=PALETTE[2], width=2)
+            fig.add_trace(_line(f"cap ε={cap:g}", [cap, cap], y, style, first), row=1, col=col)
+        fig.update_xaxes(title_text="ε", rangemode="tozero", row=1, col=col)
+    fig = _layout(fig, title, 440, legend_y=-0.25)
+    return fig.update_layout(margin=dict(t=80))  # room for the panels' titles under the title
+
+
+def _points(pts: pd.DataFrame, key: str, legend: bool) -> go.Scatter:
+    return go.Scatter(
+        x=pts.epsilon,
+        y=pts[key],
+        text=pts["name"],
+        mode="lines+markers",
+        name="DP fits",
+        legendgroup="DP fits",
+        showlegend=legend,
+        marker=dict(color=PALETTE[0], size=9),
+        hovertemplate="%{text}<br>ε=%{x:.3g}<br>%{y:.3f}<extra></extra>",
+    )
+
+
+def _line(name: str, x: list, y: list, line: dict, legend: bool) -> go.Scatter:
+    """A reference line as a trace, so that the legend names it (once for all panels)."""
+    return go.Scatter(
+        x=x, y=y, mode="lines", name=name, legendgroup=name, showlegend=legend, line=line
+    )

@@ -80,6 +80,11 @@ METRICS = {
         "The small probability with which the ε bound may fail; it should be below "
         "one over the number of customers.",
     ),
+    "length_w1_ratio": (
+        "Journey length distance ratio",
+        "How far synthetic journey lengths are from real ones (Wasserstein-1), divided by "
+        "how far two sets of real customers are: 1.0 is as close as fresh real data.",
+    ),
     "tvd_3gram": (
         "3-step path difference",
         "Share of three-event paths that would have to change for the synthetic paths to "

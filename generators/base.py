@@ -151,6 +151,7 @@ class SequenceGenerator(abc.ABC):
 
     name: ClassVar[str] = ""
     supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
+    supports_ddp: ClassVar[bool] = False  # True when fit(devices=K) trains in K processes
 
     release: dict[str, Any] | None = None  # the whole release's record, set by fit
 
@@ -286,6 +287,25 @@ def sample_to_parquet(
     )
     schema = gen.schema if partitioned else None
     return write_batches(batches, n, path, progress=progress, schema=schema)
+
+
+def sample_log(
+    gen: SequenceGenerator,
+    n: int,
+    *,
+    seed: int = 0,
+    conditions: dict[str, Any] | None = None,
+    batch_size: int = 1000,
+) -> EventLog:
+    """In memory, the journeys `sample_to_parquet` writes for the same model, n, seed,
+    conditions and batch size (the same batches, seeds and ids), as a validated log: what
+    a page shows is what `journeylab sample` (`journeylab.runs.sample_run`) logs."""
+    check_sample_size(n, batch_size)
+    tables = [
+        sample_batch(gen, i, start, k, seed=seed, conditions=conditions)[0]
+        for i, start, k in batch_plan(n, batch_size)
+    ]
+    return EventLog.from_frame(pa.concat_tables(tables).to_pandas(), gen.schema)
 
 
 def check_sample_size(n: int, batch_size: int) -> None:

@@ -56,9 +56,19 @@ def fit(
             "--out", "-o", help="Also save the model here (it is always logged to MLflow)."
         ),
     ] = None,
+    devices: Annotated[
+        int,
+        typer.Option(min=1, help="Training processes per node (GPUs, or CPU processes); > 1: DDP."),
+    ] = 1,
+    num_nodes: Annotated[int, typer.Option(min=1, help="Machines training together (DDP).")] = 1,
 ) -> None:
-    """Train a journey generator on a real log (customer-level DP with --epsilon)."""
+    """Train a journey generator on a real log (customer-level DP with --epsilon).
+
+    With --devices/--num-nodes, one process per device trains on its share of the
+    customers (DDP); only rank 0 records the run, the ledger entry and the model.
+    """
     from journeylab.app.progress import fit_progress
+    from journeylab.generators.distributed import is_worker
     from journeylab.runs import check_model_out, fit_run
 
     cfg = {k: _typed(v) for k, v in parse_pairs(config, "--config").items()}
@@ -76,8 +86,10 @@ def fit(
             config=cfg,
             out_dir=out_dir,
             data_path=data,
-            train_options={"progress": progress},
+            train_options={"progress": progress, "devices": devices, "num_nodes": num_nodes},
         )
+    if is_worker(devices, num_nodes):
+        return  # rank 0 reports the run
     record = result.record
     spent = (
         f", epsilon spent {record['epsilon']:.3g} (delta {record['delta']:.2g}) of {epsilon:g}"

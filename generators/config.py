@@ -53,6 +53,9 @@ class CommonConfig:
         "auto" = under DP only (a DP-SGD model's gaps are its weakest part), "on", "off".
     values: map numeric values (amounts) to the profile's histogram by rank
         (generators/values.py): "auto" = under DP only, "on", "off".
+    calibrate: bias the channel and event-type logits so that each value's share of a
+        customer's events is the profile calendar's (generators/calibrate.py; VAE only):
+        "auto" = under DP only, "on", "off".
     """
 
     epochs: int = 30
@@ -75,6 +78,7 @@ class CommonConfig:
     oversample: float = 3.0
     rhythm: str = "auto"
     values: str = "auto"
+    calibrate: str = "auto"
 
     def __post_init__(self) -> None:
         p = _type_problems(self) or self._problems()  # range checks need the right types
@@ -113,7 +117,7 @@ class CommonConfig:
             p.append(f"profile_share must be in (0, 1), got {self.profile_share!r}")
         if not isinstance(self.oversample, (int, float)) or not 1 <= self.oversample <= 20:
             p.append(f"oversample must be between 1 and 20, got {self.oversample!r}")
-        for part in ("rhythm", "values"):
+        for part in ("rhythm", "values", "calibrate"):
             if getattr(self, part) not in PART_MODES:
                 p.append(f"{part} must be one of {PART_MODES}, got {getattr(self, part)!r}")
         return p
@@ -124,6 +128,10 @@ class CommonConfig:
             return ()
         modes = {"rhythm": self.rhythm, "values": self.values}
         return tuple(k for k, m in modes.items() if m == "on" or (m == "auto" and private))
+
+    def calibrates(self, *, private: bool) -> bool:
+        """Whether a fit (private or not) calibrates its token logits to the profile."""
+        return self.profile and (self.calibrate == "on" or (self.calibrate == "auto" and private))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

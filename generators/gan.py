@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import register
 from journeylab.generators.config import GANConfig
 from journeylab.generators.data import Batch, Binning, JourneyData, length_chunks
@@ -358,16 +359,21 @@ class GANTask:
 
     def setup(self, device: torch.device) -> None:
         self.device, cfg = device, self.cfg
-        gen_params = [p for n, p in self.net.named_parameters() if not n.startswith("disc.")]
-        self.g_opt = self.make_optimizer(gen_params, cfg.g_lr or cfg.lr)
+        self.g_params = [p for n, p in self.net.named_parameters() if not n.startswith("disc.")]
+        self.g_opt = self.make_optimizer(self.g_params, cfg.g_lr or cfg.lr)
         d_opt = self.make_optimizer(self.net.disc.parameters(), cfg.lr)
         if self.plan is not None:
             self.gsm, d_opt = make_private(
-                self.net.disc, d_opt, plan=self.plan, noise_seed=cfg.seed + 1, device=device
+                self.net.disc,
+                d_opt,
+                plan=self.plan,
+                noise_seed=cfg.seed + 1,
+                device=device,
+                world_size=distributed.world()[1],
             )
             self.disc = self.gsm
         self.d_opt = d_opt
-        self.gen = torch.Generator().manual_seed(cfg.seed + 2)
+        self.gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed + 2))
 
     def _order(self) -> list[int]:
         return torch.randperm(len(self.data.codec.ctx_vocab), generator=self.gen).tolist()
@@ -421,8 +427,10 @@ class GANTask:
         if self.plan is not None:
             return dp_step(self.d_opt, self.pair_pieces(idx, logs), batch_size=n)
         self.d_opt.zero_grad(set_to_none=True)
+        total = distributed.global_count(n)  # the batch across processes (DDP)
         for loss, _ in self.pair_pieces(idx, logs):
-            (loss.sum() / n).backward()
+            (loss.sum() / total).backward()
+        distributed.sum_grads(self.net.disc.parameters())
         self.d_opt.step()
         return n
 
@@ -439,6 +447,7 @@ class GANTask:
             loss = F.softplus(-disc(*self._noisy(fake_inputs(f, self.data.codec)))).mean()
             self.g_opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.sum_grads(self.g_params, average=True)  # each process: its own fakes
             self.g_opt.step()
         finally:
             disc.requires_grad_(True)

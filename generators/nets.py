@@ -271,12 +271,19 @@ class EventHeads(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, h: torch.Tensor, gen: torch.Generator, *, fixed: dict[int, torch.Tensor] | None = None
+        self,
+        h: torch.Tensor,
+        gen: torch.Generator,
+        *,
+        fixed: dict[int, torch.Tensor] | None = None,
+        bias: dict[int, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """h [B, d] -> (end probability [B], field classes [B, F]); `fixed` sets fields."""
+        """h [B, d] -> (end probability [B], field classes [B, F]); `fixed` sets fields,
+        `bias` is added to a field's logits (generators/calibrate.py)."""
         x, out = h, []
         for f, head in enumerate(self.heads):
-            k = fixed[f] if fixed and f in fixed else gumbel_argmax(head(x), gen)
+            logits = head(x) if not bias or f not in bias else head(x) + bias[f]
+            k = fixed[f] if fixed and f in fixed else gumbel_argmax(logits, gen)
             out.append(k)
             if f < len(self.embs):
                 x = x + self.embs[f](k)

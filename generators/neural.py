@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
+from journeylab.generators.calibrate import calibrate, targets
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
 from journeylab.generators.io import (
@@ -48,7 +50,10 @@ class NeuralGenerator(SequenceGenerator):
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
+    supports_ddp: ClassVar[bool] = True
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
+    calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
+    PILOT: ClassVar[int] = 400  # journeys per calibration round
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
         if isinstance(config, CommonConfig):
@@ -99,10 +104,14 @@ class NeuralGenerator(SequenceGenerator):
         callbacks: list | tuple = (),
         accelerator: str = "auto",
         progress: Callable[[dict[str, Any]], None] | None = None,
+        devices: int = 1,
+        num_nodes: int = 1,
     ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
-        Nothing is kept from a failed fit: the generator keeps its previous state.
+        devices x num_nodes > 1: DDP, each process training on its shard of the customers
+        (`generators.distributed`). Nothing is kept from a failed fit: the generator
+        keeps its previous state.
         """
         encoder = JourneyEncoder(log.schema)
         codec = Binning.make(encoder, self.config)
@@ -140,6 +149,8 @@ class NeuralGenerator(SequenceGenerator):
             callbacks=callbacks,
             accelerator=accelerator,
             progress=progress,
+            devices=devices,
+            num_nodes=num_nodes,
         )
         record = None
         if result.spend is not None:
@@ -147,19 +158,39 @@ class NeuralGenerator(SequenceGenerator):
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
         profile = None
-        if self.config.profile:
+        # a DDP rank other than 0 saves nothing: only rank 0's profile is released
+        if self.config.profile and not distributed.is_worker(devices, num_nodes):
             profile = JourneyProfile.fit(
                 log,
                 epsilon=profile_eps,
                 seed=self.config.seed,
-                parts=self.config.profile_parts(private=profile_eps is not None),
+                parts=self._profile_parts(private=profile_eps is not None),
             )
             if record is not None:
                 record["profile"] = profile.record()
-        self.profile = profile
         self.schema, self.encoder, self.codec = log.schema, encoder, codec
         self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
+        self.profile = profile
+        private = profile_eps is not None
+        if profile is not None and self.calibrated and self.config.calibrates(private=private):
+            want, free, per_customer = targets(profile, log.schema)
+            profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
         return self
+
+    def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
+        parts = self.config.profile_parts(private=private)
+        if private and self.calibrated and self.config.calibrates(private=True):
+            parts += ("mix",)  # the calibration's targets, released on their own
+        return parts
+
+    def _pilot(self, bias: dict[str, np.ndarray]) -> EventLog:
+        """PILOT journeys drawn with `bias` on the token logits (seeded: the same for the
+        same model), decoded as the model made them (before the profile)."""
+        assert self.profile is not None
+        self.profile.logit_bias = {k: list(map(float, v)) for k, v in bias.items()}
+        gen = torch.Generator().manual_seed(derive_seed(self.config.seed) + 7)
+        part = self._generate(self.PILOT, {}, gen)
+        return self.encoder.decode(self._to_encoded([part], {}, gen))
 
     def sample(
         self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None

@@ -20,6 +20,9 @@ Three parts, each a small histogram of the training log:
   seconds between same-day events; `apply` redraws each journey's gaps within its span.
 - values (generators/values.py, by default under DP): a histogram of each numeric
   column's non-zero values; `apply` gives the generated values its quantiles by rank.
+- mix (generators/calibrate.py, a VAE under DP): per token column (channel, event type)
+  each value's share of a customer's events, summed over customers; the VAE's logits are
+  calibrated to it (DP-SGD all but drops a class few customers have).
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
@@ -41,6 +44,7 @@ from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm
+from journeylab.generators.values import TABLES as VALUE_TABLES
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
@@ -49,8 +53,9 @@ from journeylab.journeys.orders import breaks_order, order_rules
 LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
+MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
-EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15}  # optional parts; the rest scale down
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.15}  # optional; the rest scale down
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
@@ -82,6 +87,8 @@ class JourneyProfile:
     starts: list[float] | None = None  # [START_BINS] first-event times over the window
     rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
     values: dict[str, Any] | None = None  # generators.values.Values as a dict
+    mix: dict[str, list[float]] | None = None  # token column -> customers' shares (summed)
+    logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
@@ -113,10 +120,19 @@ class JourneyProfile:
             rhy = Rhythm.fit(
                 log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
             ).to_dict()
-        if "values" in parts:  # one histogram per numeric column
+        if "values" in parts:  # two histograms per numeric column
             n_cols = max(len(value_columns(log)), 1)
-            scale = None if eps["values"] is None else n_cols / eps["values"]
+            scale = None if eps["values"] is None else VALUE_TABLES * n_cols / eps["values"]
             vals = Values.fit(log, scale=scale, rng=rng).to_dict()
+        mix = None
+        if "mix" in parts:  # one table per token column, each customer's shares add to 1
+            cols = mix_columns(log)
+            scale = None if eps["mix"] is None else max(len(cols), 1) / eps["mix"]
+            mix = {
+                c: noisy_counts(customer_share_sums(log, c), scale, rng, raw=True).tolist()
+                for c in cols
+            }
+            mix["scale"] = [float(scale or 0.0)]
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
         orders = order_rules(log) if epsilon is None else None
@@ -128,6 +144,7 @@ class JourneyProfile:
             starts=starts,
             rhythm=rhy,
             values=vals,
+            mix=mix,
             epsilon=epsilon,
             detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
         )
@@ -209,6 +226,20 @@ class JourneyProfile:
         for col in self.constants:  # last: the calendar rounds values event by event
             df[col] = df.groupby(log.key, sort=False)[col].transform("first")
         return df
+
+
+def mix_columns(log: EventLog) -> list[str]:
+    cats = log.schema.event_names("categorical")
+    return [c for c in ("channel", "event_type") if c in cats]
+
+
+def customer_share_sums(log: EventLog, col: str) -> np.ndarray:
+    """[values] each declared value's share of a customer's events, summed over customers
+    (each customer adds 1 in all)."""
+    values = [str(v) for v in log.schema.column(col).values or []]
+    counts = pd.crosstab(log.df[log.key], log.df[col].astype(str))
+    counts = counts.reindex(columns=values, fill_value=0)
+    return counts.div(counts.sum(1), axis=0).sum().to_numpy(float)
 
 
 def profile_shares(parts: tuple[str, ...] = ()) -> dict[str, float]:
@@ -324,16 +355,22 @@ def _cell_distance(a: int, b: int) -> int:
 
 def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
     """Event columns constant within journeys: the (noisy) number of journeys in which
-    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys, and
-    there are at least 20 of those. One customer moves each count by at most 1."""
+    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys plus
+    two noise scales (but never above MAX_VARYING of them), and there are at least 20 of
+    those. One customer moves each count
+    by at most 1. (Without the allowance for the noise, a home store that never varies
+    was called constant on a coin flip: on 1,000 customers at epsilon 8 the scale is
+    about 20 and the bar 2.5.)"""
     cols = [c.name for c in log.schema.events]
     if not cols:
         return []
     varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
     counts = np.append(varies, float(log.lengths().gt(1).sum()))  # [C + 1]
+    scale = 0.0 if epsilon is None else len(counts) / epsilon
     if epsilon is not None:
-        counts = counts + rng.laplace(0.0, len(counts) / epsilon, size=counts.shape)
+        counts = counts + rng.laplace(0.0, scale, size=counts.shape)
     multi = counts[-1]
     if multi < 20:
         return []
-    return [c for c, v in zip(cols, counts[:-1], strict=True) if v < CONSTANT_SHARE * multi]
+    bar = min(CONSTANT_SHARE * multi + 2 * scale, MAX_VARYING * multi)
+    return [c for c, v in zip(cols, counts[:-1], strict=True) if v < bar]

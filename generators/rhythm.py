@@ -216,6 +216,8 @@ def _sorted_by(x: np.ndarray, group: np.ndarray) -> np.ndarray:
 
 def _rank_by(x: np.ndarray, group: np.ndarray) -> np.ndarray:
     """0-based rank of each x within its group (x ascending)."""
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
     order = np.lexsort((x, group))
     rank = np.empty(len(x), dtype=np.int64)
     counts = np.bincount(group)

@@ -22,9 +22,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.strategies import DDPStrategy
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, IterableDataset
 
+from journeylab.generators import distributed
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Task
 from journeylab.journeys.files import atomic_write, atomic_write_text
@@ -33,7 +35,12 @@ from journeylab.privacy.dpsgd import DPPlan, DPSpend, poisson_batch
 
 
 class IndexBatches(IterableDataset):
-    """Customer index batches: Poisson (DP) or shuffled fixed-size, at most `total` in all."""
+    """Customer index batches: Poisson (DP) or shuffled fixed-size, at most `total` in all.
+
+    Under DDP (`shard(rank, size)`) each process yields only its customers: under DP a
+    Poisson draw over its own shard (its own random stream), otherwise its part of the
+    batch every process draws alike. Every process yields the same number of batches.
+    """
 
     def __init__(
         self,
@@ -50,12 +57,21 @@ class IndexBatches(IterableDataset):
         self.steps_per_epoch, self.total, self.seed = steps_per_epoch, total, seed
         self.yielded = 0
         self.epoch = 0
+        self.rank, self.size = 0, 1
+
+    def shard(self, rank: int, size: int) -> None:
+        self.rank, self.size = rank, size
 
     def __len__(self) -> int:
         return max(0, min(self.steps_per_epoch, self.total - self.yielded))
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        seed = self.seed * 1_000_003 + self.epoch
+        gen = torch.Generator().manual_seed(seed)  # alike on every process
+        own = gen  # rank 0 draws as a single process does; other ranks, their own stream
+        if self.rank:
+            own = torch.Generator().manual_seed(seed + self.rank * distributed.RANK_SEED_STRIDE)
+        start, stop = distributed.shard(self.n, self.rank, self.size)
         self.epoch += 1
         perm = torch.randperm(self.n, generator=gen)
         for s in range(self.steps_per_epoch):
@@ -63,9 +79,9 @@ class IndexBatches(IterableDataset):
                 return
             self.yielded += 1
             if self.q is not None:
-                yield poisson_batch(self.n, sample_rate=self.q, generator=gen)
+                yield start + poisson_batch(stop - start, sample_rate=self.q, generator=own)
             else:
-                yield perm[s * self.batch_size : (s + 1) * self.batch_size]
+                yield perm[s * self.batch_size : (s + 1) * self.batch_size][self.rank :: self.size]
 
 
 class _LitTask(pl.LightningModule):
@@ -91,6 +107,7 @@ class _LitTask(pl.LightningModule):
         self._t0 = time.perf_counter()
 
     def train_dataloader(self) -> DataLoader:
+        self.batches.shard(self.global_rank, self.trainer.world_size)
         return DataLoader(self.batches, batch_size=None, num_workers=0)
 
     def training_step(self, idx: torch.Tensor, batch_idx: int) -> None:
@@ -103,7 +120,10 @@ class _LitTask(pl.LightningModule):
         for k, v in logs.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
-        self.log("loss", logs["loss"], on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
+        if "loss" in logs:  # not after an empty batch (under DDP, a process's share may be)
+            self.log(
+                "loss", logs["loss"], on_step=False, on_epoch=True, prog_bar=True, batch_size=1
+            )
         return None
 
     def on_train_epoch_end(self) -> None:
@@ -134,6 +154,8 @@ class SafetensorsCheckpoint(pl.Callback):
         self.dirpath = Path(dirpath)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, lit: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         epoch = trainer.current_epoch + 1
         state = {k: v.detach().cpu().contiguous() for k, v in lit.nets.state_dict().items()}
@@ -155,6 +177,8 @@ class ProgressReport(pl.Callback):
         self._t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, lit: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
         lit.close_epoch()
         row = dict(lit.history[-1])
         elapsed = time.perf_counter() - self._t0
@@ -168,6 +192,26 @@ class ProgressReport(pl.Callback):
                 "seconds_left": elapsed / done * max(0, self.total - lit.steps),
             }
         )
+
+
+class DPDDPStrategy(DDPStrategy):
+    """Lightning's DDP with Opacus' DPDDP wrapper instead of torch's DDP.
+
+    DPDDP broadcasts rank 0's initial weights and leaves gradients alone; the tasks'
+    optimisers sum them after clipping (`DistributedDPOptimizer`, noise added once) or
+    with `distributed.sum_grads`. torch's DDP would all-reduce the unclipped gradients
+    during backward, before Opacus has clipped them per customer.
+    """
+
+    def _setup_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
+
+        return DifferentiallyPrivateDistributedDataParallel(model)
+
+    def teardown(self) -> None:
+        if self.lightning_module is not None:
+            self.model = self.lightning_module  # unwrap, as DDPStrategy does for DDP
+        super().teardown()
 
 
 @dataclass
@@ -190,8 +234,14 @@ def run_training(
     accelerator: str = "auto",
     early_stopping: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    devices: int = 1,
+    num_nodes: int = 1,
 ) -> TrainResult:
-    """Train `task` on `n` customers with Lightning; under `plan`, DP with Poisson batches."""
+    """Train `task` on `n` customers with Lightning; under `plan`, DP with Poisson batches.
+
+    devices x num_nodes > 1: DDP, one process per device (`distributed`); the processes
+    are started by torchrun, SLURM or, when none did, by Lightning re-running the command.
+    """
     if plan is not None:
         per_epoch = max(1, round(1 / plan.sample_rate))
         total = plan.steps
@@ -223,7 +273,10 @@ def run_training(
         trainer = pl.Trainer(
             max_epochs=math.ceil(total / per_epoch),
             accelerator=accelerator,
-            devices=1,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=DPDDPStrategy() if devices * num_nodes > 1 else "auto",
+            use_distributed_sampler=False,  # the batches are ours (Poisson under DP)
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=progress_bar,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from journeylab.generators import distributed
 from journeylab.generators.base import register
 from journeylab.generators.config import VAEConfig
 from journeylab.generators.data import Batch, Binning, JourneyData
@@ -216,6 +217,7 @@ class VAENet(nn.Module):
         gen: torch.Generator,
         force: torch.Tensor | None = None,
         max_shrink: float = MAX_SHRINK,
+        bias: dict[int, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -236,7 +238,7 @@ class VAENet(nn.Module):
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
-            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first)
+            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first, bias=bias)
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
@@ -335,11 +337,16 @@ class VAETask:
         opt = self.make_optimizer(self.net.parameters())
         if self.plan is not None:
             self.gsm, opt = make_private(
-                self.net, opt, plan=self.plan, noise_seed=self.cfg.seed + 1, device=device
+                self.net,
+                opt,
+                plan=self.plan,
+                noise_seed=self.cfg.seed + 1,
+                device=device,
+                world_size=distributed.world()[1],
             )
             self.model = self.gsm
         self.opt = opt
-        self.gen = torch.Generator().manual_seed(self.cfg.seed + 2)
+        self.gen = torch.Generator().manual_seed(distributed.rank_seed(self.cfg.seed + 2))
 
     def _pieces(self, idx: torch.Tensor, logs: dict[str, float]):
         """(per-customer loss [b], rows [b]) chunk by chunk."""
@@ -361,8 +368,10 @@ class VAETask:
             dp_step(self.opt, self._pieces(idx, logs), batch_size=n)
         else:
             self.opt.zero_grad(set_to_none=True)
+            total = distributed.global_count(n)  # the batch across processes (DDP)
             for loss, _ in self._pieces(idx, logs):
-                (loss.sum() / n).backward()
+                (loss.sum() / total).backward()
+            distributed.sum_grads(self.net.parameters())
             self.opt.step()
         return {k: v / n for k, v in logs.items()} if n else {}
 
@@ -377,6 +386,7 @@ class VAEGenerator(NeuralGenerator):
 
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
+    calibrated = True
 
     def _build(self, codec: Binning) -> VAENet:
         return VAENet(codec, self.config)
@@ -401,4 +411,14 @@ class VAEGenerator(NeuralGenerator):
         # Under the profile's rhythm every gap is redrawn: a told length need not be cut
         # at the window's end (on Complete Journey at epsilon 8, long journeys all were).
         rhythm = self.profile is not None and self.profile.rhythm is not None
-        return net.generate(ctx, z, gen, force=force, max_shrink=0.0 if rhythm else MAX_SHRINK)
+        shrink = 0.0 if rhythm else MAX_SHRINK
+        return net.generate(ctx, z, gen, force=force, max_shrink=shrink, bias=self._head_bias())
+
+    def _head_bias(self) -> dict[int, torch.Tensor] | None:
+        """The profile's calibrated logit bias per head field (field 1 + j: the j-th event
+        categorical)."""
+        given = None if self.profile is None else self.profile.logit_bias
+        if not given:
+            return None
+        names = [c.name for c in self.encoder.event_cat]
+        return {1 + names.index(c): torch.tensor(b, dtype=torch.float) for c, b in given.items()}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from journeylab.generators import base
+from journeylab.generators import base, distributed
 from journeylab.generators.sample_workers import check_workers, sample_in_workers
 from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
@@ -95,9 +95,12 @@ def fit_run(
     gen = base.create(model, config)
     budget = _budget(gen, epsilon, delta, max_grad_norm, log.n_customers)
     target = check_model_out(out_dir)
+    train_options = train_options or {}
+    check_processes(gen, train_options)
+    if distributed.is_worker(train_options.get("devices", 1), train_options.get("num_nodes", 1)):
+        return _worker_fit(gen, log, budget, train_options)
     ledger = ledger or Ledger()
     refuse_over_cap(ledger, log.fingerprint(), budget)
-    train_options = train_options or {}
     if budget is not None:
         _refuse_unreachable(gen, log, budget)
     detail = f"{model}-" + (f"eps{epsilon:g}" if budget else "nodp")
@@ -124,6 +127,35 @@ def fit_run(
         log_privacy(record, run_id)
         _save_model(gen, record, target)
     return FitResult(gen, record, run_id, fit_s, target)
+
+
+def check_processes(gen, train_options: dict[str, Any]) -> None:
+    """Refuse DDP (devices x num_nodes > 1) for a generator that cannot train that way."""
+    devices, nodes = train_options.get("devices", 1), train_options.get("num_nodes", 1)
+    if not isinstance(devices, int) or not isinstance(nodes, int) or devices < 1 or nodes < 1:
+        raise ConfigError(
+            f"devices ({devices!r}) and num_nodes ({nodes!r}) must be integers >= 1; "
+            "e.g. --devices 2 for two processes on this machine"
+        )
+    if devices * nodes > 1 and not gen.supports_ddp:
+        ddp = sorted(n for n, c in base.registry().items() if c.supports_ddp)
+        raise ConfigError(
+            f"generator '{gen.name}' trains in one process only; fit it with --devices 1 "
+            f"--num-nodes 1, or use one of {ddp} for distributed training"
+        )
+
+
+def _worker_fit(gen, log: EventLog, budget, train_options: dict[str, Any]) -> FitResult:
+    """A DDP process other than rank 0: it trains its shard of the customers and records
+    nothing. Rank 0 reserves and commits the budget in the ledger, logs the MLflow run
+    and saves the model; the throwaway ledger here only lets this process run the same
+    (seeded) DP preprocessing as rank 0, so that both train on the same encoding. The
+    generator returned holds the trained weights but no journey profile."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="journeylab-rank-") as tmp:
+        ledger = Ledger(Path(tmp) / "ledger.jsonl")
+        gen.fit(log, privacy=budget, ledger=ledger, run_id="ddp-worker", **train_options)
+    return FitResult(gen, gen.release, run_id="", fit_seconds=time.perf_counter() - t0)
 
 
 def _budget(gen, epsilon, delta, max_grad_norm, n_customers) -> PrivacyBudget | None:

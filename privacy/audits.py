@@ -191,15 +191,19 @@ def run_audits(
     audits: Sequence[str] | None = None,
     seed: int = 0,
     max_targets: int = 2000,
+    progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
-    """Run the named audits (default: all of AUDITS)."""
+    """Run the named audits (default: all of AUDITS); `progress` hears each step."""
     names = list(audits or AUDITS)
     unknown = [a for a in names if a not in AUDITS]
     if unknown:
         raise ConfigError(f"unknown audit(s) {unknown}; choose from {sorted(AUDITS)}")
+    say = progress or (lambda _: None)
+    say("sampling and embedding journeys")
     d = prepare(train, holdout, synthetic, seed=seed, max_targets=max_targets)
     metrics: dict[str, float] = {}
     for name in names:
+        say(f"audit: {name.replace('_', ' ')}")
         metrics.update(AUDITS[name](d, seed=seed))
     sizes = {
         "targets_per_side": len(d.members),

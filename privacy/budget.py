@@ -46,17 +46,7 @@ class PrivacyBudget:
 
     def resolve_delta(self, n_customers: int) -> float:
         """The delta to use for a dataset of `n_customers`; refuses delta >= 1/N."""
-        if n_customers < 1:
-            raise ConfigError("cannot set delta for a dataset with no customers")
-        if self.delta is None:
-            return default_delta(n_customers)
-        if self.delta >= 1.0 / n_customers:
-            raise ConfigError(
-                f"delta {self.delta:g} >= 1/N = {1.0 / n_customers:g} for N={n_customers} "
-                f"customers would allow releasing a whole customer; use delta < 1/N, e.g. "
-                f"{default_delta(n_customers):g} (the default)"
-            )
-        return self.delta
+        return resolve_delta(self.delta, n_customers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +54,21 @@ class PrivacyBudget:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PrivacyBudget:
         return strict_from_dict(cls, d, what="privacy budget")
+
+
+def resolve_delta(delta: float | None, n_customers: int) -> float:
+    """`delta`, or the default for `n_customers` when None; refuses delta >= 1/N."""
+    if n_customers < 1:
+        raise ConfigError("cannot set delta for a dataset with no customers")
+    if delta is None:
+        return default_delta(n_customers)
+    if delta >= 1.0 / n_customers:
+        raise ConfigError(
+            f"delta {delta:g} >= 1/N = {1.0 / n_customers:g} for N={n_customers} "
+            f"customers would allow releasing a whole customer; use delta < 1/N, e.g. "
+            f"{default_delta(n_customers):g} (the default)"
+        )
+    return delta
 
 
 def default_delta(n_customers: int) -> float:

@@ -262,14 +262,20 @@ def audit(
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
     Computed on real data: not covered by the DP guarantee."""
+    from journeylab.audit import audit_run
     from journeylab.journeys.datasets import resolve_schema
     from journeylab.privacy.audits import run_audits
 
     output_file(json_out, "--json")
     sch = resolve_schema(schema, train)  # one schema for all three logs
     tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
-    with err.status("running privacy audits"):
-        report = run_audits(tr, ho, syn, seed=seed, max_targets=max_targets)
+    logged = None
+    with err.status("running privacy audits") as status:
+        kw = {"seed": seed, "max_targets": max_targets, "progress": status.update}
+        if mlflow_log:
+            report, logged = audit_run(tr, ho, syn, synthetic_path=synthetic, **kw)
+        else:
+            report = run_audits(tr, ho, syn, **kw)
     table = Table("audit", "value", title=f"{synthetic} vs {train} / {holdout}")
     for k, v in report.metrics.items():
         table.add_row(k, _fmt(v))
@@ -277,8 +283,8 @@ def audit(
     out.print(f"caveat: {report.caveat}", style="yellow")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
-    if mlflow_log:
-        out.print(f"logged to MLflow run {_log_audit(tr, syn, report, synthetic)}")
+    if logged:
+        out.print(f"logged to MLflow run {logged}")
 
 
 def _read(path: Path, schema):
@@ -289,31 +295,6 @@ def _read(path: Path, schema):
     for note in log.report.notes:
         err.print(f"note: {path}: {note}", style="yellow")
     return log
-
-
-def _log_audit(train, synthetic, report, path: Path) -> str:
-    import mlflow
-
-    from journeylab.journeys.tracking import start_run
-    from journeylab.store import lineage_of_file
-
-    with start_run(
-        "audit",
-        dataset=train.schema.name,
-        fingerprint=train.fingerprint(),
-        detail=path.stem,
-        tags={
-            **lineage_of_file(path, dataset=train.schema.name),
-            "synthetic_fingerprint": synthetic.fingerprint(),
-            "caveat": "computed on real data; not covered by the DP guarantee",
-        },
-    ) as run:
-        mlflow.log_params(
-            {**{f"n_{k}": v for k, v in report.sizes.items()}, "synthetic": str(path)}
-        )
-        mlflow.log_metrics({k: float(v) for k, v in report.metrics.items()})
-        mlflow.log_dict(report.to_dict(), "audits.json")
-        return run.info.run_id
 
 
 def add_commands(app: typer.Typer) -> None:

@@ -69,12 +69,9 @@ def plan_dpsgd(
     Refuses delta >= 1/N (via `budget.resolve_delta`) before any training.
     """
     delta = budget.resolve_delta(n_customers)
-    if batch_size < 1 or epochs < 1:
-        raise ConfigError(f"batch_size ({batch_size}) and epochs ({epochs}) must be >= 1")
-    q = min(1.0, batch_size / n_customers)
-    steps = max(1, round(epochs / q))
-    if max_steps is not None:
-        steps = min(steps, max_steps)
+    q, steps = sampling(
+        n_customers=n_customers, batch_size=batch_size, epochs=epochs, max_steps=max_steps
+    )
     sigma = noise_multiplier_for(
         target_epsilon=budget.epsilon,
         delta=delta,
@@ -93,6 +90,19 @@ def plan_dpsgd(
         target_epsilon=float(budget.epsilon),
         accountant=budget.accountant,
     )
+
+
+def sampling(
+    *, n_customers: int, batch_size: int, epochs: int, max_steps: int | None = None
+) -> tuple[float, int]:
+    """(sampling rate q, steps) of DP-SGD: q = batch / N, so one epoch is 1/q steps."""
+    if n_customers < 1:
+        raise ConfigError(f"the number of customers must be >= 1, got {n_customers}")
+    if batch_size < 1 or epochs < 1:
+        raise ConfigError(f"batch_size ({batch_size}) and epochs ({epochs}) must be >= 1")
+    q = min(1.0, batch_size / n_customers)
+    steps = max(1, round(epochs / q))
+    return q, steps if max_steps is None else min(steps, max_steps)
 
 
 def poisson_batch(n: int, *, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -114,24 +124,32 @@ def make_private(
     plan: DPPlan,
     noise_seed: int,
     device: torch.device | str = "cpu",
+    world_size: int = 1,
 ) -> tuple[GradSampleModule, DPOptimizer]:
     """Wrap `module` for per-sample gradients and `optimizer` for clipping and noise.
 
     The module's forward must return per-customer losses; call `dp_step` with their
     vector. Gradients of all its terms (e.g. real and fake for a discriminator) are
     summed per customer *before* clipping, so every term passes through clipping.
+
+    world_size > 1 (a process group is up, each process Poisson-sampling its shard of
+    the customers): Opacus' `DistributedDPOptimizer` sums the clipped gradients of all
+    processes and adds the noise once, on rank 0 (seeded with `noise_seed`, as on one
+    process), so the update and its accounting are those of one process.
     """
     from opacus import GradSampleModule
-    from opacus.optimizers import DPOptimizer
+    from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
 
     gsm = GradSampleModule(module, batch_first=True, loss_reduction="sum", strict=True)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(noise_seed))
-    opt = DPOptimizer(
+    # each process scales by its share of the expected batch; the sum over processes
+    # is then divided by world_size: one division by the whole expected batch
+    opt = (DistributedDPOptimizer if world_size > 1 else DPOptimizer)(
         optimizer,
         noise_multiplier=plan.noise_multiplier,
         max_grad_norm=plan.max_grad_norm,
-        expected_batch_size=plan.expected_batch_size,
+        expected_batch_size=plan.expected_batch_size / world_size,
         loss_reduction="mean",
         generator=gen,
     )

@@ -11,12 +11,20 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.app import event_logs, store, ui
-from journeylab.app.scorecard import show_validity
+from journeylab.app.scorecard import show_scorecard, show_validity
 from journeylab.evaluation import charts
 from journeylab.evaluation.validity import pct, validity
-from journeylab.store import resolve_path
+from journeylab.store import resolve_path, store_root
 
 ANY = "(any)"
+LOG_HELP = (
+    "Runs `journeylab sample` with this model, count, seed and conditions: the same "
+    "journeys, written to samples/ beside the store and logged as a sample run."
+)
+EVAL_HELP = (
+    "Runs `journeylab evaluate --run-id` on the logged sample (logistic regression, no "
+    "SDMetrics): fidelity, utility and audits against the fit's train and holdout logs."
+)
 MAX_N = 10_000
 FREE = (
     "Sampling from a trained DP generator costs no extra privacy budget: samples are "
@@ -90,8 +98,8 @@ def preview(sample: dict) -> None:
     ids = list(log.customers[:8])
     st.plotly_chart(charts.timeline(log, ids, title=f"First {len(ids)} journeys"), key="gen_tl")
     st.caption(
-        "This sample lives in this browser session only (it is not logged to MLflow); "
-        "the Journeys and Fidelity pages can show it."
+        "Until it is logged, this sample lives in this browser session only; the Journeys "
+        "and Fidelity pages can show it."
     )
 
 
@@ -141,14 +149,17 @@ def body(uri: str, df: pd.DataFrame) -> None:
         seed = b.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed")
         go = st.form_submit_button("Generate", type="primary")
     if go:
+        from journeylab.generators.base import sample_log  # the model's modules: loaded above
+
         with st.spinner(f"sampling {n} journeys"):
-            log = gen.sample(int(n), conditions=cond or None, seed=int(seed))
+            log = sample_log(gen, int(n), conditions=cond or None, seed=int(seed))
         checked: list = []
         ui.guard(lambda: checked.append(training_validity(uri, df, run, log)))
         st.session_state[ui.GENERATED] = {
             "log": log,
             **files(log.df),
             "id": uuid.uuid4().hex,
+            "args": {"run_id": run.run_id, "n": int(n), "seed": int(seed), "conditions": cond},
             "validity": checked[0] if checked else None,
             "stem": f"synthetic-{run.generator}-{run.run_id[:8]}-seed{seed}",
             "label": f"generated: {n} from {run['name']} (seed {seed}"
@@ -158,6 +169,63 @@ def body(uri: str, df: pd.DataFrame) -> None:
     sample = st.session_state.get(ui.GENERATED)
     if sample is not None:
         preview(sample)
+        ui.guard(lambda: actions(uri, sample))
+
+
+# --- log and evaluate a sample: the library code of `journeylab sample` and `evaluate` ---
+def actions(uri: str, sample: dict) -> None:
+    st.subheader("Keep this sample")
+    a, b = st.columns(2)
+    logged = sample.get("logged")
+    if a.button("Log to MLflow", key="gen_log", disabled=logged is not None, help=LOG_HELP):
+        sample["logged"] = log_sample(uri, sample)
+        store.clear_caches()
+    if sample.get("logged") is not None:
+        rid, path = sample["logged"]
+        a.success(f"Logged as sample run {rid}: {path}")
+    if b.button("Evaluate", key="gen_eval", disabled=sample.get("logged") is None, help=EVAL_HELP):
+        sample["evaluated"] = evaluate_sample(uri, sample["logged"][0])
+        store.clear_caches()
+    if sample.get("evaluated") is not None:
+        from journeylab.evaluation.report import report_scorecard
+
+        report, rid = sample["evaluated"]
+        st.markdown(f"**Evaluation** (MLflow run {rid}; the report is on the Runs page)")
+        show_scorecard(report_scorecard(report), key="gen_eval")
+
+
+def log_sample(uri: str, sample: dict) -> tuple[str, str]:
+    """`journeylab sample` with this sample's model, count, seed and conditions: the same
+    journeys, written under the store's `samples/` and logged as a `sample` run."""
+    from journeylab.runs import sample_run
+
+    args = sample["args"]
+    out = store_root(uri) / "samples" / f"{sample['stem']}-n{args['n']}.parquet"
+    with st.spinner(f"writing {out.name} and logging it"):
+        result = sample_run(
+            run_id=args["run_id"],
+            n=args["n"],
+            seed=args["seed"],
+            conditions=args["conditions"] or None,
+            out=out,
+        )
+    return result.run_id, str(result.path)
+
+
+def evaluate_sample(uri: str, sample_run_id: str) -> tuple[dict, str]:
+    """`journeylab evaluate --run-id SAMPLE --models logreg --no-sdmetrics`: the report
+    written under the store's `reports/` and logged as an `evaluate` run."""
+    from journeylab.evaluation.report import EvaluateConfig
+    from journeylab.evaluation.runs import resolve_run
+    from journeylab.runs import evaluate_run
+
+    config = EvaluateConfig(models=("logreg",), sdmetrics=False)
+    target = store_root(uri) / "reports" / f"evaluate-{sample_run_id[:12]}"
+    with st.status("Evaluating the sample", expanded=True) as status:
+        inputs = resolve_run(sample_run_id)
+        report, rid = evaluate_run(inputs, config, target, status=status.write)
+        status.update(label=f"Evaluated: MLflow run {rid}", state="complete", expanded=False)
+    return report, rid
 
 
 ui.page(

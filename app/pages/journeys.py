@@ -15,24 +15,46 @@ PRIVACY_NOTE = (
 )
 
 
-def timelines(pair, colors: dict) -> None:
+def figures(pair) -> None:
+    """Each log's summary above its timelines; the synthetic side shows its difference."""
+    real, synth = (derived.summary(x) if x is not None else {} for x in pair)
+    for col, own, other, name in zip(
+        st.columns(2), (real, synth), ({}, real), ("Real", "Synthetic"), strict=True
+    ):
+        if not own:
+            continue
+        col.markdown(f"**{name}**")
+        for box, (label, v) in zip(col.columns(len(own)), own.items(), strict=True):
+            share = label == "Single-event"
+            delta = v - other[label] if label in other else None
+            box.metric(
+                label,
+                f"{v:.0%}" if share else f"{v:,.4g}",
+                delta=None if delta is None else (f"{delta:+.0%}" if share else f"{delta:+,.4g}"),
+                delta_color="off",
+            )
+
+
+def timelines(pair) -> None:
     a, b = st.columns(2)
     n = a.slider("Journeys shown", 1, 12, 5, key="jn_count")
     start = b.number_input("Starting at journey #", min_value=0, value=0, step=n, key="jn_start")
-    left, right = st.columns(2)
-    for col, x, name in zip((left, right), pair, ("Real", "Synthetic"), strict=True):
-        if x is not None:
-            ids = list(x.log.customers[int(start) : int(start) + n])
+    shown = [
+        (x, list(x.log.customers[int(start) : int(start) + n])) if x is not None else None
+        for x in pair
+    ]
+    style = charts.timeline_style([(x.log, ids) for x, ids in filter(None, shown)])
+    for col, item, name in zip(st.columns(2), shown, ("Real", "Synthetic"), strict=True):
+        if item is not None:
+            x, ids = item
+            title = f"{name}: {len(ids)} of {x.log.n_customers} journeys"
             col.plotly_chart(
-                charts.timeline(
-                    x.log,
-                    ids,
-                    title=f"{name}: {len(ids)} of {x.log.n_customers} journeys",
-                    channel_colors=colors,
-                ),
-                key=f"tl_{name}",
+                charts.timeline(x.log, ids, title=title, style=style), key=f"tl_{name}"
             )
-    st.caption("Colour: channel · marker: event type · size: amount (where the log has one).")
+    st.caption(
+        "Both panels share one time axis, one colour per channel, one marker per event type "
+        "and one marker size scale: size is the amount (where the log has one)."
+    )
 
 
 def flows(pair, colors: dict) -> None:
@@ -68,9 +90,10 @@ def body(uri: str, df: pd.DataFrame) -> None:
     if all(x is None for x in pair):
         return
     colors = charts.channel_colors(*[x.log for x in pair if x is not None])
+    ui.guard(lambda: figures(pair))
     ui.lazy_tabs(
         {
-            "Timelines": lambda: timelines(pair, colors),
+            "Timelines": lambda: timelines(pair),
             "Channel flows": lambda: flows(pair, colors),
             "Frequent paths": lambda: paths(pair),
         },

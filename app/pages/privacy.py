@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from journeylab.app import event_logs, results, store, ui
+from journeylab.app import event_logs, privacy_tools, results, store, ui
 from journeylab.evaluation import charts
+from journeylab.evaluation.verdict import METRICS
 from journeylab.journeys.errors import ConfigError
 from journeylab.privacy.caveats import AUDIT_CAVEAT
 
@@ -19,6 +21,19 @@ RDP_VS_PRV = (
     "guaranteed upper bound the budget is charged with; PRV computes the privacy loss "
     "numerically and more tightly, so its smaller epsilon is a cross-check, not the figure "
     "that counts."
+)
+TRADEOFF_MEASURES = {k: (METRICS[k][0], ideal) for k, ideal in results.TRADEOFF.items()}
+NO_TRADEOFF = (
+    "No fit with a measured sample yet. The trade-off needs fits at several ε, each with "
+    "a comparison (`journeylab compare HOLDOUT SAMPLE --reference TRAIN`), a report "
+    "(`journeylab evaluate --run-id FIT`) or a utility run of a sample."
+)
+TRADEOFF_HELP = (
+    "Each point is a fit at the ε it spent, scored on its samples. Detection AUC: 0.5 "
+    "means a classifier cannot tell synthetic from real journeys. Length distance ratio: "
+    "1.0 is as close as fresh real data. Synthetic-trained / real-trained AUC: 1.0 is as "
+    "useful as real data. Dashed: the same measures without DP; dotted: what real data "
+    "scores; the vertical line: the dataset's ε cap. "
 )
 
 
@@ -224,12 +239,58 @@ def audits(uri: str, df: pd.DataFrame) -> None:
     st.warning(caveat)
 
 
+# --- the privacy-utility trade-off ----------------------------------------------------
+def dataset_cap(uri: str, fingerprint: str) -> float | None:
+    view = event_logs.ledger(uri)
+    if view is None or view.summary.empty:
+        return None
+    caps = view.summary.set_index("dataset").cap_epsilon
+    cap = caps.get(fingerprint)
+    return None if cap is None or pd.isna(cap) else float(cap)
+
+
+def tradeoff(uri: str, df: pd.DataFrame) -> None:
+    frame = results.tradeoff(df, uri)
+    if frame.empty:
+        st.info(NO_TRADEOFF)
+        return
+    labels = dict(
+        zip(frame.fingerprint, frame.dataset + " (" + frame.fingerprint + ")", strict=True)
+    )
+    a, b = st.columns(2)
+    fp = a.selectbox("Data", list(labels), format_func=labels.get, key="pv_to_fp")
+    of = frame[frame.fingerprint == fp]
+    dp = of[np.isfinite(of.epsilon)]
+    gens = sorted(set(of.generator.dropna()), key=lambda g: (g not in set(dp.generator), g))
+    generator = b.selectbox("Generator", gens, key="pv_to_gen")
+    points = dp[dp.generator == generator]
+    cap = dataset_cap(uri, fp)
+    figure = charts.tradeoff(
+        points,
+        measures=TRADEOFF_MEASURES,
+        reference=results.tradeoff_reference(frame, fingerprint=fp, generator=generator),
+        cap=cap,
+        title=f"Privacy-utility trade-off · {generator} on {labels[fp]}",
+    )
+    st.plotly_chart(figure, key="pv_tradeoff")
+    st.caption(TRADEOFF_HELP + ui.REAL_DATA_CAVEAT)
+    if points.empty:
+        st.info(f"No DP fit of {generator} on this data has a measured sample yet.")
+        return
+    names = {k: name for k, (name, _) in TRADEOFF_MEASURES.items()}
+    table = points[["name", "epsilon", *names]].rename(columns={**names, "epsilon": "ε"})
+    st.dataframe(table.round(3), hide_index=True, key="pv_to_table")
+
+
 def body(uri: str, df: pd.DataFrame) -> None:
     st.subheader("Ledger")
     ui.guard(lambda: ledger(uri, df))
+    st.subheader("Privacy-utility trade-off")
+    ui.guard(lambda: tradeoff(uri, df))
     st.subheader("Privacy card")
     ui.guard(lambda: card(uri, df))
     st.subheader("Audits")
+    ui.guard(lambda: privacy_tools.audit_action(uri, df))
     ui.guard(lambda: audits(uri, df))
 
 
@@ -238,4 +299,5 @@ ui.page(
     body,
     intro="What was spent on each dataset, what each epsilon covers, "
     "and whether an attack can tell who was in the training data.",
+    always=privacy_tools.calculator,
 )

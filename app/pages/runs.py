@@ -7,14 +7,11 @@ import streamlit as st
 
 from journeylab.app import results, store, ui
 from journeylab.evaluation import charts
+from journeylab.evaluation.verdict import METRICS
 from journeylab.journeys.errors import ConfigError
 
-SUMMARY = {
-    "tvd_3gram": "3-gram TVD",
-    "detection_auc": "detection AUC",
-    "fit_seconds": "fit s",
-    "privacy.epsilon": "ε spent",
-}
+SCORES = ("detection_auc", "tstr_ratio", "tvd_3gram", "length_w1_ratio")  # verdict.METRICS
+OTHER = {"fit_seconds": "fit s", "privacy.epsilon": "ε spent"}
 
 
 def filtered(df: pd.DataFrame) -> pd.DataFrame:
@@ -42,27 +39,42 @@ def filtered(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def own_score(df: pd.DataFrame, key: str) -> pd.Series:
+    """A run's own logged score `key` (NaN where it logged none)."""
+    if key == "tstr_ratio":
+        return store.utility_score(df)
+    col = store.metric_column(df, key)
+    return df[col].astype(float) if col else pd.Series(float("nan"), df.index)
+
+
 def summary(df: pd.DataFrame, uri: str) -> pd.DataFrame:
-    """The table: a fit run also shows the scores of its samples (Fidelity, Predictors)."""
-    table = ui.run_table(df, ["duration_s"])
-    for key, label in SUMMARY.items():
-        col = store.metric_column(df, key)
-        if col:
-            table[label] = df[col]
-    table["TSTR ratio"] = store.utility_score(df)
+    """The table, scores first (friendly names, 3 decimals): a fit run shows the scores
+    of its samples (their comparisons, reports and utility runs)."""
     by_fit = results.scores_by_fit(df, uri)
     fits = df.kind == "fit"
-    for key, label in (
-        ("tvd_3gram", "3-gram TVD"),
-        ("detection_auc", "detection AUC"),
-        ("tstr_ratio", "TSTR ratio"),
-    ):
-        if key in by_fit and by_fit[key].notna().any():
-            linked = df.run_id.map(by_fit[key])
-            current = table[label] if label in table else pd.Series(float("nan"), df.index)
-            table[label] = current.where(~fits | current.notna(), linked)
-    table["run_id"] = df.run_id
-    return table.dropna(axis=1, how="all")
+    scores = {}
+    for key in SCORES:
+        own = own_score(df, key)
+        if key in by_fit:
+            own = own.where(~fits | own.notna(), df.run_id.map(by_fit[key]))
+        scores[METRICS[key][0]] = own.round(3)
+    table = ui.run_table(df, ["duration_s"])
+    first = pd.DataFrame(scores, index=df.index)
+    for key, label in OTHER.items():
+        col = store.metric_column(df, key)
+        if col:
+            table[label] = df[col].astype(float).round(3)
+    out = pd.concat([table[["name"]], first, table.drop(columns="name")], axis=1)
+    out["run_id"] = df.run_id
+    return out.dropna(axis=1, how="all")
+
+
+def score_columns() -> dict:
+    """Each score column explained in its header's tooltip."""
+    return {
+        name: st.column_config.NumberColumn(name, help=explain, format="%.3f")
+        for name, explain in (METRICS[k] for k in SCORES)
+    }
 
 
 def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFrame:
@@ -176,7 +188,10 @@ def body(uri: str, df: pd.DataFrame) -> None:
     st.dataframe(
         summary(view, uri),
         hide_index=True,
-        column_config={"duration_s": st.column_config.NumberColumn("duration s", format="%.1f")},
+        column_config={
+            **score_columns(),
+            "duration_s": st.column_config.NumberColumn("duration s", format="%.1f"),
+        },
     )
     failed = view[view.status == "FAILED"]
     if not failed.empty:

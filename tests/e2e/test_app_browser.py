@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.browser
+BROWSER_STORE = "browser_store"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,9 @@ def driver_and_url(tmp_path_factory):
             "Set JOURNEYLAB_SKIP_BROWSER=1 to skip it.",
             pytrace=False,
         )
-    root, _ = support.shared_store(tmp_path_factory.getbasetemp())
+    shared, _ = support.shared_store(tmp_path_factory.getbasetemp())
+    # a copy: the audit run from the Privacy page must not change the store other tests read
+    root = support.clone(shared, tmp_path_factory.getbasetemp() / BROWSER_STORE)
     downloads = tmp_path_factory.mktemp("downloads")
     with support.server(root) as url, support.browser(downloads) as driver:
         yield driver, url, downloads
@@ -141,6 +144,140 @@ def test_scorecard_lineage_and_validity_are_on_the_pages(driver_and_url):
         assert "· vae · ε=" in text, (page, text[:2000])  # the sample of the DP VAE
     assert "Validity of" in text  # Fidelity's explored pair
     assert support.page_problems(driver) == []
+
+
+# --- the Privacy page's trade-off, calculator and audits ----------------------------------
+PLOTS_JS = """
+return [...document.querySelectorAll('.js-plotly-plot')].map(p => [
+  (p.querySelector('.gtitle') || {}).textContent || '',
+  [...p.querySelectorAll('.legendtext')].map(e => e.textContent)]);
+"""
+
+
+def wait_text(driver, text: str, timeout: float = 60.0) -> str:
+    """The page's text once it contains `text` (else an error that shows the page)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: text in page_text(d))
+    except Exception as e:
+        raise AssertionError(f"no {text!r}; the page reads:\n{page_text(driver)[-3000:]}") from e
+    return page_text(driver)
+
+
+def test_privacy_tradeoff_chart_is_drawn(driver_and_url):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "privacy")
+    plots = WebDriverWait(driver, 60, poll_frequency=0.2).until(
+        lambda d: [p for p in d.execute_script(PLOTS_JS) if "trade-off" in p[0]]
+    )
+    title, legend = plots[0]
+    assert title.startswith("Privacy-utility trade-off · vae on simulate"), title
+    assert {"DP fits", "no DP (gan)", "real data (ideal)", "cap ε=20"} <= set(legend), legend
+    assert "Journey length distance ratio" in page_text(driver)
+    assert support.page_problems(driver) == []
+
+
+def fill(driver, label: str, value) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        box = WebDriverWait(driver, 30, poll_frequency=0.2).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
+        )
+    except Exception as e:  # say what the page shows instead of a bare timeout
+        raise AssertionError(f"no input {label!r}; the page reads:\n{page_text(driver)}") from e
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value), Keys.TAB)
+
+
+def metric_value(driver, label: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    for m in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+        if m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text == label:
+            return m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
+    raise AssertionError(f"no metric {label!r}")
+
+
+def test_privacy_calculator_answers_as_the_accountant(driver_and_url):
+    from selenium.webdriver.common.by import By
+
+    from journeylab.privacy.accountant import epsilon_from
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "privacy")
+    fill(driver, "Customers in the training data", 2000)
+    fill(driver, "Expected batch size", 100)
+    fill(driver, "Epochs", 5)
+    fill(driver, "Noise multiplier σ", 0.9)
+    driver.find_element(By.XPATH, "//button[.//p[text()='Calculate']]").click()
+    wait_text(driver, "steps at sampling rate q = 0.05")
+    direct = epsilon_from(sample_rate=0.05, noise_multiplier=0.9, steps=100, delta=1e-5)
+    assert metric_value(driver, "ε (RDP accountant)") == f"{direct:.4g}"
+    assert "100 steps" in page_text(driver)
+    assert support.page_problems(driver) == []
+
+
+def test_privacy_audit_runs_from_the_page(driver_and_url, tmp_path_factory):
+    import re
+
+    import mlflow
+    from selenium.webdriver.common.by import By
+
+    from journeylab.journeys.tracking import TAG
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "privacy")
+    button = driver.find_element(
+        By.XPATH, "//button[.//p[text()='Run the membership-inference and DCR audits']]"
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    text = wait_text(driver, "Audit of this sample (MLflow run ", timeout=120)
+    run_id = re.search(r"Audit of this sample \(MLflow run ([0-9a-f]{32})\)", text).group(1)
+    assert f"Audit logged to MLflow run {run_id}" in text  # its steps, folded
+    assert support.page_problems(driver) == []
+    root = tmp_path_factory.getbasetemp() / BROWSER_STORE
+    run = mlflow.MlflowClient(support.store_env(root)["MLFLOW_TRACKING_URI"]).get_run(run_id)
+    assert run.data.tags[f"{TAG}kind"] == "audit"
+    logged = run.data.metrics
+    assert metric_value(driver, "DCR share") == f"{logged['dcr_share']:.3f}"
+    assert metric_value(driver, "Membership inference AUC") == f"{logged['mia_distance_auc']:.3f}"
+
+
+# --- screenshots for the README ---------------------------------------------------------------
+DOCS_PAGES = ("overview", "privacy", "journeys")
+HEIGHT_JS = """
+const main = document.querySelector('[data-testid="stMain"]') || document.body;
+return Math.max(main.scrollHeight, document.body.scrollHeight);
+"""
+
+
+def test_screenshots_for_the_readme(driver_and_url, tmp_path):
+    """Whole-page screenshots of Overview, Privacy and Journeys: into $JOURNEYLAB_DOCS_SHOTS
+    (`make screenshots` sets docs/screenshots, the README shows them), else tmp."""
+    driver, url, _ = driver_and_url
+    folder = Path(os.environ.get("JOURNEYLAB_DOCS_SHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    width, height = driver.get_window_size().values()
+    try:
+        for page in DOCS_PAGES:
+            support.visit(driver, url, page)
+            time.sleep(1.0)  # charts and tables paint after the page is drawn
+            driver.set_window_size(1400, min(driver.execute_script(HEIGHT_JS) + 120, 6000))
+            time.sleep(1.0)
+            assert support.page_problems(driver) == [], page
+            assert driver.save_screenshot(str(folder / f"{page}.png"))
+            assert (folder / f"{page}.png").stat().st_size > 30_000, page
+            driver.set_window_size(width, height)
+    finally:
+        driver.set_window_size(width, height)
 
 
 def test_whatif_runs_a_tiny_scenario(driver_and_url, tmp_path):

@@ -65,7 +65,8 @@ def test_runs_filter_and_compare(seeded):
     table = at.dataframe[0].value
     assert {ids["vae"], ids["gan"], ids["failed"]} <= set(table.run_id)
     gan = table.set_index("run_id").loc[ids["gan"]]  # a fit shows its samples' scores
-    assert 0 <= gan["3-gram TVD"] <= 1 and gan["TSTR ratio"] > 0
+    assert 0 <= gan["3-step path difference"] <= 1
+    assert gan["Synthetic-trained / real-trained AUC"] > 0
     at.multiselect(key="runs_kind").select("fit").run()
     assert set(at.dataframe[0].value.kind) == {"fit"}
     assert "out of memory" in at.dataframe[1].value.error.iloc[0]  # why it failed
@@ -226,8 +227,8 @@ def test_missing_store(page, tmp_path, monkeypatch):
     assert not (tmp_path / "mlruns").exists(), "the app must not create a store"
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_empty_store(page, tmp_path_factory, monkeypatch):
+def empty_store(tmp_path_factory, monkeypatch) -> None:
+    """An MLflow store with no JourneyLab run, as the app's store."""
     root = tmp_path_factory.getbasetemp() / "empty_store"
     if not root.exists():
         import mlflow
@@ -235,6 +236,11 @@ def test_empty_store(page, tmp_path_factory, monkeypatch):
         (root / "mlruns").mkdir(parents=True)
         mlflow.MlflowClient(support.store_env(root)["MLFLOW_TRACKING_URI"]).search_experiments()
     env_for(monkeypatch, root)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_store(page, tmp_path_factory, monkeypatch):
+    empty_store(tmp_path_factory, monkeypatch)
     at = open_page(page)
     assert "has no JourneyLab runs yet" in texts(at, "info")
 
@@ -475,3 +481,165 @@ def test_generate_checks_validity_against_the_training_data(seeded):
     )
     if figures["unseen_pair_share"] > 0:
         assert "never occur in the training data" in texts(at, "warning")
+
+
+# --- the reviewer's tools: trade-off, calculator, audits ----------------------------------
+def tradeoff_figure(at: AppTest) -> dict:
+    return next(
+        spec
+        for c in at.get("plotly_chart")
+        if "trade-off" in str((spec := json.loads(c.proto.spec))["layout"].get("title"))
+    )
+
+
+def test_privacy_draws_the_tradeoff_with_cap_and_reference(seeded):
+    """The DP VAE's fit at the epsilon it spent, scored on its sample's comparison and
+    report; the GAN fitted without DP as the reference; the dataset's cap of 20."""
+    _, ids = seeded
+    at = open_page("privacy")
+    assert not at.error, texts(at, "error")
+    assert at.selectbox(key="pv_to_gen").value == "vae"  # generators with DP fits first
+    names = [t.get("name") for t in tradeoff_figure(at)["data"]]
+    assert {"DP fits", "no DP (gan)", "real data (ideal)", "cap ε=20"} == set(names)
+    table = next(d.value for d in at.dataframe if "Detection AUC" in d.value.columns)
+    assert list(table.name) == [open_store_run_name(ids["vae"])]
+    assert 0 < table["ε"].iloc[0] <= 8.0 + 1e-6
+    assert table["Synthetic-trained / real-trained AUC"].notna().all()  # from the report
+    at.selectbox(key="pv_to_gen").select("gan").run()
+    assert "No DP fit of gan on this data" in texts(at, "info")
+
+
+def open_store_run_name(run_id: str) -> str:
+    from journeylab.journeys.tracking import open_store
+
+    return open_store().get_run(run_id).info.run_name
+
+
+def calculate(at: AppTest, **values) -> dict[str, str]:
+    for key, v in values.items():
+        (at.text_input if key == "pv_cd" else at.number_input)(key=key).set_value(v)
+    at.button(key="FormSubmitter:pv_calc-Calculate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return {m.label: m.value for m in at.metric}
+
+
+def test_calculator_works_on_an_empty_store_and_answers_as_the_accountant(
+    tmp_path_factory, monkeypatch
+):
+    from journeylab.privacy.accountant import epsilon_from
+    from journeylab.privacy.budget import PrivacyBudget
+    from journeylab.privacy.dpsgd import plan_dpsgd
+
+    empty_store(tmp_path_factory, monkeypatch)
+    at = open_page("privacy")
+    assert "has no JourneyLab runs yet" in texts(at, "info")
+    assert [s.value for s in at.subheader] == ["Epsilon calculator"]
+    shown = calculate(at, pv_cn=1200, pv_cb=64, pv_ce=10, pv_cs=1.1)
+    q = 64 / 1200
+    direct = epsilon_from(sample_rate=q, noise_multiplier=1.1, steps=round(10 / q), delta=1e-5)
+    assert shown["ε (RDP accountant)"] == f"{direct:.4g}" and shown["δ"] == "1e-05"
+    assert f"{round(10 / q)} steps" in texts(at, "caption")
+    at.radio(key="pv_cm").set_value("noise").run()
+    shown = calculate(at, pv_ct=4.0, pv_cd="1e-4", pv_cn=500, pv_cb=20, pv_ce=3)
+    plan = plan_dpsgd(PrivacyBudget(4.0, delta=1e-4), n_customers=500, batch_size=20, epochs=3)
+    assert shown["Noise multiplier σ"] == f"{plan.noise_multiplier:.4g}"
+    assert 3.9 <= float(shown["ε (RDP accountant)"]) <= 4.0
+    calculate(at, pv_cd="0.01")  # delta >= 1/N: refused with the fix
+    assert "would allow releasing a whole customer" in texts(at, "error")
+
+
+def test_audit_button_runs_and_logs_the_audit_as_the_cli_does(seeded, tmp_path, monkeypatch):
+    """On a copy of the store: the audit of the DP VAE's sample, from the page, shows its
+    figures, is logged as an `audit` run with the sample's lineage, and has the numbers
+    `run_audits` gives on the same logs."""
+    from journeylab.journeys.eventlog import EventLog
+    from journeylab.journeys.schema import Schema
+    from journeylab.journeys.tracking import TAG, open_store
+    from journeylab.privacy.audits import run_audits
+
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "audit")
+    env_for(monkeypatch, copy)
+    sample = derived_runs(open_store(), ids["vae"])["sample"].info.run_id
+    at = open_page("privacy")
+    at.selectbox(key="pv_audit_sample").select(sample).run()
+    at.button(key="pv_audit_go").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    shown = next(d.value for d in at.dataframe if "audit" in d.value.columns)
+    figures = dict(zip(shown.audit, shown.value, strict=True))
+    audit = derived_runs(open_store(), ids["vae"])["audit"]  # the newest: the page's
+    assert audit.data.tags[f"{TAG}generator"] == "vae"
+    assert f"MLflow run {audit.info.run_id}" in texts(at, "markdown")
+    schema = Schema.read(copy / "data" / "split" / "schema.yaml")
+    logs = [
+        EventLog.read(copy / "data" / p, schema)
+        for p in ("split/train.parquet", "split/holdout.parquet", "syn_vae.parquet")
+    ]
+    direct = run_audits(*logs, seed=0).metrics
+    assert audit.data.metrics == pytest.approx(direct)
+    assert figures["DCR share (closer to train than to holdout)"] == round(direct["dcr_share"], 3)
+    assert len(at.dataframe[-1].value) == 2  # the audits table now lists both audits
+
+
+# --- journeys you can compare --------------------------------------------------------------
+def test_journeys_share_one_axis_colours_markers_and_lead_with_figures(seeded):
+    at = open_page("journeys")
+    assert not at.error, texts(at, "error")
+    metrics = [(m.label, m.value) for m in at.metric]
+    medians = [v for label, v in metrics if label == "Median length"]
+    assert len(medians) == 2 and all(float(v) >= 1 for v in medians), metrics
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert specs[0]["layout"]["xaxis"]["range"] == specs[1]["layout"]["xaxis"]["range"]
+    colours, markers = {}, {}
+    for spec in specs:
+        for t in spec["data"]:
+            channel, event_type = t["name"].split(", ")
+            colours.setdefault(channel, set()).add(t["marker"]["color"])
+            markers.setdefault(event_type, set()).add(t["marker"].get("symbol", "circle"))
+    assert all(len(v) == 1 for v in colours.values()), colours
+    assert all(len(v) == 1 for v in markers.values()), markers
+    assert len({min(v) for v in markers.values()}) == len(markers)  # one marker per type
+
+
+def test_runs_lead_with_rounded_scores_under_friendly_names(seeded):
+    from journeylab.evaluation.verdict import METRICS
+
+    at = open_page("runs")
+    table = at.dataframe[0].value
+    names = [METRICS[k][0] for k in ("detection_auc", "tstr_ratio", "tvd_3gram")]
+    assert list(table.columns[1:4]) == names, list(table.columns)  # right after the name
+    scores = table[names].stack()
+    assert len(scores) and (scores == scores.round(3)).all()
+
+
+# --- actions on Generate --------------------------------------------------------------------
+def test_generate_logs_the_sample_and_evaluates_it(seeded, tmp_path, monkeypatch):
+    """On a copy of the store: Log writes the very journeys shown as a `sample` run (the
+    code of `journeylab sample`), Evaluate reports on it as `journeylab evaluate --run-id`."""
+    from journeylab.journeys.tracking import TAG, open_store
+
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "generate")
+    env_for(monkeypatch, copy)
+    at = open_page("generate")
+    at.selectbox(key="gen_run").select(ids["vae"]).run()
+    at.number_input(key="gen_n").set_value(25)
+    at.button[0].click().run()
+    shown = at.session_state["journeylab_generated"]["log"].df
+    assert at.button(key="gen_eval").disabled  # nothing to evaluate before it is logged
+    at.button(key="gen_log").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    sample_id, path = at.session_state["journeylab_generated"]["logged"]
+    assert Path(path).parent == copy / "samples"
+    pd.testing.assert_frame_equal(pd.read_parquet(path), shown, check_dtype=False)
+    sample = open_store().get_run(sample_id).data
+    assert sample.tags[f"{TAG}kind"] == "sample" and sample.tags[f"{TAG}fit_run_id"] == ids["vae"]
+    assert f"Logged as sample run {sample_id}" in texts(at, "success")
+    at.button(key="gen_eval").click().run()
+    assert not at.exception and not at.error, texts(at, "error")
+    _, evaluate_id = at.session_state["journeylab_generated"]["evaluated"]
+    report = open_store().get_run(evaluate_id).data
+    assert report.tags[f"{TAG}kind"] == "evaluate" and report.tags[f"{TAG}fit_run_id"] == ids["vae"]
+    assert "detection_auc" in report.metrics
+    assert (copy / "reports" / f"evaluate-{sample_id[:12]}" / "report.html").is_file()
+    assert set(verdicts(at)) == {"Fidelity", "Utility", "Privacy"}

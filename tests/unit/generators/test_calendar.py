@@ -112,3 +112,52 @@ def test_structural_zeros_of_an_event_type_hold_when_each_channel_is_too_thin():
     buys = out["event_type"] == "purchase"
     assert (out.loc[~buys, "amount"] == 0).all()
     assert (out.loc[buys, "amount"] > 0).all()
+
+
+def habits(n: int, *, seed: int) -> pd.DataFrame:
+    """Early birds and night owls: each customer's events around its own hour (6 to 22)."""
+    rng = np.random.default_rng(seed)
+    df = office_hours(n, seed=seed)
+    own = dict(zip(df["customer_id"].unique(), rng.integers(6, 21, n), strict=True))
+    hour = (df["customer_id"].map(own) + rng.integers(-1, 2, len(df))).clip(0, 23)
+    df["timestamp"] = df["timestamp"].dt.normalize() + pd.to_timedelta(hour * 3600 + 60, "s")
+    return df
+
+
+def mean_hour_spread(df: pd.DataFrame) -> float:
+    t = df["timestamp"]
+    return float(
+        ((t - t.dt.normalize()).dt.total_seconds() / 3600).groupby(df["customer_id"]).mean().std()
+    )
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_customers_keep_their_habitual_hours(epsilon):
+    log = EventLog.from_frame(habits(1200, seed=0), Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    want = mean_hour_spread(log.df)
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+    assert mean_hour_spread(out) == pytest.approx(want, rel=0.2)
+    # without the habit table every event's hour is drawn alone: customers look alike
+    alike = Calendar.from_dict({**cal.to_dict(), "habit": None})
+    assert mean_hour_spread(alike.apply(log.df.copy(), log, np.random.default_rng(1))) < 0.8 * want
+    hours = out["timestamp"].dt.hour  # hours the data has (but a few clamped to the window)
+    assert hours.between(5, 21).mean() > 0.97  # under DP a noise cell may survive
+
+
+def test_a_flat_day_stays_flat_under_heavy_noise():
+    """Hours uniform over the day, about as much noise per hour as weight: thresholded
+    cell by cell only noise peaks were left (60% of events in 4 hours); smoothed, the
+    day stays about flat."""
+    df = office_hours(1000, seed=3)
+    rng = np.random.default_rng(3)
+    df["timestamp"] = df["timestamp"].dt.normalize() + pd.to_timedelta(
+        rng.integers(0, 24, len(df)) * 3600 + 60 * rng.integers(1, 60, len(df)), "s"
+    )
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    cal = Calendar.fit(log, scale=20.0, rng=np.random.default_rng(0))
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+    share = out["timestamp"].dt.hour.value_counts(normalize=True).reindex(range(24), fill_value=0)
+    assert (share > 0.01).sum() >= 20
+    assert share.max() < 2.5 / 24

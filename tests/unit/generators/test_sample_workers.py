@@ -57,3 +57,15 @@ def test_a_partitioned_sample_holds_the_same_journeys(model_dir, tmp_path):
     assert counts["customers"] == read_manifest(folder)["customers"] == 30
     generators.sample_to_parquet(gen, 30, folder, batch_size=7, seed=3)
     assert folder.is_file() and folder.read_bytes() == one.read_bytes()  # the folder gave way
+
+
+def test_a_sample_in_memory_is_the_file_sample_to_parquet_writes(model_dir, tmp_path):
+    """What the app's Generate page shows (sample_log) is what it logs (sample_to_parquet)."""
+    from journeylab.generators.base import sample_log
+
+    gen = generators.load(model_dir)
+    args = {"batch_size": 7, "seed": 3, "conditions": {"segment": "premium"}}
+    generators.sample_to_parquet(gen, 30, tmp_path / "s.parquet", **args)
+    shown = sample_log(gen, 30, **args)
+    assert shown.fingerprint() == EventLog.read(tmp_path / "s.parquet", gen.schema).fingerprint()
+    assert shown.customers[0] == "syn-00000000" and shown.n_customers == 30

@@ -64,3 +64,49 @@ def test_profile_shares_add_up():
         assert set(parts) <= set(shares)
     with pytest.raises(ValueError, match="unknown profile parts"):
         profile_shares(("tempo",))
+
+
+def spenders(n: int, seed: int) -> pd.DataFrame:
+    """Light and heavy spenders: each customer's baskets scatter around its own level."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(3, 12, n)
+    ids = np.repeat([f"c{c:04d}" for c in range(n)], k)
+    level = np.repeat(rng.normal(3, 1, n), k)
+    day = np.concatenate([np.sort(rng.integers(0, 170, m)) for m in k])
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(day * 86_400 + 43_200, "s"),
+            "channel": "store",
+            "event_type": "purchase",
+            "amount": np.exp(level + rng.normal(0, 0.4, len(ids))).clip(0.01, 500).round(2),
+            "segment": "budget",
+        }
+    )
+
+
+def mean_log_spread(df: pd.DataFrame) -> float:
+    return float(np.log(df["amount"]).groupby(df["customer_id"]).mean().std())
+
+
+@pytest.mark.parametrize("scale", [None, 2 / 4.0])
+def test_customers_differ_as_much_as_the_real_ones(scale):
+    real = EventLog.from_frame(spenders(600, 0), Schema.from_dict(TINY_SCHEMA))
+    vals = Values.fit(real, scale=scale, rng=np.random.default_rng(0))
+    # a model with the right baskets dealt out to the wrong customers: everyone alike
+    flat = real.df.copy()
+    flat["amount"] = np.random.default_rng(1).permutation(flat["amount"].to_numpy())
+    # and one whose customers differ far too much, in the right order
+    wide = real.df.copy()
+    lvl = np.log(wide["amount"]).groupby(wide["customer_id"]).transform("mean")
+    wide["amount"] = np.exp(np.log(wide["amount"]) + 2 * lvl)  # past the range: a model may
+    want = mean_log_spread(real.df)
+    assert mean_log_spread(flat) < 0.6 * want  # what a flat model gives
+    for model in (flat, wide):
+        out = vals.apply(model, real, np.random.default_rng(2))
+        assert mean_log_spread(out) == pytest.approx(want, rel=0.2)
+        assert out["amount"].median() == pytest.approx(real.df["amount"].median(), rel=0.25)
+    # the model still decides who spends more
+    out = vals.apply(wide, real, np.random.default_rng(2))
+    who = [np.log(d["amount"]).groupby(d["customer_id"]).mean() for d in (wide, out)]
+    assert who[0].corr(who[1], method="spearman") > 0.9
