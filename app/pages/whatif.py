@@ -89,7 +89,8 @@ def population(gen, uri: str, df: pd.DataFrame) -> dict:
     kinds = {"Journeys sampled from the model": "sample"}
     if gen.schema.name == simulate_schema().name:
         kinds = {"Simulator customers (the truth is known)": "simulate", **kinds}
-    logs = [s for s in event_logs.sources(df, uri) if s.role == "real"]
+    name = gen.schema.name
+    logs = [s for s in event_logs.sources(df, uri) if s.role == "real" and s.dataset == name]
     if logs:
         kinds["Prefixes from a real log"] = "log"
     kind = kinds[st.radio("Population", list(kinds), key="wi_pop", horizontal=True)]
