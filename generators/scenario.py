@@ -8,7 +8,7 @@
       before_day: 60             # prefixes: each journey's events before this day
     interventions:
       - {kind: promotion, day: 60, segment: premium}
-    outcomes: {since_day: 60, within_days: 30}
+    outcomes: {since_day: 60, within_days: 30}   # labels: [churn, purchase] too
     truth: true                  # also run the simulator (population.simulate only)
     latent: posterior            # the completions' z: q(z | prefix), or prior
 
@@ -44,6 +44,7 @@ from journeylab.generators.complete import LATENTS
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import Intervention, trigger_problems
+from journeylab.predictors.labels import TASKS
 
 MODEL_KINDS = {  # kind -> (required fields, optional fields)
     "insert_event": (("values",), ("day", "after", "where", "share")),
@@ -175,14 +176,19 @@ class Population:
 
 @dataclass(frozen=True)
 class Outcomes:
-    """Outcome windows (journeys/effects.py `log_outcomes`) and the interval level."""
+    """Outcome windows (journeys/effects.py `log_outcomes`), the interval level, and
+    predictor labels (predictors/labels.py TASKS) with their cutoff at `since_day` and
+    their horizon `within_days`, reported as `label.<task>`."""
 
     since_day: int = 0
     within_days: int = 30
     level: float = 0.95
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self):
-        p = []
+        p = _label_problems(self.labels)
+        if not p:
+            object.__setattr__(self, "labels", tuple(self.labels))  # YAML gives a list
         if not _is_int(self.since_day) or self.since_day < 0:
             p.append(f"since_day {self.since_day!r} must be a whole number of days >= 0")
         if not _is_int(self.within_days) or self.within_days < 1:
@@ -191,6 +197,16 @@ class Outcomes:
             p.append(f"level {self.level!r} must be in (0, 1), e.g. 0.95")
         if p:
             raise ConfigError("outcomes: " + "; ".join(p))
+
+
+def _label_problems(labels) -> list[str]:
+    if not isinstance(labels, (list, tuple)):
+        return [f"labels {labels!r} must be a list of predictor labels, e.g. [churn, purchase]"]
+    return [
+        f"label {t!r} is not a predictor label; choose from {list(TASKS)}"
+        for t in labels
+        if t not in TASKS
+    ]
 
 
 @dataclass(frozen=True)

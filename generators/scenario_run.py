@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.complete import complete_journeys
-from journeylab.generators.scenario import PROMO_EVENT, ModelIntervention, Scenario
+from journeylab.generators.scenario import PROMO_EVENT, ModelIntervention, Outcomes, Scenario
 from journeylab.journeys.effects import effect_table, log_outcomes
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.interventions import Counterfactual, simulate_counterfactual
+from journeylab.predictors.labels import make_labels
 
 INSERT_TAG = 404  # key of the stream that times and picks inserted events
 LIMITS = (
@@ -86,14 +87,15 @@ def run_scenario(
     say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
     other = seed if sc.paired else seed + 1
     arms = (control, complete_journeys(gen, treated, seed=other, ban=ban, **kw).log)
-    o = {"since_day": sc.outcomes.since_day, "within_days": sc.outcomes.within_days}
-    per = tuple(log_outcomes(a, keep, **o) for a in arms)
+    per = tuple(arm_outcomes(a, keep, sc.outcomes) for a in arms)
     est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None
     if cf is not None and sc.truth:
         logs = (cf.baseline[0], cf.intervened[0])
         truth = effect_table(
-            *(log_outcomes(x, keep, **o) for x in logs), paired=True, level=sc.outcomes.level
+            *(arm_outcomes(x, keep, sc.outcomes) for x in logs),
+            paired=True,
+            level=sc.outcomes.level,
         )
     say("done", 1.0)
     return ScenarioResult(
@@ -106,6 +108,19 @@ def run_scenario(
         arms=arms,
         outcomes=per,
     )
+
+
+def arm_outcomes(log: EventLog, ids: pd.Index, oc: Outcomes) -> pd.DataFrame:
+    """Per customer of `ids`: the log outcomes (journeys/effects.py) and each predictor
+    label of `oc.labels` as `label.<task>`, its cutoff on day `since_day` and its
+    horizon `within_days` (NaN for a customer with no event before the cutoff: a label
+    is only defined for customers active before it, predictors/labels.py)."""
+    out = log_outcomes(log, ids, since_day=oc.since_day, within_days=oc.within_days)
+    if not oc.labels:
+        return out
+    cutoff = log.schema.time_start + pd.Timedelta(days=oc.since_day)
+    y = make_labels(log, task=list(oc.labels), cutoff=cutoff, horizon=oc.within_days)
+    return out.join(y.reindex(ids).astype(float).add_prefix("label."))
 
 
 def banned(log: EventLog, channels: list[str]) -> dict[str, list[str]]:

@@ -134,11 +134,15 @@ def effects(
 
 
 def _effect(base: pd.Series, treated: pd.Series, *, paired: bool, z: float) -> dict[str, float]:
-    """Mean difference with its standard error and normal interval."""
+    """Mean difference with its standard error and normal interval, over the customers
+    the outcome is defined for (not NaN; in both arms when paired)."""
     if paired:
+        both = base.notna() & treated.notna()
+        base, treated = base[both], treated[both]
         diff = treated - base  # aligned on customer id
         se = diff.std(ddof=1) / np.sqrt(len(diff))
     else:
+        base, treated = base.dropna(), treated.dropna()
         se = np.sqrt(base.var(ddof=1) / len(base) + treated.var(ddof=1) / len(treated))
     effect = treated.mean() - base.mean()
     return {

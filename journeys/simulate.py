@@ -407,7 +407,10 @@ class _Run:
             self._fire(trig, a, when, etype)
 
     def _fire(self, trig, a, when, etype) -> None:
-        """A triggered promotion for each reached customer's first event of its type."""
+        """A triggered promotion for each reached customer's first event of its type
+        (none once email is removed: promo emails are blocked)."""
+        if self.blocked is not None and self.blocked["continue"][PROMO]:
+            return
         hit = (etype == trig.etype) & trig.reached[a] & ~trig.fired[a]
         trig.fired[a[hit]] = True
         at = when[hit] + trig.delay

@@ -19,6 +19,7 @@ from journeylab.generators.scenario import PROMO_EVENT, ModelIntervention, Scena
 from journeylab.generators.scenario_run import LIMITS, run_scenario
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.simulate import simulate_schema
+from journeylab.predictors.labels import available_tasks
 from journeylab.runs import model_dir_of
 from journeylab.whatif import log_scenario
 
@@ -88,7 +89,8 @@ def population(gen, uri: str, df: pd.DataFrame) -> dict:
     kinds = {"Journeys sampled from the model": "sample"}
     if gen.schema.name == simulate_schema().name:
         kinds = {"Simulator customers (the truth is known)": "simulate", **kinds}
-    logs = [s for s in event_logs.sources(df, uri) if s.role == "real"]
+    name = gen.schema.name
+    logs = [s for s in event_logs.sources(df, uri) if s.role == "real" and s.dataset == name]
     if logs:
         kinds["Prefixes from a real log"] = "log"
     kind = kinds[st.radio("Population", list(kinds), key="wi_pop", horizontal=True)]
@@ -178,13 +180,18 @@ def scenario_form(gen, uri: str, df: pd.DataFrame) -> tuple[dict, int] | None:
     since = a.number_input("Outcomes from day", 0, days - 1, pop["before_day"], key="wi_since")
     within = b.number_input("Purchase within (days)", 1, days, min(30, days), key="wi_within")
     seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key="wi_seed"))
+    labels = st.multiselect(
+        "Also as predictor labels (cutoff: the outcomes' first day; horizon: the days)",
+        available_tasks(gen.schema),
+        key="wi_labels",
+    )
     can = has_truth(pop, iv)  # no key: a new box (ticked when it can be) when `can` changes
     truth = st.checkbox("Also run the simulator (the true effect)", can, disabled=not can)
     sc = {
         "name": f"app-{iv['kind']}",
         "population": pop,
         "interventions": [iv],
-        "outcomes": {"since_day": int(since), "within_days": int(within)},
+        "outcomes": {"since_day": int(since), "within_days": int(within), "labels": labels},
         "truth": bool(can and truth),
     }
     return (sc, seed) if st.button("Run scenario", type="primary", key="wi_go") else None
@@ -229,8 +236,8 @@ def distributions(per: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     st.subheader("Outcomes of both arms")
     cols = st.columns(2)
     for i, k in enumerate(per[0].columns):
-        arms = {"control": per[0][k].to_numpy(), "intervened": per[1][k].to_numpy()}
-        binary = set(per[0][k]) | set(per[1][k]) <= {0.0, 1.0}
+        arms = {"control": per[0][k].dropna(), "intervened": per[1][k].dropna()}
+        binary = set(arms["control"]) | set(arms["intervened"]) <= {0.0, 1.0}
         fig = charts.hist_compare(arms, title=k, xlabel=k, bins=2 if binary else 30)
         cols[i % 2].plotly_chart(fig, key=f"wi_dist_{k}")
 

@@ -119,9 +119,11 @@ def test_a_triggered_promotion_and_a_delay_run_with_their_truth(seeded, kind):
     else:
         at.selectbox(key="wi_kind").select("Delay events of a type").run()
         at.selectbox(key="wi_dt").select("promo_email").run()
+    at.multiselect(key="wi_labels").select("churn").run()  # a predictor label as an outcome
     assert at.checkbox[0].value, "the simulator knows both"
     at.button(key="wi_go").click().run()
     assert not at.exception and not at.error, texts(at, "error")
     name = "0:promotion" if kind == "trigger" else "0:delay"
+    assert "label.churn" in at.table[0].value.index
     assert f"already show the pattern of {name}" in texts(at, "info") + texts(at, "warning")
     assert len(at.table) == 2  # the model's estimate and the simulator's truth

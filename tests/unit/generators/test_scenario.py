@@ -12,6 +12,7 @@ from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import Intervention
 from journeylab.journeys.simulate import simulate
 
+OUTCOMES = {"since_day": 60, "within_days": 30}
 TINY_VAE = {"epochs": 1, "batch_size": 20, "d_model": 16, "n_layers": 2, "latent_dim": 4}
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -195,3 +196,28 @@ def test_delay_and_trigger_have_the_simulators_version():
     )
     promo = {"kind": "promotion", "after": {"event_type": "purchase", "days": 7}, "share": 0.5}
     assert ModelIntervention.from_dict(promo).to_simulator() == Intervention.from_dict(promo)
+
+
+def test_outcomes_may_name_predictor_labels(gen):
+    sc = scenario([{"kind": "promotion", "day": 60, "segment": "budget"}])
+    sc = Scenario.from_dict(
+        {**_as_dict(sc), "outcomes": {**OUTCOMES, "labels": ["churn", "purchase"]}}
+    )
+    assert sc.outcomes.labels == ("churn", "purchase")
+    res = run_scenario(gen, sc, seed=1)
+    assert {"label.churn", "label.purchase"} <= set(res.effects.index)
+    for per in res.outcomes:  # the labels, from predictors/labels.py, on day 60 for 30 days
+        seen = per.dropna()
+        assert len(seen) > 0
+        assert (seen["label.purchase"] == seen["purchase_within"]).all()
+        assert (seen["label.churn"] == 1 - seen["label.purchase"]).all()
+
+
+def test_an_unknown_label_names_the_valid_ones():
+    d = {
+        "name": "t",
+        "population": {"simulate": 40},
+        "interventions": [{"kind": "promotion", "day": 6}],
+    }
+    with pytest.raises(ConfigError, match=r"label 'ltv' is not a predictor label; choose from"):
+        Scenario.from_dict({**d, "outcomes": {"labels": ["ltv"]}})

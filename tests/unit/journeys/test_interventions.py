@@ -119,6 +119,10 @@ def test_removing_email_stops_promotions_and_lowers_purchases():
         300, seed=0, interventions=[{"kind": "remove_channel", "channel": "email"}]
     )
     assert cf.intervened[1]["n_promotions"].sum() == 0
+    triggered = {"kind": "promotion", "after": {"event_type": "purchase", "days": 1}}
+    ivs = [triggered, {"kind": "remove_channel", "channel": "email"}]
+    other = simulate_counterfactual(60, seed=0, interventions=ivs)
+    assert other.intervened[1]["n_promotions"].sum() == 0  # a trigger sends no email either
     assert effects(cf).loc["purchases", "ci_high"] < 0
 
 
