@@ -46,7 +46,6 @@ from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, n_tables, noisy_counts, token_keys
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm
-from journeylab.generators.values import TABLES as VALUE_TABLES
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
@@ -124,9 +123,9 @@ class JourneyProfile:
             rhy = Rhythm.fit(
                 log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
             ).to_dict()
-        if "values" in parts:  # two histograms per numeric column
+        if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
-            scale = None if eps["values"] is None else VALUE_TABLES * n_cols / eps["values"]
+            scale = None if eps["values"] is None else n_cols / eps["values"]
             vals = Values.fit(log, scale=scale, rng=rng).to_dict()
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
