@@ -232,11 +232,14 @@ def test_privacy_audit_runs_from_the_page(driver_and_url, tmp_path_factory):
 
     from journeylab.journeys.tracking import TAG
 
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver, url, _ = driver_and_url
     support.visit(driver, url, "privacy")
-    button = driver.find_element(
-        By.XPATH, "//button[.//p[text()='Run the membership-inference and DCR audits']]"
-    )
+    go = (By.XPATH, "//button[.//p[text()='Run the membership-inference and DCR audits']]")
+    # the page draws its sections one by one: on busy cores the button comes last
+    button = WebDriverWait(driver, 90, poll_frequency=0.2).until(ec.presence_of_element_located(go))
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
     text = wait_text(driver, "Audit of this sample (MLflow run ", timeout=120)
