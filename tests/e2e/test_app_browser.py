@@ -229,11 +229,10 @@ def test_privacy_audit_runs_from_the_page(driver_and_url, tmp_path_factory):
 
     import mlflow
     from selenium.webdriver.common.by import By
-
-    from journeylab.journeys.tracking import TAG
-
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from journeylab.journeys.tracking import TAG
 
     driver, url, _ = driver_and_url
     support.visit(driver, url, "privacy")
