@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from journeylab.generators.spread import hist_sd, solve_increasing
+from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
 
 CAP = 32  # events per customer in the tables under DP
@@ -502,6 +502,6 @@ def _habit_rho(seconds, who: np.ndarray, timed: np.ndarray, target: float) -> fl
         return 0.0
 
     def spread(rho: float) -> float:
-        return pd.Series(seconds(rho)[timed] / 3600).groupby(who[timed]).mean().std()
+        return robust_sd(pd.Series(seconds(rho)[timed] / 3600).groupby(who[timed]).mean())
 
     return solve_increasing(spread, target, 0.0, RHO_MAX, steps=BISECTIONS)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import capped_weights, noisy_counts
-from journeylab.generators.spread import hist_sd, solve_increasing
+from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
 
 BINS = 32  # 8 per decade on a log scale; more bins let more noise cells through
@@ -110,8 +110,8 @@ class Values:
         df = df.copy()
         for col, h in self.hist.items():
             h = np.maximum(np.asarray(h, float), 0.0)
-            if col not in df or h.sum() < max(10 * self.scale, 1e-12):
-                continue  # nothing survived the noise: keep the model's values
+            if col not in df or h.sum() < max(10 * self.scale, 1e-12) or (h > 0).sum() < 4:
+                continue  # (almost) nothing survived the noise: keep the model's values
             c = log.schema.column(col)
             x = df[col].to_numpy(float)
             nz = np.flatnonzero((x != 0) & np.isfinite(x))
@@ -173,7 +173,7 @@ def _customer_means(x: np.ndarray, keys: np.ndarray, *, per_event: bool = False)
 
 
 def _spread(x: np.ndarray, keys: np.ndarray, e: np.ndarray, log_scale: bool) -> float:
-    return float(np.std(_customer_means(_scaled(x, e, log_scale), keys)))
+    return robust_sd(_customer_means(_scaled(x, e, log_scale), keys))
 
 
 def _released(h: np.ndarray, scale: float | None, rng) -> np.ndarray:

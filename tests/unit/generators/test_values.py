@@ -110,3 +110,18 @@ def test_customers_differ_as_much_as_the_real_ones(scale):
     out = vals.apply(wide, real, np.random.default_rng(2))
     who = [np.log(d["amount"]).groupby(d["customer_id"]).mean() for d in (wide, out)]
     assert who[0].corr(who[1], method="spearman") > 0.9
+
+
+def test_one_noise_cell_far_out_does_not_set_the_spread():
+    """The spread of customers' means is read robustly: a lone cell far in the tail (noise
+    that survived) doubled the plain deviation; a histogram of fewer than 3 cells says
+    nothing."""
+    from journeylab.generators.spread import hist_sd
+
+    points = np.arange(32) * 0.29
+    w = np.zeros(32)
+    w[10:15] = [100, 300, 400, 300, 100]
+    clean = hist_sd(w, points, floor=10)
+    w[30] = 60  # a noise cell
+    assert hist_sd(w, points, floor=10) == pytest.approx(clean, rel=0.15)
+    assert hist_sd(np.where(np.arange(32) == 12, 900.0, 0.0), points, floor=10) is None
