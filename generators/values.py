@@ -42,6 +42,7 @@ from journeylab.journeys.eventlog import EventLog
 
 BINS = 32  # 8 per decade on a log scale; more bins let more noise cells through
 LOG_RANGE = 1e4  # a never-negative column's bins span [max / LOG_RANGE, max]
+MIN_CELLS = 6  # cells (after merging neighbours) a noisy values histogram should keep
 HIST_SHARE = 2 / 3  # of a column's epsilon for its values; the rest for the customers' means
 BETA_RANGE = (-1.0, 4.0)  # spread between customers: rank by value + beta * customer mean
 BISECTIONS = 10
@@ -70,6 +71,7 @@ class Values:
     scale: float = 0.0  # Laplace scale of the values' histograms (0: exact)
     level: dict[str, list[float]] | None = None  # column -> [BINS] customers' means
     level_scale: float = 0.0  # Laplace scale of the means' histograms
+    raw: bool = False  # `hist` as drawn (cut, and coarsened if need be, when applied)
 
     @classmethod
     def fit(cls, log: EventLog, *, scale: float | None, rng) -> Values:
@@ -86,12 +88,13 @@ class Values:
             # purchase among fifty views still adds 1 (over all events it added 1/50)
             w = capped_weights(keys[nz], rng) if scale is not None else np.ones(int(nz.sum()))
             h = np.bincount(_bin(x[nz], e), weights=w, minlength=BINS)
-            hist[col] = _released(h, hist_scale, rng).tolist()
+            hist[col] = noisy_counts(h, hist_scale, rng, raw=True).tolist()  # cut in `apply`
             means = _customer_means(_scaled(x[nz], e, log_scale), keys[nz])
             m = np.bincount(_bin(_unscaled(means, log_scale), e), minlength=BINS)
             level[col] = _released(m.astype(float), level_scale, rng).tolist()
         return cls(
             hist=hist,
+            raw=True,
             scale=float(hist_scale or 0.0),
             level=level,
             level_scale=float(level_scale or 0.0),
@@ -109,7 +112,8 @@ class Values:
         in the order of the values they replace (ties broken at random)."""
         df = df.copy()
         for col, h in self.hist.items():
-            h = np.maximum(np.asarray(h, float), 0.0)
+            h = _coarsened(np.asarray(h, float), self.scale) if self.raw else np.asarray(h, float)
+            h = np.maximum(h, 0.0)
             if col not in df or h.sum() < max(10 * self.scale, 1e-12) or (h > 0).sum() < 4:
                 continue  # (almost) nothing survived the noise: keep the model's values
             c = log.schema.column(col)
@@ -176,14 +180,31 @@ def _spread(x: np.ndarray, keys: np.ndarray, e: np.ndarray, log_scale: bool) -> 
     return robust_sd(_customer_means(_scaled(x, e, log_scale), keys))
 
 
+def _coarsened(h: np.ndarray, scale: float) -> np.ndarray:
+    """A noisy histogram cut as `_cut` does, merging k = 1, 2, 4 or 8 neighbouring cells
+    (mass spread evenly back over them) until at least MIN_CELLS merged cells survive: at
+    epsilon 1 on Complete Journey only 1 to 4 of 32 cells survived, and the model's own
+    amounts were kept."""
+    if not scale:
+        return h
+    for k in (1, 2, 4, 8):
+        merged = _cut(h.reshape(-1, k).sum(1), scale * np.sqrt(k))
+        if (merged > 0).sum() >= MIN_CELLS or k == 8:
+            return np.repeat(merged / k, k)
+    return h
+
+
+def _cut(h: np.ndarray, scale: float) -> np.ndarray:
+    """Cells under max(2, ln cells) noise scales as 0."""
+    return np.where(h > max(2.0, np.log(len(h))) * scale, h, 0.0)
+
+
 def _released(h: np.ndarray, scale: float | None, rng) -> np.ndarray:
     """h with Laplace noise; cells under max(2, ln BINS) noise scales count as 0, so
     that about half a cell made of noise alone survives (at 2 scales, spurious cells at
     amounts of 500 and more raised the mean amount of Complete Journey by a half)."""
     noisy = noisy_counts(h, scale, rng, raw=True)
-    if scale is None:
-        return noisy
-    return np.where(noisy > max(2.0, np.log(len(h))) * scale, noisy, 0.0)
+    return noisy if scale is None else _cut(noisy, scale)
 
 
 def _quantiles(h: np.ndarray, e: np.ndarray, log_scale: bool, q: np.ndarray) -> np.ndarray:

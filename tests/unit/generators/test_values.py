@@ -125,3 +125,16 @@ def test_one_noise_cell_far_out_does_not_set_the_spread():
     w[30] = 60  # a noise cell
     assert hist_sd(w, points, floor=10) == pytest.approx(clean, rel=0.15)
     assert hist_sd(np.where(np.arange(32) == 12, 900.0, 0.0), points, floor=10) is None
+
+
+def test_under_heavy_noise_neighbouring_cells_are_merged_not_dropped(log):
+    """So much noise that few of the 32 cells survive alone: merged by twos, fours or
+    eights they do, and the values still get real sizes instead of the model's."""
+    from journeylab.generators.values import _coarsened
+
+    vals = Values.fit(log, scale=12.0, rng=np.random.default_rng(0))
+    raw = np.asarray(vals.hist["amount"])
+    alone = (raw > max(2.0, np.log(32)) * vals.scale).sum()
+    assert alone < 6 and (_coarsened(raw, vals.scale) > 0).sum() > alone
+    out = vals.apply(inflated(log), log, np.random.default_rng(2))
+    assert out["amount"].median() == pytest.approx(log.df["amount"].median(), rel=0.35)
