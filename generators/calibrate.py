@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import Calendar
-from journeylab.generators.profile import mix_known, mix_usable
+from journeylab.generators.profile import mix_known, mix_usable, share_sums
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 
@@ -73,15 +73,12 @@ def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
 def shares(log: EventLog, col: str, values: list, *, per_customer: bool = True) -> np.ndarray:
     """[values] each value's share of a customer's events averaged over customers
     (`per_customer`), or of all events."""
-    df = log.df
-    if not len(df):
+    if not len(log.df):
         return np.zeros(len(values))
-    counts = pd.crosstab(df[log.key], df[col].astype(str)).reindex(
-        columns=[str(v) for v in values], fill_value=0
-    )
-    if not per_customer:
-        return counts.sum().to_numpy(float) / counts.to_numpy().sum()
-    return (counts.div(counts.sum(1), axis=0)).mean().to_numpy(float)
+    if per_customer:
+        return share_sums(log, log.df[col], values) / log.n_customers
+    counts = log.df[col].astype(str).value_counts().reindex([str(v) for v in values], fill_value=0)
+    return counts.to_numpy(float) / len(log.df)
 
 
 def calibrate(
