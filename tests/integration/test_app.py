@@ -23,6 +23,14 @@ APP = str(Path(app.__file__).with_name("streamlit_app.py"))
 PAGES = list(support.PAGES)
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    root, ids = support.shared_store(tmp_path_factory.getbasetemp())
+    with support.inside(root):
+        st.cache_data.clear()
+        yield root, ids
+
+
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

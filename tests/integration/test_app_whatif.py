@@ -17,6 +17,14 @@ from journeylab.privacy.caveats import PREFIX_CAVEAT
 APP = str(Path(app.__file__).with_name("streamlit_app.py"))
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    root, ids = support.shared_store(tmp_path_factory.getbasetemp())
+    with support.inside(root):
+        st.cache_data.clear()
+        yield root, ids
+
+
 def whatif() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
