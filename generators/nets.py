@@ -277,17 +277,45 @@ class EventHeads(nn.Module):
         *,
         fixed: dict[int, torch.Tensor] | None = None,
         bias: dict[int, torch.Tensor] | None = None,
+        joint: tuple[int, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """h [B, d] -> (end probability [B], field classes [B, F]); `fixed` sets fields,
-        `bias` is added to a field's logits (generators/calibrate.py)."""
+        `bias` is added to a field's logits (generators/calibrate.py). `joint` = (f, G
+        [B, V_f, V_f+1]): fields f and f + 1 are drawn together, from the model's joint
+        distribution of the two times exp(G) (a bias on each pair of classes, per row:
+        the transition calibration); `bias` is then not applied to them."""
+        if joint is not None and fixed and (joint[0] in fixed or joint[0] + 1 in fixed):
+            joint = None
         x, out = h, []
-        for f, head in enumerate(self.heads):
+        f = 0
+        while f < len(self.heads):
+            if joint is not None and f == joint[0]:
+                ka, kb = self._joint(x, f, joint[1], gen)
+                out += [ka, kb]
+                x = x + self.embs[f](ka)
+                if f + 1 < len(self.embs):
+                    x = x + self.embs[f + 1](kb)
+                f += 2
+                continue
+            head = self.heads[f]
             logits = head(x) if not bias or f not in bias else head(x) + bias[f]
             k = fixed[f] if fixed and f in fixed else gumbel_argmax(logits, gen)
             out.append(k)
             if f < len(self.embs):
                 x = x + self.embs[f](k)
+            f += 1
         return torch.sigmoid(self.end(h).squeeze(-1)), torch.stack(out, dim=1)
+
+    def _joint(
+        self, x: torch.Tensor, f: int, grid: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One draw of (field f, field f + 1) per row from p(a) p(b | a) exp(grid[a, b])."""
+        B, Va, Vb = grid.shape
+        log_a = self.heads[f](x).log_softmax(-1)  # [B, Va]
+        xa = x.unsqueeze(1) + self.embs[f].weight[:Va].unsqueeze(0)  # [B, Va, d]
+        log_b = self.heads[f + 1](xa).log_softmax(-1)  # [B, Va, Vb]
+        k = gumbel_argmax((log_a.unsqueeze(-1) + log_b + grid).reshape(B, Va * Vb), gen)
+        return k // Vb, k % Vb
 
 
 def crossing_weights(remaining: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -23,7 +23,14 @@ from torch import nn
 
 from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
-from journeylab.generators.calibrate import calibrate, targets
+from journeylab.generators.calendar import Calendar
+from journeylab.generators.calibrate import (
+    calibrate,
+    calibrate_transitions,
+    grid_of,
+    targets,
+    transition_targets,
+)
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
 from journeylab.generators.io import (
@@ -53,6 +60,7 @@ class NeuralGenerator(SequenceGenerator):
     supports_ddp: ClassVar[bool] = True
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
     calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
+    transitions: ClassVar[bool] = False  # ... and its next-token logits to the transitions
     PILOT: ClassVar[int] = 400  # journeys per calibration round
 
     def __init__(self, config: CommonConfig | dict[str, Any] | None = None, **settings: Any):
@@ -177,6 +185,13 @@ class NeuralGenerator(SequenceGenerator):
         if profile is not None and self.calibrated and self.config.calibrates(private=private):
             want, free, per_customer = targets(profile, log.schema)
             profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
+            trans = transition_targets(profile) if self.transitions else None
+            if trans is not None:
+                tokens = Calendar.from_dict(profile.calendar).tokens
+                init = grid_of(profile.logit_bias, tokens, log.schema)
+                profile.trans_bias = calibrate_transitions(
+                    self._pilot_transitions, *trans, tokens, init=init
+                )
         return self
 
     def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
@@ -190,6 +205,15 @@ class NeuralGenerator(SequenceGenerator):
         same model), decoded as the model made them (before the profile)."""
         assert self.profile is not None
         self.profile.logit_bias = {k: list(map(float, v)) for k, v in bias.items()}
+        return self._draw_pilot()
+
+    def _pilot_transitions(self, bias: np.ndarray) -> EventLog:
+        """PILOT journeys drawn with the transition bias `bias` (as `_pilot`)."""
+        assert self.profile is not None
+        self.profile.trans_bias = bias.tolist()
+        return self._draw_pilot()
+
+    def _draw_pilot(self) -> EventLog:
         gen = torch.Generator().manual_seed(derive_seed(self.config.seed) + 7)
         part = self._generate(self.PILOT, {}, gen)
         return self.encoder.decode(self._to_encoded([part], {}, gen))

@@ -25,6 +25,10 @@ Three parts, each a small histogram of the training log:
   type's share valued 0, summed over customers; the VAE's logits are calibrated to it
   (DP-SGD all but drops a class few customers have), a token it knows is one the data has,
   and a type mostly valued 0 is always 0 (the calendar's token rows are too noisy to say).
+  Under DP the mix also holds `trans`: each customer's transitions between tokens (the
+  start of a journey counts as a token of its own), shares of its events, summed over
+  customers; the VAE's next-token logits are calibrated row by row to it, so a step the
+  data never takes (a process's strict order) is pushed towards never.
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
@@ -56,9 +60,10 @@ SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event jou
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
-EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.15}  # optional; the rest scale down
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.2}  # optional; the rest scale down
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
+MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens (cells: T^2)
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
@@ -92,6 +97,7 @@ class JourneyProfile:
     values: dict[str, Any] | None = None  # generators.values.Values as a dict
     mix: dict[str, list[float]] | None = None  # token column -> customers' shares (summed)
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
+    trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
@@ -137,6 +143,8 @@ class JourneyProfile:
             for col in log.schema.event_names("numeric"):  # events of a type valued 0
                 zero = log.df["event_type"].astype(str).where(log.df[col] == 0)
                 sums[f"zeros:{col}"] = share_sums(log, zero, types)
+            if len(calendar.tokens) <= MAX_TRANS_TOKENS:
+                sums["trans"] = transition_sums(log, calendar.tokens).ravel()
             scale = None if eps["mix"] is None else len(sums) / eps["mix"]
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
             mix["scale"] = [float(scale or 0.0)]
@@ -261,6 +269,38 @@ def share_sums(log: EventLog, of: pd.Series, values) -> np.ndarray:
     counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
     counts = counts.reindex(index=n.index, columns=[str(v) for v in values or []], fill_value=0)
     return counts.div(n, axis=0).sum().to_numpy(float)
+
+
+def transition_sums(log: EventLog, tokens: list[str], *, per_customer: bool = True) -> np.ndarray:
+    """[1 + T, T] each transition's share of a customer's events, summed over customers:
+    row 0 is the start of a journey, row 1 + i follows token i (every event is the end of
+    exactly one transition, so each customer adds 1 in all; a token outside `tokens` adds
+    nothing, and a row it starts counts as nothing). Not `per_customer`: counts."""
+    T = len(tokens)
+    out = np.zeros((1 + T, T))
+    if not len(log.df) or not T:
+        return out
+    tok = pd.Categorical(token_keys(log.df, log), categories=tokens).codes.astype(np.int64)
+    key = log.df[log.key].to_numpy()
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]  # the log is sorted by customer, then time
+    before = np.concatenate([[-1], tok[:-1]])
+    prev = np.where(first, 0, np.where(before >= 0, before + 1, -1))
+    n = log.df.groupby(log.key, sort=False)[log.key].transform("size").to_numpy(float)
+    ok = (tok >= 0) & (prev >= 0)
+    np.add.at(out, (prev[ok], tok[ok]), 1.0 / n[ok] if per_customer else 1.0)
+    return out
+
+
+def mix_transitions(mix: dict | None, n_tokens: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sums [1 + T, T], known) of the mix's transition table, as `mix_known`; None when
+    the mix has none (no DP, too many tokens) or says no more than its noise."""
+    if not mix_usable(mix) or "trans" not in mix:
+        return None
+    sums, known = mix_known(mix, "trans")
+    if len(sums) != (1 + n_tokens) * n_tokens:
+        return None
+    return sums.reshape(1 + n_tokens, n_tokens), known.reshape(1 + n_tokens, n_tokens)
 
 
 def mix_usable(mix: dict | None) -> bool:

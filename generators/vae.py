@@ -218,13 +218,18 @@ class VAENet(nn.Module):
         force: torch.Tensor | None = None,
         max_shrink: float = MAX_SHRINK,
         bias: dict[int, torch.Tensor] | None = None,
+        trans: tuple[int, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
         force [n]: a journey with force > 0 ends after exactly that many events (or at
         the end of the time window) instead of by its end flag. max_shrink: how far its
         gaps may shrink to fit the window (0: as far as needed, when the profile's
-        rhythm redraws the gaps anyway)."""
+        rhythm redraws the gaps anyway).
+        trans = (f, G [1 + Va * Vb, Va, Vb]): fields f and f + 1 (two event categoricals)
+        are drawn jointly with the bias G[row] on their pairs, row 0 at a journey's first
+        event, else 1 + the previous event's pair (a * Vb + b): the transition
+        calibration (generators/calibrate.py)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -238,7 +243,15 @@ class VAENet(nn.Module):
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
-            end_p, k = self.heads.sample(self.step_hidden(st, t), gen, fixed=first, bias=bias)
+            joint = None
+            if trans is not None:
+                fa, grid = trans
+                prev = st["tok"][:, fa - 1 : fa + 1] - 1  # field 1 + j: event categorical j
+                row = 1 + prev[:, 0] * grid.shape[2] + prev[:, 1] if t else torch.zeros_like(rows)
+                joint = (fa, grid[row])
+            end_p, k = self.heads.sample(
+                self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
+            )
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
@@ -387,6 +400,7 @@ class VAEGenerator(NeuralGenerator):
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
     calibrated = True
+    transitions = True
 
     def _build(self, codec: Binning) -> VAENet:
         return VAENet(codec, self.config)
@@ -412,7 +426,15 @@ class VAEGenerator(NeuralGenerator):
         # at the window's end (on Complete Journey at epsilon 8, long journeys all were).
         rhythm = self.profile is not None and self.profile.rhythm is not None
         shrink = 0.0 if rhythm else MAX_SHRINK
-        return net.generate(ctx, z, gen, force=force, max_shrink=shrink, bias=self._head_bias())
+        return net.generate(
+            ctx,
+            z,
+            gen,
+            force=force,
+            max_shrink=shrink,
+            bias=self._head_bias(),
+            trans=self._trans_grid(),
+        )
 
     def _head_bias(self) -> dict[int, torch.Tensor] | None:
         """The profile's calibrated logit bias per head field (field 1 + j: the j-th event
@@ -422,3 +444,38 @@ class VAEGenerator(NeuralGenerator):
             return None
         names = [c.name for c in self.encoder.event_cat]
         return {1 + names.index(c): torch.tensor(b, dtype=torch.float) for c, b in given.items()}
+
+    def _trans_grid(self) -> tuple[int, torch.Tensor] | None:
+        """The profile's transition bias (token rows, token columns: channel-major, as
+        the calendar's tokens) as `generate`'s (field, grid) over the channel and event
+        type heads; None without one, or when the two are not adjacent fields."""
+        given = None if self.profile is None else self.profile.trans_bias
+        if not given:
+            return None
+        fields = token_fields(self.encoder)
+        if fields is None:
+            return None
+        fa, perm, shape = fields
+        B = torch.tensor(given, dtype=torch.float)  # [1 + T, T]
+        if B.shape != (1 + len(perm), len(perm)):
+            return None
+        rows = torch.cat([torch.zeros(1, dtype=torch.long), 1 + perm])
+        return fa, B[rows][:, perm].reshape(len(rows), *shape)
+
+
+def token_fields(encoder) -> tuple[int, torch.Tensor, tuple[int, int]] | None:
+    """Where the tokens (channel|event_type, channel-major) sit among the heads' fields:
+    (f, perm, (Va, Vb)) with fields f and f + 1 the two columns in the heads' order and
+    perm[a * Vb + b] the token of classes (a, b); None when the two are not adjacent."""
+    names = [c.name for c in encoder.event_cat]
+    if "channel" not in names or "event_type" not in names:
+        return None
+    ic, ie = names.index("channel"), names.index("event_type")
+    if abs(ic - ie) != 1:
+        return None
+    nc, ne = len(encoder.event_cat[ic].values), len(encoder.event_cat[ie].values)
+    c, e = torch.meshgrid(torch.arange(nc), torch.arange(ne), indexing="ij")
+    tok = c * ne + e  # [nc, ne]: the calendar's channel-major token index
+    if ic > ie:
+        tok = tok.T
+    return 1 + min(ic, ie), tok.reshape(-1), tuple(tok.shape)

@@ -10,8 +10,15 @@ from conftest import TINY_SCHEMA, tiny_frame
 
 from journeylab import generators
 from journeylab.generators.calendar import Calendar
-from journeylab.generators.calibrate import calibrate, shares, targets
-from journeylab.generators.profile import JourneyProfile, mix_known, mix_usable
+from journeylab.generators.calibrate import (
+    calibrate,
+    calibrate_transitions,
+    grid_of,
+    shares,
+    targets,
+    transition_targets,
+)
+from journeylab.generators.profile import JourneyProfile, mix_known, mix_usable, transition_sums
 from journeylab.journeys import EventLog, Schema
 
 SCHEMA = Schema.from_dict(TINY_SCHEMA)
@@ -161,3 +168,163 @@ def test_a_mix_made_of_noise_is_not_used():
         EventLog.from_frame(tiny_frame(1500, seed=7), SCHEMA), epsilon=8.0, seed=0, parts=("mix",)
     )
     assert mix_usable(big.mix)
+
+
+# --- transitions: the order of a process ------------------------------------------------
+ORDER = ["web|view", "web|cart", "web|purchase"]  # every real journey: view, cart, purchase
+
+
+def ordered_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Journeys that always go view -> cart -> purchase (on the web), some repeated."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        # never at midnight: the calendar puts a midnight event first in its day
+        t = pd.Timestamp("2024-01-02 00:07") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+        for k in range(3 * int(rng.integers(1, 3))):
+            et = ["view", "cart", "purchase"][k % 3]
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": t + pd.Timedelta(hours=k),
+                    "channel": "web",
+                    "event_type": et,
+                    "amount": 20.0 if et == "purchase" else 0.0,
+                    "segment": "budget",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_transition_sums_each_customer_adds_one():
+    log = EventLog.from_frame(ordered_frame(10, seed=1), SCHEMA)
+    tokens = Calendar.fit(log, scale=None, rng=np.random.default_rng(0)).tokens
+    sums = transition_sums(log, tokens)
+    assert sums.shape == (1 + len(tokens), len(tokens))
+    assert sums.sum() == pytest.approx(10.0)  # 10 customers, 1 each
+    view, cart, buy = (tokens.index(t) for t in ORDER)
+    assert sums[0, view] == pytest.approx(sums[0].sum())  # every journey starts with a view
+    counts = transition_sums(log, tokens, per_customer=False)
+    assert (
+        counts[1 + view, cart]
+        == counts[1 + cart, buy]
+        == counts[0, view] * 0 + len(log.df[log.df["event_type"] == "view"])
+    )
+    assert counts[1 + buy, view] == len(log.df[log.df["event_type"] == "view"]) - 10
+    assert counts[1 + view].sum() == counts[1 + view, cart]  # a view is only followed by a cart
+
+
+def toy_chain(seed: int = 0):
+    """A 'model' that draws every event type independently of the last (it never learnt
+    the order), with the transition bias applied to its next-token logits."""
+    tokens = [f"{c}|{e}" for c in SCHEMA.column("channel").values for e in TYPES]
+
+    def pilot(B: np.ndarray) -> EventLog:
+        rng = np.random.default_rng(seed)
+        rows = []
+        for c in range(300):
+            prev = 0
+            for k in range(int(rng.integers(2, 10))):
+                logits = np.where([t.startswith("web|") for t in tokens], 0.0, -30.0) + B[prev]
+                p = np.exp(logits - logits.max())
+                tok = int(rng.choice(len(tokens), p=p / p.sum()))
+                prev = 1 + tok
+                rows.append(
+                    {
+                        "customer_id": f"c{c:03d}",
+                        "timestamp": pd.Timestamp("2024-02-01") + pd.Timedelta(days=k),
+                        "channel": tokens[tok].split("|")[0],
+                        "event_type": tokens[tok].split("|")[1],
+                        "amount": 0.0,
+                        "segment": "budget",
+                    }
+                )
+        return EventLog.from_frame(pd.DataFrame(rows), SCHEMA)
+
+    return pilot, tokens
+
+
+def test_calibrated_transitions_keep_an_order_the_model_never_learnt():
+    pilot, tokens = toy_chain()
+    real = EventLog.from_frame(ordered_frame(400), SCHEMA)
+    prof = JourneyProfile.fit(real, epsilon=8.0, seed=0, parts=("mix",))
+    want, rows = transition_targets(prof)
+    view, cart, buy = (tokens.index(t) for t in ORDER)
+    assert rows[0] and rows[1 + view] and rows[1 + cart] and rows[1 + buy]
+    init = np.zeros((1 + len(tokens), len(tokens)))
+    before = transition_sums(pilot(init), tokens, per_customer=False)
+    assert before[1 + view, buy] > 0.2 * before[1 + view].sum()  # the model skips carts
+    B = np.array(calibrate_transitions(pilot, want, rows, tokens, init=init))
+    after = transition_sums(pilot(B), tokens, per_customer=False)
+    assert after[0, view] > 0.97 * after[0].sum()  # journeys start with a view
+    assert after[1 + view, cart] > 0.97 * after[1 + view].sum()  # a view is followed by a cart
+    assert after[1 + cart, buy] > 0.97 * after[1 + cart].sum()
+
+
+def test_a_transition_table_of_noise_calibrates_nothing():
+    log = EventLog.from_frame(ordered_frame(25), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=8.0, seed=0, parts=("mix",))
+    assert transition_targets(prof) is None  # 25 customers: the mix is not usable
+    exact = JourneyProfile.fit(log, epsilon=None, seed=0)
+    assert exact.mix is None and transition_targets(exact) is None
+
+
+def test_the_per_column_biases_make_the_first_transition_grid():
+    tokens = [f"{c}|{e}" for c in SCHEMA.column("channel").values for e in TYPES]
+    grid = grid_of({"channel": [1.0, 0, 0, 0], "event_type": [0, 2.0, 0]}, tokens, SCHEMA)
+    assert grid.shape == (1 + len(tokens), len(tokens))
+    assert grid[0, tokens.index("web|cart")] == 3.0 and grid[5, tokens.index("app|view")] == 0.0
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_dp_vae_learns_the_order_from_the_released_transitions(tmp_path):
+    """A 1-epoch VAE knows nothing of the order; the transition calibration makes its
+    journeys start with a view and follow a view with a cart."""
+    from journeylab.privacy.budget import PrivacyBudget
+
+    log = EventLog.from_frame(ordered_frame(300, seed=3), SCHEMA)
+    small = {"epochs": 1, "d_model": 16, "n_layers": 1, "batch_size": 32, "seed": 0}
+    gen = generators.create("vae", small).fit(log, privacy=PrivacyBudget(epsilon=200.0))
+    B = np.asarray(gen.profile.trans_bias)
+    tokens = Calendar.from_dict(gen.profile.calendar).tokens
+    assert B.shape == (1 + len(tokens), len(tokens))
+    out = gen.sample(200, seed=1)
+    # by the model's share of events, a third; the profile's shape matching and calendar
+    # (a noisy midnight class puts an event first in its day) move a few
+    assert out.df.groupby(out.key)["event_type"].first().eq("view").mean() > 0.85
+    nxt = out.df.groupby(out.key)["event_type"].shift(-1)
+    assert (nxt[out.df["event_type"] == "view"].dropna() == "cart").mean() > 0.85
+    plain = generators.create("vae", {**small, "calibrate": "off"}).fit(
+        log, privacy=PrivacyBudget(epsilon=200.0)
+    )
+    first = plain.sample(200, seed=1).df.groupby(out.key)["event_type"].first()
+    assert first.eq("view").mean() < 0.7
+    back = generators.load(gen.save(tmp_path / "m"))
+    assert back.profile.trans_bias == gen.profile.trans_bias
+    assert back.sample(5, seed=1).df.equals(gen.sample(5, seed=1).df)
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_joint_draws_follow_the_model_times_the_pair_bias():
+    import torch
+
+    from journeylab.generators.nets import EventHeads
+
+    torch.manual_seed(0)
+    heads = EventHeads(8, [3, 4, 2]).eval()
+    h = torch.randn(1, 8).expand(20000, 8)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        _, plain = heads.sample(h, gen)
+        grid = torch.zeros(20000, 4, 2)
+        grid[:, 1, 0] = -50.0  # a pair made impossible
+        _, joint = heads.sample(h, gen, joint=(1, grid))
+    pairs = lambda k: pd.Series(list(zip(k[:, 1].tolist(), k[:, 2].tolist()))).value_counts(
+        normalize=True
+    )
+    p, q = pairs(plain), pairs(joint)
+    assert (1, 0) not in q.index and (1, 0) in p.index
+    rest = p.drop((1, 0)) / p.drop((1, 0)).sum()  # the other pairs keep their proportions
+    assert q.reindex(rest.index, fill_value=0).to_numpy() == pytest.approx(
+        rest.to_numpy(), abs=0.02
+    )
