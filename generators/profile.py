@@ -55,7 +55,9 @@ from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import breaks_order, order_rules
 
-LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
+# class k: [e_k, e_k+1); up to 4181 (the last class was open from 233: on Complete Journey
+# at epsilon 8 its lengths were drawn up to max_length, 99th percentile 760 against 333)
+LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233, 377, 610, 987, 1597, 2584, 4181)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
@@ -67,11 +69,13 @@ MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens 
 START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
 
 
-def length_class(lengths: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
+def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:
+    """Each length's class; a profile saved with fewer classes has its last one open."""
+    k = np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
+    return np.minimum(k, n_classes - 1)
 
 
-def journey_shape(log: EventLog) -> pd.DataFrame:
+def journey_shape(log: EventLog, n_classes: int = len(LENGTH_EDGES)) -> pd.DataFrame:
     """Per customer (log order): length, span seconds, seconds from first event to the end
     of the time window, and the shape cell."""
     t = log.df[log.time]
@@ -82,7 +86,7 @@ def journey_shape(log: EventLog) -> pd.DataFrame:
     room = np.maximum((end - first).dt.total_seconds().to_numpy(), 1.0)
     sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
     lengths = n.to_numpy()
-    cell = length_class(lengths) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
+    cell = length_class(lengths, n_classes) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
     return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
 
 
@@ -199,15 +203,20 @@ class JourneyProfile:
 
     # --- sampling ----------------------------------------------------------------------
     def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
-        """m journey lengths from the shape's length marginal (uniform within a class),
-        capped at the model's max_length."""
-        target = np.asarray(self.shape, float).reshape(len(LENGTH_EDGES), SPAN_BINS).sum(1)
+        """m journey lengths from the shape's length marginal, log-uniform within a class
+        (lengths thin out along a class as along the tail: uniform draws put the mean of
+        145-232 at 189), capped at the model's max_length."""
+        target = np.asarray(self.shape, float).reshape(-1, SPAN_BINS).sum(1)
         if target.sum() <= 0:
             return np.zeros(m, dtype=np.int64)  # nothing survived the noise: free lengths
         k = rng.choice(len(target), size=m, p=target / target.sum())
-        lo = np.asarray(LENGTH_EDGES)[k]
-        hi = np.append(np.asarray(LENGTH_EDGES)[1:], codec.max_length + 1)[k]
-        return np.minimum(rng.integers(lo, np.maximum(hi, lo + 1)), codec.max_length)
+        edges = np.asarray(LENGTH_EDGES[: len(target)], float)
+        lo = edges[k]
+        hi = np.maximum(np.append(edges[1:], codec.max_length + 1)[k], lo + 1)
+        n = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi)))).astype(np.int64)
+        return np.minimum(
+            np.clip(n, lo.astype(np.int64), hi.astype(np.int64) - 1), codec.max_length
+        )
 
     def select(
         self, candidates: EventLog, n: int, rng: np.random.Generator, *, forced: int = 0
@@ -222,7 +231,7 @@ class JourneyProfile:
             if ok.sum() >= n:
                 ids, prefer = ids[ok], prefer[ok]
                 candidates = candidates.subset(list(ids))
-        shape = journey_shape(candidates).loc[ids]
+        shape = journey_shape(candidates, len(self.shape) // SPAN_BINS).loc[ids]
         target = np.asarray(self.shape, float)
         if target.sum() <= 0:  # nothing survived the noise: keep the model's own shape
             return candidates.subset(list(ids[:n]))

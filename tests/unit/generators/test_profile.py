@@ -146,3 +146,23 @@ def test_a_home_store_is_constant_under_dp_almost_whatever_the_noise(schema):
     found = [_constants(log, 8 * 0.25 * 0.15, np.random.default_rng(s)) for s in range(20)]
     assert sum("amount" in f for f in found) >= 18
     assert not any("channel" in f for f in found)
+
+
+def test_told_lengths_in_the_tail_stay_near_the_real_ones():
+    """Real journeys of 240-300 events: told lengths stay in their class (before, the last
+    class ran open from 233 to max_length, uniformly), and thin out along it."""
+    from types import SimpleNamespace
+
+    from journeylab.generators.profile import LENGTH_EDGES, SPAN_BINS
+
+    shape = np.zeros(len(LENGTH_EDGES) * SPAN_BINS)
+    shape[12 * SPAN_BINS] = shape[11 * SPAN_BINS] = 50.0  # classes 145-232 and 233-376
+    prof = JourneyProfile(shape=shape.tolist(), calendar={}, constants=[])
+    n = prof.draw_lengths(4000, np.random.default_rng(0), SimpleNamespace(max_length=5000))
+    assert n.min() >= 145 and n.max() < 377
+    low = n[n < 233]
+    assert np.median(low) < (145 + 232) / 2  # log-uniform: more near the class's start
+    # a profile saved with the 13 classes of before keeps its last class open
+    old = JourneyProfile(shape=shape[: 13 * SPAN_BINS].tolist(), calendar={}, constants=[])
+    m = old.draw_lengths(4000, np.random.default_rng(0), SimpleNamespace(max_length=600))
+    assert m.max() > 377 and m.max() <= 600
