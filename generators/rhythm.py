@@ -36,7 +36,10 @@ from journeylab.journeys.eventlog import EventLog
 DAY_NS = 86_400 * 1_000_000_000
 BURST_BINS = 6  # share of same-day gaps: 0, (0, .2], (.2, .4], ..., (.8, 1]
 SPREAD_EDGES = np.linspace(np.log(0.02), np.log(50.0), 25)  # log(gap / journey's mean gap)
-SAMEDAY_EDGES = np.array([0.0, 1.0, 60.0, 600.0, 3600.0, 4 * 3600.0, 86_400.0])  # seconds
+# seconds; about doubling (a process's steps a second apart were drawn anywhere in 1-59 s)
+SAMEDAY_EDGES = np.array(
+    [0, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14_400, 28_800, 86_400.0]
+)
 TABLES = 3
 
 
@@ -161,7 +164,9 @@ class Rhythm:
         p = _distributions(np.asarray(self.sameday, float)[None, :], self.scale)[0]
         b = (p.cumsum() > rng.random((len(js), 1))).argmax(1)
         lo, hi = SAMEDAY_EDGES[b], SAMEDAY_EDGES[b + 1]
-        s = np.where(b == 0, 0.0, np.floor(lo + (hi - lo) * rng.random(len(js))))
+        # log-uniform within a bin (gaps thin out along it), bin 0 exactly 0 seconds
+        u = rng.random(len(js))
+        s = np.where(b == 0, 0.0, np.floor(lo * (hi / np.maximum(lo, 1.0)) ** u))
         if not len(js):
             return s
         s = _sorted_by(s, js)

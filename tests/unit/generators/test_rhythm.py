@@ -139,3 +139,27 @@ def test_a_dp_fit_spends_a_rhythm_share_of_the_profile_budget(schema, tmp_path):
 def test_rhythm_mode_is_checked():
     with pytest.raises(Exception, match="rhythm must be one of"):
         generators.create("vae", {"rhythm": "sometimes"})
+
+
+def test_seconds_between_same_day_steps_keep_their_scale():
+    """A process whose same-day steps follow each other within 1-3 seconds: redrawn, they
+    stay within seconds (the bins were 1-59 s wide, drawn uniformly: about 30 s)."""
+    df = bursty(300, seed=5)
+    df = df.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    day = df.timestamp.dt.normalize()
+    again = df.customer_id.eq(df.customer_id.shift()) & day.eq(day.shift())
+    rng = np.random.default_rng(0)
+    quick = pd.to_timedelta(rng.integers(1, 4, int(again.sum())), unit="s")
+    df.loc[again, "timestamp"] = df.timestamp.shift()[again] + quick
+    schema = Schema.from_dict(TINY_SCHEMA)
+    log = EventLog.from_frame(df, schema)
+    rhythm = Rhythm.fit(
+        log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=None, rng=rng
+    )
+    model = EventLog.from_frame(without_bursts(df, seed=1), schema)
+    out = rhythm.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+    out = out.sort_values(["customer_id", "timestamp"], kind="stable")
+    gap = out.timestamp.diff().dt.total_seconds()
+    new_day = out.timestamp.dt.normalize()
+    same = out.customer_id.eq(out.customer_id.shift()) & new_day.eq(new_day.shift())
+    assert same.sum() > 100 and gap[same].between(1, 3).mean() > 0.95
