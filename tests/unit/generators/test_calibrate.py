@@ -319,9 +319,12 @@ def test_joint_draws_follow_the_model_times_the_pair_bias():
         grid = torch.zeros(20000, 4, 2)
         grid[:, 1, 0] = -50.0  # a pair made impossible
         _, joint = heads.sample(h, gen, joint=(1, grid))
-    pairs = lambda k: pd.Series(list(zip(k[:, 1].tolist(), k[:, 2].tolist()))).value_counts(
-        normalize=True
-    )
+
+    def pairs(k):
+        return pd.Series(list(zip(k[:, 1].tolist(), k[:, 2].tolist(), strict=True))).value_counts(
+            normalize=True
+        )
+
     p, q = pairs(plain), pairs(joint)
     assert (1, 0) not in q.index and (1, 0) in p.index
     rest = p.drop((1, 0)) / p.drop((1, 0)).sum()  # the other pairs keep their proportions
