@@ -151,15 +151,25 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     each cell shows above `mix_known`'s bar; the others 0) and which rows say enough to
     be calibrated; None without a usable transition table."""
     tokens = Calendar.from_dict(profile.calendar).tokens
-    got = mix_transitions(profile.mix, len(tokens))
+    got = mix_transitions(profile.mix, tokens)
     if got is None:
         return None
-    sums, _ = got
+    sums, known = got
     sd = np.sqrt(2.0) * profile.mix["scale"][0]
-    # Each cell counts for what it shows above the noise's bar (soft thresholding): a cell
+    # A cell above the bar counts for what it shows above it (soft thresholding): a cell
     # the data never has passes the bar 6% of the time, by about a noise scale, so the
     # steps a process never takes stay rare (cut at the bar, they kept 5% of their row).
     kept = np.maximum(sums - MIX_KNOWN * sd, 0.0)
+    # What a token's column holds beyond its known cells (its share in the mix's token
+    # table less theirs) goes to its other rows by their mass: a token that follows many
+    # tokens, each too thinly to pass the bar (the omnichannel simulator's cart
+    # abandonments), keeps its mass; a process's step whose known cells hold it all
+    # gets nothing more.
+    tok_sums, tok_known = mix_known(profile.mix, "token")
+    total = np.where(tok_known, np.maximum(tok_sums, 0.0), 0.0)
+    rest = np.maximum(total - np.where(known, sums, 0.0).sum(0), 0.0)  # [T]
+    spread = np.where(known, 0.0, kept.sum(1, keepdims=True))  # [1 + T, T]
+    kept = kept + spread / np.maximum(spread.sum(0, keepdims=True), 1e-12) * rest
     total = kept.sum(1)
     rows = total > ROW_SIGNAL * sd
     if not rows.any():

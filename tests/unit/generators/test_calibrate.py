@@ -18,7 +18,13 @@ from journeylab.generators.calibrate import (
     targets,
     transition_targets,
 )
-from journeylab.generators.profile import JourneyProfile, mix_known, mix_usable, transition_sums
+from journeylab.generators.profile import (
+    JourneyProfile,
+    mix_known,
+    mix_transitions,
+    mix_usable,
+    transition_sums,
+)
 from journeylab.journeys import EventLog, Schema
 
 SCHEMA = Schema.from_dict(TINY_SCHEMA)
@@ -331,3 +337,37 @@ def test_joint_draws_follow_the_model_times_the_pair_bias():
     assert q.reindex(rest.index, fill_value=0).to_numpy() == pytest.approx(
         rest.to_numpy(), abs=0.02
     )
+
+
+def test_a_token_that_follows_many_thinly_keeps_its_share():
+    """Carts after any of eight tokens, each pair too thin to pass the noise's bar on
+    its own: the row's mass beyond its known cells goes to the tokens by their shares."""
+    rng = np.random.default_rng(0)
+    common = [(c, e) for c in ("web", "app", "store", "email") for e in ("view", "purchase")]
+    rows = []
+    for c in range(1500):
+        t = pd.Timestamp("2024-01-02 00:07")
+        for k in range(8):
+            ch, et = common[int(rng.integers(len(common)))]
+            if rng.random() < 0.1:
+                ch, et = "web", "cart"
+            rows.append((f"c{c:04d}", t + pd.Timedelta(hours=k), ch, et, 0.0, "budget"))
+    df = pd.DataFrame(
+        rows, columns=["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    )
+    log = EventLog.from_frame(df, SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    sums, _ = mix_transitions(prof.mix, tokens)
+    cart = tokens.index("web|cart")
+    after = [1 + tokens.index(f"{c}|{e}") for c, e in common]
+    bar = 1.5 * np.sqrt(2.0) * prof.mix["scale"][0]
+    assert (sums[after, cart] < bar).mean() > 0.5  # most rows alone do not show carts
+    want, ok = transition_targets(prof)
+    after = [r for r in after if ok[r]]
+    assert len(after) >= 4
+    weight = transition_sums(log, tokens).sum(1)[after]
+    got = (want[after, cart] * weight).sum() / weight.sum()
+    # below the bar, these rows alone give carts nothing; the known cells give up the bar,
+    # so a little more than the true 0.1
+    assert 0.07 < got < 0.2
