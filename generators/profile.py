@@ -117,6 +117,8 @@ class JourneyProfile:
         cells = len(LENGTH_EDGES) * SPAN_BINS
         counts = np.bincount(shape["cell"], minlength=cells)
         sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng)
+        if eps["shape"] is not None:
+            sh = _contiguous_lengths(sh)
         starts = None
         if log.schema.time_end is not None:  # each customer is in one bin: sensitivity 1
             first = log.df.groupby(log.key, sort=False)[log.time].min()
@@ -357,6 +359,26 @@ def profile_shares(parts: tuple[str, ...] = ()) -> dict[str, float]:
     extra = {k: EXTRA_SHARES[k] for k in EXTRA_SHARES if k in parts}
     rest = 1.0 - sum(extra.values())
     return {**{k: v * rest for k, v in SHARES.items()}, **extra}
+
+
+def _contiguous_lengths(shape: np.ndarray) -> np.ndarray:
+    """The noisy shape with only the run of length classes around its largest one that
+    have mass: a noise cell past an empty class is a length the data does not have (on
+    the retail simulator, 4,000-event journeys from one such cell made the mean length 26
+    against 4.4)."""
+    m = shape.reshape(-1, SPAN_BINS)
+    has = m.sum(1) > 0
+    if not has.any():
+        return shape
+    top = int(np.argmax(m.sum(1)))
+    lo, hi = top, top
+    while lo > 0 and has[lo - 1]:
+        lo -= 1
+    while hi < len(has) - 1 and has[hi + 1]:
+        hi += 1
+    out = np.zeros_like(m)
+    out[lo : hi + 1] = m[lo : hi + 1]
+    return out.ravel()
 
 
 def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:

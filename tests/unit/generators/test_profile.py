@@ -166,3 +166,14 @@ def test_told_lengths_in_the_tail_stay_near_the_real_ones():
     old = JourneyProfile(shape=shape[: 13 * SPAN_BINS].tolist(), calendar={}, constants=[])
     m = old.draw_lengths(4000, np.random.default_rng(0), SimpleNamespace(max_length=600))
     assert m.max() > 377 and m.max() <= 600
+
+
+def test_a_noise_cell_past_the_lengths_the_data_has_is_dropped():
+    from journeylab.generators.profile import SPAN_BINS, _contiguous_lengths
+
+    m = np.zeros((19, SPAN_BINS))
+    m[0, 0], m[1:6, 1] = 500.0, 40.0  # lengths 1 to 8
+    m[7, 2] = 3.0  # a second run, below the first gap...
+    m[15, 3] = 9.0  # ... and a noise cell in the far tail
+    out = _contiguous_lengths(m.ravel()).reshape(m.shape)
+    assert out[:6].sum() == m[:6].sum() and out[6:].sum() == 0
