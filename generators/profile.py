@@ -194,6 +194,39 @@ class JourneyProfile:
             ]
         return out
 
+    def _refill_zeros(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
+        """Per numeric column and event type the mix knows (and that is not mostly 0: those
+        the calendar zeroes), the model's zeros beyond the type's released share of zeros
+        get values drawn from the type's own non-zero values (before `Values` maps them
+        to its histogram): a DP VAE on the omnichannel simulator gave 57% of its purchases
+        no amount, against none real."""
+        if not mix_usable(self.mix) or "event_type" not in df:
+            return df
+        sums, known = mix_known(self.mix, "event_type")
+        types = [str(v) for v in log.schema.column("event_type").values or []]
+        et = df["event_type"].astype(str).to_numpy()
+        df = df.copy()
+        for col in log.schema.event_names("numeric"):
+            zero = np.asarray(self.mix.get(f"zeros:{col}", ()), float)
+            x = df[col].to_numpy(float).copy()
+            pool = x[(x != 0) & np.isfinite(x)]
+            if len(zero) != len(types) or not len(pool):
+                continue
+            for t, k, z, n in zip(types, known, zero, sums, strict=True):
+                rows = np.flatnonzero(et == t)
+                if not k or z > n / 2 or not len(rows):
+                    continue
+                zeros = rows[x[rows] == 0]
+                z = z if z > MIX_KNOWN * np.sqrt(2.0) * self.mix["scale"][0] else 0.0  # noise
+                had, want = len(zeros) / len(rows), float(np.clip(z / n, 0.0, 1.0))
+                if had <= want:
+                    continue
+                flip = zeros[rng.random(len(zeros)) < (had - want) / had]
+                same = x[rows][(x[rows] != 0) & np.isfinite(x[rows])]
+                x[flip] = rng.choice(same if len(same) else pool, size=len(flip))
+            df[col] = x
+        return df
+
     def record(self) -> dict[str, Any]:
         """What the profile release spent (JSON): epsilon per part, Laplace, delta 0."""
         parts = (self.detail or {}).get("epsilon_parts", {})
@@ -268,6 +301,7 @@ class JourneyProfile:
         df = log.df.copy()
         if realign_starts and self.starts is not None and sum(self.starts) > 0:
             df = _realign(df, log, np.asarray(self.starts, float), rng)
+        df = self._refill_zeros(df, log, rng)
         if self.values is not None:
             df = Values.from_dict(self.values).apply(df, log, rng)
         if self.rhythm is not None:

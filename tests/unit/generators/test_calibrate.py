@@ -371,3 +371,21 @@ def test_a_token_that_follows_many_thinly_keeps_its_share():
     # below the bar, these rows alone give carts nothing; the known cells give up the bar,
     # so a little more than the true 0.1
     assert 0.07 < got < 0.2
+
+
+def test_types_the_mix_knows_have_values_get_them_back():
+    """Purchases always have an amount; a model that gives half of them none has them
+    refilled from its other purchases' amounts; views stay 0."""
+    log = EventLog.from_frame(tiny_frame(800, seed=6), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
+    model = log.df.copy()
+    buy = (model["event_type"] == "purchase").to_numpy()
+    half = buy & (np.random.default_rng(0).random(len(model)) < 0.5)
+    model.loc[half, "amount"] = 0.0
+    out = prof.apply(EventLog.from_frame(model, SCHEMA), np.random.default_rng(1))
+    types = out["event_type"].astype(str)
+    assert (out.loc[types == "purchase", "amount"] > 0).mean() > 0.95
+    assert (out.loc[types != "purchase", "amount"] == 0).all()
+    without = JourneyProfile.from_dict({**prof.to_dict(), "mix": None})
+    out = without.apply(EventLog.from_frame(model, SCHEMA), np.random.default_rng(1))
+    assert (out.loc[out["event_type"].astype(str) == "purchase", "amount"] > 0).mean() < 0.6
