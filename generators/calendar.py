@@ -237,11 +237,20 @@ class Calendar:
         return kinds, own
 
     def apply(
-        self, df: pd.DataFrame, log: EventLog, rng, *, valid=None, zero_types=None
+        self,
+        df: pd.DataFrame,
+        log: EventLog,
+        rng,
+        *,
+        valid=None,
+        zero_types=None,
+        whole_types=None,
     ) -> pd.DataFrame:
         """`valid`: (weights, known) per token from a finer release than the token rows
         (the profile's mix), used to remap impossible channel/event-type pairs;
-        `zero_types`: numeric column -> event types whose values are always 0 (the mix)."""
+        `zero_types`: numeric column -> event types whose values are always 0 (the mix);
+        `whole_types`: numeric column -> {event type: share of whole numbers} (the mix),
+        in place of the token rows' shares."""
         if not len(df):
             return df
         df = _remap_invalid(df, log, self, rng, valid=valid)
@@ -254,6 +263,10 @@ class Calendar:
             kinds, own = self.rows(f"zeros:{col}", tok)
             kinds, own = self._by_event_type(col, tok, kinds, own, log)
             whole = self._whole_share(col, tok)
+            if whole_types and whole_types.get(col):
+                share = df["event_type"].astype(str).map(whole_types[col]).to_numpy(float)
+                hit = ~np.isnan(share)
+                whole[hit] = np.stack([0.0 * share[hit], share[hit], 1.0 - share[hit]], axis=1)
             if zero_types and col in zero_types:  # structural zeros the mix knows
                 own, kinds = own.copy(), kinds.copy()
                 forced = df["event_type"].astype(str).isin(zero_types[col]).to_numpy()

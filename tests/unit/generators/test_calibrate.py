@@ -389,3 +389,23 @@ def test_types_the_mix_knows_have_values_get_them_back():
     without = JourneyProfile.from_dict({**prof.to_dict(), "mix": None})
     out = without.apply(EventLog.from_frame(model, SCHEMA), np.random.default_rng(1))
     assert (out.loc[out["event_type"].astype(str) == "purchase", "amount"] > 0).mean() < 0.6
+
+
+@pytest.mark.parametrize("real_whole", [False, True])
+def test_whole_number_amounts_follow_the_mix(real_whole):
+    """Purchase amounts with cents (about 1% whole), or all whole: the mix's share of
+    whole numbers per event type decides how many synthetic amounts are rounded."""
+    df = tiny_frame(1500, seed=8)
+    if real_whole:
+        df["amount"] = np.round(df["amount"])
+    log = EventLog.from_frame(df, SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
+    shares = prof.whole_shares(log)["amount"]
+    assert set(shares) == {"purchase"}  # views and carts have no amounts
+    model = log.df.copy()
+    buy = (model["event_type"] == "purchase").to_numpy()
+    model.loc[buy, "amount"] = np.random.default_rng(0).uniform(1.01, 99.99, buy.sum()).round(2)
+    out = prof.apply(EventLog.from_frame(model, SCHEMA), np.random.default_rng(1))
+    x = out.loc[out["event_type"].astype(str) == "purchase", "amount"]
+    whole = (x == np.round(x)).mean()
+    assert whole > 0.9 if real_whole else whole < 0.05
