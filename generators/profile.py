@@ -116,9 +116,9 @@ class JourneyProfile:
         shape = journey_shape(log)
         cells = len(LENGTH_EDGES) * SPAN_BINS
         counts = np.bincount(shape["cell"], minlength=cells)
-        sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng)
-        if eps["shape"] is not None:
-            sh = _contiguous_lengths(sh)
+        sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng, raw=True)
+        if eps["shape"] is not None:  # cells cut at 2 noise scales, the tail at its end
+            sh = _tail_cut(np.where(sh > 2 / eps["shape"], sh, 0.0), sh, 1 / eps["shape"])
         starts = None
         if log.schema.time_end is not None:  # each customer is in one bin: sensitivity 1
             first = log.df.groupby(log.key, sort=False)[log.time].min()
@@ -434,23 +434,23 @@ def profile_shares(parts: tuple[str, ...] = ()) -> dict[str, float]:
     return {**{k: v * rest for k, v in SHARES.items()}, **extra}
 
 
-def _contiguous_lengths(shape: np.ndarray) -> np.ndarray:
-    """The noisy shape with only the run of length classes around its largest one that
-    have mass: a noise cell past an empty class is a length the data does not have (on
-    the retail simulator, 4,000-event journeys from one such cell made the mean length 26
-    against 4.4)."""
+def _tail_cut(shape: np.ndarray, raw: np.ndarray, scale: float) -> np.ndarray:
+    """The shape without the length classes past the first one above its largest whose
+    raw noisy mass (its cells as drawn) is not 2 deviations above 0: a noise cell in the
+    far tail is a length the data does not have, and costs more than a thin real class
+    lost (on the retail simulator, 4,000-event journeys from one such cell made the mean
+    length 26 against 4.4; a class's 5 cells let one pass 30% of the time)."""
     m = shape.reshape(-1, SPAN_BINS)
-    has = m.sum(1) > 0
-    if not has.any():
+    mass = raw.reshape(-1, SPAN_BINS).sum(1)
+    if m.sum() <= 0:
         return shape
+    bar = 2 * np.sqrt(2.0 * SPAN_BINS) * scale  # 2 deviations of a class's summed noise
     top = int(np.argmax(m.sum(1)))
-    lo, hi = top, top
-    while lo > 0 and has[lo - 1]:
-        lo -= 1
-    while hi < len(has) - 1 and has[hi + 1]:
-        hi += 1
-    out = np.zeros_like(m)
-    out[lo : hi + 1] = m[lo : hi + 1]
+    end = top
+    while end < len(mass) - 1 and mass[end + 1] > bar:
+        end += 1
+    out = m.copy()
+    out[end + 1 :] = 0.0
     return out.ravel()
 
 

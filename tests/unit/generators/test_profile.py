@@ -169,11 +169,15 @@ def test_told_lengths_in_the_tail_stay_near_the_real_ones():
 
 
 def test_a_noise_cell_past_the_lengths_the_data_has_is_dropped():
-    from journeylab.generators.profile import SPAN_BINS, _contiguous_lengths
+    from journeylab.generators.profile import SPAN_BINS, _tail_cut
 
     m = np.zeros((19, SPAN_BINS))
-    m[0, 0], m[1:6, 1] = 500.0, 40.0  # lengths 1 to 8
-    m[7, 2] = 3.0  # a second run, below the first gap...
-    m[15, 3] = 9.0  # ... and a noise cell in the far tail
-    out = _contiguous_lengths(m.ravel()).reshape(m.shape)
-    assert out[:6].sum() == m[:6].sum() and out[6:].sum() == 0
+    m[0, 0], m[1:6, 1] = 500.0, 40.0  # length 1 the largest, then 2 to 8
+    m[6, 2] = 30.0  # a thin class above the largest, real
+    m[7, 2], m[15, 3] = 9.0, 9.0  # noise cells past it, one in the far tail
+    out = _tail_cut(m.ravel(), m.ravel(), scale=2.0).reshape(m.shape)  # bar 2 x sqrt(10) x 2
+    assert out[:7].sum() == m[:7].sum() and out[7:].sum() == 0  # short classes all kept
+    # a thin class above the largest ends the run there
+    m[3, 1] = 3.0
+    out = _tail_cut(m.ravel(), m.ravel(), scale=2.0).reshape(m.shape)
+    assert out[:3].sum() == m[:3].sum() and out[3:].sum() == 0
