@@ -22,9 +22,11 @@ Three parts, each a small histogram of the training log:
   column's non-zero values; `apply` gives the generated values its quantiles by rank.
 - mix (generators/calibrate.py, a VAE under DP): each event type's and each token's
   (channel|event_type) share of a customer's events, and per numeric column each event
-  type's share valued 0, summed over customers; the VAE's logits are calibrated to it
-  (DP-SGD all but drops a class few customers have), a token it knows is one the data has,
-  and a type mostly valued 0 is always 0 (the calendar's token rows are too noisy to say).
+  type's share valued 0 and valued a whole number, summed over customers; the VAE's logits
+  are calibrated to it (DP-SGD all but drops a class few customers have), a token it knows
+  is one the data has, a type mostly valued 0 is always 0, a type mostly valued is given
+  the model's missing values back, and whole numbers come as often as it says (the
+  calendar's token rows are too noisy for either).
   Under DP the mix also holds `trans`: each customer's transitions between tokens (the
   start of a journey counts as a token of its own), shares of its events, summed over
   customers; the VAE's next-token logits are calibrated row by row to it, so a step the
