@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from journeylab.app import segments
 from journeylab.evaluation import charts
 from journeylab.evaluation import validity as validity_figures
 from journeylab.journeys import fidelity
@@ -97,3 +98,14 @@ def summary(x: Loaded) -> dict[str, float]:
         "P90 length": float(np.quantile(lengths, 0.9)),
         "Single-event": float(np.mean(lengths == 1)),
     }
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _segment(key: str, column: str, value: str, _log: EventLog) -> EventLog:
+    return segments.real_segment(_log, column, value)
+
+
+def segment(x: Loaded, column: str, value: str) -> Loaded:
+    """The journeys of `x`'s customers whose `column` is `value` (computed once per log)."""
+    log = _segment(x.key, column, value, x.log)
+    return Loaded(f"{x.key}|{column}={value}", f"{x.label} · {column}={value}", log)
