@@ -87,7 +87,7 @@ def ratio_bars(frame: pd.DataFrame, labels: dict[str, str], *, title: str) -> go
         values = frame[rid].astype(float)
         fig.add_bar(
             y=list(frame.index),
-            x=values,
+            x=values.tolist(),
             name=labels.get(rid, rid),
             orientation="h",
             text=[f"{v:.2f}×" if np.isfinite(v) else "" for v in values],
