@@ -51,7 +51,8 @@ def warm_store(uri: str) -> dict[str, float]:
     step("read the default logs")
     for x in filter(None, (real, synth)):
         derived.summary(x)  # Journeys' figures (journey lengths)
-    step("journey figures")
+    derived.timeline_panels((real, synth), 0, derived.SHOWN)  # its first tab, as the sliders start
+    step("journeys figures and timelines")
     if real is not None and synth is not None:
         derived.validity(real, synth)  # Fidelity's validity
         derived.values(real, "length")

@@ -40,23 +40,14 @@ def fmt(label: str, v: float, sign: str = "") -> str:
 
 def timelines(pair, key: str = "jn") -> None:
     a, b = st.columns(2)
-    n = a.slider("Journeys shown", 1, 12, 5, key=f"{key}_count")
+    n = a.slider("Journeys shown", 1, 12, derived.SHOWN, key=f"{key}_count")
     start = b.number_input(
         "Starting at journey #", min_value=0, value=0, step=n, key=f"{key}_start"
     )
-    shown = [
-        (x, list(x.log.customers[int(start) : int(start) + n])) if x is not None else None
-        for x in pair
-    ]
-    style = charts.timeline_style([(x.log, ids) for x, ids in filter(None, shown)])
-    for col, item, name in zip(st.columns(2), shown, ("Real", "Synthetic"), strict=True):
-        if item is not None:
-            x, ids = item
-            title = f"{name}: {len(ids)} of {x.log.n_customers} journeys"
-            col.plotly_chart(
-                charts.timeline(x.log, ids, title=title, style=style),
-                key=f"{'tl' if key == 'jn' else key}_{name}",
-            )
+    panels = derived.timeline_panels(pair, int(start), n)
+    for col, fig, name in zip(st.columns(2), panels, ("Real", "Synthetic"), strict=True):
+        if fig is not None:
+            col.plotly_chart(fig, key=f"{'tl' if key == 'jn' else key}_{name}")
     st.caption(
         "Both panels share one time axis, one colour per channel, one marker per event type "
         "and one marker size scale: size is the amount (where the log has one)."

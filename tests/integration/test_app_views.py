@@ -1,6 +1,6 @@
-"""The Journeys page's segment view and the Runs page's comparison under Streamlit's
-AppTest, against the small real store of tests/app_support.py (real MLflow, runs made by
-the `journeylab` CLI)."""
+"""The Journeys page's segment view, the Runs page's comparison and the server's warm-up
+under Streamlit's AppTest, against the small real store of tests/app_support.py (real
+MLflow, runs made by the `journeylab` CLI)."""
 
 from __future__ import annotations
 
@@ -150,3 +150,29 @@ def test_runs_preset_two_epsilons_says_what_is_missing(seeded):
     info = " ".join(i.value for i in at.info)
     assert "vae has measured fits at one epsilon only (ε=8)" in info
     assert not [c for c in at.get("plotly_chart") if "ratios to real data" in c.proto.spec]
+
+
+# --- the warm-up after the server starts -----------------------------------------------------
+def test_warmup_computes_what_journeys_first_draws(seeded, monkeypatch):
+    """After the warm-up, the first Journeys page reads no log and builds no timeline: the
+    warm-up computed them under the keys the page asks for."""
+    from journeylab.app import store, warmup
+    from journeylab.evaluation import charts
+    from journeylab.journeys.eventlog import EventLog
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    took = warmup.warm_store(store.store_uri())
+    assert list(took) == [
+        "runs and ledger", "read the default logs", "journeys figures and timelines",
+        "fidelity figures",
+    ]  # fmt: skip
+
+    def again(*args, **kwargs):
+        raise AssertionError("computed again: the warm-up did not compute what the page reads")
+
+    monkeypatch.setattr(charts, "timeline", again)
+    monkeypatch.setattr(EventLog, "read", again)
+    at = open_page("journeys")  # no error shown
+    assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
+    assert [m.label for m in at.metric][:2] == ["Journeys", "Median length"]
