@@ -176,3 +176,31 @@ def test_warmup_computes_what_journeys_first_draws(seeded, monkeypatch):
     at = open_page("journeys")  # no error shown
     assert [c.key for c in at.get("plotly_chart")] == ["tl_Real", "tl_Synthetic"]
     assert [m.label for m in at.metric][:2] == ["Journeys", "Median length"]
+
+
+def test_runs_preset_two_epsilons(seeded, tmp_path, monkeypatch):
+    """A second DP fit of the VAE at epsilon 4, sampled and compared on a copy of the store:
+    the preset offers both epsilons and draws the newest measured fit at each."""
+    root, ids = seeded
+    copy = support.clone(root, tmp_path / "epsilons")
+    with support.inside(copy):
+        # the seeded GAN fit without DP spent epsilon = inf of this dataset's ledger: the
+        # second DP fit reserves in a ledger of its own (the page reads runs, not ledgers)
+        monkeypatch.setenv("JOURNEYLAB_LEDGER", str(tmp_path / "second-ledger.jsonl"))
+        train, hold = "data/split/train.parquet", "data/split/holdout.parquet"
+        fit = support.run_id(
+            support.cli("fit", "--data", train, "--model", "vae", *support.TINY, "--epsilon", "4")
+        )
+        support.cli("sample", "--run-id", fit, "-n", "60", "--out", "data/syn_vae4.parquet")
+        support.cli("compare", hold, "data/syn_vae4.parquet", "--reference", train)
+    for k, v in support.store_env(copy).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(copy)
+    st.cache_data.clear()
+    at = open_page("runs")
+    at.radio(key="runs_preset").set_value("Two epsilons").run()
+    at.selectbox(key="runs_p_gen").set_value("vae").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.multiselect(key="runs_p_eps").value == [4.0, 8.0]
+    names = [t["name"] for t in ratio_spec(at)["data"]]
+    assert sorted(n.split(" · ")[-1] for n in names) == sorted([fit[:8], ids["vae"][:8]])
