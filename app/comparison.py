@@ -79,33 +79,49 @@ def reference_ratios(df: pd.DataFrame, uri: str, ids: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows).reindex(columns=ids).dropna(how="all")
 
 
+TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 def ratio_bars(frame: pd.DataFrame, labels: dict[str, str], *, title: str) -> go.Figure:
-    """One group of bars per metric, one bar per run, on a log scale around 1.0 (twice
-    as far and half as far look alike), with the real-data line at 1."""
+    """One group of bars per metric, one bar per run, each drawn from 1.0 (real data) to
+    its ratio on a log scale (twice as far and half as far look alike), with the
+    real-data line at 1; hover and labels give the ratio."""
     fig = go.Figure()
     for rid in frame.columns:
         values = frame[rid].astype(float)
         fig.add_bar(
             y=list(frame.index),
-            x=values.tolist(),
+            x=(values - 1.0).tolist(),  # a bar spans base .. base + x
+            base=1.0,
+            customdata=values.tolist(),
             name=labels.get(rid, rid),
             orientation="h",
             text=[f"{v:.2f}×" if np.isfinite(v) else "" for v in values],
             textposition="outside",
+            hovertemplate="%{y}: %{customdata:.3g}×<extra>%{fullData.name}</extra>",
         )
     finite = frame.to_numpy(float)
     finite = finite[np.isfinite(finite) & (finite > 0)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (1.0, 1.0)
-    span = [math.log10(min(lo, 1.0) / 1.6), math.log10(max(hi, 1.0) * 1.6)]
-    fig.add_vline(x=1.0, line=dict(color="#444", dash="dash"), annotation_text="real data")
-    fig.update_xaxes(type="log", range=span, title=AXIS)
+    lo, hi = min(lo, 1.0) / 1.6, max(hi, 1.0) * 1.6
+    fig.add_vline(x=1.0, line=dict(color="#444", dash="dash"))
+    fig.add_annotation(  # on a log axis an annotation's x is log10 of the value
+        x=0.0, y=1.0, yref="paper", text="real data", showarrow=False, yanchor="bottom"
+    )
+    fig.update_xaxes(
+        type="log",
+        range=[math.log10(lo), math.log10(hi)],
+        tickvals=[t for t in TICKS if lo <= t <= hi],
+        ticktext=[f"{t:g}×" for t in TICKS if lo <= t <= hi],
+        title=AXIS,
+    )
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_layout(
         title=title,
         barmode="group",
         height=140 + 34 * len(frame) * max(1, len(frame.columns)) // 2,
         legend=dict(orientation="h", y=-0.25),
-        margin=dict(l=10, r=10, t=50, b=10),
+        margin=dict(l=10, r=10, t=60, b=10),
     )
     return fig
 

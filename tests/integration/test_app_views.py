@@ -114,7 +114,8 @@ def test_runs_compare_picked_runs_as_ratios_to_the_reference(seeded):
     spec = ratio_spec(at)
     assert spec["layout"]["xaxis"]["type"] == "log"
     bars = {
-        t["name"].split(" · ")[-1]: dict(zip(t["y"], t["x"], strict=True)) for t in spec["data"]
+        t["name"].split(" · ")[-1]: dict(zip(t["y"], t["customdata"], strict=True))
+        for t in spec["data"]
     }
     import mlflow
 

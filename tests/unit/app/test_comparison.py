@@ -93,6 +93,10 @@ def test_ratio_chart_is_on_a_log_axis_with_the_real_data_line(runs):
     lo, hi = fig.layout.xaxis.range
     assert 10**lo < min(1.0, frame.min().min()) and 10**hi > frame.max().max()  # all in view
     assert [s.x0 for s in fig.layout.shapes] == [1.0]
+    for trace, rid in zip(fig.data, ["v8", "v1"], strict=True):  # bars from 1 to the ratio
+        assert trace.base == 1.0
+        assert list(trace.customdata) == pytest.approx(list(frame[rid]), nan_ok=True)
+        assert [trace.base + x for x in trace.x] == pytest.approx(list(frame[rid]), nan_ok=True)
 
 
 def test_presets_pick_the_newest_measured_fit(runs):
