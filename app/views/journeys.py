@@ -104,6 +104,7 @@ def segment_view(uri: str, df: pd.DataFrame, pair) -> None:
     column = a.selectbox("Context column", list(choices), key="jn_seg_col")
     value = b.selectbox(f"Customers whose {column} is", choices[column], key="jn_seg_val")
     mine = derived.segment(real, column, value)
+    # a log file's key is "<path>:<mtime>" (event_logs.loaded); a generated one matches no run
     synth_path = pair[1].key.rsplit(":", 1)[0] if pair[1] is not None else None
     fits = segments.generator_fits(df, uri, dataset=real.log.schema.name, synthetic_path=synth_path)
     if fits.empty:

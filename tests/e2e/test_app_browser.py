@@ -125,6 +125,10 @@ def test_segment_view_in_the_browser(driver_and_url, tmp_path):
     assert text.count("Median length") == 4  # whole logs, then the segment, real and synthetic
     assert support.page_problems(driver) == []
     driver.save_screenshot(str(shots_dir(tmp_path) / "journeys-segment.png"))
+    docs = os.environ.get("JOURNEYLAB_DOCS_SHOTS")  # `make screenshots`: the README shows it
+    if docs:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(Path(docs) / "journeys-segment.png"))
 
 
 def test_runs_compare_two_generators_as_ratios(driver_and_url):
