@@ -378,7 +378,8 @@ def test_whatif_runs_a_tiny_scenario(driver_and_url, tmp_path):
     text = table.text
     for word in ("purchase_within", "lapsed", "spend", "purchases", "ci_low", "ci_high"):
         assert word in text, (word, text)
-    assert "customers in both arms" in page_text(driver)
-    assert "extrapolation" in page_text(driver)
+    # the sections below the table draw after it: wait for them (a busy machine is slow)
+    assert "customers in both arms" in wait_text(driver, "customers in both arms")
+    assert "extrapolation" in wait_text(driver, "extrapolation")
     assert support.page_problems(driver) == []
     driver.save_screenshot(str(shots_dir(tmp_path) / "whatif-answer.png"))
