@@ -69,9 +69,9 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# The README's screenshots of Overview, Privacy and Journeys, taken by the browser test.
+# The README's screenshots of Overview, Privacy, Journeys and its segment view, taken by the browser test.
 screenshots: $(STAMP) browser
-	JOURNEYLAB_DOCS_SHOTS=docs/screenshots OMP_NUM_THREADS=1 $(BIN)/pytest tests/e2e -k readme
+	JOURNEYLAB_DOCS_SHOTS=docs/screenshots OMP_NUM_THREADS=1 $(BIN)/pytest tests/e2e -k 'readme or segment'
 
 clean:
 	rm -rf $(VENV) $(MOSTLY) build *.egg-info

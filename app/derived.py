@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from journeylab.app import segments
 from journeylab.evaluation import charts
 from journeylab.evaluation import validity as validity_figures
 from journeylab.journeys import fidelity
@@ -97,3 +98,41 @@ def summary(x: Loaded) -> dict[str, float]:
         "P90 length": float(np.quantile(lengths, 0.9)),
         "Single-event": float(np.mean(lengths == 1)),
     }
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _segment(key: str, column: str, value: str, _log: EventLog) -> EventLog:
+    return segments.real_segment(_log, column, value)
+
+
+def segment(x: Loaded, column: str, value: str) -> Loaded:
+    """The journeys of `x`'s customers whose `column` is `value` (computed once per log)."""
+    log = _segment(x.key, column, value, x.log)
+    return Loaded(f"{x.key}|{column}={value}", f"{x.label} · {column}={value}", log)
+
+
+SHOWN = 5  # journeys a timeline panel shows at first (Journeys' slider; the warm-up)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _timeline(key: str, ids: tuple, title: str, style_key: str, _log: EventLog, _style) -> dict:
+    return charts.timeline(_log, list(ids), title=title, style=_style).to_dict()
+
+
+def timeline_panels(pair, start: int, n: int) -> list[dict | None]:
+    """The timeline panels of a (real, synthetic) pair: journeys start..start+n of each
+    log in one shared style (charts.timeline_style), as figure dicts. Each is built once
+    per log, journeys and style (Plotly Express takes about half a second for two)."""
+    shown = [
+        (x, x.log.customers[start : start + n].tolist()) if x is not None else None for x in pair
+    ]
+    style = charts.timeline_style([(x.log, ids) for x, ids in filter(None, shown)])
+    out: list[dict | None] = []
+    for item, name in zip(shown, ("Real", "Synthetic"), strict=True):
+        if item is None:
+            out.append(None)
+            continue
+        x, ids = item
+        title = f"{name}: {len(ids)} of {x.log.n_customers} journeys"
+        out.append(_timeline(x.key, tuple(ids), title, repr(style), x.log, style))
+    return out

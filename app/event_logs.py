@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from journeylab.app import store, ui
+from journeylab.app.derived import Loaded
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
@@ -136,6 +137,13 @@ def read_log(source: Source, df: pd.DataFrame, uri: str) -> EventLog:
         raise ConfigError(f"the log {p} no longer exists; pick another one")
     schema = schema_for(source, df, uri)
     return _read(str(p), p.stat().st_mtime, json.dumps(schema.to_dict(), sort_keys=True))
+
+
+def loaded(source: Source, df: pd.DataFrame, uri: str) -> Loaded:
+    """A log as the pages hold it: read once per server, keyed by file and modification
+    time (the key of every statistic computed from it, app/derived.py)."""
+    log = read_log(source, df, uri)
+    return Loaded(f"{source.path}:{Path(source.path).stat().st_mtime}", source.label, log)
 
 
 # --- privacy ledger -------------------------------------------------------------

@@ -4,7 +4,8 @@
 through Streamlit's own command-line entry, after importing what the pages need
 (MLflow, Plotly, torch and the generators) and opening the MLflow store: the
 server answers a few seconds later, and then the first page a person opens
-does not wait for those imports.
+does not wait for those imports. Once it serves, a background thread fills the caches
+the pages' first views read (app/warmup.py): the default logs, their statistics.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def main(flags: list[str]) -> None:
     from streamlit.web import cli
 
     warm()
+    try:
+        from journeylab.app import store, warmup
+
+        warmup.start(store.store_uri())
+    except Exception:  # the page reports store problems to the person
+        logging.getLogger("journeylab.app").debug("warm-up not started", exc_info=True)
     sys.argv = ["streamlit", "run", str(APP_FILE), *flags]
     sys.exit(cli.main())
 

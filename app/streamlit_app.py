@@ -1,6 +1,6 @@
 """JourneyLab in the browser. `journeylab app` runs this file with Streamlit.
 
-Eight pages, each a short script in app/pages/ that only reads the store
+Eight pages, each a short script in app/views/ that only reads the store
 (app/store.py) and calls library functions; nothing is trained or written
 except on an explicit action (Generate samples in memory, for download).
 """
@@ -13,7 +13,7 @@ import streamlit as st
 
 from journeylab.app import store
 
-PAGES_DIR = Path(__file__).parent / "pages"
+PAGES_DIR = Path(__file__).parent / "views"
 PAGES = [  # file, title, icon
     ("overview.py", "Overview", ":material/dashboard:"),
     ("runs.py", "Runs", ":material/table_chart:"),

@@ -171,18 +171,14 @@ def pick_logs(uri: str, df: pd.DataFrame, *, key: str):
 
 
 def _load(choice, generated, uri: str, df: pd.DataFrame):
-    from pathlib import Path
-
     from journeylab.app import event_logs
     from journeylab.app.derived import Loaded
 
     if isinstance(choice, str):
         return Loaded(f"generated:{generated['id']}", choice, generated["log"])
     result = []
-    guard(lambda: result.append(event_logs.read_log(choice, df, uri)))
-    if not result:
-        return None
-    return Loaded(f"{choice.path}:{Path(choice.path).stat().st_mtime}", choice.label, result[0])
+    guard(lambda: result.append(event_logs.loaded(choice, df, uri)))
+    return result[0] if result else None
 
 
 def _absent(role: str) -> str:

@@ -182,7 +182,9 @@ def sankey_links(log: EventLog, *, steps: int = 4) -> pd.DataFrame:
 
 
 def sankey(links: pd.DataFrame, *, title: str, colors: dict | None = None) -> go.Figure:
-    """Channel flows from `sankey_links`."""
+    """Channel flows from `sankey_links`: column k holds step k, its `k. end` node too
+    (Plotly's default alignment pushes every node without outflow, ends included, to the
+    last column, where "2. end" reads as an end after four events)."""
     if links.empty:
         return empty(title, "no journeys to show")
     nodes = sorted(set(links.source) | set(links.target), key=lambda s: (int(s.split(".")[0]), s))
@@ -191,7 +193,7 @@ def sankey(links: pd.DataFrame, *, title: str, colors: dict | None = None) -> go
     node_colors = [colors.get(n.split(". ", 1)[1], "#bbbbbb") for n in nodes]
     fig = go.Figure(
         go.Sankey(
-            node=dict(label=nodes, pad=12, thickness=14, color=node_colors),
+            node=dict(label=nodes, pad=12, thickness=14, color=node_colors, align="left"),
             link=dict(
                 source=links.source.map(index), target=links.target.map(index), value=links["count"]
             ),

@@ -74,17 +74,83 @@ def test_every_page_renders_in_a_browser(driver_and_url, tmp_path):
         assert (shots / f"{page}.png").stat().st_size > 10_000
 
 
-def test_tabs_draw_on_demand(driver_and_url):
-    """Journeys draws a tab when it is opened: the Sankey of channel flows."""
+SANKEY_NODES_JS = """
+return [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.sankey'))
+  .map(p => [...p.querySelectorAll('.sankey-node')].map(n => [
+    n.querySelector('.node-label').textContent,
+    parseFloat(n.getAttribute('transform').match(/translate\\(([-\\d.]+)/)[1])]));
+"""
+
+
+def test_tabs_draw_on_demand_and_sankey_ends_sit_in_their_step(driver_and_url):
+    """Journeys draws a tab when it is opened: the Sankey of channel flows. Every node of
+    step k, `k. end` included, is drawn in column k (Plotly's default pushed ends to the
+    last column, where "2. end" read as an end after four events)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver, url, _ = driver_and_url
     support.visit(driver, url, "journeys")
     driver.find_element(By.XPATH, "//*[@role='tab'][.//p[text()='Channel flows']]").click()
-    WebDriverWait(driver, 60, poll_frequency=0.1).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .sankey")
+    panels = WebDriverWait(driver, 60, poll_frequency=0.1).until(
+        lambda d: (p := d.execute_script(SANKEY_NODES_JS)) and len(p) == 2 and all(p) and p
     )
+    assert support.page_problems(driver) == []
+    ends = 0
+    for nodes in panels:
+        column = {}  # step -> the x of its nodes
+        for label, x in nodes:
+            column.setdefault(int(label.split(".")[0]), set()).add(round(x, 1))
+            ends += label.endswith(". end")
+        assert all(len(xs) == 1 for xs in column.values()), nodes  # one column per step
+        xs = [column[k].pop() for k in sorted(column)]
+        assert xs == sorted(xs) and len(set(xs)) == len(xs), nodes  # steps left to right
+    assert ends, panels  # the seeded journeys do end within four steps
+
+
+def test_segment_view_in_the_browser(driver_and_url, tmp_path):
+    """Journeys' Segment tab: one segment's real customers next to synthetic journeys
+    generated conditioned on it, each side with its figures and timelines."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "journeys")
+    driver.find_element(By.XPATH, "//*[@role='tab'][.//p[text()='Segment']]").click()
+    text = wait_text(driver, "writes the same ones", timeout=120)
+    assert "Customers whose" in text and "journeylab sample --run-id" in text
+    WebDriverWait(driver, 60, poll_frequency=0.2).until(
+        lambda d: len([p for p in d.execute_script(PLOTS_JS) if "journeys" in p[0]]) == 2
+    )
+    assert text.count("Median length") == 4  # whole logs, then the segment, real and synthetic
+    assert support.page_problems(driver) == []
+    driver.save_screenshot(str(shots_dir(tmp_path) / "journeys-segment.png"))
+    docs = os.environ.get("JOURNEYLAB_DOCS_SHOTS")  # `make screenshots`: the README shows it
+    if docs:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(Path(docs) / "journeys-segment.png"))
+
+
+def test_runs_compare_two_generators_as_ratios(driver_and_url):
+    """Runs: the two-generators preset draws each fit's scores as ratios to real data."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, _ = driver_and_url
+    support.visit(driver, url, "runs")
+    radio = WebDriverWait(driver, 60, poll_frequency=0.2).until(  # drawn after the table
+        lambda d: d.find_element(
+            By.XPATH, "//label[@data-testid='stRadioOption'][.//p[text()='Two generators']]"
+        )
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", radio)
+    radio.click()
+    plots = WebDriverWait(driver, 60, poll_frequency=0.2).until(
+        lambda d: [p for p in d.execute_script(PLOTS_JS) if "ratios to real data" in p[0]]
+    )
+    legend = plots[0][1]
+    assert sorted(name.split("-")[1] for name in legend) == ["gan", "vae"], legend  # fit-gan-…
+    assert "The newest measured fit of each" in page_text(driver)
     assert support.page_problems(driver) == []
 
 
@@ -312,7 +378,8 @@ def test_whatif_runs_a_tiny_scenario(driver_and_url, tmp_path):
     text = table.text
     for word in ("purchase_within", "lapsed", "spend", "purchases", "ci_low", "ci_high"):
         assert word in text, (word, text)
-    assert "customers in both arms" in page_text(driver)
-    assert "extrapolation" in page_text(driver)
+    # the sections below the table draw after it: wait for them (a busy machine is slow)
+    assert "customers in both arms" in wait_text(driver, "customers in both arms")
+    assert "extrapolation" in wait_text(driver, "extrapolation")
     assert support.page_problems(driver) == []
     driver.save_screenshot(str(shots_dir(tmp_path) / "whatif-answer.png"))

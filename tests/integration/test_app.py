@@ -35,7 +35,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == support.PAGES[page]
     assert any(support.FOOTER in c.value for c in at.caption), "page not drawn to the end"

@@ -28,7 +28,7 @@ def seeded(tmp_path_factory):
 def whatif() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
-    at.switch_page("pages/whatif.py").run()
+    at.switch_page("views/whatif.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -47,7 +47,7 @@ from journeylab.journeys.completejourney import completejourney_schema
 from journeylab.journeys.simulate import simulate_schema
 assert completejourney_schema().name and simulate_schema().name   # package data
 import journeylab.app, pathlib
-assert (pathlib.Path(journeylab.app.__file__).parent / "pages" / "runs.py").is_file()
+assert (pathlib.Path(journeylab.app.__file__).parent / "views" / "runs.py").is_file()
 print("ok")
 """
 

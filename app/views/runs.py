@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from journeylab.app import results, store, ui
+from journeylab.app import comparison, results, store, ui
 from journeylab.evaluation import charts
 from journeylab.evaluation.verdict import METRICS
 from journeylab.journeys.errors import ConfigError
@@ -105,28 +105,90 @@ def side_by_side(df: pd.DataFrame, ids: list[str], only_diff: bool) -> pd.DataFr
     return t.astype(str).replace({"nan": "", "None": ""})
 
 
-def compare(uri: str, df: pd.DataFrame) -> None:
-    labels = ui.run_labels(df)
-    ids = st.multiselect(
-        "Compare runs",
-        list(labels),
-        format_func=labels.get,
-        key="runs_compare",
-        help="Pick two or more runs",
+def picked(uri: str, df: pd.DataFrame) -> list[str]:
+    """The runs to compare: picked by hand, or by a preset (two generators, two epsilons)."""
+    how = st.radio("Compare", comparison.PRESETS, horizontal=True, key="runs_preset")
+    if how == comparison.PRESETS[0]:
+        labels = ui.run_labels(df)
+        return st.multiselect(
+            "Compare runs",
+            list(labels),
+            format_func=labels.get,
+            key="runs_compare",
+            help="Pick two or more runs",
+        )
+    fits = comparison.measured_fits(df, uri)
+    if fits.empty:
+        st.info(
+            "No fit whose samples were measured yet: compare a sample with "
+            "`journeylab compare HOLDOUT SAMPLE --reference TRAIN` (or evaluate it)."
+        )
+        return []
+    cols = st.columns(3)
+    dataset = cols[0].selectbox("Dataset", sorted(fits.dataset.unique()), key="runs_p_ds")
+    gens = comparison.generator_choices(fits, dataset)
+    if how == comparison.PRESETS[1]:
+        if len(gens) < 2:
+            st.info(f"Only {gens} has measured fits on {dataset}: fit and measure another.")
+            return []
+        a = cols[1].selectbox("Generator A", gens, index=0, key="runs_p_ga")
+        b = cols[2].selectbox("Generator B", gens, index=1, key="runs_p_gb")
+        pairs = [dict(dataset=dataset, generator=g) for g in (a, b)]
+    else:
+        gen = cols[1].selectbox("Generator", gens, key="runs_p_gen")
+        eps = comparison.epsilon_choices(fits, dataset, gen)
+        if len(eps) < 2:
+            st.info(
+                f"{gen} has measured fits at one epsilon only ({comparison.eps_text(eps[0])}) "
+                f"on {dataset}: fit it at another --epsilon and measure a sample."
+            )
+            return []
+        two = cols[2].multiselect(
+            "Two epsilons",
+            eps,
+            default=[eps[0], eps[-1]],
+            format_func=comparison.eps_text,
+            max_selections=2,
+            key="runs_p_eps",
+        )
+        pairs = [dict(dataset=dataset, generator=gen, epsilon=e) for e in two]
+    ids = [comparison.newest(fits, **p) for p in pairs]
+    st.caption(
+        "The newest measured fit of each: "
+        + "; ".join(fits.set_index("fit_run_id").label[i] for i in ids if i)
     )
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def compare(uri: str, df: pd.DataFrame) -> None:
+    ids = picked(uri, df)
     if len(ids) < 2:
-        st.info("Pick two or more runs to see them side by side.")
+        if st.session_state.get("runs_preset", comparison.PRESETS[0]) == comparison.PRESETS[0]:
+            st.info("Pick two or more runs to see them side by side.")
         return
+    labels = ui.run_labels(df)
+    ratios = comparison.reference_ratios(df, uri, ids)
+    if ratios.empty:
+        st.info(
+            "None of these runs measured a synthetic log against real data, so there is "
+            "no ratio to draw; the table below has what they logged."
+        )
+    else:
+        st.plotly_chart(
+            comparison.ratio_bars(ratios, labels, title="Scores as ratios to real data"),
+            key="runs_ratios",
+        )
+        missing = [labels[i] for i in ids if i not in ratios.dropna(axis=1, how="all").columns]
+        st.caption(
+            "Each bar: the run's score over what two sets of real customers score (the "
+            "real-vs-real reference of the same comparison); 1 = as close as fresh real "
+            "data. The synthetic-trained / real-trained AUC is such a ratio already. A fit "
+            "shows the mean over the runs that measured its samples."
+            + (f" Not measured against real data: {', '.join(missing)}." if missing else "")
+        )
     only_diff = st.toggle("Only rows that differ", value=True, key="runs_diff")
     st.dataframe(side_by_side(df, ids, only_diff))
     chosen = df.set_index("run_id").loc[ids]
-    metrics = [
-        c for c in chosen.columns if c.startswith("metrics.") and chosen[c].notna().sum() >= 2
-    ]
-    if metrics:
-        frame = chosen[metrics].T.rename(index=lambda c: c.removeprefix("metrics."))
-        frame.columns = [labels[i] for i in ids]
-        st.plotly_chart(charts.metric_bars(frame, title="Shared metrics"))
     fits = [i for i in ids if chosen.at[i, "kind"] == "fit"]
     history = sorted(
         {
