@@ -409,3 +409,22 @@ def test_whole_number_amounts_follow_the_mix(real_whole):
     x = out.loc[out["event_type"].astype(str) == "purchase", "amount"]
     whole = (x == np.round(x)).mean()
     assert whole > 0.9 if real_whole else whole < 0.05
+
+
+def test_a_type_whose_zeros_the_noise_hides_gets_no_values():
+    """A rare type always valued 0 whose released zeros came out low (noise): the release
+    is not sure it is valued, so its events keep the model's zeros."""
+    log = EventLog.from_frame(tiny_frame(300, seed=9), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
+    types = list(SCHEMA.column("event_type").values)
+    mix = dict(prof.mix)
+    sd = np.sqrt(2.0) * mix["scale"][0]
+    n = np.asarray(mix["event_type"], float)
+    n[types.index("cart")] = 3 * sd  # a rare type...
+    zero = np.asarray(mix["zeros:amount"], float)
+    zero[types.index("cart")] = 0.5 * sd  # ... whose zeros the noise pulled down
+    mix["event_type"], mix["zeros:amount"] = n.tolist(), zero.tolist()
+    prof = JourneyProfile.from_dict({**prof.to_dict(), "mix": mix})
+    model = log.df.copy()
+    out = prof._refill_zeros(model, log, np.random.default_rng(0))
+    assert (out.loc[out["event_type"] == "cart", "amount"] == 0).all()
