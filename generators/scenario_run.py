@@ -80,13 +80,13 @@ def run_scenario(
             "raise before_day or use more customers"
         )
     before = before.subset(keep)
-    ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
+    remove = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
     kw = {"horizon": sc.horizon, "latent": sc.latent}
     say(f"completing the control arm ({len(keep)} customers)", 0.2)
     control = complete_journeys(gen, before, seed=seed, **kw).log
     say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
     other = seed if sc.paired else seed + 1
-    arms = (control, complete_journeys(gen, treated, seed=other, ban=ban, **kw).log)
+    arms = (control, complete_journeys(gen, treated, seed=other, remove=remove, **kw).log)
     per = tuple(arm_outcomes(a, keep, sc.outcomes) for a in arms)
     est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None

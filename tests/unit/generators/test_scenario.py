@@ -51,7 +51,13 @@ def test_a_promotion_adds_one_promo_on_its_day_to_its_segment_only(gen):
     )
     got = treated.loc[promo, ["customer_id", "segment"]]
     assert len(got) > 0 and (got["segment"] == "budget").all()
-    assert not got["customer_id"].duplicated().any()
+    # the intervention adds exactly one (the continuation may draw more of its own)
+    ivs = (ModelIntervention.from_dict({"kind": "promotion", "day": 60, "segment": "budget"}),)
+    prefixes = cut(simulate(40, seed=0)[0], 60)
+    added = intervene(prefixes, ivs, seed=0).df.merge(prefixes.df, how="left", indicator=True)
+    added = added[added["_merge"] == "left_only"]
+    assert (added["event_type"] == "promo_email").all() and (added["segment"] == "budget").all()
+    assert not added["customer_id"].duplicated().any() and len(added) > 0
     # everyone outside the segment: the same journey in both arms (common random numbers)
     others = base.loc[base["segment"] != "budget", "customer_id"].unique()
     a = base[base["customer_id"].isin(others)].reset_index(drop=True)
