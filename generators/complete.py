@@ -50,7 +50,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from journeylab.generators.continuation import Delay, KeyedDraws, continue_batch, layout
+from journeylab.generators.continuation import (
+    QUEUE,
+    Delay,
+    KeyedDraws,
+    continue_batch,
+    layout,
+)
 from journeylab.generators.data import Binning, JourneyData
 from journeylab.journeys.encoding import EncodedJourneys
 from journeylab.journeys.errors import ConfigError, DataError
@@ -95,6 +101,8 @@ def complete_journeys(
     until: str | pd.Timestamp | None = None,
     remove: dict[str, list[str]] | None = None,
     delays: Sequence[EventDelay] = (),
+    later: EventLog | None = None,
+    observed_until: str | pd.Timestamp | None = None,
     latent: str = "posterior",
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
@@ -104,6 +112,13 @@ def complete_journeys(
     thinned out of the continuations ({"channel": ["email"]}: a generated email event
     is dropped from the output and from the history the model conditions on);
     `delays`: generated events re-inserted later (generators/continuation.py).
+    `later`: events (of the prefixes' customers, after their prefixes) that the world
+    inserts into the continuations at their times, e.g. a promotion: the model
+    continues from the prefix as in the other arm and is fed the event when its
+    next event would come after it (a customer whose journey ended first gets none).
+    `observed_until`: the prefixes are whole up to this time (a prefix cut at a day):
+    no journey had an event between its last prefix event and it, so each first new
+    event comes after it, and a journey's end is drawn knowing it was quiet till then.
     `latent`: z drawn from the encoder's q(z | prefix) ("posterior", the default), or
     from the prior (see the module docstring)."""
     _check(gen, prefix, horizon, until)
@@ -112,6 +127,8 @@ def complete_journeys(
     masks = value_masks(gen.encoder, remove, what="removed")
     enc = gen.encoder.encode(prefix)
     delay = _delays(gen.encoder, delays, enc.customer_ids)
+    queued = _later(gen, later, enc)
+    quiet = _quiet(observed_until, prefix.schema.time_start, gen.encoder.time_span, len(enc))
     limit = _limits(enc, gen.encoder.time_span, horizon, until, prefix.schema.time_start)
     bs, data, parts = gen.config.sample_batch_size, JourneyData(enc, gen.codec), []
     width, _ = layout(gen.net.heads, gen.codec.n_numeric)
@@ -119,6 +136,8 @@ def complete_journeys(
         rows = torch.arange(i, min(i + bs, len(enc)))
         draws = KeyedDraws(seed, b, len(rows), width)
         edits = {"remove": masks, "delays": [replace(d, rows=d.rows[rows]) for d in delay]}
+        edits["later"] = None if queued is None else tuple(x[rows] for x in queued)
+        edits["quiet"] = None if quiet is None else quiet[rows]
         parts.append(continue_batch(gen.net, data.take(rows), limit[rows], draws, edits, latent))
     new = _new_events(gen, enc, _stack(parts))
     return _merge(prefix, new)
@@ -191,6 +210,52 @@ def _delays(encoder, delays: Sequence[EventDelay], ids: list[str]) -> list[Delay
         if d.days > 0:  # a delay of 0 days changes nothing: no thinning at all
             out.append(Delay(masks, float(d.days), rows))
     return out
+
+
+def _quiet(until, t0, span: float, n: int) -> torch.Tensor | None:
+    """[n] `until` as a fraction of the window (None stays None)."""
+    if until is None:
+        return None
+    try:
+        secs = (pd.Timestamp(until) - t0).total_seconds()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"observed_until {until!r} is not a time; write e.g. 2024-03-01") from e
+    return torch.full((n,), secs / span, dtype=torch.float32)
+
+
+def _later(gen, later: EventLog | None, enc: EncodedJourneys) -> tuple | None:
+    """`later`'s events per prefix row: times [n, q] as window fractions (inf: none),
+    tokens [n, q, C] 1-based and log numerics [n, q, M]."""
+    if later is None or later.n_events == 0:
+        return None
+    ids = {str(c): i for i, c in enumerate(enc.customer_ids)}
+    extra = gen.encoder.encode(later)
+    problems = [f"customer {c!r} has no prefix" for c in extra.customer_ids if str(c) not in ids]
+    last = (enc.start + enc.gaps.sum(1)) / gen.encoder.time_span  # [n] prefix ends
+    first = extra.start / gen.encoder.time_span
+    early = [
+        c
+        for c, t in zip(extra.customer_ids, first.tolist(), strict=True)
+        if str(c) in ids and t < float(last[ids[str(c)]])
+    ]
+    problems += [f"customer {c!r} has one before its prefix's last event" for c in early]
+    q = int(extra.lengths.max())
+    if q > QUEUE:
+        problems.append(f"{q} events inserted for one customer; at most {QUEUE}")
+    if problems:
+        raise ConfigError("events inserted later: " + "; ".join(problems[:5]))
+    n, C, M = len(enc), extra.tokens.shape[2], extra.numerics.shape[2]
+    at, tok, w = (
+        torch.full((n, q), float("inf")),
+        torch.zeros(n, q, C, dtype=torch.long),
+        torch.zeros(n, q, M),
+    )
+    rows = torch.tensor([ids[str(c)] for c in extra.customer_ids])
+    times = (extra.start[:, None] + extra.gaps.cumsum(1)) / gen.encoder.time_span  # [k, L]
+    ok = extra.mask()[:, :q]
+    at[rows] = torch.where(ok, times[:, :q], torch.tensor(float("inf"))).float()
+    tok[rows], w[rows] = extra.tokens[:, :q], Binning.w_of_u(extra.numerics[:, :q]).float()
+    return at, tok, w
 
 
 def value_masks(encoder, chosen: dict[str, list[str]] | None, *, what: str) -> dict:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from journeylab.generators.data import Batch
+from journeylab.generators.data import Batch, Binning
 from journeylab.generators.io import derive_seed
 
 MAX_TRIES = 64  # resamples of one step; a journey still drawing removed events then ends
@@ -81,15 +81,17 @@ def layout(heads, n_numeric: int) -> tuple[int, list[int]]:
     return 2 + n_numeric + sum(sizes), sizes
 
 
-def sample_fields(heads, h, u, sizes, floor=None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_fields(heads, h, u, sizes, floor=None) -> tuple[torch.Tensor, ...]:
     """`EventHeads.sample` from given uniforms u [n, width] (Gumbel-max per field, each
     field given the embeddings of the ones before, as trained). floor (class [n], place
     [n]) or None: the gap (field 0) no smaller than that bin and place.
-    Returns (end probability [n], classes [n, F])."""
+    Returns (end probability [n], classes [n, F], P(gap >= floor) [n])."""
     x, out, at = h, [], u.shape[1] - sum(sizes)
+    surv = torch.ones(h.shape[0])
     for f, head in enumerate(heads.heads):
         logits = head(x)  # [n, classes]
         if f == 0 and floor is not None:
+            surv = survival(logits, *floor)
             below = torch.arange(sizes[0])[None, :] < floor[0][:, None]
             logits = logits.masked_fill(below, float("-inf"))
         g = u[:, at : at + sizes[f]].clamp(1e-12, 1 - 1e-7)
@@ -98,7 +100,27 @@ def sample_fields(heads, h, u, sizes, floor=None) -> tuple[torch.Tensor, torch.T
         at += sizes[f]
         if f < len(heads.embs):
             x = x + heads.embs[f](k)
-    return torch.sigmoid(heads.end(h).squeeze(-1)), torch.stack(out, dim=1)
+    return torch.sigmoid(heads.end(h).squeeze(-1)), torch.stack(out, dim=1), surv
+
+
+def survival(logits: torch.Tensor, k: torch.Tensor, place: torch.Tensor) -> torch.Tensor:
+    """[n] P(gap >= the value at `place` in bin k) under logits [n, classes] (values
+    uniform inside a bin; class 0, the zero gap, counts as reached)."""
+    p = logits.softmax(-1)
+    above = torch.arange(p.shape[1])[None, :] > k[:, None]
+    part = p.gather(1, k[:, None]).squeeze(1) * torch.where(k > 0, 1 - place, 1.0)
+    return (p * above).sum(1) + part
+
+
+def silence_floor(c, b: Batch, quiet_until: torch.Tensor | None):
+    """The gap floor (class [n], place [n]) of each journey's first new event: no event
+    between its prefix's last and `quiet_until` [n] (window fractions), or None."""
+    if quiet_until is None:
+        return None
+    last = b.abs_t.gather(1, (b.lengths - 1).clamp(min=0)[:, None]).squeeze(1)  # [n]
+    g = c.g_of_gap(((quiet_until - last) * c.span).clamp(min=0))  # [n] log gap
+    k = Binning.to_bin(g, c.gap_bins)
+    return k, torch.where(k > 0, (g * c.gap_bins - (k - 1)).clamp(0, 1), 0.0)
 
 
 def hits(k: torch.Tensor, masks: dict[int, torch.Tensor]) -> torch.Tensor:
@@ -134,6 +156,11 @@ class Queue:
         slot = free[r].float().argmax(1)
         self.t[r, slot], self.tok[r, slot], self.w[r, slot] = at[r], tok[r], w[r]
 
+    def preload(self, at: torch.Tensor, tok: torch.Tensor, w: torch.Tensor) -> None:
+        """Events inserted from the start: times [n, q] (inf: none), tokens, numerics."""
+        q = at.shape[1]
+        self.t[:, :q], self.tok[:, :q], self.w[:, :q] = at, tok, w
+
     def due(self) -> tuple[torch.Tensor, torch.Tensor]:
         """([n] the earliest waiting time, inf when none; [n] its slot)."""
         return self.t.min(1)
@@ -157,16 +184,23 @@ class Step:
     floor: tuple[torch.Tensor, torch.Tensor]
 
 
-def draw_step(net, h, s, draws: KeyedDraws, active, st, edits, queue: Queue) -> Step:
+def draw_step(net, h, s, draws: KeyedDraws, active, st, edits, queue: Queue, quiet=None) -> Step:
     """One step's event for the `active` rows, thinned (see the module docstring):
     events with a removed value, or a delayed one (queued here), are drawn again
-    with the next gap floored at theirs, unless a queued event comes first."""
+    with the next gap floored at theirs, unless a queued event comes first. `quiet`
+    (class [n], place [n]) or None: the floor of the first new event's gap, the time
+    the journey is known to have been quiet; its end flag is drawn given that quiet."""
     c, M = net.codec, net.codec.n_numeric
     _, sizes = layout(net.heads, M)
     u = draws.rows(s, 0)
-    end_p, k = sample_fields(net.heads, h, u, sizes)
     zero = torch.zeros(len(s))
-    step = Step(k, u[:, 1], u[:, 2 : 2 + M], u[:, 0] < end_p, (zero.long(), zero))
+    floor = (zero.long(), zero)
+    if quiet is not None:
+        first = s == 0
+        floor = (torch.where(first, quiet[0], 0), torch.where(first, quiet[1], 0.0))
+    end_p, k, surv = sample_fields(net.heads, h, u, sizes, floor=floor)
+    end_p = end_p / (end_p + (1 - end_p) * surv).clamp(min=1e-12)  # given no event below
+    step = Step(k, u[:, 1], u[:, 2 : 2 + M], u[:, 0] < end_p, floor)
     for r in range(1, MAX_TRIES + 1):
         gap = in_bin(step.k[:, 0], step.place, c.gap_bins, step.floor)
         when = st["abs_t"] + c.gap_of_g(gap) / c.span  # [n] the drawn event's time
@@ -194,7 +228,7 @@ def _redraw(net, h, s, draws: KeyedDraws, r: int, step: Step, drop, sizes) -> No
     place = torch.where(step.k[:, 0] == fk, fu + (1 - fu) * step.place, step.place)
     fk, fu = torch.where(drop, step.k[:, 0], fk), torch.where(drop, place, fu)
     u = draws.rows(s, r)
-    _, k = sample_fields(net.heads, h[drop], u[drop], sizes, floor=(fk[drop], fu[drop]))
+    _, k, _ = sample_fields(net.heads, h[drop], u[drop], sizes, floor=(fk[drop], fu[drop]))
     step.k = step.k.clone()
     step.k[drop] = k
     step.place = torch.where(drop, u[:, 1], step.place)
@@ -206,7 +240,9 @@ def _redraw(net, h, s, draws: KeyedDraws, r: int, step: Step, drop, sizes) -> No
 @torch.no_grad()
 def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent: str) -> dict:
     """Teacher-force each prefix through the decoder, then sample its continuation,
-    thinned by `edits` ({"remove": {field: mask}, "delays": [Delay]}).
+    thinned by `edits` ({"remove": {field: mask}, "delays": [Delay], "later": None or
+    (times [n, q], tokens [n, q, C], numerics [n, q, M]): events queued from the start,
+    "quiet": None or [n] the time up to which each prefix is known to be complete}).
 
     Returns new tokens [n, L, C] (1-based), log numerics w [n, L, M], log gaps g [n, L]
     and n_new [n], the continuation's events only."""
@@ -221,10 +257,13 @@ def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent:
     out = {"tok": torch.zeros(n, L, C, dtype=torch.long), "w": torch.zeros(n, L, M)}
     out.update(g=torch.zeros(n, L), n_new=torch.zeros(n, dtype=torch.long))
     alive, queue = torch.ones(n, dtype=torch.bool), Queue(n, C, M)
+    if edits.get("later") is not None:
+        queue.preload(*edits["later"])
+    quiet = silence_floor(c, b, edits.get("quiet"))
     for t in range(L):
         given = t < b.lengths  # [n] this step is a prefix event
         h = net.step_hidden(st, t)  # [n, d]
-        step = draw_step(net, h, t - b.lengths, draws, alive & ~given, st, edits, queue)
+        step = draw_step(net, h, t - b.lengths, draws, alive & ~given, st, edits, queue, quiet)
         tok, w, g, due = _event(c, step, st, queue, alive & ~given)
         tok = torch.where((~alive | step.ends)[:, None], 0, tok)  # ended: padding, never read
         e = min(t, L_b - 1)

@@ -114,3 +114,34 @@ def test_bad_removals_and_delays_name_the_fix(gen, prefix):
         complete_journeys(gen, prefix, remove={"channel": ["web", "app", "email", "store"]})
     with pytest.raises(ConfigError, match="delay days -1 must be a number of days >= 0"):
         complete_journeys(gen, prefix, delays=[EventDelay(EMAIL, -1)])
+
+
+def test_a_prefix_observed_until_a_time_continues_after_it(gen, prefix):
+    until = pd.Timestamp("2024-03-01")
+    assert (new_events(complete_journeys(gen, prefix, seed=2))["timestamp"] < until).any()
+    done = complete_journeys(gen, prefix, seed=2, observed_until=until)
+    assert len(new_events(done)) > 0 and (new_events(done)["timestamp"] >= until).all()
+    with pytest.raises(ConfigError, match="observed_until 'soon' is not a time"):
+        complete_journeys(gen, prefix, observed_until="soon")
+
+
+def test_an_event_given_for_later_is_fed_at_its_time_and_arms_agree_before(gen, prefix):
+    until = pd.Timestamp("2024-03-01")
+    first = prefix.df.groupby("customer_id").head(1)
+    at = until + pd.Timedelta(days=2)
+    extra = first.assign(timestamp=at, channel="email", event_type="view", amount=0.0)
+    later = EventLog.from_frame(extra, prefix.schema)
+    base = new_events(complete_journeys(gen, prefix, seed=4, observed_until=until))
+    got = new_events(complete_journeys(gen, prefix, seed=4, observed_until=until, later=later))
+    cols = list(base.columns)
+    for cid in prefix.customers:
+        a, b = base[base["customer_id"] == cid], got[got["customer_id"] == cid]
+        pd.testing.assert_frame_equal(
+            a.loc[a["timestamp"] < at, cols].reset_index(drop=True),
+            b.loc[b["timestamp"] < at, cols].reset_index(drop=True),
+        )
+    fed = got[(got["timestamp"] - at).abs() < pd.Timedelta(minutes=2)]
+    assert len(fed) > 0 and (fed["channel"] == "email").all()
+    early = later.df.assign(timestamp=pd.Timestamp("2024-01-01 00:00:01"))
+    with pytest.raises(ConfigError, match="has one before its prefix's last event"):
+        complete_journeys(gen, prefix, later=EventLog.from_frame(early, prefix.schema))
