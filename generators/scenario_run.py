@@ -7,11 +7,15 @@
 Steps: the population's journeys (a log, the simulator's baseline arm or model
 samples), filtered by `where`, are cut to their events before `before_day` (the
 prefixes; customers with none are left out). The interventions change a copy of
-the prefixes. Both sets are completed by the model (generators/complete.py) with
-the same seed, so a customer the intervention does not touch gets the same
-journey in both arms (common random numbers), and per-customer differences give
-the interval (journeys/effects.py). Customers whose treated prefix is empty (all
-their events were on a removed channel) are left out of both arms, and counted.
+the prefixes; what they put on or after the cut (an inserted or delayed event) is
+fed to the model at its time instead, and removed or delayed events are thinned
+from the continuation (generators/scenario.py says what each kind means). Both
+sets are completed by the model (generators/complete.py) with the same seed, so a
+customer the intervention does not touch gets the same journey in both arms, and
+one it touches the same journey up to the intervention (common random numbers);
+per-customer differences give the interval (journeys/effects.py). Customers whose
+treated prefix is empty (all their events were on a removed channel) are left out
+of both arms, and counted.
 
 What the answer means: the model answers with associations it learned from its
 training journeys; where they never contained the intervened pattern the answer
@@ -128,9 +132,10 @@ def arm_outcomes(log: EventLog, ids: pd.Index, oc: Outcomes) -> pd.DataFrame:
 
 
 def banned(log: EventLog, channels: list[str]) -> dict[str, list[str]]:
-    """What continuations may not generate once `channels` are removed: those channels,
-    and every event value seen only on them in `log` (the simulator's email_open and
-    promo_email without email), so the model cannot put them on another channel."""
+    """What is thinned out of the continuations once `channels` are removed: those
+    channels, and every event value seen only on them in `log` (the simulator's
+    email_open and promo_email without email), so the model cannot put them on
+    another channel."""
     if not channels:
         return {}
     df, on = log.df, log.df["channel"].isin(channels)
