@@ -1,7 +1,7 @@
 """What the VAE's posterior z of a prefix knows about the customer (issue 16's completions).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_latent [--train-customers 600] \\
-        [--epochs 20] [--customers 300] [--before-day 60] [--seed 0] [--save DIR]
+        [--epochs 20] [--customers 300] [--before-day 60] [--seed 0] [--save DIR | --load DIR]
 
 A VAE is fitted as bench/scenarios_model.py fits its no-DP model (simulator journeys,
 seed seed + 1000). The journeys of `--customers` other simulated customers are cut
@@ -32,6 +32,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import cross_val_score
 
 from bench.scenarios_model import fit_model
+from journeylab.generators import base
 from journeylab.generators.data import JourneyData
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_text
@@ -73,7 +74,8 @@ def measure(gen, a) -> dict:
     out["segment_accuracy_mu"] = float(cross_val_score(clf, mu, seg, cv=5).mean())
     out["segment_majority"] = float(pd.Series(seg).value_counts(normalize=True).iloc[0])
     for k in TARGETS:
-        y = np.log(t[k].to_numpy(dtype=float) + (1.0 if k == "purchases_after" else 1e-6))
+        y = t[k].to_numpy(dtype=float)
+        y = y if k == "propensity" else np.log1p(y) if k == "purchases_after" else np.log(y)
         r2 = {}
         for name, x in (("mu", mu), ("counts", counts), ("mu+counts", np.hstack([mu, counts]))):
             r2[name] = float(cross_val_score(RidgeCV(), x, y, cv=5, scoring="r2").mean())
@@ -89,10 +91,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--before-day", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", default=None, help="also save the fitted model to this folder")
+    ap.add_argument("--load", default=None, help="a model saved by --save instead of a fit")
     a = ap.parse_args(argv)
     a.dp_config = {}
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    gen = fit_model(a, None)
+    gen = base.load(a.load) if a.load else fit_model(a, None)
     if a.save:
         gen.save(a.save)
     res = {"args": vars(a), "fit_seconds": time.perf_counter() - t0, "load_average_at_start": load0}
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"segment from mu: accuracy {res['segment_accuracy_mu']:.3f} "
             f"(majority class {res['segment_majority']:.3f})",
             "",
-            "| log target | R^2 from mu | from prefix counts | from both |",
+            "| target (log; propensity as is) | R^2 from mu | from prefix counts | from both |",
             "|---|---|---|---|",
             *lines,
         ]
