@@ -11,10 +11,13 @@ Removing events (thinning). A removed event must vanish from the output and from
 the history the model conditions on, so the events it would have led to vanish
 too. The model samples as usual; when it samples an event with a removed value
 at time tau, that event is dropped and the same step is sampled again from the
-same state (the history without it), on the condition that the next event comes
-after tau (the gap's distribution truncated at the dropped event's gap: classes
-below its bin get probability zero, and inside its bin the value lies above it).
-This repeats until a kept event, the journey's end, or the window's end. Masking
+same state (the history without it), on the condition that nothing happened
+before tau: the gap's distribution truncated at the dropped event's gap (classes
+below its bin get probability zero, and inside its bin the value lies above it),
+and the end flag drawn again with P(end | no event before tau) = p / (p + (1 - p)
+P(gap >= tau)) (a step's other outcome is the journey's end: keeping the first
+"no end" would take chances to end away with every removed event). This repeats
+until a kept event, the journey's end, or the window's end. Masking
 the removed values instead would hand their probability to the others (email
 time becomes web and app time), which is not what removing a channel means.
 
@@ -228,9 +231,10 @@ def _redraw(net, h, s, draws: KeyedDraws, r: int, step: Step, drop, sizes) -> No
     place = torch.where(step.k[:, 0] == fk, fu + (1 - fu) * step.place, step.place)
     fk, fu = torch.where(drop, step.k[:, 0], fk), torch.where(drop, place, fu)
     u = draws.rows(s, r)
-    _, k, _ = sample_fields(net.heads, h[drop], u[drop], sizes, floor=(fk[drop], fu[drop]))
-    step.k = step.k.clone()
-    step.k[drop] = k
+    end_p, k, surv = sample_fields(net.heads, h[drop], u[drop], sizes, floor=(fk[drop], fu[drop]))
+    end_p = end_p / (end_p + (1 - end_p) * surv).clamp(min=1e-12)  # quiet since the last event
+    step.k, step.ends = step.k.clone(), step.ends.clone()
+    step.k[drop], step.ends[drop] = k, u[drop, 0] < end_p
     step.place = torch.where(drop, u[:, 1], step.place)
     M = step.num_place.shape[1]
     step.num_place = torch.where(drop[:, None], u[:, 2 : 2 + M], step.num_place)
