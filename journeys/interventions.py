@@ -29,10 +29,10 @@ Kinds (applied in the order given, each to the customers left by the previous):
 Common random numbers: both arms share the customers (drawn from `seed` exactly
 as `simulate` draws them) and every later draw is looked up by (customer, step
 key, slot) in a per-customer stream (`StreamDraws`; the step key counts the
-customer's own events, not the promo emails, so an added or moved promotion does
-not shift the later draws), so a customer the intervention does not touch gets
+customer's events off email, so an added, moved or removed promo email or email
+open does not shift the later draws), so a customer the intervention does not touch gets
 the same journey in both arms, and one it does touch keeps its draws up to the
-intervention and shares them again from its next own event. A no-op intervention
+intervention and shares them again from its next event off email. A no-op intervention
 gives identical logs. The baseline arm is a valid simulator sample, but not
 `simulate(n, seed=seed)`'s log: that one takes its draws from one shared stream
 in call order.
@@ -216,14 +216,16 @@ class StreamDraws:
     changes) never shifts anyone's draws. Normal, exponential and lognormal draws
     are inverse transforms of the same uniforms.
 
-    A step's key is (k, j): k the customer's own events so far (every event but
-    promo emails, which are the world's doing), j the promo emails since the last
-    of them. Every step gets fresh draws: k or j grows with each event, so no key
-    is used twice on one path (reusing the draws of a step a promotion interrupted
-    would bias them: the promotion won the race against those very draws). After a
-    promotion that only one arm has, that arm draws its next step from (k, 1), and
-    from its next own event on both arms are at (k + 1, 0) again: their draws line
-    up. (Keyed by the event count, they would stay one apart for the rest of the run.)
+    A step's key is (k, j): k the customer's events so far that are not on email,
+    j the email events (promo emails, email opens) since the last of those. Every
+    step gets fresh draws: k or j grows with each event, so no key is used twice on
+    one path (reusing the draws of a step a promotion interrupted would bias them:
+    the promotion won the race against those very draws). Email events are what the
+    interventions add, move or remove (promotions, campaigns, the email channel):
+    after a promotion that only one arm has, that arm draws its next step from
+    (k, 1), and from the next event off email on both arms are at (k + 1, 0) again,
+    so their draws line up. (Keyed by the event count, the arms would stay apart
+    for the rest of the run.)
     """
 
     BLOCK = 16

@@ -348,8 +348,8 @@ class _Run:
         self.promo_until = np.full(n, -1, dtype=np.int64)
         self.recent = np.zeros((n, 3))  # decayed counts: purchases P, support S, abandons A
         self.n_events = np.zeros(n, dtype=np.int64)
-        self.own = np.zeros(n, dtype=np.int64)  # events of the customer's own (not promo emails)
-        self.streak = np.zeros(n, dtype=np.int64)  # promo emails since the last own event
+        self.own = np.zeros(n, dtype=np.int64)  # events not on email (the step keys' first part)
+        self.streak = np.zeros(n, dtype=np.int64)  # email events since the last of them
         self.churn_t = np.full(n, -1, dtype=np.int64)  # -1: did not churn in the window
         self.capped = np.zeros(n, dtype=bool)
         self.log: list[tuple[np.ndarray, ...]] = []  # (customer, time, type, channel, amount)
@@ -404,10 +404,10 @@ class _Run:
     def _record(self, a, when, etype, chan, amount) -> None:
         self.t[a], self.last[a], self.chan[a] = when, etype, chan
         self.n_events[a] += 1
-        promo = etype == PROMO
-        self.own[a[~promo]] += 1
-        self.streak[a[~promo]] = 0
-        self.streak[a[promo]] += 1
+        email = (etype == PROMO) | (etype == OPEN)
+        self.own[a[~email]] += 1
+        self.streak[a[~email]] = 0
+        self.streak[a[email]] += 1
         self.log.append((a, when, etype, chan, amount))
         for trig in self.triggers:
             self._fire(trig, a, when, etype)

@@ -114,7 +114,7 @@ def test_reached_customers_keep_their_journeys_up_to_the_promotion(promo_to_prem
 
 
 def test_a_steps_draws_follow_its_own_events_not_the_promo_emails():
-    """The key is (own events, promo emails since the last): a promo streak gets fresh
+    """The key is (events off email, email events since the last): a streak gets fresh
     draws, and the draws realign at the same own-event count."""
     own, streak = np.array([2, 2, 5, 17]), np.array([0, 1, 0, 0])
     one, two = StreamDraws((3,), 4), StreamDraws((3,), 4)
