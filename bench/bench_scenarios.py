@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--latent", choices=("posterior", "prior"), default="posterior")
     ap.add_argument("--epsilons", default="none,8", help="models: 'none' (no DP) or an epsilon")
     ap.add_argument("--dp-config", default="{}", help="JSON config values for the DP models")
+    ap.add_argument("--tag", default="", help="model part: results to scenarios_model_TAG.*")
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
     a.epsilons = parse_epsilons(a.epsilons)
@@ -174,12 +176,17 @@ def parse_epsilons(text: str) -> list[float | None]:
 
 def write_model_part(a: argparse.Namespace, names: list[str], command: str) -> dict:
     results = {"command": command, "customers": a.customers, "reps": a.reps}
+    results["load_average_at_start"] = os.getloadavg()[0]
+    t0 = time.perf_counter()
     results.update(run_model_part(a, names))
     results["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["wall_seconds"] = time.perf_counter() - t0
+    results["load_average_at_end"] = os.getloadavg()[0]
     table = f"`{command}`\n\n" + render_model(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "scenarios_model.json", json.dumps(results, indent=1))
-    atomic_write_text(RESULTS / "scenarios_model.md", table)
+    stem = "scenarios_model" + (f"_{a.tag}" if a.tag else "")
+    atomic_write_text(RESULTS / f"{stem}.json", json.dumps(results, indent=1))
+    atomic_write_text(RESULTS / f"{stem}.md", table)
     print(table)
     return results
 

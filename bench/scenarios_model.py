@@ -161,7 +161,28 @@ def render_model(res: dict) -> str:
         f"VAE on {res['train_customers']} training customers, {res['epochs']} epochs ({fits}), "
         f"completions with z from the {res['latent']}"
     )
-    return outcome_table(head, rows, cols)
+    return outcome_table(head, rows, cols) + "\n" + tally(res) + "\n"
+
+
+def tally(res: dict) -> str:
+    """One line per model: judged rows with the sign right and within 30%, and how many
+    of the first model's variance ratios reach 5."""
+    out = []
+    for m, mr in res["models"].items():
+        rows = [o for sc in mr["scenarios"].values() for o in sc["outcomes"].values()]
+        sign = [o["sign_right"] for o in rows if o["sign_right"] is not None]
+        near = [o["within_30"] for o in rows if o["within_30"] is not None]
+        line = (
+            f"{m}: sign right in {sum(sign)} of {len(sign)} judged rows, within 30% in {sum(near)}"
+        )
+        ratios = [o["variance_ratio"] for o in rows if o["variance_ratio"] is not None]
+        if ratios:
+            line += (
+                f"; variance ratio {min(ratios):.1f}-{max(ratios):.1f}, "
+                f"at least 5 in {sum(r >= 5 for r in ratios)} of {len(ratios)} rows"
+            )
+        out.append(line + ".")
+    return "\n".join(out)
 
 
 def outcome_table(head: str, scenarios: dict, cols: list[tuple[str, str, str]]) -> str:

@@ -21,10 +21,18 @@ Intervention kinds for a model (applied to each prefix, in order):
 - `promotion`: `insert_event` of the simulator's promo email, for `segment`
   (the same fields as the simulator's promotion in journeys/interventions.py);
 - `delay`: move the prefix events of `event_type` by `days` (>= 0) for the
-  customers matching `where`; events moved past the window's end are dropped;
-- `remove_channel`: drop the prefix events on `channel` and ban it in the
-  continuations (the model picks another channel, as if it did not exist);
+  customers matching `where` (events moved past the window's end are dropped), and
+  the same for the continuations' events of that type (thinned and re-inserted);
+- `remove_channel`: drop the prefix events on `channel`, and thin the
+  continuations: an event the model generates on the channel (or with a value
+  only that channel has) is dropped from the journey and from the history the
+  model conditions on, and the model draws its next event after that time;
 - `set_context`: set context `column` to `value` for the customers matching `where`.
+An event that an intervention puts on or after `before_day` (an inserted event, a
+delayed one) is not part of the prefix: both arms continue from the same prefix,
+and the intervened arm's model is fed the event at its time (generators/complete.py
+`later`). Each prefix is observed up to `before_day`: the first new event comes
+after it.
 The simulator's `shift_campaign` has no model equivalent (a model cannot move a
 campaign it has not generated yet); write it as a promotion on the new day.
 

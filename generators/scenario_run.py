@@ -7,11 +7,15 @@
 Steps: the population's journeys (a log, the simulator's baseline arm or model
 samples), filtered by `where`, are cut to their events before `before_day` (the
 prefixes; customers with none are left out). The interventions change a copy of
-the prefixes. Both sets are completed by the model (generators/complete.py) with
-the same seed, so a customer the intervention does not touch gets the same
-journey in both arms (common random numbers), and per-customer differences give
-the interval (journeys/effects.py). Customers whose treated prefix is empty (all
-their events were on a removed channel) are left out of both arms, and counted.
+the prefixes; what they put on or after the cut (an inserted or delayed event) is
+fed to the model at its time instead, and removed or delayed events are thinned
+from the continuation (generators/scenario.py says what each kind means). Both
+sets are completed by the model (generators/complete.py) with the same seed, so a
+customer the intervention does not touch gets the same journey in both arms, and
+one it touches the same journey up to the intervention (common random numbers);
+per-customer differences give the interval (journeys/effects.py). Customers whose
+treated prefix is empty (all their events were on a removed channel) are left out
+of both arms, and counted.
 
 What the answer means: the model answers with associations it learned from its
 training journeys; where they never contained the intervened pattern the answer
@@ -28,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeylab.generators.complete import complete_journeys
+from journeylab.generators.complete import EventDelay, complete_journeys
 from journeylab.generators.scenario import PROMO_EVENT, ModelIntervention, Outcomes, Scenario
 from journeylab.journeys.effects import effect_table, log_outcomes
 from journeylab.journeys.errors import ConfigError
@@ -71,7 +75,9 @@ def run_scenario(
     say("the population's journeys", 0.0)
     full, cf = population_log(gen, sc, seed=seed, base_dir=base_dir)
     before = cut(full, sc.population.before_day)
-    treated = intervene(before, sc.interventions, seed=seed)
+    treated, later = split_at(
+        intervene(before, sc.interventions, seed=seed), sc.population.before_day
+    )
     keep = pd.Index(sorted(set(treated.customers)))
     left_out = full.n_customers - len(keep)
     if len(keep) < 2:
@@ -80,13 +86,15 @@ def run_scenario(
             "raise before_day or use more customers"
         )
     before = before.subset(keep)
-    ban = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
-    kw = {"horizon": sc.horizon, "latent": sc.latent}
+    remove = banned(full, [iv.channel for iv in sc.interventions if iv.kind == "remove_channel"])
+    edits = {"remove": remove, "delays": delays(treated, sc.interventions)}
+    edits["later"] = later.subset(sorted(set(later.customers) & set(keep))) if later else None
+    kw = {"horizon": sc.horizon, "latent": sc.latent, "observed_until": observed(full, sc)}
     say(f"completing the control arm ({len(keep)} customers)", 0.2)
     control = complete_journeys(gen, before, seed=seed, **kw).log
     say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
     other = seed if sc.paired else seed + 1
-    arms = (control, complete_journeys(gen, treated, seed=other, ban=ban, **kw).log)
+    arms = (control, complete_journeys(gen, treated, seed=other, **edits, **kw).log)
     per = tuple(arm_outcomes(a, keep, sc.outcomes) for a in arms)
     est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None
@@ -124,9 +132,10 @@ def arm_outcomes(log: EventLog, ids: pd.Index, oc: Outcomes) -> pd.DataFrame:
 
 
 def banned(log: EventLog, channels: list[str]) -> dict[str, list[str]]:
-    """What continuations may not generate once `channels` are removed: those channels,
-    and every event value seen only on them in `log` (the simulator's email_open and
-    promo_email without email), so the model cannot put them on another channel."""
+    """What is thinned out of the continuations once `channels` are removed: those
+    channels, and every event value seen only on them in `log` (the simulator's
+    email_open and promo_email without email), so the model cannot put them on
+    another channel."""
     if not channels:
         return {}
     df, on = log.df, log.df["channel"].isin(channels)
@@ -173,6 +182,38 @@ def cut(log: EventLog, before_day: int | None) -> EventLog:
         return log
     t = log.schema.time_start + pd.Timedelta(days=before_day)
     return EventLog.from_frame(log.df[log.df[log.time] < t], log.schema)
+
+
+def observed(log: EventLog, sc: Scenario) -> pd.Timestamp | None:
+    """The prefixes' cut: every event before it is in them (None: whole journeys)."""
+    day = sc.population.before_day
+    return None if day is None else log.schema.time_start + pd.Timedelta(days=day)
+
+
+def split_at(log: EventLog, before_day: int | None) -> tuple[EventLog, EventLog | None]:
+    """(the events before `before_day`: the treated prefixes; the events on or after it,
+    which interventions put there: inserted and delayed events, fed to the model at
+    their times as its continuation reaches them, or None when there are none)."""
+    if before_day is None:
+        return log, None
+    t = log.schema.time_start + pd.Timedelta(days=before_day)
+    early = (log.df[log.time] < t).to_numpy()
+    if early.all():
+        return log, None
+    ids = set(log.df.loc[early, log.key])  # a customer with no prefix left is left out
+    late = log.df[~early & log.df[log.key].isin(ids).to_numpy()]
+    later = EventLog.from_frame(late, log.schema) if len(late) else None
+    return EventLog.from_frame(log.df[early], log.schema), later
+
+
+def delays(log: EventLog, ivs: tuple[ModelIntervention, ...]) -> list[EventDelay]:
+    """Each `delay` as a delay of the continuations' events of its type, for its customers."""
+    out = []
+    for iv in ivs:
+        if iv.kind == "delay":
+            who = log.df.loc[_matching(log.df, log, iv.where), log.key].unique()
+            out.append(EventDelay({"event_type": [iv.event_type]}, iv.days, list(who)))
+    return out
 
 
 def intervene(log: EventLog, ivs: tuple[ModelIntervention, ...], *, seed: int) -> EventLog:

@@ -27,12 +27,15 @@ Kinds (applied in the order given, each to the customers left by the previous):
   shifts propensity, engagement and churn hazard by the segment means).
 
 Common random numbers: both arms share the customers (drawn from `seed` exactly
-as `simulate` draws them) and every later draw is looked up by (customer, step,
-slot) in a per-customer stream (`StreamDraws`), so a customer the intervention
-does not touch gets the same journey in both arms, and one it does touch keeps
-its draws up to the intervention. A no-op intervention gives identical logs.
-The baseline arm is a valid simulator sample, but not `simulate(n, seed=seed)`'s
-log: that one takes its draws from one shared stream in call order.
+as `simulate` draws them) and every later draw is looked up by (customer, step
+key, slot) in a per-customer stream (`StreamDraws`; the step key counts the
+customer's events off email, so an added, moved or removed promo email or email
+open does not shift the later draws), so a customer the intervention does not touch gets
+the same journey in both arms, and one it does touch keeps its draws up to the
+intervention and shares them again from its next event off email. A no-op intervention
+gives identical logs. The baseline arm is a valid simulator sample, but not
+`simulate(n, seed=seed)`'s log: that one takes its draws from one shared stream
+in call order.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ __all__ = [
     "outcomes",
     "simulate_counterfactual",
 ]
-PROMO_TAG, INDEPENDENT_TAG, STREAM_TAG = 101, 202, 303  # keys of the derived streams
+PROMO_TAG, INDEPENDENT_TAG, STREAM_TAG, STREAK_TAG = 101, 202, 303, 505  # derived streams
 
 
 @dataclass(frozen=True)
@@ -205,39 +208,46 @@ class Trigger:
 
 
 class StreamDraws:
-    """Common random numbers: the draw of (customer i, step k, slot s) depends on the key only.
+    """Common random numbers: the draw of (customer i, step key, slot s) depends on the key only.
 
     Uniforms come in blocks of BLOCK steps for all customers, [n, BLOCK, N_SLOTS],
-    from `default_rng([*key, block])`, so which customers are still active (the
-    thing an intervention changes) never shifts anyone's draws. Normal, exponential
-    and lognormal draws are inverse transforms of the same uniforms.
+    from `default_rng([*key, STREAM_TAG, block])` (`[..., STREAK_TAG, block, j]` for
+    streak j > 0), so which customers are still active (the thing an intervention
+    changes) never shifts anyone's draws. Normal, exponential and lognormal draws
+    are inverse transforms of the same uniforms.
 
-    A step's index is the customer's event count before it, so every step gets
-    fresh draws. After an event that only one arm has (an added promotion), the
-    arms' indices differ and their later draws no longer line up; reusing
-    the interrupted step's draws instead would realign them but bias them (the
-    promotion won the race against those very draws).
+    A step's key is (k, j): k the customer's events so far that are not on email,
+    j the email events (promo emails, email opens) since the last of those. Every
+    step gets fresh draws: k or j grows with each event, so no key is used twice on
+    one path (reusing the draws of a step a promotion interrupted would bias them:
+    the promotion won the race against those very draws). Email events are what the
+    interventions add, move or remove (promotions, campaigns, the email channel):
+    after a promotion that only one arm has, that arm draws its next step from
+    (k, 1), and from the next event off email on both arms are at (k + 1, 0) again,
+    so their draws line up. (Keyed by the event count, the arms would stay apart
+    for the rest of the run.)
     """
 
     BLOCK = 16
 
     def __init__(self, key: Sequence[int], n: int):
         self.key, self.n = tuple(int(k) for k in key), n
-        self.blocks: dict[int, np.ndarray] = {}
+        self.blocks: dict[tuple[int, int], np.ndarray] = {}
         self.steps = np.zeros(n, dtype=np.int64)
+        self.streak = np.zeros(n, dtype=np.int64)
 
-    def bind(self, steps: np.ndarray) -> None:
-        """Follow the run's per-customer event counts: a step's index is the count before it."""
-        self.steps = steps
+    def bind(self, steps: np.ndarray, streak: np.ndarray) -> None:
+        """Follow the run's per-customer own-event counts and promo streaks (the keys)."""
+        self.steps, self.streak = steps, streak
 
     def random(self, a: np.ndarray, slot: int) -> np.ndarray:
-        k = self.steps[a]
+        k, j = self.steps[a], self.streak[a]
         if slot == sim.NEXT and len(k):  # a step's first draw is for every active customer
             self._evict(int(k.min()) // self.BLOCK)
         u = np.empty(len(a))
-        for b in np.unique(k // self.BLOCK):
-            rows = k // self.BLOCK == b
-            u[rows] = self._block(int(b))[a[rows], k[rows] % self.BLOCK, slot]
+        for b, jj in {(int(x), int(y)) for x, y in zip(k // self.BLOCK, j, strict=True)}:
+            rows = (k // self.BLOCK == b) & (j == jj)
+            u[rows] = self._block(b, jj)[a[rows], k[rows] % self.BLOCK, slot]
         return u
 
     def normal(self, a: np.ndarray, slot: int) -> np.ndarray:
@@ -251,14 +261,15 @@ class StreamDraws:
 
     def _evict(self, lowest: int) -> None:
         """Drop blocks below `lowest`: steps only grow, so no one needs them again."""
-        for b in [b for b in self.blocks if b < lowest]:
+        for b in [b for b in self.blocks if b[0] < lowest]:
             del self.blocks[b]
 
-    def _block(self, b: int) -> np.ndarray:
-        if b not in self.blocks:
-            rng = np.random.default_rng([*self.key, STREAM_TAG, b])
-            self.blocks[b] = rng.random((self.n, self.BLOCK, sim.N_SLOTS))
-        return self.blocks[b]
+    def _block(self, b: int, j: int) -> np.ndarray:
+        if (b, j) not in self.blocks:
+            key = [STREAM_TAG, b] if j == 0 else [STREAK_TAG, b, j]
+            rng = np.random.default_rng([*self.key, *key])
+            self.blocks[(b, j)] = rng.random((self.n, self.BLOCK, sim.N_SLOTS))
+        return self.blocks[(b, j)]
 
 
 @dataclass(frozen=True)

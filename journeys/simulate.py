@@ -298,8 +298,8 @@ class _RngDraws:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
-    def bind(self, steps: np.ndarray) -> None:
-        """The run's per-customer event counts (a step's index); not needed here."""
+    def bind(self, steps: np.ndarray, streak: np.ndarray) -> None:
+        """The run's per-customer step keys (journeys/interventions.py); not needed here."""
 
     def random(self, a: np.ndarray, slot: int) -> np.ndarray:
         return self.rng.random(len(a))
@@ -348,10 +348,12 @@ class _Run:
         self.promo_until = np.full(n, -1, dtype=np.int64)
         self.recent = np.zeros((n, 3))  # decayed counts: purchases P, support S, abandons A
         self.n_events = np.zeros(n, dtype=np.int64)
+        self.own = np.zeros(n, dtype=np.int64)  # events not on email (the step keys' first part)
+        self.streak = np.zeros(n, dtype=np.int64)  # email events since the last of them
         self.churn_t = np.full(n, -1, dtype=np.int64)  # -1: did not churn in the window
         self.capped = np.zeros(n, dtype=bool)
         self.log: list[tuple[np.ndarray, ...]] = []  # (customer, time, type, channel, amount)
-        self.draws.bind(self.n_events)  # updated in place: the index of each customer's step
+        self.draws.bind(self.own, self.streak)  # updated in place: each step's key
 
     def simulate(self) -> None:
         a = np.arange(len(self.t))
@@ -402,6 +404,10 @@ class _Run:
     def _record(self, a, when, etype, chan, amount) -> None:
         self.t[a], self.last[a], self.chan[a] = when, etype, chan
         self.n_events[a] += 1
+        email = (etype == PROMO) | (etype == OPEN)
+        self.own[a[~email]] += 1
+        self.streak[a[~email]] = 0
+        self.streak[a[email]] += 1
         self.log.append((a, when, etype, chan, amount))
         for trig in self.triggers:
             self._fire(trig, a, when, etype)

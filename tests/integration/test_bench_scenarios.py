@@ -58,6 +58,11 @@ def test_the_model_part_at_toy_size_compares_a_vae_and_a_dp_vae_with_the_truth(
     table = (tmp_path / "scenarios_model.md").read_text()
     assert "| promo-premium | purchase_within |" in table
     assert "nodp effect" in table and "eps8 within 30%" in table
+    judged = sum(
+        r["sign_right"] is not None
+        for r in res["models"]["eps8"]["scenarios"]["promo-premium"]["outcomes"].values()
+    )
+    assert "eps8: sign right in " in table and f"of {judged} judged rows" in table
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,13 @@ import pytest
 
 from journeylab.generators import create
 from journeylab.generators.scenario import ModelIntervention, Scenario
-from journeylab.generators.scenario_run import banned, cut, intervene, run_scenario
+from journeylab.generators.scenario_run import (
+    banned,
+    cut,
+    intervene,
+    population_log,
+    run_scenario,
+)
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import Intervention
 from journeylab.journeys.simulate import simulate
@@ -51,12 +57,39 @@ def test_a_promotion_adds_one_promo_on_its_day_to_its_segment_only(gen):
     )
     got = treated.loc[promo, ["customer_id", "segment"]]
     assert len(got) > 0 and (got["segment"] == "budget").all()
-    assert not got["customer_id"].duplicated().any()
+    # the intervention adds exactly one (the continuation may draw more of its own)
+    ivs = (ModelIntervention.from_dict({"kind": "promotion", "day": 60, "segment": "budget"}),)
+    prefixes = cut(simulate(40, seed=0)[0], 60)
+    added = intervene(prefixes, ivs, seed=0).df.merge(prefixes.df, how="left", indicator=True)
+    added = added[added["_merge"] == "left_only"]
+    assert (added["event_type"] == "promo_email").all() and (added["segment"] == "budget").all()
+    assert not added["customer_id"].duplicated().any() and len(added) > 0
     # everyone outside the segment: the same journey in both arms (common random numbers)
     others = base.loc[base["segment"] != "budget", "customer_id"].unique()
     a = base[base["customer_id"].isin(others)].reset_index(drop=True)
     b = treated[treated["customer_id"].isin(others)].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_arms_agree_until_an_inserted_promotion_and_continue_after_the_cut(gen):
+    ivs = [{"kind": "promotion", "day": 60, "segment": "budget"}]
+    sc = scenario(ivs)
+    res = run_scenario(gen, sc, seed=2)
+    prefixes = cut(population_log(gen, sc, seed=2, base_dir=".")[0], 60)
+    added = intervene(prefixes, sc.interventions, seed=2).df.merge(
+        prefixes.df, how="left", indicator=True
+    )
+    at = added[added["_merge"] == "left_only"].set_index("customer_id")["timestamp"]
+    assert len(at) > 3
+    day = pd.Timestamp("2024-03-01")
+    for arm in res.arms:  # nothing new before the cut: the prefixes are whole up to it
+        new = arm.df.merge(prefixes.df, how="left", indicator=True)["_merge"] == "left_only"
+        assert (arm.df.loc[new.to_numpy(), "timestamp"] >= day).all()
+    base, treated = (a.df for a in res.arms)
+    for cid, t in at.items():
+        a = base[(base["customer_id"] == cid) & (base["timestamp"] < t)].reset_index(drop=True)
+        b = treated[(treated["customer_id"] == cid) & (treated["timestamp"] < t)]
+        pd.testing.assert_frame_equal(a, b.reset_index(drop=True))
 
 
 def test_removing_a_channel_removes_it_from_prefix_and_continuation(gen):

@@ -13,6 +13,7 @@ from journeylab.journeys import simulate as sim
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.interventions import (
     Intervention,
+    StreamDraws,
     effects,
     outcomes,
     simulate_counterfactual,
@@ -102,6 +103,27 @@ def test_customers_the_intervention_misses_keep_their_journeys(promo_to_premium)
         .reset_index(drop=True)
         .equals(treated[treated["segment"] == "premium"].reset_index(drop=True))
     )
+
+
+def test_reached_customers_keep_their_journeys_up_to_the_promotion(promo_to_premium):
+    base, treated = (arm[0].df for arm in (promo_to_premium.baseline, promo_to_premium.intervened))
+    day = base["timestamp"].dt.normalize().min() + pd.Timedelta(days=PROMO_DAY)
+    a, b = base[base["timestamp"] < day], treated[treated["timestamp"] < day]
+    assert (a["segment"] == "premium").sum() > 50
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_a_steps_draws_follow_its_own_events_not_the_promo_emails():
+    """The key is (events off email, email events since the last): a streak gets fresh
+    draws, and the draws realign at the same own-event count."""
+    own, streak = np.array([2, 2, 5, 17]), np.array([0, 1, 0, 0])
+    one, two = StreamDraws((3,), 4), StreamDraws((3,), 4)
+    one.bind(own, streak)
+    two.bind(own.copy(), np.zeros(4, dtype=np.int64))
+    u, v = one.random(np.arange(4), sim.NEXT), two.random(np.arange(4), sim.NEXT)
+    assert u[0] == v[0] and u[2] == v[2] and u[3] == v[3] and u[1] != v[1]
+    two.steps[1] = 3  # the next own event after the streak: a fresh key, unlike (2, 1)
+    assert two.random(np.array([1]), sim.NEXT)[0] not in (u[1], v[1])
 
 
 @pytest.mark.parametrize("channel", ["email", "social", "call_centre", "store"])
