@@ -43,42 +43,31 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
-from journeylab.generators.calendar import Calendar, n_tables, noisy_counts, token_keys
+from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
+from journeylab.generators.profile_counts import (
+    LENGTH_EDGES,
+    SPAN_BINS,
+    START_BINS,
+    ProfileCounts,
+    constant_counts,
+    journey_shape,
+    length_class,
+    share_sums_by_value,
+)
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
-from journeylab.journeys.orders import breaks_order, order_rules
+from journeylab.journeys.orders import breaks_order
+from journeylab.journeys.streamed import StreamedLog
 
-LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
-SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.15}  # optional; the rest scale down
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
-START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
-
-
-def length_class(lengths: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
-
-
-def journey_shape(log: EventLog) -> pd.DataFrame:
-    """Per customer (log order): length, span seconds, seconds from first event to the end
-    of the time window, and the shape cell."""
-    t = log.df[log.time]
-    g = t.groupby(log.df[log.key], sort=False)
-    first, last, n = g.min(), g.max(), g.size()
-    end = log.schema.time_end if log.schema.time_end is not None else t.max()
-    span = (last - first).dt.total_seconds().to_numpy()
-    room = np.maximum((end - first).dt.total_seconds().to_numpy(), 1.0)
-    sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
-    lengths = n.to_numpy()
-    cell = length_class(lengths) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
-    return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
 
 
 @dataclass
@@ -98,51 +87,46 @@ class JourneyProfile:
     # --- fit -------------------------------------------------------------------------
     @classmethod
     def fit(
-        cls, log: EventLog, *, epsilon: float | None, seed: int, parts: tuple[str, ...] = ()
+        cls,
+        log: EventLog | StreamedLog,
+        *,
+        epsilon: float | None,
+        seed: int,
+        parts: tuple[str, ...] = (),
     ) -> JourneyProfile:
+        """The profile of `log`, one file or partitioned (streamed: never held whole): the
+        counts come from streamed passes (generators/profile_counts.py) and get their noise
+        in one fixed order, so both give the same profile."""
         rng = np.random.default_rng(seed)
         shares = profile_shares(parts)
         eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
-        shape = journey_shape(log)
-        cells = len(LENGTH_EDGES) * SPAN_BINS
-        counts = np.bincount(shape["cell"], minlength=cells)
-        sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng)
+        counts = ProfileCounts.gather(log, parts=parts, private=epsilon is not None)
+        sh = noisy_counts(counts.shape, None if eps["shape"] is None else 1 / eps["shape"], rng)
         starts = None
-        if log.schema.time_end is not None:  # each customer is in one bin: sensitivity 1
-            first = log.df.groupby(log.key, sort=False)[log.time].min()
-            frac = (first - log.schema.time_start) / (log.schema.time_end - log.schema.time_start)
-            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
+        if counts.starts is not None:  # each customer is in one bin: sensitivity 1
             scale = None if eps["start"] is None else 1 / eps["start"]
-            starts = noisy_counts(np.bincount(b, minlength=START_BINS), scale, rng).tolist()
+            starts = noisy_counts(counts.starts, scale, rng).tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
-        calendar = Calendar.fit(log, scale=cal_scale, rng=rng)
-        consts = _constants(log, eps["constants"], rng)
+        calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
+        cols = [c.name for c in log.schema.events]
+        consts = _constants_from(counts.constants, cols, eps["constants"], rng)
         rhy = vals = None
         if "rhythm" in parts:  # three tables, each moved by at most 1 by one customer
             scale = None if eps["rhythm"] is None else RHYTHM_TABLES / eps["rhythm"]
-            rhy = Rhythm.fit(
-                log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
-            ).to_dict()
+            rhy = Rhythm.release(counts.rhythm, scale=scale, rng=rng).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
             scale = None if eps["values"] is None else n_cols / eps["values"]
-            vals = Values.fit(log, scale=scale, rng=rng).to_dict()
+            vals = Values.fit(log, scale=scale, rng=rng).to_dict()  # a pass per column
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
-            types = log.schema.column("event_type").values
-            sums = {
-                "event_type": share_sums(log, log.df["event_type"], types),
-                "token": share_sums(log, token_keys(log.df, log), calendar.tokens),
-            }
-            for col in log.schema.event_names("numeric"):  # events of a type valued 0
-                zero = log.df["event_type"].astype(str).where(log.df[col] == 0)
-                sums[f"zeros:{col}"] = share_sums(log, zero, types)
+            sums = counts.mix_sums(log, calendar.tokens)
             scale = None if eps["mix"] is None else len(sums) / eps["mix"]
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
             mix["scale"] = [float(scale or 0.0)]
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
-        orders = order_rules(log) if epsilon is None else None
+        orders = counts.orders.rules() if counts.orders is not None else None
         return cls(
             shape=sh.tolist(),
             calendar=calendar.to_dict(),
@@ -256,11 +240,8 @@ class JourneyProfile:
 def share_sums(log: EventLog, of: pd.Series, values) -> np.ndarray:
     """[values] each value's share of a customer's events (`of`, one per event; missing:
     none of the values), summed over customers: each customer adds at most 1 in all."""
-    n = log.df.groupby(log.key, sort=False).size()
-    has = of.notna()
-    counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
-    counts = counts.reindex(index=n.index, columns=[str(v) for v in values or []], fill_value=0)
-    return counts.div(n, axis=0).sum().to_numpy(float)
+    sums = share_sums_by_value(log, of)
+    return sums.reindex([str(v) for v in values or []], fill_value=0.0).to_numpy(float)
 
 
 def mix_usable(mix: dict | None) -> bool:
@@ -394,18 +375,21 @@ def _cell_distance(a: int, b: int) -> int:
 
 
 def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
-    """Event columns constant within journeys: the (noisy) number of journeys in which
-    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys plus
-    two noise scales (but never above MAX_VARYING of them), and there are at least 20 of
-    those. One customer moves each count
-    by at most 1. (Without the allowance for the noise, a home store that never varies
-    was called constant on a coin flip: on 1,000 customers at epsilon 8 the scale is
-    about 20 and the bar 2.5.)"""
     cols = [c.name for c in log.schema.events]
+    return _constants_from(constant_counts(log), cols, epsilon, rng)
+
+
+def _constants_from(counts: np.ndarray, cols: list[str], epsilon: float | None, rng) -> list[str]:
+    """Event columns constant within journeys: the (noisy) number of journeys in which
+    they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
+    CONSTANT_SHARE of the (noisy) number of multi-event journeys plus two noise scales (but
+    never above MAX_VARYING of them), and there are at least 20 of those. One customer
+    moves each count by at most 1. (Without the allowance for the noise, a home store
+    that never varies was called constant on a coin flip: on 1,000 customers at epsilon
+    8 the scale is about 20 and the bar 2.5.)"""
     if not cols:
         return []
-    varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
-    counts = np.append(varies, float(log.lengths().gt(1).sum()))  # [C + 1]
+    counts = np.asarray(counts, float)  # [C + 1]
     scale = 0.0 if epsilon is None else len(counts) / epsilon
     if epsilon is not None:
         counts = counts + rng.laplace(0.0, scale, size=counts.shape)

@@ -1,0 +1,152 @@
+"""The journey profile's counts that need no randomness, gathered in one pass over a log.
+
+    counts = ProfileCounts.gather(log, parts=("rhythm", "mix"), private=True)
+    counts.shape, counts.starts, counts.constants, counts.rhythm, counts.mix, counts.orders
+
+Each count is a sum over customers (a customer's cell, its first-event bin, whether a
+column varies within it, its gap tables, its shares of event types and tokens), so it
+adds up over chunks of whole journeys: an EventLog is one chunk, a partitioned dataset
+(journeys/streamed.py) is read chunk by chunk and never held whole. The profile
+(generators/profile.py) adds the noise afterwards, in the order it always has, so a
+log gives the same profile from one file as from a partitioned folder. The parts that
+draw random numbers per event (the calendar's and the values' capped weights under DP)
+take their own passes there, in the same order as over the whole log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from journeylab.generators import rhythm
+from journeylab.generators.calendar import declared_tokens, token_keys
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.orders import OrderEvidence
+from journeylab.journeys.streamed import StreamedLog, each_chunk
+
+LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233)  # class k: [e_k, e_k+1)
+SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
+START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
+
+
+def length_class(lengths: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
+
+
+def journey_shape(log: EventLog, *, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Per customer (log order): length, span seconds, seconds from first event to the end
+    of the time window, and the shape cell. `end`: the window's end (default: the
+    schema's, else the log's last event; a chunk of a log is given the whole log's)."""
+    t = log.df[log.time]
+    g = t.groupby(log.df[log.key], sort=False)
+    first, last, n = g.min(), g.max(), g.size()
+    if end is None:
+        end = log.schema.time_end if log.schema.time_end is not None else t.max()
+    span = (last - first).dt.total_seconds().to_numpy()
+    room = np.maximum((end - first).dt.total_seconds().to_numpy(), 1.0)
+    sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
+    lengths = n.to_numpy()
+    cell = length_class(lengths) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
+    return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
+
+
+def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
+    """value -> its share of a customer's events (`of`, one per event; missing: none of
+    the values), summed over customers: each customer adds at most 1 in all."""
+    n = log.df.groupby(log.key, sort=False).size()
+    has = of.notna()
+    counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
+    counts = counts.reindex(index=n.index, fill_value=0)
+    return counts.div(n, axis=0).sum()
+
+
+def constant_counts(log: EventLog) -> np.ndarray:
+    """[C + 1]: journeys in which each event column varies, then multi-event journeys."""
+    cols = [c.name for c in log.schema.events]
+    varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
+    return np.append(varies if cols else np.zeros(0), float(log.lengths().gt(1).sum()))
+
+
+@dataclass
+class ProfileCounts:
+    shape: np.ndarray  # [cells] customers per (length class, span bin)
+    starts: np.ndarray | None  # [START_BINS] customers by first-event time (declared window)
+    constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
+    rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
+    mix: dict[str, pd.Series] | None = None  # table -> value -> customers' shares (summed)
+    orders: OrderEvidence | None = None  # non-private fits only
+    tokens: list[str] = field(default_factory=list)  # token values the mix is read for
+
+    @classmethod
+    def gather(
+        cls, log: EventLog | StreamedLog, *, parts: tuple[str, ...], private: bool
+    ) -> ProfileCounts:
+        end = log.schema.time_end if log.schema.time_end is not None else _time_max(log)
+        cells = len(LENGTH_EDGES) * SPAN_BINS
+        out = cls(
+            shape=np.zeros(cells, dtype=np.int64),
+            starts=None if log.schema.time_end is None else np.zeros(START_BINS, np.int64),
+            constants=np.zeros(len(log.schema.events) + 1),
+            orders=None if private else OrderEvidence(),
+        )
+        for chunk in each_chunk(log):
+            out._add(chunk, end, parts)
+        return out
+
+    def _add(self, log: EventLog, end, parts: tuple[str, ...]) -> None:
+        shape = journey_shape(log, end=end)
+        self.shape += np.bincount(shape["cell"], minlength=len(self.shape))
+        if self.starts is not None:  # each customer is in one bin: sensitivity 1
+            first = log.df.groupby(log.key, sort=False)[log.time].min()
+            s = log.schema
+            frac = (first - s.time_start) / (s.time_end - s.time_start)
+            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
+            self.starts += np.bincount(b, minlength=START_BINS)
+        self.constants += constant_counts(log)
+        if "rhythm" in parts:
+            n = len(LENGTH_EDGES)
+            part = rhythm.chunk_counts(log, length_class=length_class, n_classes=n)
+            self.rhythm = {k: self.rhythm[k] + v for k, v in part.items()} if self.rhythm else part
+        if "mix" in parts:
+            self._add_mix(log)
+        if self.orders is not None:
+            self.orders.add(log)
+
+    def _add_mix(self, log: EventLog) -> None:
+        part = {
+            "event_type": share_sums_by_value(log, log.df["event_type"]),
+            "token": share_sums_by_value(log, token_keys(log.df, log)),
+        }
+        for col in log.schema.event_names("numeric"):  # events of a type valued 0
+            zero = log.df["event_type"].astype(str).where(log.df[col] == 0)
+            part[f"zeros:{col}"] = share_sums_by_value(log, zero)
+        if self.mix is None:
+            self.mix = part
+        else:
+            self.mix = {k: self.mix[k].add(v, fill_value=0.0) for k, v in part.items()}
+
+    def mix_sums(self, log: EventLog | StreamedLog, tokens: list[str]) -> dict[str, np.ndarray]:
+        """The mix tables over the values the profile reads them for (absent values: 0)."""
+        types = [str(v) for v in log.schema.column("event_type").values or []]
+        wanted = {"event_type": types, "token": [str(t) for t in tokens]}
+        mix = self.mix or {}
+        return {
+            k: v.reindex(wanted.get(k, types), fill_value=0.0).to_numpy(float)
+            for k, v in mix.items()
+        }
+
+
+def tokens_of(log: EventLog | StreamedLog, *, private: bool) -> list[str]:
+    """The calendar's token rows: declared, or (no DP only) the ones the data has."""
+    names = declared_tokens(log)
+    if names is not None:
+        return names
+    if private:
+        return []
+    return sorted(set().union(*(set(token_keys(c.df, c)) for c in each_chunk(log))))
+
+
+def _time_max(log: EventLog | StreamedLog) -> pd.Timestamp:
+    return log.time_max() if isinstance(log, StreamedLog) else log.df[log.time].max()
