@@ -35,6 +35,7 @@ from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write
 from journeylab.journeys.partitioned import default_parts, drop_partitioned, write_blocks
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -152,6 +153,7 @@ class SequenceGenerator(abc.ABC):
     name: ClassVar[str] = ""
     supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
     supports_ddp: ClassVar[bool] = False  # True when fit(devices=K) trains in K processes
+    streams: ClassVar[bool] = False  # True when fit takes a StreamedLog (never held whole)
 
     release: dict[str, Any] | None = None  # the whole release's record, set by fit
 
@@ -173,10 +175,18 @@ class SequenceGenerator(abc.ABC):
         as epsilon = inf. `self.release` holds the whole record (DP preprocessing
         plus training); `self.privacy_record` the training part.
         """
-        if not isinstance(log, EventLog):
+        if not isinstance(log, EventLog | StreamedLog):
             raise DataError(
                 f"fit() needs a validated EventLog, got {type(log).__name__}",
-                fix="build it with EventLog.from_frame(df, schema) or EventLog.read",
+                fix="build it with EventLog.from_frame(df, schema) or EventLog.read (a "
+                "partitioned dataset: StreamedLog.open)",
+            )
+        if isinstance(log, StreamedLog) and not self.streams:
+            raise ConfigError(
+                f"generator '{self.name}' needs the whole log in memory, and {log.path} is a "
+                f"partitioned dataset read in chunks; fit one of "
+                f"{sorted(n for n, c in registry().items() if c.streams)}, or read it whole "
+                "for this one (EventLog.read(path, schema)), memory permitting"
             )
         if privacy is not None and not isinstance(privacy, PrivacyBudget):
             raise ConfigError(

@@ -40,6 +40,7 @@ from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.dpsgd import DPPlan, plan_dpsgd
 
@@ -51,6 +52,7 @@ class NeuralGenerator(SequenceGenerator):
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
     supports_ddp: ClassVar[bool] = True
+    streams: ClassVar[bool] = True  # encoded chunk by chunk, profile from streamed passes
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times
     calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
     PILOT: ClassVar[int] = 400  # journeys per calibration round
@@ -96,7 +98,7 @@ class NeuralGenerator(SequenceGenerator):
 
     def _fit(
         self,
-        log: EventLog,
+        log: EventLog | StreamedLog,
         *,
         privacy: PrivacyBudget | None = None,
         progress_bar: bool = False,
@@ -115,7 +117,7 @@ class NeuralGenerator(SequenceGenerator):
         """
         encoder = JourneyEncoder(log.schema)
         codec = Binning.make(encoder, self.config)
-        longest = int(log.lengths().max())
+        longest = log.longest() if isinstance(log, StreamedLog) else int(log.lengths().max())
         if longest > codec.max_length:
             raise ConfigError(
                 f"the log has journeys of {longest} events but max_length is "
