@@ -34,3 +34,34 @@ def test_truncation_of_a_partitioned_dataset_is_refused(tmp_path, tiny_log):
     write_partitioned(tiny_log, tmp_path / "ds", parts=2)
     with pytest.raises(ConfigError, match="--truncate does not apply to the partitioned"):
         StreamedLog.open(tmp_path / "ds", tiny_log.schema, truncate=True)
+
+
+def test_streamed_split_puts_the_same_customers_on_each_side(tmp_path, tiny_schema):
+    from journeylab.journeys.eventlog import split_by_customer
+    from journeylab.journeys.partitioned import read_partitioned
+    from journeylab.journeys.streamed_split import split_streamed
+
+    log = EventLog.from_frame(tiny_frame(80, seed=5), tiny_schema)
+    write_partitioned(log, tmp_path / "ds", parts=3)
+    train, hold = split_by_customer(log, holdout=0.3, seed=4)
+    m_train, m_hold = split_streamed(
+        StreamedLog.open(tmp_path / "ds", log.schema), tmp_path / "out", holdout=0.3, seed=4
+    )
+    pd.testing.assert_frame_equal(read_partitioned(tmp_path / "out" / "train.parquet"), train.df)
+    pd.testing.assert_frame_equal(read_partitioned(tmp_path / "out" / "holdout.parquet"), hold.df)
+    assert (m_train["fingerprint"], m_hold["fingerprint"]) == (
+        train.fingerprint(),
+        hold.fingerprint(),
+    )
+    assert m_train["parts"] == 3 and (tmp_path / "out" / "schema.yaml").is_file()
+
+
+def test_a_split_that_leaves_a_side_empty_writes_nothing(tmp_path, tiny_schema):
+    from journeylab.journeys import DataError
+    from journeylab.journeys.streamed_split import split_streamed
+
+    log = EventLog.from_frame(tiny_frame(1, seed=5), tiny_schema)
+    write_partitioned(log, tmp_path / "ds", parts=2)
+    with pytest.raises(DataError, match="left one side empty; nothing was written"):
+        split_streamed(StreamedLog.open(tmp_path / "ds", log.schema), tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
