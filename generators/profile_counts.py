@@ -54,12 +54,18 @@ def journey_shape(log: EventLog, *, end: pd.Timestamp | None = None) -> pd.DataF
 
 def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
     """value -> its share of a customer's events (`of`, one per event; missing: none of
-    the values), summed over customers: each customer adds at most 1 in all."""
-    n = log.df.groupby(log.key, sort=False).size()
-    has = of.notna()
-    counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
-    counts = counts.reindex(index=n.index, fill_value=0)
-    return counts.div(n, axis=0).sum()
+    the values), summed over customers: each customer adds at most 1 in all.
+
+    Counted with numpy ([values, customers] shares, summed per value in customer order):
+    a pandas crosstab grouped each (customer, value) cell in Python, 2 s per 20,000
+    customers."""
+    customer, _ = pd.factorize(log.df[log.key].to_numpy(), sort=False)  # log order
+    n = np.bincount(customer)
+    has = of.notna().to_numpy()
+    code, values = pd.factorize(of[has].astype(str).to_numpy(), sort=False)
+    counts = np.zeros((len(values), len(n)))
+    np.add.at(counts, (code, customer[has]), 1.0)
+    return pd.Series((counts / n).sum(axis=1), index=values, dtype=float)
 
 
 def constant_counts(log: EventLog) -> np.ndarray:
