@@ -96,7 +96,8 @@ def test_same_profile_from_a_folder_read_in_small_chunks(sim, monkeypatch, epsil
         assert other["shape"] != whole["shape"]  # the noise is there, and seeded
 
 
-def test_dp_fit_on_a_folder_equals_the_fit_on_one_file(tmp_path, tiny_schema, monkeypatch):
+@pytest.mark.parametrize("model", ["vae", "gan"])
+def test_dp_fit_on_a_folder_equals_the_fit_on_one_file(tmp_path, tiny_schema, monkeypatch, model):
     log = EventLog.from_frame(tiny_frame(40, seed=7), tiny_schema)
     folder = _partitioned(log, tmp_path / "ds")
     monkeypatch.setattr(streamed, "CHUNK", 11)
@@ -107,7 +108,7 @@ def test_dp_fit_on_a_folder_equals_the_fit_on_one_file(tmp_path, tiny_schema, mo
     monkeypatch.setattr("journeylab.journeys.eventlog.read_partitioned", never_whole)
     fits = []
     for i, source in enumerate((log, folder)):
-        gen = generators.create("vae", SMALL)
+        gen = generators.create(model, SMALL)
         gen.fit(source, privacy=PrivacyBudget(epsilon=8), ledger=Ledger(tmp_path / f"l{i}.jsonl"))
         fits.append(gen)
     a, b = fits
