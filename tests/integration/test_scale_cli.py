@@ -42,3 +42,5 @@ def test_the_whole_path_on_a_partitioned_dataset(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "report/report.json").read_text())
     assert report["scale"]["customers"] == {"train": n_train, "holdout": n_hold, "synthetic": 40}
     assert report["scale"]["subsample_customers"]["train"] == min(n_train, 100)
+    html = (tmp_path / "report/report.html").read_text()
+    assert "A subsample of customers (seed 0;" in html
