@@ -120,6 +120,17 @@ def check_fitted(gen: SequenceGenerator, fitted: bool) -> None:
         )
 
 
+def check_streams(gen: SequenceGenerator, log: EventLog | StreamedLog) -> None:
+    """Refuse a StreamedLog for a generator that needs the whole log in memory."""
+    if isinstance(log, StreamedLog) and not gen.streams:
+        raise ConfigError(
+            f"generator '{gen.name}' needs the whole log in memory, and {log.path} is a "
+            f"partitioned dataset read in chunks; fit one of "
+            f"{sorted(n for n, c in registry().items() if c.streams)}, or read it whole "
+            "for this one (EventLog.read(path, schema)), memory permitting"
+        )
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -181,13 +192,7 @@ class SequenceGenerator(abc.ABC):
                 fix="build it with EventLog.from_frame(df, schema) or EventLog.read (a "
                 "partitioned dataset: StreamedLog.open)",
             )
-        if isinstance(log, StreamedLog) and not self.streams:
-            raise ConfigError(
-                f"generator '{self.name}' needs the whole log in memory, and {log.path} is a "
-                f"partitioned dataset read in chunks; fit one of "
-                f"{sorted(n for n, c in registry().items() if c.streams)}, or read it whole "
-                "for this one (EventLog.read(path, schema)), memory permitting"
-            )
+        check_streams(self, log)
         if privacy is not None and not isinstance(privacy, PrivacyBudget):
             raise ConfigError(
                 f"privacy must be a PrivacyBudget, got {type(privacy).__name__}; "

@@ -18,6 +18,7 @@ from journeylab.journeys.simulate import simulate
 from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
+from journeylab.runs import fit_run
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 SMALL = {"d_model": 16, "n_layers": 2, "batch_size": 8, "epochs": 1, "seed": 3}
@@ -123,8 +124,12 @@ def test_dp_fit_on_a_folder_equals_the_fit_on_one_file(tmp_path, tiny_schema, mo
 
 def test_a_generator_that_needs_the_whole_log_refuses_a_folder(tmp_path, tiny_log):
     folder = _partitioned(tiny_log, tmp_path / "ds")
+    ledger = Ledger(tmp_path / "l.jsonl")
     with pytest.raises(ConfigError, match="generator 'par' needs the whole log in memory"):
-        generators.create("par", {}).fit(folder, ledger=Ledger(tmp_path / "l.jsonl"))
+        generators.create("par", {}).fit(folder, ledger=ledger)
+    with pytest.raises(ConfigError, match="fit one of \\['gan', 'vae'\\]"):
+        fit_run(folder, model="par", ledger=ledger)  # refused before any MLflow run opens
+    assert not ledger.entries()
 
 
 def test_undeclared_domains_under_dp_are_refused_before_any_charge(tmp_path, tiny_log):
