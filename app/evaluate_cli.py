@@ -51,6 +51,13 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of detection, audits, SDMetrics.")] = 0,
     max_targets: Annotated[int, typer.Option(help="Customers per side in audits.")] = 2000,
+    max_customers: Annotated[
+        int,
+        typer.Option(
+            help="With a partitioned input: customers of each log (a seeded subsample) in "
+            "detection, audits, TSTR, SDMetrics and plots; n-gram and W1 counts use all."
+        ),
+    ] = 20_000,
     sdmetrics: Annotated[
         bool, typer.Option("--sdmetrics/--no-sdmetrics", help="SDMetrics' QualityReport too.")
     ] = True,
@@ -64,6 +71,7 @@ def evaluate(
     from journeylab.evaluation.report import EvaluateConfig
 
     settings = {"seed": seed, "max_targets": max_targets, "sdmetrics": sdmetrics}
+    settings["max_customers"] = max_customers
     if _split(models):
         settings["models"] = _split(models)
     if _split(task):

@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import child_env, peak_rss_mb, run_child
+from bench.common import child_env, parse_config, peak_rss_mb, run_child
+from bench.scale_fit import fit_once
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
@@ -76,17 +77,19 @@ def scan_once(work: Path) -> dict:
     }
 
 
-def measure(customers: int, mode: str, seed: int, timeout: float) -> dict:
-    """One build in a fresh child process (and the scan of a partitioned one in another),
-    in a temporary folder removed afterwards."""
+def measure(customers: int, mode: str, seed: int, timeout: float, fit: list[str]) -> dict:
+    """One build in a fresh child process (and the scan of a partitioned one in another,
+    or with `fit` (the child's fit options) a DP fit of it, whose open is that scan), in
+    a temporary folder removed afterwards."""
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     cmd = [sys.executable, "-m", "bench.bench_scale", "--child", str(customers)]
     cmd += ["--modes", mode, "--seed", str(seed), "--work", str(work)]
     try:
         result, err = run_child(cmd, timeout=timeout, env=child_env())
         if result is not None and result["partitioned"]:
-            scan, err = run_child([*cmd, "--scan"], timeout=timeout, env=child_env())
-            result = None if scan is None else {**result, **scan}
+            then, err = run_child([*cmd, *(fit or ["--scan"])], timeout=timeout, env=child_env())
+            key = "fit" if fit else "scan"
+            result = None if then is None else {**result, **({key: then} if fit else then)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if result is None:
@@ -113,14 +116,19 @@ def parse_modes(text: str) -> list[str]:
 
 
 def save(results: list[dict], command: str) -> Path:
-    """Merge `results` into bench/results/scale.json, keyed by size and mode."""
+    """Merge `results` into bench/results/scale.json: builds keyed by size and mode, DP
+    fits by size and steps."""
     path = RESULTS / "scale.json"
     old = json.loads(path.read_text()) if path.exists() else {}
-    runs = old.get("builds", {})
+    runs, fits = old.get("builds", {}), old.get("fits", {})
     for r in results:
-        if "error" not in r:  # a failed run (printed) never replaces a measured one
+        if "error" in r:  # a failed run (printed) never replaces a measured one
+            continue
+        if "fit" in r:
+            fits[f"{r['customers']} steps{r['fit']['steps']}"] = {**r, "command": command}
+        else:
             runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
-    return atomic_write_text(path, json.dumps({"builds": runs}, indent=1))
+    return atomic_write_text(path, json.dumps({"builds": runs, "fits": fits}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -130,15 +138,33 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--modes", default="auto", help=f"any of {sorted(MODES)}")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per build")
+    ap.add_argument(
+        "--fit-steps",
+        type=int,
+        default=0,
+        help="also a DP fit of each (partitioned) build, stopped after this many DP-SGD "
+        "steps (bench/scale_fit.py); 0: no fit, the build is scanned instead",
+    )
+    ap.add_argument("--epsilon", type=float, default=8.0, help="the fit's DP budget")
+    ap.add_argument("--fit-config", default="{}", help="VAE config JSON for the fit")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--scan", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fit-child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     modes = parse_modes(a.modes)
+    config = parse_config(a.fit_config, "--fit-config", ["vae"])
     if a.child is not None:
-        r = scan_once(a.work) if a.scan else build_once(a.child, modes[0], a.seed, a.work)
-        print("RESULT " + json.dumps(r), flush=True)
+        print("RESULT " + json.dumps(_child(a, modes[0], config)), flush=True)
         return []
+    if a.fit_steps < 0:
+        raise ConfigError(f"--fit-steps {a.fit_steps}: give a number of steps >= 1, or 0")
+    if a.fit_steps and modes != ["partitioned"]:
+        raise ConfigError("--fit-steps fits partitioned builds; add --modes partitioned")
+    fit = []
+    if a.fit_steps:
+        fit = ["--fit-child", "--fit-steps", str(a.fit_steps), "--epsilon", str(a.epsilon)]
+        fit += ["--fit-config", a.fit_config]
     sizes = parse_sizes(a.sizes, a.million)
     command = "OMP_NUM_THREADS=1 python -m bench.bench_scale " + " ".join(argv or sys.argv[1:])
     results = []
@@ -146,11 +172,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for mode in modes:
             load = round(os.getloadavg()[0], 2)  # other users' work slows a build down
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            r = measure(n, mode, a.seed, a.timeout)
+            r = measure(n, mode, a.seed, a.timeout, fit)
             results.append({**r, "load_average": load, "measured_at": stamp})
             print(_line(results[-1]), flush=True)
     save(results, command)
     return results
+
+
+def _child(a: argparse.Namespace, mode: str, config: dict) -> dict:
+    if a.fit_child:
+        events = a.work / "simulate" / "events.parquet"
+        return fit_once(events, steps=a.fit_steps, epsilon=a.epsilon, config=config)
+    return scan_once(a.work) if a.scan else build_once(a.child, mode, a.seed, a.work)
 
 
 def _line(r: dict) -> str:
@@ -167,6 +200,17 @@ def _line(r: dict) -> str:
             if "scan_seconds" in r
             else ""
         )
+        + (_fit_line(r["fit"]) if "fit" in r else "")
+    )
+
+
+def _fit_line(f: dict) -> str:
+    return (
+        f"\n    DP fit: open {f['open_seconds']:.1f} s, encode {f['encode_seconds']:.1f} s "
+        f"({f['encoded_mb']:.0f} MiB), {f['steps']} steps in {f['train_seconds']:.1f} s "
+        f"({f['seconds_per_step']:.2f} s/step), profile {f['profile_seconds']:.1f} s, "
+        f"whole fit {f['fit_seconds']:.1f} s, peak RSS {f['peak_rss_mb']} MiB; "
+        f"projected DP epoch ({f['epoch_steps']} steps): {f['projected_epoch_seconds']:.0f} s"
     )
 
 

@@ -113,8 +113,18 @@ def _inputs(r: dict) -> str:
         ]
         for name, d in r["inputs"].items()
     ]
-    return table(
-        ["log", "customers", "events", "mean length", "longest", "fingerprint", "source"], rows
+    head = ["log", "customers", "events", "mean length", "longest", "fingerprint", "source"]
+    return table(head, rows) + _scale(r.get("scale"))
+
+
+def _scale(s: dict | None) -> str:
+    """Which figures used every customer and which a seeded subsample (evaluation/at_scale)."""
+    if not s:
+        return ""
+    used = ", ".join(f"{k} {v:,}" for k, v in s["subsample_customers"].items())
+    return (
+        f"<p>Every customer: {html.escape(s['all_customers'])}. A subsample of customers "
+        f"(seed {s['subsample_seed']}; {used}): {html.escape(s['subsampled'])}.</p>"
     )
 
 

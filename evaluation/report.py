@@ -28,6 +28,7 @@ from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_files
+from journeylab.journeys.streamed import StreamedLog
 
 FORMAT = 1
 FIDELITY_CAVEAT = (
@@ -46,6 +47,8 @@ class EvaluateConfig:
     tasks: label tasks (churn, purchase, campaign_response if the schema has coupons).
     seed: seed of the detection classifier, the audits' samples and SDMetrics' subsample.
     max_targets: customers per side in the membership-inference audits.
+    max_customers: with a partitioned (streamed) input, customers of each log in every
+        figure but the streamed counts (evaluation/at_scale.py): a seeded subsample.
     sdmetrics: also run SDMetrics' QualityReport (a second opinion on fidelity).
     sdmetrics_max_rows: events per log given to SDMetrics (whole journeys, seeded sample).
     sankey_steps: first events of each journey in the channel Sankey (2..8).
@@ -56,6 +59,7 @@ class EvaluateConfig:
     tasks: tuple[str, ...] = ("churn", "purchase")
     seed: int = 0
     max_targets: int = 2000
+    max_customers: int = 20_000
     sdmetrics: bool = True
     sdmetrics_max_rows: int = 50_000
     sankey_steps: int = 4
@@ -72,6 +76,8 @@ class EvaluateConfig:
             p.append("give at least one model and one task, e.g. --models logreg --task churn")
         if self.max_targets < 4:
             p.append(f"max_targets must be >= 4, got {self.max_targets}")
+        if self.max_customers < 100:
+            p.append(f"max_customers must be >= 100, got {self.max_customers}")
         if self.sdmetrics_max_rows < 1 or self.bins < 2:
             p.append("sdmetrics_max_rows must be >= 1 and bins >= 2")
         if not 2 <= self.sankey_steps <= 8:
@@ -115,6 +121,8 @@ def evaluate(
     from journeylab.privacy.audits import run_audits
 
     cfg = config if isinstance(config, EvaluateConfig) else EvaluateConfig.from_dict(config)
+    if any(isinstance(g, StreamedLog) for g in (train, holdout, synthetic)):
+        return _at_scale(train, holdout, synthetic, cfg, privacy_record, cost, source, progress)
     check_inputs(train, holdout, synthetic)
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
@@ -165,6 +173,32 @@ def evaluate(
     return json_safe(report)
 
 
+def _at_scale(train, holdout, synthetic, cfg, privacy_record, cost, source, progress):
+    """A partitioned input: streamed counts over everyone, the rest on seeded subsamples."""
+    from journeylab.evaluation.at_scale import evaluate_at_scale
+
+    t0 = time.perf_counter()
+    (progress or (lambda _m: None))(f"subsampling {cfg.max_customers} customers per log")
+
+    def run(tr: EventLog, ho: EventLog, sy: EventLog) -> dict[str, Any]:
+        return evaluate(
+            tr,
+            ho,
+            sy,
+            privacy_record=privacy_record,
+            cost=cost,
+            source=source,
+            config=cfg,
+            progress=progress,
+        )
+
+    logs = {"train": train, "holdout": holdout, "synthetic": synthetic}
+    report = evaluate_at_scale(logs, max_customers=cfg.max_customers, seed=cfg.seed, run=run)
+    report["cost"]["evaluate_seconds"] = time.perf_counter() - t0
+    report["scorecard"] = [asdict(v) for v in report_scorecard(json_safe(report))]
+    return json_safe(report)
+
+
 def evaluate_generator(
     generator, train: EventLog, holdout: EventLog, *, n: int | None = None, seed: int = 0, **kw
 ) -> dict[str, Any]:
@@ -195,10 +229,11 @@ def check_inputs(train: EventLog, holdout: EventLog, synthetic: EventLog) -> Non
     from journeylab.journeys.detection import check_comparable
 
     for name, log in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
-        if not isinstance(log, EventLog):
+        if not isinstance(log, EventLog | StreamedLog):
             raise DataError(
                 f"the {name} log is a {type(log).__name__}, not an EventLog",
-                fix="read it with EventLog.read(path, schema)",
+                fix="read it with EventLog.read(path, schema) (a partitioned dataset: "
+                "StreamedLog.open)",
             )
     fps = {
         n: g.schema.fingerprint()
@@ -213,13 +248,23 @@ def check_inputs(train: EventLog, holdout: EventLog, synthetic: EventLog) -> Non
         )
     check_comparable(train, holdout)
     check_comparable(holdout, synthetic)
-    overlap = set(train.customers) & set(holdout.customers)
+    overlap = _shared_customers(train, holdout)
     if overlap:
         raise DataError(
             f"{len(overlap)} customer(s) are in both train and holdout, e.g. "
             f"{sorted(map(str, overlap))[:3]}",
             fix="split the real log with `journeylab split` and pass both halves",
         )
+
+
+def _shared_customers(a: EventLog | StreamedLog, b: EventLog | StreamedLog) -> set:
+    """Customer ids in both logs; a streamed log is read a chunk at a time."""
+    if isinstance(a, EventLog) and isinstance(b, EventLog):
+        return set(a.customers) & set(b.customers)
+    from journeylab.journeys.streamed import each_chunk
+
+    ids_b = {i for c in each_chunk(b) for i in c.customers}  # ids only: ~100 bytes each
+    return {i for c in each_chunk(a) for i in c.customers if i in ids_b}
 
 
 def _schema_names(*logs: EventLog) -> str:

@@ -26,7 +26,9 @@ from typing import Any
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.partitioned import is_partitioned
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.store import (
     LINEAGE_KEYS,
     get_run,
@@ -61,6 +63,8 @@ def read(path: Path, schema: Schema, role: str) -> EventLog:
         raise DataError(
             f"the {role} file {path} does not exist", fix=f"check the path given to --{role}"
         )
+    if is_partitioned(path):  # read in chunks by `evaluate` (evaluation/at_scale.py)
+        return StreamedLog.open(path, schema)
     return EventLog.read(path, schema)
 
 

@@ -35,6 +35,7 @@ from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write
 from journeylab.journeys.partitioned import default_parts, drop_partitioned, write_blocks
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.privacy.release import private_release
@@ -119,6 +120,17 @@ def check_fitted(gen: SequenceGenerator, fitted: bool) -> None:
         )
 
 
+def check_streams(gen: SequenceGenerator, log: EventLog | StreamedLog) -> None:
+    """Refuse a StreamedLog for a generator that needs the whole log in memory."""
+    if isinstance(log, StreamedLog) and not gen.streams:
+        raise ConfigError(
+            f"generator '{gen.name}' needs the whole log in memory, and {log.path} is a "
+            f"partitioned dataset read in chunks; fit one of "
+            f"{sorted(n for n, c in registry().items() if c.streams)}, or read it whole "
+            "for this one (EventLog.read(path, schema)), memory permitting"
+        )
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -152,6 +164,7 @@ class SequenceGenerator(abc.ABC):
     name: ClassVar[str] = ""
     supports_dp: ClassVar[bool] = False  # True when fit(privacy=...) trains with DP-SGD
     supports_ddp: ClassVar[bool] = False  # True when fit(devices=K) trains in K processes
+    streams: ClassVar[bool] = False  # True when fit takes a StreamedLog (never held whole)
 
     release: dict[str, Any] | None = None  # the whole release's record, set by fit
 
@@ -173,11 +186,13 @@ class SequenceGenerator(abc.ABC):
         as epsilon = inf. `self.release` holds the whole record (DP preprocessing
         plus training); `self.privacy_record` the training part.
         """
-        if not isinstance(log, EventLog):
+        if not isinstance(log, EventLog | StreamedLog):
             raise DataError(
                 f"fit() needs a validated EventLog, got {type(log).__name__}",
-                fix="build it with EventLog.from_frame(df, schema) or EventLog.read",
+                fix="build it with EventLog.from_frame(df, schema) or EventLog.read (a "
+                "partitioned dataset: StreamedLog.open)",
             )
+        check_streams(self, log)
         if privacy is not None and not isinstance(privacy, PrivacyBudget):
             raise ConfigError(
                 f"privacy must be a PrivacyBudget, got {type(privacy).__name__}; "

@@ -51,6 +51,7 @@ from scipy.special import ndtr
 
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import StreamedLog, each_chunk
 
 CAP = 32  # events per customer in the tables under DP
 MAX_TOKENS = 4096
@@ -113,29 +114,19 @@ class Calendar:
     habit: list[float] | None = None  # [24] customers by the (floored) mean hour of their events
 
     @classmethod
-    def fit(cls, log: EventLog, *, scale: float | None, rng) -> Calendar:
-        keys = token_keys(log.df, log)
+    def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Calendar:
         names = declared_tokens(log)
         if names is None:
-            names = [] if scale is not None else sorted(set(keys))
-        tok = pd.Categorical(keys, categories=names).codes.astype(np.int64)
-        T = len(names) + 1
-        tok = np.where(tok >= 0, tok, T - 1)
-        w = _weights(log, capped=scale is not None, rng=rng)
-        t = log.df[log.time]
-        sec = (t - t.dt.normalize()).dt.total_seconds().to_numpy()
-        klass = np.where(sec == 0, 0, np.where(sec % 60 == 0, 1, 2))
-        timed = klass > 0
-        tables = {
-            "time_class": _table(tok, klass, w, T, 3),
-            "hour": _table(tok[timed], (sec[timed] // 3600).astype(int), w[timed], T, 24),
-            "weekday": _table(tok, t.dt.weekday.to_numpy(), w, T, 7),
-        }
-        zeros = {}
-        for col in log.schema.event_names("numeric"):
-            x = log.df[col].to_numpy(float)
-            kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
-            zeros[col] = _table(tok, kind, w, T, 3)
+            seen = (set(token_keys(c.df, c)) for c in each_chunk(log)) if scale is None else ()
+            names = sorted(set().union(*seen))
+        numerics = log.schema.event_names("numeric")
+        tables = {"time_class": 0.0, "hour": 0.0, "weekday": 0.0}
+        zeros, habit = dict.fromkeys(numerics, 0.0), 0
+        for chunk in each_chunk(log):  # customer-complete: each count adds up over chunks
+            part, part_zeros, part_habit = _chunk_tables(chunk, names, scale is not None, rng)
+            tables = {k: v + part[k] for k, v in tables.items()}
+            zeros = {k: v + part_zeros[k] for k, v in zeros.items()}
+            habit = habit + part_habit
         # the hour's and the numerics' pooled rows are kept as drawn: `rows` smooths the
         # hours (thresholded cell by cell, only the noise peaks of a flat day were left:
         # see `_smooth_rows`); whole-number shares are read off cells as drawn
@@ -143,8 +134,6 @@ class Calendar:
         pooled.update({f"zeros:{k}": _pooled(v, scale, rng, raw=True) for k, v in zeros.items()})
         zeros = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in zeros.items()}
         noisy = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in tables.items()}
-        hours = pd.Series(sec[timed] / 3600).groupby(log.df[log.key].to_numpy()[timed]).mean()
-        habit = np.bincount(np.minimum(hours.to_numpy().astype(int), 23), minlength=24)[None]
         return cls(
             tokens=names,
             zeros=zeros,
@@ -277,6 +266,32 @@ class Calendar:
                 x, -np.inf if c.min is None else c.min, np.inf if c.max is None else c.max
             )
         return df.sort_values([log.key, log.time], kind="stable")
+
+
+def _chunk_tables(log: EventLog, names: list[str], capped: bool, rng):
+    """One chunk of whole journeys: its token tables [T, K], zero tables and habit [1, 24]."""
+    keys = token_keys(log.df, log)
+    tok = pd.Categorical(keys, categories=names).codes.astype(np.int64)
+    T = len(names) + 1
+    tok = np.where(tok >= 0, tok, T - 1)
+    w = _weights(log, capped=capped, rng=rng)
+    t = log.df[log.time]
+    sec = (t - t.dt.normalize()).dt.total_seconds().to_numpy()
+    klass = np.where(sec == 0, 0, np.where(sec % 60 == 0, 1, 2))
+    timed = klass > 0
+    tables = {
+        "time_class": _table(tok, klass, w, T, 3),
+        "hour": _table(tok[timed], (sec[timed] // 3600).astype(int), w[timed], T, 24),
+        "weekday": _table(tok, t.dt.weekday.to_numpy(), w, T, 7),
+    }
+    zeros = {}
+    for col in log.schema.event_names("numeric"):
+        x = log.df[col].to_numpy(float)
+        kind = np.where(x == 0, 0, np.where(np.round(x) == x, 1, 2))
+        zeros[col] = _table(tok, kind, w, T, 3)
+    hours = pd.Series(sec[timed] / 3600).groupby(log.df[log.key].to_numpy()[timed]).mean()
+    habit = np.bincount(np.minimum(hours.to_numpy().astype(int), 23), minlength=24)[None]
+    return tables, zeros, habit
 
 
 def _declared_classes(df: pd.DataFrame, log: EventLog, cls_p: np.ndarray) -> np.ndarray:

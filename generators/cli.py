@@ -76,7 +76,7 @@ def fit(
     if epochs is not None:
         cfg["epochs"] = epochs
     check_model_out(out_dir)  # refused before the data is read
-    log = read_log(data, schema, truncate)
+    log = _fit_log(data, model, schema, truncate)
     worker = is_worker(devices, num_nodes)  # a DDP rank other than 0: rank 0 reports
     with nullcontext() if worker else fit_progress(err) as progress:
         result = fit_run(
@@ -103,6 +103,23 @@ def fit(
         + (f"; model in {out_dir}" if out_dir else ""),
         markup=False,
     )
+
+
+def _fit_log(data: Path, model: str, schema: str | None, truncate: bool):
+    """The training log: a partitioned dataset is validated in one pass and then read in
+    chunks by a generator that streams (never held whole); anything else is read whole."""
+    from journeylab.generators.base import registry
+    from journeylab.journeys import datasets
+    from journeylab.journeys.partitioned import is_partitioned
+    from journeylab.journeys.streamed import StreamedLog
+
+    if not (is_partitioned(data) and getattr(registry().get(model), "streams", False)):
+        return read_log(data, schema, truncate)
+    with err.status(f"validating {data} part by part (it is read in chunks, never whole)"):
+        log = StreamedLog.open(data, datasets.resolve_schema(schema, data), truncate=truncate)
+    for note in log.report.notes:
+        err.print(f"note: {data}: {note}", style="yellow")
+    return log
 
 
 def sample(

@@ -47,6 +47,7 @@ from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.dpsgd import DPPlan, plan_dpsgd
 
@@ -58,6 +59,7 @@ class NeuralGenerator(SequenceGenerator):
     private_modules: ClassVar[list[str]] = []
     supports_dp: ClassVar[bool] = True
     supports_ddp: ClassVar[bool] = True
+    streams: ClassVar[bool] = True  # encoded chunk by chunk, profile from streamed passes
     realign_starts: ClassVar[bool] = False  # move journeys to the profile's start times (DP: all)
     calibrated: ClassVar[bool] = False  # token logits calibrated to the profile (VAE)
     transitions: ClassVar[bool] = False  # ... and its next-token logits to the transitions
@@ -104,7 +106,7 @@ class NeuralGenerator(SequenceGenerator):
 
     def _fit(
         self,
-        log: EventLog,
+        log: EventLog | StreamedLog,
         *,
         privacy: PrivacyBudget | None = None,
         progress_bar: bool = False,
@@ -123,7 +125,7 @@ class NeuralGenerator(SequenceGenerator):
         """
         encoder = JourneyEncoder(log.schema)
         codec = Binning.make(encoder, self.config)
-        longest = int(log.lengths().max())
+        longest = log.longest() if isinstance(log, StreamedLog) else int(log.lengths().max())
         if longest > codec.max_length:
             raise ConfigError(
                 f"the log has journeys of {longest} events but max_length is "

@@ -49,18 +49,26 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
-from journeylab.generators.calendar import Calendar, n_tables, noisy_counts, token_keys
+from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
+from journeylab.generators.profile_counts import (
+    LENGTH_EDGES,
+    SPAN_BINS,
+    START_BINS,
+    ProfileCounts,
+    constant_counts,
+    journey_shape,
+    length_class,
+    share_sums_by_value,
+    transition_sums,
+)
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
-from journeylab.journeys.orders import breaks_order, order_rules
+from journeylab.journeys.orders import breaks_order
+from journeylab.journeys.streamed import StreamedLog
 
-# class k: [e_k, e_k+1); up to 4181 (the last class was open from 233: on Complete Journey
-# at epsilon 8 its lengths were drawn up to max_length, 99th percentile 760 against 333)
-LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233, 377, 610, 987, 1597, 2584, 4181)
-SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
@@ -68,28 +76,6 @@ EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.2}  # optional; the rest
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
 MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens (cells: T^2)
-START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
-
-
-def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:
-    """Each length's class; a profile saved with fewer classes has its last one open."""
-    k = np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
-    return np.minimum(k, n_classes - 1)
-
-
-def journey_shape(log: EventLog, n_classes: int = len(LENGTH_EDGES)) -> pd.DataFrame:
-    """Per customer (log order): length, span seconds, seconds from first event to the end
-    of the time window, and the shape cell."""
-    t = log.df[log.time]
-    g = t.groupby(log.df[log.key], sort=False)
-    first, last, n = g.min(), g.max(), g.size()
-    end = log.schema.time_end if log.schema.time_end is not None else t.max()
-    span = (last - first).dt.total_seconds().to_numpy()
-    room = np.maximum((end - first).dt.total_seconds().to_numpy(), 1.0)
-    sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
-    lengths = n.to_numpy()
-    cell = length_class(lengths, n_classes) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
-    return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
 
 
 @dataclass
@@ -110,57 +96,48 @@ class JourneyProfile:
     # --- fit -------------------------------------------------------------------------
     @classmethod
     def fit(
-        cls, log: EventLog, *, epsilon: float | None, seed: int, parts: tuple[str, ...] = ()
+        cls,
+        log: EventLog | StreamedLog,
+        *,
+        epsilon: float | None,
+        seed: int,
+        parts: tuple[str, ...] = (),
     ) -> JourneyProfile:
+        """The profile of `log`, one file or partitioned (streamed: never held whole): the
+        counts come from streamed passes (generators/profile_counts.py) and get their noise
+        in one fixed order, so both give the same profile."""
         rng = np.random.default_rng(seed)
         shares = profile_shares(parts)
         eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
-        shape = journey_shape(log)
-        cells = len(LENGTH_EDGES) * SPAN_BINS
-        counts = np.bincount(shape["cell"], minlength=cells)
-        sh = noisy_counts(counts, None if eps["shape"] is None else 1 / eps["shape"], rng, raw=True)
-        if eps["shape"] is not None:  # cells cut at 2 noise scales, the tail at its end
-            sh = _tail_cut(np.where(sh > 2 / eps["shape"], sh, 0.0), sh, 1 / eps["shape"])
+        counts = ProfileCounts.gather(log, parts=parts, private=epsilon is not None)
+        shape_scale = None if eps["shape"] is None else 1 / eps["shape"]
+        sh = noisy_counts(counts.shape, shape_scale, rng, raw=True)
+        if shape_scale is not None:  # cells cut at 2 noise scales, the tail at its end
+            sh = _tail_cut(np.where(sh > 2 * shape_scale, sh, 0.0), sh, shape_scale)
         starts = None
-        if log.schema.time_end is not None:  # each customer is in one bin: sensitivity 1
-            first = log.df.groupby(log.key, sort=False)[log.time].min()
-            frac = (first - log.schema.time_start) / (log.schema.time_end - log.schema.time_start)
-            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
+        if counts.starts is not None:  # each customer is in one bin: sensitivity 1
             scale = None if eps["start"] is None else 1 / eps["start"]
-            starts = noisy_counts(np.bincount(b, minlength=START_BINS), scale, rng).tolist()
+            starts = noisy_counts(counts.starts, scale, rng).tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
-        calendar = Calendar.fit(log, scale=cal_scale, rng=rng)
-        consts = _constants(log, eps["constants"], rng)
+        calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
+        cols = [c.name for c in log.schema.events]
+        consts = _constants_from(counts.constants, cols, eps["constants"], rng)
         rhy = vals = None
         if "rhythm" in parts:  # three tables, each moved by at most 1 by one customer
             scale = None if eps["rhythm"] is None else RHYTHM_TABLES / eps["rhythm"]
-            rhy = Rhythm.fit(
-                log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=scale, rng=rng
-            ).to_dict()
+            rhy = Rhythm.release(counts.rhythm, scale=scale, rng=rng).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
             scale = None if eps["values"] is None else n_cols / eps["values"]
-            vals = Values.fit(log, scale=scale, rng=rng).to_dict()
+            vals = Values.fit(log, scale=scale, rng=rng).to_dict()  # a pass per column
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
-            types = log.schema.column("event_type").values
-            sums = {
-                "event_type": share_sums(log, log.df["event_type"], types),
-                "token": share_sums(log, token_keys(log.df, log), calendar.tokens),
-            }
-            for col in log.schema.event_names("numeric"):  # events of a type valued 0,
-                # and valued a whole number: one table (each customer adds at most 1)
-                x = log.df[col]
-                zero = log.df["event_type"].astype(str).where(x == 0)
-                whole = log.df["event_type"].astype(str).where((x != 0) & (x == np.round(x)))
-                sums[f"kinds:{col}"] = np.r_[
-                    share_sums(log, zero, types), share_sums(log, whole, types)
-                ]
-            scale = None if eps["mix"] is None else (len(sums) + 1) / eps["mix"]
+            sums = counts.mix_sums(log, calendar.tokens)
+            # a type's zeros and whole numbers are one table (each customer adds <= 1),
+            # and the transitions below one more
+            tables = sum(not k.startswith("whole:") for k in sums) + 1
+            scale = None if eps["mix"] is None else tables / eps["mix"]
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
-            for col in log.schema.event_names("numeric"):
-                both = mix.pop(f"kinds:{col}")
-                mix[f"zeros:{col}"], mix[f"whole:{col}"] = both[: len(types)], both[len(types) :]
             mix["scale"] = [float(scale or 0.0)]
             # transitions among the tokens the noisy token table shows (a choice made from
             # a release: post-processing), the most common first: a process's 3 channels
@@ -174,7 +151,7 @@ class JourneyProfile:
                 mix["trans_tokens"] = names
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
-        orders = order_rules(log) if epsilon is None else None
+        orders = counts.orders.rules() if counts.orders is not None else None
         return cls(
             shape=sh.tolist(),
             calendar=calendar.to_dict(),
@@ -312,7 +289,7 @@ class JourneyProfile:
             if ok.sum() >= n:
                 ids, prefer = ids[ok], prefer[ok]
                 candidates = candidates.subset(list(ids))
-        shape = journey_shape(candidates, len(self.shape) // SPAN_BINS).loc[ids]
+        shape = journey_shape(candidates, n_classes=len(self.shape) // SPAN_BINS).loc[ids]
         target = np.asarray(self.shape, float)
         if target.sum() <= 0:  # nothing survived the noise: keep the model's own shape
             return candidates.subset(list(ids[:n]))
@@ -362,32 +339,8 @@ class JourneyProfile:
 def share_sums(log: EventLog, of: pd.Series, values) -> np.ndarray:
     """[values] each value's share of a customer's events (`of`, one per event; missing:
     none of the values), summed over customers: each customer adds at most 1 in all."""
-    n = log.df.groupby(log.key, sort=False).size()
-    has = of.notna()
-    counts = pd.crosstab(log.df.loc[has, log.key], of[has].astype(str))
-    counts = counts.reindex(index=n.index, columns=[str(v) for v in values or []], fill_value=0)
-    return counts.div(n, axis=0).sum().to_numpy(float)
-
-
-def transition_sums(log: EventLog, tokens: list[str], *, per_customer: bool = True) -> np.ndarray:
-    """[1 + T, T] each transition's share of a customer's events, summed over customers:
-    row 0 is the start of a journey, row 1 + i follows token i (every event is the end of
-    exactly one transition, so each customer adds 1 in all; a token outside `tokens` adds
-    nothing, and a row it starts counts as nothing). Not `per_customer`: counts."""
-    T = len(tokens)
-    out = np.zeros((1 + T, T))
-    if not len(log.df) or not T:
-        return out
-    tok = pd.Categorical(token_keys(log.df, log), categories=tokens).codes.astype(np.int64)
-    key = log.df[log.key].to_numpy()
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]  # the log is sorted by customer, then time
-    before = np.concatenate([[-1], tok[:-1]])
-    prev = np.where(first, 0, np.where(before >= 0, before + 1, -1))
-    n = log.df.groupby(log.key, sort=False)[log.key].transform("size").to_numpy(float)
-    ok = (tok >= 0) & (prev >= 0)
-    np.add.at(out, (prev[ok], tok[ok]), 1.0 / n[ok] if per_customer else 1.0)
-    return out
+    sums = share_sums_by_value(log, of)
+    return sums.reindex([str(v) for v in values or []], fill_value=0.0).to_numpy(float)
 
 
 def mix_transitions(mix: dict | None, tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -561,18 +514,21 @@ def _cell_distance(a: int, b: int) -> int:
 
 
 def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
-    """Event columns constant within journeys: the (noisy) number of journeys in which
-    they vary is below CONSTANT_SHARE of the (noisy) number of multi-event journeys plus
-    two noise scales (but never above MAX_VARYING of them), and there are at least 20 of
-    those. One customer moves each count
-    by at most 1. (Without the allowance for the noise, a home store that never varies
-    was called constant on a coin flip: on 1,000 customers at epsilon 8 the scale is
-    about 20 and the bar 2.5.)"""
     cols = [c.name for c in log.schema.events]
+    return _constants_from(constant_counts(log), cols, epsilon, rng)
+
+
+def _constants_from(counts: np.ndarray, cols: list[str], epsilon: float | None, rng) -> list[str]:
+    """Event columns constant within journeys: the (noisy) number of journeys in which
+    they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
+    CONSTANT_SHARE of the (noisy) number of multi-event journeys plus two noise scales (but
+    never above MAX_VARYING of them), and there are at least 20 of those. One customer
+    moves each count by at most 1. (Without the allowance for the noise, a home store
+    that never varies was called constant on a coin flip: on 1,000 customers at epsilon
+    8 the scale is about 20 and the bar 2.5.)"""
     if not cols:
         return []
-    varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
-    counts = np.append(varies, float(log.lengths().gt(1).sum()))  # [C + 1]
+    counts = np.asarray(counts, float)  # [C + 1]
     scale = 0.0 if epsilon is None else len(counts) / epsilon
     if epsilon is not None:
         counts = counts + rng.laplace(0.0, scale, size=counts.shape)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from journeylab.generators.calendar import noisy_counts
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import StreamedLog, each_chunk
 
 DAY_NS = 86_400 * 1_000_000_000
 BURST_BINS = 6  # share of same-day gaps: 0, (0, .2], (.2, .4], ..., (.8, 1]
@@ -55,24 +56,17 @@ class Rhythm:
     scale: float = 0.0  # Laplace scale of each table (0: exact)
 
     @classmethod
-    def fit(cls, log: EventLog, *, length_class, n_classes: int, scale: float | None, rng):
-        g = _gaps(log)
-        lc = length_class(g["length"])
-        burst = np.zeros((n_classes, BURST_BINS))
-        multi = g["length"] > 1
-        np.add.at(burst, (lc[multi], burst_class(g["share"][multi])), 1.0)
-        spread = np.bincount(
-            _bin(g["rel"], SPREAD_EDGES), weights=g["rel_w"], minlength=len(SPREAD_EDGES) - 1
-        )
-        sameday = np.bincount(
-            _bin(g["sec"], SAMEDAY_EDGES, log_scale=False),
-            weights=g["sec_w"],
-            minlength=len(SAMEDAY_EDGES) - 1,
-        )
+    def fit(cls, log: EventLog | StreamedLog, *, length_class, n_classes: int, scale, rng):
+        tables = counts(log, length_class=length_class, n_classes=n_classes)
+        return cls.release(tables, scale=scale, rng=rng)
+
+    @classmethod
+    def release(cls, tables: dict[str, np.ndarray], *, scale: float | None, rng) -> Rhythm:
+        """The tables of `counts`, each with Laplace noise of `scale` (None: exact)."""
         return cls(
-            burst=noisy_counts(burst, scale, rng).tolist(),
-            spread=noisy_counts(spread, scale, rng).tolist(),
-            sameday=noisy_counts(sameday, scale, rng).tolist(),
+            burst=noisy_counts(tables["burst"], scale, rng).tolist(),
+            spread=noisy_counts(tables["spread"], scale, rng).tolist(),
+            sameday=noisy_counts(tables["sameday"], scale, rng).tolist(),
             scale=float(scale or 0.0),
         )
 
@@ -172,6 +166,33 @@ class Rhythm:
         s = _sorted_by(s, js)
         first = np.r_[0, np.cumsum(np.bincount(js))[:-1]]
         return s[first[js] + pos]
+
+
+def counts(log: EventLog | StreamedLog, *, length_class, n_classes: int) -> dict[str, np.ndarray]:
+    """The three tables, summed over chunks of whole journeys (see `chunk_counts`)."""
+    total: dict[str, np.ndarray] = {}
+    for chunk in each_chunk(log):
+        part = chunk_counts(chunk, length_class=length_class, n_classes=n_classes)
+        total = {k: total[k] + v for k, v in part.items()} if total else part
+    return total
+
+
+def chunk_counts(log: EventLog, *, length_class, n_classes: int) -> dict[str, np.ndarray]:
+    """Burst [length classes, BURST_BINS], spread and same-day seconds of whole journeys."""
+    g = _gaps(log)
+    lc = length_class(g["length"])
+    burst = np.zeros((n_classes, BURST_BINS))
+    multi = g["length"] > 1
+    np.add.at(burst, (lc[multi], burst_class(g["share"][multi])), 1.0)
+    spread = np.bincount(
+        _bin(g["rel"], SPREAD_EDGES), weights=g["rel_w"], minlength=len(SPREAD_EDGES) - 1
+    )
+    sameday = np.bincount(
+        _bin(g["sec"], SAMEDAY_EDGES, log_scale=False),
+        weights=g["sec_w"],
+        minlength=len(SAMEDAY_EDGES) - 1,
+    )
+    return {"burst": burst, "spread": spread, "sameday": sameday}
 
 
 def _gaps(log: EventLog) -> dict[str, np.ndarray]:

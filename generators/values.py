@@ -39,6 +39,7 @@ import pandas as pd
 from journeylab.generators.calendar import capped_weights, noisy_counts
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import StreamedLog, each_chunk
 
 BINS = 32  # 8 per decade on a log scale; more bins let more noise cells through
 LOG_RANGE = 1e4  # a never-negative column's bins span [max / LOG_RANGE, max]
@@ -74,23 +75,16 @@ class Values:
     raw: bool = False  # `hist` as drawn (cut, and coarsened if need be, when applied)
 
     @classmethod
-    def fit(cls, log: EventLog, *, scale: float | None, rng) -> Values:
-        keys = log.df[log.key].to_numpy()
+    def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Values:
         hist, level = {}, {}
         hist_scale = None if scale is None else scale / HIST_SHARE
         level_scale = None if scale is None else scale / (1 - HIST_SHARE)
         for col in columns(log):
-            c = log.schema.column(col)
-            e, log_scale = edges(c.min, c.max)
-            x = log.df[col].to_numpy(float)
-            nz = (x != 0) & np.isfinite(x)
-            # weights over each customer's non-zero values only: a customer with one
-            # purchase among fifty views still adds 1 (over all events it added 1/50)
-            w = capped_weights(keys[nz], rng) if scale is not None else np.ones(int(nz.sum()))
-            h = np.bincount(_bin(x[nz], e), weights=w, minlength=BINS)
+            h, m = np.zeros(BINS), np.zeros(BINS, dtype=np.int64)
+            for chunk in each_chunk(log):  # one pass per column: its weights' draws in order
+                part_h, part_m = _chunk_hists(chunk, col, capped=scale is not None, rng=rng)
+                h, m = h + part_h, m + part_m
             hist[col] = noisy_counts(h, hist_scale, rng, raw=True).tolist()  # cut in `apply`
-            means = _customer_means(_scaled(x[nz], e, log_scale), keys[nz])
-            m = np.bincount(_bin(_unscaled(means, log_scale), e), minlength=BINS)
             level[col] = _released(m.astype(float), level_scale, rng).tolist()
         return cls(
             hist=hist,
@@ -155,6 +149,24 @@ class Values:
         mid = np.sqrt(e[:-1] * e[1:]) if log_scale else (e[:-1] + e[1:]) / 2
         level = (self.level or {}).get(col)
         return hist_sd(level, _scaled(mid, e, log_scale), floor=10 * self.level_scale)
+
+
+def _chunk_hists(log: EventLog, col: str, *, capped: bool, rng) -> tuple[np.ndarray, np.ndarray]:
+    """[BINS] weights of the non-zero values of `col` and [BINS] customers by their mean,
+    over a chunk of whole journeys."""
+    keys = log.df[log.key].to_numpy()
+    c = log.schema.column(col)
+    e, log_scale = edges(c.min, c.max)
+    x = log.df[col].to_numpy(float)
+    nz = (x != 0) & np.isfinite(x)
+    # weights over each customer's non-zero values only: a customer with one
+    # purchase among fifty views still adds 1 (over all events it added 1/50)
+    w = capped_weights(keys[nz], rng) if capped else np.ones(int(nz.sum()))
+    h = np.bincount(_bin(x[nz], e), weights=w, minlength=BINS)
+    if not nz.any():
+        return h, np.zeros(BINS, dtype=np.int64)
+    means = _customer_means(_scaled(x[nz], e, log_scale), keys[nz])
+    return h, np.bincount(_bin(_unscaled(means, log_scale), e), minlength=BINS)
 
 
 def _bin(x: np.ndarray, e: np.ndarray) -> np.ndarray:

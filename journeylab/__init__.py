@@ -30,6 +30,8 @@ __version__ = "0.1.0"
 
 _API = {
     "EventLog": "journeylab.journeys.eventlog",
+    "StreamedLog": "journeylab.journeys.streamed",
+    "split_streamed": "journeylab.journeys.streamed_split",
     "Schema": "journeylab.journeys.schema",
     "split_by_customer": "journeylab.journeys.eventlog",
     "load_dataset": "journeylab.journeys.datasets",

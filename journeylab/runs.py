@@ -93,6 +93,7 @@ def fit_run(
     from journeylab.journeys.tracking import start_run
 
     gen = base.create(model, config)
+    base.check_streams(gen, log)  # before any run opens
     budget = _budget(gen, epsilon, delta, max_grad_norm, log.n_customers)
     target = check_model_out(out_dir)
     train_options = train_options or {}

@@ -227,8 +227,12 @@ def split(
 ) -> None:
     """Split customers into train and holdout by a seeded hash of the id (stable)."""
     from journeylab.journeys.eventlog import split_by_customer, write_table
+    from journeylab.journeys.partitioned import is_partitioned
 
     output_folder(out_dir, "--out")
+    if is_partitioned(data):
+        _split_streamed(data, schema, truncate, holdout, seed, out_dir)
+        return
     log = read_log(data, schema, truncate)
     train, hold = split_by_customer(log, holdout=holdout, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,6 +242,24 @@ def split(
     out.print(
         f"train: {train.n_customers} customers, {train.n_events} events; holdout: "
         f"{hold.n_customers} customers, {hold.n_events} events -> {out_dir}"
+    )
+
+
+def _split_streamed(data: Path, schema, truncate: bool, holdout: float, seed: int, out_dir):
+    """`split` of a partitioned dataset: validated in one pass, split in a second, both
+    sides written as partitioned folders; never held whole."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.streamed import StreamedLog
+    from journeylab.journeys.streamed_split import split_streamed
+
+    with err.status(f"validating {data} part by part"):
+        log = StreamedLog.open(data, datasets.resolve_schema(schema, data), truncate=truncate)
+    with err.status("splitting customers, chunk by chunk"):
+        train, hold = split_streamed(log, out_dir, holdout=holdout, seed=seed)
+    out.print(
+        f"train: {train['customers']} customers, {train['events']} events; holdout: "
+        f"{hold['customers']} customers, {hold['events']} events -> {out_dir} "
+        "(partitioned folders train.parquet/ and holdout.parquet/)"
     )
 
 

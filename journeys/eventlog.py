@@ -167,11 +167,9 @@ def split_by_customer(
     Stable: a customer's side depends only on its id and the seed, not on who
     else is in the log, so the split survives adding or removing customers.
     """
-    if not 0.0 < holdout < 1.0:
-        raise ConfigError(f"holdout fraction {holdout} must be strictly between 0 and 1")
+    check_holdout(holdout)
     ids = log.customers
-    u = np.array([_hash_unit(f"{seed}:{i}") for i in ids])
-    hold = set(ids[u < holdout])
+    hold = set(ids[in_holdout(ids, holdout=holdout, seed=seed)])
     train_ids = [i for i in ids if i not in hold]
     if not train_ids or not hold:
         raise DataError(
@@ -179,6 +177,16 @@ def split_by_customer(
             fix="use a log with more customers or another holdout fraction",
         )
     return log.subset(train_ids), log.subset(hold)
+
+
+def check_holdout(holdout: float) -> None:
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout fraction {holdout} must be strictly between 0 and 1")
+
+
+def in_holdout(ids, *, holdout: float, seed: int) -> np.ndarray:
+    """[ids] True for the customers held out: a seeded hash of each id alone."""
+    return np.array([_hash_unit(f"{seed}:{i}") for i in ids], dtype=float) < holdout
 
 
 def _hash_unit(s: str) -> float:

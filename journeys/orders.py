@@ -41,34 +41,64 @@ def _first_positions(t: pd.DataFrame) -> pd.DataFrame:
 
 def order_rules(log: EventLog, *, min_support: int = MIN_SUPPORT) -> dict[str, list]:
     """Rules the log never breaks, each backed by >= min_support journeys."""
-    t = _tokens(log)
-    first = _first_positions(t)  # [N, T]
-    rules: dict[str, list] = {"precedes": [], "never_first": [], "terminal": []}
-    support = first.notna().sum()
-    starts = set(t.loc[t.pos == 0, "tok"])
-    lengths = t.groupby("j").pos.max() + 1
-    for b in first.columns:
-        if support[b] < min_support:
-            continue
-        if b not in starts:
-            rules["never_first"].append(b)
-        last_b = t.loc[t.tok == b].groupby("j").pos.max()
-        if (last_b == lengths.loc[last_b.index] - 1).all():
+    evidence = OrderEvidence()
+    evidence.add(log)
+    return evidence.rules(min_support=min_support)
+
+
+class OrderEvidence:
+    """What `order_rules` reads off a log, gathered over chunks of whole journeys: each
+    token's support, the tokens that start a journey, the tokens not always once at the
+    end, and per token B the tokens A before it in every journey with B so far."""
+
+    def __init__(self) -> None:
+        self.support: dict[str, int] = {}
+        self.starts: set[str] = set()
+        self.not_terminal: set[str] = set()
+        self.before: dict[str, set[str]] | None = {}  # None: too many tokens to pair
+
+    def add(self, log: EventLog) -> None:
+        t = _tokens(log)
+        first = _first_positions(t)  # [N, T] of this chunk
+        for b, n in first.notna().sum().items():
+            self.support[b] = self.support.get(b, 0) + int(n)
+        self.starts |= set(t.loc[t.pos == 0, "tok"])
+        lengths = t.groupby("j").pos.max() + 1
+        for b in first.columns:
+            last_b = t.loc[t.tok == b].groupby("j").pos.max()
             firsts_b = first[b].dropna()
-            if (firsts_b == last_b.loc[firsts_b.index]).all():
-                rules["terminal"].append(b)  # occurs once, at the very end
-    if first.shape[1] <= MAX_TOKENS:
+            once_at_end = (last_b == lengths.loc[last_b.index] - 1).all() and (
+                firsts_b == last_b.loc[firsts_b.index]
+            ).all()
+            if not once_at_end:
+                self.not_terminal.add(b)
+        if self.before is None or len(self.support) > MAX_TOKENS:
+            self.before = None
+            return
         fb = first.to_numpy()  # [N, T]
         has = ~np.isnan(fb)
         for jb, b in enumerate(first.columns):
             rows = has[:, jb]
-            if rows.sum() < min_support:
+            ahead = has[rows] & (fb[rows] < fb[rows, jb : jb + 1])  # [n_b, T]
+            found = {str(first.columns[ja]) for ja in np.flatnonzero(ahead.all(0)) if ja != jb}
+            self.before[b] = self.before[b] & found if b in self.before else found
+
+    def rules(self, *, min_support: int = MIN_SUPPORT) -> dict[str, list]:
+        rules: dict[str, list] = {"precedes": [], "never_first": [], "terminal": []}
+        tokens = sorted(self.support)  # the column order of `_first_positions`
+        for b in tokens:
+            if self.support[b] < min_support:
                 continue
-            before = has[rows] & (fb[rows] < fb[rows, jb : jb + 1])  # [n_b, T]
-            for ja in np.flatnonzero(before.all(0)):
-                if ja != jb:
-                    rules["precedes"].append([str(first.columns[ja]), str(b)])
-    return rules
+            if b not in self.starts:
+                rules["never_first"].append(b)
+            if b not in self.not_terminal:
+                rules["terminal"].append(b)  # occurs once, at the very end
+        if self.before is not None:
+            for b in tokens:
+                if self.support[b] >= min_support:
+                    ahead = self.before.get(b, set())
+                    rules["precedes"] += [[a, str(b)] for a in tokens if a in ahead]
+        return rules
 
 
 def order_violation_share(rules: dict[str, list], log: EventLog) -> float:

@@ -64,6 +64,13 @@ def private_release(
     what it could have spent."""
     ledger = ledger or Ledger()
     fp = log.fingerprint()
+    if budget is not None and log.schema.undeclared() and not isinstance(log, EventLog):
+        raise ConfigError(
+            f"schema '{log.schema.name}' leaves {log.schema.undeclared()} undeclared, and "
+            "estimating them under DP needs the whole log in memory, which a partitioned "
+            "dataset read in chunks is not; declare the domains in the schema (they are then "
+            "public and cost no budget), or read the log whole with EventLog.read"
+        )
     if budget is not None and check is not None:
         check(log.n_customers, training_budget(log, budget, preprocess_share=preprocess_share))
     if budget is None:

@@ -33,6 +33,24 @@ def test_each_mode_is_measured_in_its_own_child(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("bench-scale-*"))  # the built files are removed
 
 
+def test_a_dp_fit_of_each_partitioned_build_is_measured_in_its_own_child(tmp_path, monkeypatch):
+    monkeypatch.setattr(bs, "RESULTS", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tiny = '{"d_model": 16, "n_layers": 2, "latent_dim": 4, "batch_size": 10}'
+    args = ["--sizes", "80", "--modes", "partitioned", "--fit-steps", "2", "--fit-config", tiny]
+    (r,) = bs.main(args)
+    fit = r["fit"]
+    assert fit["customers"] == 80 and fit["steps"] == 2 and fit["epoch_steps"] == 8
+    assert fit["projected_epoch_seconds"] == pytest.approx(fit["seconds_per_step"] * 8, rel=0.01)
+    assert fit["encode_seconds"] > 0 and fit["profile_seconds"] > 0 and fit["encoded_mb"] > 0
+    assert fit["peak_rss_mb"] > 100 and 0 < fit["epsilon"] <= 8
+    saved = json.loads((tmp_path / "scale.json").read_text())
+    assert set(saved["fits"]) == {"80 steps2"} and not saved["builds"]
+    with pytest.raises(ConfigError, match="add --modes partitioned"):
+        bs.main(["--sizes", "80", "--fit-steps", "2"])
+
+
 def test_sizes_and_modes_are_checked():
     assert bs.parse_sizes("10000,100000", True) == [10_000, 100_000, 1_000_000]
     with pytest.raises(ConfigError, match="choose from"):

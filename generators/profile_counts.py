@@ -1,0 +1,195 @@
+"""The journey profile's counts that need no randomness, gathered in one pass over a log.
+
+    counts = ProfileCounts.gather(log, parts=("rhythm", "mix"), private=True)
+    counts.shape, counts.starts, counts.constants, counts.rhythm, counts.mix, counts.orders
+
+Each count is a sum over customers (a customer's cell, its first-event bin, whether a
+column varies within it, its gap tables, its shares of event types and tokens), so it
+adds up over chunks of whole journeys: an EventLog is one chunk, a partitioned dataset
+(journeys/streamed.py) is read chunk by chunk and never held whole. The profile
+(generators/profile.py) adds the noise afterwards, in the order it always has, so a
+log gives the same profile from one file as from a partitioned folder. The parts that
+draw random numbers per event (the calendar's and the values' capped weights under DP)
+take their own passes there, in the same order as over the whole log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from journeylab.generators import rhythm
+from journeylab.generators.calendar import declared_tokens, token_keys
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.orders import OrderEvidence
+from journeylab.journeys.streamed import StreamedLog, each_chunk
+
+# class k: [e_k, e_k+1); up to 4181 (the last class was open from 233: on Complete Journey
+# at epsilon 8 its lengths were drawn up to max_length, 99th percentile 760 against 333)
+LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233, 377, 610, 987, 1597, 2584, 4181)
+SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
+START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
+
+
+def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:
+    """Each length's class; a profile saved with fewer classes has its last one open."""
+    k = np.searchsorted(np.asarray(LENGTH_EDGES), lengths, side="right") - 1
+    return np.minimum(k, n_classes - 1)
+
+
+def journey_shape(
+    log: EventLog, *, end: pd.Timestamp | None = None, n_classes: int = len(LENGTH_EDGES)
+) -> pd.DataFrame:
+    """Per customer (log order): length, span seconds, seconds from first event to the end
+    of the time window, and the shape cell. `end`: the window's end (default: the
+    schema's, else the log's last event; a chunk of a log is given the whole log's)."""
+    t = log.df[log.time]
+    g = t.groupby(log.df[log.key], sort=False)
+    first, last, n = g.min(), g.max(), g.size()
+    if end is None:
+        end = log.schema.time_end if log.schema.time_end is not None else t.max()
+    span = (last - first).dt.total_seconds().to_numpy()
+    room = np.maximum((end - first).dt.total_seconds().to_numpy(), 1.0)
+    sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
+    lengths = n.to_numpy()
+    cell = length_class(lengths, n_classes) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
+    return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
+
+
+def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
+    """value -> its share of a customer's events (`of`, one per event; missing: none of
+    the values), summed over customers: each customer adds at most 1 in all.
+
+    Counted with numpy ([values, customers] shares, summed per value in customer order):
+    a pandas crosstab grouped each (customer, value) cell in Python, 2 s per 20,000
+    customers."""
+    customer, _ = pd.factorize(log.df[log.key].to_numpy(), sort=False)  # log order
+    n = np.bincount(customer)
+    has = of.notna().to_numpy()
+    code, values = pd.factorize(of[has].astype(str).to_numpy(), sort=False)
+    counts = np.zeros((len(values), len(n)))
+    np.add.at(counts, (code, customer[has]), 1.0)
+    return pd.Series((counts / n).sum(axis=1), index=values, dtype=float)
+
+
+def constant_counts(log: EventLog) -> np.ndarray:
+    """[C + 1]: journeys in which each event column varies, then multi-event journeys."""
+    cols = [c.name for c in log.schema.events]
+    varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).sum().to_numpy(float)
+    return np.append(varies if cols else np.zeros(0), float(log.lengths().gt(1).sum()))
+
+
+@dataclass
+class ProfileCounts:
+    shape: np.ndarray  # [cells] customers per (length class, span bin)
+    starts: np.ndarray | None  # [START_BINS] customers by first-event time (declared window)
+    constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
+    rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
+    mix: dict[str, pd.Series] | None = None  # table -> value -> customers' shares (summed)
+    orders: OrderEvidence | None = None  # non-private fits only
+    tokens: list[str] = field(default_factory=list)  # token values the mix is read for
+
+    @classmethod
+    def gather(
+        cls, log: EventLog | StreamedLog, *, parts: tuple[str, ...], private: bool
+    ) -> ProfileCounts:
+        end = log.schema.time_end if log.schema.time_end is not None else _time_max(log)
+        cells = len(LENGTH_EDGES) * SPAN_BINS
+        out = cls(
+            shape=np.zeros(cells, dtype=np.int64),
+            starts=None if log.schema.time_end is None else np.zeros(START_BINS, np.int64),
+            constants=np.zeros(len(log.schema.events) + 1),
+            orders=None if private else OrderEvidence(),
+        )
+        for chunk in each_chunk(log):
+            out._add(chunk, end, parts)
+        return out
+
+    def _add(self, log: EventLog, end, parts: tuple[str, ...]) -> None:
+        shape = journey_shape(log, end=end)
+        self.shape += np.bincount(shape["cell"], minlength=len(self.shape))
+        if self.starts is not None:  # each customer is in one bin: sensitivity 1
+            first = log.df.groupby(log.key, sort=False)[log.time].min()
+            s = log.schema
+            frac = (first - s.time_start) / (s.time_end - s.time_start)
+            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
+            self.starts += np.bincount(b, minlength=START_BINS)
+        self.constants += constant_counts(log)
+        if "rhythm" in parts:
+            n = len(LENGTH_EDGES)
+            part = rhythm.chunk_counts(log, length_class=length_class, n_classes=n)
+            self.rhythm = {k: self.rhythm[k] + v for k, v in part.items()} if self.rhythm else part
+        if "mix" in parts:
+            self._add_mix(log)
+        if self.orders is not None:
+            self.orders.add(log)
+
+    def _add_mix(self, log: EventLog) -> None:
+        part = {
+            "event_type": share_sums_by_value(log, log.df["event_type"]),
+            "token": share_sums_by_value(log, token_keys(log.df, log)),
+        }
+        for col in log.schema.event_names("numeric"):  # events of a type valued 0, and
+            # valued a whole number (together one table: each customer adds at most 1)
+            x = log.df[col]
+            zero = log.df["event_type"].astype(str).where(x == 0)
+            whole = log.df["event_type"].astype(str).where((x != 0) & (x == np.round(x)))
+            part[f"zeros:{col}"] = share_sums_by_value(log, zero)
+            part[f"whole:{col}"] = share_sums_by_value(log, whole)
+        if self.mix is None:
+            self.mix = part
+        else:
+            self.mix = {k: self.mix[k].add(v, fill_value=0.0) for k, v in part.items()}
+
+    def mix_sums(self, log: EventLog | StreamedLog, tokens: list[str]) -> dict[str, np.ndarray]:
+        """The mix tables over the values the profile reads them for (absent values: 0)."""
+        types = [str(v) for v in log.schema.column("event_type").values or []]
+        wanted = {"event_type": types, "token": [str(t) for t in tokens]}
+        mix = self.mix or {}
+        return {
+            k: v.reindex(wanted.get(k, types), fill_value=0.0).to_numpy(float)
+            for k, v in mix.items()
+        }
+
+
+def tokens_of(log: EventLog | StreamedLog, *, private: bool) -> list[str]:
+    """The calendar's token rows: declared, or (no DP only) the ones the data has."""
+    names = declared_tokens(log)
+    if names is not None:
+        return names
+    if private:
+        return []
+    return sorted(set().union(*(set(token_keys(c.df, c)) for c in each_chunk(log))))
+
+
+def _time_max(log: EventLog | StreamedLog) -> pd.Timestamp:
+    return log.time_max() if isinstance(log, StreamedLog) else log.df[log.time].max()
+
+
+def transition_sums(
+    log: EventLog | StreamedLog, tokens: list[str], *, per_customer: bool = True
+) -> np.ndarray:
+    """[1 + T, T] each transition's share of a customer's events, summed over customers:
+    row 0 is the start of a journey, row 1 + i follows token i (every event is the end of
+    exactly one transition, so each customer adds 1 in all; a token outside `tokens` adds
+    nothing, and a row it starts counts as nothing). Not `per_customer`: counts. A pass
+    over the log, chunk by chunk."""
+    T = len(tokens)
+    out = np.zeros((1 + T, T))
+    if not T:
+        return out
+    for chunk in each_chunk(log):
+        if not len(chunk.df):
+            continue
+        tok = pd.Categorical(token_keys(chunk.df, chunk), categories=tokens).codes.astype(np.int64)
+        key = chunk.df[chunk.key].to_numpy()
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]  # the log is sorted by customer, then time
+        before = np.concatenate([[-1], tok[:-1]])
+        prev = np.where(first, 0, np.where(before >= 0, before + 1, -1))
+        n = chunk.df.groupby(chunk.key, sort=False)[chunk.key].transform("size").to_numpy(float)
+        ok = (tok >= 0) & (prev >= 0)
+        np.add.at(out, (prev[ok], tok[ok]), 1.0 / n[ok] if per_customer else 1.0)
+    return out

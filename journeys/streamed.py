@@ -1,0 +1,140 @@
+"""A partitioned dataset as a log that is read in customer-complete chunks, never whole.
+
+    log = StreamedLog.open("data/simulate/events.parquet", schema)   # one validating pass
+    log.n_customers, log.fingerprint()                 # from that pass, no data held
+    for chunk in log.iter_chunks(1024): ...            # EventLogs, in the one-file order
+
+`fit` takes it where it takes an EventLog (generators/neural.py): the journeys are
+encoded chunk by chunk and the DP profile is counted over streamed passes, so
+memory follows a chunk and the encoded tensors, not the DataFrame.
+
+Chunks come in the whole log's order (customer, then time), the order of the same
+log read from one file: the parts split customers by a hash, so the parts are merged
+by customer id, holding one row group per part (partitioned_scan.customer_chunks).
+Everything a fit draws at random per customer or per event (DP-SGD's Poisson
+sampling over customer indices, the profile's capped weights) then meets the same
+customers in the same order, and a partitioned folder gives the same fit as one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.partitioned import read_manifest
+from journeylab.journeys.partitioned_scan import customer_chunks, scan_partitioned
+from journeylab.journeys.schema import Schema
+from journeylab.journeys.validate import ValidationReport
+
+CHUNK = 20_000  # customers a chunk in a streamed pass (about 1.2 million simulated events)
+
+
+def each_chunk(log: EventLog | StreamedLog) -> Iterable[EventLog]:
+    """A log as chunks of whole journeys, for counts that add up over customers: an
+    EventLog is its own one chunk (its results as before); a StreamedLog is read again."""
+    return [log] if isinstance(log, EventLog) else log.iter_chunks(CHUNK)
+
+
+class StreamedLog:
+    """A validated partitioned dataset; its events are read again on each pass."""
+
+    def __init__(self, path: Path, schema: Schema, summary: dict, report: ValidationReport):
+        self.path, self.schema, self.summary, self.report = Path(path), schema, summary, report
+        self._dtypes: pd.Series | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, schema: Schema, *, truncate: bool = False) -> StreamedLog:
+        """Validate every part and count it (partitioned_scan.scan_partitioned): DataError
+        for invalid events or a folder changed since it was written."""
+        if truncate:
+            raise ConfigError(
+                f"--truncate does not apply to the partitioned dataset {path}; rebuild it with "
+                "journeys of at most the schema's max_length, or read a one-file copy"
+            )
+        summary, report = scan_partitioned(path, schema)
+        return cls(Path(path), schema, summary, report)
+
+    @property
+    def key(self) -> str:
+        return self.schema.sequence_key
+
+    @property
+    def time(self) -> str:
+        return self.schema.sequence_index
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.summary["customers"])
+
+    @property
+    def n_events(self) -> int:
+        return int(self.summary["events"])
+
+    def __len__(self) -> int:
+        return self.n_events
+
+    def longest(self) -> int:
+        return int(self.summary["length_max"])
+
+    def time_max(self) -> pd.Timestamp:
+        return pd.Timestamp(self.summary["time_max"])
+
+    def fingerprint(self) -> str:
+        return str(self.summary["fingerprint"])
+
+    def describe(self) -> dict:
+        return dict(self.summary)
+
+    def iter_chunks(self, customers_per_chunk: int) -> Iterator[EventLog]:
+        """Whole journeys, at most `customers_per_chunk` customers a chunk, in log order."""
+        for df in merged_frames(self.path, self.key):
+            df = self._typed(df)
+            ids = df[self.key].to_numpy()
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            cuts = np.r_[starts[::customers_per_chunk], len(df)]
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                yield EventLog(df.iloc[a:b].reset_index(drop=True), self.schema, _validated=True)
+
+    def _typed(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The columns as validation types them: the first chunk is validated again (it
+        passed at `open`) and gives the dtypes the rest are cast to; a part's categories
+        are the values it holds, not the schema's."""
+        if self._dtypes is None:
+            checked = EventLog.from_frame(df, self.schema).df
+            self._dtypes = checked.dtypes
+            return checked
+        return df[list(self._dtypes.index)].astype(self._dtypes.to_dict())
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamedLog({str(self.path)!r}, schema={self.schema.name!r}, "
+            f"customers={self.n_customers}, events={self.n_events})"
+        )
+
+
+def merged_frames(path: Path, key: str) -> Iterator[pd.DataFrame]:
+    """The parts' rows merged by customer: frames of whole journeys in customer order.
+
+    Each step takes, from every part's current chunk, the customers up to the smallest
+    of the chunks' last ids; every customer up to it is then in hand (each part is
+    sorted), so the frame is whole. Memory: one row group per part."""
+    streams = [customer_chunks(path / e["file"], key) for e in read_manifest(path)["files"]]
+    heads = [next(s, None) for s in streams]
+    while any(h is not None for h in heads):
+        bound = min(h[key].iloc[-1] for h in heads if h is not None)
+        pieces = []
+        for i, head in enumerate(heads):
+            if head is None:
+                continue
+            cut = int(np.searchsorted(head[key].to_numpy(), bound, side="right"))
+            if cut:
+                pieces.append(head.iloc[:cut])
+            heads[i] = head.iloc[cut:] if cut < len(head) else next(streams[i], None)
+        df = pd.concat(pieces, ignore_index=True)
+        # stable: a customer's events keep their (time) order, and a customer is in one piece
+        yield df.sort_values(key, kind="mergesort", ignore_index=True)
