@@ -285,6 +285,7 @@ class JourneyProfile:
             0.0,
         )[k]
         u, span = rng.random(m), hi - lo
+        rate = np.clip(rate, -50.0 / span, 50.0 / span)  # e^50 steep at most: no overflow
         flat = np.abs(rate * span) < 1e-6
         safe = np.where(flat, 1.0, rate)
         n = np.where(flat, lo + u * span, lo + np.log1p(u * np.expm1(safe * span)) / safe)
