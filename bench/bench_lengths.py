@@ -18,10 +18,18 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from bench.bench_peers import load_split
-from journeylab.generators.profile import LENGTH_EDGES, SPAN_BINS, JourneyProfile, length_class
+from journeylab.generators.profile import (
+    LENGTH_EDGES,
+    SPAN_BINS,
+    JourneyProfile,
+    _tail_cut,
+    journey_shape,
+    length_class,
+)
 
 DATASETS = ("completejourney", "omnichannel-2000", "process-2000", "retail-2000")
 MAX_LENGTH = 1000
+SHAPE_EPSILON = 0.36  # the shape's part of epsilon 8 (25% profile, 45% base parts, 40%)
 
 
 def simple(mass: np.ndarray, m: int, rng, log: bool) -> np.ndarray:
@@ -55,6 +63,23 @@ def main() -> None:
             "profile": wasserstein_distance(told, real),
         }
         print(ds, " ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+        noisy(ds, train, real, codec)
+
+
+def noisy(ds: str, train, real: np.ndarray, codec) -> None:
+    cells = len(LENGTH_EDGES) * SPAN_BINS
+    counts = np.bincount(journey_shape(train)["cell"], minlength=cells).astype(float)
+    scale = 1 / SHAPE_EPSILON
+    out: dict[str, list[float]] = {"all cells": [], "tail cut": []}
+    for seed in range(10):
+        raw = counts + np.random.default_rng(seed).laplace(0.0, scale, cells)
+        kept = np.where(raw > 2 * scale, raw, 0.0)
+        for name, shape in (("all cells", kept), ("tail cut", _tail_cut(kept, raw, scale))):
+            prof = JourneyProfile(shape=shape.tolist(), calendar={}, constants=[])
+            told = prof.draw_lengths(5000, np.random.default_rng(1), codec)
+            out[name].append(wasserstein_distance(told, real))
+    text = " ".join(f"{k} mean {np.mean(v):.2f} worst {np.max(v):.2f}" for k, v in out.items())
+    print(f"{ds} under noise: {text}", flush=True)
 
 
 if __name__ == "__main__":

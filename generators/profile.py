@@ -287,7 +287,7 @@ class JourneyProfile:
         u, span = rng.random(m), hi - lo
         rate = np.clip(rate, -50.0 / span, 50.0 / span)  # e^50 steep at most: no overflow
         flat = np.abs(rate * span) < 1e-6
-        safe = np.where(flat, 1.0, rate)
+        safe = np.where(flat, 1.0 / span, rate)  # (the branch not taken must not overflow)
         n = np.where(flat, lo + u * span, lo + np.log1p(u * np.expm1(safe * span)) / safe)
         n = np.clip(np.floor(n), lo, hi - 1).astype(np.int64)
         return np.minimum(n, codec.max_length)
