@@ -50,7 +50,7 @@ ROUNDS = 8  # at most; fewer once every share is within TOLERANCE
 TOLERANCE = 0.05  # |log(target / pilot share)|, for shares of at least 1%
 CLIP = 8.0  # largest bias either way (a factor of e^8 on a class's odds)
 FLOOR = 1e-4  # shares below this count as this (a class noise zeroed is pushed down, not to -inf)
-ROW_SIGNAL = 4.0  # a transition row is calibrated when its known cells sum past this many sds
+ROW_SIGNAL = 1.0  # a transition row is calibrated when its known cells sum past this many sds
 PILOT_ROW = 30  # ... and the pilot has at least this many of its transitions
 STEP = 3.0  # largest change of one bias in one round (a cell the pilot missed is not at +8)
 
@@ -168,7 +168,9 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     tok_sums, tok_known = mix_known(profile.mix, "token")
     total = np.where(tok_known, np.maximum(tok_sums, 0.0), 0.0)
     rest = np.maximum(total - np.where(known, sums, 0.0).sum(0), 0.0)  # [T]
-    spread = np.where(known, 0.0, kept.sum(1, keepdims=True))  # [1 + T, T]
+    # (only to cells the release shows above 0: spread over every row by mass, a process's
+    # offers were sent straight after its submissions)
+    spread = np.where(known | (sums <= 0), 0.0, kept.sum(1, keepdims=True))  # [1 + T, T]
     kept = kept + spread / np.maximum(spread.sum(0, keepdims=True), 1e-12) * rest
     total = kept.sum(1)
     rows = total > ROW_SIGNAL * sd
