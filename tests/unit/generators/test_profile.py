@@ -178,10 +178,6 @@ def test_a_noise_cell_past_the_lengths_the_data_has_is_dropped():
     m[7, 2], m[15, 3] = 9.0, 9.0  # noise cells past it, one in the far tail
     out = _tail_cut(m.ravel(), m.ravel(), scale=2.0).reshape(m.shape)  # bar 2 x sqrt(10) x 2
     assert out[:7].sum() == m[:7].sum() and out[7:].sum() == 0  # short classes all kept
-    # a thin class above the largest ends the run there
-    m[3, 1] = 3.0
-    out = _tail_cut(m.ravel(), m.ravel(), scale=2.0).reshape(m.shape)
-    assert out[:3].sum() == m[:3].sum() and out[3:].sum() == 0
 
 
 def test_realigned_starts_keep_each_journeys_shape_cell(schema):
@@ -202,3 +198,15 @@ def test_realigned_starts_keep_each_journeys_shape_cell(schema):
     first = (moved.df.groupby("customer_id")["timestamp"].min() - schema.time_start) / window
     was = (log.df.groupby("customer_id")["timestamp"].min() - schema.time_start) / window
     assert (first < 0.15).mean() > (was < 0.15).mean() + 0.3
+
+
+def test_a_shape_too_thin_to_cut_keeps_lengths_below_377():
+    """30 customers: the real tail past the largest class is all under the noise's bar,
+    so a cut would drop data; the cells stay, but not the noise out to 4,000 events."""
+    from journeylab.generators.profile import SPAN_BINS, _tail_cut
+
+    m = np.zeros((19, SPAN_BINS))
+    m[5, 1], m[6, 1], m[7, 2] = 12.0, 7.0, 6.0  # the largest, then a thin real tail
+    m[17, 0] = 6.0  # noise far out
+    out = _tail_cut(m.ravel(), m.ravel(), scale=2.8).reshape(m.shape)
+    assert out[:13].sum() == m[:13].sum() and out[13:].sum() == 0
