@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from journeylab.generators.calendar import Calendar, token_keys
+from journeylab.generators.calendar import Calendar
 from journeylab.generators.profile import (
     MIX_KNOWN,
     mix_known,
@@ -221,58 +221,3 @@ def calibrate_transitions(
         if worst < TOLERANCE:
             break
     return B.tolist()
-
-
-def repeat_targets(profile) -> np.ndarray | None:
-    """[T] each token's share of events that repeat a token the journey already had
-    (NaN: not known well enough to say), from the mix's `repeat` and `token` tables; a
-    repeat count under the bar is 0 (a step that comes once)."""
-    mix = profile.mix
-    if not mix_usable(mix) or "repeat" not in mix:
-        return None
-    sd = np.sqrt(2.0) * mix["scale"][0]
-    tokens, known = mix_known(mix, "token")
-    rep = np.asarray(mix["repeat"], float)
-    if len(rep) != len(tokens):
-        return None
-    again = np.where(rep > MIX_KNOWN * sd, rep, 0.0)
-    enough = known & (tokens > ROW_SIGNAL * 2 * MIX_KNOWN * sd)  # a ratio needs mass
-    return np.where(enough, np.clip(again / np.maximum(tokens, 1e-12), 0.0, 1.0), np.nan)
-
-
-def repeat_shares(log: EventLog, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """([T] share of each token's events that repeat it within their journey, [T] events)."""
-    tok = pd.Categorical(token_keys(log.df, log), categories=tokens).codes.astype(np.int64)
-    again = pd.Series(list(zip(log.df[log.key].to_numpy(), tok, strict=True))).duplicated()
-    ok = tok >= 0
-    n = np.bincount(tok[ok], minlength=len(tokens)).astype(float)
-    r = np.bincount(tok[ok], weights=again.to_numpy()[ok].astype(float), minlength=len(tokens))
-    return r / np.maximum(n, 1.0), n
-
-
-def calibrate_repeats(
-    pilot: Callable[[np.ndarray], EventLog],
-    want: np.ndarray,
-    tokens: list[str],
-    *,
-    rounds: int = ROUNDS,
-) -> list[float]:
-    """A bias on each token's logit once the journey has had it, such that `pilot(bias)`
-    repeats each token (of those `want` knows) as often as `want` says: a process's steps
-    come once, a shopper's baskets again and again. First-order transitions cannot say it
-    (calibrated to them, 91% of a process's pilot cases still broke an order)."""
-    bias = np.zeros(len(tokens))
-    for _ in range(rounds):
-        got, n = repeat_shares(pilot(bias), tokens)
-        use = ~np.isnan(want) & (n >= PILOT_ROW)
-        if not use.any():
-            break
-        floor = np.maximum(FLOOR, 0.5 / np.maximum(n, 1.0))
-        w, g = np.maximum(want, floor), np.maximum(got, floor)
-        # on the odds of repeating: log(w / (1 - w)) - log(g / (1 - g))
-        step = np.log(w / np.maximum(1 - w, FLOOR)) - np.log(g / np.maximum(1 - g, FLOOR))
-        step = np.where(use, np.clip(step, -STEP, STEP), 0.0)
-        bias = np.clip(bias + step, -CLIP, CLIP)
-        if np.abs(step[use & (np.maximum(want, got) >= 0.01)]).max(initial=0) < TOLERANCE:
-            break
-    return bias.tolist()

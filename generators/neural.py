@@ -26,10 +26,8 @@ from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.calibrate import (
     calibrate,
-    calibrate_repeats,
     calibrate_transitions,
     grid_of,
-    repeat_targets,
     targets,
     transition_targets,
 )
@@ -196,9 +194,6 @@ class NeuralGenerator(SequenceGenerator):
                 profile.trans_bias = calibrate_transitions(
                     self._pilot_transitions, *trans, tokens, init=init
                 )
-                again = repeat_targets(profile)
-                if again is not None and not np.isnan(again).all():
-                    profile.repeat_bias = calibrate_repeats(self._pilot_repeats, again, tokens)
         return self
 
     def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
@@ -218,12 +213,6 @@ class NeuralGenerator(SequenceGenerator):
         """PILOT journeys drawn with the transition bias `bias` (as `_pilot`)."""
         assert self.profile is not None
         self.profile.trans_bias = bias.tolist()
-        return self._draw_pilot()
-
-    def _pilot_repeats(self, bias: np.ndarray) -> EventLog:
-        """PILOT journeys drawn with the repeat bias `bias` (as `_pilot`)."""
-        assert self.profile is not None
-        self.profile.repeat_bias = bias.tolist()
         return self._draw_pilot()
 
     def _draw_pilot(self) -> EventLog:

@@ -92,7 +92,6 @@ class JourneyProfile:
     mix: dict[str, list[float]] | None = None  # token column -> customers' shares (summed)
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
-    repeat_bias: list[float] | None = None  # generators.calibrate: [T] on tokens already seen
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 

@@ -127,13 +127,9 @@ class ProfileCounts:
             self.orders.add(log)
 
     def _add_mix(self, log: EventLog) -> None:
-        tokens = token_keys(log.df, log)
-        again = (log.df[log.key].astype(str) + "\x00" + tokens).duplicated().to_numpy()
         part = {
             "event_type": share_sums_by_value(log, log.df["event_type"]),
-            "token": share_sums_by_value(log, tokens),
-            # events whose token the journey already had (a process's steps come once)
-            "repeat": share_sums_by_value(log, tokens.where(again)),
+            "token": share_sums_by_value(log, token_keys(log.df, log)),
         }
         for col in log.schema.event_names("numeric"):  # events of a type valued 0, and
             # valued a whole number (together one table: each customer adds at most 1)
@@ -150,8 +146,7 @@ class ProfileCounts:
     def mix_sums(self, log: EventLog | StreamedLog, tokens: list[str]) -> dict[str, np.ndarray]:
         """The mix tables over the values the profile reads them for (absent values: 0)."""
         types = [str(v) for v in log.schema.column("event_type").values or []]
-        names = [str(t) for t in tokens]
-        wanted = {"event_type": types, "token": names, "repeat": names}
+        wanted = {"event_type": types, "token": [str(t) for t in tokens]}
         mix = self.mix or {}
         return {
             k: v.reindex(wanted.get(k, types), fill_value=0.0).to_numpy(float)

@@ -218,7 +218,7 @@ class VAENet(nn.Module):
         force: torch.Tensor | None = None,
         max_shrink: float = MAX_SHRINK,
         bias: dict[int, torch.Tensor] | None = None,
-        trans: tuple | None = None,
+        trans: tuple[int, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -226,11 +226,10 @@ class VAENet(nn.Module):
         the end of the time window) instead of by its end flag. max_shrink: how far its
         gaps may shrink to fit the window (0: as far as needed, when the profile's
         rhythm redraws the gaps anyway).
-        trans = (f, G [1 + Va * Vb, Va, Vb][, R [Va, Vb]]): fields f and f + 1 (two event
-        categoricals) are drawn jointly with the bias G[row] on their pairs, row 0 at a
-        journey's first event, else 1 + the previous event's pair (a * Vb + b), plus R on
-        the pairs the journey already had: the transition and repeat calibration
-        (generators/calibrate.py)."""
+        trans = (f, G [1 + Va * Vb, Va, Vb]): fields f and f + 1 (two event categoricals)
+        are drawn jointly with the bias G[row] on their pairs, row 0 at a journey's first
+        event, else 1 + the previous event's pair (a * Vb + b): the transition
+        calibration (generators/calibrate.py)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -240,25 +239,19 @@ class VAENet(nn.Module):
         lengths = torch.zeros(n, dtype=torch.long)
         rows = torch.arange(n)  # working row -> journey
         st = self.init_state(cond, start)
-        rep = None if trans is None or len(trans) < 3 else trans[2]
-        if rep is not None:  # [n, Va, Vb] the token pairs each journey has had
-            st["seen"] = torch.zeros(n, *rep.shape)
         for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
             first = {0: torch.zeros(m, dtype=torch.long)} if t == 0 else None
             joint = None
             if trans is not None:
-                fa, grid = trans[0], trans[1]
+                fa, grid = trans
                 prev = st["tok"][:, fa - 1 : fa + 1] - 1  # field 1 + j: event categorical j
                 row = 1 + prev[:, 0] * grid.shape[2] + prev[:, 1] if t else torch.zeros_like(rows)
-                g = grid[row] if rep is None else grid[row] + rep * st["seen"]
-                joint = (fa, g)
+                joint = (fa, grid[row])
             end_p, k = self.heads.sample(
                 self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
             )
-            if rep is not None:
-                st["seen"][torch.arange(m), k[:, fa], k[:, fa + 1]] = 1.0
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
@@ -452,7 +445,7 @@ class VAEGenerator(NeuralGenerator):
         names = [c.name for c in self.encoder.event_cat]
         return {1 + names.index(c): torch.tensor(b, dtype=torch.float) for c, b in given.items()}
 
-    def _trans_grid(self) -> tuple | None:
+    def _trans_grid(self) -> tuple[int, torch.Tensor] | None:
         """The profile's transition bias (token rows, token columns: channel-major, as
         the calendar's tokens) as `generate`'s (field, grid) over the channel and event
         type heads; None without one, or when the two are not adjacent fields."""
@@ -467,11 +460,7 @@ class VAEGenerator(NeuralGenerator):
         if B.shape != (1 + len(perm), len(perm)):
             return None
         rows = torch.cat([torch.zeros(1, dtype=torch.long), 1 + perm])
-        grid = B[rows][:, perm].reshape(len(rows), *shape)
-        again = self.profile.repeat_bias
-        if not again or len(again) != len(perm):
-            return fa, grid
-        return fa, grid, torch.tensor(again, dtype=torch.float)[perm].reshape(*shape)
+        return fa, B[rows][:, perm].reshape(len(rows), *shape)
 
 
 def token_fields(encoder) -> tuple[int, torch.Tensor, tuple[int, int]] | None:
