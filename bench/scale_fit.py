@@ -77,7 +77,7 @@ def fit_once(events: Path, *, steps: int, epsilon: float, config: dict[str, Any]
         "projected_epoch_seconds": round(per_step * epoch_steps, 1),
         "cpu_seconds_per_step": round(per_step_cpu, 3),
         "projected_epoch_cpu_seconds": round(per_step_cpu * epoch_steps, 1),
-        "encoded_mb": round(encoded_mb, 1),
+        "encoded_mb": round(encoded_mb, 3),
         "training_epsilon": round(train["epsilon"], 3),
         "epsilon": round(gen.release["epsilon"], 3),
         "peak_rss_mb": round(peak_rss_mb()),
