@@ -67,7 +67,7 @@ def fit_once(events: Path, *, steps: int, epsilon: float, config: dict[str, Any]
         "events": log.n_events,
         "open_seconds": round(open_s, 1),
         "open_cpu_seconds": round(open_cpu, 1),
-        **{k: round(v, 1) for k, v in clock.items()},
+        **{k: round(v, 3) for k, v in clock.items()},  # a tiny fit encodes in ms
         "fit_seconds": round(fit_s, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "steps": train["steps"],
