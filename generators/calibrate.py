@@ -65,18 +65,24 @@ def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
     if profile.mix:
         if not mix_usable(profile.mix):  # pure noise: the model knows better
             return {}, {}, True
-        types, known = mix_known(profile.mix, "event_type")
         tokens, token_known = mix_known(profile.mix, "token")
         cal = Calendar.from_dict(profile.calendar)
-        channel = pd.Series([t.split("|", 1)[0] for t in cal.tokens])
-        values = [str(v) for v in schema.column("channel").values or []]
+        sd = np.sqrt(2.0) * profile.mix["scale"][0]
+        total = max(float(np.maximum(tokens, 0.0).sum()), 1.0)
         by = pd.DataFrame({"sum": np.where(token_known, tokens, 0.0), "known": token_known})
-        ch = by.groupby(channel.to_numpy()).sum().reindex(values, fill_value=0)
-        want = {
-            "event_type": np.where(known, types, 0.0) / max(types.sum(), 1.0),
-            "channel": ch["sum"].to_numpy(float) / max(tokens.sum(), 1.0),
-        }
-        free = {"event_type": ~known, "channel": ch["known"].to_numpy() == 0}
+        want, free = {}, {}
+        for j, col in enumerate(("channel", "event_type")):
+            part = pd.Series([t.split("|", 1)[j] if "|" in t else t for t in cal.tokens])
+            values = [str(v) for v in schema.column(col).values or []]
+            g = by.groupby(part.to_numpy()).sum().reindex(values, fill_value=0)
+            n_known = g["known"].to_numpy(float)
+            # a value the data has whose share is not a deviation (of its tokens' sum)
+            # above 0 is left to the model: its noisy share says nothing (Complete
+            # Journey's third direct-mail channel: 0.4% of events, 3 customers' worth,
+            # deviation 14, pushed to 1.5% or to never by the noise's sign)
+            sure = g["sum"].to_numpy(float) > sd * np.sqrt(np.maximum(n_known, 1.0))
+            want[col] = np.maximum(g["sum"].to_numpy(float), 0.0) / total
+            free[col] = (n_known == 0) | ~sure
         return want, free, True
     cal = Calendar.from_dict(profile.calendar)
     mass = np.maximum(cal.token_mass(), 0.0) * cal.valid_tokens()

@@ -74,6 +74,56 @@ def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
     return pd.Series((counts / n).sum(axis=1), index=values, dtype=float)
 
 
+def presence_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
+    """value -> the customers that have it, each weighted by 1 / the number of distinct
+    values it has (`of`, one per event; missing: none): each customer adds 1 in all.
+    Which values the data has, said far louder than by shares of events: on Complete
+    Journey 40% of customers get a campaign on the second direct-mail channel, 1.2% of
+    their events (13 customers' worth of shares against a deviation of 14 at epsilon 8;
+    143 weighted customers)."""
+    pair, values, k = _customer_pairs(log, of)
+    v = pair % max(len(values), 1)
+    w = 1.0 / k[pair // max(len(values), 1)]
+    return pd.Series(np.bincount(v, weights=w, minlength=len(values)), index=values)
+
+
+def kind_sums_by_value(log: EventLog, of: pd.Series, kind: pd.Series) -> dict[str, pd.Series]:
+    """kind -> (value -> sum over customers): each customer splits 1 evenly over the
+    values it has (`of`) and each value's part by the share of its events of each kind
+    (`kind`, one label per event; missing: none of them). A type's share of zeros is then
+    told by the customers that have the type, not by their share of events."""
+    pair, values, k = _customer_pairs(log, of)
+    V = max(len(values), 1)
+    has = of.notna().to_numpy()
+    customer, _ = pd.factorize(log.df[log.key].to_numpy(), sort=False)
+    code = pd.Categorical(of[has].astype(str).to_numpy(), categories=values).codes
+    ev_pair = customer[has].astype(np.int64) * V + code
+    slot = np.searchsorted(pair, ev_pair)  # each event's (customer, value) pair
+    n = np.bincount(slot, minlength=len(pair)).astype(float)
+    w = 1.0 / k[pair // V] / np.maximum(n, 1.0)  # one event's part of its customer's 1
+    labels = kind[has].to_numpy(object)
+    out = {}
+    for label in pd.unique(labels[pd.notna(labels)]):
+        hit = labels == label
+        per_pair = np.bincount(slot[hit], minlength=len(pair)) * w
+        out[str(label)] = pd.Series(
+            np.bincount(pair % V, weights=per_pair, minlength=len(values)), index=values
+        )
+    return out
+
+
+def _customer_pairs(log: EventLog, of: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """(sorted unique customer * V + value codes, the values, [customers] distinct values
+    each customer has)."""
+    customer, _ = pd.factorize(log.df[log.key].to_numpy(), sort=False)
+    has = of.notna().to_numpy()
+    code, values = pd.factorize(of[has].astype(str).to_numpy(), sort=False)
+    V = max(len(values), 1)
+    pair = np.unique(customer[has].astype(np.int64) * V + code)
+    k = np.bincount(pair // V, minlength=int(customer.max(initial=-1)) + 1).astype(float)
+    return pair, pd.Index(values), k
+
+
 def constant_counts(log: EventLog) -> np.ndarray:
     """[C + 1]: journeys in which each event column varies, then multi-event journeys."""
     cols = [c.name for c in log.schema.events]
@@ -127,17 +177,23 @@ class ProfileCounts:
             self.orders.add(log)
 
     def _add_mix(self, log: EventLog) -> None:
+        tokens = token_keys(log.df, log)
         part = {
-            "event_type": share_sums_by_value(log, log.df["event_type"]),
-            "token": share_sums_by_value(log, token_keys(log.df, log)),
+            "token": share_sums_by_value(log, tokens),  # shares of events: the targets
+            "has": presence_sums_by_value(log, tokens),  # which tokens the data has
         }
-        for col in log.schema.event_names("numeric"):  # events of a type valued 0, and
-            # valued a whole number (together one table: each customer adds at most 1)
+        types = log.df["event_type"].astype(str)
+        for col in log.schema.event_names("numeric"):  # per event type the share valued 0,
+            # a whole number, a fraction (one table, each customer adds at most 1)
             x = log.df[col]
-            zero = log.df["event_type"].astype(str).where(x == 0)
-            whole = log.df["event_type"].astype(str).where((x != 0) & (x == np.round(x)))
-            part[f"zeros:{col}"] = share_sums_by_value(log, zero)
-            part[f"whole:{col}"] = share_sums_by_value(log, whole)
+            kind = np.select(
+                [x.eq(0).to_numpy(), x.eq(np.round(x)).to_numpy(), x.notna().to_numpy()],
+                ["zeros", "whole", "frac"],
+                default=None,
+            )
+            sums = kind_sums_by_value(log, types, pd.Series(kind, index=x.index))
+            for k in ("zeros", "whole", "frac"):
+                part[f"{k}:{col}"] = sums.get(k, pd.Series(dtype=float))
         if self.mix is None:
             self.mix = part
         else:
@@ -146,7 +202,7 @@ class ProfileCounts:
     def mix_sums(self, log: EventLog | StreamedLog, tokens: list[str]) -> dict[str, np.ndarray]:
         """The mix tables over the values the profile reads them for (absent values: 0)."""
         types = [str(v) for v in log.schema.column("event_type").values or []]
-        wanted = {"event_type": types, "token": [str(t) for t in tokens]}
+        wanted = {"token": [str(t) for t in tokens], "has": [str(t) for t in tokens]}
         mix = self.mix or {}
         return {
             k: v.reindex(wanted.get(k, types), fill_value=0.0).to_numpy(float)

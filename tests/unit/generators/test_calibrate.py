@@ -264,7 +264,11 @@ def test_calibrated_transitions_keep_an_order_the_model_never_learnt():
     after = transition_sums(pilot(B), tokens, per_customer=False)
     assert after[0, view] > 0.97 * after[0].sum()  # journeys start with a view
     assert after[1 + view, cart] > 0.97 * after[1 + view].sum()  # a view is followed by a cart
-    assert after[1 + cart, buy] > 0.97 * after[1 + cart].sum()
+    # a cart is followed by a purchase: as often as the target says (this release's noise
+    # left a cart -> view cell of 3.6% above the bar), far from the model's third
+    assert after[1 + cart, buy] > 0.95 * after[1 + cart].sum()
+    share = after[1 + cart, buy] / after[1 + cart].sum()
+    assert share == pytest.approx(want[1 + cart, buy], abs=0.02)
 
 
 def test_a_transition_table_of_noise_calibrates_nothing():
@@ -419,11 +423,12 @@ def test_a_type_whose_zeros_the_noise_hides_gets_no_values():
     types = list(SCHEMA.column("event_type").values)
     mix = dict(prof.mix)
     sd = np.sqrt(2.0) * mix["scale"][0]
-    n = np.asarray(mix["event_type"], float)
-    n[types.index("cart")] = 3 * sd  # a rare type...
-    zero = np.asarray(mix["zeros:amount"], float)
-    zero[types.index("cart")] = 0.5 * sd  # ... whose zeros the noise pulled down
-    mix["event_type"], mix["zeros:amount"] = n.tolist(), zero.tolist()
+    i = types.index("cart")
+    zero, whole, frac = (np.asarray(mix[f"{k}:amount"], float) for k in ("zeros", "whole", "frac"))
+    # a rare type (3 deviations in all) whose zeros the noise pulled down to a sixth
+    zero[i], whole[i], frac[i] = 0.5 * sd, 0.0, 2.5 * sd
+    mix.update({"zeros:amount": zero.tolist(), "whole:amount": whole.tolist()})
+    mix["frac:amount"] = frac.tolist()
     prof = JourneyProfile.from_dict({**prof.to_dict(), "mix": mix})
     model = log.df.copy()
     out = prof._refill_zeros(model, log, np.random.default_rng(0))
