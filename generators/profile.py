@@ -53,7 +53,6 @@ from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
 from journeylab.generators.profile_counts import (
     LENGTH_EDGES,
     SPAN_BINS,
-    START_BINS,
     ProfileCounts,
     constant_counts,
     journey_shape,
@@ -120,7 +119,8 @@ class JourneyProfile:
         starts = None
         if counts.starts is not None:  # each customer is in one bin: sensitivity 1
             scale = None if eps["start"] is None else 1 / eps["start"]
-            starts = noisy_counts(counts.starts, scale, rng).tolist()
+            starts = noisy_counts(counts.starts, scale, rng, raw=scale is not None)
+            starts = (starts if scale is None else _thin_runs(starts, scale)).tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
         cols = [c.name for c in log.schema.events]
@@ -514,6 +514,33 @@ def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:
     return EventLog.from_frame(df, log.schema)
 
 
+def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
+    """A noisy histogram (cells as drawn, Laplace `scale`) with each cell that stands 3
+    deviations above 0 kept, and each run of the others between them spread evenly with
+    its sum when that sum is 2 deviations (of a sum of its cells) above 0, else 0
+    (post-processing). On the omnichannel simulator a tenth of customers arrive late,
+    about 8 a bin against a deviation of 16: cut at 2 scales, cell by cell, the late
+    bins were gone but for the noise peaks that passed, and 10% of synthetic customers
+    arrived in the last 40% of the window against 2% of real ones; pooled, the thin tail
+    is spread as it is, and its peaks are not."""
+    sd = np.sqrt(2.0) * scale
+    own = raw > 3 * sd
+    out = np.where(own, raw, 0.0)
+    i = 0
+    while i < len(raw):
+        if own[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(raw) and not own[j]:
+            j += 1
+        total = raw[i:j].sum()
+        if total > 2 * sd * np.sqrt(j - i):
+            out[i:j] = total / (j - i)
+        i = j
+    return out
+
+
 def _realign(df: pd.DataFrame, log: EventLog, starts: np.ndarray, rng) -> pd.DataFrame:
     """Each journey moved whole to a first-event time drawn from the start histogram, among
     the times that keep its shape cell: its span's share of the time left after its first
@@ -533,22 +560,36 @@ def _realign(df: pd.DataFrame, log: EventLog, starts: np.ndarray, rng) -> pd.Dat
     hi = np.where(b >= 0, 1.0 - sp * SPAN_BINS / np.maximum(b + 1.0, 1.0), 1.0)
     hi = np.minimum(hi, 1.0 - sp)  # the journey stays inside the window
     lo = np.where(b > 0, 1.0 - sp * SPAN_BINS / np.maximum(b, 1), 0.0).clip(0.0)
-    edges = np.arange(START_BINS + 1) / START_BINS
+    edges = np.arange(len(starts) + 1) / len(starts)  # (a profile saved with other bins)
     overlap = np.clip(
         np.minimum(edges[None, 1:], hi[:, None]) - np.maximum(edges[None, :-1], lo[:, None]),
         0.0,
         None,
     )  # [N, bins] length of each bin inside the allowed interval
-    w = np.maximum(starts, 0.0)[None, :] * overlap
-    keep = w.sum(1) <= 0  # no mass where it may go: left where the model put it
-    w = np.where(keep[:, None], 1.0, w)
+    mass = np.maximum(starts, 0.0)
+    w = mass[None, :] * overlap
+    # No mass where it may go (a span the model made too short for a journey that uses
+    # most of the time it has left): its first event from anywhere in the histogram, and
+    # its times stretched so that it uses the same share of the time then left (so its
+    # cell, tenure and recency share are kept; the rhythm redraws its gaps within the
+    # span). Left where the model put them, 10% of the omnichannel simulator's DP
+    # journeys started in the last 40% of the window, where no real one does.
+    free = w.sum(1) <= 0
+    w[free] = mass * np.diff(edges)
+    lo, hi = np.where(free, 0.0, lo), np.where(free, 1.0, hi)
+    if w.sum() <= 0:
+        return df
     k = ((w / w.sum(1, keepdims=True)).cumsum(1) > rng.random((len(per), 1))).argmax(1)
     a = np.maximum(edges[k], lo)
     z = np.minimum(edges[k + 1], hi)
-    new = np.where(keep, f0, a + rng.random(len(per)) * np.maximum(z - a, 0.0))
+    new = a + rng.random(len(per)) * np.maximum(z - a, 0.0)
+    stretch = np.where(free, (1.0 - new) / room, 1.0)
+    key = df.loc[per, log.key].to_numpy()
     new_first = s.time_start + pd.to_timedelta(new * window, unit="s")
-    shift = pd.Series(new_first.to_numpy() - first.loc[per].to_numpy(), index=df.loc[per, log.key])
-    df[log.time] = df[log.time] + df[log.key].map(shift).to_numpy()
+    offset = (df[log.time] - first).dt.total_seconds().to_numpy()
+    factor = df[log.key].map(pd.Series(stretch, index=key)).to_numpy(float)
+    start = df[log.key].map(pd.Series(new_first.to_numpy(), index=key))
+    df[log.time] = start + pd.to_timedelta(offset * factor, unit="s")
     return df
 
 

@@ -30,7 +30,10 @@ from journeylab.journeys.streamed import StreamedLog, each_chunk
 # at epsilon 8 its lengths were drawn up to max_length, 99th percentile 760 against 333)
 LENGTH_EDGES = (1, 2, 3, 4, 6, 9, 14, 22, 35, 56, 90, 145, 233, 377, 610, 987, 1597, 2584, 4181)
 SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event journeys: 0
-START_BINS = 20  # first-event time histogram over the window (for `realign_starts`)
+# first-event time histogram over the window (for `realign_starts`); at 20 bins (21 days
+# on Complete Journey, whose customers arrive in a week 60 days in) one bin held the
+# arrival and three weeks before it: first-event day alone told synthetic apart, AUC 0.81
+START_BINS = 40
 
 
 def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:

@@ -184,7 +184,8 @@ def test_realigned_starts_keep_each_journeys_shape_cell(schema):
     """Journeys moved to the released first-event times keep their (length, span) cell,
     so tenure and recency stay as the shape matched them; first events move to the early
     weeks the histogram holds wherever the cell allows."""
-    from journeylab.generators.profile import START_BINS, _realign
+    from journeylab.generators.profile import _realign
+    from journeylab.generators.profile_counts import START_BINS
 
     log = EventLog.from_frame(planted(400, seed=3), schema)
     starts = np.zeros(START_BINS)
@@ -198,6 +199,24 @@ def test_realigned_starts_keep_each_journeys_shape_cell(schema):
     first = (moved.df.groupby("customer_id")["timestamp"].min() - schema.time_start) / window
     was = (log.df.groupby("customer_id")["timestamp"].min() - schema.time_start) / window
     assert (first < 0.15).mean() > (was < 0.15).mean() + 0.3
+    # a journey that uses most of the time it has left cannot start early and keep its
+    # cell unless it is stretched: it is, so every journey now starts where real ones do
+    assert (first < 0.15).mean() > 0.99 and (was < 0.15).mean() < 0.5
+
+
+def test_a_thin_tail_of_starts_is_spread_and_its_noise_peaks_are_not():
+    from journeylab.generators.profile import _thin_runs
+
+    rng = np.random.default_rng(0)
+    real = np.r_[np.full(6, 150.0), np.full(14, 8.0)]  # a late tenth, 8 a bin
+    out = np.mean([_thin_runs(real + rng.laplace(0, 11.0, 20), 11.0) for _ in range(200)], 0)
+    assert out[:6] == pytest.approx(real[:6], rel=0.05)
+    # the tail's sum (112, deviation 58) passes its bar about half the time: on average
+    # half of it is kept, spread evenly rather than in the few cells the noise raised
+    assert 0.4 * 8.0 < out[6:].mean() < 8.0 and out[6:].std() < 1.0
+    empty = np.r_[np.full(6, 150.0), np.zeros(14)]  # no late arrivals: noise alone
+    late = [_thin_runs(empty + rng.laplace(0, 11.0, 20), 11.0)[6:].sum() for _ in range(200)]
+    assert np.mean(late) < 0.02 * empty.sum()  # cut cell by cell at 2 scales: about 8%
 
 
 def test_a_shape_too_thin_to_cut_keeps_lengths_below_377():
