@@ -51,10 +51,12 @@ import pandas as pd
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
 from journeylab.generators.profile_counts import (
+    ENDS_EDGES,
     LENGTH_EDGES,
     SPAN_BINS,
     ProfileCounts,
     constant_counts,
+    ends_bin,
     journey_shape,
     length_class,
     share_sums_by_value,
@@ -70,7 +72,7 @@ from journeylab.journeys.streamed import StreamedLog
 
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
-SHARES = {"shape": 0.4, "start": 0.1, "calendar": 0.35, "constants": 0.15}  # of the profile
+SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants": 0.1}
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.2}  # optional; the rest scale down
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 HAS_KNOWN = 2.0  # ... a token, by its presence (louder, so a stricter bar: see `mix_known`)
@@ -87,6 +89,7 @@ class JourneyProfile:
     constants: list[str]  # event columns repeated from the first event
     orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
     starts: list[float] | None = None  # [START_BINS] first-event times over the window
+    ends: list[float] | None = None  # [ENDS_EDGES bins] share of the time left unused
     rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
     values: dict[str, Any] | None = None  # generators.values.Values as a dict
     mix: dict[str, list[float]] | None = None  # token column -> customers' shares (summed)
@@ -121,6 +124,11 @@ class JourneyProfile:
             scale = None if eps["start"] is None else 1 / eps["start"]
             starts = noisy_counts(counts.starts, scale, rng, raw=scale is not None)
             starts = (starts if scale is None else _thin_runs(starts, scale)).tolist()
+        ends = None
+        if counts.ends is not None:  # each customer is in one bin or none: sensitivity 1
+            scale = None if eps["ends"] is None else 1 / eps["ends"]
+            ends = noisy_counts(counts.ends, scale, rng, raw=scale is not None)
+            ends = (ends if scale is None else _thin_runs(ends, scale)).tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
         cols = [c.name for c in log.schema.events]
@@ -161,6 +169,7 @@ class JourneyProfile:
             constants=consts,
             orders=orders,
             starts=starts,
+            ends=ends,
             rhythm=rhy,
             values=vals,
             mix=mix,
@@ -231,10 +240,16 @@ class JourneyProfile:
         """Whether the first-event histogram says more than its noise: at least 10 noise
         scales of mass (on a 30-customer store at epsilon 8, one noise cell held it all,
         and realigned to it every synthetic customer had churned)."""
-        if self.starts is None or sum(self.starts) <= 0:
+        return self._usable("starts")
+
+    def _usable(self, part: str) -> bool:
+        """Whether histogram `part` (starts, ends) has 10 noise scales of mass."""
+        h = getattr(self, part)
+        if h is None or sum(h) <= 0:
             return False
-        eps = ((self.detail or {}).get("epsilon_parts") or {}).get("start")
-        return eps is None or sum(self.starts) >= 10.0 / eps
+        key = {"starts": "start"}.get(part, part)  # its share of epsilon
+        eps = ((self.detail or {}).get("epsilon_parts") or {}).get(key)
+        return eps is None or sum(h) >= 10.0 / eps
 
     def _refill_zeros(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
         """Per numeric column and event type the mix knows (and that is not mostly 0: those
@@ -261,7 +276,8 @@ class JourneyProfile:
                 if not k or n <= 0 or (z + 2 * sd) / n >= 0.5 or not len(rows):
                     continue
                 zeros = rows[x[rows] == 0]
-                z = z if z > MIX_KNOWN * sd else 0.0  # noise
+                z = max(z - MIX_KNOWN * sd, 0.0)  # soft-thresholded: noise passes the bar
+                # 6% of the time, by about a scale
                 had, want = len(zeros) / len(rows), float(np.clip(z / n, 0.0, 1.0))
                 if had <= want:
                     continue
@@ -361,6 +377,8 @@ class JourneyProfile:
         df = log.df.copy()
         if realign_starts and self._starts_usable():
             df = _realign(df, log, np.asarray(self.starts, float), rng)
+        if realign_starts and self._usable("ends"):
+            df = _stretch_ends(df, log, np.asarray(self.ends, float), rng)
         df = self._refill_zeros(df, log, rng)
         if self.values is not None:
             df = Values.from_dict(self.values).apply(df, log, rng)
@@ -539,6 +557,34 @@ def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
             out[i:j] = total / (j - i)
         i = j
     return out
+
+
+def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.DataFrame:
+    """Each journey in the last span bin (more than one event, using over 80% of the
+    time it has left) stretched or shrunk about its first event so that the share of that
+    time it leaves unused is drawn from the `ends` histogram (ENDS_EDGES bins, uniform
+    within one): its cell and first event stay, its recency follows the data's."""
+    s = log.schema
+    if s.time_end is None or not len(df):
+        return df
+    shape = journey_shape(EventLog(df, s, _validated=True), end=s.time_end)
+    b = ends_bin(shape)
+    top = b >= 0
+    p = np.maximum(ends, 0.0)
+    if not top.any() or p.sum() <= 0:
+        return df
+    edges = np.asarray(ENDS_EDGES)
+    k = rng.choice(len(p), size=int(top.sum()), p=p / p.sum())
+    u = edges[k] + rng.random(len(k)) * (edges[k + 1] - edges[k])
+    room, span = shape["room"].to_numpy(float)[top], shape["span"].to_numpy(float)[top]
+    factor = pd.Series(1.0, index=shape.index)
+    factor[top] = (1.0 - u) * room / np.maximum(span, 1e-9)
+    g = df.groupby(log.key, sort=False)[log.time]
+    first = g.transform("min")
+    offset = (df[log.time] - first).dt.total_seconds().to_numpy()
+    scale = df[log.key].map(factor).to_numpy(float)
+    df[log.time] = first + pd.to_timedelta(offset * scale, unit="s")
+    return df
 
 
 def _realign(df: pd.DataFrame, log: EventLog, starts: np.ndarray, rng) -> pd.DataFrame:

@@ -34,6 +34,11 @@ SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event jou
 # on Complete Journey, whose customers arrive in a week 60 days in) one bin held the
 # arrival and three weeks before it: first-event day alone told synthetic apart, AUC 0.81
 START_BINS = 40
+# journeys in the last span bin (that use over 80% of the time they have left): how much
+# of it they leave, 1 - span / room, in these bins; within the bin it was the model's,
+# and on Complete Journey 40% of real ones leave under 1% (the last week of a year) and
+# 8% of synthetic ones: recency and last day were the next give-aways (AUC 0.71)
+ENDS_EDGES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:
@@ -58,7 +63,18 @@ def journey_shape(
     sbin = np.minimum((span / room * SPAN_BINS).astype(int), SPAN_BINS - 1)
     lengths = n.to_numpy()
     cell = length_class(lengths, n_classes) * SPAN_BINS + np.where(lengths == 1, 0, sbin)
-    return pd.DataFrame({"length": lengths, "span": span, "cell": cell}, index=n.index)
+    return pd.DataFrame(
+        {"length": lengths, "span": span, "room": room, "cell": cell}, index=n.index
+    )
+
+
+def ends_bin(shape: pd.DataFrame) -> np.ndarray:
+    """Per journey of `journey_shape`, its ENDS_EDGES bin, or -1 where it is not in the
+    last span bin (or has one event)."""
+    u = 1.0 - shape["span"].to_numpy(float) / shape["room"].to_numpy(float)
+    top = (shape["length"].to_numpy() > 1) & (u <= ENDS_EDGES[-1])
+    b = np.searchsorted(np.asarray(ENDS_EDGES), np.clip(u, 0.0, None), side="right") - 1
+    return np.where(top, np.clip(b, 0, len(ENDS_EDGES) - 2), -1)
 
 
 def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
@@ -138,6 +154,7 @@ def constant_counts(log: EventLog) -> np.ndarray:
 class ProfileCounts:
     shape: np.ndarray  # [cells] customers per (length class, span bin)
     starts: np.ndarray | None  # [START_BINS] customers by first-event time (declared window)
+    ends: np.ndarray | None  # [ENDS_EDGES bins] last-span-bin customers by the share left
     constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
     rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
     mix: dict[str, pd.Series] | None = None  # table -> value -> customers' shares (summed)
@@ -153,6 +170,7 @@ class ProfileCounts:
         out = cls(
             shape=np.zeros(cells, dtype=np.int64),
             starts=None if log.schema.time_end is None else np.zeros(START_BINS, np.int64),
+            ends=None if log.schema.time_end is None else np.zeros(len(ENDS_EDGES) - 1, np.int64),
             constants=np.zeros(len(log.schema.events) + 1),
             orders=None if private else OrderEvidence(),
         )
@@ -163,6 +181,9 @@ class ProfileCounts:
     def _add(self, log: EventLog, end, parts: tuple[str, ...]) -> None:
         shape = journey_shape(log, end=end)
         self.shape += np.bincount(shape["cell"], minlength=len(self.shape))
+        if self.ends is not None:  # each customer is in one bin (or none): sensitivity 1
+            b = ends_bin(shape)
+            self.ends += np.bincount(b[b >= 0], minlength=len(self.ends))
         if self.starts is not None:  # each customer is in one bin: sensitivity 1
             first = log.df.groupby(log.key, sort=False)[log.time].min()
             s = log.schema

@@ -229,3 +229,35 @@ def test_a_shape_too_thin_to_cut_keeps_lengths_below_377():
     m[17, 0] = 6.0  # noise far out
     out = _tail_cut(m.ravel(), m.ravel(), scale=2.8).reshape(m.shape)
     assert out[:13].sum() == m[:13].sum() and out[13:].sum() == 0
+
+
+def test_journeys_that_use_their_time_leave_as_little_of_it_as_the_data_does(schema):
+    """Journeys in the last span bin (over 80% of the time they have left) get the share
+    they leave unused from the `ends` histogram: here every real one ends in the last 0.5%
+    of its time, the planted ones anywhere in the last 20%; cells and first events stay."""
+    from journeylab.generators.profile import _stretch_ends
+    from journeylab.generators.profile_counts import ENDS_EDGES, ends_bin
+
+    df = planted(400, seed=5)
+    rng = np.random.default_rng(5)
+    for c in df["customer_id"].unique()[::3]:  # a third run to 1% to 20% before the end
+        mine = df["customer_id"] == c
+        t = df.loc[mine, "timestamp"]
+        if len(t) > 1:
+            first, room = t.min(), schema.time_end - t.min()
+            span = room * (1.0 - rng.uniform(0.01, 0.2))
+            df.loc[mine, "timestamp"] = first + (t - first) / (t.max() - first) * span
+    log = EventLog.from_frame(df, schema)
+    before = journey_shape(log, end=schema.time_end)
+    top = ends_bin(before) >= 0
+    assert top.sum() > 20 and (ends_bin(before)[top] > 0).mean() > 0.5
+    ends = np.zeros(len(ENDS_EDGES) - 1)
+    ends[0] = 100.0
+    out = _stretch_ends(log.df.copy(), log, ends, np.random.default_rng(0))
+    moved = EventLog.from_frame(out, schema)
+    after = journey_shape(moved, end=schema.time_end).reindex(before.index)
+    assert (ends_bin(after)[top] == 0).all()  # all in the first bin now
+    assert (after["cell"] == before["cell"]).all()
+    first = lambda lg: lg.df.groupby("customer_id")["timestamp"].min()  # noqa: E731
+    assert (first(moved) == first(log)).all()
+    assert (after["span"][~top] == before["span"][~top]).all()  # the others untouched
