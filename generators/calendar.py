@@ -157,6 +157,11 @@ class Calendar:
         m = getattr(self, table) if table in self.__dataclass_fields__ else None
         m = np.asarray(self.zeros[table.removeprefix("zeros:")] if m is None else m, float)
         pooled = None if self.pooled is None else self.pooled.get(table)
+        if table == "weekday" and self.scale:  # toward flat, by what the noise explains
+            m = _shrink_rows(m, self.scale)
+            pooled = (
+                None if pooled is None else _shrink_rows(np.asarray(pooled)[None], self.scale)[0]
+            )
         if table != "hour" or not self.scale:
             return _rows(m, tok, self.scale, pooled)
         m, enough = _smooth_rows(m, self.scale)
@@ -364,6 +369,22 @@ def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None, *, floor=No
     ok = (m.sum(1) >= max(10 * scale, 1e-12))[np.maximum(tok, 0)] & (tok >= 0)
     out = np.where(ok[:, None], m[np.maximum(tok, 0)], pooled)
     return out / out.sum(1, keepdims=True), ok
+
+
+def _shrink_rows(m: np.ndarray, scale: float) -> np.ndarray:
+    """Noisy rows [R, K] pulled toward their flat level (each cell the row's mean) by the
+    share of their spread about it that the noise explains (James-Stein: what is left
+    of the spread beyond (K - 1) noise variances). On Complete Journey at epsilon 8 the
+    purchases' weekday row, nearly flat (13% to 16% a day), came out with Fridays at
+    18% from noise alone, and Friday's share told synthetic customers apart (AUC 0.72);
+    a real weekly rhythm (a process worked Monday to Friday) stands far above it."""
+    m = np.asarray(m, float)
+    level = m.mean(1, keepdims=True)
+    d = m - level
+    spread = (d**2).sum(1, keepdims=True)
+    noise = (m.shape[1] - 1) * 2.0 * scale**2
+    keep = np.clip(1.0 - noise / np.maximum(spread, 1e-12), 0.0, 1.0)
+    return level + keep * d
 
 
 def _smooth_rows(m: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
