@@ -89,9 +89,13 @@ def test_a_value_drowned_in_noise_is_left_to_the_model():
     df.loc[df.index[::50], "channel"] = "email"  # 2% of events
     df.loc[df["channel"] == "email", "event_type"] = "view"
     log = EventLog.from_frame(df, SCHEMA)
-    prof = JourneyProfile.fit(log, epsilon=2.0, seed=0, parts=("mix",))
-    want, free, _ = targets(prof, SCHEMA)
-    assert free["channel"].tolist() == [False, False, True, False]  # web, app, email, store
+    frees = []
+    for seed in range(6):  # the email views pass the presence bar about 12% of the time
+        # and each of the two email tokens the data never has 3%: look at a few releases
+        prof = JourneyProfile.fit(log, epsilon=2.0, seed=seed, parts=("mix",))
+        frees.append(targets(prof, SCHEMA)[1]["channel"].tolist())  # web, app, email, store
+    assert sum(f == [False, False, True, False] for f in frees) >= 4
+    assert all(f[:2] == [False, False] and not f[3] for f in frees)
     pilot = toy_model(np.array([0.0, 0.0, 0.0]))
     bias = calibrate(
         pilot,
