@@ -29,6 +29,7 @@ from journeylab.generators.calibrate import (
     calibrate_transitions,
     grid_of,
     targets,
+    token_marginal,
     transition_targets,
 )
 from journeylab.generators.config import CommonConfig
@@ -192,7 +193,11 @@ class NeuralGenerator(SequenceGenerator):
                 tokens = Calendar.from_dict(profile.calendar).tokens
                 init = grid_of(profile.logit_bias, tokens, log.schema)
                 profile.trans_bias = calibrate_transitions(
-                    self._pilot_transitions, *trans, tokens, init=init
+                    self._pilot_transitions,
+                    *trans,
+                    tokens,
+                    init=init,
+                    marginal=token_marginal(profile),
                 )
         return self
 

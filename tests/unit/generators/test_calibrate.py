@@ -437,3 +437,28 @@ def test_a_type_whose_zeros_the_noise_hides_gets_no_values():
     model = log.df.copy()
     out = prof._refill_zeros(model, log, np.random.default_rng(0))
     assert (out.loc[out["event_type"] == "cart", "amount"] == 0).all()
+
+
+def test_raked_transition_rows_add_up_to_the_released_shares():
+    """Rows read cell by cell off a noisy table imply token shares the release does not
+    show; raked, they do (with the pilot's row masses), cells at 0 stay 0 (a step never
+    taken stays never taken) and no column moves by more than RAKE_LIMIT."""
+    from journeylab.generators.calibrate import RAKE_LIMIT, _raked
+
+    want = np.array(
+        [[1.0, 0.0, 0.0], [0.2, 0.8, 0.0], [0.0, 0.3, 0.7], [0.5, 0.0, 0.5]]
+    )  # start, then after tokens 0, 1, 2
+    mass = np.array([1.0, 2.0, 2.0, 2.0])
+    rows = np.ones(4, dtype=bool)
+    marginal = np.array([0.3, 0.4, 0.3])
+    out = _raked(want, mass, rows, marginal)
+    implied = (mass[:, None] * out).sum(0)
+    assert implied / implied.sum() == pytest.approx(marginal, abs=0.01)
+    assert ((out == 0) == (want == 0)).all() and np.allclose(out.sum(1), 1.0)
+    assert out[0, 0] == 1.0  # a row with one step keeps it
+    far = _raked(want, mass, rows, np.array([0.98, 0.01, 0.01]))  # beyond the limit
+    ratio = far[1:] / np.where(want[1:] > 0, want[1:], 1.0)
+    assert (ratio[want[1:] > 0] <= RAKE_LIMIT * 1.01).all()
+    nan = want.copy()
+    nan[:, 2] = np.nan  # a token left to the model is left alone
+    assert np.isnan(_raked(nan, mass, rows, np.array([0.5, 0.5, np.nan]))[:, 2]).all()
