@@ -128,7 +128,9 @@ class JourneyProfile:
         if counts.ends is not None:  # each customer is in one bin or none: sensitivity 1
             scale = None if eps["ends"] is None else 1 / eps["ends"]
             ends = noisy_counts(counts.ends, scale, rng, raw=scale is not None)
-            ends = (ends if scale is None else _thin_runs(ends, scale)).tolist()
+            if scale is not None:  # each length group's row on its own
+                ends = np.concatenate([_thin_runs(r, scale) for r in _ends_rows(ends)])
+            ends = ends.tolist()
         cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
         cols = [c.name for c in log.schema.events]
@@ -562,19 +564,28 @@ def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
 def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.DataFrame:
     """Each journey in the last span bin (more than one event, using over 80% of the
     time it has left) stretched or shrunk about its first event so that the share of that
-    time it leaves unused is drawn from the `ends` histogram (ENDS_EDGES bins, uniform
-    within one): its cell and first event stay, its recency follows the data's."""
+    time it leaves unused is drawn from the `ends` table's row of its length group
+    (ENDS_GROUPS x ENDS_EDGES bins, uniform within a bin; a profile saved with one row uses
+    it for all): its cell and first event stay, its recency follows the data's."""
     s = log.schema
     if s.time_end is None or not len(df):
         return df
     shape = journey_shape(EventLog(df, s, _validated=True), end=s.time_end)
-    b = ends_bin(shape)
-    top = b >= 0
-    p = np.maximum(ends, 0.0)
-    if not top.any() or p.sum() <= 0:
+    rows = np.maximum(_ends_rows(np.asarray(ends, float)), 0.0)  # [groups, bins]
+    if rows.sum() <= 0:
         return df
+    cell = ends_bin(shape)
+    top = cell >= 0
+    if not top.any():
+        return df
+    K = len(ENDS_EDGES) - 1
+    group = np.minimum(cell[top] // K, len(rows) - 1)
+    # a group with under 5% of the table's mass (noise, or next to none) takes its sum
+    thin = rows.sum(1) < 0.05 * rows.sum()
+    p = np.where(thin[:, None], rows.sum(0), rows)
+    p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+    k = ((p[group].cumsum(1)) > rng.random((len(group), 1))).argmax(1)
     edges = np.asarray(ENDS_EDGES)
-    k = rng.choice(len(p), size=int(top.sum()), p=p / p.sum())
     u = edges[k] + rng.random(len(k)) * (edges[k + 1] - edges[k])
     room, span = shape["room"].to_numpy(float)[top], shape["span"].to_numpy(float)[top]
     factor = pd.Series(1.0, index=shape.index)
@@ -585,6 +596,11 @@ def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.
     scale = df[log.key].map(factor).to_numpy(float)
     df[log.time] = first + pd.to_timedelta(offset * scale, unit="s")
     return df
+
+
+def _ends_rows(ends: np.ndarray) -> np.ndarray:
+    """The ends table as [length groups, ENDS_EDGES bins]."""
+    return np.asarray(ends, float).reshape(-1, len(ENDS_EDGES) - 1)
 
 
 def _realign(df: pd.DataFrame, log: EventLog, starts: np.ndarray, rng) -> pd.DataFrame:

@@ -39,6 +39,11 @@ START_BINS = 40
 # and on Complete Journey 40% of real ones leave under 1% (the last week of a year) and
 # 8% of synthetic ones: recency and last day were the next give-aways (AUC 0.71)
 ENDS_EDGES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+# ... one histogram per group of lengths (from these lengths on): heavy customers leave
+# the least (on Complete Journey 36% of those with 90 events or more leave under 0.5%, 4%
+# of those with 6 to 13); drawn for all alike, light customers were stretched over the
+# year, and their gaps made twice as many of them churn as real ones
+ENDS_GROUPS = (1, 14, 56, 145)
 
 
 def length_class(lengths: np.ndarray, n_classes: int = len(LENGTH_EDGES)) -> np.ndarray:
@@ -69,12 +74,19 @@ def journey_shape(
 
 
 def ends_bin(shape: pd.DataFrame) -> np.ndarray:
-    """Per journey of `journey_shape`, its ENDS_EDGES bin, or -1 where it is not in the
-    last span bin (or has one event)."""
+    """Per journey of `journey_shape`, its cell of the ends table: its ENDS_GROUPS group
+    times the ENDS_EDGES bins, plus its bin; -1 where it is not in the last span bin (or
+    has one event)."""
     u = 1.0 - shape["span"].to_numpy(float) / shape["room"].to_numpy(float)
-    top = (shape["length"].to_numpy() > 1) & (u <= ENDS_EDGES[-1])
+    n = shape["length"].to_numpy()
+    top = (n > 1) & (u <= ENDS_EDGES[-1])
     b = np.searchsorted(np.asarray(ENDS_EDGES), np.clip(u, 0.0, None), side="right") - 1
-    return np.where(top, np.clip(b, 0, len(ENDS_EDGES) - 2), -1)
+    g = np.searchsorted(np.asarray(ENDS_GROUPS), n, side="right") - 1
+    cell = g * (len(ENDS_EDGES) - 1) + np.clip(b, 0, len(ENDS_EDGES) - 2)
+    return np.where(top, cell, -1)
+
+
+ENDS_CELLS = len(ENDS_GROUPS) * (len(ENDS_EDGES) - 1)
 
 
 def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
@@ -154,7 +166,7 @@ def constant_counts(log: EventLog) -> np.ndarray:
 class ProfileCounts:
     shape: np.ndarray  # [cells] customers per (length class, span bin)
     starts: np.ndarray | None  # [START_BINS] customers by first-event time (declared window)
-    ends: np.ndarray | None  # [ENDS_EDGES bins] last-span-bin customers by the share left
+    ends: np.ndarray | None  # [ENDS_CELLS] last-span-bin customers by length group, share left
     constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
     rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
     mix: dict[str, pd.Series] | None = None  # table -> value -> customers' shares (summed)
@@ -170,7 +182,7 @@ class ProfileCounts:
         out = cls(
             shape=np.zeros(cells, dtype=np.int64),
             starts=None if log.schema.time_end is None else np.zeros(START_BINS, np.int64),
-            ends=None if log.schema.time_end is None else np.zeros(len(ENDS_EDGES) - 1, np.int64),
+            ends=None if log.schema.time_end is None else np.zeros(ENDS_CELLS, np.int64),
             constants=np.zeros(len(log.schema.events) + 1),
             orders=None if private else OrderEvidence(),
         )

@@ -236,7 +236,9 @@ def test_journeys_that_use_their_time_leave_as_little_of_it_as_the_data_does(sch
     they leave unused from the `ends` histogram: here every real one ends in the last 0.5%
     of its time, the planted ones anywhere in the last 20%; cells and first events stay."""
     from journeylab.generators.profile import _stretch_ends
-    from journeylab.generators.profile_counts import ENDS_EDGES, ends_bin
+    from journeylab.generators.profile_counts import ENDS_CELLS, ENDS_EDGES, ends_bin
+
+    K = len(ENDS_EDGES) - 1
 
     df = planted(400, seed=5)
     rng = np.random.default_rng(5)
@@ -250,13 +252,22 @@ def test_journeys_that_use_their_time_leave_as_little_of_it_as_the_data_does(sch
     log = EventLog.from_frame(df, schema)
     before = journey_shape(log, end=schema.time_end)
     top = ends_bin(before) >= 0
-    assert top.sum() > 20 and (ends_bin(before)[top] > 0).mean() > 0.5
-    ends = np.zeros(len(ENDS_EDGES) - 1)
-    ends[0] = 100.0
+    assert top.sum() > 20 and (ends_bin(before)[top] % K > 0).mean() > 0.5
+    ends = np.zeros(ENDS_CELLS)
+    ends[::K] = 100.0  # every length group: the first bin
     out = _stretch_ends(log.df.copy(), log, ends, np.random.default_rng(0))
     moved = EventLog.from_frame(out, schema)
     after = journey_shape(moved, end=schema.time_end).reindex(before.index)
-    assert (ends_bin(after)[top] == 0).all()  # all in the first bin now
+    assert (ends_bin(after)[top] % K == 0).all()  # all in the first bin now
+    light = top & (before["length"].to_numpy() < 6)
+    assert light.sum() > 10
+    ends[:K] = [0, 0, 0, 0, 0, 100.0]  # lengths under 14: the last bin (10% to 20% left)
+    out = _stretch_ends(log.df.copy(), log, ends, np.random.default_rng(0))
+    again = journey_shape(EventLog.from_frame(out, schema), end=schema.time_end)
+    cells = ends_bin(again.reindex(before.index))
+    assert (cells[light] % K == K - 1).all() and (
+        cells[top & ~light & (before["length"] >= 14).to_numpy()] % K == 0
+    ).all()
     assert (after["cell"] == before["cell"]).all()
     first = lambda lg: lg.df.groupby("customer_id")["timestamp"].min()  # noqa: E731
     assert (first(moved) == first(log)).all()
