@@ -29,7 +29,7 @@ from journeylab.generators.profile import (
 
 DATASETS = ("completejourney", "omnichannel-2000", "process-2000", "retail-2000")
 MAX_LENGTH = 1000
-SHAPE_EPSILON = 0.36  # the shape's part of epsilon 8 (25% profile, 45% base parts, 40%)
+SHAPE_EPSILON = 0.315  # the shape's part of epsilon 8 (25% profile, 45% base parts, 35%)
 
 
 def simple(mass: np.ndarray, m: int, rng, log: bool) -> np.ndarray:
