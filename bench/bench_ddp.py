@@ -91,7 +91,8 @@ def save(results: list[dict], command: str) -> Path:
     old = json.loads(path.read_text()) if path.exists() else {}
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for r in results:
-        old[f"{r['customers']} x{r['devices']}"] = {**r, "command": command, "measured_at": stamp}
+        cfg = f" {json.dumps(r['config'], sort_keys=True)}" if r["config"] else ""
+        old[f"{r['customers']} x{r['devices']}{cfg}"] = {**r, "command": command, "measured_at": stamp}
     return atomic_write_text(path, json.dumps(old, indent=1))
 
 
