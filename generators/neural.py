@@ -26,8 +26,9 @@ from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.calibrate import (
     calibrate,
-    calibrate_transitions,
+    calibrate_steps,
     grid_of,
+    repeat_targets,
     targets,
     token_marginal,
     transition_targets,
@@ -192,12 +193,13 @@ class NeuralGenerator(SequenceGenerator):
             if trans is not None:
                 tokens = Calendar.from_dict(profile.calendar).tokens
                 init = grid_of(profile.logit_bias, tokens, log.schema)
-                profile.trans_bias = calibrate_transitions(
-                    self._pilot_transitions,
+                profile.trans_bias, profile.repeat_bias = calibrate_steps(
+                    self._pilot_steps,
                     *trans,
                     tokens,
                     init=init,
                     marginal=token_marginal(profile),
+                    repeats=repeat_targets(profile),
                 )
         return self
 
@@ -214,10 +216,11 @@ class NeuralGenerator(SequenceGenerator):
         self.profile.logit_bias = {k: list(map(float, v)) for k, v in bias.items()}
         return self._draw_pilot()
 
-    def _pilot_transitions(self, bias: np.ndarray) -> EventLog:
-        """PILOT journeys drawn with the transition bias `bias` (as `_pilot`)."""
+    def _pilot_steps(self, trans: np.ndarray, repeat: np.ndarray | None) -> EventLog:
+        """PILOT journeys drawn with the transition and repeat biases (as `_pilot`)."""
         assert self.profile is not None
-        self.profile.trans_bias = bias.tolist()
+        self.profile.trans_bias = trans.tolist()
+        self.profile.repeat_bias = None if repeat is None else repeat.tolist()
         return self._draw_pilot()
 
     def _draw_pilot(self) -> EventLog:

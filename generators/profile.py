@@ -73,7 +73,9 @@ from journeylab.journeys.streamed import StreamedLog
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants": 0.1}
-EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.2}  # optional; the rest scale down
+# optional; the rest scale down. The mix's five tables (token shares, presence, repeats,
+# zeros, transitions) take 0.05 each (four took 0.2 before repeats were released)
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.25}
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 HAS_KNOWN = 2.0  # ... a token, by its presence (louder, so a stricter bar: see `mix_known`)
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
@@ -95,6 +97,7 @@ class JourneyProfile:
     mix: dict[str, list[float]] | None = None  # token column -> customers' shares (summed)
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
+    repeat_bias: list[float] | None = None  # generators.calibrate: [T] on a token had before
     epsilon: float | None = None  # None: exact (no DP)
     detail: dict[str, Any] | None = None
 
@@ -147,8 +150,11 @@ class JourneyProfile:
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
             sums = counts.mix_sums(log, calendar.tokens)
             # a type's zeros, whole numbers and fractions are one table (each customer
-            # adds <= 1), and the transitions below one more
+            # adds <= 1), and the transitions below one more; the repeats' noise is drawn
+            # last (the other tables' draws are those of a mix without them)
+            again = sums.pop("again", None)
             tables = sum(not k.startswith(("whole:", "frac:")) for k in sums) + 1
+            tables += again is not None
             scale = None if eps["mix"] is None else tables / eps["mix"]
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
             mix["scale"] = [float(scale or 0.0)]
@@ -162,6 +168,8 @@ class JourneyProfile:
                 t = transition_sums(log, names).ravel()
                 mix["trans"] = noisy_counts(t, scale, rng, raw=True).tolist()
                 mix["trans_tokens"] = names
+            if again is not None:
+                mix["again"] = noisy_counts(again, scale, rng, raw=True).tolist()
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
         orders = counts.orders.rules() if counts.orders is not None else None
@@ -455,10 +463,10 @@ def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:
     direct-mail channels under the bar (5, 3 and 13 customers' worth against a deviation
     of 14), so calibration pushed them to never; their presence is 51, 44 and 143."""
     sums = np.asarray(mix[table], float)
-    bar = MIX_KNOWN * np.sqrt(2.0) * mix["scale"][0]
+    sd = np.sqrt(2.0) * mix["scale"][0]
     if table == "token" and "has" in mix:  # a false token passes 2.9% of the time
-        return sums, np.asarray(mix["has"], float) > HAS_KNOWN / MIX_KNOWN * bar
-    return sums, sums > bar
+        return sums, np.asarray(mix["has"], float) > HAS_KNOWN * sd
+    return sums, sums > MIX_KNOWN * sd
 
 
 def mix_types(mix: dict, tokens: list[str], types: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -219,6 +219,7 @@ class VAENet(nn.Module):
         max_shrink: float = MAX_SHRINK,
         bias: dict[int, torch.Tensor] | None = None,
         trans: tuple[int, torch.Tensor] | None = None,
+        repeat: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -229,7 +230,8 @@ class VAENet(nn.Module):
         trans = (f, G [1 + Va * Vb, Va, Vb]): fields f and f + 1 (two event categoricals)
         are drawn jointly with the bias G[row] on their pairs, row 0 at a journey's first
         event, else 1 + the previous event's pair (a * Vb + b): the transition
-        calibration (generators/calibrate.py)."""
+        calibration (generators/calibrate.py). repeat [Va, Vb] (with trans): a bias on a
+        pair the journey has had already (the repeat calibration)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -239,6 +241,8 @@ class VAENet(nn.Module):
         lengths = torch.zeros(n, dtype=torch.long)
         rows = torch.arange(n)  # working row -> journey
         st = self.init_state(cond, start)
+        if trans is not None and repeat is not None:
+            st["seen"] = torch.zeros(n, repeat.numel())  # the pairs each journey has had
         for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
@@ -248,10 +252,16 @@ class VAENet(nn.Module):
                 fa, grid = trans
                 prev = st["tok"][:, fa - 1 : fa + 1] - 1  # field 1 + j: event categorical j
                 row = 1 + prev[:, 0] * grid.shape[2] + prev[:, 1] if t else torch.zeros_like(rows)
-                joint = (fa, grid[row])
+                extra = grid[row]
+                if "seen" in st:
+                    extra = extra + (st["seen"] * repeat.reshape(1, -1)).view_as(extra)
+                joint = (fa, extra)
             end_p, k = self.heads.sample(
                 self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
             )
+            if "seen" in st:
+                pair = k[:, trans[0]] * trans[1].shape[2] + k[:, trans[0] + 1]
+                st["seen"][torch.arange(m), pair] = 1.0
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
             self.advance(st, k[:, 1 : 1 + C] + 1, nums, g)
@@ -434,6 +444,7 @@ class VAEGenerator(NeuralGenerator):
             max_shrink=shrink,
             bias=self._head_bias(),
             trans=self._trans_grid(),
+            repeat=self._repeat_grid(),
         )
 
     def _head_bias(self) -> dict[int, torch.Tensor] | None:
@@ -461,6 +472,17 @@ class VAEGenerator(NeuralGenerator):
             return None
         rows = torch.cat([torch.zeros(1, dtype=torch.long), 1 + perm])
         return fa, B[rows][:, perm].reshape(len(rows), *shape)
+
+    def _repeat_grid(self) -> torch.Tensor | None:
+        """The profile's repeat bias (per token, as the calendar's tokens) as `generate`'s
+        [Va, Vb] over the channel and event type heads; None without one."""
+        given = None if self.profile is None else self.profile.repeat_bias
+        fields = token_fields(self.encoder) if given else None
+        if fields is None:
+            return None
+        _, perm, shape = fields
+        R = torch.tensor(given, dtype=torch.float)
+        return R[perm].reshape(shape) if R.shape == (len(perm),) else None
 
 
 def token_fields(encoder) -> tuple[int, torch.Tensor, tuple[int, int]] | None:
