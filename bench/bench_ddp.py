@@ -92,7 +92,8 @@ def save(results: list[dict], command: str) -> Path:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for r in results:
         cfg = f" {json.dumps(r['config'], sort_keys=True)}" if r["config"] else ""
-        old[f"{r['customers']} x{r['devices']}{cfg}"] = {**r, "command": command, "measured_at": stamp}
+        key = f"{r['customers']} x{r['devices']}{cfg}"
+        old[key] = {**r, "command": command, "measured_at": stamp}
     return atomic_write_text(path, json.dumps(old, indent=1))
 
 
