@@ -731,21 +731,22 @@ def _cell_distance(a: int, b: int) -> int:
 
 def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
     cols = [c.name for c in log.schema.events]
-    return _constants_from(constant_counts(log), cols, epsilon, rng)
+    return _constants_from(constant_counts(log, weighted=epsilon is not None), cols, epsilon, rng)
 
 
 def _constants_from(counts: np.ndarray, cols: list[str], epsilon: float | None, rng) -> list[str]:
     """Event columns constant within journeys: the (noisy) number of journeys in which
     they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
     CONSTANT_SHARE of the (noisy) number of multi-event journeys plus two noise scales (but
-    never above MAX_VARYING of them), and there are at least 20 of those. One customer
-    moves each count by at most 1. (Without the allowance for the noise, a home store
-    that never varies was called constant on a coin flip: on 1,000 customers at epsilon
-    8 the scale is about 20 and the bar 2.5.)"""
+    never above MAX_VARYING of them), and there are at least 20 of those. Under DP the
+    counts are weighted so that one customer adds at most 1 to all of them together
+    (`constant_counts(weighted=True)`). (Without the allowance for the noise, a home
+    store that never varies was called constant on a coin flip: on 1,000 customers at
+    epsilon 8 the scale was about 20 and the bar 2.5.)"""
     if not cols:
         return []
     counts = np.asarray(counts, float)  # [C + 1]
-    scale = 0.0 if epsilon is None else len(counts) / epsilon
+    scale = 0.0 if epsilon is None else 1.0 / epsilon
     if epsilon is not None:
         counts = counts + rng.laplace(0.0, scale, size=counts.shape)
     multi = counts[-1]
