@@ -163,6 +163,38 @@ def test_a_flat_day_stays_flat_under_heavy_noise():
     assert share.max() < 2.5 / 24
 
 
+def test_bursts_of_a_day_keep_the_hours_of_all_their_events():
+    """Days of four events two hours apart, placed uniformly where they fit: every hour
+    of the day gets its share. Anchored on the day's first event and clipped to fit, the
+    bursts piled up at the latest start (a third of the days) and the night emptied."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for c in range(600):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 150)))
+        start = day + pd.Timedelta(minutes=int(rng.integers(0, 18 * 60)))
+        for k in range(4):
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": start + pd.Timedelta(hours=2 * k),
+                    "channel": "web",
+                    "event_type": "view",
+                    "amount": 0.0,
+                    "segment": "budget",
+                }
+            )
+    log = EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(TINY_SCHEMA))
+    cal = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+    hour = log.df["timestamp"].dt.hour
+    new = out["timestamp"].dt.hour
+    assert abs(new.mean() - hour.mean()) < 0.5
+    assert abs((new < 6).mean() - (hour < 6).mean()) < 0.03
+    # the bursts themselves are kept: four events two hours apart, in one day
+    gaps = out.groupby("customer_id")["timestamp"].diff().dropna()
+    assert (gaps == pd.Timedelta(hours=2)).mean() > 0.95
+
+
 def test_the_share_of_whole_numbers_survives_heavy_noise():
     """About 10% of purchases at a whole amount, a cell under two noise scales: cut there
     it came out 0 or about right by the noise's whim; read as drawn it is right on
