@@ -561,8 +561,8 @@ def _redraw_clock(
             _hour_quantile(cdf, f_lo + q * (f_hi - f_lo)),
             np.clip(_hour_quantile(cdf, q), a_lo, a_hi),
         )
-        at = np.clip(at, a_lo, a_hi)
-        secs = np.clip(at - a_off + offset, 0, 86_399)
+        base = np.clip(at - a_off, lo[first], np.maximum(top, lo[first]))  # the first's
+        secs = np.clip(base + offset, 0, 86_399)
         return np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
 
     secs = seconds(_habit_rho(seconds, who, cls > 0, habit) if habit else 0.0)
