@@ -47,6 +47,7 @@ MIN_CELLS = 6  # cells (after merging neighbours) a noisy values histogram shoul
 HIST_SHARE = 2 / 3  # of a column's epsilon for its values; the rest for the customers' means
 BETA_RANGE = (-1.0, 4.0)  # spread between customers: rank by value + beta * customer mean
 BISECTIONS = 10
+TAIL_RUN = 2  # cells tested together when a histogram's tail is grown back
 
 
 def columns(log: EventLog) -> list[str]:
@@ -200,15 +201,41 @@ def _coarsened(h: np.ndarray, scale: float) -> np.ndarray:
     if not scale:
         return h
     for k in (1, 2, 4, 8):
-        merged = _cut(h.reshape(-1, k).sum(1), scale * np.sqrt(k))
-        if (merged > 0).sum() >= MIN_CELLS or k == 8:
-            return np.repeat(merged / k, k)
+        raw = h.reshape(-1, k).sum(1)
+        merged = _cut(raw, scale * np.sqrt(k))
+        if (merged > 0).sum() >= MIN_CELLS or k == 8:  # then its tails grown back
+            return np.repeat(_tails(merged, raw, scale * np.sqrt(k)) / k, k)
     return h
 
 
 def _cut(h: np.ndarray, scale: float) -> np.ndarray:
     """Cells under max(2, ln cells) noise scales as 0."""
     return np.where(h > max(2.0, np.log(len(h))) * scale, h, 0.0)
+
+
+def _tails(cut: np.ndarray, raw: np.ndarray, scale: float) -> np.ndarray:
+    """`cut` with its tails grown back: beyond its outermost kept cell on either side, the
+    next TAIL_RUN raw cells are kept (as drawn, at least 0) while their sum stands 2 noise
+    deviations above 0, and no further once it does not. Cell by cell the bar cut Complete
+    Journey's baskets at the last cell above it: no synthetic customer's largest basket
+    passed 133 (a tenth of real ones passed 225), and the largest basket alone told
+    them apart (AUC 0.80); a tail of noise past the data's last value stops at its first
+    run (it passes 2.3% of the time)."""
+    out = cut.copy()
+    kept = np.flatnonzero(cut > 0)
+    if not len(kept):
+        return out
+    bar = 2.0 * np.sqrt(2.0 * TAIL_RUN) * scale
+    for step, start in ((1, kept[-1] + 1), (-1, kept[0] - 1)):
+        i = start
+        while 0 <= i < len(raw):
+            run = np.arange(i, i + step * TAIL_RUN, step)
+            run = run[(run >= 0) & (run < len(raw))]
+            if raw[run].sum() <= bar:
+                break
+            out[run] = np.maximum(raw[run], 0.0)
+            i += step * TAIL_RUN
+    return out
 
 
 def _released(h: np.ndarray, scale: float | None, rng) -> np.ndarray:

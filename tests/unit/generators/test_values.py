@@ -138,3 +138,25 @@ def test_under_heavy_noise_neighbouring_cells_are_merged_not_dropped(log):
     assert alone < 6 and (_coarsened(raw, vals.scale) > 0).sum() > alone
     out = vals.apply(inflated(log), log, np.random.default_rng(2))
     assert out["amount"].median() == pytest.approx(log.df["amount"].median(), rel=0.35)
+
+
+def test_a_thin_tail_is_grown_back_and_a_tail_of_noise_is_not():
+    """Cells each under the cut but together well above the noise (a basket tail) are
+    kept, two at a time, until a pair is not; beyond the data, noise alone stops at its
+    first pair nearly always."""
+    from journeylab.generators.values import _cut, _tails
+
+    scale = 5.0  # 12 cells: the cut's bar is 2.48 scales = 12.4, a pair's 20
+    raw = np.array([0.0, 0.0, 40.0, 200.0, 100.0, 12.0, 12.0, 11.0, 11.0, 0.0, 0.0, 0.0])
+    cut = _cut(raw, scale)
+    assert list(np.flatnonzero(cut)) == [2, 3, 4]
+    grown = _tails(cut, raw, scale)
+    assert list(np.flatnonzero(grown)) == [2, 3, 4, 5, 6, 7, 8]
+    assert grown[5:9] == pytest.approx([12.0, 12.0, 11.0, 11.0])
+    rng = np.random.default_rng(0)
+    passed = 0
+    for _ in range(2000):
+        noise = np.r_[200.0, rng.laplace(0.0, scale, 7)]
+        cut = _cut(noise, scale)
+        passed += (_tails(cut, noise, scale) != cut).any()  # what the tails added
+    assert passed / 2000 < 0.06
