@@ -4,6 +4,7 @@ the one-file results where the log fits, the stated seeded subsample where it do
 import json
 import math
 
+import pandas as pd
 import pytest
 from conftest import cli_io
 
@@ -108,3 +109,31 @@ def test_audit_of_folders_reads_subsamples_only_and_says_so(logs, tmp_path, monk
     small = json.loads((d / "parts.json").read_text())
     assert small["scale"]["subsample_customers"] == {r: 20 for r in ROLES}
     assert small["sizes"]["targets_per_side"] == 10  # half the 20 holdout are the reference
+
+
+def test_predict_score_of_a_folder_writes_the_one_file_scores(logs, tmp_path, monkeypatch):
+    d = tmp_path
+    score = ["predict", "score", "--model-dir", "pm", "--data"]
+    run(["predict", "train", "--data", "files/train.parquet", "--model", "logreg", "-o", "pm"], d)
+    run([*score, "files/holdout.parquet", "--out", "one.parquet"], d)
+    never_whole(monkeypatch)
+    monkeypatch.setattr("journeylab.journeys.streamed.CHUNK", 16)  # several chunks
+    out = run([*score, "parts/holdout.parquet", "--out", "many.parquet"], d)
+    one, many = pd.read_parquet(d / "one.parquet"), pd.read_parquet(d / "many.parquet")
+    pd.testing.assert_frame_equal(one, many)
+    assert len(many) > 0 and f"of {logs['holdout'].n_customers:,} customers" in out
+    code, _, err = cli_io([*score, "parts/holdout.parquet"], d)
+    assert code == 2 and "with both --data LOG and --out scores.parquet" in err
+    code, _, err = cli_io([*score, "parts/holdout.parquet", "--out", "s.txt"], d)
+    assert code == 2 and "unknown file type '.txt'" in err and not (d / "s.txt").exists()
+
+
+def test_par_fit_of_a_folder_uses_a_stated_seeded_subsample(logs, tmp_path, monkeypatch):
+    never_whole(monkeypatch)
+    fit = ["fit", "--data", "parts/train.parquet", "--model", "par", "-c", "epochs=1"]
+    out = run([*fit, "-c", "max_customers=40", "--out", "par"], tmp_path)
+    n = logs["train"].n_customers
+    assert f"note: PAR (SDV) holds its training log in memory: fitted on the 40 of {n}" in out
+    (r,) = mlflow_runs(tmp_path, "fit")
+    assert (r.data.params["customers"], r.data.params["fit_customers"]) == (str(n), "40")
+    assert "fitted on the 40" in r.data.tags["journeylab.note"]
