@@ -329,7 +329,7 @@ def score(
     """
     from journeylab.predictors.scoring import Scorer, score_stream
 
-    if data is not None or output is not None:
+    if any(v is not None for v in (data, output, as_of, schema)):  # batch options
         _score_log(model_dir, input_file, data, output, as_of, schema)
         return
     if input_file is not None:
