@@ -28,6 +28,7 @@ app = typer.Typer(
 def _register_all() -> None:
     for module in (
         "journeylab.journeys.cli",
+        "journeylab.journeys.compare_cli",
         "journeylab.generators.cli",
         "journeylab.privacy.cli",
         "journeylab.predictors.cli",

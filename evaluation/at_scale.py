@@ -15,40 +15,20 @@ The report's `scale` section says how many customers each figure used.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from journeylab.evaluation.report import _describe as describe_log
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.fidelity_stream import FidelityCounts, streamed_fidelity
-from journeylab.journeys.streamed import StreamedLog, each_chunk
+from journeylab.journeys.streamed import StreamedLog, subsample_customers
 
+__all__ = ["evaluate_at_scale", "subsample_customers"]  # the subsample: journeys/streamed.py
 ROLES = ("train", "holdout", "synthetic")
 SUBSAMPLED = (
     "fidelity.metrics.detection_auc, ref_detection_auc, order_violations, "
     "ref_order_violations; fidelity.giveaways; fidelity.sdmetrics; utility; privacy.audits; "
     "validity; plots"
 )
-
-
-def subsample_customers(log: EventLog | StreamedLog, k: int, *, seed: int) -> EventLog:
-    """The `k` customers of `log` with the smallest sha256(f"{seed}:{id}") (all of them
-    if it has no more), as a log; two streamed passes over a StreamedLog."""
-    if isinstance(log, EventLog) and log.n_customers <= k:
-        return log
-    best = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=object)
-    for chunk in each_chunk(log):
-        ids = chunk.df[chunk.key].unique()
-        h = np.array([_hash(f"{seed}:{i}") for i in ids], dtype=np.uint64)
-        keys, who = np.concatenate([best[0], h]), np.concatenate([best[1], ids])
-        keep = np.argsort(keys, kind="stable")[:k]
-        best = keys[keep], who[keep]
-    chosen = set(best[1])
-    frames = [c.df[c.df[c.key].isin(chosen)] for c in each_chunk(log)]
-    return EventLog(pd.concat(frames, ignore_index=True), log.schema, _validated=True)
 
 
 def evaluate_at_scale(
@@ -77,7 +57,3 @@ def _describe(log: EventLog | StreamedLog) -> dict[str, Any]:
         return describe_log(log)
     d = log.describe()
     return {k: d[k] for k in ("customers", "events", "fingerprint", "length_mean", "length_max")}
-
-
-def _hash(s: str) -> int:
-    return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big")

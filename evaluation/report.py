@@ -28,7 +28,7 @@ from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.files import atomic_write_files
-from journeylab.journeys.streamed import StreamedLog
+from journeylab.journeys.streamed import StreamedLog, shared_customers
 
 FORMAT = 1
 FIDELITY_CAVEAT = (
@@ -248,23 +248,13 @@ def check_inputs(train: EventLog, holdout: EventLog, synthetic: EventLog) -> Non
         )
     check_comparable(train, holdout)
     check_comparable(holdout, synthetic)
-    overlap = _shared_customers(train, holdout)
+    overlap = shared_customers(train, holdout)
     if overlap:
         raise DataError(
             f"{len(overlap)} customer(s) are in both train and holdout, e.g. "
             f"{sorted(map(str, overlap))[:3]}",
             fix="split the real log with `journeylab split` and pass both halves",
         )
-
-
-def _shared_customers(a: EventLog | StreamedLog, b: EventLog | StreamedLog) -> set:
-    """Customer ids in both logs; a streamed log is read a chunk at a time."""
-    if isinstance(a, EventLog) and isinstance(b, EventLog):
-        return set(a.customers) & set(b.customers)
-    from journeylab.journeys.streamed import each_chunk
-
-    ids_b = {i for c in each_chunk(b) for i in c.customers}  # ids only: ~100 bytes each
-    return {i for c in each_chunk(a) for i in c.customers if i in ids_b}
 
 
 def _schema_names(*logs: EventLog) -> str:

@@ -167,6 +167,9 @@ class SequenceGenerator(abc.ABC):
     streams: ClassVar[bool] = False  # True when fit takes a StreamedLog (never held whole)
 
     release: dict[str, Any] | None = None  # the whole release's record, set by fit
+    # set by a fit that used a subsample of a partitioned log: customers, fit_customers,
+    # subsample_seed, note (None: every customer of the log)
+    fit_scale: dict[str, Any] | None = None
 
     def fit(
         self,

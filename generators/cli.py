@@ -103,6 +103,8 @@ def fit(
         + (f"; model in {out_dir}" if out_dir else ""),
         markup=False,
     )
+    if result.generator.fit_scale is not None:
+        out.print(f"note: {result.generator.fit_scale['note']}", markup=False)
 
 
 def _fit_log(data: Path, model: str, schema: str | None, truncate: bool):

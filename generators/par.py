@@ -39,6 +39,12 @@ Other choices, and the SDV quirks behind them:
   one-hot maps); others are refused with the list of usable values.
 - deepecho samples one journey at a time and re-runs the GRU over the whole
   prefix at every step, so sampling time grows with the square of the length.
+- SDV fits PAR on one DataFrame of the whole log, so it cannot take a log larger
+  than memory. A partitioned dataset (a StreamedLog) is therefore fitted on a seeded
+  subsample: the `max_customers` customers with the smallest sha256(seed:id)
+  (journeys/streamed.subsample_customers), never the whole log; `fit_scale` (also in
+  state.json, and the fit run's params) says how many customers the log has and how
+  many the fit used. A one-file log is fitted whole, as before.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog, subsample_customers
 
 STATE_FILE = "state.json"  # PAR's maps, domains and context copula (JSON)
 PACKAGES = ("journeylab", "sdv", "deepecho", "torch", "safetensors")
@@ -77,6 +84,8 @@ class PARConfig:
     verbose: let deepecho show its tqdm progress bar (on stderr).
     seed: seeds fitting, and sampling when `sample(seed=None)`.
     context_quantiles: resolution of the context sampler's numeric marginals.
+    max_customers: a partitioned (streamed) log is fitted on this many of its customers,
+        a subsample seeded by `seed` (SDV needs the log in memory); a file is fitted whole.
     """
 
     epochs: int = 128
@@ -85,10 +94,11 @@ class PARConfig:
     verbose: bool = False
     seed: int = 0
     context_quantiles: int = 101
+    max_customers: int = 20_000
 
     def __post_init__(self) -> None:
         p = []
-        for name in ("epochs", "sample_size", "seed", "context_quantiles"):
+        for name in ("epochs", "sample_size", "seed", "context_quantiles", "max_customers"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 p.append(f"{name} must be an integer, got {v!r}")
@@ -101,6 +111,8 @@ class PARConfig:
                 p.append(f"seed must be >= 0, got {self.seed}")
             if self.context_quantiles < 2:
                 p.append(f"context_quantiles must be >= 2, got {self.context_quantiles}")
+            if self.max_customers < 1:
+                p.append(f"max_customers must be >= 1, got {self.max_customers}")
         for name in ("cuda", "verbose"):
             if not isinstance(getattr(self, name), bool):
                 p.append(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -138,6 +150,8 @@ def seeded(seed: int, *, cuda: bool = False):
 class PARGenerator(SequenceGenerator):
     """SDV's PAR (probabilistic autoregressive RNN) as a non-private baseline."""
 
+    streams = True  # a StreamedLog: fitted on a seeded subsample of it, never held whole
+
     def __init__(self, config: PARConfig | dict[str, Any] | None = None, /, **overrides: Any):
         if isinstance(config, PARConfig) and not overrides:
             self.config = config
@@ -150,8 +164,11 @@ class PARGenerator(SequenceGenerator):
         self._par = None  # deepecho PARModel rebuilt from the two above
 
     # --- fit -------------------------------------------------------------
-    def _fit(self, log: EventLog, *, privacy=None, progress=None) -> PARGenerator:
-        """SDV fits PAR in one call: no per-epoch progress to report (`progress` unused)."""
+    def _fit(self, log: EventLog | StreamedLog, *, privacy=None, progress=None) -> PARGenerator:
+        """SDV fits PAR in one call: no per-epoch progress to report (`progress` unused).
+        A StreamedLog: on its seeded subsample (see the module)."""
+        fingerprint = log.fingerprint()
+        log = self._in_memory(log)
         domains = par_state.domains_of(log)
         frame = par_state.to_sdv_frame(log, domains)
         with seeded(self.config.seed, cuda=self.config.cuda):
@@ -162,10 +179,31 @@ class PARGenerator(SequenceGenerator):
                 contexts, log.schema, domains, quantiles=self.config.context_quantiles
             )
         state["domains"] = domains
-        state["dataset_fingerprint"] = log.fingerprint()
+        state["dataset_fingerprint"] = fingerprint
+        if self.fit_scale is not None:
+            state["fit_scale"] = self.fit_scale
         # Through JSON and back: the in-memory model is exactly the one a save/load gives.
         self._set_state(log.schema, json.loads(json.dumps(state)), tensors)
         return self
+
+    def _in_memory(self, log: EventLog | StreamedLog) -> EventLog:
+        """The log SDV is given: an EventLog as it is; a StreamedLog's seeded subsample of
+        `max_customers` customers, recorded in `fit_scale`."""
+        self.fit_scale = None
+        if isinstance(log, EventLog):
+            return log
+        k, seed = self.config.max_customers, self.config.seed
+        sub = subsample_customers(log, k, seed=seed)
+        self.fit_scale = {
+            "customers": log.n_customers,
+            "fit_customers": sub.n_customers,
+            "subsample_seed": seed,
+            "note": f"PAR (SDV) holds its training log in memory: fitted on the "
+            f"{sub.n_customers:,} of {log.n_customers:,} customers of the partitioned "
+            f"dataset {log.path} with the smallest sha256(seed:id), seed {seed} "
+            "(config max_customers)",
+        }
+        return sub
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -174,6 +212,7 @@ class PARGenerator(SequenceGenerator):
 
     def _set_state(self, schema: Schema, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.schema, self._state, self._tensors = schema, state, tensors
+        self.fit_scale = state.get("fit_scale")
         self._par = par_state.build_par(state, tensors, self.config)
 
     # --- sample ----------------------------------------------------------

@@ -7,6 +7,8 @@ The one code path of `journeylab audit` and of the app's Privacy page: the audit
 `privacy.audits` (membership inference, DCR share, exact copies), then a run of kind
 `audit` in the dataset's experiment with the synthetic log's lineage (the sample run
 that wrote the file: generator, epsilon, fit run), its sizes, metrics and `audits.json`.
+A partitioned log (a StreamedLog) is audited on seeded subsamples, never whole; the run's
+params then say how many customers each log has and how many the audits used.
 The numbers are computed on real data and are not covered by the DP guarantee.
 """
 
@@ -17,15 +19,16 @@ from pathlib import Path
 
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import StreamedLog
 from journeylab.privacy.audits import AuditReport, run_audits
 
 Progress = Callable[[str], None] | None
 
 
 def audit_run(
-    train: EventLog,
-    holdout: EventLog,
-    synthetic: EventLog,
+    train: EventLog | StreamedLog,
+    holdout: EventLog | StreamedLog,
+    synthetic: EventLog | StreamedLog,
     *,
     synthetic_path: str | Path,
     seed: int = 0,
@@ -66,7 +69,12 @@ def audit_sample(
     )
 
 
-def log_audit(train: EventLog, synthetic: EventLog, report: AuditReport, path: Path) -> str:
+def log_audit(
+    train: EventLog | StreamedLog,
+    synthetic: EventLog | StreamedLog,
+    report: AuditReport,
+    path: Path,
+) -> str:
     """An `audit` run with the report; its lineage is the sample run that wrote `path`."""
     import mlflow
 
@@ -87,6 +95,16 @@ def log_audit(train: EventLog, synthetic: EventLog, report: AuditReport, path: P
         mlflow.log_params(
             {**{f"n_{k}": v for k, v in report.sizes.items()}, "synthetic": str(path)}
         )
+        if report.scale:  # a partitioned input: customers of each log, and those audited
+            mlflow.log_params(scale_params(report.scale))
         mlflow.log_metrics({k: float(v) for k, v in report.metrics.items()})
         mlflow.log_dict(report.to_dict(), "audits.json")
         return run.info.run_id
+
+
+def scale_params(scale: dict) -> dict[str, int]:
+    """{'customers': {'train': N}, 'subsample_customers': {'train': k}, 'subsample_seed': s}
+    -> {'train_customers': N, 'train_subsample_customers': k, ..., 'subsample_seed': s}."""
+    params = {f"{r}_customers": n for r, n in scale["customers"].items()}
+    params |= {f"{r}_subsample_customers": k for r, k in scale["subsample_customers"].items()}
+    return params | {"subsample_seed": scale["subsample_seed"]}

@@ -125,6 +125,7 @@ def fit_run(
         )
         fit_s = time.perf_counter() - t0
         record = gen.release
+        _log_fit_scale(gen.fit_scale)
         _log_history(gen, fit_s)
         log_privacy(record, run_id)
         _save_model(gen, record, target)
@@ -287,6 +288,17 @@ def finite(d: dict) -> dict[str, float]:
         for k, v in d.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     }
+
+
+def _log_fit_scale(scale: dict | None) -> None:
+    """A fit on a subsample of a partitioned log: how many customers it used, and why."""
+    import mlflow
+
+    if scale is None:
+        return
+    mlflow.log_params({k: scale[k] for k in ("fit_customers", "subsample_seed")})
+    mlflow.set_tag("journeylab.note", scale["note"])
+    mlflow.log_dict(scale, "fit_scale.json")
 
 
 def _log_history(gen, fit_s: float) -> None:

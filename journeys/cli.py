@@ -1,4 +1,4 @@
-"""CLI commands of the `journeys` package: datasets, validate, split, compare.
+"""CLI commands of the `journeys` package: datasets, validate, split (compare: compare_cli.py).
 
 Registered into the one `journeylab` command by app/cli.py. Commands talk to
 people; the functions they call never print.
@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from journeylab.journeys.errors import ConfigError
-from journeylab.journeys.files import atomic_write_text
 
 if TYPE_CHECKING:
     from journeylab.journeys.eventlog import EventLog
+    from journeylab.journeys.schema import Schema
+    from journeylab.journeys.streamed import StreamedLog
 
 # pandas, pyarrow and the datasets are imported inside the commands that use them, so
 # `journeylab --help` and the commands that do not read a log start fast.
@@ -88,6 +89,28 @@ def read_log(data: Path, schema: str | None, truncate: bool = False) -> EventLog
 
     with err.status(f"reading and validating {data}"):
         log = EventLog.read(data, datasets.resolve_schema(schema, data), truncate=truncate)
+    for note in log.report.notes:
+        err.print(f"note: {data}: {note}", style="yellow")
+    return log
+
+
+def open_log(data: Path, schema: str | Schema | None) -> EventLog | StreamedLog:
+    """A log for a command that reads in chunks: a partitioned dataset is validated part
+    by part and read again chunk by chunk (a StreamedLog, never held whole); a file is
+    read whole. `schema`: a Schema, or what --schema takes."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.eventlog import EventLog
+    from journeylab.journeys.partitioned import is_partitioned
+    from journeylab.journeys.schema import Schema
+    from journeylab.journeys.streamed import StreamedLog
+
+    sch = schema if isinstance(schema, Schema) else datasets.resolve_schema(schema, data)
+    if is_partitioned(data):
+        with err.status(f"validating {data} part by part (it is read in chunks, never whole)"):
+            log = StreamedLog.open(data, sch)
+    else:
+        with err.status(f"reading and validating {data}"):
+            log = EventLog.read(data, sch)
     for note in log.report.notes:
         err.print(f"note: {data}: {note}", style="yellow")
     return log
@@ -263,81 +286,7 @@ def _split_streamed(data: Path, schema, truncate: bool, holdout: float, seed: in
     )
 
 
-def compare(
-    a: Annotated[Path, typer.Argument(help="Real log (e.g. holdout).")],
-    b: Annotated[Path, typer.Argument(help="Log to compare (synthetic, or train).")],
-    schema: SchemaOpt = None,
-    reference: Annotated[
-        Path | None,
-        typer.Option(
-            help="Real train log: adds W1 ratios (synthetic vs holdout over train vs holdout)."
-        ),
-    ] = None,
-    seed: int = 0,
-    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
-) -> None:
-    """Fidelity of log B against log A: n-gram TVD, Wasserstein-1, detection AUC."""
-    from journeylab.journeys import fidelity
-
-    output_file(json_out, "--json")
-    la, lb = read_log(a, schema), read_log(b, schema or _schema_beside(a))
-    with err.status("computing fidelity metrics"):
-        if reference is not None:
-            metrics = fidelity.fidelity_report(
-                read_log(reference, schema or _schema_beside(a)), la, lb, seed=seed
-            )
-        else:
-            metrics = fidelity.compare(la, lb, seed=seed)
-    print_dict(metrics, f"{b} vs {a}")
-    if json_out is not None:
-        atomic_write_text(json_out, json.dumps(metrics, indent=2))
-    if mlflow_log:
-        run_id = _log_compare(la, lb, a, b, metrics)
-        out.print(f"logged to MLflow run {run_id}")
-
-
-def _schema_beside(path: Path) -> str | None:
-    s = path.parent / "schema.yaml"
-    return str(s) if s.exists() else None
-
-
-def _log_compare(la: EventLog, lb: EventLog, a: Path, b: Path, metrics: dict) -> str:
-    import math
-
-    import mlflow
-
-    from journeylab.journeys.tracking import start_run
-    from journeylab.store import lineage_of_file
-
-    with start_run(
-        "compare",
-        dataset=la.schema.name,
-        fingerprint=la.fingerprint(),
-        detail=f"{b.stem}-vs-{a.stem}",
-        tags={
-            **lineage_of_file(b, dataset=la.schema.name),  # B's fit, when B is a sample
-            "compared_fingerprint": lb.fingerprint(),
-            "caveat": "fidelity metrics are computed on real data and are not "
-            "covered by any DP guarantee",
-        },
-    ) as run:
-        mlflow.log_params(
-            {"a": str(a), "b": str(b), "a_customers": la.n_customers, "b_customers": lb.n_customers}
-        )
-        mlflow.log_metrics(
-            {
-                k: float(v)
-                for k, v in metrics.items()
-                if isinstance(v, (int, float)) and math.isfinite(v)
-            }
-        )
-        mlflow.log_dict(metrics, "fidelity.json")
-        return run.info.run_id
-
-
 def add_commands(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.command("validate")(validate)
     app.command("split")(split)
-    app.command("compare")(compare)

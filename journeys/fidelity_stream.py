@@ -10,6 +10,9 @@ and histograms of log1p gaps and log1p amounts in bins of width BIN. The n-gram 
 and the length W1 are then exactly those of the whole logs; the gap and amount W1 are
 those of the binned values, within BIN of the exact ones (both sides binned alike).
 Memory: the n-grams seen and the bins, whatever the number of customers.
+
+`compare_at_scale` is `journeylab compare` on such logs: these counts over everyone,
+detection AUC and order violations on a seeded subsample of customers of each log.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.fidelity import (
     END,
@@ -28,12 +32,20 @@ from journeylab.journeys.fidelity import (
     _ngram_codes,
     _ratio,
     _wrapped,
+    compare,
+    fidelity_report,
     log_amounts,
     log_gaps,
 )
-from journeylab.journeys.streamed import StreamedLog, each_chunk
+from journeylab.journeys.streamed import StreamedLog, each_chunk, subsample_customers
 
 BIN = 1e-3  # width of the log1p gap and amount bins: the W1 error bound
+MAX_CUSTOMERS = 20_000  # default subsample per log (as `evaluate --max-customers`)
+MIN_CUSTOMERS = 100  # the smallest subsample a detection AUC is worth reading
+ALL_CUSTOMERS = (
+    "tvd_*, *_w1, *_w1_ratio (one streamed pass each; gap and amount W1 on bins of "
+    f"{BIN} log1p units)"
+)
 
 
 @dataclass
@@ -77,22 +89,69 @@ class FidelityCounts:
             )
 
 
+def streamed_compare(a: FidelityCounts, b: FidelityCounts) -> dict[str, float]:
+    """fidelity.compare's count-based keys (tvd_*, length_w1, gap_w1, amount_w1), from counts."""
+    out = {f"tvd_{n}gram": count_tvd(a.ngrams[n], b.ngrams[n]) for n in NGRAM_ORDERS}
+    out["length_w1"] = hist_w1(a.lengths, b.lengths, width=1.0)
+    out["gap_w1"] = hist_w1(a.gaps, b.gaps, width=BIN)
+    if b.amounts is not None:
+        out["amount_w1"] = hist_w1(a.amounts, b.amounts, width=BIN)
+    return out
+
+
 def streamed_fidelity(
     train: FidelityCounts, holdout: FidelityCounts, synth: FidelityCounts
 ) -> dict[str, float]:
     """fidelity_report's count-based keys (tvd_*, *_w1, ref_*, *_w1_ratio), from counts."""
     out: dict[str, float] = {}
     for prefix, a in (("", synth), ("ref_", train)):
-        for n in NGRAM_ORDERS:
-            out[f"{prefix}tvd_{n}gram"] = count_tvd(a.ngrams[n], holdout.ngrams[n])
-        out[f"{prefix}length_w1"] = hist_w1(a.lengths, holdout.lengths, width=1.0)
-        out[f"{prefix}gap_w1"] = hist_w1(a.gaps, holdout.gaps, width=BIN)
-        if holdout.amounts is not None:
-            out[f"{prefix}amount_w1"] = hist_w1(a.amounts, holdout.amounts, width=BIN)
+        out.update({f"{prefix}{k}": v for k, v in streamed_compare(a, holdout).items()})
     for k in ("length_w1", "gap_w1", "amount_w1"):
         if k in out:
             out[f"{k}_ratio"] = _ratio(out[k], out[f"ref_{k}"])
     return out
+
+
+def compare_at_scale(
+    a: EventLog | StreamedLog,
+    b: EventLog | StreamedLog,
+    *,
+    reference: EventLog | StreamedLog | None = None,
+    max_customers: int = MAX_CUSTOMERS,
+    seed: int = 0,
+) -> tuple[dict[str, float], dict]:
+    """(metrics, scale): `fidelity.compare(a, b)` (with `reference`: `fidelity_report(
+    reference, a, b)`) where the counts cover every customer (one streamed pass per log)
+    and the rest (detection AUC, order violations) the `max_customers` customers of each
+    log with the smallest sha256(seed:id). `scale` says which figure used how many."""
+    check_max_customers(max_customers)
+    logs = {"a": a, "b": b} | ({} if reference is None else {"reference": reference})
+    subs = {r: subsample_customers(g, max_customers, seed=seed) for r, g in logs.items()}
+    counts = {r: FidelityCounts.of(g) for r, g in logs.items()}
+    if reference is None:
+        metrics = compare(subs["a"], subs["b"], seed=seed)
+        metrics.update(streamed_compare(counts["a"], counts["b"]))
+    else:
+        metrics = fidelity_report(subs["reference"], subs["a"], subs["b"], seed=seed)
+        metrics.update(streamed_fidelity(counts["reference"], counts["a"], counts["b"]))
+    subsampled = [k for k in metrics if "detection" in k or "order_violations" in k]
+    scale = {
+        "customers": {r: c.customers for r, c in counts.items()},
+        "subsample_customers": {r: g.n_customers for r, g in subs.items()},
+        "subsample_seed": seed,
+        "max_customers": max_customers,
+        "all_customers": ALL_CUSTOMERS,
+        "subsampled": ", ".join(subsampled),
+    }
+    return {k: float(v) for k, v in metrics.items()}, scale
+
+
+def check_max_customers(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < MIN_CUSTOMERS:
+        raise ConfigError(
+            f"max_customers must be an integer >= {MIN_CUSTOMERS}, got {k!r}; e.g. "
+            f"--max-customers {MAX_CUSTOMERS}"
+        )
 
 
 def count_tvd(a: dict[str, int], b: dict[str, int]) -> float:

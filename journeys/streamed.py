@@ -18,6 +18,7 @@ customers in the same order, and a partitioned folder gives the same fit as one 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -38,6 +39,40 @@ def each_chunk(log: EventLog | StreamedLog) -> Iterable[EventLog]:
     """A log as chunks of whole journeys, for counts that add up over customers: an
     EventLog is its own one chunk (its results as before); a StreamedLog is read again."""
     return [log] if isinstance(log, EventLog) else log.iter_chunks(CHUNK)
+
+
+def subsample_customers(log: EventLog | StreamedLog, k: int, *, seed: int) -> EventLog:
+    """The `k` customers of `log` with the smallest sha256(f"{seed}:{id}") (all of them
+    if it has no more), as a log in log order: a choice that depends on the ids and the
+    seed alone, so a folder and the same log as one file give the same customers. Two
+    streamed passes over a StreamedLog; memory: `k` ids and hashes, then their events."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"a subsample needs k >= 1 customers, got {k!r}; e.g. 20000")
+    if isinstance(log, EventLog) and log.n_customers <= k:
+        return log
+    best = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=object)
+    for chunk in each_chunk(log):
+        ids = chunk.df[chunk.key].unique()
+        h = np.array([_hash(f"{seed}:{i}") for i in ids], dtype=np.uint64)
+        keys, who = np.concatenate([best[0], h]), np.concatenate([best[1], ids])
+        keep = np.argsort(keys, kind="stable")[:k]
+        best = keys[keep], who[keep]
+    chosen = set(best[1])
+    frames = [c.df[c.df[c.key].isin(chosen)] for c in each_chunk(log)]
+    return EventLog(pd.concat(frames, ignore_index=True), log.schema, _validated=True)
+
+
+def shared_customers(a: EventLog | StreamedLog, b: EventLog | StreamedLog) -> set:
+    """Customer ids in both logs; a streamed log is read a chunk at a time (the ids of
+    `b` are held: about 100 bytes each)."""
+    if isinstance(a, EventLog) and isinstance(b, EventLog):
+        return set(a.customers) & set(b.customers)
+    ids_b = {i for c in each_chunk(b) for i in c.customers}
+    return {i for c in each_chunk(a) for i in c.customers if i in ids_b}
+
+
+def _hash(s: str) -> int:
+    return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big")
 
 
 class StreamedLog:

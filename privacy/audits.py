@@ -21,6 +21,11 @@ Audits (registry `AUDITS`, each a function of the prepared `AuditData`):
   journey (timestamps, events and context; ids ignored), next to the same
   share for holdout journeys (what chance gives).
 
+A partitioned (streamed) input is never held whole: the audits run on the `max_targets`
+customers of each log with the smallest sha256(seed:id) (journeys/streamed.py), and
+exact copies are counted against every train and holdout customer in one streamed
+pass; the report's `scale` says which figure used how many customers.
+
 Every result carries `CAVEAT`: these numbers are computed on real data, are
 not themselves private, and are not covered by the DP guarantee.
 """
@@ -37,10 +42,17 @@ from sklearn.neighbors import NearestNeighbors
 
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import (
+    StreamedLog,
+    each_chunk,
+    shared_customers,
+    subsample_customers,
+)
 from journeylab.privacy.caveats import AUDIT_CAVEAT
 from journeylab.privacy.embedding import embed, journey_hashes
 
 CAVEAT = AUDIT_CAVEAT
+ROLES = ("train", "holdout", "synthetic")
 
 
 @dataclass
@@ -66,9 +78,11 @@ class AuditReport:
     metrics: dict[str, float]
     sizes: dict[str, int]
     caveat: str = CAVEAT
+    scale: dict[str, Any] = field(default_factory=dict)  # a streamed input: customers used
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metrics": dict(self.metrics), "sizes": dict(self.sizes), "caveat": self.caveat}
+        d = {"metrics": dict(self.metrics), "sizes": dict(self.sizes), "caveat": self.caveat}
+        return d | ({"scale": dict(self.scale)} if self.scale else {})
 
 
 # --- small pure functions -----------------------------------------------------------
@@ -193,12 +207,20 @@ def run_audits(
     max_targets: int = 2000,
     progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
-    """Run the named audits (default: all of AUDITS); `progress` hears each step."""
+    """Run the named audits (default: all of AUDITS); `progress` hears each step. Any
+    input a StreamedLog: on seeded subsamples, never whole (`audits_at_scale`)."""
     names = list(audits or AUDITS)
     unknown = [a for a in names if a not in AUDITS]
     if unknown:
         raise ConfigError(f"unknown audit(s) {unknown}; choose from {sorted(AUDITS)}")
+    if isinstance(max_targets, bool) or not isinstance(max_targets, int) or max_targets < 4:
+        raise ConfigError(
+            f"max_targets must be an integer >= 4, got {max_targets!r}; e.g. --max-targets 2000"
+        )
     say = progress or (lambda _: None)
+    logs = dict(zip(ROLES, (train, holdout, synthetic), strict=True))
+    if any(isinstance(g, StreamedLog) for g in logs.values()):
+        return audits_at_scale(logs, audits=names, seed=seed, max_targets=max_targets, say=say)
     say("sampling and embedding journeys")
     d = prepare(train, holdout, synthetic, seed=seed, max_targets=max_targets)
     metrics: dict[str, float] = {}
@@ -214,14 +236,63 @@ def run_audits(
     return AuditReport(metrics=metrics, sizes=sizes)
 
 
-def _check_logs(*logs: EventLog) -> None:
+def audits_at_scale(
+    logs: dict[str, EventLog | StreamedLog],
+    *,
+    audits: Sequence[str],
+    seed: int,
+    max_targets: int,
+    say: Callable[[str], None],
+) -> AuditReport:
+    """The audits on the `max_targets` customers of each log with the smallest
+    sha256(seed:id), never a whole log: exactly `run_audits` of those subsamples, but
+    for exact copies, counted against every train and holdout customer."""
+    _check_logs(*logs.values(), overlap=False)
+    say("checking that no customer is in both train and holdout (streamed)")
+    _refuse_overlap(shared_customers(logs["train"], logs["holdout"]))
+    say(f"subsampling {max_targets} customers per log (seed {seed})")
+    subs = {r: subsample_customers(g, max_targets, seed=seed) for r, g in logs.items()}
+    report = run_audits(
+        *subs.values(), audits=audits, seed=seed, max_targets=max_targets, progress=say
+    )
+    metrics, everyone = dict(report.metrics), ""
+    if "exact_copy_share" in audits:
+        say("exact copies: one streamed pass over train and holdout")
+        syn = journey_hashes(subs["synthetic"])  # the journeys `prepare` checks: all of them
+        for role, key in (("train", ""), ("holdout", "_holdout")):
+            metrics[f"exact_copy_share{key}"] = streamed_copy_share(syn, logs[role])
+        everyone = "exact_copy_share, exact_copy_share_holdout (against every customer)"
+    scale = {
+        "customers": {r: g.n_customers for r, g in logs.items()},
+        "subsample_customers": {r: g.n_customers for r, g in subs.items()},
+        "subsample_seed": seed,
+        "all_customers": everyone,
+        "subsampled": ", ".join(k for k in metrics if not k.startswith("exact_copy")),
+    }
+    return AuditReport(metrics=metrics, sizes=report.sizes, scale=scale)
+
+
+def streamed_copy_share(hashes: np.ndarray, real: EventLog | StreamedLog) -> float:
+    """Share of `hashes` (synthetic journeys) equal to a journey of `real`, read a chunk at
+    a time; memory: the hashes found."""
+    wanted, found = set(hashes), set()
+    for chunk in each_chunk(real):
+        found.update(wanted.intersection(journey_hashes(chunk)))
+    return float(np.mean([h in found for h in hashes]))
+
+
+def _check_logs(*logs: EventLog, overlap: bool = True) -> None:
     names = [g.schema.all_names for g in logs]
     if any(n != names[0] for n in names):
         raise ConfigError(
             "train, holdout and synthetic logs have different columns "
             f"({names}); audit logs that share one schema"
         )
-    overlap = set(logs[0].customers) & set(logs[1].customers)
+    if overlap:
+        _refuse_overlap(set(logs[0].customers) & set(logs[1].customers))
+
+
+def _refuse_overlap(overlap: set) -> None:
     if overlap:
         raise DataError(
             f"{len(overlap)} customer(s) are in both train and holdout, e.g. {sorted(overlap)[:3]}",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from journeylab.journeys.cli import SchemaOpt, err, out, output_file
+from journeylab.journeys.cli import SchemaOpt, err, open_log, out, output_file
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
 
@@ -255,20 +255,29 @@ def audit(
     synthetic: Annotated[Path, typer.Option("--synthetic", help="Synthetic log.")],
     schema: SchemaOpt = None,
     seed: int = 0,
-    max_targets: Annotated[int, typer.Option(help="Customers sampled per side.")] = 2000,
+    max_targets: Annotated[
+        int,
+        typer.Option(
+            help="Customers sampled per side (a partitioned log: its seeded subsample, the "
+            "only part of it read into memory)."
+        ),
+    ] = 2000,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")] = True,
 ) -> None:
     """Membership inference (distance, density ratio), DCR share and exact copies.
 
-    Computed on real data: not covered by the DP guarantee."""
+    A partitioned log is never read whole: the audits use a seeded subsample of
+    --max-targets customers of each log, exact copies are counted against every real
+    customer (the output says how many). Computed on real data: not covered by the DP
+    guarantee."""
     from journeylab.audit import audit_run
     from journeylab.journeys.datasets import resolve_schema
     from journeylab.privacy.audits import run_audits
 
     output_file(json_out, "--json")
     sch = resolve_schema(schema, train)  # one schema for all three logs
-    tr, ho, syn = (_read(p, sch) for p in (train, holdout, synthetic))
+    tr, ho, syn = (open_log(p, sch) for p in (train, holdout, synthetic))
     logged = None
     with err.status("running privacy audits") as status:
         kw = {"seed": seed, "max_targets": max_targets, "progress": status.update}
@@ -280,6 +289,8 @@ def audit(
     for k, v in report.metrics.items():
         table.add_row(k, _fmt(v))
     out.print(table)
+    if report.scale:
+        out.print(_scale_line(report.scale))
     out.print(f"caveat: {report.caveat}", style="yellow")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(report.to_dict(), indent=2))
@@ -287,14 +298,14 @@ def audit(
         out.print(f"logged to MLflow run {logged}")
 
 
-def _read(path: Path, schema):
-    from journeylab.journeys.eventlog import EventLog
-
-    with err.status(f"reading and validating {path}"):
-        log = EventLog.read(path, schema)
-    for note in log.report.notes:
-        err.print(f"note: {path}: {note}", style="yellow")
-    return log
+def _scale_line(scale: dict) -> str:
+    n, used = scale["customers"], scale["subsample_customers"]
+    return (
+        "customers: " + ", ".join(f"{r} {v:,}" for r, v in n.items()) + "; audited (a "
+        f"subsample, seed {scale['subsample_seed']}): "
+        + ", ".join(f"{r} {v:,}" for r, v in used.items())
+        + (f"; {scale['all_customers']}" if scale["all_customers"] else "")
+    )
 
 
 def add_commands(app: typer.Typer) -> None:

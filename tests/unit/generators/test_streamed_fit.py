@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import tiny_frame
@@ -11,11 +12,12 @@ import journeylab.generators as generators
 import journeylab.journeys.streamed as streamed
 from journeylab.generators.config import VAEConfig
 from journeylab.generators.data import Binning, JourneyData
+from journeylab.generators.par import PARGenerator
 from journeylab.generators.profile import JourneyProfile
 from journeylab.journeys import ConfigError, EventLog, JourneyEncoder, Schema
 from journeylab.journeys.partitioned import write_blocks
 from journeylab.journeys.simulate import simulate
-from journeylab.journeys.streamed import StreamedLog
+from journeylab.journeys.streamed import StreamedLog, subsample_customers
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
 from journeylab.runs import fit_run
@@ -126,14 +128,51 @@ def test_dp_fit_on_a_folder_equals_the_fit_on_one_file(tmp_path, tiny_schema, mo
     assert b.sample(5, seed=0).n_customers == 5
 
 
-def test_a_generator_that_needs_the_whole_log_refuses_a_folder(tmp_path, tiny_log):
+def test_a_generator_that_needs_the_whole_log_refuses_a_folder(tmp_path, tiny_log, monkeypatch):
     folder = _partitioned(tiny_log, tmp_path / "ds")
     ledger = Ledger(tmp_path / "l.jsonl")
+    monkeypatch.setattr(PARGenerator, "streams", False)  # every generator streams today
     with pytest.raises(ConfigError, match="generator 'par' needs the whole log in memory"):
         generators.create("par", {}).fit(folder, ledger=ledger)
     with pytest.raises(ConfigError, match="fit one of \\['gan', 'vae'\\]"):
         fit_run(folder, model="par", ledger=ledger)  # refused before any MLflow run opens
     assert not ledger.entries()
+
+
+def test_par_fits_a_folder_on_its_stated_seeded_subsample(tmp_path, tiny_log, monkeypatch):
+    """SDV needs its log in memory: a folder is fitted on the max_customers customers with
+    the smallest sha256(seed:id), exactly the fit on that subsample as one log; a folder
+    that fits whole gives the one-file fit."""
+    folder = _partitioned(tiny_log, tmp_path / "ds")  # 30 customers
+    monkeypatch.setattr(streamed, "CHUNK", 11)
+
+    def never_whole(*a, **k):
+        raise AssertionError("a par fit read the folder whole")
+
+    monkeypatch.setattr("journeylab.journeys.eventlog.read_partitioned", never_whole)
+    sub = subsample_customers(tiny_log, 12, seed=2)
+    fits = {}
+    for name, source, k in (("folder", folder, 12), ("sub", sub, 12), ("all", folder, 30)):
+        gen = generators.create("par", {"epochs": 1, "max_customers": k, "seed": 2})
+        fits[name] = gen.fit(source, ledger=Ledger(tmp_path / f"{name}.jsonl"))
+    fits["file"] = generators.create("par", {"epochs": 1, "max_customers": 30, "seed": 2}).fit(
+        tiny_log, ledger=Ledger(tmp_path / "file.jsonl")
+    )
+    for a, b in (("folder", "sub"), ("all", "file")):
+        for name, x in fits[a]._tensors.items():
+            assert torch.equal(x, fits[b]._tensors[name]), (a, name)
+        pd.testing.assert_frame_equal(fits[a].sample(4, seed=1).df, fits[b].sample(4, seed=1).df)
+    scale = fits["folder"].fit_scale
+    assert {k: scale[k] for k in ("customers", "fit_customers", "subsample_seed")} == {
+        "customers": 30,
+        "fit_customers": 12,
+        "subsample_seed": 2,
+    }
+    assert "fitted on the 12 of 30 customers" in scale["note"]
+    assert fits["sub"].fit_scale is None and fits["file"].fit_scale is None
+    assert fits["folder"].release["dataset_fingerprint"] == tiny_log.fingerprint()  # the ledger's
+    loaded = generators.load(fits["folder"].save(tmp_path / "model"))
+    assert loaded.fit_scale == scale
 
 
 def test_undeclared_domains_under_dp_are_refused_before_any_charge(tmp_path, tiny_log):
