@@ -57,6 +57,7 @@ RAKE_ROUNDS = 30  # iterative proportional fitting of the transition targets to 
 RAKE_LIMIT = 4.0  # ... moving no column by more than this factor
 STEP = 3.0  # largest change of one bias in one round (a cell the pilot missed is not at +8)
 REPEAT_SIGNAL = 2.0  # a token's repeat share is calibrated when its presence is this many sds
+REPEAT_MAX = 0.0  # the largest repeat bias: a token the journey has had is never pushed up
 REPEAT_SLACK = 0.05  # ... and a pilot's share further than this (or its deviation) from it
 
 
@@ -415,5 +416,5 @@ def _repeat_round(
     t = np.clip(np.clip(got, want - slack, want + slack), floor, 1.0 - floor)
     g = np.clip(got, floor, 1.0 - floor)
     step = np.where(live, np.log(t / (1 - t)) - np.log(g / (1 - g)), 0.0)
-    R[:] = np.clip(R + np.clip(step, -STEP, STEP), -CLIP, CLIP)
+    R[:] = np.clip(R + np.clip(step, -STEP, STEP), -CLIP, REPEAT_MAX)
     return True
