@@ -120,3 +120,33 @@ def cli(args: list, cwd) -> tuple[int, str]:
     """(exit status, stderr) of `journeylab ARGS` run in-process in `cwd`."""
     code, _, err = cli_io(args, cwd)
     return code, err
+
+
+# --- partitioned logs for the at-scale tests --------------------------------------------
+def simulated_split(copies: int = 0) -> dict:
+    """A 160-customer simulated split and a 'synthetic' log of 70 other journeys (ids
+    prefixed ext-), plus `copies` train journeys copied under new ids (copy-)."""
+    from journeylab.journeys import EventLog, split_by_customer
+    from journeylab.journeys.simulate import simulate
+
+    log, _ = simulate(160, seed=0)
+    train, holdout = split_by_customer(log, holdout=0.5, seed=0)
+    other, _ = simulate(70, seed=5)
+    parts = [other.df.assign(customer_id=lambda d: "ext-" + d["customer_id"].astype(str))]
+    if copies:
+        copied = train.head_customers(copies).df
+        parts.insert(0, copied.assign(customer_id=lambda d: "copy-" + d["customer_id"].astype(str)))
+    synthetic = EventLog.from_frame(pd.concat(parts), log.schema)
+    return {"train": train, "holdout": holdout, "synthetic": synthetic}
+
+
+def as_folders(whole: dict, root) -> dict:
+    """Each log written as a 3-part partitioned folder under `root`, opened streamed."""
+    from journeylab.journeys.partitioned import write_partitioned
+    from journeylab.journeys.streamed import StreamedLog
+
+    out = {}
+    for role, g in whole.items():
+        write_partitioned(g, root / role, parts=3)
+        out[role] = StreamedLog.open(root / role, g.schema)
+    return out

@@ -4,33 +4,20 @@ import math
 
 import numpy as np
 import pytest
+from conftest import as_folders, simulated_split
 
 from journeylab.evaluation.at_scale import subsample_customers
 from journeylab.evaluation.report import evaluate
-from journeylab.journeys import EventLog
-from journeylab.journeys.eventlog import split_by_customer
 from journeylab.journeys.fidelity import fidelity_report
 from journeylab.journeys.fidelity_stream import BIN, FidelityCounts, streamed_fidelity
-from journeylab.journeys.partitioned import write_partitioned
-from journeylab.journeys.simulate import simulate
-from journeylab.journeys.streamed import StreamedLog
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
-    log, _ = simulate(160, seed=0)
-    train, holdout = split_by_customer(log, holdout=0.5, seed=0)
-    other, _ = simulate(70, seed=5)
-    df = other.df.assign(customer_id="ext-" + other.df["customer_id"].astype(str))
-    synthetic = EventLog.from_frame(df, other.schema)
-    folder = tmp_path_factory.mktemp("scale")
-    streamed = {}
-    for role, g in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
-        write_partitioned(g, folder / role, parts=3)
-        streamed[role] = StreamedLog.open(folder / role, g.schema)
-    return {"train": train, "holdout": holdout, "synthetic": synthetic}, streamed
+    whole = simulated_split()
+    return whole, as_folders(whole, tmp_path_factory.mktemp("scale"))
 
 
 def test_streamed_counts_give_the_whole_logs_metrics(logs):

@@ -193,21 +193,31 @@ def ordered_frame(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for c in range(n):
-        # never at midnight: the calendar puts a midnight event first in its day
-        t = pd.Timestamp("2024-01-02 00:07") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
-        for k in range(3 * int(rng.integers(1, 3))):
-            et = ["view", "cart", "purchase"][k % 3]
-            rows.append(
-                {
-                    "customer_id": f"c{c:04d}",
-                    "timestamp": t + pd.Timedelta(hours=k),
-                    "channel": "web",
-                    "event_type": et,
-                    "amount": 20.0 if et == "purchase" else 0.0,
-                    "segment": "budget",
-                }
-            )
+        t = random_hour(rng)
+        types = [["view", "cart", "purchase"][k % 3] for k in range(3 * int(rng.integers(1, 3)))]
+        rows += hourly_journey(c, t, types)
     return pd.DataFrame(rows)
+
+
+def random_hour(rng) -> pd.Timestamp:
+    """A journey's start: never at midnight (the calendar puts a midnight event first in
+    its day)."""
+    return pd.Timestamp("2024-01-02 00:07") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+
+
+def hourly_journey(c: int, t: pd.Timestamp, types) -> list[dict]:
+    """Customer c's web events of `types`, an hour apart from t."""
+    return [
+        {
+            "customer_id": f"c{c:04d}",
+            "timestamp": t + pd.Timedelta(hours=k),
+            "channel": "web",
+            "event_type": et,
+            "amount": 20.0 if et == "purchase" else 0.0,
+            "segment": "budget",
+        }
+        for k, et in enumerate(types)
+    ]
 
 
 def test_transition_sums_each_customer_adds_one():
@@ -482,18 +492,8 @@ def permuted_frame(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for c in range(n):
-        t = pd.Timestamp("2024-01-02 00:07") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
-        for k, et in enumerate(rng.permutation(TYPES)):
-            rows.append(
-                {
-                    "customer_id": f"c{c:04d}",
-                    "timestamp": t + pd.Timedelta(hours=k),
-                    "channel": "web",
-                    "event_type": et,
-                    "amount": 20.0 if et == "purchase" else 0.0,
-                    "segment": "budget",
-                }
-            )
+        t = random_hour(rng)
+        rows += hourly_journey(c, t, [str(e) for e in rng.permutation(TYPES)])
     return pd.DataFrame(rows)
 
 

@@ -3,9 +3,9 @@
 import math
 
 import pytest
+from conftest import as_folders, simulated_split
 
-from journeylab.journeys import ConfigError, EventLog
-from journeylab.journeys.eventlog import split_by_customer
+from journeylab.journeys import ConfigError
 from journeylab.journeys.fidelity import compare, fidelity_report
 from journeylab.journeys.fidelity_stream import BIN, compare_at_scale
 from journeylab.journeys.partitioned import write_partitioned
@@ -18,17 +18,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
     """A 160-customer split and a 70-customer other log, each also as a 3-part folder."""
-    log, _ = simulate(160, seed=0)
-    train, holdout = split_by_customer(log, holdout=0.5, seed=0)
-    other, _ = simulate(70, seed=5)
-    df = other.df.assign(customer_id="ext-" + other.df["customer_id"].astype(str))
-    whole = {"train": train, "holdout": holdout, "synthetic": EventLog.from_frame(df, log.schema)}
-    folder = tmp_path_factory.mktemp("compare")
-    streamed = {}
-    for role, g in whole.items():
-        write_partitioned(g, folder / role, parts=3)
-        streamed[role] = StreamedLog.open(folder / role, g.schema)
-    return whole, streamed
+    whole = simulated_split()
+    return whole, as_folders(whole, tmp_path_factory.mktemp("compare"))
 
 
 def _assert_counts_match(got: dict, exact: dict) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
+from conftest import as_folders, simulated_split
 
-from journeylab.journeys import EventLog, split_by_customer
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.partitioned import write_partitioned
-from journeylab.journeys.simulate import simulate
 from journeylab.journeys.streamed import StreamedLog, subsample_customers
 from journeylab.privacy.audits import run_audits
 from journeylab.privacy.embedding import journey_hashes
@@ -20,21 +18,8 @@ ROLES = ("train", "holdout", "synthetic")
 def logs(tmp_path_factory):
     """A 160-customer split; a synthetic log of 70 other journeys plus 30 train journeys
     copied under new ids; each log also as a 3-part folder."""
-    log, _ = simulate(160, seed=0)
-    train, holdout = split_by_customer(log, holdout=0.5, seed=0)
-    other, _ = simulate(70, seed=5)
-    copies = train.head_customers(30).df.assign(
-        customer_id=lambda d: "copy-" + d["customer_id"].astype(str)
-    )
-    fresh = other.df.assign(customer_id=lambda d: "ext-" + d["customer_id"].astype(str))
-    synthetic = EventLog.from_frame(pd.concat([copies, fresh]), log.schema)
-    whole = {"train": train, "holdout": holdout, "synthetic": synthetic}
-    folder = tmp_path_factory.mktemp("audit")
-    streamed = {}
-    for role, g in whole.items():
-        write_partitioned(g, folder / role, parts=3)
-        streamed[role] = StreamedLog.open(folder / role, g.schema)
-    return whole, streamed
+    whole = simulated_split(copies=30)
+    return whole, as_folders(whole, tmp_path_factory.mktemp("audit"))
 
 
 @pytest.fixture
