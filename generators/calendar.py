@@ -548,7 +548,7 @@ def _redraw_clock(
     ).astype(np.int64)
     a_off = offset[anchor]
     # the anchor's hours, cut to where the burst fits: [lo + its offset, top + its offset]
-    a_lo, a_hi = lo[first] + a_off, np.maximum(top, lo[first]) + a_off
+    a_lo, a_hi = lo[first] + a_off, top + a_off
     rows = hour_p[anchor]
     cdf = np.concatenate([np.zeros((m, 1)), rows.cumsum(1)], axis=1)  # [m, 25]
     f_lo, f_hi = _hour_cdf(cdf, a_lo), _hour_cdf(cdf, a_hi + 1.0)
@@ -561,7 +561,7 @@ def _redraw_clock(
             _hour_quantile(cdf, f_lo + q * (f_hi - f_lo)),
             np.clip(_hour_quantile(cdf, q), a_lo, a_hi),
         )
-        base = np.clip(at - a_off, lo[first], np.maximum(top, lo[first]))  # the first's
+        base = np.clip(at - a_off, lo[first], top)  # the first event's time
         secs = np.clip(base + offset, 0, 86_399)
         return np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
 

@@ -382,17 +382,14 @@ def repeat_targets(profile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def repeat_shares(log: EventLog, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """([T] again / (once + again) per token, weighted as the mix weighs customers; [T]
-    the customers that have each token)."""
+    """([T] again / has per token, weighted as the mix weighs customers; [T] the customers
+    that have each token)."""
     if not len(log.df):
         return np.zeros(len(tokens)), np.zeros(len(tokens))
     of = pd.Series(token_keys(log.df, log), index=log.df.index)
-    has, again = (
-        x.reindex(tokens, fill_value=0.0).to_numpy(float) for x in presence_sums_by_value(log, of)
-    )
-    holders = of.groupby(log.df[log.key].to_numpy()).unique().explode().value_counts()
-    share = np.where(has > 0, again / np.maximum(has, 1e-12), 0.0)
-    return share, holders.reindex(tokens, fill_value=0).to_numpy(float)
+    p = presence_sums_by_value(log, of).reindex(tokens, fill_value=0.0)
+    has, again = p["has"].to_numpy(), p["again"].to_numpy()
+    return np.where(has > 0, again / np.maximum(has, 1e-12), 0.0), p["holders"].to_numpy()
 
 
 def _repeat_round(

@@ -105,11 +105,11 @@ def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
     return pd.Series((counts / n).sum(axis=1), index=values, dtype=float)
 
 
-def presence_sums_by_value(log: EventLog, of: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(has, again): value -> the customers that have it (has), and those of them that
-    have it on more than one event (again), each weighted by 1 / the number of distinct
-    values it has (`of`, one per event; missing: none): each customer adds 1 in all to
-    each of the two.
+def presence_sums_by_value(log: EventLog, of: pd.Series) -> pd.DataFrame:
+    """value -> `has`: the customers that have it, and `again`: those of them that have it
+    on more than one event, each weighted by 1 / the number of distinct values it has
+    (`of`, one per event; missing: none): each customer adds 1 in all to each of the two;
+    and `holders`: the customers that have it, unweighted (not released).
 
     The presence tells which values the data has far louder than shares of events: on
     Complete Journey 40% of customers get a campaign on the second direct-mail channel,
@@ -122,9 +122,14 @@ def presence_sums_by_value(log: EventLog, of: pd.Series) -> tuple[pd.Series, pd.
     w = 1.0 / k[pair // V]
     many = np.bincount(slot, minlength=len(pair)) > 1
     v = pair % V
-    has = np.bincount(v, weights=w, minlength=len(values))
-    again = np.bincount(v, weights=np.where(many, w, 0.0), minlength=len(values))
-    return pd.Series(has, index=values), pd.Series(again, index=values)
+    return pd.DataFrame(
+        {
+            "has": np.bincount(v, weights=w, minlength=len(values)),
+            "again": np.bincount(v, weights=np.where(many, w, 0.0), minlength=len(values)),
+            "holders": np.bincount(v, minlength=len(values)).astype(float),
+        },
+        index=values,
+    )
 
 
 def kind_sums_by_value(log: EventLog, of: pd.Series, kind: pd.Series) -> dict[str, pd.Series]:
@@ -229,11 +234,11 @@ class ProfileCounts:
 
     def _add_mix(self, log: EventLog) -> None:
         tokens = token_keys(log.df, log)
-        has, again = presence_sums_by_value(log, tokens)
+        presence = presence_sums_by_value(log, tokens)
         part = {
             "token": share_sums_by_value(log, tokens),  # shares of events: the targets
-            "has": has,  # which tokens the data has
-            "again": again,  # ... and how often they come back
+            "has": presence["has"],  # which tokens the data has
+            "again": presence["again"],  # ... and how often they come back
         }
         types = log.df["event_type"].astype(str)
         for col in log.schema.event_names("numeric"):  # per event type the share valued 0,

@@ -509,10 +509,11 @@ def test_presence_weighs_each_customer_once_and_counts_its_repeats():
         }
     )
     log = EventLog.from_frame(df, SCHEMA)
-    has, again = presence_sums_by_value(log, log.df["event_type"].astype(str))
+    p = presence_sums_by_value(log, log.df["event_type"].astype(str))
     # a has two distinct types (1/2 each) and views twice; b has one (1)
-    assert has.to_dict() == pytest.approx({"view": 1.5, "cart": 0.5})
-    assert again.to_dict() == pytest.approx({"view": 0.5, "cart": 0.0})
+    assert p["has"].to_dict() == pytest.approx({"view": 1.5, "cart": 0.5})
+    assert p["again"].to_dict() == pytest.approx({"view": 0.5, "cart": 0.0})
+    assert p["holders"].to_dict() == {"view": 2.0, "cart": 1.0}
     share, holders = repeat_shares(log, ["web|view", "web|cart", "web|purchase"])
     assert share == pytest.approx([0.5 / 1.5, 0.0, 0.0]) and list(holders) == [2, 1, 0]
 
