@@ -2,12 +2,14 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_sample_workers \\
         [--journeys 100000] [--workers 1,2] [--config '{"epochs": 1}']
+        [--partitioned]
 
 A VAE (`--config` over its defaults; one epoch unless told) is fitted once, in a
 child process, on 1,000 simulated customers. Then each worker count samples
 `--journeys` journeys (seed 0, batches of 1,000) in a child of its own, which
 reports its wall and CPU time (its own and its workers'), its peak RSS and the
-largest worker's, and the sha256 of the file it wrote. The files of every worker
+largest worker's, and the sha256 of the file it wrote (with `--partitioned`, of the
+folder's files in name order). The files of every worker
 count must be identical: the benchmark fails otherwise. Temporary files are
 removed; results merge into bench/results/sample_workers.json.
 
@@ -47,24 +49,41 @@ def fit_once(work: Path, config: dict) -> dict:
     return {"fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
-def sample_once(work: Path, journeys: int, workers: int) -> dict:
-    """Sample from work/model with `workers` processes; this child's measures."""
+def digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files in name order, read in 1 MiB blocks
+    (reading a million journeys whole would inflate the peak RSS it is measured with)."""
     import hashlib
 
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def sample_once(work: Path, journeys: int, workers: int, partitioned: bool = False) -> dict:
+    """Sample from work/model with `workers` processes; this child's measures."""
     import torch
 
     from journeylab.generators import base
     from journeylab.generators.sample_workers import sample_in_workers
 
     torch.set_num_threads(1)  # as each worker does
-    out = work / f"sample-{workers}.parquet"
+    out = work / (f"sample-{workers}" if partitioned else f"sample-{workers}.parquet")
     t0 = time.perf_counter()
     if workers == 1:
         gen = base.load(work / "model")
-        counts = base.sample_to_parquet(gen, journeys, out, batch_size=BATCH, seed=0)
+        counts = base.sample_to_parquet(
+            gen, journeys, out, batch_size=BATCH, seed=0, partitioned=partitioned
+        )
     else:
         counts = sample_in_workers(
-            work / "model", journeys, out, workers=workers, batch_size=BATCH, seed=0
+            work / "model", journeys, out, workers=workers, batch_size=BATCH, seed=0,
+            partitioned=partitioned,
         )
     seconds = time.perf_counter() - t0
     own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
@@ -77,7 +96,8 @@ def sample_once(work: Path, journeys: int, workers: int) -> dict:
         "cpu_seconds": round(sum(u.ru_utime + u.ru_stime for u in (own, kids)), 2),
         "peak_rss_mb": round(peak_rss_mb()),
         "worker_peak_rss_mb": round(kids.ru_maxrss / 1024) if workers > 1 else None,
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "partitioned": partitioned,
+        "sha256": digest(out),
     }
 
 
@@ -102,7 +122,9 @@ def parse_workers(text: str) -> list[int]:
     return counts
 
 
-def measure(journeys: int, workers: list[int], config: dict, timeout: float) -> list[dict]:
+def measure(
+    journeys: int, workers: list[int], config: dict, timeout: float, partitioned: bool = False
+) -> list[dict]:
     """Fit once, then sample with each worker count; every file must be the same."""
     work = Path(tempfile.mkdtemp(prefix="bench-sample-workers-"))
     try:
@@ -110,10 +132,10 @@ def measure(journeys: int, workers: list[int], config: dict, timeout: float) -> 
         results = []
         for k in workers:
             load = round(os.getloadavg()[0], 2)  # other users' work slows sampling down
-            r = in_child(
-                ["--child-sample", str(work), "--journeys", str(journeys), "--workers", str(k)],
-                timeout,
-            )
+            args = ["--child-sample", str(work), "--journeys", str(journeys), "--workers", str(k)]
+            r = in_child(args + (["--partitioned"] if partitioned else []), timeout)
+            shutil.rmtree(work / f"sample-{k}", ignore_errors=True)  # disk, at a million
+            (work / f"sample-{k}.parquet").unlink(missing_ok=True)
             results.append({**r, **fit, "config": config, "load_average": load})
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -128,7 +150,7 @@ def save(results: list[dict], command: str) -> Path:
     old = json.loads(path.read_text()) if path.exists() else {}
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for r in results:
-        key = f"{r['journeys']} x{r['workers']}"
+        key = f"{r['journeys']} x{r['workers']}" + (" partitioned" if r.get("partitioned") else "")
         old[key] = {**r, "command": command, "measured_at": stamp}
     return atomic_write_text(path, json.dumps(old, indent=1))
 
@@ -139,18 +161,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     ap.add_argument("--config", default="{}", help="JSON VAE config over the defaults")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per child")
+    ap.add_argument(
+        "--partitioned", action="store_true", help="write a partitioned dataset folder"
+    )
     ap.add_argument("--child-fit", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--child-sample", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     config = parse_config(a.config, "--config", ["vae"])
     if a.child_fit or a.child_sample:
         r = fit_once(a.child_fit, config) if a.child_fit else None
-        r = r or sample_once(a.child_sample, a.journeys, parse_workers(a.workers)[0])
+        r = r or sample_once(
+            a.child_sample, a.journeys, parse_workers(a.workers)[0], a.partitioned
+        )
         print("RESULT " + json.dumps(r), flush=True)
         return []
     if a.journeys < 1:
         raise ConfigError(f"--journeys {a.journeys} must be >= 1, e.g. 100000")
-    results = measure(a.journeys, parse_workers(a.workers), config, a.timeout)
+    results = measure(a.journeys, parse_workers(a.workers), config, a.timeout, a.partitioned)
     for r in results:
         print(
             f"{r['journeys']:,} journeys, {r['workers']} worker(s): {r['sample_seconds']:.1f} s "
