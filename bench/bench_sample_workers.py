@@ -82,7 +82,12 @@ def sample_once(work: Path, journeys: int, workers: int, partitioned: bool = Fal
         )
     else:
         counts = sample_in_workers(
-            work / "model", journeys, out, workers=workers, batch_size=BATCH, seed=0,
+            work / "model",
+            journeys,
+            out,
+            workers=workers,
+            batch_size=BATCH,
+            seed=0,
             partitioned=partitioned,
         )
     seconds = time.perf_counter() - t0
@@ -161,18 +166,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     ap.add_argument("--config", default="{}", help="JSON VAE config over the defaults")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per child")
-    ap.add_argument(
-        "--partitioned", action="store_true", help="write a partitioned dataset folder"
-    )
+    ap.add_argument("--partitioned", action="store_true", help="write a partitioned dataset folder")
     ap.add_argument("--child-fit", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--child-sample", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     config = parse_config(a.config, "--config", ["vae"])
     if a.child_fit or a.child_sample:
         r = fit_once(a.child_fit, config) if a.child_fit else None
-        r = r or sample_once(
-            a.child_sample, a.journeys, parse_workers(a.workers)[0], a.partitioned
-        )
+        r = r or sample_once(a.child_sample, a.journeys, parse_workers(a.workers)[0], a.partitioned)
         print("RESULT " + json.dumps(r), flush=True)
         return []
     if a.journeys < 1:
