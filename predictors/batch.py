@@ -11,12 +11,13 @@ read a chunk at a time and each chunk's rows are appended to the output before t
 next is read: memory follows the chunk (journeys/streamed.CHUNK customers), not the
 log. The table is written to a temporary beside the target and renamed into place
 when complete (journeys/files.atomic_write): a failure leaves the old file or none.
+`scored_chunks` is the loop itself; `evaluate_bundle` (evaluate.py) uses it with labels.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from journeylab.journeys.errors import DataError
+from journeylab.journeys.errors import DataError, InternalError
 from journeylab.journeys.eventlog import EventLog, file_format
 from journeylab.journeys.files import atomic_write
 from journeylab.journeys.streamed import StreamedLog, each_chunk
 from journeylab.predictors.bundle import Bundle, check_schema
+from journeylab.predictors.data import Examples, build_examples
 
 
 def score_log(
@@ -50,10 +52,10 @@ def score_log(
     def write(tmp: str) -> None:
         sink = _ParquetSink(tmp) if fmt == "parquet" else _CsvSink(tmp)
         try:
-            for chunk in each_chunk(log):
+            for chunk, data, scores in scored_chunks(bundle, log, as_of=at):
                 counts["chunks"] += 1
                 counts["log_customers"] += chunk.n_customers
-                rows = _scored(bundle, chunk, at)
+                rows = pd.DataFrame() if data is None else _rows(scores, chunk.key)
                 counts["customers"] += len(rows)
                 sink.add(rows)
                 say(f"scored {counts['customers']:,} customers ({counts['chunks']} chunks)")
@@ -69,12 +71,33 @@ def score_log(
     return counts
 
 
-def _scored(bundle: Bundle, chunk: EventLog, at: pd.Timestamp) -> pd.DataFrame:
-    """[customers with history before `at`] x (id, one column per task), in log order."""
-    if not (chunk.df[chunk.time] < at).any():  # no history in this chunk: nothing to score
-        return pd.DataFrame()
-    data = bundle.examples(chunk, as_of=at)
-    return bundle.predict_examples(data).rename_axis(chunk.key).reset_index()
+def scored_chunks(
+    bundle: Bundle, log: EventLog | StreamedLog, *, as_of=None, labels: bool = False
+) -> Iterator[tuple[EventLog, Examples | None, pd.DataFrame | None]]:
+    """(chunk, examples, scores) per chunk of whole journeys (each_chunk: an EventLog is
+    its own one chunk): the chunk's customers with history before `as_of` (default: the
+    label cutoff) and their P(label = 1) per task, in log order; (chunk, None, None) when
+    it has none. `labels`: the examples carry the labels of the bundle's spec (at its
+    cutoff; `as_of` must be None). Features, sequences and labels are per customer, so
+    the chunks give the whole log's rows."""
+    check_schema(log, bundle.schema)
+    if labels and as_of is not None:
+        raise InternalError("labelled examples are built at the label cutoff; as_of is None")
+    at = pd.Timestamp(bundle.spec.cutoff if as_of is None else as_of)
+    for chunk in each_chunk(log):
+        if not (chunk.df[chunk.time] < at).any():  # no history in this chunk: nothing to score
+            yield chunk, None, None
+            continue
+        if labels:
+            data = build_examples(chunk, spec=bundle.spec)
+        else:
+            data = bundle.examples(chunk, as_of=at)
+        yield chunk, data, bundle.predict_examples(data)
+
+
+def _rows(scores: pd.DataFrame, key: str) -> pd.DataFrame:
+    """customers x (id, one column per task)."""
+    return scores.rename_axis(key).reset_index()
 
 
 class _ParquetSink:

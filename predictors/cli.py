@@ -4,30 +4,29 @@
     journeylab predict evaluate --model-dir models/cj-gbm --data split/holdout.parquet
     journeylab predict utility --train split/train.parquet --holdout split/holdout.parquet \
         --synthetic vae-eps8=synthetic/vae.parquet
-    tail -f events.jsonl | journeylab predict score --model-dir models/cj-gbm
-    journeylab predict score --model-dir models/cj-gbm --data events.parquet --out scores.parquet
 
-`score` writes exactly one JSON line to stdout per non-blank input line: the new
-scores, or {"line": i, "error": ...} for a malformed line (the stream goes on).
-With --data it scores a whole log (a file, or a partitioned folder read chunk by
-chunk, never whole) into one table per customer, written all or nothing
-(predictors/batch.py).
+`score` (real-time scores from JSON lines, or a whole log's with --data) is in
+predictors/score_cli.py.
+
+A partitioned folder (a log too large to hold) is never read whole: `train` fits on a
+seeded subsample of --max-customers of its customers, `evaluate` scores and labels
+every customer chunk by chunk, `utility` subsamples every log when any is a folder
+(predictors/at_scale.py). The output, bundle.json and the MLflow run say how many.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from journeylab.journeys.cli import SchemaOpt, err, open_log, out, output_file, read_log
-from journeylab.journeys.cli import input_file as check_input
+from journeylab.journeys.cli import SchemaOpt, err, open_log, out, output_file
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.files import atomic_write_text
+from journeylab.predictors.score_cli import ModelDirOpt, score
 
 predict_app = typer.Typer(
     help="Churn, purchase and campaign-response predictors: train, "
@@ -61,9 +60,15 @@ ConvOpt = Annotated[
     ),
 ]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow.")]
-ModelDirOpt = Annotated[
-    Path, typer.Option("--model-dir", "-m", help="A folder written by `journeylab predict train`.")
+# The default is predictors/at_scale.MAX_CUSTOMERS (not imported here: start-up time).
+MaxCustomersOpt = Annotated[
+    int,
+    typer.Option(
+        help="With a partitioned input: train (and, for utility, test) on a seeded "
+        "subsample of this many customers of each log. One-file logs are used whole."
+    ),
 ]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the subsample of a partitioned input.")]
 
 
 def parse_params(pairs: list[str] | None) -> dict:
@@ -126,32 +131,48 @@ def train(
     holdout: Annotated[
         Path | None, typer.Option(help="A real holdout log: evaluate right after training.")
     ] = None,
+    max_customers: MaxCustomersOpt = 50_000,
+    seed: SeedOpt = 0,
     mlflow_log: MlflowOpt = True,
 ) -> None:
-    """Label a log at the cutoff, train one model per task and save them to OUT."""
+    """Label a log at the cutoff, train one model per task and save them to OUT.
+
+    A partitioned --data is trained on the --max-customers customers with the smallest
+    sha256(seed:id), labelled at the whole log's cutoff; bundle.json records how many."""
+    from journeylab.journeys.streamed import StreamedLog
+    from journeylab.predictors.at_scale import check_max_customers, train_subsample
     from journeylab.predictors.bundle import train_bundle
 
-    log = read_log(data, schema)
+    check_max_customers(max_customers)  # before any log is read
+    log = open_log(data, schema)
+    label = {"task": task, "cutoff": _cutoff(cutoff), "horizon": horizon, "conversion": conversion}
     with err.status("training") as status:
-        bundle = train_bundle(
-            log,
-            model=model,
-            task=task,
-            config=parse_params(param) or None,
-            cutoff=_cutoff(cutoff),
-            horizon=horizon,
-            conversion=conversion,
-            progress=status.update,
-        )
+        kw = {"model": model, "config": parse_params(param) or None, "progress": status.update}
+        if isinstance(log, StreamedLog):
+            bundle = train_subsample(log, max_customers=max_customers, seed=seed, **kw, **label)
+        else:
+            bundle = train_bundle(log, **kw, **label)
     bundle.save(out_dir)
     spec = bundle.spec.to_dict()
     out.print(
-        f"trained {model} for {', '.join(bundle.tasks)} on {len(log.customers)} customers "
+        f"trained {model} for {', '.join(bundle.tasks)} on {_trained_on(log, bundle)} "
         f"(cutoff {spec['cutoff']}, horizons {spec['horizons_days']} days) -> {out_dir}"
     )
     if holdout is not None:  # trained on a sample: the run carries the sample's lineage
         lineage = _synthetic_lineage({"data": data}, log.schema.name) if mlflow_log else {}
         _evaluate(out_dir, holdout, schema, None, mlflow_log, tags=lineage)
+
+
+def _trained_on(log, bundle) -> str:
+    """'N customers' (a one-file log, as before), or how many of a partitioned one."""
+    scale = bundle.info.get("train_scale")
+    if scale is None:
+        return f"{len(log.customers)} customers"
+    k, n, seed = scale["train_customers"], scale["customers"], scale["subsample_seed"]
+    k_max = scale["max_customers"]
+    if k == n:
+        return f"all {n:,} customers of the partitioned dataset (read in chunks)"
+    return f"{k:,} customers of {n:,} (a subsample, seed {seed}; --max-customers {k_max:,})"
 
 
 @predict_app.command("evaluate")
@@ -162,30 +183,46 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
     mlflow_log: MlflowOpt = True,
 ) -> None:
-    """ROC AUC, PR AUC, Brier, top-decile lift on a holdout; plots go to MLflow."""
+    """ROC AUC, PR AUC, Brier, top-decile lift on a holdout; plots go to MLflow.
+
+    A partitioned --data is labelled and scored chunk by chunk: the metrics are over
+    every customer, as from the same log in one file."""
     _evaluate(model_dir, data, schema, json_out, mlflow_log)
 
 
 def _evaluate(
     model_dir: Path, data: Path, schema, json_out, mlflow_log: bool, *, tags: dict | None = None
 ) -> None:
+    from journeylab.journeys.streamed import StreamedLog
+    from journeylab.predictors.at_scale import train_scale_params
     from journeylab.predictors.bundle import Bundle
     from journeylab.predictors.evaluate import evaluate_bundle
 
     output_file(json_out, "--json")
     bundle = Bundle.load(model_dir)
-    log = read_log(data, schema or str(model_dir / "schema.yaml"))
-    with err.status("evaluating"):
+    log = open_log(data, schema or str(model_dir / "schema.yaml"))
+    streamed = isinstance(log, StreamedLog)
+    with err.status("evaluating" + (", chunk by chunk" if streamed else "")):
         results = evaluate_bundle(bundle, log)
     rows = {t: r.metrics for t, r in results.items()}
     out.print(_metrics_table(f"{bundle.model} on {data} (cutoff {bundle.spec.cutoff})", rows))
+    extra = train_scale_params(bundle.info)
+    if streamed:  # every customer, never a subsample: say so
+        n = int(next(iter(rows.values()))["n"])
+        out.print(
+            f"metrics over every customer of {data}: the {n:,} of {log.n_customers:,} with "
+            f"events before the cutoff, read chunk by chunk (not a subsample)"
+        )
+        extra["holdout_evaluated"] = "every customer, chunk by chunk"
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(rows, indent=2))
     if mlflow_log:
         from journeylab.predictors.report import log_evaluation
 
         with err.status("logging to MLflow"):
-            run_id = log_evaluation(results, log, model_dir=str(model_dir), tags=tags)
+            run_id = log_evaluation(
+                results, log, model_dir=str(model_dir), extra_params=extra, tags=tags
+            )
         out.print(f"logged to MLflow run {run_id} (plots under plots/)")
 
 
@@ -210,48 +247,70 @@ def utility(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the table as JSON.")
     ] = None,
+    max_customers: MaxCustomersOpt = 50_000,
+    seed: SeedOpt = 0,
     mlflow_log: MlflowOpt = True,
 ) -> None:
-    """TRTR vs TSTR vs augmented: every model tested on the same real holdout."""
+    """TRTR vs TSTR vs augmented: every model tested on the same real holdout.
+
+    When any log is a partitioned folder, every log (train, holdout, each synthetic) is
+    used as its seeded subsample of --max-customers customers; the output says how many."""
+    from journeylab.journeys.partitioned import is_partitioned
+    from journeylab.predictors.at_scale import check_max_customers, utility_subsamples
     from journeylab.predictors.evaluate import utility_table
 
     output_file(json_out, "--json")
-    train_log = read_log(train_data, schema)
-    hold = read_log(holdout, schema or _beside(train_data))
-    syn = {
-        name: read_log(path, schema or _beside(train_data))
-        for name, path in _named_paths(synthetic).items()
-    }
+    check_max_customers(max_customers)  # before any log is read
+    paths = _named_paths(synthetic)
+    train_log = open_log(train_data, schema)
+    hold = open_log(holdout, schema or _beside(train_data))
+    syn = {name: open_log(path, schema or _beside(train_data)) for name, path in paths.items()}
+    kw = {"tasks": task, "cutoff": _cutoff(cutoff), "horizon": horizon, "augmented": augmented}
+    kw["models"], scale = model or ("logreg", "gbm"), None
     with err.status("training and testing") as status:
-        table = utility_table(
-            train_log,
-            hold,
-            syn,
-            tasks=task,
-            models=model or ("logreg", "gbm"),
-            cutoff=_cutoff(cutoff),
-            horizon=horizon,
-            augmented=augmented,
-            progress=status.update,
-        )
+        if any(is_partitioned(p) for p in (train_data, holdout, *paths.values())):
+            table, scale = utility_subsamples(
+                train_log,
+                hold,
+                syn,
+                max_customers=max_customers,
+                seed=seed,
+                progress=status.update,
+                **kw,
+            )
+        else:
+            table = utility_table(train_log, hold, syn, progress=status.update, **kw)
     out.print(utility_rich(table))
+    if scale is not None:
+        used = ", ".join(
+            f"{r} {k:,} of {scale['customers'][r]:,}"
+            for r, k in scale["subsample_customers"].items()
+        )
+        out.print(
+            f"customers: {used} (seeded subsamples, seed {seed}; --max-customers {max_customers:,})"
+        )
     if json_out is not None:
         atomic_write_text(json_out, table.to_json(orient="records", indent=2))
     if mlflow_log:
-        from journeylab.predictors.report import log_utility
+        _log_utility(table, hold, train_data, holdout, paths, scale)
 
-        paths = _named_paths(synthetic)
-        run_id = log_utility(
-            table,
-            hold,
-            params={
-                "train": str(train_data),
-                "holdout": str(holdout),
-                **{f"synthetic.{name}": str(path) for name, path in paths.items()},
-            },
-            tags=_synthetic_lineage(paths, hold.schema.name),
-        )
-        out.print(f"logged to MLflow run {run_id}")
+
+def _log_utility(table, hold, train_data: Path, holdout: Path, paths: dict, scale) -> None:
+    from journeylab.predictors.at_scale import scale_params
+    from journeylab.predictors.report import log_utility
+
+    run_id = log_utility(
+        table,
+        hold,
+        params={
+            "train": str(train_data),
+            "holdout": str(holdout),
+            **{f"synthetic.{name}": str(path) for name, path in paths.items()},
+            **(scale_params(scale) if scale is not None else {}),
+        },
+        tags=_synthetic_lineage(paths, hold.schema.name),
+    )
+    out.print(f"logged to MLflow run {run_id}")
 
 
 def _synthetic_lineage(paths: dict[str, Path], dataset: str) -> dict[str, str]:
@@ -296,94 +355,7 @@ def _named_paths(items: list[str] | None) -> dict[str, Path]:
     return named
 
 
-@predict_app.command("score")
-def score(
-    model_dir: ModelDirOpt,
-    input_file: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", help="JSON lines file (default: standard input)."),
-    ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            "-d",
-            help="Score a whole log instead (a file, or a partitioned folder read chunk by "
-            "chunk): one row per customer, to --out.",
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="With --data: scores .parquet or .csv.")
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(help="With --data: score as of this time (default: the label cutoff)."),
-    ] = None,
-    schema: SchemaOpt = None,
-) -> None:
-    """Read events as JSON lines, write one JSON score line per event to stdout.
-
-    A malformed line gets {"line": i, "error": "..."} on stdout and the stream
-    goes on; the count of errors is printed to stderr at the end. With --data and
-    --out: every customer's scores as of --as-of, written all or nothing.
-    """
-    from journeylab.predictors.scoring import Scorer, score_stream
-
-    if any(v is not None for v in (data, output, as_of, schema)):  # batch options
-        _score_log(model_dir, input_file, data, output, as_of, schema)
-        return
-    if input_file is not None:
-        check_input(input_file, "--input")
-    scorer = Scorer.from_dir(model_dir)
-    source = open(input_file) if input_file is not None else sys.stdin  # noqa: SIM115
-    n = bad = 0
-    try:
-        with scorer:
-            for record in score_stream(scorer, source):
-                n += 1
-                bad += "error" in record
-                sys.stdout.write(json.dumps(record) + "\n")
-                sys.stdout.flush()
-    finally:
-        if input_file is not None:
-            source.close()
-    err.print(f"scored {n - bad} event(s) of {scorer.n_customers} customer(s); {bad} bad line(s)")
-
-
-def _score_log(model_dir: Path, input_file, data, output, as_of, schema) -> None:
-    """`score --data LOG --out FILE` (predictors/batch.py): every option checked first."""
-    from journeylab.journeys.eventlog import file_format
-    from journeylab.predictors.batch import score_log
-    from journeylab.predictors.bundle import Bundle
-
-    if input_file is not None or data is None or output is None:
-        raise ConfigError(
-            "score a log with both --data LOG and --out scores.parquet, or stream JSON lines "
-            "with --input (or standard input) and neither"
-        )
-    file_format(output_file(output, "--out"))  # .csv or .parquet
-    at = _as_of(as_of)
-    bundle = Bundle.load(model_dir)
-    log = open_log(data, schema or str(model_dir / "schema.yaml"))
-    with err.status("scoring, chunk by chunk") as status:
-        n = score_log(bundle, log, output, as_of=at, progress=status.update)
-    out.print(
-        f"scored {n['customers']:,} of {n['log_customers']:,} customers (those with events "
-        f"before {n['as_of']}) in {n['chunks']} chunk(s) -> {output}"
-    )
-
-
-def _as_of(value: str | None):
-    import pandas as pd
-
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value)
-    except ValueError as e:
-        raise ConfigError(
-            f"--as-of {value!r} is not a time ({e}); write e.g. --as-of 2017-10-01"
-        ) from e
+predict_app.command("score")(score)  # predictors/score_cli.py
 
 
 def add_commands(app: typer.Typer) -> None:

@@ -24,6 +24,8 @@ import pandas as pd
 
 from journeylab.journeys.errors import DataError, UserError
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.streamed import StreamedLog
+from journeylab.predictors.batch import scored_chunks
 from journeylab.predictors.bundle import Bundle, check_schema
 from journeylab.predictors.data import Examples, build_examples
 from journeylab.predictors.labels import LabelSpec, label_spec
@@ -136,14 +138,26 @@ class TaskResult:
         return calibration_table(self.y, self.p)
 
 
-def evaluate_bundle(bundle: Bundle, holdout: EventLog) -> dict[str, TaskResult]:
-    """Score the holdout at the bundle's cutoff and compare with its labels, per task."""
-    check_schema(holdout, bundle.schema)
-    data = build_examples(holdout, spec=bundle.spec)
-    scores = bundle.predict_examples(data)
+def evaluate_bundle(bundle: Bundle, holdout: EventLog | StreamedLog) -> dict[str, TaskResult]:
+    """Score the holdout at the bundle's cutoff and compare with its labels, per task.
+
+    A StreamedLog is read chunk by chunk (batch.scored_chunks): labels, features and
+    scores are per customer, so every customer's label and score is the whole log's, in
+    log order, and only those two numbers per customer and task are held."""
+    ys, ps = {t: [] for t in bundle.tasks}, {t: [] for t in bundle.tasks}
+    for _, data, scores in scored_chunks(bundle, holdout, labels=True):
+        for task in bundle.tasks if data is not None else ():
+            ys[task].append(data.y(task))
+            ps[task].append(scores[task].to_numpy())
+    if not ys[bundle.tasks[0]]:
+        raise DataError(
+            f"no customer of the holdout has an event before the model's cutoff "
+            f"{bundle.spec.cutoff}, so none can be labelled",
+            fix="evaluate on a log with events before the cutoff (bundle.json, label_spec)",
+        )
     out = {}
     for task in bundle.tasks:
-        y, p = data.y(task), scores[task].to_numpy()
+        y, p = np.concatenate(ys[task]), np.concatenate(ps[task])
         out[task] = TaskResult(task, bundle.model, y, p, metrics(y, p))
     return out
 
@@ -164,6 +178,7 @@ def utility_table(
     conversion=None,
     augmented: bool = True,
     lift: bool = False,
+    spec: LabelSpec | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """One row per (task, model, training set): AUC, PR AUC, Brier, top-decile lift, ratio.
@@ -174,16 +189,14 @@ def utility_table(
     `note`, instead of stopping the table; a failing TRTR row raises.
     With `lift`, `table.attrs["lift"]` holds the lift table of every usable row
     ({task, model, train, synthetic, table: records}), all tested on the holdout.
+    `spec`: a resolved label spec (e.g. of the whole log the train split was subsampled
+    from: predictors/at_scale.py) instead of tasks, cutoff, horizon and conversion.
     """
     say = progress or (lambda _m: None)
-    spec = label_spec(
-        train_real.schema,
-        task=tasks,
-        cutoff=cutoff,
-        horizon=horizon,
-        conversion=conversion,
-        log=train_real,
-    )
+    if spec is None:
+        spec = spec_for(
+            train_real, task=tasks, cutoff=cutoff, horizon=horizon, conversion=conversion
+        )
     check_schema(holdout_real, train_real.schema)
     hold = build_examples(holdout_real, spec=spec)
     sets = {("TRTR", ""): lambda: build_examples(train_real, spec=spec)}

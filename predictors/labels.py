@@ -35,6 +35,7 @@ import pandas as pd
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
+from journeylab.journeys.streamed import StreamedLog
 
 TASKS = ("churn", "purchase", "campaign_response")
 COUPON = "coupon_redemption"
@@ -135,9 +136,11 @@ def label_spec(
     cutoff=None,
     horizon=None,
     conversion: str | Sequence[str] | None = None,
-    log: EventLog | None = None,
+    log: EventLog | StreamedLog | None = None,
 ) -> LabelSpec:
-    """Resolve defaults and validate: tasks, cutoff, horizons, conversion event types."""
+    """Resolve defaults and validate: tasks, cutoff, horizons, conversion event types.
+    `log` gives the time range when the schema declares none (a StreamedLog: the range of
+    its validating pass, so a subsample of it gets the whole log's spec)."""
     d = defaults_for(schema)
     tasks = resolve_tasks(schema, task)
     horizons = {
@@ -241,7 +244,9 @@ def _horizon(h) -> pd.Timedelta:
     return td
 
 
-def _time_range(schema: Schema, log: EventLog | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _time_range(
+    schema: Schema, log: EventLog | StreamedLog | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     if schema.time_start is not None:
         return schema.time_start, schema.time_end
     if log is None or len(log) == 0:
@@ -249,8 +254,11 @@ def _time_range(schema: Schema, log: EventLog | None) -> tuple[pd.Timestamp, pd.
             f"schema '{schema.name}' declares no time_range; pass the log or "
             "declare time_range in the schema"
         )
-    t = log.df[log.time]
-    return t.min(), t.max() + pd.Timedelta(seconds=1)
+    if isinstance(log, StreamedLog):
+        start, end = pd.Timestamp(log.summary["time_min"]), log.time_max()
+    else:
+        start, end = log.df[log.time].min(), log.df[log.time].max()
+    return start, end + pd.Timedelta(seconds=1)
 
 
 def _cutoff(c, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
