@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epsilons", default="none,8", help="models: 'none' (no DP) or an epsilon")
     ap.add_argument("--dp-config", default="{}", help="JSON config values for the DP models")
     ap.add_argument("--tag", default="", help="model part: results to scenarios_model_TAG.*")
+    ap.add_argument(
+        "--model-dir",
+        type=Path,
+        help="model part: read the fitted models from here if saved, else fit and save them",
+    )
     a = ap.parse_args(argv)
     names = a.scenarios.split(",")
     a.epsilons = parse_epsilons(a.epsilons)

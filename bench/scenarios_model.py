@@ -24,10 +24,11 @@ import time
 
 import numpy as np
 
-from journeylab.generators import create
+from journeylab.generators import create, load
 from journeylab.generators.scenario import Scenario
 from journeylab.generators.scenario_run import run_scenario
 from journeylab.journeys.effects import LOG_OUTCOMES
+from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.simulate import PROMO_TARGETED, SEGMENTS, simulate
 from journeylab.privacy import PrivacyBudget
 
@@ -56,11 +57,35 @@ MODEL_SCENARIOS = {  # name -> the scenario file's content, less name and popula
 
 
 def fit_model(a, eps: float | None):
-    """A VAE on `a.train_customers` simulated customers, DP at `eps` (None: without DP)."""
-    log, _ = simulate(a.train_customers, seed=a.seed + 1000)
+    """A VAE on `a.train_customers` simulated customers, DP at `eps` (None: without DP).
+    With `a.model_dir`, the model saved there under its name is read back if it exists
+    (its fit settings must be the same), else fitted and saved there: two versions of
+    the completion code can then be compared on the same fitted model."""
     cfg = {"epochs": a.epochs, "seed": a.seed} | (a.dp_config if eps is not None else {})
+    saved = None
+    if getattr(a, "model_dir", None) is not None:
+        saved = a.model_dir / f"{model_name(eps)}-train{a.train_customers}-seed{a.seed}"
+        if (saved / "generator.json").exists():
+            gen = load(saved)
+            _check_saved(gen, cfg, eps, saved)
+            return gen
+    log, _ = simulate(a.train_customers, seed=a.seed + 1000)
     budget = None if eps is None else PrivacyBudget(epsilon=eps)
-    return create("vae", cfg).fit(log, privacy=budget)
+    gen = create("vae", cfg).fit(log, privacy=budget)
+    if saved is not None:
+        gen.save(saved)
+    return gen
+
+
+def _check_saved(gen, cfg: dict, eps: float | None, where) -> None:
+    """A saved model read back must have been fitted as asked now."""
+    have = {k: getattr(gen.config, k, None) for k in cfg}
+    dp = gen.privacy_record() is not None
+    if have != cfg or (eps is None) == dp:
+        raise ConfigError(
+            f"{where}: the saved model was fitted with {have} (DP: {dp}), "
+            f"not {cfg} (DP: {eps is not None}); remove it or use another --model-dir"
+        )
 
 
 def model_name(eps: float | None) -> str:
