@@ -28,12 +28,13 @@ profile (generators/profile.py) is not applied: it would redraw the prefix's
 clock times.
 
 Random numbers: batch b (customers in the prefix's order, `sample_batch_size`
-at a time) looks its draws up by (seed, b, s, attempt), s being the number of
-events a journey has generated past its prefix (generators/continuation.py), so
-row i gets the same draws whatever the other rows do, and two prefixes that
-differ by an inserted or removed event still share the draws of their new
-events. Two prefix logs with the same customers in the same order therefore get
-common random numbers (what scenarios rely on).
+at a time) looks its draws up by (seed, b, key), the key counting the events a
+journey has drawn past its prefix, those of touched values (`touched`, removed,
+delayed) apart (generators/continuation.py), so row i gets the same draws
+whatever the other rows do, and two prefixes that differ by an inserted or
+removed event still share the draws of their new events. Two prefix logs with
+the same customers in the same order therefore get common random numbers (what
+scenarios rely on).
 
 Removing and delaying events (`remove`, `delays`) thin the continuation: a
 generated event of a removed kind is dropped from the output and from the
@@ -108,6 +109,7 @@ def complete_journeys(
     later: EventLog | None = None,
     observed_until: str | pd.Timestamp | None = None,
     latent: str = "posterior",
+    touched: dict[str, list[str]] | None = None,
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
 
@@ -124,11 +126,16 @@ def complete_journeys(
     no journey had an event between its last prefix event and it, so each first new
     event comes after it, and a journey's end is drawn knowing it was quiet till then.
     `latent`: z drawn from the encoder's q(z | prefix) ("posterior", the default), or
-    from the prior (see the module docstring)."""
+    from the prior (see the module docstring). `touched`: event values ({"channel":
+    ["email"]}) whose events key the draws apart from the others, as removed and
+    delayed ones always do (generators/continuation.py); give both arms of a
+    comparison the same, so that an email dropped in one arm and kept in the other
+    leaves the arms on the same draws after it."""
     _check(gen, prefix, horizon, until)
     if latent not in LATENTS:
         raise ConfigError(f"latent {latent!r} must be one of {list(LATENTS)}")
     masks = value_masks(gen.encoder, remove, what="removed")
+    touch = value_masks(gen.encoder, touched, what="touched")
     enc = gen.encoder.encode(prefix)
     delay = _delays(gen.encoder, delays, enc.customer_ids)
     queued = _later(gen, later, enc)
@@ -140,6 +147,7 @@ def complete_journeys(
         rows = torch.arange(i, min(i + bs, len(enc)))
         draws = KeyedDraws(seed, b, len(rows), width)
         edits = {"remove": masks, "delays": [replace(d, rows=d.rows[rows]) for d in delay]}
+        edits["touch"] = touch
         edits["later"] = None if queued is None else tuple(x[rows] for x in queued)
         edits["quiet"] = None if quiet is None else quiet[rows]
         parts.append(continue_batch(gen.net, data.take(rows), limit[rows], draws, edits, latent))

@@ -1,11 +1,17 @@
 """The step loop of journey completion (generators/complete.py): keyed draws and thinning.
 
 Common random numbers. Every random draw of a continuation is looked up by
-(seed, batch, continuation step s, attempt r) in `KeyedDraws`: s counts the
-events a journey has generated past its prefix (s = 0 for its first new event),
-not the decoder's step, so two arms whose prefixes differ by an inserted or a
-removed event still take the same draws for their first, second, ... new event.
-Row i of a batch always reads row i of a draw, whatever the other rows do.
+(seed, batch, key) in `KeyedDraws`, not by the decoder's step, so two arms whose
+prefixes differ by an inserted or a removed event still take the same draws for
+their new events. The key counts what a journey has drawn past its prefix in two
+parts: the events of values no intervention touches, and the events of touched
+values (`edits["touch"]`, the removed and delayed ones, and those the scenario
+names for both arms) drawn since the last untouched one, kept or dropped alike.
+Events fed from the queue draw nothing and move no key. So when one arm drops
+an email that the other keeps, both draw their next event with the same key: the
+arms part at the email only, not for the rest of the journey (keyed by the count
+of new events, an email dropped in one arm put every later draw of the two arms
+apart). Row i of a batch always reads row i of a draw, whatever the other rows do.
 
 Removing events (thinning). A removed event must vanish from the output and from
 the history the model conditions on, so the events it would have led to vanish
@@ -41,6 +47,8 @@ from journeylab.generators.io import derive_seed
 MAX_TRIES = 64  # resamples of one step; a journey still drawing removed events then ends
 QUEUE = 8  # delayed events waiting per journey
 Z_STEP = 2**31  # the key of the latent's draws (no step gets that far)
+TOUCHED = 2**20  # key = untouched events + TOUCHED x touched ones since (max_length < 2**20)
+MAX_TOUCHED = 2**10  # touched events in a row counted in the key, at most
 
 
 @dataclass(frozen=True)
@@ -185,26 +193,30 @@ class Step:
     num_place: torch.Tensor
     ends: torch.Tensor
     floor: tuple[torch.Tensor, torch.Tensor]
+    key: torch.Tensor  # [n] the draw key of the event drawn (module docstring)
 
 
-def draw_step(net, h, s, draws: KeyedDraws, active, st, edits, queue: Queue, quiet=None) -> Step:
+def draw_step(
+    net, h, key, first, draws: KeyedDraws, active, st, edits, queue: Queue, quiet=None
+) -> Step:
     """One step's event for the `active` rows, thinned (see the module docstring):
     events with a removed value, or a delayed one (queued here), are drawn again
-    with the next gap floored at theirs, unless a queued event comes first. `quiet`
-    (class [n], place [n]) or None: the floor of the first new event's gap, the time
-    the journey is known to have been quiet; its end flag is drawn given that quiet."""
+    with the next gap floored at theirs and the next key, unless a queued event
+    comes first. key [n]: each row's draw key (< 0: no draw); first [n]: the row's
+    first new event. `quiet` (class [n], place [n]) or None: the floor of the first
+    new event's gap, the time the journey is known to have been quiet; its end flag
+    is drawn given that quiet. The step's `key` is the one its event was drawn with."""
     c, M = net.codec, net.codec.n_numeric
     _, sizes = layout(net.heads, M)
-    u = draws.rows(s, 0)
-    zero = torch.zeros(len(s))
+    u = draws.rows(key, 0)
+    zero = torch.zeros(len(key))
     floor = (zero.long(), zero)
     if quiet is not None:
-        first = s == 0
         floor = (torch.where(first, quiet[0], 0), torch.where(first, quiet[1], 0.0))
     end_p, k, surv = sample_fields(net.heads, h, u, sizes, floor=floor)
     end_p = end_p / (end_p + (1 - end_p) * surv).clamp(min=1e-12)  # given no event below
-    step = Step(k, u[:, 1], u[:, 2 : 2 + M], u[:, 0] < end_p, floor)
-    for r in range(1, MAX_TRIES + 1):
+    step = Step(k, u[:, 1], u[:, 2 : 2 + M], u[:, 0] < end_p, floor, key)
+    for _ in range(MAX_TRIES):
         gap = in_bin(step.k[:, 0], step.place, c.gap_bins, step.floor)
         when = st["abs_t"] + c.gap_of_g(gap) / c.span  # [n] the drawn event's time
         removed = hits(step.k, edits["remove"])
@@ -220,17 +232,26 @@ def draw_step(net, h, s, draws: KeyedDraws, active, st, edits, queue: Queue, qui
         w = in_bin(step.k[:, 1 + tok.shape[1] :], step.num_place, c.numeric_bins)
         for d, hit in zip(edits["delays"], delayed, strict=True):
             queue.push(drop & hit, when + d.days * 86_400 / c.span, tok, w)
-        _redraw(net, h, s, draws, r, step, drop, sizes)
+        _redraw(net, h, draws, step, drop, sizes)
     step.ends = step.ends | drop  # still drawing removed events after MAX_TRIES: it ends
     return step
 
 
-def _redraw(net, h, s, draws: KeyedDraws, r: int, step: Step, drop, sizes) -> None:
-    """Draw the `drop` rows' event again (attempt r), their gap at least the dropped one's."""
+def next_key(key: torch.Tensor, touched: torch.Tensor) -> torch.Tensor:
+    """The draw key after an event drawn with `key`: one more touched event in a row
+    where `touched`, else one more untouched event and none touched since."""
+    plain, since = key % TOUCHED, key // TOUCHED
+    return torch.where(touched, plain + TOUCHED * (since + 1).clamp(max=MAX_TOUCHED), plain + 1)
+
+
+def _redraw(net, h, draws: KeyedDraws, step: Step, drop, sizes) -> None:
+    """Draw the `drop` rows' event again with their next key (the dropped event was a
+    touched one), their gap at least the dropped one's."""
     fk, fu = step.floor
     place = torch.where(step.k[:, 0] == fk, fu + (1 - fu) * step.place, step.place)
     fk, fu = torch.where(drop, step.k[:, 0], fk), torch.where(drop, place, fu)
-    u = draws.rows(s, r)
+    step.key = torch.where(drop, next_key(step.key, torch.ones_like(drop)), step.key)
+    u = draws.rows(step.key, 0)
     end_p, k, surv = sample_fields(net.heads, h[drop], u[drop], sizes, floor=(fk[drop], fu[drop]))
     end_p = end_p / (end_p + (1 - end_p) * surv).clamp(min=1e-12)  # quiet since the last event
     step.k, step.ends = step.k.clone(), step.ends.clone()
@@ -264,11 +285,27 @@ def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent:
     if edits.get("later") is not None:
         queue.preload(*edits["later"])
     quiet = silence_floor(c, b, edits.get("quiet"))
+    key = torch.zeros(n, dtype=torch.long)  # the next new event's draw key
     for t in range(L):
         given = t < b.lengths  # [n] this step is a prefix event
         h = net.step_hidden(st, t)  # [n, d]
-        step = draw_step(net, h, t - b.lengths, draws, alive & ~given, st, edits, queue, quiet)
+        first = out["n_new"] == 0
+        step = draw_step(
+            net,
+            h,
+            torch.where(given, -1, key),
+            first,
+            draws,
+            alive & ~given,
+            st,
+            edits,
+            queue,
+            quiet,
+        )
         tok, w, g, due = _event(c, step, st, queue, alive & ~given)
+        drew = ~given & ~torch.isfinite(due)  # a queued event draws nothing: no key moves
+        key = torch.where(given, key, step.key)  # past the events dropped in this step
+        key = torch.where(drew, next_key(key, touched(step.k, edits)), key)
         tok = torch.where((~alive | step.ends)[:, None], 0, tok)  # ended: padding, never read
         e = min(t, L_b - 1)
         net.advance(
@@ -287,6 +324,16 @@ def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent:
         out["n_new"] += new.long()
         if not alive.any():
             break
+    return out
+
+
+def touched(k: torch.Tensor, edits: dict) -> torch.Tensor:
+    """bool [n]: the rows whose classes k [n, F] take a touched value: one of
+    `edits["touch"]` (what both arms of a scenario name) or a removed one, or a
+    delayed one in a row its delay applies to."""
+    out = hits(k, edits.get("touch") or {}) | hits(k, edits["remove"])
+    for d in edits["delays"]:
+        out |= hits(k, d.masks) & d.rows
     return out
 
 

@@ -90,6 +90,7 @@ def run_scenario(
     edits = {"remove": remove, "delays": delays(treated, sc.interventions)}
     edits["later"] = later.subset(sorted(set(later.customers) & set(keep))) if later else None
     kw = {"horizon": sc.horizon, "latent": sc.latent, "observed_until": observed(full, sc)}
+    kw["touched"] = touched(remove, edits["delays"])  # the same keys in both arms
     say(f"completing the control arm ({len(keep)} customers)", 0.2)
     control = complete_journeys(gen, before, seed=seed, **kw).log
     say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
@@ -204,6 +205,17 @@ def split_at(log: EventLog, before_day: int | None) -> tuple[EventLog, EventLog 
     late = log.df[~early & log.df[log.key].isin(ids).to_numpy()]
     later = EventLog.from_frame(late, log.schema) if len(late) else None
     return EventLog.from_frame(log.df[early], log.schema), later
+
+
+def touched(remove: dict[str, list[str]] | None, delays: list[EventDelay]) -> dict | None:
+    """The event values the intervention removes or delays, {column: values}: both arms
+    key their draws by them (generators/continuation.py), so that an arm that drops an
+    email and one that keeps it share their draws again from their next other event."""
+    out: dict[str, list[str]] = {}
+    for values in [remove or {}, *(d.values for d in delays)]:
+        for col, vs in values.items():
+            out[col] = sorted(set(out.get(col, [])) | set(vs))
+    return out or None
 
 
 def delays(log: EventLog, ivs: tuple[ModelIntervention, ...]) -> list[EventDelay]:

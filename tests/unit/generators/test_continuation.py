@@ -145,3 +145,29 @@ def test_an_event_given_for_later_is_fed_at_its_time_and_arms_agree_before(gen, 
     early = later.df.assign(timestamp=pd.Timestamp("2024-01-01 00:00:01"))
     with pytest.raises(ConfigError, match="has one before its prefix's last event"):
         complete_journeys(gen, prefix, later=EventLog.from_frame(early, prefix.schema))
+
+
+def test_arms_that_drop_and_keep_an_email_share_their_draws_again_after_it(gen, prefix):
+    """Keyed by the touched values (both arms), the arm that drops an email draws its
+    next event with the key the other arm's event after the email has: the journeys'
+    other events agree far more often than keyed by the count of new events."""
+
+    def others(done) -> pd.Series:
+        d = new_events(done)
+        d = d[d["channel"] != "email"]
+        return d.groupby("customer_id")["event_type"].apply(lambda s: tuple(s[:3]))
+
+    same = {"keyed apart": [], "counted": []}
+    for seed in range(3):
+        removed = others(complete_journeys(gen, prefix, seed=seed, remove=EMAIL))
+        arms = {
+            "keyed apart": others(complete_journeys(gen, prefix, seed=seed, touched=EMAIL)),
+            "counted": others(complete_journeys(gen, prefix, seed=seed)),
+        }
+        ids = removed.index.intersection(arms["keyed apart"].index)
+        ids = ids.intersection(arms["counted"].index)
+        for k, arm in arms.items():
+            same[k] += list(removed[ids] == arm[ids])
+    agree = {k: sum(v) / len(v) for k, v in same.items()}
+    assert len(same["counted"]) >= 30
+    assert agree["keyed apart"] >= 0.9 and agree["keyed apart"] > agree["counted"] + 0.1, agree
