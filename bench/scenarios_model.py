@@ -65,7 +65,7 @@ def fit_model(a, eps: float | None):
     saved = None
     if getattr(a, "model_dir", None) is not None:
         saved = a.model_dir / f"{model_name(eps)}-train{a.train_customers}-seed{a.seed}"
-        if (saved / "generator.json").exists():
+        if (saved / "meta.json").exists():
             gen = load(saved)
             _check_saved(gen, cfg, eps, saved)
             return gen

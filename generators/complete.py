@@ -110,6 +110,7 @@ def complete_journeys(
     observed_until: str | pd.Timestamp | None = None,
     latent: str = "posterior",
     touched: dict[str, list[str]] | None = None,
+    latent_from: EventLog | None = None,
 ) -> Completion:
     """Continue each journey of `prefix` with the VAE `gen` (see the module docstring).
 
@@ -130,13 +131,18 @@ def complete_journeys(
     ["email"]}) whose events key the draws apart from the others, as removed and
     delayed ones always do (generators/continuation.py); give both arms of a
     comparison the same, so that an email dropped in one arm and kept in the other
-    leaves the arms on the same draws after it."""
+    leaves the arms on the same draws after it. `latent_from`: the prefixes (the same
+    customers in the same order) whose posterior gives z, where `prefix` is an
+    intervened copy of them: who the customer is is read from what happened, and the
+    intervention changes the world, not the customer (the abduction step of a
+    counterfactual). A scenario gives its factual prefixes to both arms."""
     _check(gen, prefix, horizon, until)
     if latent not in LATENTS:
         raise ConfigError(f"latent {latent!r} must be one of {list(LATENTS)}")
     masks = value_masks(gen.encoder, remove, what="removed")
     touch = value_masks(gen.encoder, touched, what="touched")
     enc = gen.encoder.encode(prefix)
+    factual = _factual(gen, latent_from, enc)
     delay = _delays(gen.encoder, delays, enc.customer_ids)
     queued = _later(gen, later, enc)
     quiet = _quiet(observed_until, prefix.schema.time_start, gen.encoder.time_span, len(enc))
@@ -148,11 +154,30 @@ def complete_journeys(
         draws = KeyedDraws(seed, b, len(rows), width)
         edits = {"remove": masks, "delays": [replace(d, rows=d.rows[rows]) for d in delay]}
         edits["touch"] = touch
+        edits["z_from"] = None if factual is None else factual.take(rows)
         edits["later"] = None if queued is None else tuple(x[rows] for x in queued)
         edits["quiet"] = None if quiet is None else quiet[rows]
         parts.append(continue_batch(gen.net, data.take(rows), limit[rows], draws, edits, latent))
     new = _new_events(gen, enc, _stack(parts))
     return _merge(prefix, new)
+
+
+def _factual(gen, latent_from: EventLog | None, enc: EncodedJourneys) -> JourneyData | None:
+    """`latent_from` encoded, its customers checked against the prefix's, row for row."""
+    if latent_from is None:
+        return None
+    if latent_from.schema.fingerprint() != gen.schema.fingerprint():
+        raise ConfigError(
+            f"latent_from has schema '{latent_from.schema.name}', the model "
+            f"'{gen.schema.name}'; read it with the model's schema"
+        )
+    other = gen.encoder.encode(latent_from)
+    if list(map(str, other.customer_ids)) != list(map(str, enc.customer_ids)):
+        raise ConfigError(
+            "latent_from must hold the prefix's customers in the prefix's order "
+            f"({len(enc.customer_ids)} prefixes, {len(other.customer_ids)} in latent_from)"
+        )
+    return JourneyData(other, gen.codec)
 
 
 def _check(gen, prefix: EventLog, horizon, until) -> None:

@@ -267,7 +267,9 @@ def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent:
     """Teacher-force each prefix through the decoder, then sample its continuation,
     thinned by `edits` ({"remove": {field: mask}, "delays": [Delay], "later": None or
     (times [n, q], tokens [n, q, C], numerics [n, q, M]): events queued from the start,
-    "quiet": None or [n] the time up to which each prefix is known to be complete}).
+    "quiet": None or [n] the time up to which each prefix is known to be complete,
+    "z_from": None or the Batch whose posterior gives z, e.g. the prefixes before an
+    intervention changed them}).
 
     Returns new tokens [n, L, C] (1-based), log numerics w [n, L, M], log gaps g [n, L]
     and n_new [n], the continuation's events only."""
@@ -275,8 +277,9 @@ def continue_batch(net, b: Batch, limit, draws: KeyedDraws, edits: dict, latent:
     C, M, L = len(c.event_vocab), c.n_numeric, c.max_length
     u = draws.get(Z_STEP, 0, net.cfg.latent_dim).clamp(1e-7, 1 - 1e-7)
     z = torch.special.ndtri(u)  # [n, latent], N(0, 1)
-    if latent == "posterior":
-        mu, logvar = net.encode(b)  # [n, latent] each
+    if latent == "posterior":  # read from the factual prefixes where given (abduction)
+        factual = edits.get("z_from")
+        mu, logvar = net.encode(b if factual is None else factual)  # [n, latent] each
         z = mu + z * torch.exp(0.5 * logvar)
     st = net.init_state(net._ctx(net.dec_ctx, b.ctx, net.cfg.d_model) + net.dec_z(z), b.start_frac)
     out = {"tok": torch.zeros(n, L, C, dtype=torch.long), "w": torch.zeros(n, L, M)}

@@ -95,7 +95,8 @@ def run_scenario(
     control = complete_journeys(gen, before, seed=seed, **kw).log
     say(f"completing the intervened arm ({len(keep)} customers)", 0.6)
     other = seed if sc.paired else seed + 1
-    arms = (control, complete_journeys(gen, treated, seed=other, **edits, **kw).log)
+    treated_arm = complete_journeys(gen, treated, seed=other, latent_from=before, **edits, **kw)
+    arms = (control, treated_arm.log)
     per = tuple(arm_outcomes(a, keep, sc.outcomes) for a in arms)
     est = effect_table(*per, paired=sc.paired, level=sc.outcomes.level)
     truth = None

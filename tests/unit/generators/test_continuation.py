@@ -171,3 +171,20 @@ def test_arms_that_drop_and_keep_an_email_share_their_draws_again_after_it(gen, 
     agree = {k: sum(v) / len(v) for k, v in same.items()}
     assert len(same["counted"]) >= 30
     assert agree["keyed apart"] >= 0.9 and agree["keyed apart"] > agree["counted"] + 0.1, agree
+
+
+def test_z_is_read_from_the_factual_prefixes_when_given(gen, prefix):
+    """An intervened copy of the prefixes with `latent_from` the originals draws z from the
+    originals' posterior: with the prefixes unchanged, the same journeys as without it;
+    latent_from of other customers is refused."""
+    same = complete_journeys(gen, prefix, seed=2, latent_from=prefix)
+    pd.testing.assert_frame_equal(same.log.df, complete_journeys(gen, prefix, seed=2).log.df)
+    df = prefix.df.copy()
+    df.loc[df.groupby("customer_id").cumcount() == 1, "event_type"] = "view"  # intervened
+    changed = EventLog.from_frame(df, prefix.schema)
+    own = new_events(complete_journeys(gen, changed, seed=2))
+    factual = new_events(complete_journeys(gen, changed, seed=2, latent_from=prefix))
+    assert not own.equals(factual)  # z now comes from the prefixes as they were
+    ids = list(prefix.customers)
+    with pytest.raises(ConfigError, match="prefix's customers in the prefix's order"):
+        complete_journeys(gen, prefix, seed=2, latent_from=prefix.subset(ids[:-1]))
