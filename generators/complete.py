@@ -23,7 +23,9 @@ and 7.1 with the prior, whose z says nothing about the customer (before the
 prefixes were read as observed up to their cut; with that, 4.2 against 4.6).
 What it carries is mostly the segment (bench/bench_latent.py): the simulator's
 hidden per-customer propensity and engagement are read no better from it than
-from two counts of the prefix. The journey
+from two counts of the prefix. A scenario's intervened arm reads z from the
+factual prefixes (`latent_from`), as its control arm does: removing the prefix's
+emails changes the world the customer lives in, not who the customer is. The journey
 profile (generators/profile.py) is not applied: it would redraw the prefix's
 clock times.
 
