@@ -80,7 +80,7 @@ def fit_model(a, eps: float | None):
 def _check_saved(gen, cfg: dict, eps: float | None, where) -> None:
     """A saved model read back must have been fitted as asked now."""
     have = {k: getattr(gen.config, k, None) for k in cfg}
-    dp = gen.privacy_record() is not None
+    dp = gen.privacy_record is not None
     if have != cfg or (eps is None) == dp:
         raise ConfigError(
             f"{where}: the saved model was fitted with {have} (DP: {dp}), "
