@@ -121,7 +121,29 @@ def _fit_log(data: Path, model: str, schema: str | None, truncate: bool):
         log = StreamedLog.open(data, datasets.resolve_schema(schema, data), truncate=truncate)
     for note in log.report.notes:
         err.print(f"note: {data}: {note}", style="yellow")
+    if (hint := allocator_hint()) is not None:
+        err.print(f"note: {hint}", style="yellow", markup=False)
     return log
+
+
+def allocator_hint(environ=None, libc: str | None = None) -> str | None:
+    """A note for a long fit on glibc's malloc, where jemalloc is not preloaded: glibc
+    keeps the blocks a DP-SGD step frees and the resident memory grows over the epoch
+    (bench/bench_memory.py: 1,045 to 2,078 MiB over 156 steps at 10,000 customers,
+    against 731 to 847 with jemalloc, 3% more CPU a step). None elsewhere."""
+    import os
+    import platform
+
+    environ = os.environ if environ is None else environ
+    libc = platform.libc_ver()[0] if libc is None else libc
+    if libc != "glibc" or "jemalloc" in environ.get("LD_PRELOAD", ""):
+        return None
+    return (
+        "glibc's malloc keeps what each DP-SGD step frees, so a long fit's memory grows "
+        "over the epoch; to keep it flat, install jemalloc (apt-get install libjemalloc2) "
+        "and run with LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 "
+        "(README, Large logs)"
+    )
 
 
 def sample(

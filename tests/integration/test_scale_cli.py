@@ -1,6 +1,8 @@
 """Split, fit, sample and evaluate on a partitioned dataset from the command line, never whole."""
 
 import json
+import os
+import platform
 
 import pytest
 from conftest import cli_io
@@ -32,6 +34,8 @@ def test_the_whole_path_on_a_partitioned_dataset(tmp_path, monkeypatch):
     code, out, err = ok([*fit, "-c", "max_steps=2", *TINY, "--out", "model"])
     assert code == 0, err
     assert "epsilon spent" in out
+    if platform.libc_ver()[0] == "glibc" and "jemalloc" not in os.environ.get("LD_PRELOAD", ""):
+        assert "libjemalloc" in err  # how to keep a long fit's memory flat
     code, _, err = ok(["sample", "--model-dir", "model", "-n", "40", "--out", "syn.parquet"])
     assert code == 0, err
     args = ["evaluate", "--train", "split/train.parquet", "--holdout", "split/holdout.parquet"]

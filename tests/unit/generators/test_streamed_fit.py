@@ -185,3 +185,12 @@ def test_undeclared_domains_under_dp_are_refused_before_any_charge(tmp_path, tin
     with pytest.raises(ConfigError, match="declare the domains in the schema"):
         generators.create("vae", SMALL).fit(folder, privacy=PrivacyBudget(epsilon=8), ledger=ledger)
     assert not ledger.entries()
+
+
+def test_a_streamed_fit_on_glibc_names_the_allocator_that_keeps_memory_flat():
+    from journeylab.generators.cli import allocator_hint
+
+    hint = allocator_hint({}, libc="glibc")
+    assert "LD_PRELOAD" in hint and "libjemalloc2" in hint
+    assert allocator_hint({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}, libc="glibc") is None
+    assert allocator_hint({}, libc="") is None  # not glibc: nothing to say
