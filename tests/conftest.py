@@ -60,6 +60,17 @@ def tiny_log(tiny_schema) -> EventLog:
     return EventLog.from_frame(tiny_frame(), tiny_schema)
 
 
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Partitioned logs read in chunks of 7 customers, and never whole."""
+
+    def refuse(*a, **k):
+        raise AssertionError("a partitioned dataset was read whole")
+
+    monkeypatch.setattr("journeylab.journeys.streamed.CHUNK", 7)
+    monkeypatch.setattr("journeylab.journeys.eventlog.read_partitioned", refuse)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Tiny tensors: one thread is faster, and robust on a loaded shared machine."""

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from conftest import TINY_SCHEMA, tiny_frame
 
-import journeylab.journeys.streamed as streamed
 from journeylab.journeys import EventLog, Schema
 from journeylab.journeys.errors import ConfigError, DataError
 from journeylab.journeys.eventlog import split_by_customer
@@ -39,17 +38,6 @@ def logs(tmp_path_factory):
     root = tmp_path_factory.mktemp("at_scale")
     whole = {"train": train, "holdout": holdout}
     return whole, {r: as_folder(g, root / r) for r, g in whole.items()}
-
-
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """Chunks of 7 customers, and no whole read of a folder."""
-
-    def refuse(*a, **k):
-        raise AssertionError("a partitioned dataset was read whole")
-
-    monkeypatch.setattr(streamed, "CHUNK", 7)
-    monkeypatch.setattr("journeylab.journeys.eventlog.read_partitioned", refuse)
 
 
 @pytest.mark.parametrize("name, tol", [("gbm", 0), ("gru", 1e-6)])

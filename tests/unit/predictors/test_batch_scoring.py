@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from conftest import TINY_SCHEMA, tiny_frame
 
-import journeylab.journeys.streamed as streamed
 from journeylab.journeys import EventLog, Schema
 from journeylab.journeys.errors import DataError
 from journeylab.journeys.partitioned import write_blocks
@@ -39,17 +38,6 @@ def bundles(log):
         m: train_bundle(log, model=m, cutoff=CUT, horizon=30, config=gru if m == "gru" else None)
         for m in ("gbm", "gru")
     }
-
-
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """Chunks of 7 customers, and no whole read of a folder."""
-
-    def refuse(*a, **k):
-        raise AssertionError("a partitioned dataset was read whole")
-
-    monkeypatch.setattr(streamed, "CHUNK", 7)
-    monkeypatch.setattr("journeylab.journeys.eventlog.read_partitioned", refuse)
 
 
 @pytest.mark.parametrize("name, tol", [("gbm", 0), ("gru", 1e-6)])
