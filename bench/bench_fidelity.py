@@ -5,7 +5,8 @@
 
 - curve: epsilon in {0.5, 1, 2, 4, 8, no DP} on Complete Journey and on the 10k-customer
   simulator (detection AUC of the reviewer-strength detector, length and gap W1 ratios,
-  TSTR for churn and purchase, label-rate error, membership inference, time);
+  TSTR for churn and purchase, label-rate error, the one-event share's relative error
+  and the share of events at midnight, synthetic/real; membership inference, time);
 - scale: epsilon 1 and 8 at 1k and 50k simulated customers (how fidelity grows with
   the number of customers at a fixed epsilon);
 - shapes: every simulator preset (retail: date-only purchases; process: loan-application
@@ -46,6 +47,8 @@ COLUMNS = [
     ("gap W1 ratio", "gap_w1_ratio", ".2f"),
     ("TVD-2", "tvd_2gram", ".3f"),
     ("order viol.", "order_violations", ".3f"),
+    ("one-event err", "one_event_share_error", ".2f"),
+    ("midnight syn/real", "midnight_shares", "s"),
     ("TSTR churn", "churn.logreg.TSTR.auc_ratio", ".3f"),
     ("TSTR purchase", "purchase.logreg.TSTR.auc_ratio", ".3f"),
     ("churn rate err", "label_rate_error_churn", ".2f"),

@@ -226,6 +226,7 @@ def evaluate(train, holdout, synth, *, seed: int) -> dict:
     parts = {
         "fidelity": lambda: fidelity_report(train, holdout, synth, seed=seed),
         "utility": lambda: _utility(train, holdout, synth),
+        "shape": lambda: shape_figures(holdout, synth),
         "audits": lambda: run_audits(train, holdout, synth, seed=seed).metrics,
         "giveaways": lambda: {
             "giveaways": [
@@ -238,6 +239,22 @@ def evaluate(train, holdout, synth, *, seed: int) -> dict:
             out.update(part())
         except UserError as e:
             out[f"{name}_error"] = " ".join(str(e).split())
+    return out
+
+
+def shape_figures(holdout, synth) -> dict:
+    """Two of issue 13's targets, synthetic against the real holdout: the share of
+    one-event journeys (and its relative error) and the share of events at midnight
+    (a date-only log must give 1.0), as "synthetic/real"."""
+    out = {}
+    for name, log in (("real", holdout), ("syn", synth)):
+        out[f"one_event_share_{name}"] = float((log.lengths() == 1).mean())
+        t = log.df[log.time]
+        out[f"midnight_share_{name}"] = float((t == t.dt.normalize()).mean())
+    real = out["one_event_share_real"]
+    if real > 0:
+        out["one_event_share_error"] = abs(out["one_event_share_syn"] - real) / real
+    out["midnight_shares"] = f"{out['midnight_share_syn']:.2f}/{out['midnight_share_real']:.2f}"
     return out
 
 

@@ -322,6 +322,18 @@ def test_evaluation_keeps_what_it_can_and_says_why_not_the_rest(tiny_schema):
     assert "utility_error" in out or "churn.logreg.TRTR.auc" in out
 
 
+def test_shape_figures_give_the_one_event_share_and_midnights(tiny_schema):
+    df = tiny_frame(40, seed=2)
+    real = EventLog.from_frame(df, tiny_schema)
+    dated = df.assign(timestamp=df["timestamp"].dt.normalize())
+    first = dated.groupby("customer_id").head(1)  # every journey one event, at midnight
+    out = bp.shape_figures(real, EventLog.from_frame(first, tiny_schema))
+    share = float((real.lengths() == 1).mean())
+    assert out["one_event_share_syn"] == 1.0 and out["one_event_share_real"] == share
+    assert out["one_event_share_error"] == pytest.approx((1.0 - share) / share)
+    assert out["midnight_share_syn"] == 1.0 and out["midnight_shares"].startswith("1.00/")
+
+
 def test_budget_split_sums_to_the_job_budget():
     assert mr.budget_split(None, 1e-5) is None
     s = mr.budget_split(8.0, 1e-5)
