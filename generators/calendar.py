@@ -563,7 +563,7 @@ def _redraw_clock(
         )
         base = np.clip(at - a_off, lo[first], top)  # the first event's time
         secs = np.clip(base + offset, 0, 86_399)
-        return np.where(cls == 2, np.round(secs), np.where(cls == 1, secs // 60 * 60, 0.0))
+        return np.where(cls == 2, _off_minute(secs), np.where(cls == 1, _on_minute(secs), 0.0))
 
     secs = seconds(_habit_rho(seconds, who, cls > 0, habit) if habit else 0.0)
     new = day + pd.to_timedelta(secs, unit="s")
@@ -573,6 +573,22 @@ def _redraw_clock(
         new = new.where(new >= start, start)
     df[log.time] = new.to_numpy()
     return df
+
+
+def _off_minute(secs: np.ndarray) -> np.ndarray:
+    """Whole seconds, none on a whole minute. The classes are counted from the times
+    (`_counts`): a second-resolution event that falls on :00 (1 in 60) is counted in the
+    minute class, so the second class must not land there again: drawn at any second, the
+    omnichannel simulator's synthetic events were at whole minutes twice as often as real
+    ones (3.3% against 1.6%; the reviewer's top give-away at 50,000 customers, AUC 0.70)."""
+    s = np.round(secs)
+    return np.where(s % 60 == 0, s + 1, s)
+
+
+def _on_minute(secs: np.ndarray) -> np.ndarray:
+    """Whole minutes, never midnight (the date class)."""
+    m = secs // 60 * 60
+    return np.where(m == 0, 60.0, m)
 
 
 def _hour_cdf(cdf: np.ndarray, secs: np.ndarray) -> np.ndarray:

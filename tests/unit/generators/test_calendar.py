@@ -234,3 +234,29 @@ def test_a_flat_weekday_row_stays_flat_under_noise_and_a_working_week_stays():
     week = np.array([[220.0, 220, 220, 220, 220, 0, 0]])
     out = share(_shrink_rows(week + rng.laplace(0.0, 28.6, (1, 7)), 28.6))[0]
     assert out[5:].sum() < 0.08 and out[:5].min() > 0.15
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_second_resolution_times_are_at_whole_minutes_as_often_as_real_ones(epsilon):
+    """Times at any second fall on :00 one time in 60, and are counted in the minute class:
+    the second class must not land there too (it did: twice the real share)."""
+    df = office_hours(1500, seed=4)
+    rng = np.random.default_rng(4)
+    df["timestamp"] = df["timestamp"].dt.normalize() + pd.to_timedelta(
+        rng.integers(9 * 3600, 17 * 3600, len(df)), "s"
+    )
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    out = cal.apply(log.df.copy(), log, np.random.default_rng(1))
+
+    def on_minute(t: pd.Series) -> float:
+        return float(((t.dt.second == 0) & (t.dt.microsecond == 0)).mean())
+
+    real, synthetic = on_minute(log.df["timestamp"]), on_minute(out["timestamp"])
+    assert 0.01 < real < 0.025
+    if epsilon is None:
+        assert abs(synthetic - real) < 0.006, (synthetic, real)
+    else:  # the minute class is a thin cell under the noise; no longer doubled
+        assert synthetic < 1.3 * real, (synthetic, real)
+    assert (out["timestamp"] != out["timestamp"].dt.normalize()).all()  # none at midnight
