@@ -1,0 +1,43 @@
+"""bench/bench_verbs.py and bench/bench_clock.py on tiny data: every verb runs and is measured;
+the clock check compares the real holdout with the calendar's redraw."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/: scripts, not installed
+from bench import bench_clock, bench_verbs  # noqa: E402
+from journeylab.journeys.errors import ConfigError  # noqa: E402
+
+
+def test_every_streamed_verb_runs_as_a_process_and_is_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_verbs, "RESULTS", tmp_path)
+    rows = bench_verbs.main(["--customers", "300", "--max-customers", "100"])
+    names = [r["verb"] for r in rows]
+    assert names == [
+        "build",
+        "split",
+        "compare",
+        "predict train",
+        "predict evaluate",
+        "predict score",
+    ]
+    for r in rows:
+        assert r["cpu_seconds"] > 0 and r["peak_rss_mb"] > 50 and r["wall_seconds"] > 0
+    assert "100 customers of" in rows[3]["last_line"]  # the subsample, stated
+    saved = json.loads((tmp_path / "verbs.json").read_text())
+    assert saved["300"]["max_customers"] == 100 and len(saved["300"]["verbs"]) == 6
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ConfigError, match="--customers"):
+        bench_verbs.main(["--customers", "10"])
+
+
+def test_the_clock_check_gives_real_and_redrawn_whole_minute_shares(capsys):
+    r = bench_clock.measure("omnichannel-300", None, 2)
+    assert 0 < r["real"] < 0.05 and len(r["through the calendar"]) == 2
+    assert all(abs(x - r["real"]) < 0.015 for x in r["through the calendar"])
+    assert 0 < bench_clock.calendar_epsilon(8.0) < 8.0
