@@ -125,7 +125,9 @@ def save(results: list[dict], command: str) -> Path:
         if "error" in r:  # a failed run (printed) never replaces a measured one
             continue
         if "fit" in r:
-            fits[f"{r['customers']} steps{r['fit']['steps']}"] = {**r, "command": command}
+            on = r["fit"].get("accelerator", "cpu")  # CPU fits keep their old keys
+            key = f"{r['customers']} steps{r['fit']['steps']}" + ("" if on == "cpu" else f" {on}")
+            fits[key] = {**r, "command": command}
         else:
             runs[f"{r['customers']} {r['mode']}"] = {**r, "command": command}
     return atomic_write_text(path, json.dumps({"builds": runs, "fits": fits}, indent=1))
@@ -147,6 +149,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     ap.add_argument("--epsilon", type=float, default=8.0, help="the fit's DP budget")
     ap.add_argument("--fit-config", default="{}", help="VAE config JSON for the fit")
+    ap.add_argument(
+        "--accelerator",
+        default="auto",
+        choices=["auto", "cpu", "gpu"],
+        help="where the fit's DP-SGD steps run (auto: the GPU where one is present)",
+    )
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--scan", action="store_true", help=argparse.SUPPRESS)
@@ -164,9 +172,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     fit = []
     if a.fit_steps:
         fit = ["--fit-child", "--fit-steps", str(a.fit_steps), "--epsilon", str(a.epsilon)]
-        fit += ["--fit-config", a.fit_config]
+        fit += ["--fit-config", a.fit_config, "--accelerator", a.accelerator]
     sizes = parse_sizes(a.sizes, a.million)
-    command = "OMP_NUM_THREADS=1 python -m bench.bench_scale " + " ".join(argv or sys.argv[1:])
+    threads = os.environ.get("OMP_NUM_THREADS")
+    command = (f"OMP_NUM_THREADS={threads} " if threads else "") + "python -m bench.bench_scale "
+    command += " ".join(argv or sys.argv[1:])
     results = []
     for n in sizes:
         for mode in modes:
@@ -182,7 +192,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 def _child(a: argparse.Namespace, mode: str, config: dict) -> dict:
     if a.fit_child:
         events = a.work / "simulate" / "events.parquet"
-        return fit_once(events, steps=a.fit_steps, epsilon=a.epsilon, config=config)
+        return fit_once(
+            events, steps=a.fit_steps, epsilon=a.epsilon, config=config, accelerator=a.accelerator
+        )
     return scan_once(a.work) if a.scan else build_once(a.child, mode, a.seed, a.work)
 
 
@@ -208,7 +220,7 @@ def _fit_line(f: dict) -> str:
     return (
         f"\n    DP fit: open {f['open_seconds']:.1f} s, encode {f['encode_seconds']:.1f} s "
         f"({f['encoded_mb']:.0f} MiB), {f['steps']} steps in {f['train_seconds']:.1f} s "
-        f"({f['seconds_per_step']:.2f} s/step), profile {f['profile_seconds']:.1f} s, "
+        f"({f['seconds_per_step']:.3f} s/step on {f.get('device', 'cpu')}), profile {f['profile_seconds']:.1f} s, "
         f"whole fit {f['fit_seconds']:.1f} s, peak RSS {f['peak_rss_mb']} MiB; "
         f"projected DP epoch ({f['epoch_steps']} steps): {f['projected_epoch_seconds']:.0f} s"
     )

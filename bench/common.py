@@ -104,10 +104,11 @@ def fit_and_sample(
 
 def child_env() -> dict[str, str]:
     """This environment, with the repository root on PYTHONPATH: a child started as
-    `python -m bench.X` finds bench/ whatever its working folder."""
+    `python -m bench.X` finds bench/ whatever its working folder. It comes after the
+    PYTHONPATH given (bench/gpu_epoch.sh puts journeylab's import root there first)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, path]) if path else root}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([path, root]) if path else root}
 
 
 def run_child(

@@ -30,13 +30,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bench.common import peak_rss_mb
 
 FIT_CONFIG = {"epochs": 1, "seed": 0}  # the default VAE otherwise
 
 
-def fit_once(events: Path, *, steps: int, epsilon: float, config: dict[str, Any]) -> dict:
-    """The measured DP fit of the partitioned dataset at `events` (see the module)."""
+def fit_once(
+    events: Path,
+    *,
+    steps: int,
+    epsilon: float,
+    config: dict[str, Any],
+    accelerator: str = "auto",
+) -> dict:
+    """The measured DP fit of the partitioned dataset at `events` (see the module), its
+    DP-SGD steps on `accelerator` (Lightning's: cpu, gpu or auto)."""
     from journeylab.generators import create, neural
     from journeylab.journeys.datasets import resolve_schema
     from journeylab.journeys.streamed import StreamedLog
@@ -54,7 +64,8 @@ def fit_once(events: Path, *, steps: int, epsilon: float, config: dict[str, Any]
     gen = create("vae", {**FIT_CONFIG, **config, "max_steps": steps})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        gen.fit(log, privacy=PrivacyBudget(epsilon=epsilon), ledger=Ledger(Path(tmp) / "l.jsonl"))
+        budget, ledger = PrivacyBudget(epsilon=epsilon), Ledger(Path(tmp) / "l.jsonl")
+        gen.fit(log, privacy=budget, ledger=ledger, accelerator=accelerator)
         fit_s = time.perf_counter() - t0
     train = gen.release["training"]
     per_step = clock["train_seconds"] / train["steps"]
@@ -81,7 +92,29 @@ def fit_once(events: Path, *, steps: int, epsilon: float, config: dict[str, Any]
         "training_epsilon": round(train["epsilon"], 3),
         "epsilon": round(gen.release["epsilon"], 3),
         "peak_rss_mb": round(peak_rss_mb()),
+        "accelerator": _resolved(accelerator),
+        "device": _device_name(_resolved(accelerator)),
+        "threads": torch.get_num_threads(),
     }
+
+
+def _resolved(accelerator: str) -> str:
+    """Lightning's choice for `accelerator`: auto is the GPU where one is present."""
+    if accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return accelerator
+
+
+def _device_name(accelerator: str) -> str:
+    """What the steps ran on: the GPU's name, or the CPU's model."""
+    if accelerator == "gpu" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "cpu"
+    names = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")]
+    return f"{names[0]} ({len(names)} logical CPUs)" if names else "cpu"
 
 
 def _time(owner: Any, name: str, clock: dict[str, float], key: str) -> None:

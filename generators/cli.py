@@ -62,6 +62,13 @@ def fit(
         typer.Option(min=1, help="Training processes per node (GPUs, or CPU processes); > 1: DDP."),
     ] = 1,
     num_nodes: Annotated[int, typer.Option(min=1, help="Machines training together (DDP).")] = 1,
+    accelerator: Annotated[
+        str,
+        typer.Option(
+            help="Where the neural generators train: auto (the GPU where PyTorch sees one, "
+            "else the CPU), cpu or gpu."
+        ),
+    ] = "auto",
 ) -> None:
     """Train a journey generator on a real log (customer-level DP with --epsilon).
 
@@ -70,12 +77,14 @@ def fit(
     """
     from journeylab.app.progress import fit_progress
     from journeylab.generators.distributed import is_worker
-    from journeylab.runs import check_model_out, fit_run
+    from journeylab.generators import create
+    from journeylab.runs import check_accelerator, check_model_out, fit_run
 
     cfg = {k: _typed(v) for k, v in parse_pairs(config, "--config").items()}
     if epochs is not None:
         cfg["epochs"] = epochs
     check_model_out(out_dir)  # refused before the data is read
+    check_accelerator(create(model, cfg), accelerator)  # so is a GPU that is not there
     log = _fit_log(data, model, schema, truncate)
     worker = is_worker(devices, num_nodes)  # a DDP rank other than 0: rank 0 reports
     with nullcontext() if worker else fit_progress(err) as progress:
@@ -88,7 +97,12 @@ def fit(
             config=cfg,
             out_dir=out_dir,
             data_path=data,
-            train_options={"progress": progress, "devices": devices, "num_nodes": num_nodes},
+            train_options={
+                "progress": progress,
+                "devices": devices,
+                "num_nodes": num_nodes,
+                "accelerator": accelerator,
+            },
         )
     if worker:
         return

@@ -114,6 +114,7 @@ def fit_run(
         run_id = run.info.run_id
         params = {"customers": log.n_customers, "events": log.n_events, **_flat(gen_config(gen))}
         params["processes"] = train_options.get("devices", 1) * train_options.get("num_nodes", 1)
+        params["accelerator"] = _resolved_accelerator(train_options.get("accelerator", "cpu"))
         if data_path is not None:
             params["data"] = str(data_path)
         mlflow.log_params(params)
@@ -147,9 +148,50 @@ def check_processes(gen, train_options: dict[str, Any]) -> dict[str, Any]:
             f"generator '{gen.name}' trains in one process only; fit it with --devices 1 "
             f"--num-nodes 1, or use one of {ddp} for distributed training"
         )
+    accelerator = check_accelerator(gen, train_options.get("accelerator", "auto"))
     if gen.supports_ddp:
-        return train_options
-    return {k: v for k, v in train_options.items() if k not in ("devices", "num_nodes")}
+        return {**train_options, "accelerator": accelerator}
+    drop = ("devices", "num_nodes", "accelerator")  # trained on the CPU, in this process
+    return {k: v for k, v in train_options.items() if k not in drop}
+
+
+ACCELERATORS = ("auto", "cpu", "gpu")
+
+
+def check_accelerator(gen, accelerator: str) -> str:
+    """Where `gen` trains: refused, before any budget is reserved or run opened, when the
+    choice is unknown, when a GPU is asked for and none is visible, or when `gen` cannot
+    use one."""
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"accelerator {accelerator!r} is not one of {list(ACCELERATORS)}; "
+            "e.g. --accelerator auto (the GPU where one is present, else the CPU)"
+        )
+    if accelerator != "gpu":
+        return accelerator
+    if not gen.supports_ddp:
+        raise ConfigError(
+            f"generator '{gen.name}' trains on the CPU only; fit it with --accelerator cpu "
+            "(or auto), or use a neural generator (vae, gan) on the GPU"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "--accelerator gpu: PyTorch sees no CUDA GPU on this machine (torch "
+            f"{torch.__version__}); use --accelerator cpu or auto, or install a CUDA build "
+            "of torch where a GPU and its driver are present"
+        )
+    return accelerator
+
+
+def _resolved_accelerator(accelerator: str) -> str:
+    """What Lightning picks for `accelerator`: auto is the GPU where PyTorch sees one."""
+    if accelerator != "auto":
+        return accelerator
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def _worker_fit(gen, log: EventLog, budget, train_options: dict[str, Any]) -> FitResult:

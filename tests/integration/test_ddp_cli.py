@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import cli, tiny_frame
 
 from journeylab.privacy.ledger import Ledger
@@ -76,5 +77,22 @@ def test_a_one_process_generator_fits_as_before_and_refuses_devices(
     fit = ["fit", "-m", "par", "-d", "events.parquet", "-s", "schema.yaml", "--epochs", "1"]
     code, err = cli([*fit, "--devices", "2"], tmp_path)
     assert code == 2 and "'par' trains in one process only" in err
+    code, err = cli([*fit, "--accelerator", "gpu"], tmp_path)
+    assert code == 2 and "'par' trains on the CPU only" in err
     code, err = cli(fit, tmp_path)  # the CLI passes --devices 1: par never sees it
     assert code == 0, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a CUDA GPU")
+def test_a_gpu_that_is_not_there_is_refused_before_anything_is_recorded(
+    tmp_path, monkeypatch, tiny_schema
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    monkeypatch.setenv("JOURNEYLAB_LEDGER", str(tmp_path / "ledger.jsonl"))
+    tiny_schema.write(tmp_path / "schema.yaml")
+    tiny_frame(30, seed=1).to_parquet(tmp_path / "events.parquet")
+    fit = ["fit", "-d", "events.parquet", "-s", "schema.yaml", "--epsilon", "8", "-o", "m"]
+    code, err = cli([*fit, "--accelerator", "gpu"], tmp_path)
+    assert code == 2 and "sees no CUDA GPU" in err and "--accelerator cpu or auto" in err
+    assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "m").exists()
+    assert not (tmp_path / "mlruns").exists()

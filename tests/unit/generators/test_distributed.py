@@ -115,6 +115,19 @@ def test_ddp_is_refused_for_a_one_process_generator_and_bad_counts():
     with pytest.raises(ConfigError, match=r"num_nodes \(0\) must be integers >= 1"):
         check_processes(generators.create("vae"), {"num_nodes": 0})
     vae = {"devices": 2, "num_nodes": 2, "progress": None}
-    assert check_processes(generators.create("vae"), vae) == vae
+    assert check_processes(generators.create("vae"), vae) == {**vae, "accelerator": "auto"}
     one = {"devices": 1, "num_nodes": 1, "progress": None}  # what `journeylab fit` passes
     assert check_processes(generators.create("par"), one) == {"progress": None}
+
+
+def test_the_accelerator_is_checked_before_any_training():
+    vae, par = generators.create("vae"), generators.create("par")
+    with pytest.raises(ConfigError, match="'tpu' is not one of"):
+        check_processes(vae, {"accelerator": "tpu"})
+    with pytest.raises(ConfigError, match="'par' trains on the CPU only"):
+        check_processes(par, {"accelerator": "gpu"})
+    assert check_processes(par, {"accelerator": "cpu", "progress": None}) == {"progress": None}
+    assert check_processes(vae, {"accelerator": "cpu"}) == {"accelerator": "cpu"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no CUDA GPU.*--accelerator cpu or auto"):
+            check_processes(vae, {"accelerator": "gpu"})
