@@ -220,7 +220,8 @@ def _fit_line(f: dict) -> str:
     return (
         f"\n    DP fit: open {f['open_seconds']:.1f} s, encode {f['encode_seconds']:.1f} s "
         f"({f['encoded_mb']:.0f} MiB), {f['steps']} steps in {f['train_seconds']:.1f} s "
-        f"({f['seconds_per_step']:.3f} s/step on {f.get('device', 'cpu')}), profile {f['profile_seconds']:.1f} s, "
+        f"({f['seconds_per_step']:.3f} s/step on {f.get('device', 'cpu')}), "
+        f"profile {f['profile_seconds']:.1f} s, "
         f"whole fit {f['fit_seconds']:.1f} s, peak RSS {f['peak_rss_mb']} MiB; "
         f"projected DP epoch ({f['epoch_steps']} steps): {f['projected_epoch_seconds']:.0f} s"
     )

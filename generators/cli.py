@@ -76,8 +76,8 @@ def fit(
     customers (DDP); only rank 0 records the run, the ledger entry and the model.
     """
     from journeylab.app.progress import fit_progress
-    from journeylab.generators.distributed import is_worker
     from journeylab.generators import create
+    from journeylab.generators.distributed import is_worker
     from journeylab.runs import check_accelerator, check_model_out, fit_run
 
     cfg = {k: _typed(v) for k, v in parse_pairs(config, "--config").items()}
