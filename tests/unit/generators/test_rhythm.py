@@ -163,3 +163,31 @@ def test_seconds_between_same_day_steps_keep_their_scale():
     new_day = out.timestamp.dt.normalize()
     same = out.customer_id.eq(out.customer_id.shift()) & new_day.eq(new_day.shift())
     assert same.sum() > 100 and gap[same].between(1, 3).mean() > 0.95
+
+
+def test_a_day_of_long_same_day_gaps_is_squeezed_into_the_day_not_piled_at_its_end():
+    """Real journeys of two days of 12 events two hours apart: 11 same-day gaps redrawn from their bin
+    (2 to 4 hours, log-uniform) add up to more than a day. They are squeezed into it, never clipped onto 23:59:59 (where
+    a journey's last events shared one time: gaps of 0 s the real data never has)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(200):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for visit in range(2):  # two such days, a week or two apart
+            day += pd.Timedelta(days=visit * int(rng.integers(7, 15)))
+            secs = np.cumsum(rng.integers(7_200, 7_500, 12))  # 2 to 2.1 hours apart
+            secs = secs - secs[0] + int(rng.integers(0, 300))
+            rows += [(f"c{c:03d}", day + pd.Timedelta(seconds=int(s)), "purchase") for s in secs]
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"])
+    df["channel"], df["amount"], df["segment"] = "store", 10.0, "budget"
+    schema = Schema.from_dict({**TINY_SCHEMA, "max_length": 30})
+    log = EventLog.from_frame(df, schema)
+    rhythm = Rhythm.fit(
+        log, length_class=length_class, n_classes=len(LENGTH_EDGES), scale=None, rng=rng
+    )
+    out = rhythm.apply(log.df, log, np.random.default_rng(1), length_class=length_class)
+    out = out.sort_values(["customer_id", "timestamp"], kind="stable")
+    gaps = out.groupby("customer_id").timestamp.diff().dropna()
+    assert (gaps > pd.Timedelta(0)).all()  # clipped, 60% of the journeys had a gap of 0 s
+    late = out[out.timestamp.dt.strftime("%H:%M:%S") == "23:59:59"]
+    assert len(late) and not late.duplicated(["customer_id", "timestamp"]).any()  # no pile
