@@ -166,9 +166,10 @@ def test_seconds_between_same_day_steps_keep_their_scale():
 
 
 def test_a_day_of_long_same_day_gaps_is_squeezed_into_the_day_not_piled_at_its_end():
-    """Real journeys of two days of 12 events two hours apart: 11 same-day gaps redrawn from their bin
-    (2 to 4 hours, log-uniform) add up to more than a day. They are squeezed into it, never clipped onto 23:59:59 (where
-    a journey's last events shared one time: gaps of 0 s the real data never has)."""
+    """Real journeys of two days of 12 events two hours apart: 11 same-day gaps
+    redrawn from their bin (2 to 4 hours, log-uniform) add up to more than a day. They are
+    squeezed into it, never clipped onto 23:59:59 (where a journey's last events shared one
+    time: gaps of 0 s the real data never has)."""
     rng = np.random.default_rng(0)
     rows = []
     for c in range(200):
