@@ -540,7 +540,13 @@ def _redraw_clock(
     offset = np.where(cls > 0, np.maximum(orig - orig[first], 0.0), 0.0)
     span = pd.Series(offset).groupby(group).transform("max").to_numpy()
     room = hi[first] - lo[first]
-    offset = offset * np.where(span > room, room / np.maximum(span, 1e-9), 1.0)
+    # a burst longer than its hours is squeezed into a random 60% to 100% of them: filling
+    # them exactly put its first event on the hours' first second and its last on their
+    # last (00:00:00 and 23:59:59 for a token active all day: 0.2% and 0.6% of synthetic
+    # events on the omnichannel simulator, never in the real log)
+    fill = (0.6 + 0.4 * rng.random(group.max() + 1 if m else 0))[group]
+    squeeze = np.where(span > room, fill * room / np.maximum(span, 1e-9), 1.0)
+    offset, span = offset * squeeze, span * squeeze
     top = np.maximum(lo[first], hi[first] - np.minimum(span, room))  # the first's latest
     key = pd.Series(np.where(cls > 0, pick, -1.0))
     anchor = np.where(

@@ -195,6 +195,30 @@ def test_bursts_of_a_day_keep_the_hours_of_all_their_events():
     assert (gaps == pd.Timedelta(hours=2)).mean() > 0.95
 
 
+def test_a_burst_longer_than_its_hours_never_lands_on_their_first_and_last_second():
+    """Real days of three events between 9:00 and 17:59:59; the model's days run 10 hours,
+    longer than those hours. Squeezed to fill them exactly, every such day began at
+    09:00:00 and ended at 17:59:59."""
+    rng = np.random.default_rng(6)
+    rows, model = [], []
+    for c in range(400):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 150)))
+        real = np.sort(rng.integers(9 * 3600, 18 * 3600, 3))
+        for k, secs in enumerate(real):
+            row = {"customer_id": f"c{c:04d}", "channel": "web", "event_type": "view"}
+            row |= {"amount": 0.0, "segment": "budget"}
+            rows.append({**row, "timestamp": day + pd.Timedelta(seconds=int(secs))})
+            model.append({**row, "timestamp": day + pd.Timedelta(hours=8 + 5 * k, seconds=7)})
+    log = EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(TINY_SCHEMA))
+    cal = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
+    out = cal.apply(pd.DataFrame(model), log, np.random.default_rng(1))
+    clock = out["timestamp"].dt.strftime("%H:%M:%S")
+    assert clock.isin(["09:00:00", "17:59:59"]).sum() <= 4  # 800 when the hours were filled
+    assert out["timestamp"].dt.hour.between(9, 17).all()
+    gaps = out.groupby("customer_id")["timestamp"].diff().dropna()
+    assert gaps.between(pd.Timedelta(hours=2.6), pd.Timedelta(hours=4.5)).all()  # squeezed
+
+
 def test_the_share_of_whole_numbers_survives_heavy_noise():
     """About 10% of purchases at a whole amount, a cell under two noise scales: cut there
     it came out 0 or about right by the noise's whim; read as drawn it is right on

@@ -190,5 +190,4 @@ def test_a_day_of_long_same_day_gaps_is_squeezed_into_the_day_not_piled_at_its_e
     out = out.sort_values(["customer_id", "timestamp"], kind="stable")
     gaps = out.groupby("customer_id").timestamp.diff().dropna()
     assert (gaps > pd.Timedelta(0)).all()  # clipped, 60% of the journeys had a gap of 0 s
-    late = out[out.timestamp.dt.strftime("%H:%M:%S") == "23:59:59"]
-    assert len(late) and not late.duplicated(["customer_id", "timestamp"]).any()  # no pile
+    assert (out.timestamp.dt.strftime("%H:%M:%S") == "23:59:59").sum() <= 2  # no pile
