@@ -1,4 +1,4 @@
-"""The clock's time classes, model-free: how often events fall on a whole minute.
+"""The clock's time classes, model-free: how often events fall on a whole minute, at midnight.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.bench_clock \\
         [--datasets omnichannel-2000,process-2000,completejourney] [--epsilons none,8] \\
@@ -9,9 +9,9 @@ For each dataset (bench_peers' split, seed 0) and epsilon, the calendar
 it (at epsilon E, the calendar's part of the profile's share of E: `VAEConfig
 .profile_share` x `profile_shares(("rhythm", "values", "mix"))["calendar"]`), and
 the real holdout is put through it (`Calendar.apply`): only the clock is redrawn,
-so what differs from the holdout is the calendar's doing. Printed: the share of the
-holdout's events on a whole minute (not midnight), real and through each of
-`--releases` releases (seeds 0, 1, ...).
+so what differs from the holdout is the calendar's doing. Printed: the shares of the
+holdout's events on a whole minute (not midnight) and at midnight, real and through
+each of `--releases` releases (seeds 0, 1, ...).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from journeylab.journeys.errors import ConfigError
 def on_minute(t) -> float:
     """Share of times on a whole minute that are not midnight."""
     return float(((t.dt.second == 0) & (t.dt.microsecond == 0) & (t != t.dt.normalize())).mean())
+
+
+def at_midnight(t) -> float:
+    return float((t == t.dt.normalize()).mean())
 
 
 def calendar_epsilon(epsilon: float) -> float:
@@ -46,13 +50,16 @@ def measure(dataset: str, epsilon: float | None, releases: int) -> dict:
     for seed in range(releases):
         cal = Calendar.fit(train, scale=scale, rng=np.random.default_rng(seed))
         df = cal.apply(hold.df.copy(), hold, np.random.default_rng(seed + 10))
-        out.append(on_minute(df[hold.time]))
-    return {"real": on_minute(hold.df[hold.time]), "through the calendar": out}
+        out.append((on_minute(df[hold.time]), at_midnight(df[hold.time])))
+    real = (on_minute(hold.df[hold.time]), at_midnight(hold.df[hold.time]))
+    return {"real": real, "through the calendar": out}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", default="omnichannel-2000,process-2000,completejourney")
+    ap.add_argument(
+        "--datasets", default="omnichannel-2000,process-2000,retail-2000,completejourney"
+    )
     ap.add_argument("--epsilons", default="none,8")
     ap.add_argument("--releases", type=int, default=3)
     a = ap.parse_args(argv)
@@ -62,13 +69,14 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError(f"--epsilons {a.epsilons!r}: write e.g. none,8") from e
     if a.releases < 1 or any(e is not None and e <= 0 for e in epsilons):
         raise ConfigError("--releases must be >= 1 and each epsilon > 0, e.g. none,8")
-    print("| dataset | epsilon | real | through the calendar (each release) |")
+    print("| dataset | epsilon | whole minute / midnight: real | through the calendar |")
     print("|---|---|---|---|")
     for d in a.datasets.split(","):
         for eps in epsilons:
             r = measure(d, eps, a.releases)
-            shares = ", ".join(f"{x:.4f}" for x in r["through the calendar"])
-            print(f"| {d} | {'none' if eps is None else f'{eps:g}'} | {r['real']:.4f} | {shares} |")
+            shares = ", ".join(f"{m:.4f} / {n:.4f}" for m, n in r["through the calendar"])
+            real = "{:.4f} / {:.4f}".format(*r["real"])
+            print(f"| {d} | {'none' if eps is None else f'{eps:g}'} | {real} | {shares} |")
 
 
 if __name__ == "__main__":

@@ -163,6 +163,8 @@ class Calendar:
             pooled = (
                 None if pooled is None else _shrink_rows(np.asarray(pooled)[None], self.scale)[0]
             )
+        if table == "time_class" and self.scale and pooled is not None:
+            m = _as_pooled_unless(m, pooled, self.scale)  # a token's own resolution, or noise
         if table != "hour" or not self.scale:
             return _rows(m, tok, self.scale, pooled)
         m, enough = _smooth_rows(m, self.scale)
@@ -386,6 +388,25 @@ def _shrink_rows(m: np.ndarray, scale: float) -> np.ndarray:
     noise = (m.shape[1] - 1) * 2.0 * scale**2
     keep = np.clip(1.0 - noise / np.maximum(spread, 1e-12), 0.0, 1.0)
     return level + keep * d
+
+
+def _as_pooled_unless(m: np.ndarray, pooled, scale: float) -> np.ndarray:
+    """Noisy rows [R, K], each at its own mass but in the shares of `pooled` [K], except
+    cells that stand further from that than the noise would put any of the R x K cells
+    but one time in ten (Laplace: ln(10 R K) scales). For the time classes: a token whose
+    resolution differs from the rest (campaign events at midnight) stands far out; noise
+    does not. Thresholded cell by cell at two scales, a thin row kept a noise cell of two or
+    three: 5% to 18% of its events on whole minutes where the data has 1.7% (the
+    omnichannel simulator at epsilon 8 and 10,000 customers: 4.9% of synthetic events
+    against 1.7%, the reviewer's first give-away at AUC 0.77). Shrunk toward the pooled
+    row by the share of the spread the noise explains (as the weekdays are), three cells
+    of noise still kept one in a few releases."""
+    m = np.asarray(m, float)
+    share = np.maximum(np.asarray(pooled, float), 0.0)
+    share = share / max(share.sum(), 1e-12)
+    level = np.maximum(m.sum(1, keepdims=True), 0.0) * share[None, :]
+    d = m - level
+    return level + np.where(np.abs(d) > np.log(10.0 * m.size) * scale, d, 0.0)
 
 
 def _smooth_rows(m: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
