@@ -164,6 +164,7 @@ class Calendar:
                 None if pooled is None else _shrink_rows(np.asarray(pooled)[None], self.scale)[0]
             )
         if table == "time_class" and self.scale and pooled is not None:
+            pooled = _clear_class(np.asarray(pooled, float), self.scale)
             m = _as_pooled_unless(m, pooled, self.scale)  # a token's own resolution, or noise
         if table != "hour" or not self.scale:
             return _rows(m, tok, self.scale, pooled)
@@ -388,6 +389,18 @@ def _shrink_rows(m: np.ndarray, scale: float) -> np.ndarray:
     noise = (m.shape[1] - 1) * 2.0 * scale**2
     keep = np.clip(1.0 - noise / np.maximum(spread, 1e-12), 0.0, 1.0)
     return level + keep * d
+
+
+def _clear_class(pooled: np.ndarray, scale: float) -> np.ndarray:
+    """The pooled time classes with cells under ln(10 K) noise scales at 0 (the largest
+    kept): a class the data lacks survives one time in 30 at most, not one in 7 at the
+    two scales of `_pooled`. At two, one of three releases on the retail simulator (1,000
+    customers, epsilon 1, every real event at midnight) put 46% of its events on whole
+    minutes, and one of three on the omnichannel simulator (epsilon 8) 6% where the data
+    has 1.7%."""
+    bar = np.log(10.0 * len(pooled)) * scale
+    keep = (pooled > bar) | (np.arange(len(pooled)) == pooled.argmax())
+    return np.where(keep, pooled, 0.0)
 
 
 def _as_pooled_unless(m: np.ndarray, pooled, scale: float) -> np.ndarray:
