@@ -63,7 +63,7 @@ from journeylab.generators.profile_counts import (
     transition_sums,
 )
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
-from journeylab.generators.rhythm import Rhythm
+from journeylab.generators.rhythm import Rhythm, fine_tables
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.journeys.eventlog import EventLog
@@ -117,7 +117,13 @@ class JourneyProfile:
         rng = np.random.default_rng(seed)
         shares = profile_shares(parts)
         eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
-        counts = ProfileCounts.gather(log, parts=parts, private=epsilon is not None)
+        rhythm_scale = None if eps.get("rhythm") is None else RHYTHM_TABLES / eps["rhythm"]
+        counts = ProfileCounts.gather(
+            log,
+            parts=parts,
+            private=epsilon is not None,
+            fine_rhythm=fine_tables(log.n_customers, rhythm_scale),
+        )
         shape_scale = None if eps["shape"] is None else 1 / eps["shape"]
         sh = noisy_counts(counts.shape, shape_scale, rng, raw=True)
         if shape_scale is not None:  # cells cut at 2 noise scales, the tail at its end
@@ -140,8 +146,7 @@ class JourneyProfile:
         consts = _constants_from(counts.constants, cols, eps["constants"], rng)
         rhy = vals = None
         if "rhythm" in parts:  # three tables, each moved by at most 1 by one customer
-            scale = None if eps["rhythm"] is None else RHYTHM_TABLES / eps["rhythm"]
-            rhy = Rhythm.release(counts.rhythm, scale=scale, rng=rng).to_dict()
+            rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
             scale = None if eps["values"] is None else n_cols / eps["values"]

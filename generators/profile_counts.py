@@ -187,6 +187,7 @@ class ProfileCounts:
     ends: np.ndarray | None  # [ENDS_CELLS] last-span-bin customers by length group, share left
     constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
     rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
+    fine_rhythm: bool = True  # the rhythm's fine tables, or its coarse ones
     mix: dict[str, pd.Series] | None = None  # table -> value -> customers' shares (summed)
     orders: OrderEvidence | None = None  # non-private fits only
     tokens: list[str] = field(default_factory=list)  # token values the mix is read for
@@ -194,8 +195,14 @@ class ProfileCounts:
 
     @classmethod
     def gather(
-        cls, log: EventLog | StreamedLog, *, parts: tuple[str, ...], private: bool
+        cls,
+        log: EventLog | StreamedLog,
+        *,
+        parts: tuple[str, ...],
+        private: bool,
+        fine_rhythm: bool = True,
     ) -> ProfileCounts:
+        """One streamed pass; the rhythm's tables fine or coarse (`rhythm.fine_tables`)."""
         end = log.schema.time_end if log.schema.time_end is not None else _time_max(log)
         cells = len(LENGTH_EDGES) * SPAN_BINS
         out = cls(
@@ -205,6 +212,7 @@ class ProfileCounts:
             constants=np.zeros(len(log.schema.events) + 1),
             orders=None if private else OrderEvidence(),
             private=private,
+            fine_rhythm=fine_rhythm,
         )
         for chunk in each_chunk(log):
             out._add(chunk, end, parts)
@@ -225,7 +233,9 @@ class ProfileCounts:
         self.constants += constant_counts(log, weighted=self.private)
         if "rhythm" in parts:
             n = len(LENGTH_EDGES)
-            part = rhythm.chunk_counts(log, length_class=length_class, n_classes=n)
+            part = rhythm.chunk_counts(
+                log, length_class=length_class, n_classes=n, fine=self.fine_rhythm
+            )
             self.rhythm = {k: self.rhythm[k] + v for k, v in part.items()} if self.rhythm else part
         if "mix" in parts:
             self._add_mix(log)

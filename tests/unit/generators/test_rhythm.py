@@ -9,7 +9,15 @@ from conftest import TINY_SCHEMA
 
 import journeylab.generators as generators
 from journeylab.generators.profile import LENGTH_EDGES, length_class
-from journeylab.generators.rhythm import TABLES, Rhythm
+from journeylab.generators.rhythm import (
+    BURST_BINS,
+    BURST_BINS_COARSE,
+    SAMEDAY_EDGES,
+    SAMEDAY_EDGES_COARSE,
+    TABLES,
+    Rhythm,
+    fine_tables,
+)
 from journeylab.journeys import EventLog, Schema
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.ledger import Ledger
@@ -111,9 +119,21 @@ def test_under_dp_each_table_gets_laplace_noise_of_tables_over_epsilon(schema):
     real = EventLog.from_frame(bursty(200, seed=6), schema)
     exact, noisy = fit(real, None), fit(real, TABLES / 0.5)
     assert exact.scale == 0 and noisy.scale == pytest.approx(TABLES / 0.5)
-    assert np.asarray(noisy.burst).shape == np.asarray(exact.burst).shape
+    # 200 customers under a noise scale of 6: the coarse tables (a saved model's, too)
+    assert np.asarray(exact.burst).shape == (len(LENGTH_EDGES), BURST_BINS)
+    assert np.asarray(noisy.burst).shape == (len(LENGTH_EDGES), BURST_BINS_COARSE)
+    assert len(exact.sameday) == len(SAMEDAY_EDGES) - 1
+    assert len(noisy.sameday) == len(SAMEDAY_EDGES_COARSE) - 1
     assert not np.allclose(noisy.spread, exact.spread)
     assert Rhythm.from_dict(noisy.to_dict()) == noisy  # JSON round trip
+    model = without_bursts(real.df, seed=1).sort_values(["customer_id", "timestamp"])
+    out = noisy.apply(model, real, np.random.default_rng(2), length_class=length_class)
+    assert len(out) == len(model) and out["timestamp"].notna().all()
+
+
+def test_fine_tables_where_the_noise_leaves_room_for_them():
+    assert fine_tables(1_000, None) and fine_tables(5_000, 7.5) and fine_tables(300, 1.0)
+    assert not fine_tables(1_000, 7.5) and not fine_tables(100_000, 1_000.0)
 
 
 def test_a_dp_fit_spends_a_rhythm_share_of_the_profile_budget(schema, tmp_path):
@@ -191,3 +211,24 @@ def test_a_day_of_long_same_day_gaps_is_squeezed_into_the_day_not_piled_at_its_e
     gaps = out.groupby("customer_id").timestamp.diff().dropna()
     assert (gaps > pd.Timedelta(0)).all()  # clipped, 60% of the journeys had a gap of 0 s
     assert (out.timestamp.dt.strftime("%H:%M:%S") == "23:59:59").sum() <= 2  # no pile
+
+
+def test_real_journeys_through_the_fine_rhythm_keep_their_bursts_per_customer():
+    """The omnichannel simulator's held-out journeys through a rhythm fitted on the other
+    half (no noise): a customer's share of same-day gaps and events per active day no
+    longer tell them apart (single-feature AUC 0.66 each with the coarse tables)."""
+    from journeylab.journeys import datasets
+    from journeylab.journeys.detection import single_feature_auc
+    from journeylab.journeys.features import journey_features
+
+    log, _ = datasets.load("simulate", n_customers=1600, seed=0)
+    ids = log.df[log.key].drop_duplicates()
+    half = log.df[log.key].isin(ids.iloc[::2])
+    train = EventLog.from_frame(log.df[half], log.schema)
+    hold = EventLog.from_frame(log.df[~half], log.schema)
+    out = fit(train, None).apply(hold.df, hold, np.random.default_rng(1), length_class=length_class)
+    real, redrawn = journey_features(hold), journey_features(EventLog.from_frame(out, log.schema))
+    y = np.r_[np.zeros(len(real)), np.ones(len(redrawn))]
+    for col in ("share_gap_same_day", "events_per_active_day"):
+        x = np.r_[real[col].to_numpy(), redrawn[col].to_numpy()]
+        assert single_feature_auc(x, y, seed=0) < 0.57, col
