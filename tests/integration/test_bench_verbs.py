@@ -1,5 +1,5 @@
-"""bench/bench_verbs.py and bench/bench_clock.py on tiny data: every verb runs and is measured;
-the clock check compares the real holdout with the calendar's redraw."""
+"""bench/bench_verbs.py, bench_clock.py and bench_rhythm.py on tiny data: every verb runs and
+is measured; the clock and rhythm checks compare the real holdout with its redraw."""
 
 import json
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/: scripts, not installed
-from bench import bench_clock, bench_verbs  # noqa: E402
+from bench import bench_clock, bench_rhythm, bench_verbs  # noqa: E402
 from journeylab.journeys.errors import ConfigError  # noqa: E402
 
 
@@ -42,3 +42,16 @@ def test_the_clock_check_gives_real_and_redrawn_whole_minute_shares(capsys):
     assert 0 < minute < 0.05 and midnight == 0 and len(redrawn) == 2
     assert all(abs(m - minute) < 0.015 and n == 0 for m, n in redrawn)
     assert 0 < bench_clock.calendar_epsilon(8.0) < 8.0
+
+
+def test_the_rhythm_check_gives_each_gap_feature_an_auc(capsys):
+    exact, noisy = (
+        bench_rhythm.measure("omnichannel-600", None),
+        bench_rhythm.measure("omnichannel-600", 1.0),
+    )
+    assert exact["tables"] == "fine" and noisy["tables"] == "coarse"
+    assert set(exact["auc"]) == set(bench_rhythm.FEATURES)
+    assert all(0.3 < v < 0.75 for v in exact["auc"].values()), exact  # the fine tables keep them
+    assert 0 < bench_rhythm.rhythm_epsilon(8.0) < 8.0
+    with pytest.raises(ConfigError, match="epsilon"):
+        bench_rhythm.main(["--epsilons", "0"])
