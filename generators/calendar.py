@@ -56,6 +56,9 @@ from journeylab.journeys.streamed import StreamedLog, each_chunk
 CAP = 32  # events per customer in the tables under DP
 MAX_TOKENS = 4096
 SHIFTS = np.arange(-3, 4)  # whole days a journey may move towards its weekdays
+CLOSED_MIN = 50  # events a token needs (exact) before a weekday it never has is closed
+CLOSED_MASS = 40.0  # ... under DP: its row's mass, in noise scales
+CLOSED_SHARE = 0.01  # ... and a day's cell under this share of it (or 2 noise scales)
 STAY = 0.5  # prior probability of no shift
 SMOOTH_HALF_WIDTHS = (0, 1, 2, 3)  # hours either side in the hour rows' smoothing
 NOISE_SHARE = 0.3  # smoothed noise deviation allowed, as a share of a row's mean hour
@@ -174,6 +177,32 @@ class Calendar:
             pooled = _smooth_rows(np.asarray(pooled, float)[None], self.scale)[0][0]
         return _rows(m, tok, self.scale, pooled, floor=0.0)
 
+    def closed_days(self, tok: np.ndarray) -> np.ndarray:
+        """[E, 7] bool: the weekdays on which each event's token never occurs in the data
+        (campaigns sent on Mondays only, a process worked Monday to Friday). Exact: no
+        event on that day in a row of at least CLOSED_MIN events. Under DP: a cell under 2
+        noise scales, or under CLOSED_SHARE of its row, in a row of at least CLOSED_MASS
+        scales (at 2 scales alone, one empty day in 15 stayed open on noise). A token too
+        thin for that takes the pooled row's."""
+        m = np.asarray(self.weekday, float)
+        pooled = self.pooled.get("weekday") if self.pooled else None
+        pooled = np.maximum(m.sum(0) if pooled is None else np.asarray(pooled, float), 0.0)
+
+        def closed(rows: np.ndarray, rows_of: float) -> tuple[np.ndarray, np.ndarray]:
+            mass = np.maximum(rows, 0.0).sum(1)
+            if not self.scale:
+                sure = mass >= CLOSED_MIN
+                return sure, sure[:, None] & (rows <= 0)
+            sure = mass >= CLOSED_MASS * self.scale * np.sqrt(rows_of)
+            bar = np.maximum(2 * self.scale * np.sqrt(rows_of), CLOSED_SHARE * mass)
+            return sure, sure[:, None] & (rows <= bar[:, None])
+
+        own_sure, own = closed(m, 1.0)
+        pool_sure, pool = closed(pooled[None, :], float(len(m)))
+        out = np.where(own_sure[:, None], own, pool[0][None, :] & pool_sure[0])
+        out[out.all(1)] = False  # never every day
+        return out[np.where(tok >= 0, tok, len(m) - 1)]
+
     def _whole_share(self, col: str, tok: np.ndarray) -> np.ndarray:
         """[E, 3] rows whose whole / (whole + fractional) is each event's share of whole
         numbers, from cells as drawn, not cut at 2 noise scales and not clipped at 0 (cut,
@@ -254,6 +283,7 @@ class Calendar:
         df = _remap_invalid(df, log, self, rng, valid=valid)
         tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
         df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng)
+        df = _snap_weekdays(df, log, self.closed_days(tok))
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
         cls_p = _declared_classes(df, log, _by_resolution(cls_p))
         df = _redraw_clock(df, log, cls_p, hour_p, rng, habit=self.habit_sd())
@@ -538,6 +568,56 @@ def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.
     p /= p.sum(1, keepdims=True)
     pick = (p.cumsum(1) > rng.random((n, 1))).argmax(1)  # [n]
     df[log.time] = t + pd.to_timedelta(SHIFTS[pick][j], unit="D")
+    return df
+
+
+def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.DataFrame:
+    """Each event on a weekday its token never has (`closed` [E, 7]) moves to the nearest
+    open day (3 days either way, else up to 6 forward), and the rest of its journey moves
+    with it, so the order of the events and the gaps after it are kept: backward only to
+    the day after the previous event's; a shift that would leave the time window is not
+    made. Journey by journey, first offending event first, until none is left (a
+    whole-journey shift alone cannot put every weekly campaign on its Monday)."""
+    if not closed.any():
+        return df
+    t = df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
+    j = pd.factorize(df[log.key], sort=False)[0]
+    n = j.max() + 1
+    start = np.r_[True, j[1:] != j[:-1]]
+    window = log.schema.time_end is not None
+    lo = log.schema.time_start.value if window else None
+    hi = log.schema.time_end.value if window else None
+    last_of = pd.Series(t).groupby(j).max().to_numpy()
+    moved = np.zeros(len(t), dtype=bool)  # already placed: never moved again
+    for _ in range(len(t)):
+        day = t // _DAY_NS
+        bad = closed[np.arange(len(t)), (day + 3) % 7] & ~moved  # 1970-01-01 was a Thursday
+        if not bad.any():
+            break
+        first = pd.Series(np.where(bad, np.arange(len(t)), len(t))).groupby(j).transform("min")
+        at = np.unique(first.to_numpy()[bad])  # each journey's first offending event
+        # backward no further than the day after the previous event's (the first event:
+        # the window's first day), so no two events swap
+        floor = np.where(start[at], -(10**9), day[np.maximum(at - 1, 0)] + 1)
+        if lo is not None:
+            floor = np.where(start[at], -(-lo // _DAY_NS), floor)
+        room = None if hi is None else hi - last_of[j[at]]  # how far the journey may go
+        shift, found = np.zeros(len(at), dtype=np.int64), np.zeros(len(at), dtype=bool)
+        for s in (0, 1, -1, 2, -2, 3, -3, 4, 5, 6):  # nearest first, forward first
+            ok = ~closed[at, (day[at] + s + 3) % 7] & ((s >= 0) | (day[at] + s >= floor)) & ~found
+            if room is not None:
+                ok &= s * _DAY_NS < room
+            shift, found = np.where(ok, s, shift), found | ok
+        from_at = np.full(n, len(t))
+        from_at[j[at]] = at
+        per = np.zeros(n, dtype=np.int64)
+        per[j[at]] = shift
+        tail = np.flatnonzero(np.arange(len(t)) >= from_at[j])
+        t[tail] += per[j[tail]] * _DAY_NS
+        last_of[j[at]] += shift * _DAY_NS
+        moved[at] = True  # placed (or left where it was: no open day within reach)
+    df = df.copy()
+    df[log.time] = pd.to_datetime(t)
     return df
 
 

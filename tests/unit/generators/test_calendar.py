@@ -300,3 +300,51 @@ def test_a_date_only_log_stays_date_only_release_after_release_under_heavy_noise
         out = cal.apply(log.df.copy(), log, np.random.default_rng(seed + 100))
         off.append(float((out["timestamp"] != out["timestamp"].dt.normalize()).mean()))
     assert sum(x > 0.01 for x in off) <= 2, off  # 6 of 40 at two scales
+
+
+def weekly_mondays(n: int, *, seed: int, jitter: bool) -> pd.DataFrame:
+    """A promo email every Monday for 6 weeks, and views on any day between them; with
+    `jitter` the emails move 1 to 3 days either way (as a model that has not learnt the
+    Mondays makes them), the views with them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=int(rng.integers(0, 10)))  # a Monday
+        for _ in range(6):
+            off = int(rng.choice([-3, -2, -1, 1, 2, 3])) if jitter else 0
+            send = t + pd.Timedelta(days=off, hours=9)
+            rows.append((f"c{c:04d}", send, "email", "promo"))
+            view = send + pd.Timedelta(seconds=int(rng.integers(3600, 6 * 86_400)))  # any day
+            rows.append((f"c{c:04d}", view, "web", "view"))
+            t += pd.Timedelta(weeks=1)
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "event_type"])
+    df["amount"], df["segment"] = 0.0, "budget"
+    return df.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("epsilon", [None, 4.0])
+def test_a_token_that_only_occurs_on_mondays_is_put_back_on_mondays(epsilon):
+    schema = Schema.from_dict(
+        {
+            **TINY_SCHEMA,
+            "events": {
+                **TINY_SCHEMA["events"],
+                "channel": {"type": "categorical", "values": ["email", "web"]},
+                "event_type": {"type": "categorical", "values": ["promo", "view"]},
+            },
+        }
+    )
+    log = EventLog.from_frame(weekly_mondays(3000, seed=0, jitter=False), schema)
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    closed = cal.closed_days(
+        np.array([cal.tokens.index("email|promo"), cal.tokens.index("web|view")])
+    )
+    assert closed[0].tolist() == [False] + [True] * 6 and not closed[1].any()
+    model = weekly_mondays(300, seed=1, jitter=True)
+    out = cal.apply(model.copy(), log, np.random.default_rng(1))
+    promo = out["event_type"] == "promo"
+    assert (out.loc[promo, "timestamp"].dt.weekday == 0).mean() > 0.97
+    assert (out["event_type"].to_numpy() == model["event_type"].to_numpy()).all()  # order kept
+    ends = log.schema.time_start, log.schema.time_end
+    assert out["timestamp"].between(*ends).all() if ends[1] is not None else True
