@@ -580,10 +580,13 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
     whole-journey shift alone cannot put every weekly campaign on its Monday)."""
     if not closed.any():
         return df
-    t = df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
-    j = pd.factorize(df[log.key], sort=False)[0]
+    t0 = df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
+    j0 = pd.factorize(df[log.key], sort=False)[0]
+    order = np.lexsort((t0, j0))  # each journey's events together, in time order
+    t, j, closed = t0[order], j0[order], closed[order]
     n = j.max() + 1
     start = np.r_[True, j[1:] != j[:-1]]
+    starts = np.flatnonzero(start)
     window = log.schema.time_end is not None
     lo = log.schema.time_start.value if window else None
     hi = log.schema.time_end.value if window else None
@@ -594,8 +597,8 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
         bad = closed[np.arange(len(t)), (day + 3) % 7] & ~moved  # 1970-01-01 was a Thursday
         if not bad.any():
             break
-        first = pd.Series(np.where(bad, np.arange(len(t)), len(t))).groupby(j).transform("min")
-        at = np.unique(first.to_numpy()[bad])  # each journey's first offending event
+        first = np.minimum.reduceat(np.where(bad, np.arange(len(t)), len(t)), starts)
+        at = first[first < len(t)]  # each journey's first offending event
         # backward no further than the day after the previous event's (the first event:
         # the window's first day), so no two events swap
         floor = np.where(start[at], -(10**9), day[np.maximum(at - 1, 0)] + 1)
@@ -612,12 +615,12 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
         from_at[j[at]] = at
         per = np.zeros(n, dtype=np.int64)
         per[j[at]] = shift
-        tail = np.flatnonzero(np.arange(len(t)) >= from_at[j])
-        t[tail] += per[j[tail]] * _DAY_NS
+        t += np.where(np.arange(len(t)) >= from_at[j], per[j], 0) * _DAY_NS
         last_of[j[at]] += shift * _DAY_NS
         moved[at] = True  # placed (or left where it was: no open day within reach)
+    t0[order] = t
     df = df.copy()
-    df[log.time] = pd.to_datetime(t)
+    df[log.time] = pd.to_datetime(t0)
     return df
 
 
