@@ -348,3 +348,15 @@ def test_a_token_that_only_occurs_on_mondays_is_put_back_on_mondays(epsilon):
     assert (out["event_type"].to_numpy() == model["event_type"].to_numpy()).all()  # order kept
     ends = log.schema.time_start, log.schema.time_end
     assert out["timestamp"].between(*ends).all() if ends[1] is not None else True
+
+
+def test_no_weekday_of_a_token_that_occurs_every_day_is_closed_on_noise():
+    """Views and purchases on any day, heavy noise: over 20 releases no day is closed (a
+    closed day moves every event on it), while the exact calendar closes none either."""
+    df = office_hours(2000, seed=8)
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    tok = np.arange(5)
+    assert not Calendar.fit(log, scale=None, rng=np.random.default_rng(0)).closed_days(tok).any()
+    for seed in range(20):
+        cal = Calendar.fit(log, scale=n_tables(log) / 2.0, rng=np.random.default_rng(seed))
+        assert not cal.closed_days(tok).any(), seed
