@@ -12,7 +12,11 @@
 #   4. 100,000 customers with batch size 1,024 on the GPU (the same epsilon; 98 steps).
 # For a machine whose Python lacks journeylab's install: if .whl/ holds wheels (opacus),
 # they are installed into a temporary folder, and journeylab's import root is made of
-# links to this checkout. Each step has its own time limit, so a slow one never eats
+# links to this checkout. On 2026-12-05 (Python 3.12 with torch, Lightning, pyarrow there)
+# .whl/ held what this made, keeping it out of git with `echo /.whl/ >> .git/info/exclude`:
+#     pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#         opacus==1.6.0 pandas==2.3.3 pytz tzdata Each step has its own time limit, so a slow one never eats
 # the others' time: about 15 minutes in all on an H100 machine, more than one 10-minute call,
 # so STEPS picks some (2026-12-05: steps 1, 2 and 4 were measured; step 3 did not finish in
 # the 190 s it then had). Step 2's fit is keyed like this machine's CPU fits in
