@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from bench.common import peak_rss_mb
+from journeylab.generators.distributed import resolved_accelerator
 
 FIT_CONFIG = {"epochs": 1, "seed": 0}  # the default VAE otherwise
 
@@ -92,17 +93,10 @@ def fit_once(
         "training_epsilon": round(train["epsilon"], 3),
         "epsilon": round(gen.release["epsilon"], 3),
         "peak_rss_mb": round(peak_rss_mb()),
-        "accelerator": _resolved(accelerator),
-        "device": _device_name(_resolved(accelerator)),
+        "accelerator": resolved_accelerator(accelerator),
+        "device": _device_name(resolved_accelerator(accelerator)),
         "threads": torch.get_num_threads(),
     }
-
-
-def _resolved(accelerator: str) -> str:
-    """Lightning's choice for `accelerator`: auto is the GPU where one is present."""
-    if accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return accelerator
 
 
 def _device_name(accelerator: str) -> str:

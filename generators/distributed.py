@@ -91,3 +91,10 @@ def _device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def resolved_accelerator(accelerator: str) -> str:
+    """What Lightning picks for `accelerator`: auto is the GPU where PyTorch sees one."""
+    if accelerator != "auto":
+        return accelerator
+    return "gpu" if torch.cuda.is_available() else "cpu"

@@ -114,7 +114,9 @@ def fit_run(
         run_id = run.info.run_id
         params = {"customers": log.n_customers, "events": log.n_events, **_flat(gen_config(gen))}
         params["processes"] = train_options.get("devices", 1) * train_options.get("num_nodes", 1)
-        params["accelerator"] = _resolved_accelerator(train_options.get("accelerator", "cpu"))
+        params["accelerator"] = distributed.resolved_accelerator(
+            train_options.get("accelerator", "cpu")
+        )
         if data_path is not None:
             params["data"] = str(data_path)
         mlflow.log_params(params)
@@ -183,15 +185,6 @@ def check_accelerator(gen, accelerator: str) -> str:
             "of torch where a GPU and its driver are present"
         )
     return accelerator
-
-
-def _resolved_accelerator(accelerator: str) -> str:
-    """What Lightning picks for `accelerator`: auto is the GPU where PyTorch sees one."""
-    if accelerator != "auto":
-        return accelerator
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def _worker_fit(gen, log: EventLog, budget, train_options: dict[str, Any]) -> FitResult:

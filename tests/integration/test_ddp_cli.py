@@ -64,6 +64,8 @@ def test_two_process_dp_fit_is_one_run_one_release_one_model(launcher, tmp_path,
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     runs = mlflow.search_runs(search_all_experiments=True)
     assert len(runs) == 1 and runs["params.processes"].tolist() == ["2"]
+    on = "gpu" if torch.cuda.is_available() else "cpu"  # --accelerator auto, resolved
+    assert runs["params.accelerator"].tolist() == [on]
     journeylab(["sample", "--model-dir", "model", "-n", "20", "-o", "s.parquet"], tmp_path)
     assert (tmp_path / "s.parquet").is_file()
 
