@@ -11,7 +11,8 @@ it (at epsilon E, the calendar's part of the profile's share of E: `VAEConfig
 the real holdout is put through it (`Calendar.apply`): only the clock is redrawn,
 so what differs from the holdout is the calendar's doing. Printed: the shares of the
 holdout's events on a whole minute (not midnight) and at midnight, real and through
-each of `--releases` releases (seeds 0, 1, ...).
+each of `--releases` releases (seeds 0, 1, ...), and each release's closed weekdays
+(`Calendar.closed_days`: token, then Monday..Sunday, 1 = closed).
 """
 
 from __future__ import annotations
@@ -46,13 +47,24 @@ def measure(dataset: str, epsilon: float | None, releases: int) -> dict:
 
     train, hold = load_split(dataset, 0)
     scale = None if epsilon is None else n_tables(train) / calendar_epsilon(epsilon)
-    out = []
+    out, closed = [], []
     for seed in range(releases):
         cal = Calendar.fit(train, scale=scale, rng=np.random.default_rng(seed))
         df = cal.apply(hold.df.copy(), hold, np.random.default_rng(seed + 10))
         out.append((on_minute(df[hold.time]), at_midnight(df[hold.time])))
+        closed.append(closed_days(cal))
     real = (on_minute(hold.df[hold.time]), at_midnight(hold.df[hold.time]))
-    return {"real": real, "through the calendar": out}
+    return {"real": real, "through the calendar": out, "closed days": closed}
+
+
+def closed_days(cal) -> dict[str, str]:
+    """token -> its closed weekdays (`Calendar.closed_days`), e.g. "Tue-Sun" as "0111111"."""
+    rows = cal.closed_days(np.arange(len(cal.tokens)))
+    return {
+        t: "".join("1" if c else "0" for c in r)
+        for t, r in zip(cal.tokens, rows, strict=True)
+        if r.any()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,14 +81,22 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError(f"--epsilons {a.epsilons!r}: write e.g. none,8") from e
     if a.releases < 1 or any(e is not None and e <= 0 for e in epsilons):
         raise ConfigError("--releases must be >= 1 and each epsilon > 0, e.g. none,8")
-    print("| dataset | epsilon | whole minute / midnight: real | through the calendar |")
-    print("|---|---|---|---|")
+    print(
+        "| dataset | epsilon | whole minute / midnight: real | through the calendar | closed days |"
+    )
+    print("|---|---|---|---|---|")
     for d in a.datasets.split(","):
         for eps in epsilons:
             r = measure(d, eps, a.releases)
             shares = ", ".join(f"{m:.4f} / {n:.4f}" for m, n in r["through the calendar"])
             real = "{:.4f} / {:.4f}".format(*r["real"])
-            print(f"| {d} | {'none' if eps is None else f'{eps:g}'} | {real} | {shares} |")
+            closed = "; ".join(
+                ", ".join(f"{t} {days}" for t, days in c.items()) or "none"
+                for c in r["closed days"]
+            )
+            print(
+                f"| {d} | {'none' if eps is None else f'{eps:g}'} | {real} | {shares} | {closed} |"
+            )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ TABLES = 3
 
 
 def fine_tables(n_customers: int, scale: float | None) -> bool:
-    """Whether the rhythm counts its fine tables (see FINE_AT)."""
+    """Whether the rhythm counts its fine tables (see FINE_AT). It reads only the number
+    of customers, which the DP plan treats as public too (its sampling rate and delta)."""
     return not scale or n_customers / scale >= FINE_AT
 
 

@@ -41,6 +41,8 @@ def test_the_clock_check_gives_real_and_redrawn_whole_minute_shares(capsys):
     (minute, midnight), redrawn = r["real"], r["through the calendar"]
     assert 0 < minute < 0.05 and midnight == 0 and len(redrawn) == 2
     assert all(abs(m - minute) < 0.015 and n == 0 for m, n in redrawn)
+    # exact: the simulator's promo emails go out on Mondays only
+    assert all(c.get("email|promo_email") == "0111111" for c in r["closed days"])
     assert 0 < bench_clock.calendar_epsilon(8.0) < 8.0
 
 
