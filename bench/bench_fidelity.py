@@ -1,7 +1,7 @@
 """The privacy-utility curve and the shapes table, in one command (`make bench-fidelity`).
 
     OMP_NUM_THREADS=1 python -m bench.bench_fidelity [--part curve,scale,shapes] \
-        [--minutes 6] [--workers 2] [--model vae]
+        [--minutes 45] [--workers 2] [--epochs dataset=N,...] [--model vae]
 
 - curve: epsilon in {0.5, 1, 2, 4, 8, no DP} on Complete Journey and on the 10k-customer
   simulator (detection AUC of the reviewer-strength detector, length and gap W1 ratios,
@@ -13,9 +13,9 @@
   traces; omnichannel) at 2,000 customers, without DP and at epsilon 8.
 Each job is one child process of bench.bench_peers (same split, same evaluation through
 journeylab.evaluation, one CPU thread); rows merge into bench/results/fidelity/peers.json.
-This script renders fidelity.md and the curve as fidelity.png from them. Training is
-capped at --minutes per job (a capped DP job spends less than its target epsilon:
-the table shows what was spent).
+This script renders fidelity.md and the curve as fidelity.png from them. Each job trains
+its dataset's plan of --epochs, capped at --minutes (a capped DP job spends less than
+its target epsilon: the table shows what was spent).
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ PARTS = {
     "shapes": (["retail-2000", "process-2000", "omnichannel-2000"], ["nodp", "eps8"]),
 }
 DP_CONFIG = '{"d_model": 48, "n_layers": 4}'
+# Whole epoch plans (a DP job calibrates its noise to the plan, so a job cut by the time cap
+# spends less than its target): the epochs the sessions of 2026-12-05 used per dataset.
+EPOCHS = (
+    "completejourney=25,simulate-10000=10,simulate-1000=60,simulate-50000=10,"
+    "retail-2000=60,process-2000=90,omnichannel-2000=35"
+)
 COLUMNS = [
     ("eps spent", "epsilon_spent", ".2f"),
     ("epochs", "epochs", ".1f"),
@@ -58,6 +64,13 @@ COLUMNS = [
 ]
 
 
+def _epochs_for(plan: str, dsets: list[str]) -> str:
+    """The part of a dataset=epochs plan that names these datasets (one number: as is)."""
+    if "=" not in plan:
+        return plan
+    return ",".join(e for e in plan.split(",") if e.split("=")[0].strip() in dsets)
+
+
 def run(parts: list[str], a: argparse.Namespace) -> None:
     for part in parts:
         dsets, suffixes = PARTS[part]
@@ -74,6 +87,8 @@ def run(parts: list[str], a: argparse.Namespace) -> None:
                 str(a.workers),
                 "--dp-config",
                 DP_CONFIG,
+                "--epochs",
+                _epochs_for(a.epochs, dsets),
                 "--results",
                 str(a.results),
             ]
@@ -147,7 +162,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--part", default="curve,scale,shapes", help=f"any of {sorted(PARTS)}")
-    ap.add_argument("--minutes", type=float, default=6.0, help="training cap per job")
+    ap.add_argument("--minutes", type=float, default=45.0, help="training cap per job")
+    ap.add_argument("--epochs", default=EPOCHS, help="dataset=epochs,... (the whole plan)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model", default="vae", choices=("vae", "gan"))
     ap.add_argument("--results", type=Path, default=RESULTS)
