@@ -360,3 +360,21 @@ def test_no_weekday_of_a_token_that_occurs_every_day_is_closed_on_noise():
     for seed in range(20):
         cal = Calendar.fit(log, scale=n_tables(log) / 2.0, rng=np.random.default_rng(seed))
         assert not cal.closed_days(tok).any(), seed
+
+
+def test_tokens_are_not_remapped_on_a_calendar_that_is_all_noise():
+    """At a noise scale far above the customers' weight, any token that passes
+    `valid_tokens` passes on noise: remapped to it, every event of a DP VAE on Complete
+    Journey at epsilon 1 became one direct-mail campaign. The model's tokens stand."""
+    log = EventLog.from_frame(office_hours(300, seed=3), Schema.from_dict(TINY_SCHEMA))
+    df = log.df.copy()
+    df.loc[df.index[::3], "channel"] = "email"  # a pair the data never has
+    for seed in range(5):
+        cal = Calendar.fit(log, scale=n_tables(log) / 0.01, rng=np.random.default_rng(seed))
+        assert not cal.tokens_informative()
+        out = cal.apply(df, log, np.random.default_rng(1)).sort_index()
+        assert (out["channel"] == df["channel"].sort_index()).all()
+        assert (out["event_type"] == df["event_type"].sort_index()).all()
+    exact = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
+    assert exact.tokens_informative()
+    assert set(exact.apply(df, log, np.random.default_rng(1))["channel"]) == {"web", "app"}
