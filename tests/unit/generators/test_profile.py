@@ -319,3 +319,48 @@ def test_a_dp_profile_leaves_real_journeys_tokens_and_orders_alone(preset):
             a = log.df.groupby(log.key)[col].agg(lambda s: tuple(s.astype(str)))
             b = out.df.groupby(out.key)[col].agg(lambda s: tuple(s.astype(str)))
             assert (a == b.loc[a.index]).all()
+
+
+def test_realigned_late_arrivals_that_stay_to_the_end_keep_arriving_late(schema):
+    """Most customers arrive in the first weeks, a third later on, and everyone stays
+    to the end. Drawn from the start histogram alone, a late arrival's start moved
+    towards the early peak (its span allows it); weighted by the ends table (what share
+    of the time left a journey leaves unused), late arrivals stay late."""
+    from journeylab.generators.profile import _realign
+    from journeylab.generators.profile_counts import ENDS_CELLS, ENDS_EDGES, START_BINS
+
+    rng = np.random.default_rng(4)
+    window = (schema.time_end - schema.time_start).total_seconds()
+    rows = []
+    for c in range(600):
+        first = rng.uniform(0.0, 0.05) if c % 3 else rng.uniform(0.05, 0.6)
+        last = rng.uniform(0.99, 0.999)
+        for f in np.sort(np.r_[first, last, rng.uniform(first, last, 4)]):
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": schema.time_start + pd.Timedelta(seconds=float(f * window)),
+                    "channel": "web",
+                    "event_type": "view",
+                    "amount": 0.0,
+                    "segment": "budget",
+                }
+            )
+    log = EventLog.from_frame(pd.DataFrame(rows), schema)
+    first = (log.df.groupby("customer_id")["timestamp"].min() - schema.time_start) / (
+        schema.time_end - schema.time_start
+    )
+    starts = np.bincount((first * START_BINS).astype(int), minlength=START_BINS).astype(float)
+    ends = np.zeros(ENDS_CELLS)
+    ends[: len(ENDS_EDGES) - 1][:2] = 300.0  # every length group: they leave under 1%
+    ends = np.tile(ends[: len(ENDS_EDGES) - 1], ENDS_CELLS // (len(ENDS_EDGES) - 1))
+
+    def late(out):
+        moved = out.groupby("customer_id")["timestamp"].min() - schema.time_start
+        return float((moved / (schema.time_end - schema.time_start) > 0.05).mean())
+
+    real = float((first > 0.05).mean())
+    pooled = late(_realign(log.df.copy(), log, starts, np.random.default_rng(0)))
+    weighted = late(_realign(log.df.copy(), log, starts, np.random.default_rng(0), ends=ends))
+    assert pooled < 0.8 * real  # the old draw: late arrivals pulled to the early peak
+    assert abs(weighted - real) < 0.1 * real, (real, pooled, weighted)
