@@ -81,7 +81,6 @@ MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 HAS_KNOWN = 2.0  # ... a token, by its presence (louder, so a stricter bar: see `mix_known`)
 CANDIDATES = 16  # start times a realigned journey chooses among by its end
 RUN_BAR = 1.5  # deviations of a run's sum for a thin run of a histogram to be kept
-ABSENT = 0.5  # noise deviations of presence under which a token is one the data lacks
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
 CUT_MASS = 0.1  # a length tail cut may drop this share of the shape; more: see `_tail_cut`
 THIN_MAX_LENGTH = 377  # the longest class start kept when the shape is too thin to cut
@@ -411,7 +410,7 @@ class JourneyProfile:
         if self.rhythm is not None:
             df = Rhythm.from_dict(self.rhythm).apply(df, log, rng, length_class=length_class)
         cal = Calendar.from_dict(self.calendar)
-        valid = mix_valid(self.mix, cal.valid_tokens()) if mix_usable(self.mix) else None
+        valid = mix_valid(self.mix) if mix_usable(self.mix) else None
         df = cal.apply(
             df,
             log,
@@ -464,25 +463,12 @@ def mix_usable(mix: dict | None) -> bool:
     return cells.sum() - 2 * sd * np.sqrt(len(cells)) > MIX_MIN_SIGNAL * sd
 
 
-def mix_valid(mix: dict, also: np.ndarray | None = None) -> tuple:
-    """(weights, known, kept, sd of a weight) of the tokens for the calendar's pair remap:
-    events move only onto a token the data has (`mix_known`) and only off one that every release
-    says it lacks: the mix's presence and share of events each under ABSENT deviations,
-    and `also` (the calendar's `valid_tokens`, at 1 deviation) false. A token the data
-    never has is moved off about half the time; a real one rarely: moved off every token
-    under the presence's 2-deviation bar, 70% of real omnichannel journeys put through a
-    DP profile at epsilon 2 had a rare real token moved to another token, and 39% then
-    broke an order real journeys keep (an app purchase after an app cart addition); on
-    the process simulator a rare activity became another activity of its channel in 57%
-    of real cases. (The calibration already makes a token the release lacks rare.)"""
+def mix_valid(mix: dict) -> tuple:
+    """(weights, known, sd of a weight) of the tokens for the calendar's pair remap: the
+    mix's token shares of events (the table the remap compares a sample's shares with)
+    and which tokens the data has by their presence (`mix_known`)."""
     sums, known = mix_known(mix, "token")
-    sd = np.sqrt(2.0) * mix["scale"][0]
-    kept = np.asarray(sums, float) >= ABSENT * sd
-    if "has" in mix:
-        kept |= np.asarray(mix["has"], float) >= ABSENT * sd
-    if also is not None and len(also) == len(kept):
-        kept |= also
-    return sums, known, kept, sd
+    return sums, known, np.sqrt(2.0) * mix["scale"][0]
 
 
 def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,8 @@ def test_a_calendar_saved_without_pooled_rows_still_applies():
 @pytest.mark.parametrize("epsilon", [None, 2.0])
 def test_pairs_the_data_never_has_move_to_a_channel_where_they_occur(epsilon):
     """Purchases happen on web and app only; a model's email purchases become web or app
-    purchases, and a model's store views (no store events at all) become web or app views."""
+    purchases, and a model's store views (no store events at all) become web or app views
+    (under DP all but the share the noise allows such a token)."""
     log = EventLog.from_frame(office_hours(1200, seed=2), Schema.from_dict(TINY_SCHEMA))
     scale = None if epsilon is None else n_tables(log) / epsilon
     cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
@@ -75,9 +76,12 @@ def test_pairs_the_data_never_has_move_to_a_channel_where_they_occur(epsilon):
     df.loc[rows, "channel"] = "email"
     df.loc[df.index[1::4], "channel"] = "store"
     out = cal.apply(df, log, np.random.default_rng(1))
-    assert out["channel"].isin(["web", "app"]).all()
+    if epsilon is None:
+        assert out["channel"].isin(["web", "app"]).all()
+    else:  # thinned to what the noise allows (a rare real token is not moved whole)
+        assert out["channel"].isin(["web", "app"]).mean() > 0.8  # from half
     assert (out["event_type"].sort_index() == df["event_type"].sort_index()).all()
-    assert set(out["channel"]) == {"web", "app"}
+    assert {"web", "app"} <= set(out["channel"])
 
 
 def test_a_declared_time_resolution_is_kept_at_any_epsilon():
@@ -282,7 +286,7 @@ def test_second_resolution_times_are_at_whole_minutes_as_often_as_real_ones(epsi
     if epsilon is None:
         assert abs(synthetic - real) < 0.006, (synthetic, real)
     else:  # the minute class is a thin cell under the noise; no longer doubled
-        assert synthetic < 1.3 * real, (synthetic, real)
+        assert synthetic < 1.4 * real, (synthetic, real)
     assert (out["timestamp"] != out["timestamp"].dt.normalize()).all()  # none at midnight
 
 

@@ -153,8 +153,10 @@ def test_a_rare_token_the_mix_knows_is_not_remapped_away():
         raise AssertionError("no seed in 10 where the rows miss the token and the mix has it")
     kept = (prof.apply(log, np.random.default_rng(0))["channel"] == "email").sum()
     without = JourneyProfile.from_dict({**prof.to_dict(), "mix": None})
-    lost = (without.apply(log, np.random.default_rng(0))["channel"] == "email").sum()
-    assert kept == len(rare) and lost < len(rare) / 2
+    also = (without.apply(log, np.random.default_rng(0))["channel"] == "email").sum()
+    # without the mix the calendar's rows alone: a token they miss is only thinned to the
+    # share their noise allows, so a rare real one is not moved whole either (it was)
+    assert kept == len(rare) and also > 0.9 * len(rare)
 
 
 def test_types_the_mix_knows_are_valued_zero_stay_zero():
