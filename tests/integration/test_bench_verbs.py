@@ -1,5 +1,6 @@
-"""bench/bench_verbs.py, bench_clock.py and bench_rhythm.py on tiny data: every verb runs and
-is measured; the clock and rhythm checks compare the real holdout with its redraw."""
+"""bench/bench_verbs.py, bench_clock.py, bench_rhythm.py and bench_through.py on tiny data:
+every verb runs and is measured; the clock, rhythm and profile checks compare the real
+holdout with its redraw."""
 
 import json
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/: scripts, not installed
-from bench import bench_clock, bench_rhythm, bench_verbs  # noqa: E402
+from bench import bench_clock, bench_rhythm, bench_through, bench_verbs  # noqa: E402
 from journeylab.journeys.errors import ConfigError  # noqa: E402
 
 
@@ -57,3 +58,16 @@ def test_the_rhythm_check_gives_each_gap_feature_an_auc(capsys):
     assert 0 < bench_rhythm.rhythm_epsilon(8.0) < 8.0
     with pytest.raises(ConfigError, match="epsilon"):
         bench_rhythm.main(["--epsilons", "0"])
+
+
+def test_the_profile_check_keeps_a_process_in_order():
+    """Process cases through a DP profile: their activities and orders stay (the profile
+    changes times, not what happened), and the figures are all reported."""
+    r = bench_through.measure("process-400", 8.0, 2)
+    m = r["mean"]
+    assert r["real order violations"] == 0.0
+    assert m["order violations"] <= 0.01 and m["tokens changed"] <= 0.02
+    assert 0.3 < m["first_day AUC"] < 0.9 and 0.3 < m["last_day AUC"] < 0.9
+    assert len(r["top of release 0"]) == 3
+    with pytest.raises(ConfigError, match="releases"):
+        bench_through.main(["--releases", "0"])
