@@ -61,6 +61,7 @@ CLOSED_PEAK = 8.0  # ... under DP: its row's busiest day, in noise scales
 CLOSED_SHARE = 0.1  # ... and a day's cell under this share of that day and under 2
 CLOSED_FLOOR = 0.02  # noise scales, or this share of that day (a noise cell of a big row)
 INFORMATIVE = 5.0  # noise deviations of the token masses' sum before they remap tokens
+EXCESS = 3.0  # deviations beyond its release a token's share and presence must both be
 STAY = 0.5  # prior probability of no shift
 SMOOTH_HALF_WIDTHS = (0, 1, 2, 3)  # hours either side in the hour rows' smoothing
 NOISE_SHARE = 0.3  # smoothed noise deviation allowed, as a share of a row's mean hour
@@ -390,38 +391,44 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid
     that channel's event types (under DP it stays: a rare real activity whose release
     fell under the noise became another activity of its channel in 12% of real process
     cases put through a profile at epsilon 2, breaking the process's orders). Under DP a
-    token the release does not show is only thinned to what the release allows (its
-    released share of a customer's events plus what any noise could add, against its
-    share in `df`): moved whole, a rare real token under the bar was moved in 70% of real
-    omnichannel journeys (39% then broke an order real journeys keep), while a token a
-    DP model invents beyond the noise is moved (12% of Complete Journey events were
-    direct-mail coupon redemptions at epsilon 2, within a noise deviation of 7%).
-    `valid` (weights, known, sd of a weight: the mix's) overrides the calendar's own
-    (token masses, `valid_tokens`), used only where it is `tokens_informative`."""
+    token the release does not show is only thinned to what the release allows: its
+    released share of a customer's events and its presence, each plus EXCESS deviations,
+    against the same in `df` (one measure alone: plus any noise; `_allowed`). Moved
+    whole, a rare real token under the bar was moved in 70% of real omnichannel journeys
+    (39% then broke an order real journeys keep), while a token a DP model invents
+    beyond the noise is moved (at epsilon 1 on the 10k simulator, 16% of synthetic
+    events were store cart abandonments). `valid` (weights, known, sd of a weight
+    [, presence]: the mix's) overrides the calendar's own (token masses,
+    `valid_tokens`), used only where it is `tokens_informative`."""
     cols = _token_columns(log)
     if len(cols) != 2 or not cal.tokens:
         return df
     if valid is None and not cal.tokens_informative():
         return df  # the calendar's own validity is noise: the model's tokens stand
+    has = None
     if valid is None:
         k = np.asarray(cal.time_class, float).shape[1]
         mass, ok, sd = cal.token_mass(), cal.valid_tokens(), np.sqrt(2.0 * k) * cal.scale
     else:
-        mass, ok, sd = valid
+        mass, ok, sd, *rest = valid
+        has = rest[0] if rest else None
     if not ok.any():
         return df
-    tok = pd.Categorical(token_keys(df, log), categories=cal.tokens).codes
+    keys = token_keys(df, log)
+    tok = pd.Categorical(keys, categories=cal.tokens).codes
     # each token's share of a customer's events, averaged: in df, and as released
     who = pd.factorize(df[log.key])[0]
     n_of = np.bincount(who)
     mine = np.bincount(np.maximum(tok, 0), weights=1.0 / n_of[who], minlength=len(ok))
-    mine = mine / max(len(n_of), 1)
-    total = max(float(np.maximum(mass, 0.0).sum()), 1.0)
-    # beyond any noise: ln(10 T) scales (sd / sqrt 2) over T tokens; at 2 deviations a
-    # real token a tenth of the omnichannel simulator's events was thinned by a fifth
-    # in one release (its Laplace noise at -3 deviations)
-    allowed = (np.maximum(mass, 0.0) + np.log(10.0 * len(ok)) * sd / np.sqrt(2.0)) / total
-    thin = np.where(ok, 0.0, np.clip(1.0 - allowed / np.maximum(mine, 1e-12), 0.0, 1.0))
+    allowed = _allowed(mass, sd, len(n_of), mine, bar=None if has is not None else len(ok))
+    if has is not None:  # and its presence: thinned only as far as both allow
+        from journeylab.generators.profile_counts import presence_sums_by_value
+
+        sample = EventLog(df, log.schema, _validated=True)
+        held = presence_sums_by_value(sample, pd.Series(keys, index=df.index))
+        held = held["has"].reindex(cal.tokens, fill_value=0.0).to_numpy(float)
+        allowed = np.maximum(allowed, _allowed(np.asarray(has, float), sd, len(n_of), held))
+    thin = np.where(ok, 0.0, np.clip(1.0 - allowed, 0.0, 1.0))
     if not cal.scale:
         thin = np.where(ok, 0.0, 1.0)  # exact: a token the data lacks is never right
     bad = np.flatnonzero((tok < 0) | (rng.random(len(tok)) < thin[np.maximum(tok, 0)]))
@@ -445,6 +452,22 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid
         domain = {str(x): x for x in (log.schema.column(c).values or [])}
         df[c] = pd.Series([domain.get(x, x) for x in v], index=df.index).astype(df[c].dtype)
     return df
+
+
+def _allowed(released, sd: float, n: int, sums, *, bar: int | None = None) -> np.ndarray:
+    """[T] the share of each token's weight in a sample (`sums` over its n customers, each
+    adding 1 in all) that a release (`released`, noise deviation `sd`, each customer
+    adding 1 in all) allows: its released share plus EXCESS deviations, or, with `bar`
+    (T tokens: no second measure to confirm), ln(10 T) noise scales, beyond any noise
+    (at 2 deviations alone a real token, a tenth of the omnichannel simulator's events,
+    was thinned by a fifth in one release: its Laplace noise came out at -3)."""
+    released = np.asarray(released, float)
+    # the customers behind the release: the sum of its cells as drawn (unbiased; the
+    # sum of those above 0 adds the noise of every empty cell: 1,085 for 800 customers)
+    total = max(float(released.sum()), 1.0)
+    slack = EXCESS * sd if bar is None else np.log(10.0 * bar) * sd / np.sqrt(2.0)
+    share = np.asarray(sums, float) / max(n, 1)
+    return (np.maximum(released, 0.0) + slack) / total / np.maximum(share, 1e-12)
 
 
 def _rows(m: np.ndarray, tok: np.ndarray, scale: float, pooled=None, *, floor=None):

@@ -464,11 +464,12 @@ def mix_usable(mix: dict | None) -> bool:
 
 
 def mix_valid(mix: dict) -> tuple:
-    """(weights, known, sd of a weight) of the tokens for the calendar's pair remap: the
-    mix's token shares of events (the table the remap compares a sample's shares with)
-    and which tokens the data has by their presence (`mix_known`)."""
+    """(weights, known, sd of a weight[, presence]) of the tokens for the calendar's pair
+    remap: the mix's token shares of events and presence (what the remap compares a
+    sample's with) and which tokens the data has by their presence (`mix_known`)."""
     sums, known = mix_known(mix, "token")
-    return sums, known, np.sqrt(2.0) * mix["scale"][0]
+    sd = np.sqrt(2.0) * mix["scale"][0]
+    return (sums, known, sd, np.asarray(mix["has"], float)) if "has" in mix else (sums, known, sd)
 
 
 def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:
