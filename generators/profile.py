@@ -615,10 +615,7 @@ def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.
         return df
     K = len(ENDS_EDGES) - 1
     group = np.minimum(cell[top] // K, len(rows) - 1)
-    # a group with under 5% of the table's mass (noise, or next to none) takes its sum
-    thin = rows.sum(1) < 0.05 * rows.sum()
-    p = np.where(thin[:, None], rows.sum(0), rows)
-    p = p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+    p = _ends_probs(rows)
     k = ((p[group].cumsum(1)) > rng.random((len(group), 1))).argmax(1)
     edges = np.asarray(ENDS_EDGES)
     u = edges[k] + rng.random(len(k)) * (edges[k + 1] - edges[k])
@@ -631,6 +628,14 @@ def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.
     scale = df[log.key].map(factor).to_numpy(float)
     df[log.time] = first + pd.to_timedelta(offset * scale, unit="s")
     return df
+
+
+def _ends_probs(rows: np.ndarray) -> np.ndarray:
+    """The ends table's rows (>= 0) as distributions; a group with under 5% of the
+    table's mass (noise, or next to none) takes the rows' sum."""
+    thin = rows.sum(1) < 0.05 * rows.sum()
+    p = np.where(thin[:, None], rows.sum(0), rows)
+    return p / np.maximum(p.sum(1, keepdims=True), 1e-12)
 
 
 def _ends_rows(ends: np.ndarray) -> np.ndarray:
@@ -646,11 +651,9 @@ def _end_weights(f: np.ndarray, sp: np.ndarray, n: np.ndarray, ends: np.ndarray)
     rows = np.maximum(_ends_rows(ends), 0.0)
     if rows.sum() <= 0:
         return np.ones_like(f)
-    thin = rows.sum(1) < 0.05 * rows.sum()
-    p = np.where(thin[:, None], rows.sum(0), rows)
     edges = np.asarray(ENDS_EDGES)
-    dens = p / np.maximum(p.sum(1, keepdims=True), 1e-12) / np.diff(edges)  # [groups, bins]
-    group = np.minimum(np.searchsorted(np.asarray(ENDS_GROUPS), n, side="right") - 1, len(p) - 1)
+    dens = _ends_probs(rows) / np.diff(edges)  # [groups, bins]
+    group = np.minimum(np.searchsorted(np.asarray(ENDS_GROUPS), n, side="right") - 1, len(rows) - 1)
     u = 1.0 - sp[:, None] / np.maximum(1.0 - f, 1e-12)
     k = np.clip(np.searchsorted(edges, np.clip(u, 0.0, None), side="right") - 1, 0, len(edges) - 2)
     out = dens[np.maximum(group, 0)[:, None], k] / np.maximum(1.0 - f, 1e-12)
