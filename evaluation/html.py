@@ -339,7 +339,13 @@ def _privacy(r: dict) -> str:
                 "journey profile (lengths, calendar, constants)",
                 prof["epsilon"],
                 prof["delta"],
-                "Laplace histograms" if prof["epsilon"] else "",
+                (
+                    "Gaussian histograms, composed with training by RDP"
+                    if prof.get("composition") == "rdp"
+                    else "Laplace histograms"
+                )
+                if prof["epsilon"]
+                else "",
             ],
             [
                 "training (DP-SGD)",

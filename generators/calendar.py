@@ -1,6 +1,6 @@
 """Calendar time of the journey profile: what a clock and a weekday give away.
 
-    cal = Calendar.fit(log, scale=None, rng=rng)     # scale: Laplace scale under DP
+    cal = Calendar.fit(log, scale=None, rng=rng)     # scale: noise scale under DP
     df = cal.apply(df, log, rng)                     # generated events, re-timed
 
 Per event token (`channel|event_type`) four small tables:
@@ -28,8 +28,9 @@ are, with rho chosen (bisection) so that the customers' mean hours spread as the
 Under DP (`capped=True`) each customer's events are subsampled to CAP, each of weight
 1 / (events kept), so one customer moves each table by at most 1 in L1 (a customer with
 three events counts as much as one with a hundred: weighting by 1 / CAP instead left a
-log of short journeys with a tenth of its mass under the same noise); the caller adds
-Laplace noise of scale (number of tables) / epsilon. The token names come from the schema's
+log of short journeys with a tenth of its mass under the same noise); the caller picks
+the noise scale (`gauss_scale`: Gaussian noise, the tables' costs add up in
+zero-concentrated DP). The token names come from the schema's
 declared (or DP-estimated) categories, never from the data.
 
 A token whose row holds too little mass to survive the noise (most of them, on a few
@@ -69,6 +70,7 @@ FLAT_SPREAD = 2.0  # a smoothed hour row spread under this many times its noise'
 RHO_MAX = 0.95  # the habit copula's largest correlation within a customer
 BISECTIONS = 8
 ZERO_SHARE = 0.98  # a token's numeric is forced to 0 when at least this share is 0
+OWN_NOISE = 3.0  # deviations under which a token's own valued cells are noise (`_by_event_type`)
 _DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -116,7 +118,7 @@ class Calendar:
     hour: list[list[float]]  # [T+1][24]
     weekday: list[list[float]]  # [T+1][7] Monday first
     zeros: dict[str, list[list[float]]]  # numeric -> [T+1][3] (zero, whole, fractional)
-    scale: float = 0.0  # Laplace scale of the (raw, noisy) counts; 0: exact
+    scale: float = 0.0  # noise scale of the (raw, noisy) counts (`noisy_counts`); 0: exact
     pooled: dict[str, list[float]] | None = None  # table (or numeric) -> its pooled row
     habit: list[float] | None = None  # [24] customers by the (floored) mean hour of their events
 
@@ -271,8 +273,13 @@ class Calendar:
         holds 10 noise scales of mass times sqrt(rows summed) (a token's own row needs 10
         scales; a sum of k rows carries sqrt(k) times the noise): on 1,000 customers under
         DP a page view
-        on the web is too rare to say its amount is always 0, page views together are not."""
-        if len(_token_columns(log)) != 2 or own.all() or not self.tokens:
+        on the web is too rare to say its amount is always 0, page views together are not.
+        So does a token with a row of its own whose type's row is structural zeros, when
+        its own valued cells stand within OWN_NOISE deviations (noise): one such cell two
+        scales high made a view's own row 90% zeros, and its amounts were kept."""
+        if len(_token_columns(log)) != 2 or not self.tokens:
+            return kinds, own
+        if own.all() and not self.scale:
             return kinds, own
         m = np.asarray(self.zeros[col], float)[: len(self.tokens)]
         types = pd.Series([t.split("|", 1)[1] for t in self.tokens])
@@ -280,12 +287,20 @@ class Calendar:
         sums = np.zeros((group.max() + 1, m.shape[1]))
         np.add.at(sums, group, m)
         size = np.bincount(group)
-        ok_type = sums.sum(1) >= np.maximum(10 * self.scale * np.sqrt(size), 1e-12)
-        floor = 2 * self.scale * np.sqrt(size)[:, None]  # cells under 2 scales x sqrt(rows)
+        # mass: the cells above 0 (the raw sum of a type's views, 1,085 customers' weight,
+        # fell under its bar of 900 in 2 of 10 releases with the noise of its empty cells)
+        mass = np.maximum(sums, 0.0).sum(1)
+        ok_type = mass >= np.maximum(10 * self.scale * np.sqrt(size), 1e-12)
+        # cells under OWN_NOISE deviations of a sum of rows are noise (at 2 scales, one
+        # empty cell in twelve passed and the views' amounts were kept)
+        floor = OWN_NOISE * np.sqrt(2.0) * self.scale * np.sqrt(size)[:, None]
         rows = np.where(sums > floor, sums, 0.0) + 1e-9
         rows = rows / rows.sum(1, keepdims=True)
         g = np.where(tok >= 0, group[np.maximum(tok, 0)], -1)
-        use = ~own & (g >= 0) & ok_type[np.maximum(g, 0)]
+        gi = np.maximum(g, 0)
+        noise = (m[:, 1:] < OWN_NOISE * np.sqrt(2.0) * self.scale).all(1)  # [T] values: noise
+        zeros = noise[np.maximum(tok, 0)] & (rows[gi, 0] >= ZERO_SHARE) & (self.scale > 0)
+        use = (~own | zeros) & (g >= 0) & ok_type[gi]
         kinds, own = kinds.copy(), own.copy()
         kinds[use] = rows[g[use]]
         own[use] = True
@@ -591,9 +606,18 @@ def _numeric_kinds(x: np.ndarray, rows: np.ndarray, own: np.ndarray, rng, *, who
     w = rows if whole is None else whole
     whole = w[:, 1] / np.maximum(w[:, 1] + w[:, 2], 1e-9)
     frac = (x != 0) & (np.round(x) != x)
-    # among non-zero synthetic values, the whole ones already there count towards the share
+    # among non-zero synthetic values, the whole ones already there count towards the
+    # share: events with one target share (a token's row, or the pooled row) are rounded
+    # with the probability that lifts their whole share from what they have to it (each
+    # fraction rounded with the target's probability, a model whose values are whole a
+    # quarter of the time by themselves came out 28% over)
     r = np.round(x)
-    out = np.where(frac & (r != 0) & (rng.random(len(x)) < whole), r, x)
+    valued = (x != 0) & np.isfinite(x)
+    group = np.unique(whole, return_inverse=True)[1].reshape(-1)
+    n = np.bincount(group, weights=valued.astype(float))
+    had = np.bincount(group, weights=(valued & ~frac).astype(float)) / np.maximum(n, 1.0)
+    p = np.clip((whole - had[group]) / np.maximum(1.0 - had[group], 1e-9), 0.0, 1.0)
+    out = np.where(frac & (r != 0) & (rng.random(len(x)) < p), r, x)
     return np.where(zero, 0.0, out)
 
 
@@ -617,12 +641,25 @@ def _table(tok: np.ndarray, value: np.ndarray, w: np.ndarray, T: int, K: int) ->
     return np.bincount(tok * K + value, weights=w, minlength=T * K).reshape(T, K)
 
 
+def gauss_scale(tables: float, rho: float | None) -> float | None:
+    """The noise scale b (deviation sqrt(2) b) at which `tables` tables, each of L2
+    sensitivity at most 1, spend `rho` together (each 1 / (2 (sqrt(2) b)^2) = 1 / (4 b^2));
+    None without a budget (exact)."""
+    if rho is None:
+        return None
+    if not rho > 0:
+        raise ValueError(f"rho must be > 0, got {rho!r}")
+    return float(np.sqrt(tables / rho) / 2.0)
+
+
 def noisy_counts(counts: np.ndarray, scale: float | None, rng, *, raw: bool = False):
-    """Laplace noise (scale None: exact), zeroed below 2 noise scales (raw: as drawn, so
-    sums over rows stay unbiased)."""
+    """Gaussian noise of deviation sqrt(2) * scale (the deviation a Laplace of that scale
+    has, so bars written in scales keep their meaning; scale None: exact), zeroed below 2
+    noise scales (raw: as drawn, so sums over rows stay unbiased). A table of L2
+    sensitivity 1 drawn so costs rho = 1 / (4 scale^2) (`gauss_scale`)."""
     if scale is None:
         return counts.astype(float)
-    noisy = counts + rng.laplace(0.0, scale, size=counts.shape)
+    noisy = counts + rng.normal(0.0, np.sqrt(2.0) * scale, size=counts.shape)
     return noisy if raw else np.where(noisy > 2 * scale, noisy, 0.0)
 
 

@@ -41,8 +41,11 @@ class CommonConfig:
     seed: seeds initialisation, batches, noise and every other random draw of `fit`.
     profile: learn the journey profile (generators/profile.py: length and span shape,
         calendar, per-journey constants) and impose it on samples.
-    profile_share: under DP, the share of the training epsilon spent on the profile
-        (Laplace); the rest goes to DP-SGD. Both are recorded in the ledger and card.
+    profile_share: under DP, the share of the training epsilon the profile is planned
+        at: DP-SGD's noise is calibrated to the rest, and the profile's Gaussian tables
+        get what the training's epsilon leaves of the total when both are composed in one
+        RDP accountant (more than this share buys alone). Both are recorded in the ledger
+        and card.
         25%: on Complete Journey at epsilon 8 (BENCHMARKS.md) 10% left the calendar's
         tables to noise (the hours of day gave journeys away), while DP-SGD at 6 instead
         of 7.2 trains about as well.

@@ -46,10 +46,11 @@ from journeylab.generators.io import (
 )
 from journeylab.generators.profile import JourneyProfile
 from journeylab.journeys.encoding import EncodedJourneys, JourneyEncoder
-from journeylab.journeys.errors import ConfigError
+from journeylab.journeys.errors import ConfigError, PrivacyBudgetError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.streamed import StreamedLog
+from journeylab.privacy.accountant import gaussian_room, joint_epsilon
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.dpsgd import DPPlan, plan_dpsgd
 
@@ -135,11 +136,12 @@ class NeuralGenerator(SequenceGenerator):
                 f"{log.schema.max_length}) or truncate the log explicitly"
             )
         n = log.n_customers
-        plan, profile_eps = None, None
-        if privacy is not None and self.config.profile:
-            profile_eps = privacy.epsilon * self.config.profile_share
-            privacy = replace(privacy, epsilon=privacy.epsilon - profile_eps)
+        plan, rho, total = None, None, None
         if privacy is not None:
+            total = privacy.epsilon
+            if self.config.profile:  # DP-SGD's noise is set for its share alone
+                share = 1 - self.config.profile_share
+                privacy = replace(privacy, epsilon=privacy.epsilon * share)
             plan = plan_dpsgd(
                 privacy,
                 n_customers=n,
@@ -147,6 +149,8 @@ class NeuralGenerator(SequenceGenerator):
                 epochs=self.config.epochs,
                 max_steps=self.config.max_steps,
             )
+            if self.config.profile:  # the profile gets what the planned steps leave
+                rho = profile_rho(plan, total)
         data = JourneyData.from_log(log, encoder, codec)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(self.config.seed)
@@ -176,16 +180,17 @@ class NeuralGenerator(SequenceGenerator):
         if self.config.profile and not distributed.is_worker(devices, num_nodes):
             profile = JourneyProfile.fit(
                 log,
-                epsilon=profile_eps,
+                rho=rho,
                 seed=self.config.seed,
-                parts=self._profile_parts(private=profile_eps is not None),
+                parts=self._profile_parts(private=rho is not None),
             )
-            if record is not None:
+            if record is not None:  # what the profile adds to the steps actually taken
+                profile.epsilon = profile_epsilon(record, rho)
                 record["profile"] = profile.record()
         self.schema, self.encoder, self.codec = log.schema, encoder, codec
         self.net, self.history, self._privacy = net.cpu().eval(), result.history, record
         self.profile = profile
-        private = profile_eps is not None
+        private = rho is not None
         if profile is not None and self.calibrated and self.config.calibrates(private=private):
             want, free, per_customer = targets(profile, log.schema)
             profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
@@ -267,7 +272,7 @@ class NeuralGenerator(SequenceGenerator):
             log = self.profile.select(log, n, rng, forced=k - n)
         # under DP no model learns first-event times well (on the omnichannel simulator at
         # epsilon 8 the VAE's journeys started on day 89 on average, real ones on day 32)
-        realign = self.realign_starts or self.profile.epsilon is not None
+        realign = self.realign_starts or self.profile.private
         df = self.profile.apply(log, rng, realign_starts=realign)
         ids = dict(zip(log.customers, synthetic_ids(log.n_customers), strict=True))
         df[log.key] = df[log.key].map(ids)
@@ -360,3 +365,35 @@ class NeuralGenerator(SequenceGenerator):
             context_tokens=ctx_tok,
             context_numerics=ctx_num,
         )
+
+
+def profile_rho(plan: DPPlan, total: float) -> float:
+    """The zCDP rho the profile's Gaussian tables may spend beside `plan`'s DP-SGD steps,
+    the two composed in one RDP accountant at the plan's delta, for a joint epsilon of at
+    most `total` (privacy/accountant.py)."""
+    rho = gaussian_room(
+        sample_rate=plan.sample_rate,
+        noise_multiplier=plan.noise_multiplier,
+        steps=plan.steps,
+        delta=plan.delta,
+        target_epsilon=total,
+    )
+    if not rho > 0:
+        raise PrivacyBudgetError(
+            f"the DP-SGD plan spends all of epsilon={total:g} and leaves nothing for the "
+            "journey profile; raise profile_share or epsilon, or fit with profile=False"
+        )
+    return rho
+
+
+def profile_epsilon(record: dict[str, Any], rho: float) -> float:
+    """What a profile of `rho` adds to the epsilon of the DP-SGD steps in `record` (the
+    joint epsilon of both, by the RDP accountant, less the steps' own)."""
+    joint = joint_epsilon(
+        sample_rate=record["sample_rate"],
+        noise_multiplier=record["noise_multiplier"],
+        steps=record["steps"],
+        delta=record["delta"],
+        rho=rho,
+    )
+    return max(joint - float(record["epsilon"]), 0.0)

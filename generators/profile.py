@@ -1,6 +1,7 @@
 """The journey profile: what a reviewer checks first, learnt once per fit and imposed on samples.
 
-    profile = JourneyProfile.fit(log, epsilon=0.8, seed=0)   # epsilon None: exact, no DP
+    profile = JourneyProfile.fit(log, epsilon=0.8, seed=0)   # on its own; None: exact, no DP
+    profile = JourneyProfile.fit(log, rho=0.4, seed=0)       # beside DP-SGD (zCDP rho)
     chosen = profile.select(candidates, n, rng)                # shape-matched journeys
     log = profile.apply(chosen, rng)                           # calendar and constants
 
@@ -34,10 +35,16 @@ Three parts, each a small histogram of the training log:
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
 
-Under DP each part is released by the Laplace mechanism on counts whose per-customer
+Under DP each part is released by the Gaussian mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to
-each calendar table; changes each constancy count by at most 1), and the epsilons add up to
-`epsilon` (basic composition); `record()` says what was spent on what.
+each calendar table; changes each constancy count by at most 1): every table has L1, so
+also L2, sensitivity at most 1. A table drawn at noise deviation s costs rho = 1 / (2 s^2)
+in zero-concentrated DP, the tables' rhos add up to the profile's `rho`, and a fit composes
+that with its DP-SGD steps in one RDP accountant (privacy/accountant.py, `joint_epsilon`):
+for the same total epsilon the tables get 2 to 3 times less noise than Laplace tables
+whose epsilons add up beside the training's (BENCHMARKS.md). Thresholds are written in
+noise scales b, the deviation being sqrt(2) b (as a Laplace of scale b has). `record()`
+says what was spent on what.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
-from journeylab.generators.calendar import Calendar, n_tables, noisy_counts
+from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, noisy_counts
 from journeylab.generators.profile_counts import (
     ENDS_EDGES,
     ENDS_GROUPS,
@@ -67,9 +74,12 @@ from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm, fine_tables
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
+from journeylab.generators.values import tables as values_tables
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import breaks_order
 from journeylab.journeys.streamed import StreamedLog
+from journeylab.privacy.accountant import gaussian_multiplier, gaussian_rho
+from journeylab.privacy.budget import resolve_delta
 
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
@@ -101,7 +111,8 @@ class JourneyProfile:
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
     repeat_bias: list[float] | None = None  # generators.calibrate: [T] on a token had before
-    epsilon: float | None = None  # None: exact (no DP)
+    epsilon: float | None = None  # None: exact (no DP); else what it adds to the fit's epsilon
+    rho: float | None = None  # the Gaussian tables' zCDP rho (None: exact)
     detail: dict[str, Any] | None = None
 
     # --- fit -------------------------------------------------------------------------
@@ -110,49 +121,58 @@ class JourneyProfile:
         cls,
         log: EventLog | StreamedLog,
         *,
-        epsilon: float | None,
+        epsilon: float | None = None,
+        delta: float | None = None,
+        rho: float | None = None,
         seed: int,
         parts: tuple[str, ...] = (),
     ) -> JourneyProfile:
         """The profile of `log`, one file or partitioned (streamed: never held whole): the
         counts come from streamed passes (generators/profile_counts.py) and get their noise
-        in one fixed order, so both give the same profile."""
+        in one fixed order, so both give the same profile.
+
+        Under DP the tables' Gaussian noise spends `rho` (zero-concentrated DP, composed
+        by the caller with its training: `NeuralGenerator._fit`), or, released on its own,
+        (`epsilon`, `delta`: default below 1/N) by the RDP conversion. Neither: exact."""
         rng = np.random.default_rng(seed)
+        if rho is None and epsilon is not None:
+            d = resolve_delta(delta, log.n_customers)
+            rho = gaussian_rho(epsilon=epsilon, delta=d)
         shares = profile_shares(parts)
-        eps = {k: None if epsilon is None else epsilon * s for k, s in shares.items()}
-        rhythm_scale = None if eps.get("rhythm") is None else RHYTHM_TABLES / eps["rhythm"]
+        eps = {k: None if rho is None else rho * s for k, s in shares.items()}  # rho per part
+        rhythm_scale = gauss_scale(RHYTHM_TABLES, eps.get("rhythm"))
         counts = ProfileCounts.gather(
             log,
             parts=parts,
-            private=epsilon is not None,
+            private=rho is not None,
             fine_rhythm=fine_tables(log.n_customers, rhythm_scale),
         )
-        shape_scale = None if eps["shape"] is None else 1 / eps["shape"]
+        shape_scale = gauss_scale(1, eps["shape"])
         sh = noisy_counts(counts.shape, shape_scale, rng, raw=True)
         if shape_scale is not None:  # cells cut at 2 noise scales, the tail at its end
             sh = _tail_cut(np.where(sh > 2 * shape_scale, sh, 0.0), sh, shape_scale)
         starts = None
         if counts.starts is not None:  # each customer is in one bin: sensitivity 1
-            scale = None if eps["start"] is None else 1 / eps["start"]
+            scale = gauss_scale(1, eps["start"])
             starts = noisy_counts(counts.starts, scale, rng, raw=scale is not None)
             starts = (starts if scale is None else _thin_runs(starts, scale)).tolist()
         ends = None
         if counts.ends is not None:  # each customer is in one bin or none: sensitivity 1
-            scale = None if eps["ends"] is None else 1 / eps["ends"]
+            scale = gauss_scale(1, eps["ends"])
             ends = noisy_counts(counts.ends, scale, rng, raw=scale is not None)
             if scale is not None:  # each length group's row on its own
                 ends = np.concatenate([_thin_runs(r, scale) for r in _ends_rows(ends)])
             ends = ends.tolist()
-        cal_scale = None if eps["calendar"] is None else n_tables(log) / eps["calendar"]
+        cal_scale = gauss_scale(n_tables(log), eps["calendar"])
         calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
         cols = [c.name for c in log.schema.events]
-        consts = _constants_from(counts.constants, cols, eps["constants"], rng)
+        consts = _constants_from(counts.constants, cols, gauss_scale(1, eps["constants"]), rng)
         rhy = vals = None
         if "rhythm" in parts:  # three tables, each moved by at most 1 by one customer
             rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
-            scale = None if eps["values"] is None else n_cols / eps["values"]
+            scale = gauss_scale(n_cols * values_tables(), eps["values"])
             vals = Values.fit(log, scale=scale, rng=rng).to_dict()  # a pass per column
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
@@ -163,7 +183,7 @@ class JourneyProfile:
             again = sums.pop("again", None)
             tables = sum(not k.startswith(("whole:", "frac:")) for k in sums) + 1
             tables += again is not None
-            scale = None if eps["mix"] is None else tables / eps["mix"]
+            scale = gauss_scale(tables, eps["mix"])
             mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
             mix["scale"] = [float(scale or 0.0)]
             # transitions among the tokens the noisy token table shows (a choice made from
@@ -192,8 +212,15 @@ class JourneyProfile:
             values=vals,
             mix=mix,
             epsilon=epsilon,
-            detail={"epsilon_parts": eps, "calendar_cap": CALENDAR_CAP if epsilon else None},
+            rho=rho,
+            detail={"rho_parts": eps, "calendar_cap": CALENDAR_CAP if rho else None},
         )
+
+    @property
+    def private(self) -> bool:
+        """Whether the profile was released under DP (a model saved before the Gaussian
+        tables has an epsilon and no rho)."""
+        return self.rho is not None or self.epsilon is not None
 
     def zero_types(self, log: EventLog) -> dict[str, list[str]] | None:
         """Per numeric column the event types (known to the mix) whose values are mostly
@@ -271,8 +298,12 @@ class JourneyProfile:
         h = getattr(self, part)
         if h is None or sum(h) <= 0:
             return False
-        key = {"starts": "start"}.get(part, part)  # its share of epsilon
-        eps = ((self.detail or {}).get("epsilon_parts") or {}).get(key)
+        key = {"starts": "start"}.get(part, part)  # its share of the budget
+        detail = self.detail or {}
+        rho = (detail.get("rho_parts") or {}).get(key)
+        if rho is not None:
+            return sum(h) >= 10.0 * gauss_scale(1, rho)
+        eps = (detail.get("epsilon_parts") or {}).get(key)  # a profile saved with Laplace
         return eps is None or sum(h) >= 10.0 / eps
 
     def _refill_zeros(self, df: pd.DataFrame, log: EventLog, rng) -> pd.DataFrame:
@@ -312,13 +343,20 @@ class JourneyProfile:
         return df
 
     def record(self) -> dict[str, Any]:
-        """What the profile release spent (JSON): epsilon per part, Laplace, delta 0."""
-        parts = (self.detail or {}).get("epsilon_parts", {})
+        """What the profile release spent (JSON): Gaussian tables of zCDP `rho` in all
+        (per part), as one full-batch Gaussian step of `noise_multiplier` for an RDP
+        accountant; `epsilon`: what it adds to the fit's epsilon (composed with the
+        training by the caller), or its own epsilon at `delta` when released alone."""
+        parts = (self.detail or {}).get("rho_parts", {})
+        rho = float(self.rho or 0.0)
         return {
-            "mechanism": "laplace",
+            "mechanism": "gaussian",
+            "composition": "rdp",
+            "rho": rho,
+            "noise_multiplier": gaussian_multiplier(rho) if rho > 0 else None,
             "epsilon": float(self.epsilon or 0.0),
             "delta": 0.0,
-            "parts": {k: {"epsilon": v, "mechanism": "laplace"} for k, v in parts.items()},
+            "parts": {k: {"rho": v, "mechanism": "gaussian"} for k, v in parts.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -807,26 +845,24 @@ def _cell_distance(a: int, b: int) -> int:
     return 2 * SPAN_BINS * abs(la - lb) + abs(sa - sb)
 
 
-def _constants(log: EventLog, epsilon: float | None, rng) -> list[str]:
+def _constants(log: EventLog, scale: float | None, rng) -> list[str]:
     cols = [c.name for c in log.schema.events]
-    return _constants_from(constant_counts(log, weighted=epsilon is not None), cols, epsilon, rng)
+    return _constants_from(constant_counts(log, weighted=scale is not None), cols, scale, rng)
 
 
-def _constants_from(counts: np.ndarray, cols: list[str], epsilon: float | None, rng) -> list[str]:
+def _constants_from(counts: np.ndarray, cols: list[str], scale: float | None, rng) -> list[str]:
     """Event columns constant within journeys: the (noisy) number of journeys in which
     they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
     CONSTANT_SHARE of the (noisy) number of multi-event journeys plus two noise scales (but
-    never above MAX_VARYING of them), and there are at least 20 of those. Under DP the
-    counts are weighted so that one customer adds at most 1 to all of them together
-    (`constant_counts(weighted=True)`). (Without the allowance for the noise, a home
-    store that never varies was called constant on a coin flip: on 1,000 customers at
+    never above MAX_VARYING of them), and there are at least 20 of those. Under DP (a noise
+    `scale`) the counts are weighted so that one customer adds at most 1 to all of them
+    together (`constant_counts(weighted=True)`). (Without the allowance for the noise, a
+    home store that never varies was called constant on a coin flip: on 1,000 customers at
     epsilon 8 the scale was about 20 and the bar 2.5.)"""
     if not cols:
         return []
-    counts = np.asarray(counts, float)  # [C + 1]
-    scale = 0.0 if epsilon is None else 1.0 / epsilon
-    if epsilon is not None:
-        counts = counts + rng.laplace(0.0, scale, size=counts.shape)
+    counts = noisy_counts(np.asarray(counts, float), scale, rng, raw=True)  # [C + 1]
+    scale = scale or 0.0
     multi = counts[-1]
     if multi < 20:
         return []

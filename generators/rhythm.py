@@ -1,6 +1,6 @@
 """The rhythm of a journey: how its events spread over days, learnt as three small histograms.
 
-    rhythm = Rhythm.fit(log, scale=3 / epsilon, rng=rng)    # scale None: exact, no DP
+    rhythm = Rhythm.fit(log, scale=gauss_scale(3, rho), rng=rng)  # scale None: exact, no DP
     df = rhythm.apply(df, log, rng)                           # new gaps, same days span
 
 A reviewer tells journeys apart by their gaps: how many events fall on the same day
@@ -12,8 +12,8 @@ BENCHMARKS), while three histograms cost little budget:
 - spread: multi-day gaps relative to the mean multi-day gap of their journey, on a
   log scale (each customer adds weight 1 in all, split over its gaps);
 - sameday: seconds between same-day events (each customer adds weight 1 in all).
-Under DP each table gets Laplace noise of `scale` (one customer moves each by at most
-1, so `scale` = 3 / epsilon spends epsilon: basic composition).
+Under DP each table gets Gaussian noise of `scale` (calendar.noisy_counts; one customer
+moves each by at most 1, so `scale` = calendar.gauss_scale(3, rho) spends rho).
 
 `apply` keeps each journey's length, event order, first day and span in days (those
 come from the model and the profile's shape), and replaces its gaps: a share of
@@ -71,7 +71,7 @@ class Rhythm:
     burst: list[list[float]]  # [length classes, BURST_BINS or BURST_BINS_COARSE]
     spread: list[float]  # [len(SPREAD_EDGES) - 1]
     sameday: list[float]  # [len(SAMEDAY_EDGES) - 1], or the coarse edges
-    scale: float = 0.0  # Laplace scale of each table (0: exact)
+    scale: float = 0.0  # noise scale of each table (calendar.noisy_counts; 0: exact)
 
     @classmethod
     def fit(cls, log: EventLog | StreamedLog, *, length_class, n_classes: int, scale, rng):
@@ -81,7 +81,7 @@ class Rhythm:
 
     @classmethod
     def release(cls, tables: dict[str, np.ndarray], *, scale: float | None, rng) -> Rhythm:
-        """The tables of `counts`, each with Laplace noise of `scale` (None: exact)."""
+        """The tables of `counts`, each with Gaussian noise of `scale` (None: exact)."""
         return cls(
             burst=noisy_counts(tables["burst"], scale, rng).tolist(),
             spread=noisy_counts(tables["spread"], scale, rng).tolist(),

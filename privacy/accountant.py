@@ -120,3 +120,91 @@ def cross_check(
     except Exception as e:  # noqa: BLE001 - any numerical failure of PRV is recorded (opacus #601)
         out["prv_status"] = f"prv_failed: {type(e).__name__}: {e}"[:300]
     return out
+
+
+# --- DP-SGD composed with Gaussian releases (the journey profile) --------------------
+# A Gaussian release of L2 sensitivity 1 at noise deviation s has Renyi DP alpha / (2 s^2)
+# at every order alpha: several such releases add up to rho * alpha (zero-concentrated
+# DP, rho = sum of 1 / (2 s^2)). In Opacus' RDP accountant that is one step of a
+# Gaussian mechanism at sampling rate 1 and noise multiplier 1 / sqrt(2 rho), so one
+# accountant composes it with the DP-SGD steps, and a reviewer can recompute the total
+# from these numbers with Opacus alone.
+
+
+def gaussian_multiplier(rho: float) -> float:
+    """The noise multiplier of one full-batch Gaussian step whose RDP is rho * alpha."""
+    if not rho > 0:
+        raise ConfigError(f"rho must be > 0, got {rho!r}")
+    return 1.0 / math.sqrt(2.0 * rho)
+
+
+def _rdp_parts(sample_rate: float, noise_multiplier: float, steps: int):
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis import rdp
+
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    if steps == 0:
+        return rdp, orders, [0.0] * len(orders)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = rdp.compute_rdp(
+            q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=orders
+        )
+    return rdp, orders, base
+
+
+def joint_epsilon(
+    *, sample_rate: float, noise_multiplier: float, steps: int, delta: float, rho: float
+) -> float:
+    """Epsilon (RDP accountant) of `steps` DP-SGD steps and Gaussian releases of total
+    rho, composed: the same as Opacus' RDPAccountant with the history
+    [(noise_multiplier, sample_rate, steps), (gaussian_multiplier(rho), 1.0, 1)]."""
+    _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant="rdp")
+    if rho < 0:
+        raise ConfigError(f"rho must be >= 0, got {rho!r}")
+    rdp, orders, base = _rdp_parts(sample_rate, noise_multiplier, steps)
+    total = [b + rho * a for b, a in zip(base, orders, strict=True)]
+    if not any(total):
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(rdp.get_privacy_spent(orders=orders, rdp=total, delta=delta)[0])
+
+
+def gaussian_room(
+    *,
+    sample_rate: float,
+    noise_multiplier: float,
+    steps: int,
+    delta: float,
+    target_epsilon: float,
+) -> float:
+    """The largest rho (to 0.1%) that Gaussian releases may spend beside these DP-SGD steps
+    with the joint epsilon still at most `target_epsilon` (0 when the steps alone reach
+    it)."""
+    _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant="rdp")
+    rdp, orders, base = _rdp_parts(sample_rate, noise_multiplier, steps)
+
+    def eps(rho: float) -> float:
+        total = [b + rho * a for b, a in zip(base, orders, strict=True)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(rdp.get_privacy_spent(orders=orders, rdp=total, delta=delta)[0])
+
+    lo, hi = 0.0, float(target_epsilon)  # epsilon >= rho: rho = target overshoots
+    if eps(1e-12) > target_epsilon:
+        return 0.0
+    while hi - lo > 1e-3 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if eps(mid) <= target_epsilon else (lo, mid)
+    return lo
+
+
+def gaussian_rho(*, epsilon: float, delta: float) -> float:
+    """The rho of Gaussian releases that alone reach (epsilon, delta) by the RDP
+    conversion (a profile released on its own, without training)."""
+    if not epsilon > 0:
+        raise ConfigError(f"epsilon must be > 0, got {epsilon!r}")
+    return gaussian_room(
+        sample_rate=1.0, noise_multiplier=1.0, steps=0, delta=delta, target_epsilon=epsilon
+    )

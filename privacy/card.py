@@ -8,7 +8,9 @@
 The card holds every number needed to recompute epsilon (a JSON block in both
 formats, `card_numbers(markdown)` reads it back) and `recompute_epsilon` does
 it with Opacus' accountant from (noise multiplier, sampling rate, steps) and
-delta, plus the preprocessing epsilons, under basic composition.
+delta, with the journey profile's Gaussian tables as one more full-batch Gaussian
+step of its noise multiplier in the same RDP accountant, plus the preprocessing
+epsilons, under basic composition.
 """
 
 from __future__ import annotations
@@ -89,7 +91,11 @@ def card_numbers_from(rec: dict[str, Any]) -> dict[str, Any]:
         training["accountant"] = training["accountant"] or "rdp"
     return {
         "unit": "customer",
-        "composition": "basic (epsilons and deltas add up)",
+        "composition": (
+            "training and journey profile: one RDP accountant (the profile's Gaussian "
+            "tables as one full-batch Gaussian step); preprocessing: basic (epsilons "
+            "and deltas add up)"
+        ),
         "dataset_fingerprint": rec.get("dataset_fingerprint"),
         "epsilon_total": rec["epsilon_total"],
         "delta_total": rec["delta_total"],
@@ -98,6 +104,9 @@ def card_numbers_from(rec: dict[str, Any]) -> dict[str, Any]:
             "epsilon": float(rec["profile"].get("epsilon", 0.0)),
             "delta": float(rec["profile"].get("delta", 0.0)),
             "mechanism": rec["profile"].get("mechanism"),
+            "composition": rec["profile"].get("composition", "basic"),
+            "rho": rec["profile"].get("rho"),
+            "noise_multiplier": rec["profile"].get("noise_multiplier"),
             "parts": rec["profile"].get("parts") or {},
         },
         "preprocessing": {
@@ -135,22 +144,37 @@ def training_epsilon(
 
 
 def recompute_epsilon(numbers: dict[str, Any]) -> float:
-    """Total epsilon from a card's numbers: training (accountant) + preprocessing domains."""
+    """Total epsilon from a card's numbers: training and journey profile (one RDP
+    accountant: the profile's Gaussian tables are one full-batch Gaussian step of its
+    noise multiplier; a profile of Laplace tables, from before, adds its epsilon) +
+    preprocessing domains."""
     t = numbers.get("training")
-    eps = (
-        math.inf
-        if t is None
-        else training_epsilon(
-            noise_multiplier=t["noise_multiplier"],
-            sample_rate=t["sample_rate"],
-            steps=t["steps"],
-            delta=t["delta"],
-            accountant=t.get("accountant") or "rdp",
-        )
-    )
+    prof = numbers.get("profile") or {}
     domains = numbers.get("preprocessing", {}).get("domains", {})
-    profile = float((numbers.get("profile") or {}).get("epsilon", 0.0))
-    return eps + math.fsum(d["epsilon"] for d in domains.values()) + profile
+    pre = math.fsum(d["epsilon"] for d in domains.values())
+    if t is None:
+        return math.inf
+    if prof.get("composition") == "rdp" and prof.get("noise_multiplier"):
+        import warnings
+
+        from opacus.accountants import RDPAccountant
+
+        acc = RDPAccountant()
+        acc.history = [
+            (float(t["noise_multiplier"]), float(t["sample_rate"]), int(t["steps"])),
+            (float(prof["noise_multiplier"]), 1.0, 1),
+        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(acc.get_epsilon(delta=float(t["delta"]))) + pre
+    eps = training_epsilon(
+        noise_multiplier=t["noise_multiplier"],
+        sample_rate=t["sample_rate"],
+        steps=t["steps"],
+        delta=t["delta"],
+        accountant=t.get("accountant") or "rdp",
+    )
+    return eps + pre + float(prof.get("epsilon", 0.0))
 
 
 def epsilon_curve(

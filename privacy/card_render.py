@@ -34,7 +34,7 @@ NOT_COVERED = [
 ]
 RECIPE = """from journeylab.privacy.card import card_numbers, recompute_epsilon
 numbers = card_numbers(open("card.md").read())
-print(recompute_epsilon(numbers))  # Opacus accountant + preprocessing, basic composition"""
+print(recompute_epsilon(numbers))  # Opacus' RDP accountant (training, profile) + preprocessing"""
 
 
 def fmt(x: Any) -> str:
@@ -75,7 +75,7 @@ def _guarantee(rec: dict[str, Any]) -> list[list[str]]:
         ],
         [
             "journey profile",
-            "Laplace histograms (lengths and spans, calendar, per-journey constants)"
+            _profile_mechanism(rec["profile"])
             if float(rec["profile"].get("epsilon", 0.0)) > 0
             else "none (not private, or no profile)",
             fmt(float(rec["profile"].get("epsilon", 0.0))),
@@ -87,8 +87,27 @@ def _guarantee(rec: dict[str, Any]) -> list[list[str]]:
             fmt(float(t["epsilon"]) if rec["dp"] else math.inf),
             fmt(t.get("delta") if rec["dp"] else 0.0),
         ],
-        ["**total** (basic composition)", "", fmt(rec["epsilon_total"]), fmt(rec["delta_total"])],
+        [
+            "**total** (training and profile by RDP, preprocessing added)"
+            if rec["profile"].get("composition") == "rdp"
+            else "**total** (basic composition)",
+            "",
+            fmt(rec["epsilon_total"]),
+            fmt(rec["delta_total"]),
+        ],
     ]
+
+
+def _profile_mechanism(prof: dict[str, Any]) -> str:
+    """The profile's row: Gaussian tables composed with the training in one RDP accountant
+    (its epsilon is what it adds to the training's), or Laplace tables from before."""
+    what = "histograms (lengths and spans, calendar, per-journey constants, mix)"
+    if prof.get("composition") == "rdp":
+        return (
+            f"Gaussian {what}, zCDP rho {fmt(float(prof.get('rho') or 0.0))}, composed with "
+            "the training in one RDP accountant: epsilon is what it adds"
+        )
+    return f"Laplace {what}"
 
 
 def _dpsgd(rec: dict[str, Any]) -> list[list[str]]:

@@ -9,8 +9,10 @@
    else written. A crash later keeps the budget spent.
 3. Undeclared domains are estimated under DP and the log is conformed to them.
 4. `fit(log, training_budget)` trains (DP-SGD) and returns its privacy record; a
-   generator that releases a journey profile (generators/profile.py) spends
-   `profile_share` of the training budget on it and returns it under "profile".
+   generator that releases a journey profile (generators/profile.py) plans
+   `profile_share` of the training budget for it (Gaussian tables composed with the
+   DP-SGD steps in one RDP accountant) and returns it under "profile", with what it
+   added to the training's epsilon.
 5. The ledger entry is committed with what was actually spent.
 
 `privacy` wraps any model: `fit` is a callable, no generator is imported here.
@@ -105,7 +107,7 @@ def private_release(
         part_dicts["profile"] = {
             "epsilon": train_eps * profile_share,
             "delta": 0.0,
-            "mechanism": "laplace/profile",
+            "mechanism": "gaussian/profile (rdp-composed with training)",
         }
         part_dicts["training"]["epsilon"] = train_eps * (1 - profile_share)
     with ledger.reservation(

@@ -10,6 +10,7 @@ from conftest import TINY_SCHEMA
 import journeylab.generators as generators
 from journeylab.generators.profile import JourneyProfile, _constants, journey_shape, match_cells
 from journeylab.journeys import EventLog, Schema
+from journeylab.privacy.accountant import gaussian_rho, joint_epsilon
 from journeylab.privacy.budget import PrivacyBudget
 from journeylab.privacy.card import PrivacyCard, recompute_epsilon
 from journeylab.privacy.ledger import Ledger
@@ -109,15 +110,29 @@ def test_sampling_at_max_length_ends_the_journey_there(schema):
     assert syn.lengths().max() == 3
 
 
-def test_dp_profile_and_dp_sgd_add_up_in_the_ledger_and_the_card(schema, tmp_path):
+def test_dp_profile_and_dp_sgd_compose_in_the_ledger_and_the_card(schema, tmp_path):
     log = EventLog.from_frame(planted(160), schema)
     ledger = Ledger(tmp_path / "ledger.jsonl")
     gen = generators.create("vae", SMALL)
     gen.fit(log, privacy=PrivacyBudget(epsilon=2.0), ledger=ledger, run_id="r1")
     rel = gen.release
     sgd, prof = rel["training"]["epsilon"], rel["profile"]["epsilon"]
-    assert prof == pytest.approx(0.5) and sgd <= 1.5
-    assert rel["epsilon"] == pytest.approx(sgd + prof)
+    # DP-SGD's noise is set for 75% of the budget; the profile adds the rest, the two
+    # composed in one RDP accountant
+    assert sgd <= 1.5 and 0.4 < prof < 0.6
+    assert rel["epsilon"] == pytest.approx(sgd + prof) and 1.98 < rel["epsilon"] <= 2.0
+    t = rel["training"]
+    joint = joint_epsilon(
+        sample_rate=t["sample_rate"],
+        noise_multiplier=t["noise_multiplier"],
+        steps=t["steps"],
+        delta=t["delta"],
+        rho=rel["profile"]["rho"],
+    )
+    assert joint == pytest.approx(rel["epsilon"], rel=1e-9)
+    # composed, the tables get more than the same epsilon buys a profile on its own
+    assert rel["profile"]["rho"] > 1.5 * gaussian_rho(epsilon=prof, delta=t["delta"])
+    assert rel["profile"]["mechanism"] == "gaussian"
     (entry,) = ledger.entries()
     assert entry.parts["profile"]["epsilon"] == pytest.approx(0.5)
     assert entry.parts["training"]["epsilon"] == pytest.approx(1.5)
@@ -125,7 +140,7 @@ def test_dp_profile_and_dp_sgd_add_up_in_the_ledger_and_the_card(schema, tmp_pat
     card = PrivacyCard.from_record(rel)
     assert card.consistent
     assert recompute_epsilon(card.numbers) == pytest.approx(rel["epsilon"], rel=1e-6)
-    assert "journey profile" in card.markdown
+    assert "journey profile" in card.markdown and "RDP" in card.markdown
 
 
 def test_journey_shape_cells(schema):
@@ -143,7 +158,7 @@ def test_a_home_store_is_constant_under_dp_almost_whatever_the_noise(schema):
     df = planted(1200)
     df["channel"] = np.random.default_rng(0).choice(["web", "app", "store"], len(df))
     log = EventLog.from_frame(df, schema)
-    found = [_constants(log, 8 * 0.25 * 0.15, np.random.default_rng(s)) for s in range(20)]
+    found = [_constants(log, 1 / (8 * 0.25 * 0.15), np.random.default_rng(s)) for s in range(20)]
     assert sum("amount" in f for f in found) >= 18
     assert not any("channel" in f for f in found)
 

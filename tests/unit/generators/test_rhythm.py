@@ -115,7 +115,7 @@ def test_spread_of_multi_day_gaps_follows_the_data(schema):
     assert abs(cv(out) - cv(real.df)) < abs(cv(model) - cv(real.df))
 
 
-def test_under_dp_each_table_gets_laplace_noise_of_tables_over_epsilon(schema):
+def test_under_dp_each_table_gets_noise_of_its_scale(schema):
     real = EventLog.from_frame(bursty(200, seed=6), schema)
     exact, noisy = fit(real, None), fit(real, TABLES / 0.5)
     assert exact.scale == 0 and noisy.scale == pytest.approx(TABLES / 0.5)
@@ -143,17 +143,17 @@ def test_a_dp_fit_spends_a_rhythm_share_of_the_profile_budget(schema, tmp_path):
     gen.fit(
         log, privacy=PrivacyBudget(epsilon=2.0), ledger=Ledger(tmp_path / "l.jsonl"), run_id="r"
     )
-    parts = gen.profile.detail["epsilon_parts"]
-    assert parts["rhythm"] == pytest.approx(0.5 * 0.2)  # auto: on under DP
-    assert parts["values"] == pytest.approx(0.5 * 0.15)
-    assert sum(parts.values()) == pytest.approx(gen.release["profile"]["epsilon"])
+    parts, rho = gen.profile.detail["rho_parts"], gen.release["profile"]["rho"]
+    assert parts["rhythm"] == pytest.approx(0.2 * rho)  # auto: on under DP
+    assert parts["values"] == pytest.approx(0.15 * rho)
+    assert sum(parts.values()) == pytest.approx(rho)
     syn = gen.sample(50, seed=0)
     assert len(syn.customers) == 50
     off = generators.create("vae", {**small, "rhythm": "off"})
     off.fit(
         log, privacy=PrivacyBudget(epsilon=2.0), ledger=Ledger(tmp_path / "m.jsonl"), run_id="s"
     )
-    assert "rhythm" not in off.profile.detail["epsilon_parts"] and off.profile.rhythm is None
+    assert "rhythm" not in off.profile.detail["rho_parts"] and off.profile.rhythm is None
 
 
 def test_rhythm_mode_is_checked():

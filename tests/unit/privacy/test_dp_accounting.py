@@ -142,3 +142,35 @@ def test_bad_accounting_input_is_refused():
         plan_dpsgd(PrivacyBudget(8.0, delta=0.01), n_customers=100, batch_size=10, epochs=1)
     with pytest.raises(PrivacyBudgetError, match="raise epsilon"):
         noise_multiplier_for(target_epsilon=1e-4, delta=1e-5, sample_rate=1.0, steps=100_000)
+
+
+def test_gaussian_releases_compose_with_dp_sgd_in_one_rdp_accountant():
+    """The profile's Gaussian tables (zCDP rho) are one full-batch Gaussian step for
+    Opacus' RDP accountant; `gaussian_room` leaves the joint epsilon at the target."""
+    from opacus.accountants import RDPAccountant
+
+    q, sigma, steps, delta = 64 / 1071, 2.05, 1505, 1e-5
+    alone = acc.epsilon_from(sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta)
+    rho = acc.gaussian_room(
+        sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta, target_epsilon=8.0
+    )
+    joint = acc.joint_epsilon(
+        sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta, rho=rho
+    )
+    assert 7.98 < joint <= 8.0 and alone < 6.01
+    more = acc.joint_epsilon(
+        sample_rate=q, noise_multiplier=sigma, steps=steps, delta=delta, rho=rho * 1.01
+    )
+    assert more > 8.0
+    a = RDPAccountant()
+    a.history = [(sigma, q, steps), (acc.gaussian_multiplier(rho), 1.0, 1)]
+    assert a.get_epsilon(delta=delta) == pytest.approx(joint, rel=1e-9)
+    # composed, the tables get over twice the rho that the 2 left over buy on their own
+    assert rho > 2 * acc.gaussian_rho(epsilon=8.0 - alone, delta=delta)
+    # a plan that spends it all leaves nothing
+    assert (
+        acc.gaussian_room(
+            sample_rate=q, noise_multiplier=0.3, steps=steps, delta=delta, target_epsilon=8.0
+        )
+        == 0.0
+    )
