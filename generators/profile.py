@@ -83,6 +83,8 @@ from journeylab.privacy.budget import resolve_delta
 
 CONSTANT_SHARE = 0.005  # a column is constant if fewer journeys than this share vary
 MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
+CONSTANT_NOISE = 3.0  # the allowance, in noise deviations (at 2 scales, 1.4 deviations, a
+# retail log's home store, never varying, was not called constant in 1 release of 3)
 SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants": 0.1}
 # optional; the rest scale down. The mix's five tables (token shares, presence, repeats,
 # zeros, transitions) take 0.05 each (four took 0.2 before repeats were released)
@@ -853,8 +855,8 @@ def _constants(log: EventLog, scale: float | None, rng) -> list[str]:
 def _constants_from(counts: np.ndarray, cols: list[str], scale: float | None, rng) -> list[str]:
     """Event columns constant within journeys: the (noisy) number of journeys in which
     they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
-    CONSTANT_SHARE of the (noisy) number of multi-event journeys plus two noise scales (but
-    never above MAX_VARYING of them), and there are at least 20 of those. Under DP (a noise
+    CONSTANT_SHARE of the (noisy) number of multi-event journeys plus CONSTANT_NOISE noise
+    deviations (but never above MAX_VARYING of them), and there are at least 20 of those. Under DP (a noise
     `scale`) the counts are weighted so that one customer adds at most 1 to all of them
     together (`constant_counts(weighted=True)`). (Without the allowance for the noise, a
     home store that never varies was called constant on a coin flip: on 1,000 customers at
@@ -866,5 +868,5 @@ def _constants_from(counts: np.ndarray, cols: list[str], scale: float | None, rn
     multi = counts[-1]
     if multi < 20:
         return []
-    bar = min(CONSTANT_SHARE * multi + 2 * scale, MAX_VARYING * multi)
+    bar = min(CONSTANT_SHARE * multi + CONSTANT_NOISE * np.sqrt(2.0) * scale, MAX_VARYING * multi)
     return [c for c, v in zip(cols, counts[:-1], strict=True) if v < bar]
