@@ -48,6 +48,7 @@ from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.schema import Schema
 
 ROUNDS = 8  # at most; fewer once every share is within TOLERANCE
+UNSHOWN = 4.0  # bias a token the release does not show, of a type it shows, starts at
 TOLERANCE = 0.05  # |log(target / pilot share)|, for shares of at least 1%
 CLIP = 8.0  # largest bias either way (a factor of e^8 on a class's odds)
 FLOOR = 1e-4  # shares below this count as this (a class noise zeroed is pushed down, not to -inf)
@@ -212,6 +213,26 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     kept = kept + again / np.maximum(again.sum(0, keepdims=True), 1e-12) * lost
     total = kept.sum(1)
     return kept / np.maximum(total, 1e-12)[:, None], rows
+
+
+def unshown(profile) -> np.ndarray | None:
+    """[T] the calendar tokens the mix does not know (`mix_known` by presence) whose event
+    type it knows on another channel: a type the data has, on a channel it is not shown
+    on (a process's workflow step as an application event). `grid_of`'s callers start
+    their columns UNSHOWN lower in every row: the transition calibration moves only rows
+    it can measure, and at epsilon 8 on the process simulator the DP VAE put 7.6% of its
+    events on such tokens (none real), each too thin to stand out of the release's noise
+    for the calendar's remap (`_remap_invalid`), and the rows after them, never
+    calibrated, went anywhere. None without a usable mix."""
+    if not mix_usable(profile.mix):
+        return None
+    tokens = Calendar.from_dict(profile.calendar).tokens
+    _, known = mix_known(profile.mix, "token")
+    if len(known) != len(tokens):
+        return None
+    types = np.array([t.split("|", 1)[-1] for t in tokens])
+    shown = {str(x) for x in types[known]}
+    return ~known & np.isin(types, list(shown))
 
 
 def token_marginal(profile) -> np.ndarray | None:

@@ -25,6 +25,7 @@ from journeylab.generators import distributed
 from journeylab.generators.base import SequenceGenerator
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.calibrate import (
+    UNSHOWN,
     calibrate,
     calibrate_steps,
     grid_of,
@@ -32,6 +33,7 @@ from journeylab.generators.calibrate import (
     targets,
     token_marginal,
     transition_targets,
+    unshown,
 )
 from journeylab.generators.config import CommonConfig
 from journeylab.generators.data import Binning, JourneyData, Task, run_training
@@ -198,6 +200,9 @@ class NeuralGenerator(SequenceGenerator):
             if trans is not None:
                 tokens = Calendar.from_dict(profile.calendar).tokens
                 init = grid_of(profile.logit_bias, tokens, log.schema)
+                lower = unshown(profile)
+                if lower is not None:
+                    init[:, lower] -= UNSHOWN
                 profile.trans_bias, profile.repeat_bias = calibrate_steps(
                     self._pilot_steps,
                     *trans,

@@ -220,6 +220,7 @@ class VAENet(nn.Module):
         bias: dict[int, torch.Tensor] | None = None,
         trans: tuple[int, torch.Tensor] | None = None,
         repeat: torch.Tensor | None = None,
+        terminal: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -231,7 +232,9 @@ class VAENet(nn.Module):
         are drawn jointly with the bias G[row] on their pairs, row 0 at a journey's first
         event, else 1 + the previous event's pair (a * Vb + b): the transition
         calibration (generators/calibrate.py). repeat [Va, Vb] (with trans): a bias on a
-        pair the journey has had already (the repeat calibration)."""
+        pair the journey has had already (the repeat calibration). terminal [Va, Vb] bool
+        (with trans): pairs after which a journey not told its length ends (a process's
+        outcome: the profile's `terminal`)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -243,6 +246,8 @@ class VAENet(nn.Module):
         st = self.init_state(cond, start)
         if trans is not None and repeat is not None:
             st["seen"] = torch.zeros(n, repeat.numel())  # the pairs each journey has had
+        if trans is not None and terminal is not None:
+            st["over"] = torch.zeros(n, dtype=torch.bool)  # its last event was terminal
         for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
@@ -259,8 +264,9 @@ class VAENet(nn.Module):
             end_p, k = self.heads.sample(
                 self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
             )
-            if "seen" in st:
+            if "seen" in st or "over" in st:
                 pair = k[:, trans[0]] * trans[1].shape[2] + k[:, trans[0] + 1]
+            if "seen" in st:
                 st["seen"][torch.arange(m), pair] = 1.0
             g = Binning.from_bin(k[:, 0], c.gap_bins, gen) if t else torch.zeros(m)
             nums = Binning.from_bin(k[:, 1 + C : 1 + C + M], c.numeric_bins, gen)
@@ -268,12 +274,16 @@ class VAENet(nn.Module):
             keep = rows >= 0  # -1: a finished journey still in the working batch
             if t > 0:  # a journey has >= 1 event; it ends by its end flag, time or length
                 ends = torch.rand(m, generator=gen) < end_p
+                if "over" in st:
+                    ends |= st["over"]
                 inside = st["abs_t"] < 1.0
                 if force is not None:  # a told length is kept; its gaps are fitted later
                     f = force[rows.clamp(min=0)]
                     ends = torch.where(f > 0, f <= t, ends)
                     inside |= f > 0
                 keep &= ~ends & inside
+            if "over" in st:
+                st["over"] = terminal.reshape(-1)[pair]
             r = rows[keep]
             out_tok[r, t], out_w[r, t] = st["tok"][keep], st["w"][keep]
             out_g[r, t] = st["g"][keep]
@@ -445,6 +455,7 @@ class VAEGenerator(NeuralGenerator):
             bias=self._head_bias(),
             trans=self._trans_grid(),
             repeat=self._repeat_grid(),
+            terminal=self._terminal_grid(),
         )
 
     def _head_bias(self) -> dict[int, torch.Tensor] | None:
@@ -472,6 +483,17 @@ class VAEGenerator(NeuralGenerator):
             return None
         rows = torch.cat([torch.zeros(1, dtype=torch.long), 1 + perm])
         return fa, B[rows][:, perm].reshape(len(rows), *shape)
+
+    def _terminal_grid(self) -> torch.Tensor | None:
+        """The profile's terminal tokens (as the calendar's tokens) as `generate`'s [Va, Vb]
+        over the channel and event type heads; None without any."""
+        given = None if self.profile is None else self.profile.terminal()
+        fields = token_fields(self.encoder) if given is not None and given.any() else None
+        if fields is None:
+            return None
+        _, perm, shape = fields
+        T = torch.as_tensor(given, dtype=torch.bool)
+        return T[perm].reshape(shape) if T.shape == (len(perm),) else None
 
     def _repeat_grid(self) -> torch.Tensor | None:
         """The profile's repeat bias (per token, as the calendar's tokens) as `generate`'s

@@ -19,6 +19,7 @@ from journeylab.generators.calibrate import (
     shares,
     targets,
     transition_targets,
+    unshown,
 )
 from journeylab.generators.profile import (
     MIX_MIN_SIGNAL,
@@ -573,3 +574,16 @@ def test_a_dp_vae_keeps_each_step_once_where_the_data_does(tmp_path):
     back = generators.load(gen.save(tmp_path / "m"))
     assert back.profile.repeat_bias == gen.profile.repeat_bias
     assert back.sample(5, seed=1).df.equals(gen.sample(5, seed=1).df)
+
+
+def test_tokens_of_a_shown_type_on_channels_it_is_not_shown_on_start_low():
+    """Web-only journeys (view, cart, purchase): every other channel of those types is a
+    token the release does not show, of a type it shows; the web tokens are shown."""
+    log = EventLog.from_frame(ordered_frame(1500), SCHEMA)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("mix",))
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    low = unshown(prof)
+    assert {t for t, x in zip(tokens, low, strict=True) if x} == {
+        f"{c}|{e}" for c in ("app", "email", "store") for e in ("view", "cart", "purchase")
+    }
+    assert unshown(JourneyProfile.fit(log, epsilon=None, seed=0)) is None  # no mix: no DP

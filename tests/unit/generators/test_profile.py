@@ -8,6 +8,7 @@ import pytest
 from conftest import TINY_SCHEMA
 
 import journeylab.generators as generators
+from journeylab.generators.calendar import Calendar
 from journeylab.generators.profile import JourneyProfile, _constants, journey_shape, match_cells
 from journeylab.journeys import EventLog, Schema
 from journeylab.privacy.accountant import gaussian_rho, joint_epsilon
@@ -379,3 +380,44 @@ def test_realigned_late_arrivals_that_stay_to_the_end_keep_arriving_late(schema)
     weighted = late(_realign(log.df.copy(), log, starts, np.random.default_rng(0), ends=ends))
     assert pooled < 0.8 * real  # the old draw: late arrivals pulled to the early peak
     assert abs(weighted - real) < 0.1 * real, (real, pooled, weighted)
+
+
+def test_under_dp_a_process_outcome_is_terminal_and_a_step_is_not():
+    """The process simulator's outcomes (approved, declined, cancelled) end every case
+    that has them: under DP the presence tables say so (nothing follows them), and no
+    step that other steps follow is called terminal; `select` then prefers candidates
+    that end there."""
+    from journeylab.journeys.sim_process import TERMINAL, simulate_process
+
+    log, _ = simulate_process(1500, seed=0)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("mix",))
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    term = {t for t, x in zip(tokens, prof.terminal(), strict=True) if x}
+    assert term == {f"application|{a}" for a in TERMINAL}
+    rules = prof._rules(tokens)
+    assert sorted(rules["terminal"]) == sorted(term) and not rules["precedes"]
+    assert JourneyProfile.fit(log, epsilon=None, seed=0).terminal() is None  # exact: orders
+
+
+def test_sampled_cases_end_at_a_terminal_outcome():
+    """A VAE trained one epoch on the process simulator goes on after an outcome; with
+    the profile's terminal outcomes, journeys not told their length end there and
+    `select` prefers those that do: far fewer sampled cases break the rule."""
+    from journeylab.journeys.orders import order_violation_share
+    from journeylab.journeys.sim_process import TERMINAL, simulate_process
+
+    log, _ = simulate_process(300, seed=0)
+    gen = generators.create("vae", {**SMALL, "epochs": 1}).fit(log)
+    rules = {
+        "precedes": [],
+        "never_first": [],
+        "terminal": [f"application|{a}" for a in TERMINAL],
+    }
+    gen.profile = JourneyProfile.fit(log, rho=100.0, seed=0, parts=("mix",))
+    assert sorted(
+        gen.profile._rules(Calendar.from_dict(gen.profile.calendar).tokens)["terminal"]
+    ) == sorted(rules["terminal"])
+    with_rule = order_violation_share(rules, gen.sample(200, seed=0))
+    del gen.profile.mix["inner"]  # no terminal tokens known
+    without = order_violation_share(rules, gen.sample(200, seed=0))
+    assert with_rule < 0.5 * without, (with_rule, without)
