@@ -4,10 +4,11 @@
         [--datasets completejourney,omnichannel-2000,process-2000,retail-2000] \\
         [--epsilon 8] [--epochs 30] [--releases 5]
 
-For each dataset (bench_peers' split, seed 0) the profile is fitted on the real train
-log as a DP fit of the VAE at `--epsilon` fits it (what the DP-SGD plan of `--epochs`
-leaves it, composed in one RDP accountant; its parts and the mix), and the real
-holdout is put through `JourneyProfile.apply` as `sample` puts a model's journeys (starts realigned): whatever then tells the holdout apart is the
+For each dataset (bench_peers' split, seed 0) the profile is fitted on the real train log as
+a DP fit of the VAE at `--epsilon` fits it (what the DP-SGD plan of `--epochs` leaves it,
+composed in one RDP accountant; its parts and the mix), and the real holdout is put through
+`JourneyProfile.apply` as `sample` puts a model's journeys (starts realigned): whatever then
+tells the holdout apart is the
 profile's doing, the floor under what a DP model's journeys can reach. Printed per
 dataset, averaged over `--releases` releases (seeds 0, 1, ...): the share of journeys
 that break an order the train log never breaks (order_rules; the holdout's own share

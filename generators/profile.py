@@ -890,11 +890,12 @@ def _constants(log: EventLog, scale: float | None, rng) -> list[str]:
 
 
 def _constants_from(counts: np.ndarray, cols: list[str], scale: float | None, rng) -> list[str]:
-    """Event columns constant within journeys: the (noisy) number of journeys in which
-    they vary (`counts`, then the number of multi-event journeys: profile_counts) is below
+    """Event columns constant within journeys: the (noisy) number of journeys in which they
+    vary (`counts`, then the number of multi-event journeys: profile_counts) is below
     CONSTANT_SHARE of the (noisy) number of multi-event journeys plus CONSTANT_NOISE noise
     deviations (but never above MAX_VARYING of them), and there are at least 20 of those.
-    Under DP (a noise `scale`) the counts are weighted so that one customer adds at most 1 to all of them
+    Under DP (a noise `scale`) the counts are weighted so that one customer adds at most 1
+    to all of them
     together (`constant_counts(weighted=True)`). (Without the allowance for the noise, a
     home store that never varies was called constant on a coin flip: on 1,000 customers at
     epsilon 8 the scale was about 20 and the bar 2.5.)"""
