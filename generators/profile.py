@@ -98,7 +98,7 @@ CUT_MASS = 0.1  # a length tail cut may drop this share of the shape; more: see 
 THIN_MAX_LENGTH = 377  # the longest class start kept when the shape is too thin to cut
 TERMINAL_LOUD = 6.0  # deviations of presence for a token to be called terminal under DP
 TERMINAL_NOISE = 3.0  # ... with what follows it under this many deviations
-TERMINAL_SHARE = 0.2  # ... and under this share of its presence
+TERMINAL_SHARE = 0.3  # ... and under this share of its presence
 MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens (cells: T^2)
 
 
