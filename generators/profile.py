@@ -86,8 +86,8 @@ MAX_VARYING = 0.1  # ... plus the noise's allowance, up to this share
 CONSTANT_NOISE = 3.0  # the allowance, in noise deviations (at 2 scales, 1.4 deviations, a
 # retail log's home store, never varying, was not called constant in 1 release of 3)
 SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants": 0.1}
-# optional; the rest scale down. The mix's five tables (token shares, presence, repeats,
-# zeros, transitions) take 0.05 each (four took 0.2 before repeats were released)
+# optional; the rest scale down. The mix's six tables (token shares, presence, repeats,
+# zeros, transitions, what follows a token) share its rho alike
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.25}
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 HAS_KNOWN = 2.0  # ... a token, by its presence (louder, so a stricter bar: see `mix_known`)
