@@ -1,4 +1,5 @@
-"""bench/bench_verbs.py, bench_clock.py, bench_rhythm.py and bench_through.py on tiny data:
+"""bench/bench_verbs.py, bench_clock.py, bench_rhythm.py, bench_through.py and
+bench_profile_noise.py on tiny data:
 every verb runs and is measured; the clock, rhythm and profile checks compare the real
 holdout with its redraw."""
 
@@ -9,7 +10,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/: scripts, not installed
-from bench import bench_clock, bench_rhythm, bench_through, bench_verbs  # noqa: E402
+from bench import (  # noqa: E402
+    bench_clock,
+    bench_profile_noise,
+    bench_rhythm,
+    bench_through,
+    bench_verbs,
+)
 from journeylab.journeys.errors import ConfigError  # noqa: E402
 
 
@@ -71,3 +78,15 @@ def test_the_profile_check_keeps_a_process_in_order():
     assert len(r["top of release 0"]) == 3
     with pytest.raises(ConfigError, match="releases"):
         bench_through.main(["--releases", "0"])
+
+
+def test_the_profile_noise_bench_compares_the_two_mechanisms(capsys):
+    """At the same epsilon the Gaussian tables, composed with DP-SGD, are less noisy than
+    the Laplace ones were, for every part, and the rho is what the plan leaves."""
+    rows = bench_profile_noise.rows(1204, 25, 8.0, 1)
+    assert {r["part"] for r in rows} >= {"shape", "calendar", "mix", "values", "rhythm"}
+    assert all(r["ratio"] > 1.5 for r in rows) and 0.4 < rows[0]["rho"] < 0.6
+    bench_profile_noise.main(["--epsilons", "1"])
+    assert "| calendar |" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="customers"):
+        bench_profile_noise.main(["--customers", "1"])
