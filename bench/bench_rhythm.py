@@ -7,8 +7,8 @@
 For each dataset (bench_peers' split, seed 0) and epsilon, the rhythm
 (generators/rhythm.py: same-day bursts, the spread of multi-day gaps, same-day
 seconds) is fitted on the real train log as a DP fit's profile fits it (at epsilon E,
-the rhythm's part of the profile's share of E, `VAEConfig.profile_share` x
-`profile_shares(("rhythm", "values", "mix"))["rhythm"]`; none: exact), and the real
+the rhythm's share of the rho a 30-epoch DP-SGD plan leaves the profile,
+`bench_through.profile_rho`; none: exact), and the real
 holdout's gaps are redrawn by it (`Rhythm.apply`): what tells the redrawn journeys from
 the holdout is the rhythm's doing. Printed: the single-feature AUC (journeys/detection.py,
 the reviewer's give-aways) of the per-customer gap features, 0.5 when the rhythm keeps
@@ -34,23 +34,26 @@ FEATURES = (
 )
 
 
-def rhythm_epsilon(epsilon: float) -> float:
-    from journeylab.generators.config import VAEConfig
+def rhythm_scale(train, epsilon: float) -> float:
+    """The rhythm's noise scale in a DP fit at `epsilon` (30 epochs) of the VAE."""
+    from bench.bench_through import profile_rho
+    from journeylab.generators.calendar import gauss_scale
     from journeylab.generators.profile import profile_shares
+    from journeylab.generators.rhythm import TABLES
 
     share = profile_shares(("rhythm", "values", "mix"))["rhythm"]
-    return epsilon * VAEConfig().profile_share * share
+    return gauss_scale(TABLES, profile_rho(train, epsilon, 30) * share)
 
 
 def measure(dataset: str, epsilon: float | None, *, seed: int = 0) -> dict:
     from journeylab.generators.profile import LENGTH_EDGES, length_class
-    from journeylab.generators.rhythm import TABLES, Rhythm, fine_tables
+    from journeylab.generators.rhythm import Rhythm, fine_tables
     from journeylab.journeys.detection import single_feature_auc
     from journeylab.journeys.eventlog import EventLog
     from journeylab.journeys.features import journey_features
 
     train, hold = load_split(dataset, 0)
-    scale = None if epsilon is None else TABLES / rhythm_epsilon(epsilon)
+    scale = None if epsilon is None else rhythm_scale(train, epsilon)
     rhythm = Rhythm.fit(
         train,
         length_class=length_class,

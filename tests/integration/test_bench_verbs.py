@@ -62,7 +62,10 @@ def test_the_rhythm_check_gives_each_gap_feature_an_auc(capsys):
     assert exact["tables"] == "fine" and noisy["tables"] == "coarse"
     assert set(exact["auc"]) == set(bench_rhythm.FEATURES)
     assert all(0.3 < v < 0.75 for v in exact["auc"].values()), exact  # the fine tables keep them
-    assert 0 < bench_rhythm.rhythm_epsilon(8.0) < 8.0
+    from bench.bench_peers import load_split
+
+    train = load_split("omnichannel-600", 0)[0]
+    assert 0 < bench_rhythm.rhythm_scale(train, 8.0) < bench_rhythm.rhythm_scale(train, 1.0)
     with pytest.raises(ConfigError, match="epsilon"):
         bench_rhythm.main(["--epsilons", "0"])
 
