@@ -75,6 +75,7 @@ from journeylab.generators.rhythm import Rhythm, fine_tables
 from journeylab.generators.values import Values
 from journeylab.generators.values import columns as value_columns
 from journeylab.generators.values import tables as values_tables
+from journeylab.journeys.encoding import keep_order
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import breaks_order
 from journeylab.journeys.streamed import StreamedLog
@@ -237,19 +238,28 @@ class JourneyProfile:
         sd = np.sqrt(2.0) * self.mix["scale"][0]
         has, inner = np.asarray(self.mix["has"], float), np.asarray(self.mix["inner"], float)
         _, known = mix_known(self.mix, "token")
-        return (
+        term = (
             known
             & (has >= TERMINAL_LOUD * sd)
             & (inner < TERMINAL_NOISE * sd)
             & (inner < TERMINAL_SHARE * has)
         )
+        # and the same event type on a channel the release does not show: the calendar
+        # moves it to a channel that is (`_remap_invalid`), in the middle of a journey
+        tokens = Calendar.from_dict(self.calendar).tokens
+        if len(tokens) != len(term):
+            return term
+        types = np.array([t.split("|", 1)[-1] for t in tokens])
+        return term | (~known & np.isin(types, types[term]))
 
     def _rules(self, tokens: list[str]) -> dict[str, list] | None:
         """The order rules `select` prefers candidates by: exact ones (no DP), or under
-        DP the terminal tokens (`terminal`)."""
+        DP the terminal tokens the release shows (`terminal`)."""
         if self.orders:
             return self.orders
         term = self.terminal()
+        if term is not None and len(term) == len(tokens):
+            term = term & mix_known(self.mix, "token")[1]
         if term is None or not term.any() or len(term) != len(tokens):
             return None
         return {"precedes": [], "never_first": [], "terminal": list(np.asarray(tokens)[term])}
@@ -446,7 +456,12 @@ class JourneyProfile:
         ids = np.asarray(candidates.customers)
         prefer = np.arange(len(ids)) < len(ids) - forced
         rules = self._rules(Calendar.from_dict(self.calendar).tokens if self.calendar else [])
-        if rules:
+        if rules and not self.orders:  # under DP: within each shape cell, candidates that
+            # keep the terminal tokens first (taken first whatever their cell, the cases
+            # that ended at an outcome were the short ones: on the process simulator at
+            # epsilon 8 the length W1 ratio rose from 0.9 to 6.5)
+            prefer = prefer.astype(float) + 2.0 * ~breaks_order(rules, candidates)
+        elif rules:
             ok = ~breaks_order(rules, candidates)
             if ok.sum() >= n:
                 ids, prefer = ids[ok], prefer[ok]
@@ -640,6 +655,9 @@ def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:
     factor = frac.to_numpy() * room.to_numpy() / (last[ok] - first[ok]).dt.total_seconds()
     offset = (df.loc[ok, log.time] - first[ok]).dt.total_seconds() * factor
     df.loc[ok, log.time] = first[ok] + pd.to_timedelta(np.floor(offset), unit="s")
+    # gaps shrunk to the same second keep their order (sorted by the event columns, a
+    # case's submission came after its partial submission in 10% of process cases)
+    df[log.time] = keep_order(df, log.schema, pd.factorize(key)[0], end - pd.Timedelta(seconds=1))
     return EventLog.from_frame(df, log.schema)
 
 

@@ -45,6 +45,9 @@ MAX_SHRINK = 0.5  # a told-length journey's gaps shrink at most to half to fit t
 N_RBF = 16  # radial basis features of the absolute time: lets hazards depend sharply on date
 
 
+TERMINAL_BIAS = 8.0  # logits off a terminal token before a told length's last event
+
+
 def n_features(M: int) -> int:
     return 2 * M + 5 + N_RBF
 
@@ -234,7 +237,8 @@ class VAENet(nn.Module):
         calibration (generators/calibrate.py). repeat [Va, Vb] (with trans): a bias on a
         pair the journey has had already (the repeat calibration). terminal [Va, Vb] bool
         (with trans): pairs after which a journey not told its length ends (a process's
-        outcome: the profile's `terminal`)."""
+        outcome: the profile's `terminal`), and which a journey told its length does not
+        draw before its last event (TERMINAL_BIAS lower)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -260,6 +264,11 @@ class VAENet(nn.Module):
                 extra = grid[row]
                 if "seen" in st:
                     extra = extra + (st["seen"] * repeat.reshape(1, -1)).view_as(extra)
+                if "over" in st and force is not None:  # a journey told its length meets
+                    # no terminal token before its last event
+                    f = force[rows.clamp(min=0)]
+                    early = ((f > 0) & (t < f - 1)).float()[:, None, None]
+                    extra = extra - TERMINAL_BIAS * early * terminal[None].float()
                 joint = (fa, extra)
             end_p, k = self.heads.sample(
                 self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
