@@ -11,6 +11,7 @@ from conftest import TINY_SCHEMA, tiny_frame
 from journeylab import generators
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.calibrate import (
+    UNSHOWN,
     calibrate,
     calibrate_transitions,
     grid_of,
@@ -319,7 +320,17 @@ def test_a_dp_vae_learns_the_order_from_the_released_transitions(tmp_path):
     B = np.asarray(gen.profile.trans_bias)
     tokens = Calendar.from_dict(gen.profile.calendar).tokens
     assert B.shape == (1 + len(tokens), len(tokens))
+    # web-only journeys: the other channels' tokens start UNSHOWN lower in every row,
+    # and stay so in the rows the pilot never reaches (their own rows)
+    low = unshown(gen.profile)
+    assert low.sum() == 9
+    grid = grid_of(gen.profile.logit_bias, tokens, SCHEMA)
+    never = 1 + np.flatnonzero(low)
+    assert B[np.ix_(never, low)] == pytest.approx(grid[np.ix_(never, low)] - UNSHOWN)
+    assert (B[np.ix_(never, low)] <= grid[np.ix_(never, low)] - 3).all()
+    assert B[np.ix_(never, ~low)] == pytest.approx(grid[np.ix_(never, ~low)])
     out = gen.sample(200, seed=1)
+    assert out.df["channel"].eq("web").mean() > 0.97
     # by the model's share of events, a third; the profile's shape matching and calendar
     # (a noisy midnight class puts an event first in its day) move a few
     assert out.df.groupby(out.key)["event_type"].first().eq("view").mean() > 0.85
