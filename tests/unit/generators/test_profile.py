@@ -450,3 +450,21 @@ def test_gaps_shrunk_to_one_second_keep_the_generated_order(schema):
     assert list(out.df["event_type"]) == ["view", "cart", "purchase"]
     t = out.df["timestamp"]
     assert t.iloc[1] > t.iloc[0] and t.iloc[2] < df["timestamp"].iloc[2]
+
+
+def test_a_profile_saved_with_laplace_tables_still_applies(schema):
+    """A model saved before the Gaussian tables: an epsilon per part and no rho, a mix
+    without `inner`. It is still private, its parts' mass bars read its epsilons, it
+    knows no terminal tokens, and it applies."""
+    log = EventLog.from_frame(planted(300), schema)
+    d = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("mix",)).to_dict()
+    parts = d["detail"].pop("rho_parts")
+    d["detail"]["epsilon_parts"] = {k: 8 * v for k, v in parts.items()}
+    d.pop("rho")
+    d["epsilon"] = 2.0
+    d["mix"].pop("inner")
+    old = JourneyProfile.from_dict(d)
+    assert old.private and old.rho is None and old.terminal() is None
+    assert old._usable("starts") == (sum(old.starts) >= 10.0 / (8 * parts["start"]))
+    out = old.apply(log, np.random.default_rng(0), realign_starts=True)
+    assert len(out) == log.n_events and out["timestamp"].notna().all()
