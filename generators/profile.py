@@ -41,7 +41,7 @@ each calendar table; changes each constancy count by at most 1): every table has
 also L2, sensitivity at most 1. A table drawn at noise deviation s costs rho = 1 / (2 s^2)
 in zero-concentrated DP, the tables' rhos add up to the profile's `rho`, and a fit composes
 that with its DP-SGD steps in one RDP accountant (privacy/accountant.py, `joint_epsilon`):
-for the same total epsilon the tables get 2 to 3 times less noise than Laplace tables
+for the same total epsilon the tables get 2 to 7 times less noise than Laplace tables
 whose epsilons add up beside the training's (BENCHMARKS.md). Thresholds are written in
 noise scales b, the deviation being sqrt(2) b (as a Laplace of scale b has). `record()`
 says what was spent on what.

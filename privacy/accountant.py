@@ -153,6 +153,16 @@ def _rdp_parts(sample_rate: float, noise_multiplier: float, steps: int):
     return rdp, orders, base
 
 
+def _spent(rdp, orders, base, rho: float, delta: float) -> float:
+    """Epsilon at `delta` of the RDP curve `base` plus rho * alpha."""
+    total = [b + rho * a for b, a in zip(base, orders, strict=True)]
+    if not any(total):
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(rdp.get_privacy_spent(orders=orders, rdp=total, delta=delta)[0])
+
+
 def joint_epsilon(
     *, sample_rate: float, noise_multiplier: float, steps: int, delta: float, rho: float
 ) -> float:
@@ -162,13 +172,7 @@ def joint_epsilon(
     _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant="rdp")
     if rho < 0:
         raise ConfigError(f"rho must be >= 0, got {rho!r}")
-    rdp, orders, base = _rdp_parts(sample_rate, noise_multiplier, steps)
-    total = [b + rho * a for b, a in zip(base, orders, strict=True)]
-    if not any(total):
-        return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(rdp.get_privacy_spent(orders=orders, rdp=total, delta=delta)[0])
+    return _spent(*_rdp_parts(sample_rate, noise_multiplier, steps), rho, delta)
 
 
 def gaussian_room(
@@ -183,13 +187,10 @@ def gaussian_room(
     with the joint epsilon still at most `target_epsilon` (0 when the steps alone reach
     it)."""
     _check(sample_rate=sample_rate, steps=steps, delta=delta, accountant="rdp")
-    rdp, orders, base = _rdp_parts(sample_rate, noise_multiplier, steps)
+    parts = _rdp_parts(sample_rate, noise_multiplier, steps)
 
     def eps(rho: float) -> float:
-        total = [b + rho * a for b, a in zip(base, orders, strict=True)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(rdp.get_privacy_spent(orders=orders, rdp=total, delta=delta)[0])
+        return _spent(*parts, rho, delta)
 
     lo, hi = 0.0, float(target_epsilon)  # epsilon >= rho: rho = target overshoots
     if eps(1e-12) > target_epsilon:
