@@ -663,6 +663,48 @@ def noisy_counts(counts: np.ndarray, scale: float | None, rng, *, raw: bool = Fa
     return noisy if raw else np.where(noisy > 2 * scale, noisy, 0.0)
 
 
+def cap_gaps(gap: np.ndarray, group: np.ndarray, budget: np.ndarray, rng) -> np.ndarray:
+    """`gap` with each group's gaps fitted under its `budget` (per row: its group's) when
+    they add up to more, by capping the longest: every gap over a level L becomes L
+    (times a jitter in [0.85, 1], so no two come out equal), those under it stay, and L
+    is where the capped gaps add up to the budget. Squeezed in proportion instead, a
+    Complete Journey day with two baskets hours apart and a few a minute apart had the
+    minute gaps cut to seconds: 1.6% of synthetic gaps at epsilon 8 were 10 to 60 s,
+    0.09% of real ones (the shortest gap gave journeys away at AUC 0.71)."""
+    gap = np.asarray(gap, dtype=float)
+    if not len(gap):
+        return gap
+    g = pd.factorize(group)[0]
+    total = np.bincount(g, weights=gap)
+    cap = np.bincount(g, weights=budget) / np.maximum(np.bincount(g), 1)  # the group's budget
+    over = total > cap
+    if not over.any():
+        return gap
+    rows = np.flatnonzero(over[g])
+    order = rows[np.lexsort((-gap[rows], g[rows]))]  # each group's gaps, longest first
+    go, x = g[order], gap[order]
+    first = np.r_[True, go[1:] != go[:-1]]
+    start = np.flatnonzero(first)
+    i = np.arange(len(x)) - np.repeat(start, np.diff(np.r_[start, len(x)])) + 1  # 1-based
+    c = np.cumsum(x)
+    s_i = c - np.repeat(c[start] - x[start], np.diff(np.r_[start, len(x)]))  # top-i sums
+    level = (cap[go] - total[go] + s_i) / i  # L if the i longest are capped
+    nxt = np.r_[x[1:], 0.0]
+    nxt[np.r_[start[1:] - 1, len(x) - 1]] = 0.0  # the next gap within the group
+    ok = level >= nxt
+    # the first i (longest first) at which the level clears the next gap: its level
+    key = np.where(ok, i, np.iinfo(np.int64).max)
+    best = np.full(go.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(best, go, key)
+    pick = ok & (i == best[go])
+    lv = np.zeros(go.max() + 1)
+    lv[go[pick]] = np.maximum(level[pick], 0.0)
+    capped = x > lv[go]
+    out = gap.copy()
+    out[order] = np.where(capped, lv[go] * rng.uniform(0.85, 1.0, len(x)), x)
+    return out
+
+
 def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.DataFrame:
     """Move each journey by s in SHIFTS whole days, drawn with probability proportional to
     the prior (STAY on 0) times the likelihood of its events' weekdays after the move;
@@ -778,13 +820,19 @@ def _redraw_clock(
     offset = np.where(cls > 0, np.maximum(orig - orig[first], 0.0), 0.0)
     span = pd.Series(offset).groupby(group).transform("max").to_numpy()
     room = hi[first] - lo[first]
-    # a burst longer than its hours is squeezed into a random 60% to 100% of them: filling
-    # them exactly put its first event on the hours' first second and its last on their
-    # last (00:00:00 and 23:59:59 for a token active all day: 0.2% and 0.6% of synthetic
-    # events on the omnichannel simulator, never in the real log)
+    # a burst longer than its hours is fitted into a random 60% to 100% of them, its
+    # longest gaps capped (`cap_gaps`): filling them exactly put its first event on the
+    # hours' first second and its last on their last (00:00:00 and 23:59:59 for a token
+    # active all day: 0.2% and 0.6% of synthetic events on the omnichannel simulator,
+    # never in the real log)
     fill = (0.6 + 0.4 * rng.random(group.max() + 1 if m else 0))[group]
-    squeeze = np.where(span > room, fill * room / np.maximum(span, 1e-9), 1.0)
-    offset, span = offset * squeeze, span * squeeze
+    timed_at = np.flatnonzero(cls > 0)  # each group's timed events, in order
+    steps = np.diff(offset[timed_at], prepend=0.0)
+    steps[np.r_[True, group[timed_at][1:] != group[timed_at][:-1]]] = 0.0
+    steps = cap_gaps(steps, group[timed_at], (fill * room)[timed_at], rng)
+    offset = offset.copy()
+    offset[timed_at] = pd.Series(steps).groupby(group[timed_at]).cumsum().to_numpy()
+    span = pd.Series(offset).groupby(group).transform("max").to_numpy()
     top = np.maximum(lo[first], hi[first] - np.minimum(span, room))  # the first's latest
     key = pd.Series(np.where(cls > 0, pick, -1.0))
     anchor = np.where(

@@ -15,7 +15,7 @@ from typing import Any
 from journeylab.journeys.config import strict_from_dict
 from journeylab.journeys.errors import ConfigError
 
-PART_MODES = ("auto", "on", "off")  # the profile's optional parts: rhythm, values
+PART_MODES = ("auto", "on", "off")  # the profile's optional parts: rhythm, values, context
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class CommonConfig:
         "auto" = under DP only (a DP-SGD model's gaps are its weakest part), "on", "off".
     values: map numeric values (amounts) to the profile's histogram by rank
         (generators/values.py): "auto" = under DP only, "on", "off".
+    context: draw the categorical context columns from the profile's tree of pair
+        tables (generators/context_tree.py) instead of the model's context head:
+        "auto" = under DP only (DP-SGD learns the columns' joint badly), "on", "off".
     calibrate: bias the channel and event-type logits so that each value's share of a
         customer's events is the profile calendar's (generators/calibrate.py; VAE only):
         "auto" = under DP only, "on", "off".
@@ -81,6 +84,7 @@ class CommonConfig:
     oversample: float = 3.0
     rhythm: str = "auto"
     values: str = "auto"
+    context: str = "auto"
     calibrate: str = "auto"
 
     def __post_init__(self) -> None:
@@ -120,7 +124,7 @@ class CommonConfig:
             p.append(f"profile_share must be in (0, 1), got {self.profile_share!r}")
         if not isinstance(self.oversample, (int, float)) or not 1 <= self.oversample <= 20:
             p.append(f"oversample must be between 1 and 20, got {self.oversample!r}")
-        for part in ("rhythm", "values", "calibrate"):
+        for part in ("rhythm", "values", "context", "calibrate"):
             if getattr(self, part) not in PART_MODES:
                 p.append(f"{part} must be one of {PART_MODES}, got {getattr(self, part)!r}")
         return p
@@ -129,7 +133,7 @@ class CommonConfig:
         """The profile's optional parts a fit (private or not) learns and imposes."""
         if not self.profile:
             return ()
-        modes = {"rhythm": self.rhythm, "values": self.values}
+        modes = {"rhythm": self.rhythm, "values": self.values, "context": self.context}
         return tuple(k for k, m in modes.items() if m == "on" or (m == "auto" and private))
 
     def calibrates(self, *, private: bool) -> bool:

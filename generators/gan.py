@@ -109,7 +109,8 @@ class ContextGenerator(nn.Module):
         onehots: list[torch.Tensor | None] = [None] * len(self.vocab)
         for j in order:
             if j in fixed:
-                oh = F.one_hot(torch.full((B,), fixed[j]), self.vocab[j]).float().to(base.device)
+                cls = torch.as_tensor(fixed[j], dtype=torch.long).expand(B)  # one or per row
+                oh = F.one_hot(cls, self.vocab[j]).float().to(base.device)
             else:
                 q = self.query(torch.full((B,), j, dtype=torch.long, device=base.device))
                 oh = straight_through(self.heads[j](base + acc + q))

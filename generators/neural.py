@@ -184,7 +184,7 @@ class NeuralGenerator(SequenceGenerator):
                 log,
                 rho=rho,
                 seed=self.config.seed,
-                parts=self._profile_parts(private=rho is not None),
+                parts=self._profile_parts(private=rho is not None, schema=log.schema),
             )
             if record is not None:  # what the profile adds to the steps actually taken
                 profile.epsilon = profile_epsilon(record, rho)
@@ -213,8 +213,10 @@ class NeuralGenerator(SequenceGenerator):
                 )
         return self
 
-    def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
+    def _profile_parts(self, *, private: bool, schema: Schema) -> tuple[str, ...]:
         parts = self.config.profile_parts(private=private)
+        if not schema.context_names("categorical"):  # nothing for the context tree
+            parts = tuple(p for p in parts if p != "context")
         if private and self.calibrated and self.config.calibrates(private=True):
             parts += ("mix",)  # the calibration's targets, released on their own
         return parts
@@ -243,8 +245,19 @@ class NeuralGenerator(SequenceGenerator):
         force = None
         if self.profile is not None and self.config.oversample > 1:
             force = torch.as_tensor(self.profile.draw_lengths(self.PILOT, rng, self.codec))
-        part = self._generate(self.PILOT, {}, gen, force=force)
+        fixed = self._tree_context(self.PILOT, derive_seed(self.config.seed) + 9) or {}
+        part = self._generate(self.PILOT, fixed, gen, force=force)
         return self.encoder.decode(self._to_encoded([part], {}, gen))
+
+    def _tree_context(self, n: int, seed: int) -> dict[int, torch.Tensor] | None:
+        """n customers' categorical context columns (as `_generate`'s per-row `fixed`
+        classes) drawn from the profile's context tree; None without one."""
+        if self.profile is None:
+            return None
+        codes = self.profile.draw_context(n, np.random.default_rng(seed), self.schema)
+        if codes is None:
+            return None
+        return {j: torch.as_tensor(codes[:, j]) for j in range(codes.shape[1])}
 
     def sample(
         self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
@@ -266,8 +279,15 @@ class NeuralGenerator(SequenceGenerator):
         if match:
             force[k - n :] = torch.as_tensor(self.profile.draw_lengths(n, rng, self.codec))
         bs = self.config.sample_batch_size
+        # Without conditions the categorical context comes from the profile's tree when it
+        # has one (under DP: the model's own joint of the columns is poor), row by row.
+        rows = None if conditions else self._tree_context(k, derive_seed(seed) + 2)
+
+        def fixed_at(i: int) -> dict:
+            return fixed if rows is None else {j: v[i : i + bs] for j, v in rows.items()}
+
         parts = [
-            self._generate(min(bs, k - i), fixed, gen, force=force[i : i + bs])
+            self._generate(min(bs, k - i), fixed_at(i), gen, force=force[i : i + bs])
             for i in range(0, k, bs)
         ]
         log = self.encoder.decode(self._to_encoded(parts, exact, gen))

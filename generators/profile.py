@@ -57,6 +57,13 @@ import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, noisy_counts
+from journeylab.generators.context_tree import (
+    ContextTree,
+    context_columns,
+    sizes_of,
+    table_pairs,
+    use_pairs,
+)
 from journeylab.generators.profile_counts import (
     ENDS_EDGES,
     ENDS_GROUPS,
@@ -89,7 +96,7 @@ CONSTANT_NOISE = 3.0  # the allowance, in noise deviations (at 2 scales, 1.4 dev
 SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants": 0.1}
 # optional; the rest scale down. The mix's six tables (token shares, presence, repeats,
 # zeros, transitions, what follows a token) share its rho alike
-EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.25}
+EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.25, "context": 0.1}
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
 HAS_KNOWN = 2.0  # ... a token, by its presence (louder, so a stricter bar: see `mix_known`)
 CANDIDATES = 16  # start times a realigned journey chooses among by its end
@@ -117,6 +124,7 @@ class JourneyProfile:
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
     repeat_bias: list[float] | None = None  # generators.calibrate: [T] on a token had before
+    context: dict[str, Any] | None = None  # generators.context_tree.ContextTree as a dict
     epsilon: float | None = None  # None: exact (no DP); else what it adds to the fit's epsilon
     rho: float | None = None  # the Gaussian tables' zCDP rho (None: exact)
     detail: dict[str, Any] | None = None
@@ -207,6 +215,20 @@ class JourneyProfile:
                 mix["again"] = noisy_counts(again, scale, rng, raw=True).tolist()
             if inner is not None:  # drawn last: the other tables' draws are those without it
                 mix["inner"] = noisy_counts(inner, scale, rng, raw=True).tolist()
+        ctx = None
+        if "context" in parts and counts.context:  # drawn last: the other tables' draws
+            # are those of a profile without it
+            names = context_columns(log.schema)
+            pairs = use_pairs(len(names), log.n_customers, eps["context"])
+            tables = len(table_pairs(len(names))) if pairs else len(names)
+            tree = ContextTree.release(
+                counts.context,
+                sizes_of(log.schema, names),
+                scale=gauss_scale(tables, eps["context"]),
+                rng=rng,
+                pairs=pairs,
+            )
+            ctx = None if tree is None else {"columns": names, **tree.to_dict()}
         # Order rules are read off the data exactly: only without DP (privately, every
         # pair of tokens would be a count to noise; see the README).
         orders = counts.orders.rules() if counts.orders is not None else None
@@ -220,6 +242,7 @@ class JourneyProfile:
             rhythm=rhy,
             values=vals,
             mix=mix,
+            context=ctx,
             epsilon=epsilon,
             rho=rho,
             detail={"rho_parts": eps, "calendar_cap": CALENDAR_CAP if rho else None},
@@ -415,6 +438,17 @@ class JourneyProfile:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     # --- sampling ----------------------------------------------------------------------
+    def draw_context(self, n: int, rng: np.random.Generator, schema) -> np.ndarray | None:
+        """[n, C] class codes of the schema's categorical context columns drawn from the
+        context tree (None without one, or when the schema's columns are not its own)."""
+        if not self.context:
+            return None
+        d = dict(self.context)
+        names = d.pop("columns")
+        if names != context_columns(schema) or d["sizes"] != sizes_of(schema, names):
+            return None
+        return ContextTree.from_dict(d).draw(n, rng)
+
     def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
         """m journey lengths from the shape's length marginal, capped at the model's
         max_length. Within a class the density follows the slope between its neighbours'

@@ -22,6 +22,7 @@ import pandas as pd
 
 from journeylab.generators import rhythm
 from journeylab.generators.calendar import declared_tokens, token_keys
+from journeylab.generators.context_tree import context_columns, pair_counts
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import OrderEvidence
 from journeylab.journeys.streamed import StreamedLog, each_chunk
@@ -200,6 +201,7 @@ class ProfileCounts:
     orders: OrderEvidence | None = None  # non-private fits only
     tokens: list[str] = field(default_factory=list)  # token values the mix is read for
     private: bool = False  # counted for a DP release (the constants weighted: sensitivity 1)
+    context: list[np.ndarray] | None = None  # context_tree.pair_counts (the context part)
 
     @classmethod
     def gather(
@@ -247,6 +249,11 @@ class ProfileCounts:
             self.rhythm = {k: self.rhythm[k] + v for k, v in part.items()} if self.rhythm else part
         if "mix" in parts:
             self._add_mix(log)
+        if "context" in parts:  # each customer adds 1 to each pair table
+            part = pair_counts(log, context_columns(log.schema))
+            self.context = part if self.context is None else [
+                a + b for a, b in zip(self.context, part, strict=True)
+            ]
         if self.orders is not None:
             self.orders.add(log)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeylab.generators.calendar import noisy_counts
+from journeylab.generators.calendar import cap_gaps, noisy_counts
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.streamed import StreamedLog, each_chunk
 
@@ -125,19 +125,17 @@ class Rhythm:
         secs = np.zeros(len(t))
         secs[same] = self._same_day_seconds(j[same], rank[same], rng)
         cum_day = _cumsum_by(days, j)
-        offset = np.where(days > 0, 0.0, secs)  # seconds since the day's previous event
+        gap_s = np.where(days > 0, 0.0, secs)  # seconds since the day's previous event
         day_start = np.r_[True, (j[1:] != j[:-1]) | (days[1:] > 0)]
         group = np.cumsum(day_start)
-        offset = _cumsum_by(offset, group)
-        # A day whose same-day gaps add up to more than a day is squeezed into 60% to 100%
-        # of it, its gaps in proportion. (Clipped at 23:59:59, its last events shared one
-        # time: on the 50k simulator 0.48% of synthetic gaps were 0 s, 94% of them at
-        # 23:59:59, and 7.6% of customers had one; real gaps were never under 4 s.)
-        longest = np.zeros(group[-1] + 1 if len(group) else 0)
-        np.maximum.at(longest, group, offset)
-        fill = 86_399.0 * (0.6 + 0.4 * rng.random(len(longest)))
-        squeeze = np.where(longest > 86_399.0, fill / np.maximum(longest, 1.0), 1.0)
-        secs_in_day = np.floor(offset * squeeze[group]).astype(np.int64)
+        # A day whose same-day gaps add up to more than a day is fitted into 60% to 100%
+        # of it, its longest gaps capped (calendar.cap_gaps). (Clipped at 23:59:59, its
+        # last events shared one time: on the 50k simulator 0.48% of synthetic gaps were
+        # 0 s, 94% of them at 23:59:59, and 7.6% of customers had one; real gaps were
+        # never under 4 s.)
+        fill = 86_399.0 * (0.6 + 0.4 * rng.random(group[-1] + 1 if len(group) else 0))
+        gap_s = cap_gaps(gap_s, group, fill[group], rng)
+        secs_in_day = np.floor(_cumsum_by(gap_s, group)).astype(np.int64)
         first_midnight = (t[start] // DAY_NS) * DAY_NS
         new = first_midnight[j] + cum_day.astype(np.int64) * DAY_NS + secs_in_day * 1_000_000_000
         df = df.copy()

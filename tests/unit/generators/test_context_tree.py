@@ -1,0 +1,171 @@
+"""The context tree: a DP release of the customers' context columns that keeps their joint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+import journeylab.generators as generators
+from journeylab.generators.calendar import cap_gaps, gauss_scale
+from journeylab.generators.context_tree import (
+    ContextTree,
+    context_columns,
+    customer_codes,
+    pair_counts,
+    sizes_of,
+    table_pairs,
+    use_pairs,
+)
+from journeylab.generators.profile import JourneyProfile
+from journeylab.journeys import EventLog, Schema
+from journeylab.privacy.budget import PrivacyBudget
+
+# Three context columns: a household's demographics known for a third of the customers
+# (all three known or all unknown, as on Complete Journey), a size that fixes the kids.
+DEMO = {
+    **TINY_SCHEMA,
+    "context": {
+        "age": {"type": "categorical", "values": ["young", "old", "Unknown"]},
+        "size": {"type": "categorical", "values": ["1", "2", "3", "Unknown"]},
+        "kids": {"type": "categorical", "values": ["0", "1", "Unknown"]},
+    },
+}
+
+
+def demo_log(n: int, seed: int = 0) -> EventLog:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        known = rng.random() < 0.35
+        size = str(rng.integers(1, 4)) if known else "Unknown"
+        ctx = {
+            "age": ["young", "old"][int(rng.integers(2))] if known else "Unknown",
+            "size": size,
+            "kids": {"1": "0", "2": "0", "3": "1"}.get(size, "Unknown"),
+        }
+        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+        for k in range(int(rng.integers(1, 4))):
+            rows.append(
+                {
+                    "customer_id": f"c{c:05d}",
+                    "timestamp": t + pd.Timedelta(days=3 * k, minutes=int(rng.integers(600))),
+                    "channel": "store",
+                    "event_type": "purchase",
+                    "amount": 20.0,
+                    **ctx,
+                }
+            )
+    return EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(DEMO))
+
+
+def coupled(codes: np.ndarray) -> float:
+    """Share of rows where age, size and kids are all known or all unknown (Unknown is
+    the last class of each) and a household of 3 has a kid, others none."""
+    unknown = codes == np.array([2, 3, 2])
+    whole = unknown.all(1) | ~unknown.any(1)
+    kids_ok = np.where(codes[:, 1] == 2, codes[:, 2] == 1, codes[:, 2] != 1) | unknown[:, 1]
+    return float((whole & kids_ok).mean())
+
+
+@pytest.fixture(scope="module")
+def log() -> EventLog:
+    return demo_log(3000)
+
+
+def test_each_customer_adds_one_to_each_pair_table(log):
+    names = context_columns(log.schema)
+    counts = pair_counts(log, names)
+    assert len(counts) == len(table_pairs(3)) == 3
+    assert all(t.sum() == log.n_customers for t in counts)  # L2 sensitivity sqrt(3)
+    # chunks add up: two halves of the customers give the whole's tables
+    ids = log.customers
+    halves = [log.subset(ids[: len(ids) // 2]), log.subset(ids[len(ids) // 2 :])]
+    parts = [pair_counts(h, names) for h in halves]
+    assert all(np.array_equal(a + b, w) for a, b, w in zip(*parts, counts, strict=True))
+
+
+def test_exact_tree_keeps_a_deterministic_coupling_and_the_marginals(log):
+    names = context_columns(log.schema)
+    sizes = sizes_of(log.schema, names)
+    tree = ContextTree.release(pair_counts(log, names), sizes, scale=None, rng=None)
+    codes = tree.draw(5000, np.random.default_rng(1))
+    assert coupled(codes) == 1.0
+    real = customer_codes(log, names)
+    for j, v in enumerate(sizes):
+        a = np.bincount(real[:, j], minlength=v) / len(real)
+        b = np.bincount(codes[:, j], minlength=v) / len(codes)
+        assert 0.5 * np.abs(a - b).sum() < 0.03
+
+
+def test_dp_tree_keeps_the_coupling_an_independent_draw_breaks(log):
+    names = context_columns(log.schema)
+    sizes = sizes_of(log.schema, names)
+    counts = pair_counts(log, names)
+    real = customer_codes(log, names)
+    rho = 0.05  # a pair table's deviation sqrt(3 / 0.1) = 5.5 for 3,000 customers
+    assert use_pairs(3, log.n_customers, rho)
+    for seed in range(3):
+        tree = ContextTree.release(
+            counts, sizes, scale=gauss_scale(3, rho), rng=np.random.default_rng(seed)
+        )
+        codes = tree.draw(5000, np.random.default_rng(seed + 10))
+        assert coupled(codes) > 0.95
+        share_unknown = (codes[:, 0] == 2).mean()
+        assert abs(share_unknown - (real[:, 0] == 2).mean()) < 0.05
+    # the columns drawn independently (what `pairs=False` releases) break it
+    alone = ContextTree.release(counts, sizes, scale=None, rng=None, pairs=False)
+    assert coupled(alone.draw(5000, np.random.default_rng(0))) < 0.7
+
+
+def test_little_signal_measures_columns_not_pairs_and_none_releases_nothing(log):
+    assert not use_pairs(3, 300, 0.001)  # pair deviation 39 for 300 customers
+    assert use_pairs(3, 300, None)  # exact
+    names = context_columns(log.schema)
+    counts = pair_counts(log.subset(log.customers[:20]), names)
+    sizes = sizes_of(log.schema, names)
+    assert (
+        ContextTree.release(counts, sizes, scale=gauss_scale(3, 0.01), rng=np.random.default_rng(0))
+        is None
+    )
+
+
+def test_a_dp_fit_draws_its_context_from_the_profile_tree(log):
+    small = log.subset(log.customers[:600])
+    cfg = {"d_model": 16, "n_layers": 2, "batch_size": 32, "epochs": 1, "seed": 0}
+    gen = generators.create("vae", cfg)
+    gen.fit(small, privacy=PrivacyBudget(epsilon=8.0))
+    prof = gen.profile
+    assert prof.context is not None and prof.context["columns"] == ["age", "size", "kids"]
+    parts = gen.privacy_record["profile"]["parts"]
+    assert parts["context"]["rho"] > 0  # accounted in the profile's rho
+    out = gen.sample(400, seed=3)
+    codes = customer_codes(out, ["age", "size", "kids"])
+    assert coupled(codes) > 0.9  # the 1-epoch model's own context head cannot do this
+    # same seed, same journeys; conditions still fix a column for every journey
+    assert out.df.equals(gen.sample(400, seed=3).df)
+    fixed = gen.sample(50, seed=3, conditions={"age": "old"})
+    assert set(fixed.df["age"]) == {"old"}
+    # without DP the model's own context head is used (`context`: "auto")
+    exact = generators.create("vae", cfg).fit(small)
+    assert exact.profile.context is None
+
+
+def test_a_profile_saved_without_a_context_tree_still_loads():
+    d = JourneyProfile(shape=[1.0], calendar={}, constants=[]).to_dict()
+    d.pop("context")
+    prof = JourneyProfile.from_dict(d)
+    assert prof.context is None
+    assert prof.draw_context(5, np.random.default_rng(0), Schema.from_dict(DEMO)) is None
+
+
+def test_cap_gaps_fits_a_day_under_its_budget_by_its_longest_gaps():
+    rng = np.random.default_rng(0)
+    gap = np.array([0.0, 60, 36_000, 120, 50_000, 30_000, 0, 10, 20])
+    group = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    out = cap_gaps(gap, group, np.full(9, 86_399.0), rng)
+    assert out[:6].sum() <= 86_399.0
+    assert list(out[[0, 1, 3]]) == [0.0, 60.0, 120.0]  # the short gaps stay
+    assert (out[[2, 4, 5]] > 20_000).all()  # the long ones are capped, not crushed
+    assert list(out[6:]) == [0.0, 10.0, 20.0]  # a group under its budget is untouched
