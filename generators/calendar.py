@@ -827,12 +827,13 @@ def _redraw_clock(
     # never in the real log)
     fill = (0.6 + 0.4 * rng.random(group.max() + 1 if m else 0))[group]
     timed_at = np.flatnonzero(cls > 0)  # each group's timed events, in order
-    steps = np.diff(offset[timed_at], prepend=0.0)
-    steps[np.r_[True, group[timed_at][1:] != group[timed_at][:-1]]] = 0.0
-    steps = cap_gaps(steps, group[timed_at], (fill * room)[timed_at], rng)
-    offset = offset.copy()
-    offset[timed_at] = pd.Series(steps).groupby(group[timed_at]).cumsum().to_numpy()
-    span = pd.Series(offset).groupby(group).transform("max").to_numpy()
+    if len(timed_at):
+        steps = np.diff(offset[timed_at], prepend=0.0)
+        steps[np.r_[True, group[timed_at][1:] != group[timed_at][:-1]]] = 0.0
+        steps = cap_gaps(steps, group[timed_at], (fill * room)[timed_at], rng)
+        offset = offset.copy()
+        offset[timed_at] = pd.Series(steps).groupby(group[timed_at]).cumsum().to_numpy()
+        span = pd.Series(offset).groupby(group).transform("max").to_numpy()
     top = np.maximum(lo[first], hi[first] - np.minimum(span, room))  # the first's latest
     key = pd.Series(np.where(cls > 0, pick, -1.0))
     anchor = np.where(

@@ -251,9 +251,11 @@ class ProfileCounts:
             self._add_mix(log)
         if "context" in parts:  # each customer adds 1 to each pair table
             part = pair_counts(log, context_columns(log.schema))
-            self.context = part if self.context is None else [
-                a + b for a, b in zip(self.context, part, strict=True)
-            ]
+            self.context = (
+                part
+                if self.context is None
+                else [a + b for a, b in zip(self.context, part, strict=True)]
+            )
         if self.orders is not None:
             self.orders.add(log)
 

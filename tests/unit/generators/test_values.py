@@ -179,3 +179,45 @@ def test_a_lone_noise_cell_past_the_data_is_dropped_and_a_loud_one_kept():
     rng = np.random.default_rng(0)
     empty = [(_cut(rng.normal(0, np.sqrt(2) * scale, 32), scale) > 0).any() for _ in range(500)]
     assert np.mean(empty) < 0.01  # a histogram of noise alone keeps nothing, nearly always
+
+
+def big_baskets(n: int, seed: int, *, big: bool = True) -> pd.DataFrame:
+    """Fifteen small baskets per customer and (`big`) one large one each: the large ones
+    are a sixteenth of the values but every customer's largest."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        amounts = list(np.exp(rng.normal(2.5, 0.3, 15)))
+        amounts.append(float(np.exp(rng.normal(5.0, 0.3))) if big else amounts[0] * 1.1)
+        for d, a in enumerate(rng.permutation(amounts)):
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": pd.Timestamp("2024-01-01") + pd.Timedelta(days=d, hours=12),
+                    "channel": "store",
+                    "event_type": "purchase",
+                    "amount": round(float(a), 2),
+                    "segment": "budget",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("scale", [None, 1.0, 4.0])
+def test_each_customers_largest_value_comes_from_its_own_histogram(scale):
+    log = EventLog.from_frame(big_baskets(600, 0), Schema.from_dict(TINY_SCHEMA))
+    vals = Values.fit(log, scale=scale, rng=np.random.default_rng(0))
+    model = big_baskets(600, 1, big=False)  # the model never makes the large basket
+    out = vals.apply(model, log, np.random.default_rng(1))
+    real_top = log.df.groupby("customer_id")["amount"].max()
+    top = out.groupby("customer_id")["amount"].max()
+    for q in (0.1, 0.5, 0.9):
+        assert top.quantile(q) == pytest.approx(real_top.quantile(q), rel=0.25)
+    if scale == 4.0:  # without the largest values' histogram, the values' histogram's
+        # tail (a sixteenth of its mass) is cut by the noise: no large baskets are left
+        vals.top = None
+        alone = vals.apply(model, log, np.random.default_rng(1)).groupby("customer_id")
+        assert alone["amount"].max().quantile(0.5) < 0.5 * real_top.quantile(0.5)
+    # only each customer's largest value moved; the rest keep their order and sizes
+    second = out.groupby("customer_id")["amount"].apply(lambda s: s.nlargest(2).iloc[-1])
+    assert (second <= top).all()
