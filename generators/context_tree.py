@@ -201,11 +201,11 @@ def _rake(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The cut noisy table [V_a, V_b] fitted to the released marginals (normalised): a
     row left empty by the cut (a class of the parent few customers have) takes the
     child's marginal, an empty column the parent's (each class independent of the
-    other, as nothing better is known); then rows and columns are scaled in turn. The cut's zeros stay
-    (a household of one has no kids), the mass of the cells it dropped goes back to the
-    rows and columns it came from (cut alone, the mass of a table's many small cells went
-    to its one large one: the unknown demographics, 0.68 of Complete Journey's customers,
-    came out at 0.90)."""
+    other, as nothing better is known); then rows and columns are scaled in turn. The
+    cut's zeros stay (a household of one has no kids), the mass of the cells it dropped
+    goes back to the rows and columns it came from (cut alone, the mass of a table's many
+    small cells went to its few large ones: Complete Journey's columns were drawn at TVD
+    up to 0.22 from their real marginals at epsilon 8)."""
     indep = rows[:, None] * cols[None, :]
     x = np.where(rows[:, None] > 0, t, 0.0)  # a class the parent's marginal cut: none
     x = np.where(x.sum(0, keepdims=True) > 0, x, indep)
