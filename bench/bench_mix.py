@@ -28,7 +28,7 @@ DATASETS = "completejourney,omnichannel-2000,process-2000,retail-2000"
 def study(dataset: str, *, seeds: int, epsilon: float) -> dict:
     train, _ = load_split(dataset, 0)
     real = set(token_keys(train.df, train))
-    parts = create("vae", {"seed": 0})._profile_parts(private=True, schema=train.schema)
+    parts = create("vae", {"seed": 0})._profile_parts(private=True)
     rules = {"presence": ([], []), "share": ([], [])}
     zeros = []
     for seed in range(seeds):

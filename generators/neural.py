@@ -184,7 +184,7 @@ class NeuralGenerator(SequenceGenerator):
                 log,
                 rho=rho,
                 seed=self.config.seed,
-                parts=self._profile_parts(private=rho is not None, schema=log.schema),
+                parts=self._profile_parts(private=rho is not None),
             )
             if record is not None:  # what the profile adds to the steps actually taken
                 profile.epsilon = profile_epsilon(record, rho)
@@ -213,10 +213,8 @@ class NeuralGenerator(SequenceGenerator):
                 )
         return self
 
-    def _profile_parts(self, *, private: bool, schema: Schema) -> tuple[str, ...]:
+    def _profile_parts(self, *, private: bool) -> tuple[str, ...]:
         parts = self.config.profile_parts(private=private)
-        if not schema.context_names("categorical"):  # nothing for the context tree
-            parts = tuple(p for p in parts if p != "context")
         if private and self.calibrated and self.config.calibrates(private=True):
             parts += ("mix",)  # the calibration's targets, released on their own
         return parts

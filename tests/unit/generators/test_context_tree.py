@@ -152,6 +152,21 @@ def test_a_dp_fit_draws_its_context_from_the_profile_tree(log):
     assert exact.profile.context is None
 
 
+def test_a_profile_too_noisy_for_pairs_leaves_the_context_to_the_model(log):
+    parts = ("context",)
+    loud = JourneyProfile.fit(log, rho=2.0, seed=0, parts=parts)
+    assert loud.context is not None and "context" in loud.detail["rho_parts"]
+    # 3,000 customers, pair deviation 122 at its tenth of this rho: its share goes elsewhere
+    quiet = JourneyProfile.fit(log, rho=0.001, seed=0, parts=parts)
+    assert quiet.context is None and "context" not in quiet.detail["rho_parts"]
+    assert sum(quiet.detail["rho_parts"].values()) == pytest.approx(0.001)
+    # a log without categorical context columns has no tree either
+    plain = Schema.from_dict({**TINY_SCHEMA, "context": {}})
+    df = log.df.drop(columns=["age", "size", "kids"])
+    bare = JourneyProfile.fit(EventLog.from_frame(df, plain), rho=2.0, seed=0, parts=parts)
+    assert bare.context is None
+
+
 def test_a_profile_saved_without_a_context_tree_still_loads():
     d = JourneyProfile(shape=[1.0], calendar={}, constants=[]).to_dict()
     d.pop("context")
