@@ -75,6 +75,7 @@ from journeylab.generators.profile_counts import (
     journey_shape,
     length_class,
     share_sums_by_value,
+    start_bins,
     transition_sums,
 )
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
@@ -116,7 +117,7 @@ class JourneyProfile:
     calendar: dict[str, Any]  # generators.calendar.Calendar as a dict
     constants: list[str]  # event columns repeated from the first event
     orders: dict[str, list] | None = None  # strict orderings (non-private fits only)
-    starts: list[float] | None = None  # [START_BINS] first-event times over the window
+    starts: list[float] | None = None  # [start bins] first-event times over the window
     ends: list[float] | None = None  # [ENDS_EDGES bins] share of the time left unused
     rhythm: dict[str, Any] | None = None  # generators.rhythm.Rhythm as a dict
     values: dict[str, Any] | None = None  # generators.values.Values as a dict
@@ -161,6 +162,7 @@ class JourneyProfile:
             parts=parts,
             private=rho is not None,
             fine_rhythm=fine_tables(log.n_customers, rhythm_scale),
+            n_starts=start_bins(log.n_customers, gauss_scale(1, eps["start"])),
         )
         shape_scale = gauss_scale(1, eps["shape"])
         sh = noisy_counts(counts.shape, shape_scale, rng, raw=True)
@@ -882,6 +884,8 @@ def _realign(
         total = weight.sum(1)
         pick = (weight.cumsum(1) > rng.random((len(f), 1)) * total[:, None]).argmax(1)
         new[last] = np.where(total > 0, f[np.arange(len(f)), pick], new[last])
+    moved = _rebalance(new, mass, edges, rng)
+    free = free | moved
     stretch = np.where(free, (1.0 - new) / room, 1.0)
     key = df.loc[per, log.key].to_numpy()
     new_first = s.time_start + pd.to_timedelta(new * window, unit="s")
@@ -890,6 +894,35 @@ def _realign(
     start = df[log.key].map(pd.Series(new_first.to_numpy(), index=key))
     df[log.time] = start + pd.to_timedelta(offset * factor, unit="s")
     return df
+
+
+def _rebalance(new: np.ndarray, mass: np.ndarray, edges: np.ndarray, rng) -> np.ndarray:
+    """Where the journeys' first events (`new`, window fractions: changed in place) fill a
+    bin of the start histogram past its share, the surplus, drawn at random among them,
+    goes to the bins short of theirs (anywhere in the bin); returns which moved (their
+    times are then stretched as `_realign`'s free journeys are, keeping their shape
+    cell). Kept where its cell lets it go, a journey the model put late stayed late:
+    on Complete Journey at epsilon 8 a tenth of synthetic customers arrived after day
+    304 (real: 138), though the histogram itself had the late arrivals right."""
+    moved = np.zeros(len(new), dtype=bool)
+    p = np.maximum(mass, 0.0)
+    if not len(new) or p.sum() <= 0:
+        return moved
+    nb = len(p)
+    b = np.clip((new * nb).astype(int), 0, nb - 1)
+    target = _apportion(len(new), p / p.sum(), rng)
+    surplus = np.bincount(b, minlength=nb) - target
+    go = [
+        rng.choice(np.flatnonzero(b == k), int(surplus[k]), replace=False)
+        for k in np.flatnonzero(surplus > 0)
+    ]
+    if not go:
+        return moved
+    go = np.concatenate(go)
+    dest = rng.permutation(np.repeat(np.arange(nb), np.clip(-surplus, 0, None)))[: len(go)]
+    new[go] = edges[dest] + rng.random(len(go)) * (edges[dest + 1] - edges[dest])
+    moved[go] = True
+    return moved
 
 
 def match_cells(

@@ -35,6 +35,22 @@ SPAN_BINS = 5  # span / (window end - first event), in equal bins; one-event jou
 # on Complete Journey, whose customers arrive in a week 60 days in) one bin held the
 # arrival and three weeks before it: first-event day alone told synthetic apart, AUC 0.81
 START_BINS = 40
+# ... or, where the noise leaves room (customers per noise deviation of a cell at least
+# FINE_STARTS_AT, and without DP), this many: at 40 bins Complete Journey's arrivals
+# (days 57 and 61 to 64, none before) were spread over days 53 to 64 (the start
+# histogram's bin, 10.7 days), and first day alone told synthetic customers apart
+START_BINS_FINE = 160
+FINE_STARTS_AT = 100.0
+
+
+def start_bins(n_customers: int, scale: float | None) -> int:
+    """The start histogram's bins for a release at noise `scale` (None: exact): it reads
+    only the number of customers, which the DP plan treats as public too."""
+    if scale is None or n_customers / (np.sqrt(2.0) * scale) >= FINE_STARTS_AT:
+        return START_BINS_FINE
+    return START_BINS
+
+
 # journeys in the last span bin (that use over 80% of the time they have left): how much
 # of it they leave, 1 - span / room, in these bins; within the bin it was the model's,
 # and on Complete Journey 40% of real ones leave under 1% (the last week of a year) and
@@ -192,7 +208,7 @@ def constant_counts(log: EventLog, *, weighted: bool = False) -> np.ndarray:
 @dataclass
 class ProfileCounts:
     shape: np.ndarray  # [cells] customers per (length class, span bin)
-    starts: np.ndarray | None  # [START_BINS] customers by first-event time (declared window)
+    starts: np.ndarray | None  # [start bins] customers by first-event time (declared window)
     ends: np.ndarray | None  # [ENDS_CELLS] last-span-bin customers by length group, share left
     constants: np.ndarray  # [C + 1] journeys in which each event column varies; multi-event
     rhythm: dict[str, np.ndarray] | None = None  # rhythm.counts
@@ -211,13 +227,15 @@ class ProfileCounts:
         parts: tuple[str, ...],
         private: bool,
         fine_rhythm: bool = True,
+        n_starts: int = START_BINS,
     ) -> ProfileCounts:
-        """One streamed pass; the rhythm's tables fine or coarse (`rhythm.fine_tables`)."""
+        """One streamed pass; the rhythm's tables fine or coarse (`rhythm.fine_tables`),
+        the start histogram in `n_starts` bins (`start_bins`)."""
         end = log.schema.time_end if log.schema.time_end is not None else _time_max(log)
         cells = len(LENGTH_EDGES) * SPAN_BINS
         out = cls(
             shape=np.zeros(cells, dtype=np.int64),
-            starts=None if log.schema.time_end is None else np.zeros(START_BINS, np.int64),
+            starts=None if log.schema.time_end is None else np.zeros(n_starts, np.int64),
             ends=None if log.schema.time_end is None else np.zeros(ENDS_CELLS, np.int64),
             constants=np.zeros(len(log.schema.events) + 1),
             orders=None if private else OrderEvidence(),
@@ -238,8 +256,9 @@ class ProfileCounts:
             first = log.df.groupby(log.key, sort=False)[log.time].min()
             s = log.schema
             frac = (first - s.time_start) / (s.time_end - s.time_start)
-            b = np.clip((frac.to_numpy(float) * START_BINS).astype(int), 0, START_BINS - 1)
-            self.starts += np.bincount(b, minlength=START_BINS)
+            nb = len(self.starts)
+            b = np.clip((frac.to_numpy(float) * nb).astype(int), 0, nb - 1)
+            self.starts += np.bincount(b, minlength=nb)
         self.constants += constant_counts(log, weighted=self.private)
         if "rhythm" in parts:
             n = len(LENGTH_EDGES)

@@ -378,8 +378,35 @@ def test_realigned_late_arrivals_that_stay_to_the_end_keep_arriving_late(schema)
     real = float((first > 0.05).mean())
     pooled = late(_realign(log.df.copy(), log, starts, np.random.default_rng(0)))
     weighted = late(_realign(log.df.copy(), log, starts, np.random.default_rng(0), ends=ends))
-    assert pooled < 0.8 * real  # the old draw: late arrivals pulled to the early peak
     assert abs(weighted - real) < 0.1 * real, (real, pooled, weighted)
+    # without the ends table the draw pulled late arrivals to the early peak (0.8 of the
+    # real share at most); the rebalancing (`_rebalance`) now keeps the share there too
+    assert abs(pooled - real) < 0.1 * real, (real, pooled, weighted)
+
+
+def test_realign_rebalances_a_start_histogram_the_models_late_journeys_overfill(schema):
+    """A model that starts a third of its short journeys in the last fifth of the window,
+    where the histogram holds 3% of the arrivals: kept inside their cells, they stayed
+    there; the surplus now moves to the bins short of theirs, cells kept."""
+    from journeylab.generators.profile import _realign
+    from journeylab.generators.profile_counts import START_BINS_FINE
+
+    log = EventLog.from_frame(planted(600, seed=5), schema)
+    df = log.df.copy()
+    late = df["customer_id"].isin(log.customers[::3])
+    shift = schema.time_end - df.loc[late].groupby("customer_id")["timestamp"].transform("max")
+    df.loc[late, "timestamp"] += shift - pd.Timedelta(days=1)  # end a day before the end
+    model = EventLog.from_frame(df, schema)
+    starts = np.zeros(START_BINS_FINE)
+    starts[:40] = 97.0 / 40  # 97% arrive in the first quarter, 3% over the last fifth
+    starts[-32:] = 3.0 / 32
+    out = _realign(model.df.copy(), model, starts, np.random.default_rng(0))
+    first = out.groupby("customer_id")["timestamp"].min() - schema.time_start
+    frac = first / (schema.time_end - schema.time_start)
+    assert (frac > 0.8).mean() < 0.06  # a third before
+    moved = EventLog.from_frame(out.sort_values(["customer_id", "timestamp"]), schema)
+    before = journey_shape(model)["cell"]
+    assert (journey_shape(moved)["cell"].loc[before.index] == before).mean() > 0.97
 
 
 def test_under_dp_a_process_outcome_is_terminal_and_a_step_is_not():
