@@ -54,6 +54,7 @@ SAMEDAY_EDGES_COARSE = np.array(
     [0, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14_400, 28_800, 86_400.0]
 )
 TABLES = 3
+ISOLATED = 4.0  # noise deviations a kept cell without kept neighbours must stand
 
 
 def fine_tables(n_customers: int, scale: float | None) -> bool:
@@ -265,15 +266,29 @@ def _distributions(m: np.ndarray, scale: float) -> np.ndarray:
     """Rows of a noisy table as distributions; a row with under 10 noise scales of mass
     uses the pooled row; cells under 2 noise scales count as 0 (kept, the positive noise
     of the empty cells of a 33-bin row drew about a tenth of a small log's same-day gaps
-    from bins the data never has)."""
+    from bins the data never has), and so does a cell whose neighbours both do unless it
+    stands ISOLATED deviations high (a lone noise cell at 1 second, where the omnichannel
+    simulator has no gap, gave 19% of synthetic customers a 1-second gap at epsilon 8:
+    the shortest gap told them apart, AUC 0.73)."""
     ok = m.sum(1) >= max(10 * scale, 1e-12)
     pooled = m.sum(0)
     if scale:
-        m = np.where(m > 2 * scale, m, 0.0)
-        pooled = np.where(pooled > 2 * scale * np.sqrt(len(m)), pooled, 0.0)
+        m = _lone_cut(m, scale)
+        pooled = _lone_cut(pooled[None, :], scale * np.sqrt(len(m)))[0]
     pooled = np.maximum(pooled, 0.0) + 1e-9
     out = np.where(ok[:, None], np.maximum(m, 0.0), pooled)
     return out / out.sum(1, keepdims=True)
+
+
+def _lone_cut(m: np.ndarray, scale: float) -> np.ndarray:
+    """Rows [R, K] with cells under 2 noise scales set to 0, and kept cells without a kept
+    neighbour in their row unless ISOLATED deviations high."""
+    kept = m > 2 * scale
+    near = np.zeros_like(kept)
+    near[:, 1:] |= kept[:, :-1]
+    near[:, :-1] |= kept[:, 1:]
+    kept &= near | (m > ISOLATED * np.sqrt(2.0) * scale)
+    return np.where(kept, m, 0.0)
 
 
 def _sorted_by(x: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -232,3 +232,21 @@ def test_real_journeys_through_the_fine_rhythm_keep_their_bursts_per_customer():
     for col in ("share_gap_same_day", "events_per_active_day"):
         x = np.r_[real[col].to_numpy(), redrawn[col].to_numpy()]
         assert single_feature_auc(x, y, seed=0) < 0.57, col
+
+
+def test_a_lone_noise_cell_is_dropped_and_a_loud_lone_cell_kept():
+    """Same-day seconds at 45 s to 3 minutes only; the noise put 3 scales (2.1 deviations)
+    in the 1-second bin, far from them: kept, a synthetic customer with many same-day gaps
+    got a 1-second one. A lone cell 6 deviations high is the data's, and stays."""
+    from journeylab.generators.rhythm import _distributions
+
+    scale = 2.0
+    row = np.zeros(33)
+    row[11:15] = 100.0
+    noisy = row.copy()
+    noisy[1] = 3.0 * scale
+    assert _distributions(noisy[None, :], scale)[0, 1] == 0.0
+    loud = row.copy()
+    loud[1] = 6.0 * np.sqrt(2.0) * scale
+    assert _distributions(loud[None, :], scale)[0, 1] > 0.0
+    assert _distributions(noisy[None, :], scale)[0, 11:15].sum() == pytest.approx(1.0)
