@@ -886,7 +886,15 @@ def _realign(
         new[last] = np.where(total > 0, f[np.arange(len(f)), pick], new[last])
     moved = _rebalance(new, mass, edges, rng)
     free = free | moved
-    stretch = np.where(free, (1.0 - new) / room, 1.0)
+    # A moved journey keeps its span's share of the time left within its span bin, at the
+    # nearest edge of the bin if it leaves it (the last bin, whose ends are released,
+    # keeps it exactly): kept exactly in every bin, a process case (span under a fifth of
+    # what is left, as every real one) moved from late to early was stretched 4 times,
+    # and a tenth of synthetic cases spanned 68 days or more against 36 real.
+    left = np.maximum(1.0 - new, 1e-12)
+    share = np.clip(sp / left, b / SPAN_BINS, (b + 1) / SPAN_BINS * (1.0 - 1e-9))
+    share = np.where(b == SPAN_BINS - 1, sp / room, share)
+    stretch = np.where(free & (sp > 0), share * left / np.maximum(sp, 1e-300), 1.0)
     key = df.loc[per, log.key].to_numpy()
     new_first = s.time_start + pd.to_timedelta(new * window, unit="s")
     offset = (df[log.time] - first).dt.total_seconds().to_numpy()

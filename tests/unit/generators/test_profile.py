@@ -495,3 +495,36 @@ def test_a_profile_saved_with_laplace_tables_still_applies(schema):
     assert old._usable("starts") == (sum(old.starts) >= 10.0 / (8 * parts["start"]))
     out = old.apply(log, np.random.default_rng(0), realign_starts=True)
     assert len(out) == log.n_events and out["timestamp"].notna().all()
+
+
+def test_a_short_journey_moved_early_keeps_its_span_in_days(schema):
+    """Cases of five events over three days, put late by a model (their span under a fifth
+    of the time left), where the histogram has every arrival in the first fifth of the
+    window: moved there, they keep their span in days (its share of the time left stays
+    under a fifth, their cell's bin); stretched to keep the share, they spanned far longer."""
+    from journeylab.generators.profile import _realign
+    from journeylab.generators.profile_counts import START_BINS_FINE
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for c in range(300):
+        t = schema.time_start + pd.Timedelta(days=float(rng.uniform(150, 158)))
+        for k in range(5):
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": t + pd.Timedelta(hours=18 * k),
+                    "channel": "web",
+                    "event_type": "view",
+                    "amount": 0.0,
+                    "segment": "budget",
+                }
+            )
+    log = EventLog.from_frame(pd.DataFrame(rows), schema)
+    starts = np.zeros(START_BINS_FINE)
+    starts[: START_BINS_FINE // 5] = 10.0
+    out = _realign(log.df.copy(), log, starts, np.random.default_rng(0))
+    g = out.groupby("customer_id")["timestamp"]
+    assert ((g.min() - schema.time_start).dt.days < 40).mean() > 0.95  # moved early
+    span = (g.max() - g.min()).dt.total_seconds()
+    assert np.allclose(span, 3 * 86_400)  # three days (18 h x 4), kept
