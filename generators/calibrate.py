@@ -60,6 +60,7 @@ STEP = 3.0  # largest change of one bias in one round (a cell the pilot missed i
 REPEAT_SIGNAL = 2.0  # a token's repeat share is calibrated when its presence is this many sds
 REPEAT_MAX = 0.0  # the largest repeat bias: a token the journey has had is never pushed up
 REPEAT_SLACK = 0.05  # ... and a pilot's share further than this (or its deviation) from it
+ONCE_SLACK = 0.01  # ... for a token no journey has twice (`JourneyProfile.once`), from 0
 
 
 def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
@@ -335,6 +336,8 @@ def calibrate_steps(
     comes back less is a smaller share of events, and its column was raised again)."""
     B = np.array(init, dtype=float)
     R = None if repeats is None else np.zeros(len(tokens))
+    if R is not None:  # a once-only token (held to 0 within ONCE_SLACK) starts held back
+        R[repeats[2] & (repeats[0] == 0.0) & (repeats[1] <= ONCE_SLACK)] = -CLIP
     for _ in range(rounds):
         log = pilot(B, R)
         worst = _transition_round(B, log, want, rows, tokens, marginal)
@@ -375,7 +378,8 @@ def repeat_targets(profile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     that have it on more than one event (the mix's again / has, each customer weighted as
     there), how far from it a pilot may stay (its deviation, at least REPEAT_SLACK), and
     which tokens are present loudly enough (REPEAT_SIGNAL deviations) to calibrate; None
-    without a mix that has them.
+    without a mix that has them. A token no journey has twice (`JourneyProfile.once`) is
+    held to 0 within ONCE_SLACK (and `calibrate_steps` starts it held back).
 
     Each token's noisy ratio is shrunk toward the ratio of all active tokens together by
     the share of its spread that its noise explains (James-Stein): at 1,000 customers and
@@ -399,6 +403,9 @@ def repeat_targets(profile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     want, slack = np.zeros(len(has)), np.full(len(has), REPEAT_SLACK)
     want[active] = pooled + keep * (ratio - pooled)
     slack[active] = np.maximum(np.sqrt(keep * noise), REPEAT_SLACK)
+    once = profile.once() if hasattr(profile, "once") else None
+    if once is not None and len(once) == len(has):  # never twice: 0, not shrunk toward all
+        want[once], slack[once], active = 0.0, ONCE_SLACK, active | once
     return want, slack, active
 
 

@@ -108,6 +108,9 @@ THIN_MAX_LENGTH = 377  # the longest class start kept when the shape is too thin
 TERMINAL_LOUD = 6.0  # deviations of presence for a token to be called terminal under DP
 TERMINAL_NOISE = 3.0  # ... with what follows it under this many deviations
 TERMINAL_SHARE = 0.3  # ... and under this share of its presence
+ONCE_LOUD = 6.0  # deviations of presence for a token to be called once-only under DP
+ONCE_NOISE = 2.0  # ... with its repeats (customers having it again) under this many
+ONCE_SHARE = 0.05  # ... and under this share of its presence
 MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens (cells: T^2)
 
 
@@ -274,6 +277,22 @@ class JourneyProfile:
             return term
         types = np.array([t.split("|", 1)[-1] for t in tokens])
         return term | (~known & np.isin(types, types[term]))
+
+    def once(self) -> np.ndarray | None:
+        """[T] the calendar tokens no journey has twice, by the mix's presence tables
+        (under DP): present ONCE_LOUD deviations loud with its repeats (`again`) under
+        ONCE_NOISE deviations and ONCE_SHARE of its presence. A process submits an
+        application once per case; shrunk toward all tokens' repeat share (a token's own
+        ratio is noisy, `calibrate.repeat_targets`), the DP VAE submitted again in a tenth
+        of its cases. None without the tables."""
+        if not mix_usable(self.mix) or "again" not in self.mix or "has" not in self.mix:
+            return None
+        sd = np.sqrt(2.0) * self.mix["scale"][0]
+        has, again = np.asarray(self.mix["has"], float), np.asarray(self.mix["again"], float)
+        _, known = mix_known(self.mix, "token")
+        return (
+            known & (has >= ONCE_LOUD * sd) & (again < ONCE_NOISE * sd) & (again < ONCE_SHARE * has)
+        )
 
     def _rules(self, tokens: list[str]) -> dict[str, list] | None:
         """The order rules `select` prefers candidates by: exact ones (no DP), or under

@@ -428,6 +428,45 @@ def test_under_dp_a_process_outcome_is_terminal_and_a_step_is_not():
     assert JourneyProfile.fit(log, epsilon=None, seed=0).terminal() is None  # exact: orders
 
 
+def test_under_dp_a_step_taken_once_per_case_is_held_to_once():
+    """The process simulator submits an application once per case: under DP the presence
+    tables say so (its repeats stay in the noise) and no token that real cases repeat
+    often is called once-only; the repeat calibration then aims at 0 for it (not at the repeat
+    share of all tokens, toward which a token's own noisy share is shrunk) and starts it
+    held back."""
+    from journeylab.generators.calibrate import CLIP, ONCE_SLACK, calibrate_steps
+    from journeylab.generators.calibrate import repeat_shares, repeat_targets
+    from journeylab.journeys.sim_process import simulate_process
+
+    log, _ = simulate_process(1500, seed=0)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("mix",))
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    once = prof.once()
+    assert once[tokens.index("application|A_Submitted")]
+    real, _ = repeat_shares(log, tokens)
+    # none that real cases repeat often (the noise may call one repeated in 9% once)
+    assert (real[once] < 0.1).all() and (real[~once] >= 0.1).sum() >= 3
+    want, slack, active = repeat_targets(prof)
+    assert (want[once] == 0.0).all() and (slack[once] == ONCE_SLACK).all() and active[once].all()
+    seen = []
+
+    def pilot(B, R):
+        seen.append(np.array(R))
+        return log
+
+    T = len(tokens)
+    calibrate_steps(
+        pilot,
+        np.zeros((1 + T, T)),
+        np.zeros(1 + T, bool),
+        tokens,
+        init=np.zeros((1 + T, T)),
+        repeats=(want, slack, active),
+        rounds=1,
+    )
+    assert (seen[0][once] == -CLIP).all() and (seen[0][~once] == 0.0).all()
+
+
 def test_sampled_cases_end_at_a_terminal_outcome():
     """A VAE trained one epoch on the process simulator goes on after an outcome; with
     the profile's terminal outcomes, journeys not told their length end there, those
