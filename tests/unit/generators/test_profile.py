@@ -434,8 +434,13 @@ def test_under_dp_a_step_taken_once_per_case_is_held_to_once():
     often is called once-only; the repeat calibration then aims at 0 for it (not at the repeat
     share of all tokens, toward which a token's own noisy share is shrunk) and starts it
     held back."""
-    from journeylab.generators.calibrate import CLIP, ONCE_SLACK, calibrate_steps
-    from journeylab.generators.calibrate import repeat_shares, repeat_targets
+    from journeylab.generators.calibrate import (
+        CLIP,
+        ONCE_SLACK,
+        calibrate_steps,
+        repeat_shares,
+        repeat_targets,
+    )
     from journeylab.journeys.sim_process import simulate_process
 
     log, _ = simulate_process(1500, seed=0)
