@@ -276,6 +276,7 @@ def _distributions(m: np.ndarray, scale: float) -> np.ndarray:
         m = _lone_cut(m, scale)
         pooled = _lone_cut(pooled[None, :], scale * np.sqrt(len(m)))[0]
     pooled = np.maximum(pooled, 0.0) + 1e-9
+    ok &= np.maximum(m, 0.0).sum(1) > 0  # a row the cut emptied: the pooled one too
     out = np.where(ok[:, None], np.maximum(m, 0.0), pooled)
     return out / out.sum(1, keepdims=True)
 

@@ -250,3 +250,9 @@ def test_a_lone_noise_cell_is_dropped_and_a_loud_lone_cell_kept():
     loud[1] = 6.0 * np.sqrt(2.0) * scale
     assert _distributions(loud[None, :], scale)[0, 1] > 0.0
     assert _distributions(noisy[None, :], scale)[0, 11:15].sum() == pytest.approx(1.0)
+    # a row of 10 scales of mass that the cut empties (lone cells) takes the pooled row
+    thin = np.zeros((2, 33))
+    thin[0, [3, 9, 20]] = 4.0 * scale  # 24 in all, each under 4 deviations (11.3)
+    thin[1, 11:15] = 100.0
+    rows = _distributions(thin, scale)
+    assert np.isfinite(rows).all() and rows[0, 11:15].sum() > 0.99
