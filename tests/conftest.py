@@ -25,6 +25,18 @@ TINY_SCHEMA = {
 }
 
 
+def web_view(customer: int, ts: pd.Timestamp) -> dict:
+    """One TINY_SCHEMA event row: a web view of customer `customer` at `ts`."""
+    return {
+        "customer_id": f"c{customer:04d}",
+        "timestamp": ts,
+        "channel": "web",
+        "event_type": "view",
+        "amount": 0.0,
+        "segment": "budget",
+    }
+
+
 def tiny_frame(n_customers: int = 30, *, seed: int = 0, max_events: int = 8) -> pd.DataFrame:
     """A random valid event table: whole seconds, amounts only on purchases."""
     rng = np.random.default_rng(seed)

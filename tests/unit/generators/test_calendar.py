@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_SCHEMA
+from conftest import TINY_SCHEMA, web_view
 
 from journeylab.generators.calendar import Calendar, gauss_scale, n_tables
 from journeylab.journeys import EventLog, Schema
@@ -183,17 +183,7 @@ def test_bursts_of_a_day_keep_the_hours_of_all_their_events():
     for c in range(600):
         day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 150)))
         start = day + pd.Timedelta(minutes=int(rng.integers(0, 18 * 60)))
-        for k in range(4):
-            rows.append(
-                {
-                    "customer_id": f"c{c:04d}",
-                    "timestamp": start + pd.Timedelta(hours=2 * k),
-                    "channel": "web",
-                    "event_type": "view",
-                    "amount": 0.0,
-                    "segment": "budget",
-                }
-            )
+        rows += [web_view(c, start + pd.Timedelta(hours=2 * k)) for k in range(4)]
     log = EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(TINY_SCHEMA))
     cal = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
     out = cal.apply(log.df.copy(), log, np.random.default_rng(1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_SCHEMA
+from conftest import TINY_SCHEMA, web_view
 
 import journeylab.generators as generators
 from journeylab.generators.calendar import Calendar
@@ -553,17 +553,7 @@ def test_a_short_journey_moved_early_keeps_its_span_in_days(schema):
     rows = []
     for c in range(300):
         t = schema.time_start + pd.Timedelta(days=float(rng.uniform(150, 158)))
-        for k in range(5):
-            rows.append(
-                {
-                    "customer_id": f"c{c:04d}",
-                    "timestamp": t + pd.Timedelta(hours=18 * k),
-                    "channel": "web",
-                    "event_type": "view",
-                    "amount": 0.0,
-                    "segment": "budget",
-                }
-            )
+        rows += [web_view(c, t + pd.Timedelta(hours=18 * k)) for k in range(5)]
     log = EventLog.from_frame(pd.DataFrame(rows), schema)
     starts = np.zeros(START_BINS_FINE)
     starts[: START_BINS_FINE // 5] = 10.0
