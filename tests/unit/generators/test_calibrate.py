@@ -323,7 +323,9 @@ def test_a_dp_vae_learns_the_order_from_the_released_transitions(tmp_path):
     # web-only journeys: the other channels' tokens start UNSHOWN lower in every row,
     # and stay so in the rows the pilot never reaches (their own rows)
     low = unshown(gen.profile)
-    assert low.sum() == 9
+    # the 9 tokens of the other channels, or 8 where one passed the presence bar (2
+    # deviations) by noise (2.3% of the time each)
+    assert low.sum() >= 8 and not any(t.startswith("web|") for t in np.asarray(tokens)[low])
     grid = grid_of(gen.profile.logit_bias, tokens, SCHEMA)
     never = 1 + np.flatnonzero(low)
     assert B[np.ix_(never, low)] == pytest.approx(grid[np.ix_(never, low)] - UNSHOWN)
@@ -393,28 +395,34 @@ def test_a_token_that_follows_many_thinly_keeps_its_share():
         rows, columns=["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
     )
     log = EventLog.from_frame(df, SCHEMA)
-    prof = JourneyProfile.fit(log, rho=0.05, seed=0, parts=("mix",))
-    tokens = Calendar.from_dict(prof.calendar).tokens
-    sums, _ = mix_transitions(prof.mix, tokens)
-    cart = tokens.index("web|cart")
-    after = [1 + tokens.index(f"{c}|{e}") for c, e in common]
-    bar = 1.5 * np.sqrt(2.0) * prof.mix["scale"][0]
-    assert (sums[after, cart] < bar).mean() > 0.25  # rows alone that do not show carts
-    want, ok = transition_targets(prof)
-    after = [r for r in after if ok[r]]
-    assert len(after) >= 4
-    weight = transition_sums(log, tokens).sum(1)
-    got = (want[after, cart] * weight[after]).sum() / weight[after].sum()
-    # below the bar, these rows alone give carts nothing; the rest of the carts' share
-    # (beyond their known cells) is spread over them: about half the true 0.1 ...
-    assert 0.04 < got < 0.2
-    # ... and raked to the released token shares (as calibration does each round, with the
-    # pilot's row masses; here the real ones): over the calibrated rows, the true 0.1
     from journeylab.generators.calibrate import _raked, token_marginal
 
-    raked = _raked(want, weight, ok, token_marginal(prof))
-    implied = (raked[ok] * weight[ok, None]).sum(0)
-    assert implied[cart] / implied.sum() == pytest.approx(0.1, abs=0.01)
+    got = []
+    for seed in range(4):  # releases: one alone swings from 0.02 to 0.19
+        prof = JourneyProfile.fit(log, rho=0.05, seed=seed, parts=("mix",))
+        tokens = Calendar.from_dict(prof.calendar).tokens
+        sums, _ = mix_transitions(prof.mix, tokens)
+        cart = tokens.index("web|cart")
+        after = [1 + tokens.index(f"{c}|{e}") for c, e in common]
+        bar = 1.5 * np.sqrt(2.0) * prof.mix["scale"][0]
+        assert (sums[after, cart] < bar).mean() > 0.25  # rows alone that do not show carts
+        want, ok = transition_targets(prof)
+        after = [r for r in after if ok[r]]
+        assert len(after) >= 4
+        weight = transition_sums(log, tokens).sum(1)
+        got.append((want[after, cart] * weight[after]).sum() / weight[after].sum())
+        # raked to the released token shares (as calibration does each round, with the
+        # pilot's row masses; here the real ones): over the calibrated rows, the released
+        # share, within its noise of the true 0.1
+        marginal = token_marginal(prof)
+        raked = _raked(want, weight, ok, marginal)
+        implied = (raked[ok] * weight[ok, None]).sum(0)
+        released = marginal[cart] / marginal.sum()
+        assert implied[cart] / implied.sum() == pytest.approx(released, abs=0.005)
+        assert released == pytest.approx(0.1, abs=0.015)
+    # below the bar, these rows alone give carts nothing; the rest of the carts' share
+    # (beyond their known cells) is spread over them: about the true 0.1 on average
+    assert 0.04 < np.mean(got) < 0.2
 
 
 def test_types_the_mix_knows_have_values_get_them_back():
