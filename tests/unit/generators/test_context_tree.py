@@ -131,10 +131,11 @@ def test_little_signal_measures_columns_not_pairs_and_none_releases_nothing(log)
     )
 
 
-def test_a_dp_fit_draws_its_context_from_the_profile_tree(log):
+@pytest.mark.parametrize("name", ["vae", "gan"])
+def test_a_dp_fit_draws_its_context_from_the_profile_tree(log, name):
     small = log.subset(log.customers[:600])
     cfg = {"d_model": 16, "n_layers": 2, "batch_size": 32, "epochs": 1, "seed": 0}
-    gen = generators.create("vae", cfg)
+    gen = generators.create(name, cfg)
     gen.fit(small, privacy=PrivacyBudget(epsilon=8.0))
     prof = gen.profile
     assert prof.context is not None and prof.context["columns"] == ["age", "size", "kids"]
@@ -148,7 +149,7 @@ def test_a_dp_fit_draws_its_context_from_the_profile_tree(log):
     fixed = gen.sample(50, seed=3, conditions={"age": "old"})
     assert set(fixed.df["age"]) == {"old"}
     # without DP the model's own context head is used (`context`: "auto")
-    exact = generators.create("vae", cfg).fit(small)
+    exact = generators.create(name, cfg).fit(small)
     assert exact.profile.context is None
 
 
