@@ -60,44 +60,39 @@ def distances(codes: np.ndarray, real: np.ndarray, sizes: list[int]) -> dict[str
 def measure(
     dataset: str, epsilon: float, releases: int, epochs: int = 30, samples: str | None = None
 ) -> dict:
+    from journeylab.generators import context_tree as ct
     from journeylab.generators.calendar import gauss_scale
-    from journeylab.generators.context_tree import (
-        ContextTree,
-        context_columns,
-        customer_codes,
-        pair_counts,
-        sizes_of,
-        table_pairs,
-    )
     from journeylab.generators.profile import _affordable, profile_shares
 
     train, hold = load_split(dataset, 0)
-    names = context_columns(train.schema)
+    names = ct.context_columns(train.schema)
     if not names:
         return {"dataset": dataset, "epsilon": epsilon, "tree": "no categorical context"}
-    sizes, real = sizes_of(train.schema, names), customer_codes(hold, names)
+    sizes, real = ct.sizes_of(train.schema, names), ct.customer_codes(hold, names)
     parts = ("rhythm", "values", "mix", "context")
     rho = profile_rho(train, epsilon, epochs)
     row: dict = {"dataset": dataset, "epsilon": epsilon, "columns": len(names)}
-    row["train"] = distances(customer_codes(train, names), real, sizes)
+    row["train"] = distances(ct.customer_codes(train, names), real, sizes)
     rng = np.random.default_rng(0)
-    exact = ContextTree.release(pair_counts(train, names), sizes, scale=None, rng=rng, pairs=False)
+    exact = ct.ContextTree.release(
+        ct.pair_counts(train, names), sizes, scale=None, rng=rng, pairs=False
+    )
     row["independent"] = distances(exact.draw(len(real), rng), real, sizes)
     path = Path(samples or "") / "peers" / f"synthetic-{dataset}-vae-eps{epsilon:g}.parquet"
     if samples and path.exists():
         from journeylab.journeys.eventlog import EventLog
 
         synthetic = EventLog.read(path, schema=hold.schema)
-        row["sample"] = distances(customer_codes(synthetic, names), real, sizes)
+        row["sample"] = distances(ct.customer_codes(synthetic, names), real, sizes)
     if "context" not in _affordable(parts, train, rho):
         row["tree"] = "none (pairs under the noise: the model's context head)"
         return row
     part_rho = rho * profile_shares(parts)["context"]
-    scale = gauss_scale(len(table_pairs(len(names))), part_rho)
-    counts = pair_counts(train, names)
+    scale = gauss_scale(len(ct.table_pairs(len(names))), part_rho)
+    counts = ct.pair_counts(train, names)
     got = []
     for seed in range(releases):
-        tree = ContextTree.release(counts, sizes, scale=scale, rng=np.random.default_rng(seed))
+        tree = ct.ContextTree.release(counts, sizes, scale=scale, rng=np.random.default_rng(seed))
         got.append(distances(tree.draw(len(real), np.random.default_rng(seed + 10)), real, sizes))
         row["deviation"] = tree.deviation
     row["tree"] = {k: float(np.mean([g[k] for g in got])) for k in got[0]}
