@@ -34,6 +34,9 @@ Three parts, each a small histogram of the training log:
   data never takes (a process's strict order) is pushed towards never.
 - orders (non-private fits only): the strict orderings of the data
   (journeys/orders.py); `select` prefers candidates that keep them.
+- context (generators/context_tree.py, by default under DP, when the pair tables stand
+  above their noise): a tree of the categorical context columns' pair tables, from which
+  `sample` draws each customer's context before its events.
 
 Under DP each part is released by the Gaussian mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to
