@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journeylab.journeys.errors import DataError, Problem
@@ -32,6 +33,9 @@ from journeylab.journeys.logstats import LogStats
 from journeylab.journeys.partitioned import read_manifest
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.validate import ValidationReport, duplicates_note
+
+READ_ROWS = 500_000  # rows a pass holds over all parts at once (about 8,500 simulated customers)
+MIN_READ_ROWS = 4_096  # rows read at once from one part, however many parts there are
 
 
 def scan_partitioned(path: str | Path, schema: Schema) -> tuple[dict, ValidationReport]:
@@ -43,8 +47,9 @@ def scan_partitioned(path: str | Path, schema: Schema) -> tuple[dict, Validation
     path = Path(path)
     manifest = read_manifest(path)
     stats, fingerprint, report = LogStats(schema), LogHash(schema), ValidationReport()
+    rows = read_rows(len(manifest["files"]))
     streams = [
-        _customer_hashes(_validated(path / e["file"], schema, report), stats)
+        _customer_hashes(_validated(path / e["file"], schema, report, rows), stats)
         for e in manifest["files"]
     ]
     last = None
@@ -63,13 +68,25 @@ def scan_partitioned(path: str | Path, schema: Schema) -> tuple[dict, Validation
     return summary, report
 
 
-def customer_chunks(file: Path, key: str) -> Iterator[pd.DataFrame]:
-    """The rows of a part file (sorted by `key`) in chunks of whole customers, a row
-    group at a time."""
+def read_rows(parts: int) -> int:
+    """Rows to read at once from each of `parts` parts merged in one pass (READ_ROWS over all)."""
+    return max(MIN_READ_ROWS, READ_ROWS // max(int(parts), 1))
+
+
+def customer_chunks(file: Path, key: str, min_rows: int = 1) -> Iterator[pd.DataFrame]:
+    """The rows of a part file (sorted by `key`) in chunks of whole customers, row groups
+    read together until they hold `min_rows` rows. A pass pays for each chunk (a read, a
+    validation, a merge step), so small row groups are not read one by one."""
     pf = pq.ParquetFile(file)
-    carry = None
+    carry, held, rows = None, [], 0
+    last = pf.num_row_groups - 1
     for g in range(pf.num_row_groups):
-        df = pf.read_row_group(g).to_pandas()
+        held.append(pf.read_row_group(g))
+        rows += held[-1].num_rows
+        if rows < min_rows and g < last:
+            continue
+        df = pa.concat_tables(held).to_pandas()
+        held, rows = [], 0
         if carry is not None:
             df = pd.concat([carry, df], ignore_index=True)
         if df.empty:
@@ -83,9 +100,11 @@ def customer_chunks(file: Path, key: str) -> Iterator[pd.DataFrame]:
         yield carry
 
 
-def _validated(file: Path, schema: Schema, report: ValidationReport) -> Iterator[EventLog]:
+def _validated(
+    file: Path, schema: Schema, report: ValidationReport, min_rows: int
+) -> Iterator[EventLog]:
     """Each customer-complete chunk of a part, validated; counts go into `report`."""
-    for chunk in customer_chunks(file, schema.sequence_key):
+    for chunk in customer_chunks(file, schema.sequence_key, min_rows):
         try:
             log = EventLog.from_frame(chunk, schema)
         except DataError as e:

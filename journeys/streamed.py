@@ -10,7 +10,7 @@ memory follows a chunk and the encoded tensors, not the DataFrame.
 
 Chunks come in the whole log's order (customer, then time), the order of the same
 log read from one file: the parts split customers by a hash, so the parts are merged
-by customer id, holding one row group per part (partitioned_scan.customer_chunks).
+by customer id, holding a few row groups per part (partitioned_scan.customer_chunks).
 Everything a fit draws at random per customer or per event (DP-SGD's Poisson
 sampling over customer indices, the profile's capped weights) then meets the same
 customers in the same order, and a partitioned folder gives the same fit as one file.
@@ -28,11 +28,12 @@ import pandas as pd
 from journeylab.journeys.errors import ConfigError
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.partitioned import read_manifest
-from journeylab.journeys.partitioned_scan import customer_chunks, scan_partitioned
+from journeylab.journeys.partitioned_scan import customer_chunks, read_rows, scan_partitioned
 from journeylab.journeys.schema import Schema
 from journeylab.journeys.validate import ValidationReport
 
-CHUNK = 20_000  # customers a chunk in a streamed pass (about 1.2 million simulated events)
+TYPED_ROWS = 10_000  # rows of a pass's first frame validated again to learn the dtypes
+CHUNK = 10_000  # customers a chunk in a streamed pass (about 580,000 simulated events)
 
 
 def each_chunk(log: EventLog | StreamedLog) -> Iterable[EventLog]:
@@ -126,23 +127,35 @@ class StreamedLog:
         return dict(self.summary)
 
     def iter_chunks(self, customers_per_chunk: int) -> Iterator[EventLog]:
-        """Whole journeys, at most `customers_per_chunk` customers a chunk, in log order."""
+        """Whole journeys, `customers_per_chunk` customers a chunk (the last may have
+        fewer), in log order: the merged frames are cut, and their rests carried over,
+        so a chunk's size does not follow the parts' row groups."""
+        held: list[pd.DataFrame] = []  # frames not yet cut, under a chunk's customers
+        count = 0
         for df in merged_frames(self.path, self.key):
-            df = self._typed(df)
+            held.append(self._typed(df))
+            ids = df[self.key].to_numpy()
+            count += 1 + int(np.count_nonzero(ids[1:] != ids[:-1]))
+            if count < customers_per_chunk:
+                continue
+            df = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
             ids = df[self.key].to_numpy()
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
             cuts = np.r_[starts[::customers_per_chunk], len(df)]
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            for a, b in zip(cuts[:-2], cuts[1:-1], strict=True):
                 yield EventLog(df.iloc[a:b].reset_index(drop=True), self.schema, _validated=True)
+            held = [df.iloc[cuts[-2] :]]
+            count = len(starts) - (len(cuts) - 2) * customers_per_chunk
+        if count:
+            df = pd.concat(held, ignore_index=True)
+            yield EventLog(df, self.schema, _validated=True)
 
     def _typed(self, df: pd.DataFrame) -> pd.DataFrame:
-        """The columns as validation types them: the first chunk is validated again (it
-        passed at `open`) and gives the dtypes the rest are cast to; a part's categories
-        are the values it holds, not the schema's."""
+        """The columns as validation types them: the head of the first frame is validated
+        again (it passed at `open`) and gives the dtypes every frame is cast to; a part's
+        categories are the values it holds, not the schema's."""
         if self._dtypes is None:
-            checked = EventLog.from_frame(df, self.schema).df
-            self._dtypes = checked.dtypes
-            return checked
+            self._dtypes = EventLog.from_frame(df.iloc[:TYPED_ROWS], self.schema).df.dtypes
         return df[list(self._dtypes.index)].astype(self._dtypes.to_dict())
 
     def __repr__(self) -> str:
@@ -155,13 +168,23 @@ class StreamedLog:
 def merged_frames(path: Path, key: str) -> Iterator[pd.DataFrame]:
     """The parts' rows merged by customer: frames of whole journeys in customer order.
 
-    Each step takes, from every part's current chunk, the customers up to the smallest
-    of the chunks' last ids; every customer up to it is then in hand (each part is
-    sorted), so the frame is whole. Memory: one row group per part."""
-    streams = [customer_chunks(path / e["file"], key) for e in read_manifest(path)["files"]]
-    heads = [next(s, None) for s in streams]
-    while any(h is not None for h in heads):
-        bound = min(h[key].iloc[-1] for h in heads if h is not None)
+    Each part's head is kept topped up to `read_rows` rows; each step takes, from every
+    head, the customers up to the smallest of the heads' last ids: every customer up to
+    it is then in hand (each part is sorted), so the frame is whole. Topping up every
+    head, not only the one used up, keeps a frame near READ_ROWS rows however many parts
+    there are (one row group per part and step made frames of 200 customers at 50 parts).
+    Memory: up to twice `read_rows` rows per part."""
+    files = read_manifest(path)["files"]
+    rows = read_rows(len(files))
+    streams = [customer_chunks(path / e["file"], key, rows) for e in files]
+    heads: list[pd.DataFrame | None] = [None] * len(streams)
+    while True:
+        for i, stream in enumerate(streams):
+            heads[i] = _topped_up(heads[i], stream, rows)
+        live = [h for h in heads if h is not None]
+        if not live:
+            return
+        bound = min(h[key].iloc[-1] for h in live)
         pieces = []
         for i, head in enumerate(heads):
             if head is None:
@@ -169,7 +192,25 @@ def merged_frames(path: Path, key: str) -> Iterator[pd.DataFrame]:
             cut = int(np.searchsorted(head[key].to_numpy(), bound, side="right"))
             if cut:
                 pieces.append(head.iloc[:cut])
-            heads[i] = head.iloc[cut:] if cut < len(head) else next(streams[i], None)
+            heads[i] = head.iloc[cut:] if cut < len(head) else None
         df = pd.concat(pieces, ignore_index=True)
         # stable: a customer's events keep their (time) order, and a customer is in one piece
         yield df.sort_values(key, kind="mergesort", ignore_index=True)
+
+
+def _topped_up(
+    head: pd.DataFrame | None, stream: Iterator[pd.DataFrame], rows: int
+) -> pd.DataFrame | None:
+    """`head` with the stream's next chunks after it until it holds `rows` rows (or the
+    stream ends); None when both are empty."""
+    pieces = [] if head is None else [head]
+    have = 0 if head is None else len(head)
+    while have < rows:
+        nxt = next(stream, None)
+        if nxt is None:
+            break
+        pieces.append(nxt)
+        have += len(nxt)
+    if not pieces:
+        return None
+    return pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)

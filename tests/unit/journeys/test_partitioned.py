@@ -79,6 +79,34 @@ def test_blocks_stream_to_the_whole_logs_fingerprint(tmp_path, tiny_log):
     pd.testing.assert_frame_equal(read_partitioned(tmp_path / "ds"), tiny_log.df)
 
 
+def test_small_blocks_are_held_into_large_row_groups(tmp_path, tiny_log, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from journeylab.journeys import partitioned
+    from journeylab.journeys.partitioned import PartitionedWriter
+
+    blocks = [chunk.df for chunk in tiny_log.iter_chunks(2)]  # many blocks, 3 parts each
+    write_blocks(blocks, tmp_path / "a", tiny_log.schema, parts=3)
+    groups = [pq.ParquetFile(f).num_row_groups for f in (tmp_path / "a").glob("part-*")]
+    assert groups == [1, 1, 1]  # not one row group per block and part
+    monkeypatch.setattr(partitioned, "GROUP_ROWS", 12)
+    monkeypatch.setattr(partitioned, "BUFFER_ROWS", 20)
+    writer = PartitionedWriter(tmp_path / "b", tiny_log.schema, parts=3)
+    (tmp_path / "b").mkdir()
+    for df in blocks:
+        writer.add(df)
+        assert writer._held_rows.sum() <= 20 and writer._held_rows.max() < 12
+    writer.close()
+    files = sorted((tmp_path / "b").glob("part-*"))
+    sizes = [
+        pq.ParquetFile(f).metadata.row_group(g).num_rows
+        for f in files
+        for g in range(pq.ParquetFile(f).num_row_groups)
+    ]
+    assert len(sizes) > 3 and len(sizes) < 3 * len(blocks)
+    pd.testing.assert_frame_equal(read_partitioned(tmp_path / "b"), tiny_log.df)
+
+
 def test_blocks_out_of_customer_order_are_refused(tmp_path, tiny_log):
     chunks = [c.df for c in tiny_log.iter_chunks(10)]
     with pytest.raises(ConfigError, match="write blocks in customer order"):

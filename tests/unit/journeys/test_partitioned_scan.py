@@ -45,6 +45,12 @@ def test_blocks_and_row_groups_cut_mid_customer_change_nothing(tmp_path, tiny_lo
     chunks = list(customer_chunks(file, "customer_id"))
     ids = [set(c["customer_id"]) for c in chunks]
     assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1 :])
+    merged = list(customer_chunks(file, "customer_id", min_rows=10))  # groups read together
+    longest = int(tiny_log.lengths().max())  # the last customer read waits for the next read
+    assert len(merged) < len(chunks) and all(len(c) >= 10 - longest for c in merged[:-1])
+    pd.testing.assert_frame_equal(
+        pd.concat(merged, ignore_index=True), pd.concat(chunks, ignore_index=True)
+    )
     assert scan_partitioned(dataset, tiny_log.schema)[0] == tiny_log.describe()
 
 

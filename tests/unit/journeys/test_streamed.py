@@ -16,7 +16,7 @@ def test_chunks_are_the_one_file_log_in_its_order(tmp_path, tiny_schema):
     write_blocks(blocks, tmp_path / "ds", log.schema, parts=3)
     streamed = StreamedLog.open(tmp_path / "ds", log.schema)
     chunks = list(streamed.iter_chunks(5))
-    assert max(c.n_customers for c in chunks) == 5
+    assert [c.n_customers for c in chunks] == [5] * 12  # whatever the parts' row groups
     pd.testing.assert_frame_equal(pd.concat([c.df for c in chunks], ignore_index=True), log.df)
     assert (streamed.n_customers, streamed.n_events) == (log.n_customers, log.n_events)
     assert streamed.fingerprint() == log.fingerprint()
@@ -24,6 +24,23 @@ def test_chunks_are_the_one_file_log_in_its_order(tmp_path, tiny_schema):
     assert streamed.time_max() == log.df[log.time].max()
     again = pd.concat([c.df for c in streamed.iter_chunks(1000)], ignore_index=True)
     pd.testing.assert_frame_equal(again, log.df)  # a second pass reads the same
+
+
+def test_chunks_do_not_follow_tiny_row_groups(tmp_path, tiny_schema, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from journeylab.journeys import partitioned_scan
+
+    log = EventLog.from_frame(tiny_frame(40, seed=5), tiny_schema)
+    write_partitioned(log, tmp_path / "ds", parts=4)
+    for file in (tmp_path / "ds").glob("part-*.parquet"):  # row groups of 2 rows
+        pq.write_table(pq.read_table(file), file, row_group_size=2)
+    streamed = StreamedLog.open(tmp_path / "ds", log.schema)
+    monkeypatch.setattr(partitioned_scan, "READ_ROWS", 40)
+    monkeypatch.setattr(partitioned_scan, "MIN_READ_ROWS", 10)
+    chunks = list(streamed.iter_chunks(6))
+    assert [c.n_customers for c in chunks] == [6] * 6 + [4]
+    pd.testing.assert_frame_equal(pd.concat([c.df for c in chunks], ignore_index=True), log.df)
 
 
 def test_an_event_log_is_its_own_one_chunk(tiny_log):
