@@ -19,6 +19,11 @@ import re
 # (pattern, words, unit): the first pattern matching the feature name wins; groups fill
 # the words. Units: "pct" share, "dur" log1p seconds, "num" a plain number.
 PATTERNS = (
+    (
+        r"gap_before_(\w+)=(.+)",
+        "time before events with {0} '{1}' (log seconds; -1 where a journey has none)",
+        "num",
+    ),
     (r"first_weekday=(\w+)", "journeys starting on a {0}", "pct"),
     (r"share_weekday=(\w+)", "share of events on a {0}", "pct"),
     (r"n_(\w+)=(.+)", "events with {0} '{1}' per journey", "num"),

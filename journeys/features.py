@@ -7,6 +7,10 @@ reports them by name:
 - mix: n_/share_/first_/last_<col>=<v> per categorical event column and value;
 - gaps: gap_mean/median/max/min/std (log1p seconds), share_gap_zero (same
   timestamp), share_gap_same_day;
+- gaps by step: gap_before_<col>=<v>, the mean log1p seconds before the journey's
+  events of each channel and event type (-1 where it has none): which steps wait
+  (a process's case waits days for the customer's returned offer, not between two
+  clerk's steps), what the gap statistics above do not see;
 - tenure and recency: first_day, last_day (days from the time origin),
   duration_days (tenure), recency_days (to the end of the time range);
 - calendar: first_hour, hour_mean, hour_std, share_midnight (00:00:00),
@@ -114,6 +118,25 @@ def _gaps(t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     }
 
 
+def _gaps_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    seconds = np.diff(t, prepend=t[0]) / _NS
+    is_gap = np.ones(len(t), dtype=bool)
+    is_gap[j.first] = False
+    lg = np.log1p(np.maximum(seconds, 0.0))
+    out: dict[str, np.ndarray] = {}
+    for col in ("channel", "event_type"):
+        domain = _domain(log, col)
+        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
+        ok = is_gap & (codes >= 0)
+        cell = j.cust[ok] * len(domain) + codes[ok]
+        n = np.bincount(cell, minlength=j.n * len(domain)).reshape(j.n, len(domain))
+        total = np.bincount(cell, weights=lg[ok], minlength=j.n * len(domain))
+        mean = np.where(n > 0, total.reshape(j.n, len(domain)) / np.maximum(n, 1), -1.0)
+        for k, v in enumerate(domain):
+            out[f"gap_before_{col}={v}"] = mean[:, k]
+    return out
+
+
 def _tenure(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     s = log.schema
     origin = s.time_start if s.time_start is not None else _EPOCH
@@ -185,6 +208,7 @@ def journey_features(log: EventLog) -> pd.DataFrame:
     cols: dict[str, np.ndarray] = {"length": j.lengths, "log_length": np.log(j.lengths)}
     cols.update(_event_categorical(log, j))
     cols.update(_gaps(t, j))
+    cols.update(_gaps_by_step(log, t, j))
     cols.update(_tenure(log, t, j))
     cols.update(_calendar(t, j))
     cols.update(_event_numeric(log, j))

@@ -256,3 +256,65 @@ def test_a_lone_noise_cell_is_dropped_and_a_loud_lone_cell_kept():
     thin[1, 11:15] = 100.0
     rows = _distributions(thin, scale)
     assert np.isfinite(rows).all() and rows[0, 11:15].sum() > 0.99
+
+
+def waits(n: int, *, seed: int, wrong: bool = False) -> pd.DataFrame:
+    """Journeys of view, cart, purchase rounds: the cart minutes after its view, the
+    purchase 3-8 days after its cart, the next view minutes after a purchase. `wrong`:
+    the same events, the days-long waits before the views instead (as a model that
+    places its long gaps badly)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-02 09:00") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for k in range(int(rng.integers(2, 5)) * 3):
+            kind = ("view", "cart", "purchase")[k % 3]
+            if k:
+                long = kind == ("view" if wrong else "purchase")
+                t += pd.Timedelta(
+                    days=int(rng.integers(3, 9)) if long else 0,
+                    minutes=int(rng.integers(2, 30)),
+                )
+            rows.append((f"c{c:04d}", t, "web", kind, 0.0, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_long_gaps_go_to_the_steps_that_wait_in_the_data(schema):
+    """The order table puts each journey's long gaps before the types that wait for them
+    in the data (a purchase, days after its cart), not where the model put them."""
+    real = EventLog.from_frame(waits(300, seed=0), schema)
+    model = EventLog.from_frame(waits(300, seed=1, wrong=True), schema)
+
+    def long_before_purchase(df: pd.DataFrame) -> float:
+        d = df.sort_values(["customer_id", "timestamp"], kind="stable")
+        gap = d.groupby("customer_id").timestamp.diff()
+        return float((d.event_type[gap > pd.Timedelta(days=1)] == "purchase").mean())
+
+    assert long_before_purchase(real.df) == 1.0 and long_before_purchase(model.df) == 0.0
+    for scale in (None, 1.0):
+        rhythm = fit(real, scale)
+        out = rhythm.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+        assert long_before_purchase(out) > 0.9, scale
+        assert (out.event_type.to_numpy() == model.df.event_type.to_numpy()).all()
+    before = Rhythm(**{**fit(real, None).to_dict(), "order": None})  # a model saved before it
+    out = before.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+    assert long_before_purchase(out) < 0.5  # the model's ranks alone
+
+
+def test_each_customer_adds_at_most_one_to_the_order_table(schema):
+    from journeylab.generators.rhythm import order_counts, order_types, type_rows
+
+    real = EventLog.from_frame(waits(40, seed=3), schema)
+    table = order_counts(real)
+    assert table.shape == (3, 3, 3)  # the schema's three declared types
+    per_customer = [order_counts(real.subset([c])).sum() for c in real.customers]
+    assert np.allclose(per_customer, 1.0) and table.sum() == pytest.approx(40.0)
+    one = EventLog.from_frame(waits(1, seed=4).head(2), schema)  # a single gap: no rank
+    assert order_counts(one).sum() == 0.0
+    undeclared = Schema.from_dict(
+        {**TINY_SCHEMA, "events": {**TINY_SCHEMA["events"], "event_type": {"type": "categorical"}}}
+    )
+    assert order_types(undeclared) == 128  # hashed, never the data's own list of types
+    rows = type_rows(pd.Series(["view", "cart", "view"]), undeclared, 128)
+    assert rows[0] == rows[2] != rows[1] and rows.max() < 128

@@ -53,6 +53,35 @@ def test_the_adversary_catches_a_log_whose_only_flaw_is_shifted_clock_times():
     assert top & {"first_hour", "hour_mean", "share_weekend"}, top
 
 
+def waits_for(n: int, *, seed: int, waiting: str) -> EventLog:
+    """view, cart, purchase: the step `waiting` comes two days after the one before, the
+    other a few minutes after (the same gaps, placed at another step)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        ts = pd.Timestamp("2024-01-01 10:00") + pd.Timedelta(days=int(rng.integers(0, 150)))
+        for et in ("view", "cart", "purchase"):
+            if et != "view":
+                wait = pd.Timedelta(days=2) if et == waiting else pd.Timedelta(0)
+                ts += wait + pd.Timedelta(minutes=int(rng.integers(1, 30)))
+            rows.append((f"c{c:04d}", ts, "web", et, 0.0, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return EventLog.from_frame(pd.DataFrame(rows, columns=cols), SCHEMA)
+
+
+def test_the_adversary_sees_which_step_waits():
+    """Same gaps, same durations: only which step waits two days differs."""
+    real = waits_for(300, seed=0, waiting="purchase")
+    moved = waits_for(300, seed=1, waiting="cart")
+    same = ("gap_max", "gap_min", "gap_mean", "duration_days")
+    f_real, f_moved = journey_features(real), journey_features(moved)
+    for name in same:  # what the gap statistics see: nothing
+        assert abs(f_real[name].mean() - f_moved[name].mean()) < 0.1 * abs(f_real[name].mean())
+    r = detection_report(real, moved, seed=0)
+    assert r["detection_auc"] > 0.95
+    assert r["giveaways"][0]["feature"].startswith("gap_before_event_type="), r["giveaways"][:3]
+
+
 def test_single_feature_auc_sees_a_shape_not_only_a_mean():
     rng = np.random.default_rng(0)
     real = rng.normal(0, 1, 2000)  # same mean, other shape: a bimodal synthetic feature
