@@ -125,10 +125,16 @@ def share_sums_by_value(log: EventLog, of: pd.Series) -> pd.Series:
 def presence_sums_by_value(log: EventLog, of: pd.Series) -> pd.DataFrame:
     """value -> `has`: the customers that have it, `again`: those of them that have it
     on more than one event, and `inner`: those that have it on an event before their last,
-    each weighted by 1 / the number of distinct values it has (`of`, one per event;
-    missing: none): each customer adds 1 in all to each of the three; and `holders`: the
-    customers that have it, unweighted (not released). A value that only ever ends a
-    journey (a process's outcome, after which a case is over) has `inner` 0.
+    each weighted by 1 / sqrt(the number k of distinct values it has) (`of`, one per
+    event; missing: none): each customer's contribution to each of the three has L2 norm
+    at most 1, the Gaussian mechanism's sensitivity; and `holders`: the customers that
+    have it, unweighted (not released). A value that only ever ends a journey (a
+    process's outcome, after which a case is over) has `inner` 0.
+
+    Weighted 1 / k (L1 norm 1, as the Laplace mechanism needs) a process case of 14 steps
+    put 0.07 on each: at epsilon 8 acceptance, in 81% of 1,071 cases, stood at 59 against a
+    deviation of 10.5, too faint to call once-only (its repeats' noise is 18% of it), and
+    the DP VAE accepted twice in a quarter of its cases (never in the data).
 
     The presence tells which values the data has far louder than shares of events: on
     Complete Journey 40% of customers get a campaign on the second direct-mail channel,
@@ -138,7 +144,7 @@ def presence_sums_by_value(log: EventLog, of: pd.Series) -> pd.DataFrame:
     submitted it again in a third of the process simulator's synthetic cases."""
     pair, values, k, has, slot = _customer_pairs(log, of)
     V = max(len(values), 1)
-    w = 1.0 / k[pair // V]
+    w = 1.0 / np.sqrt(k[pair // V])
     many = np.bincount(slot, minlength=len(pair)) > 1
     v = pair % V
     key = log.df[log.key].to_numpy()
@@ -192,16 +198,17 @@ def _customer_pairs(log: EventLog, of: pd.Series):
 
 def constant_counts(log: EventLog, *, weighted: bool = False) -> np.ndarray:
     """[C + 1]: journeys in which each event column varies, then multi-event journeys.
-    `weighted` (under DP): each multi-event journey counts 1 / (1 + the columns that vary
-    in it) in each of its cells, so a customer adds at most 1 in all (sensitivity 1, not
-    C + 1: on the retail simulator's 5 columns at the constants' epsilon, the noise hid a
-    home store in 2 releases of 8 and called the event type constant in 2)."""
+    `weighted` (under DP): each multi-event journey counts 1 / sqrt(1 + the columns that
+    vary in it) in each of its cells, so a customer's contribution has L2 norm at most 1
+    (the Gaussian mechanism's sensitivity 1, not sqrt(C + 1): unweighted, on the retail
+    simulator's 5 columns at the constants' epsilon, the noise hid a home store in 2
+    releases of 8 and called the event type constant in 2)."""
     cols = [c.name for c in log.schema.events]
     if not cols:
         return np.array([float(log.lengths().gt(1).sum())])
     varies = log.df.groupby(log.key, sort=False)[cols].nunique().gt(1).to_numpy(float)
     multi = log.lengths().gt(1).to_numpy(float)  # both in the log's customer order
-    w = multi / (1.0 + varies.sum(1)) if weighted else multi
+    w = multi / np.sqrt(1.0 + varies.sum(1)) if weighted else multi  # L2 norm 1
     return np.append((varies * w[:, None]).sum(0), w.sum())
 
 

@@ -533,12 +533,16 @@ def test_presence_weighs_each_customer_once_and_counts_its_repeats():
     )
     log = EventLog.from_frame(df, SCHEMA)
     p = presence_sums_by_value(log, log.df["event_type"].astype(str))
-    # a has two distinct types (1/2 each) and views twice; b has one (1)
-    assert p["has"].to_dict() == pytest.approx({"view": 1.5, "cart": 0.5})
-    assert p["again"].to_dict() == pytest.approx({"view": 0.5, "cart": 0.0})
+    # a has two distinct types (1/sqrt(2) each: L2 norm 1) and views twice; b has one (1)
+    r = 1 / np.sqrt(2.0)
+    assert p["has"].to_dict() == pytest.approx({"view": 1 + r, "cart": r})
+    assert p["again"].to_dict() == pytest.approx({"view": r, "cart": 0.0})
     assert p["holders"].to_dict() == {"view": 2.0, "cart": 1.0}
+    for col in ("has", "again", "inner"):  # one customer's part: L2 norm at most 1
+        alone = presence_sums_by_value(log.subset(["a"]), log.subset(["a"]).df["event_type"])
+        assert np.linalg.norm(alone[col]) <= 1 + 1e-12
     share, holders = repeat_shares(log, ["web|view", "web|cart", "web|purchase"])
-    assert share == pytest.approx([0.5 / 1.5, 0.0, 0.0]) and list(holders) == [2, 1, 0]
+    assert share == pytest.approx([r / (1 + r), 0.0, 0.0]) and list(holders) == [2, 1, 0]
 
 
 @pytest.mark.parametrize("noise", ["none", "heavy"])
@@ -568,7 +572,7 @@ def test_repeat_targets_are_each_tokens_ratio_or_all_tokens_under_noise(noise):
 
 def test_a_faint_token_does_not_pull_a_loud_ones_repeat_share_to_the_pool():
     """A basket 99% of its holders buy again, measured within a few hundredths, beside a
-    token present 2 deviations above 0: the spread of the true ratios is read weighted
+    token present 2.7 deviations above 0: the spread of the true ratios is read weighted
     by presence, so the basket keeps its own ratio (unweighted, the faint token's noise
     made the spread 0 and the basket's target the pooled 0.7); and a token most holders
     repeat is not held back at all (at epsilon 1 on Complete Journey that hold left a
@@ -577,7 +581,7 @@ def test_a_faint_token_does_not_pull_a_loud_ones_repeat_share_to_the_pool():
 
     scale = 10.0
     sd = np.sqrt(2.0) * scale
-    has = np.array([40 * sd, 6 * sd, 2.2 * sd])
+    has = np.array([40 * sd, 6 * sd, 2.7 * sd])  # the faint token just above HAS_KNOWN
     ratio = np.array([0.99, 0.3, 0.0])
     mix = {"token": list(has), "has": list(has), "again": list(has * ratio), "scale": [scale]}
     want, slack, active = repeat_targets(SimpleNamespace(mix=mix))
