@@ -40,8 +40,11 @@ Three parts, each a small histogram of the training log:
 
 Under DP each part is released by the Gaussian mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to
-each calendar table; changes each constancy count by at most 1): every table has L1, so
-also L2, sensitivity at most 1. A table drawn at noise deviation s costs rho = 1 / (2 s^2)
+each calendar table): every table has L2 sensitivity at most 1. The Gaussian mechanism
+needs no more, so where a customer touches several cells of a table (the presence of
+its tokens, the columns that vary in its journey, the rhythm's order of its gaps) its
+weights are scaled to an L2 norm of 1, not an L1 norm of 1: a process case's 14 steps
+then weigh 1 / sqrt(14) each, not 1 / 14. A table drawn at noise deviation s costs rho = 1 / (2 s^2)
 in zero-concentrated DP, the tables' rhos add up to the profile's `rho`, and a fit composes
 that with its DP-SGD steps in one RDP accountant (privacy/accountant.py, `joint_epsilon`):
 for the same total epsilon the tables get 2 to 7 times less noise than Laplace tables
