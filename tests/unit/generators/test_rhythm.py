@@ -303,16 +303,16 @@ def test_long_gaps_go_to_the_steps_that_wait_in_the_data(schema):
 
 
 def test_each_customers_contribution_to_the_order_table_has_norm_one(schema):
-    from journeylab.generators.rhythm import order_counts, order_types, type_rows
+    from journeylab.generators.rhythm import ORDER_BINS, order_counts, order_types, type_rows
 
     real = EventLog.from_frame(waits(40, seed=3), schema)
     table = order_counts(real)
-    assert table.shape == (3, 3, 3)  # the schema's three declared types
+    assert table.shape == (3, 3, ORDER_BINS)  # the schema's three declared types
     norms = [np.linalg.norm(order_counts(real.subset([c]))) for c in real.customers]
     assert np.allclose(norms, 1.0)  # each customer's contribution: L2 norm 1
     assert table.sum() > 40.0  # more than 1 / (number of gaps) a gap
-    one = EventLog.from_frame(waits(1, seed=4).head(2), schema)  # a single gap: no rank
-    assert order_counts(one).sum() == 0.0
+    one = EventLog.from_frame(waits(1, seed=4).head(2), schema)  # a single gap: one cell
+    assert order_counts(one).sum() == 1.0 and np.count_nonzero(order_counts(one)) == 1
     undeclared = Schema.from_dict(
         {**TINY_SCHEMA, "events": {**TINY_SCHEMA["events"], "event_type": {"type": "categorical"}}}
     )
