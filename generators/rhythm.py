@@ -24,9 +24,12 @@ same-day gaps drawn for its length class, multi-day gaps drawn from the spread a
 scaled to the span, same-day seconds drawn from their histogram. Gaps are handed out
 by rank: by the order table's mean log gap of each gap's pair of types (shrunk towards
 its second type's, summed over the first, as far as the noise requires), then by the
-model's own gaps. A model trained with DP-SGD places its long gaps badly: on a
-loan-application process at epsilon 8 a case's wait for the customer's returned offer
-(117 hours, the median of real cases) came out at one hour, and its few long gaps fell
+model's own gaps; with the order table each same-day gap's size is drawn within a class
+drawn from its pair's row (the classes raked so that all same-day gaps keep the same-day
+histogram's mix), not handed out from the journey's pooled draws. A model trained with
+DP-SGD places its long gaps badly: on a loan-application process at epsilon 8 a case's
+wait for the customer's returned offer (117 hours, the median of real cases) came out at
+one hour, and its few long gaps fell
 between steps a clerk takes in one sitting; the reviewer told cases apart by their
 longest gap and their duration. The model's ranks alone still order steps the table
 cannot tell apart (a coupon after its basket). (A gap's rank within its journey in
@@ -76,6 +79,7 @@ ORDER_BINS = len(ORDER_EDGES)
 ORDER_MEANS = np.log1p(np.r_[10.0, np.sqrt(ORDER_EDGES[1:-1] * ORDER_EDGES[2:]), 60 * 86_400.0])
 ORDER_HASHED = 128  # event types hashed into this many rows when the schema lists none
 ORDER_MAX_TYPES = 128  # declared types beyond this are hashed too
+RAKE_ROUNDS = 8  # rounds raking the same-day gaps' classes to the same-day histogram's
 ORDER_PRIOR = 1.0  # noise deviations of a row's mass its prior mean weighs (shrinking)
 ORDER_MODEL = 1.0  # weight (log seconds) of the model's own rank quantile beside the table's
 ISOLATED = 4.0  # noise deviations a kept cell without kept neighbours must stand
@@ -157,7 +161,11 @@ class Rhythm:
         days = np.zeros(len(t), dtype=np.int64)
         days[multi] = self._day_gaps(j[multi], rank[multi] - k_same[j[multi]], span_days, rng)
         secs = np.zeros(len(t))
-        secs[same] = self._same_day_seconds(j[same], rank[same], rng)
+        if self.order is not None and same.any():  # each gap within its pair's classes
+            classes = self._pair_classes(df, log)[same]
+            secs[same] = self._same_day_seconds_by_class(classes, rng)
+        else:
+            secs[same] = self._same_day_seconds(j[same], rank[same], rng)
         cum_day = _cumsum_by(days, j)
         gap_s = np.where(days > 0, 0.0, secs)  # seconds since the day's previous event
         day_start = np.r_[True, (j[1:] != j[:-1]) | (days[1:] > 0)]
@@ -178,22 +186,28 @@ class Rhythm:
 
     def _order_keys(self, df, log, j, is_gap, model_gap, length) -> np.ndarray:
         """[rows] each gap's sort key within its journey: the mean log gap of its pair of
-        types in the order table, shrunk towards its second type's (summed over the
-        first), itself shrunk towards all gaps' mean, by the noise; plus ORDER_MODEL times
-        the model's own rank quantile. 0 without an order table."""
+        types' classes (`_pair_classes`), plus ORDER_MODEL times the model's own rank
+        quantile. 0 without an order table."""
         if self.order is None or not len(df):
             return np.zeros(len(df))
-        table = np.asarray(self.order, float)
+        mean = self._pair_classes(df, log) @ ORDER_MEANS
+        model_q = _rank_by(model_gap, j) / np.maximum(length[j] - 1, 1)  # first row: 0
+        return np.where(is_gap, mean + ORDER_MODEL * model_q, 0.0)
+
+    def _pair_classes(self, df, log) -> np.ndarray:
+        """[rows, ORDER_BINS] the class distribution of each row's gap by its pair of types
+        in the order table (cells clipped at 0), shrunk towards its second type's (summed
+        over the first), itself shrunk towards all gaps', each with the weight of one noise
+        deviation of the row's mass (exact tables: no shrinking)."""
+        table = np.maximum(np.asarray(self.order, float), 0.0)
         n_types = table.shape[0]
         types = type_rows(df[EVENT_TYPE], log.schema, n_types)
         prev = np.r_[0, types[:-1]]
-        dev = np.sqrt(2.0 * ORDER_BINS) * self.scale  # of a row's mass
-        every = _row_means(table.sum((0, 1)), 0.0, float(ORDER_MEANS.mean()))
-        type_mean = _row_means(table.sum(0), dev * np.sqrt(n_types), every)  # [types]
-        pair_mean = _row_means(table, dev, type_mean[None, :])  # [types, types]
-        mean = pair_mean[prev, types]
-        model_q = _rank_by(model_gap, j) / np.maximum(length[j] - 1, 1)  # first row: 0
-        return np.where(is_gap, mean + ORDER_MODEL * model_q, 0.0)
+        dev = ORDER_PRIOR * np.sqrt(2.0 * ORDER_BINS) * self.scale  # of a row's mass
+        every = _shrunk(table.sum((0, 1)), 0.0, np.full(ORDER_BINS, 1.0 / ORDER_BINS))
+        by_type = _shrunk(table.sum(0), dev * np.sqrt(n_types), every)  # [types, bins]
+        by_pair = _shrunk(table, dev, by_type[None, :, :])  # [types, types, bins]
+        return by_pair[prev, types]
 
     def _same_day_counts(self, length, span_days, rng, length_class) -> np.ndarray:
         """[N] same-day gaps per journey: a share drawn from its length class's row,
@@ -233,6 +247,40 @@ class Rhythm:
         out = _sorted_by(out, jm)  # rounding may reorder: keep ascending
         first = np.r_[0, np.cumsum(np.bincount(jm, minlength=len(m)))[:-1]]
         return out[first[jm] + pos].astype(np.int64)
+
+    def _same_day_seconds_by_class(self, classes: np.ndarray, rng) -> np.ndarray:
+        """Seconds for same-day gaps whose pairs' class distributions are `classes`
+        [G, ORDER_BINS]: each gap's class among those under a day, the classes raked so
+        that all gaps together have the same-day histogram's mix of classes (the two
+        tables weigh customers differently: unraked, the gap W1 rose by 40-80%), then its
+        seconds from the histogram's cells in that class (log-uniform where none is)."""
+        day = ORDER_EDGES < 86_400.0
+        hist = _distributions(np.asarray(self.sameday, float)[None, :], self.scale)[0]
+        edges = SAMEDAY_EDGES if len(hist) == len(SAMEDAY_EDGES) - 1 else SAMEDAY_EDGES_COARSE
+        cell_class = np.searchsorted(ORDER_EDGES, edges[:-1], side="right") - 1
+        target = np.bincount(cell_class, weights=hist, minlength=ORDER_BINS)[day]
+        p = classes[:, day] + 1e-12
+        for _ in range(RAKE_ROUNDS):  # rows sum to 1, columns to the histogram's mix
+            p = p / p.sum(1, keepdims=True)
+            p = p * (target * len(p) / np.maximum(p.sum(0), 1e-12))[None, :]
+        p = p / p.sum(1, keepdims=True)
+        c = (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)
+        upper = np.r_[ORDER_EDGES[1:], np.inf][day]
+        out = np.zeros(len(c))
+        for k in np.unique(c):
+            rows = np.flatnonzero(c == k)
+            lo_k, hi_k = float(ORDER_EDGES[k]), float(min(upper[k] - 1.0, 86_399.0))
+            w = np.where(cell_class == k, hist, 0.0)
+            if w.sum() <= 0:  # log-uniform within the class
+                u = rng.random(len(rows))
+                out[rows] = np.floor(max(lo_k, 1.0) * (hi_k / max(lo_k, 1.0)) ** u)
+                continue
+            b = (np.cumsum(w / w.sum()) > rng.random((len(rows), 1))).argmax(1)
+            lo, hi = edges[b], edges[b + 1]
+            u = rng.random(len(rows))
+            s = np.where(b == 0, 0.0, np.floor(lo * (hi / np.maximum(lo, 1.0)) ** u))
+            out[rows] = np.clip(s, lo_k, hi_k)
+        return out
 
     def _same_day_seconds(self, js: np.ndarray, pos: np.ndarray, rng) -> np.ndarray:
         p = _distributions(np.asarray(self.sameday, float)[None, :], self.scale)[0]
@@ -330,16 +378,12 @@ def type_rows(types: pd.Series, schema, n_types: int) -> np.ndarray:
     return np.asarray(h, dtype=np.int64)[inv]
 
 
-def _row_means(table: np.ndarray, dev: float, prior: np.ndarray | float) -> np.ndarray:
-    """Mean log gap of each row [..., ORDER_BINS] (cells clipped at 0), shrunk
-    towards `prior` as if the prior had the weight of one noise deviation `dev` of the
-    row's mass (exact tables: no shrinking; an empty row gets the prior)."""
-    m = np.maximum(table, 0.0)
-    k = ORDER_PRIOR * dev
-    total = m.sum(-1) + k
-    return np.where(
-        total > 0, ((m * ORDER_MEANS).sum(-1) + k * prior) / np.maximum(total, 1e-12), prior
-    )
+def _shrunk(m: np.ndarray, k: float, prior: np.ndarray) -> np.ndarray:
+    """Rows of counts [..., ORDER_BINS] as distributions, each with `prior` added at
+    weight k (an empty row is the prior)."""
+    total = m.sum(-1, keepdims=True) + k
+    prior = np.broadcast_to(prior, m.shape)
+    return np.where(total > 0, (m + k * prior) / np.maximum(total, 1e-12), prior)
 
 
 def _gaps(log: EventLog) -> dict[str, np.ndarray]:

@@ -319,3 +319,45 @@ def test_each_customers_contribution_to_the_order_table_has_norm_one(schema):
     assert order_types(undeclared) == 128  # hashed, never the data's own list of types
     rows = type_rows(pd.Series(["view", "cart", "view"]), undeclared, 128)
     assert rows[0] == rows[2] != rows[1] and rows.max() < 128
+
+
+def quick_and_slow(n: int, *, seed: int, swapped: bool = False) -> pd.DataFrame:
+    """Days of view, cart, purchase: the cart seconds after its view, the purchase half
+    an hour after its cart (`swapped`: the other way round); days a week apart."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-02 09:00") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for _ in range(int(rng.integers(2, 4))):
+            quick = pd.Timedelta(seconds=int(rng.integers(5, 20)))
+            slow = pd.Timedelta(minutes=int(rng.integers(20, 40)))
+            steps = (("view", 0), ("cart", slow if swapped else quick))
+            steps += (("purchase", quick if swapped else slow),)
+            for kind, wait in steps:
+                t += pd.Timedelta(wait)
+                rows.append((f"c{c:04d}", t, "web", kind, 0.0, "budget"))
+            t += pd.Timedelta(days=7)
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_same_day_gaps_take_the_size_of_their_step(schema):
+    """Within a day the gap before each step comes from its pair's class (seconds before
+    the cart, half an hour before the purchase), and all same-day gaps together keep the
+    same-day histogram's mix of sizes."""
+    real = EventLog.from_frame(quick_and_slow(300, seed=0), schema)
+    model = EventLog.from_frame(quick_and_slow(300, seed=1, swapped=True), schema)
+
+    def before(df: pd.DataFrame, kind: str) -> pd.Series:
+        d = df.sort_values(["customer_id", "timestamp"], kind="stable")
+        gap = d.groupby("customer_id").timestamp.diff().dt.total_seconds()
+        return gap[(d.event_type == kind) & (gap < 86_400)]
+
+    for scale in (None, 1.0):
+        out = fit(real, scale).apply(
+            model.df, model, np.random.default_rng(2), length_class=length_class
+        )
+        assert (before(out, "cart") < 60).mean() > 0.9, scale
+        assert before(out, "purchase").between(60, 3_600).mean() > 0.9, scale
+        same = pd.concat([before(out, "cart"), before(out, "purchase")])
+        assert (same < 60).mean() == pytest.approx(0.5, abs=0.1)  # the data's mix
