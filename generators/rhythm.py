@@ -1,13 +1,13 @@
-"""The rhythm of a journey: how its events spread over days, learnt as three small histograms.
+"""The rhythm of a journey: how its events spread over days, learnt as four small histograms.
 
-    rhythm = Rhythm.fit(log, scale=gauss_scale(3, rho), rng=rng)  # scale None: exact, no DP
+    rhythm = Rhythm.fit(log, scale=gauss_scale(4, rho), rng=rng)  # scale None: exact, no DP
     df = rhythm.apply(df, log, rng)                           # new gaps, same days span
 
 A reviewer tells journeys apart by their gaps: how many events fall on the same day
 as the one before (a basket and its coupons), how unequal the gaps between days are,
 how far apart same-day events are. A model trained with DP-SGD on a few thousand
 customers learns these worst of all (its gap W1 was 14-35 times real-vs-real in
-BENCHMARKS), while three histograms cost little budget:
+BENCHMARKS), while four histograms cost little budget:
 - burst: the joint (length class, share of same-day gaps) of customers (each in one cell);
 - spread: multi-day gaps relative to the mean multi-day gap of their journey, on a
   log scale (each customer adds weight 1 in all, split over its gaps);
@@ -300,7 +300,7 @@ class Rhythm:
 def counts(
     log: EventLog | StreamedLog, *, length_class, n_classes: int, fine: bool = True
 ) -> dict[str, np.ndarray]:
-    """The three tables, summed over chunks of whole journeys (see `chunk_counts`)."""
+    """The four tables, summed over chunks of whole journeys (see `chunk_counts`)."""
     total: dict[str, np.ndarray] = {}
     for chunk in each_chunk(log):
         part = chunk_counts(chunk, length_class=length_class, n_classes=n_classes, fine=fine)
@@ -312,7 +312,7 @@ def chunk_counts(
     log: EventLog, *, length_class, n_classes: int, fine: bool = True
 ) -> dict[str, np.ndarray]:
     """Burst [length classes, bins], spread and same-day seconds of whole journeys, in
-    the fine tables or the coarse ones."""
+    the fine tables or the coarse ones, and the order table (`order_counts`)."""
     bins = BURST_BINS if fine else BURST_BINS_COARSE
     edges = SAMEDAY_EDGES if fine else SAMEDAY_EDGES_COARSE
     g = _gaps(log)
