@@ -43,12 +43,13 @@ contribution is bounded (a customer is in one shape cell; adds at most weight 1 
 each calendar table): every table has L2 sensitivity at most 1. The Gaussian mechanism
 needs no more, so where a customer touches several cells of a table (the presence of
 its tokens, the columns that vary in its journey, the rhythm's order of its gaps) its
-weights are scaled to an L2 norm of 1, not an L1 norm of 1: a process case of 14 distinct steps
-then weigh 1 / sqrt(14) each, not 1 / 14. A table drawn at noise deviation s costs rho = 1 / (2 s^2)
-in zero-concentrated DP, the tables' rhos add up to the profile's `rho`, and a fit composes
-that with its DP-SGD steps in one RDP accountant (privacy/accountant.py, `joint_epsilon`):
-for the same total epsilon the tables get 2 to 7 times less noise than Laplace tables
-whose epsilons add up beside the training's (BENCHMARKS.md). Thresholds are written in
+weights are scaled to an L2 norm of 1, not an L1 norm of 1: a process case of 14 distinct
+steps then puts 1 / sqrt(14) on each, not 1 / 14. A table drawn at noise deviation s costs
+rho = 1 / (2 s^2) in zero-concentrated DP, the tables' rhos add up to the profile's `rho`,
+and a fit composes that with its DP-SGD steps in one RDP accountant
+(privacy/accountant.py, `joint_epsilon`): for the same total epsilon the tables get 2 to 7
+times less noise than Laplace tables whose epsilons add up beside the training's
+(BENCHMARKS.md). Thresholds are written in
 noise scales b, the deviation being sqrt(2) b (as a Laplace of scale b has). `record()`
 says what was spent on what.
 """

@@ -131,10 +131,10 @@ def presence_sums_by_value(log: EventLog, of: pd.Series) -> pd.DataFrame:
     have it, unweighted (not released). A value that only ever ends a journey (a
     process's outcome, after which a case is over) has `inner` 0.
 
-    Weighted 1 / k (L1 norm 1, as the Laplace mechanism needs) a process case of 14 distinct steps
-    put 0.07 on each: at epsilon 8 acceptance, in 81% of 1,071 cases, stood at 59 against a
-    deviation of 10.5, too faint to call once-only (its repeats' noise is 18% of it), and
-    the DP VAE accepted twice in a quarter of its cases (never in the data).
+    Weighted 1 / k (L1 norm 1, as the Laplace mechanism needs) a process case of 14 distinct
+    steps put 0.07 on each: at epsilon 8 acceptance, in 81% of 1,071 cases, stood at 59
+    against a deviation of 10.5, too faint to call once-only (its repeats' noise is 18% of
+    it), and the DP VAE accepted twice in a quarter of its cases (never in the data).
 
     The presence tells which values the data has far louder than shares of events: on
     Complete Journey 40% of customers get a campaign on the second direct-mail channel,
