@@ -440,9 +440,14 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid
         from journeylab.generators.profile_counts import presence_sums_by_value
 
         sample = EventLog(df, log.schema, _validated=True)
-        held = presence_sums_by_value(sample, pd.Series(keys, index=df.index))
-        held = held["has"].reindex(cal.tokens, fill_value=0.0).to_numpy(float)
-        allowed = np.maximum(allowed, _allowed(np.asarray(has, float), sd, len(n_of), held))
+        held = presence_sums_by_value(sample, pd.Series(keys, index=df.index))["has"]
+        # the sample's presence over its own total, as the release's over its total (each
+        # customer adds sqrt(its distinct tokens) in all, weighed for its L2 norm: over the
+        # number of customers, Complete Journey's presence shares came out 3 times too high
+        # against the release's, and at epsilon 1 the remap thinned tokens the data has)
+        total = float(held.sum())
+        held = held.reindex(cal.tokens, fill_value=0.0).to_numpy(float)
+        allowed = np.maximum(allowed, _allowed(np.asarray(has, float), sd, total, held))
     thin = np.where(ok, 0.0, np.clip(1.0 - allowed, 0.0, 1.0))
     if not cal.scale:
         thin = np.where(ok, 0.0, 1.0)  # exact: a token the data lacks is never right
@@ -469,13 +474,14 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid
     return df
 
 
-def _allowed(released, sd: float, n: int, sums, *, bar: int | None = None) -> np.ndarray:
-    """[T] the share of each token's weight in a sample (`sums` over its n customers, each
-    adding 1 in all) that a release (`released`, noise deviation `sd`, each customer
-    adding 1 in all) allows: its released share plus EXCESS deviations, or, with `bar`
-    (T tokens: no second measure to confirm), ln(10 T) noise scales, beyond any noise
-    (at 2 deviations alone a real token, a tenth of the omnichannel simulator's events,
-    was thinned by a fifth in one release: its Laplace noise came out at -3)."""
+def _allowed(released, sd: float, n: float, sums, *, bar: int | None = None) -> np.ndarray:
+    """[T] the share of each token's weight in a sample (`sums` over a total weight n: its
+    customers, each adding 1 in all, or the presence's own total) that a release
+    (`released`, noise deviation `sd`, weighed alike) allows: its released share plus
+    EXCESS deviations, or, with `bar` (T tokens: no second measure to confirm), ln(10 T)
+    noise scales, beyond any noise (at 2 deviations alone a real token, a tenth of the
+    omnichannel simulator's events, was thinned by a fifth in one release: its Laplace
+    noise came out at -3)."""
     released = np.asarray(released, float)
     # the customers behind the release: the sum of its cells as drawn (unbiased; the
     # sum of those above 0 adds the noise of every empty cell: 1,085 for 800 customers)
