@@ -40,7 +40,6 @@ views and multi-day waits; the class says "within the day".)
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +47,7 @@ import pandas as pd
 
 from journeylab.generators.calendar import cap_gaps, noisy_counts
 from journeylab.journeys.eventlog import EventLog
+from journeylab.journeys.partitioned import part_of
 from journeylab.journeys.streamed import StreamedLog, each_chunk
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -72,7 +72,8 @@ SAMEDAY_EDGES_COARSE = np.array(
 )
 TABLES = 4
 # a gap's class by its lower edge in seconds: under a minute, an hour, a day, a week, a
-# month, longer (12 classes, finer at both ends, placed Complete Journey's gaps worse)
+# month, longer (12 classes, finer at both ends, were tried: they placed Complete
+# Journey's gaps worse)
 ORDER_EDGES = np.array([0.0, 60.0, 3_600.0, 86_400.0, 7 * 86_400.0, 30 * 86_400.0])
 ORDER_BINS = len(ORDER_EDGES)
 # each class's log1p seconds: its edges' log-midpoint (the first 10 s, the last 60 days)
@@ -147,9 +148,10 @@ class Rhythm:
         is_gap = np.ones(len(j), dtype=bool)
         is_gap[start] = False
         # rank of each gap within its journey, shortest first: by the order table's mean
-        # rank of its pair of types, then by the model's own gap (ties at random)
+        # log gap of its pair of types, then by the model's own gap (ties at random)
         model_gap = np.diff(t, prepend=t[0]).astype(float) + rng.random(len(t))
-        key = self._order_keys(df, log, j, is_gap, model_gap, length)
+        classes = self._pair_classes(df, log) if self.order is not None and len(df) else None
+        key = self._order_keys(classes, j, is_gap, model_gap, length)
         order = np.lexsort((model_gap, key, j))
         order = order[is_gap[order]]
         rank = np.empty(len(t), dtype=np.int64)
@@ -161,9 +163,8 @@ class Rhythm:
         days = np.zeros(len(t), dtype=np.int64)
         days[multi] = self._day_gaps(j[multi], rank[multi] - k_same[j[multi]], span_days, rng)
         secs = np.zeros(len(t))
-        if self.order is not None and same.any():  # each gap within its pair's classes
-            classes = self._pair_classes(df, log)[same]
-            secs[same] = self._same_day_seconds_by_class(classes, rng)
+        if classes is not None and same.any():  # each gap within its pair's classes
+            secs[same] = self._same_day_seconds_by_class(classes[same], rng)
         else:
             secs[same] = self._same_day_seconds(j[same], rank[same], rng)
         cum_day = _cumsum_by(days, j)
@@ -184,13 +185,14 @@ class Rhythm:
         df[log.time] = pd.to_datetime(new)
         return df
 
-    def _order_keys(self, df, log, j, is_gap, model_gap, length) -> np.ndarray:
+    @staticmethod
+    def _order_keys(classes, j, is_gap, model_gap, length) -> np.ndarray:
         """[rows] each gap's sort key within its journey: the mean log gap of its pair of
         types' classes (`_pair_classes`), plus ORDER_MODEL times the model's own rank
-        quantile. 0 without an order table."""
-        if self.order is None or not len(df):
-            return np.zeros(len(df))
-        mean = self._pair_classes(df, log) @ ORDER_MEANS
+        quantile. 0 without an order table (classes None)."""
+        if classes is None:
+            return np.zeros(len(j))
+        mean = classes @ ORDER_MEANS
         model_q = _rank_by(model_gap, j) / np.maximum(length[j] - 1, 1)  # first row: 0
         return np.where(is_gap, mean + ORDER_MODEL * model_q, 0.0)
 
@@ -340,8 +342,7 @@ def order_counts(log: EventLog) -> np.ndarray:
         return out
     t = log.df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
     j = pd.factorize(log.df[log.key], sort=False)[0]
-    is_gap = np.r_[False, j[1:] == j[:-1]]
-    use = is_gap
+    use = np.r_[False, j[1:] == j[:-1]]  # the rows that have a gap before them
     if not use.any():
         return out
     gap = np.diff(t, prepend=t[:1])[use] / 1e9
@@ -373,9 +374,7 @@ def type_rows(types: pd.Series, schema, n_types: int) -> np.ndarray:
     if values and len(values) == n_types:
         idx = pd.Categorical(types.astype(str), categories=[str(v) for v in values]).codes
         return np.where(idx >= 0, idx, 0).astype(np.int64)
-    uniq, inv = np.unique(types.astype(str).to_numpy(), return_inverse=True)
-    h = [int.from_bytes(hashlib.sha256(u.encode()).digest()[:8], "big") % n_types for u in uniq]
-    return np.asarray(h, dtype=np.int64)[inv]
+    return part_of(types.astype(str).to_numpy(), n_types)  # the parts' sha256 hash
 
 
 def _shrunk(m: np.ndarray, k: float, prior: np.ndarray) -> np.ndarray:
