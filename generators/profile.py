@@ -645,8 +645,9 @@ def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:
 
 def mix_types(mix: dict, tokens: list[str], types: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(sums, known) per event type in `types`: the sums of its known tokens' shares of
-    events (`tokens`: the mix's token names, channel|event_type), and whether any of its
-    tokens is known; a mix saved with its own event-type table reads that."""
+    events, each clipped at 0 (`tokens`: the mix's token names, channel|event_type), and
+    whether any of its tokens is known; a mix saved with its own event-type table reads
+    that."""
     if "event_type" in mix:
         return mix_known(mix, "event_type")
     sums, known = mix_known(mix, "token")
@@ -655,7 +656,7 @@ def mix_types(mix: dict, tokens: list[str], types: list[str]) -> tuple[np.ndarra
     has = np.zeros(len(types), dtype=bool)
     for i, t in enumerate(types):
         mine = (of == t) & known
-        out[i], has[i] = sums[mine].sum(), mine.any()
+        out[i], has[i] = np.maximum(sums[mine], 0.0).sum(), mine.any()
     return out, has
 
 
