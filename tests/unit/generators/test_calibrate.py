@@ -23,6 +23,7 @@ from journeylab.generators.calibrate import (
     unshown,
 )
 from journeylab.generators.profile import (
+    MIX_KNOWN,
     MIX_MIN_SIGNAL,
     JourneyProfile,
     mix_known,
@@ -659,3 +660,35 @@ def test_a_known_token_whose_share_came_out_below_zero_takes_nothing_from_its_ty
     sums, _ = mix_types(prof.mix, tokens, TYPES)
     views = [j for j, t in enumerate(tokens) if t.endswith("|view") and j != i]
     assert sums[TYPES.index("view")] == pytest.approx(np.asarray(prof.mix["token"])[views].sum())
+
+
+def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took():
+    """A column's share beyond its known cells goes to rows whose cells show it above 0;
+    where a heavy row's cell came out under 0 and a thin row's above, the thin row took it
+    all, and the added mass alone made it "calibrated" (at epsilon 1 on Complete Journey
+    the campaigns then followed coupon redemptions only, and the DP VAE drew none). A row
+    is calibrated on its own cells; its take goes on to the calibrated rows."""
+    log = EventLog.from_frame(ordered_frame(400), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=8.0, seed=0, parts=("mix",))
+    mix = prof.mix
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    names = list(mix["trans_tokens"])
+    sd = np.sqrt(2.0) * mix["scale"][0]
+    view, cart, buy = (names.index(t) for t in ORDER)
+    S = np.zeros((1 + len(names), len(names)))
+    S[0, view] = 50 * sd  # journeys start with a view
+    S[1 + view, view] = 40 * sd  # a view is followed by a view: the purchases' cell
+    S[1 + view, buy] = -sd  # after it came out under 0
+    S[1 + cart, cart] = (MIX_KNOWN + 0.5) * sd  # a thin row: one cell just over the bar
+    S[1 + cart, buy] = 0.5 * sd  # and the purchases' above 0, under it
+    S[1 + buy, view] = 10 * sd
+    mix["trans"] = S.ravel().tolist()
+    share = np.zeros(len(tokens))
+    share[tokens.index(ORDER[0])], share[tokens.index(ORDER[2])] = 100 * sd, 20 * sd
+    mix["token"], mix["has"] = share.tolist(), share.tolist()
+    want, rows = transition_targets(prof)
+    i_view, i_cart, i_buy = (tokens.index(t) for t in ORDER)
+    assert rows[1 + i_view] and not rows[1 + i_cart]
+    # the purchases' share follows the calibrated rows (not the start), as the rest would
+    assert want[1 + i_view, i_buy] > 0.1
+    assert want[0, i_buy] == 0.0
