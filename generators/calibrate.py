@@ -188,6 +188,8 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     # gets nothing more.
     tok_sums, tok_known = mix_known(profile.mix, "token")
     total = np.where(tok_known, np.maximum(tok_sums, 0.0), 0.0)
+    if transition_norm(profile) == "l2":  # the token shares in the table's own units
+        total = total * np.maximum(sums, 0.0).sum() / max(total.sum(), 1e-12)
     rest = np.maximum(total - np.where(known, sums, 0.0).sum(0), 0.0)  # [T]
     # (only to cells the release shows above 0: spread over every row by mass, a process's
     # offers were sent straight after its submissions)
@@ -227,6 +229,12 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     kept = kept + again / np.maximum(again.sum(0, keepdims=True), 1e-12) * lost
     total = kept.sum(1)
     return kept / np.maximum(total, 1e-12)[:, None], rows
+
+
+def transition_norm(profile) -> str:
+    """How the mix's transition table weighs a customer (`transition_sums`' `norm`): "l2",
+    or "l1" (shares of its events) in a model saved before."""
+    return str((profile.mix or {}).get("trans_norm", "l1"))
 
 
 def unshown(profile) -> np.ndarray | None:
@@ -318,6 +326,7 @@ def calibrate_transitions(
     init: np.ndarray,
     marginal: np.ndarray | None = None,
     rounds: int = ROUNDS,
+    norm: str = "l1",
 ) -> list[list[float]]:
     """A bias B [1 + T, T] on (previous token, next token) such that `pilot(B)` shows in
     each of `rows` the next-token shares `want` (each customer's transitions as shares of
@@ -326,7 +335,14 @@ def calibrate_transitions(
     events, NaN: free): each round the rows' targets are raked (`_raked`) so that, with
     the pilot's own row masses, the tokens come out in these shares."""
     B, _ = calibrate_steps(
-        lambda b, _: pilot(b), want, rows, tokens, init=init, marginal=marginal, rounds=rounds
+        lambda b, _: pilot(b),
+        want,
+        rows,
+        tokens,
+        init=init,
+        marginal=marginal,
+        rounds=rounds,
+        norm=norm,
     )
     return B
 
@@ -341,6 +357,7 @@ def calibrate_steps(
     marginal: np.ndarray | None = None,
     repeats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     rounds: int = ROUNDS,
+    norm: str = "l1",
 ) -> tuple[list[list[float]], list[float] | None]:
     """(B, R): the transition bias of `calibrate_transitions` and, given `repeats` (want,
     slack, active: `repeat_targets`), a bias R [T] on each token once the journey has had
@@ -353,7 +370,7 @@ def calibrate_steps(
         R[repeats[2] & (repeats[0] == 0.0) & (repeats[1] <= ONCE_SLACK)] = -CLIP
     for _ in range(rounds):
         log = pilot(B, R)
-        worst = _transition_round(B, log, want, rows, tokens, marginal)
+        worst = _transition_round(B, log, want, rows, tokens, marginal, norm)
         moved = R is not None and _repeat_round(R, log, *repeats, tokens)
         if worst < TOLERANCE and not moved:
             break
@@ -367,13 +384,17 @@ def _transition_round(
     rows: np.ndarray,
     tokens: list[str],
     marginal: np.ndarray | None,
+    norm: str = "l1",
 ) -> float:
-    """One round of `calibrate_transitions` on B (in place); the largest step taken."""
-    sums = transition_sums(log, tokens)
+    """One round of `calibrate_transitions` on B (in place); the largest step taken. The
+    pilot's rows are weighed as the release weighs them (`norm`); the raking weighs them
+    by their shares of events, as the marginal's token shares are."""
+    shares = transition_sums(log, tokens)
+    sums = shares if norm == "l1" else transition_sums(log, tokens, norm=norm)
     seen = transition_sums(log, tokens, per_customer=False).sum(1)
     worst = 0.0
     live = rows & (seen >= PILOT_ROW)
-    aim = want if marginal is None else _raked(want, sums.sum(1), live, marginal)
+    aim = want if marginal is None else _raked(want, shares.sum(1), live, marginal)
     for r in np.flatnonzero(live):
         got = sums[r] / max(sums[r].sum(), 1e-12)
         t = _with_free(np.nan_to_num(aim[r]), got, np.isnan(aim[r]))  # NaN: the model's

@@ -32,6 +32,7 @@ from journeylab.generators.calibrate import (
     repeat_targets,
     targets,
     token_marginal,
+    transition_norm,
     transition_targets,
     unshown,
 )
@@ -210,6 +211,7 @@ class NeuralGenerator(SequenceGenerator):
                     init=init,
                     marginal=token_marginal(profile),
                     repeats=repeat_targets(profile),
+                    norm=transition_norm(profile),
                 )
         return self
 

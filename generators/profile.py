@@ -224,10 +224,11 @@ class JourneyProfile:
             _, known = mix_known(mix, "token")
             top = np.argsort(-np.where(known, mix["token"], -np.inf), kind="stable")
             names = [calendar.tokens[i] for i in top[: min(known.sum(), MAX_TRANS_TOKENS)]]
-            if names:
-                t = transition_sums(log, names).ravel()
+            if names:  # weighed for an L2 norm of 1 (`transition_sums`)
+                t = transition_sums(log, names, norm="l2").ravel()
                 mix["trans"] = noisy_counts(t, scale, rng, raw=True).tolist()
                 mix["trans_tokens"] = names
+                mix["trans_norm"] = "l2"
             if again is not None:
                 mix["again"] = noisy_counts(again, scale, rng, raw=True).tolist()
             if inner is not None:  # drawn last: the other tables' draws are those without it

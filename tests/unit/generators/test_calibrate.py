@@ -380,7 +380,8 @@ def test_joint_draws_follow_the_model_times_the_pair_bias():
 
 def test_a_token_that_follows_many_thinly_keeps_its_share():
     """Carts after any of eight tokens, each pair too thin to pass the noise's bar on
-    its own (a mix noise scale of 10, as at epsilon 2 before the Gaussian tables): the row's
+    its own (rho 0.01: the transition table weighs a customer for an L2 norm of 1, so its
+    cells stand 2.8 times higher than by shares of events at the same noise): the row's
     mass beyond its known cells goes to the tokens by their shares."""
     rng = np.random.default_rng(0)
     common = [(c, e) for c in ("web", "app", "store", "email") for e in ("view", "purchase")]
@@ -400,13 +401,13 @@ def test_a_token_that_follows_many_thinly_keeps_its_share():
 
     got = []
     for seed in range(4):  # releases: one alone swings from 0.02 to 0.19
-        prof = JourneyProfile.fit(log, rho=0.05, seed=seed, parts=("mix",))
+        prof = JourneyProfile.fit(log, rho=0.01, seed=seed, parts=("mix",))
         tokens = Calendar.from_dict(prof.calendar).tokens
         sums, _ = mix_transitions(prof.mix, tokens)
         cart = tokens.index("web|cart")
         after = [1 + tokens.index(f"{c}|{e}") for c, e in common]
         bar = 1.5 * np.sqrt(2.0) * prof.mix["scale"][0]
-        assert (sums[after, cart] < bar).mean() > 0.25  # rows alone that do not show carts
+        assert (sums[after, cart] < bar).mean() >= 0.25  # rows alone that do not show carts
         want, ok = transition_targets(prof)
         after = [r for r in after if ok[r]]
         assert len(after) >= 4
@@ -420,7 +421,7 @@ def test_a_token_that_follows_many_thinly_keeps_its_share():
         implied = (raked[ok] * weight[ok, None]).sum(0)
         released = marginal[cart] / marginal.sum()
         assert implied[cart] / implied.sum() == pytest.approx(released, abs=0.005)
-        assert released == pytest.approx(0.1, abs=0.015)
+        assert released == pytest.approx(0.1, abs=0.04)  # the token table's noise at rho 0.01
     # below the bar, these rows alone give carts nothing; the rest of the carts' share
     # (beyond their known cells) is spread over them: about the true 0.1 on average
     assert 0.04 < np.mean(got) < 0.2
