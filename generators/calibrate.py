@@ -57,6 +57,7 @@ PILOT_ROW = 30  # ... and the pilot has at least this many of its transitions
 RAKE_ROUNDS = 30  # iterative proportional fitting of the transition targets to the shares
 RAKE_LIMIT = 4.0  # ... moving no column by more than this factor
 STEP = 3.0  # largest change of one bias in one round (a cell the pilot missed is not at +8)
+REST_NOISE = 2.0  # deviations of its summed noise a column's unknown cells must hold together
 REPEAT_SIGNAL = 2.0  # a token's repeat share is calibrated when its presence is this many sds
 REPEAT_MAX = 0.0  # the largest repeat bias: a token the journey has had is never pushed up
 REPEAT_SLACK = 0.05  # ... and a pilot's share further than this (or its deviation) from it
@@ -188,9 +189,20 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     # gets nothing more.
     tok_sums, tok_known = mix_known(profile.mix, "token")
     total = np.where(tok_known, np.maximum(tok_sums, 0.0), 0.0)
-    if transition_norm(profile) == "l2":  # the token shares in the table's own units
-        total = total * np.maximum(sums, 0.0).sum() / max(total.sum(), 1e-12)
-    rest = np.maximum(total - np.where(known, sums, 0.0).sum(0), 0.0)  # [T]
+    if transition_norm(profile) == "l2":
+        # Weighed for an L2 norm, the table is in units of its own (a token's column
+        # is 1.7 to 4.9 times its share of events on the process simulator, by how its
+        # customers' transitions repeat): the rest is what the column's other cells hold
+        # together, beyond two deviations of their summed noise (the start row's cells
+        # count only when known). (The token shares scaled by one factor gave the
+        # submissions a rest of 140 customers' worth, spread as false transitions.)
+        other = ~known
+        other[0] = False
+        free = np.where(other, sums, 0.0).sum(0)
+        rest = np.maximum(free - REST_NOISE * sd * np.sqrt(other.sum(0)), 0.0)  # [T]
+        total = np.where(known, sums, 0.0).sum(0) + rest
+    else:
+        rest = np.maximum(total - np.where(known, sums, 0.0).sum(0), 0.0)  # [T]
     # (only to cells the release shows above 0: spread over every row by mass, a process's
     # offers were sent straight after its submissions)
     # Not to the start of a journey, whose cells count only when known: the start is one

@@ -420,7 +420,8 @@ def test_a_token_that_follows_many_thinly_keeps_its_share():
         raked = _raked(want, weight, ok, marginal)
         implied = (raked[ok] * weight[ok, None]).sum(0)
         released = marginal[cart] / marginal.sum()
-        assert implied[cart] / implied.sum() == pytest.approx(released, abs=0.005)
+        # (within 0.02: the raking moves no column by more than RAKE_LIMIT)
+        assert implied[cart] / implied.sum() == pytest.approx(released, abs=0.02)
         assert released == pytest.approx(0.1, abs=0.04)  # the token table's noise at rho 0.01
     # below the bar, these rows alone give carts nothing; the rest of the carts' share
     # (beyond their known cells) is spread over them: about the true 0.1 on average
@@ -683,7 +684,7 @@ def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took():
     S[1 + cart, cart] = (MIX_KNOWN + 0.5) * sd  # a thin row: one cell just over the bar
     S[1 + cart, buy] = 0.5 * sd  # and the purchases' above 0, under it
     S[1 + buy, view] = 10 * sd
-    mix["trans"] = S.ravel().tolist()
+    mix["trans"], mix["trans_norm"] = S.ravel().tolist(), "l1"  # rests from token shares
     share = np.zeros(len(tokens))
     share[tokens.index(ORDER[0])], share[tokens.index(ORDER[2])] = 100 * sd, 20 * sd
     mix["token"], mix["has"] = share.tolist(), share.tolist()
@@ -693,3 +694,34 @@ def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took():
     # the purchases' share follows the calibrated rows (not the start), as the rest would
     assert want[1 + i_view, i_buy] > 0.1
     assert want[0, i_buy] == 0.0
+
+
+def test_an_l2_table_gives_a_column_no_rest_its_cells_do_not_show():
+    """Weighed for an L2 norm, the transition table is in units of its own: a column's rest
+    is what its unknown cells hold beyond their noise, not its share of events scaled by
+    one factor (on the process simulator that spread 140 customers' worth of submissions
+    as false transitions, and the targets' rows were 0.185 from the data's, weighted TVD;
+    0.044 now)."""
+    log = EventLog.from_frame(ordered_frame(400), SCHEMA)
+    prof = JourneyProfile.fit(log, epsilon=8.0, seed=0, parts=("mix",))
+    mix = prof.mix
+    assert mix["trans_norm"] == "l2"
+    tokens = Calendar.from_dict(prof.calendar).tokens
+    names = list(mix["trans_tokens"])
+    sd = np.sqrt(2.0) * mix["scale"][0]
+    view, cart, buy = (names.index(t) for t in ORDER)
+    S = np.zeros((1 + len(names), len(names)))
+    S[0, view] = 50 * sd
+    S[1 + view, view], S[1 + view, cart] = 30 * sd, 20 * sd
+    S[1 + cart, buy] = 20 * sd  # every purchase follows a cart
+    S[1 + buy, view] = 10 * sd
+    mix["trans"] = S.ravel().tolist()
+    share = np.zeros(len(tokens))
+    for t, v in zip(ORDER, (100, 20, 60), strict=True):  # purchases' share far above 20
+        share[tokens.index(t)] = v * sd
+    mix["token"], mix["has"] = share.tolist(), share.tolist()
+    want, rows = transition_targets(prof)
+    i_view, i_cart, i_buy = (tokens.index(t) for t in ORDER)
+    assert rows[1 + i_view] and rows[1 + i_cart]
+    assert want[1 + i_cart, i_buy] == pytest.approx(1.0)
+    assert want[1 + i_view, i_buy] == 0.0 and want[1 + i_buy, i_buy] == 0.0
