@@ -664,12 +664,14 @@ def test_a_known_token_whose_share_came_out_below_zero_takes_nothing_from_its_ty
     assert sums[TYPES.index("view")] == pytest.approx(np.asarray(prof.mix["token"])[views].sum())
 
 
-def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took():
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took(norm):
     """A column's share beyond its known cells goes to rows whose cells show it above 0;
     where a heavy row's cell came out under 0 and a thin row's above, the thin row took it
     all, and the added mass alone made it "calibrated" (at epsilon 1 on Complete Journey
     the campaigns then followed coupon redemptions only, and the DP VAE drew none). A row
-    is calibrated on its own cells; its take goes on to the calibrated rows."""
+    is calibrated on its own cells; its take goes on to the calibrated rows. (An L2 table's
+    rest is at least the column's share of events: here all of it.)"""
     log = EventLog.from_frame(ordered_frame(400), SCHEMA)
     prof = JourneyProfile.fit(log, epsilon=8.0, seed=0, parts=("mix",))
     mix = prof.mix
@@ -684,7 +686,7 @@ def test_a_thin_row_is_not_calibrated_on_a_columns_rest_it_took():
     S[1 + cart, cart] = (MIX_KNOWN + 0.5) * sd  # a thin row: one cell just over the bar
     S[1 + cart, buy] = 0.5 * sd  # and the purchases' above 0, under it
     S[1 + buy, view] = 10 * sd
-    mix["trans"], mix["trans_norm"] = S.ravel().tolist(), "l1"  # rests from token shares
+    mix["trans"], mix["trans_norm"] = S.ravel().tolist(), norm
     share = np.zeros(len(tokens))
     share[tokens.index(ORDER[0])], share[tokens.index(ORDER[2])] = 100 * sd, 20 * sd
     mix["token"], mix["has"] = share.tolist(), share.tolist()
@@ -717,7 +719,10 @@ def test_an_l2_table_gives_a_column_no_rest_its_cells_do_not_show():
     S[1 + buy, view] = 10 * sd
     mix["trans"] = S.ravel().tolist()
     share = np.zeros(len(tokens))
-    for t, v in zip(ORDER, (100, 20, 60), strict=True):  # purchases' share far above 20
+    # shares of events under what the cells show (a customer's L2 weights are never
+    # under its shares), but the table's total three times theirs: one factor would give
+    # the purchases a rest of 23 deviations
+    for t, v in zip(ORDER, (10, 20, 15), strict=True):
         share[tokens.index(t)] = v * sd
     mix["token"], mix["has"] = share.tolist(), share.tolist()
     want, rows = transition_targets(prof)
