@@ -336,6 +336,34 @@ def _time_max(log: EventLog | StreamedLog) -> pd.Timestamp:
     return log.time_max() if isinstance(log, StreamedLog) else log.df[log.time].max()
 
 
+def precedence_sums(log: EventLog | StreamedLog, tokens: list[str]) -> np.ndarray:
+    """[T, T] over `tokens`: cell (b, b) the customers that have b, cell (a, b) those of
+    them whose first b no a comes before (a missing counts as not before), each customer's
+    cells weighed by 1 / sqrt(how many it has), an L2 norm of 1. Where (a, b) stays near 0
+    against (b, b), the data never has b without a before it: a process's offer is never
+    accepted before it was returned. A pass over the log, chunk by chunk."""
+    T = len(tokens)
+    out = np.zeros((T, T))
+    if not T:
+        return out
+    for chunk in each_chunk(log):
+        if not len(chunk.df):
+            continue
+        tok = pd.Categorical(token_keys(chunk.df, chunk), categories=tokens).codes.astype(np.int64)
+        customer = pd.factorize(chunk.df[chunk.key].to_numpy(), sort=False)[0]
+        pos = np.arange(len(tok), dtype=float)
+        ok = tok >= 0
+        first = np.full((customer.max(initial=-1) + 1, T), np.inf)
+        np.minimum.at(first, (customer[ok], tok[ok]), pos[ok])  # [C, T] first position
+        has = np.isfinite(first)
+        cells = has[:, None, :] & (first[:, :, None] > first[:, None, :])  # [C, a, b]
+        idx = np.arange(T)
+        cells[:, idx, idx] = has
+        w = 1.0 / np.sqrt(np.maximum(cells.sum((1, 2)), 1))
+        out += np.einsum("c,cab->ab", w, cells.astype(float))
+    return out
+
+
 def transition_sums(
     log: EventLog | StreamedLog,
     tokens: list[str],

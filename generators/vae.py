@@ -24,6 +24,7 @@ from torch import nn
 
 from journeylab.generators import distributed
 from journeylab.generators.base import register
+from journeylab.generators.calendar import Calendar
 from journeylab.generators.config import VAEConfig
 from journeylab.generators.data import Batch, Binning, JourneyData
 from journeylab.generators.nets import (
@@ -49,6 +50,7 @@ N_RBF = 16  # radial basis features of the absolute time: lets hazards depend sh
 # the transition bias could outweigh it, and 12% of the process simulator's synthetic
 # cases at epsilon 8 went on after an approval, none real; orders broken 0.51 -> 0.41)
 TERMINAL_BIAS = 30.0
+PRECEDE_BIAS = 30.0  # logits off a pair before the pairs it never comes without (in effect never)
 
 
 def n_features(M: int) -> int:
@@ -227,6 +229,7 @@ class VAENet(nn.Module):
         trans: tuple[int, torch.Tensor] | None = None,
         repeat: torch.Tensor | None = None,
         terminal: torch.Tensor | None = None,
+        precede: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -241,7 +244,9 @@ class VAENet(nn.Module):
         pair the journey has had already (the repeat calibration). terminal [Va, Vb] bool
         (with trans): pairs after which a journey not told its length ends (a process's
         outcome: the profile's `terminal`), and which a journey told its length does not
-        draw before its last event (TERMINAL_BIAS lower)."""
+        draw before its last event (TERMINAL_BIAS lower). precede [Va * Vb, Va * Vb] bool
+        (with trans): precede[b, a], pair b never comes before pair a has (the profile's
+        `precedes`): PRECEDE_BIAS lower until it has."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -251,8 +256,8 @@ class VAENet(nn.Module):
         lengths = torch.zeros(n, dtype=torch.long)
         rows = torch.arange(n)  # working row -> journey
         st = self.init_state(cond, start)
-        if trans is not None and repeat is not None:
-            st["seen"] = torch.zeros(n, repeat.numel())  # the pairs each journey has had
+        if trans is not None and (repeat is not None or precede is not None):
+            st["seen"] = torch.zeros(n, trans[1].shape[1] * trans[1].shape[2])  # pairs had
         if trans is not None and terminal is not None:
             st["over"] = torch.zeros(n, dtype=torch.bool)  # its last event was terminal
         for t in range(L):  # a journey that reaches max_length L ends there
@@ -265,8 +270,11 @@ class VAENet(nn.Module):
                 prev = st["tok"][:, fa - 1 : fa + 1] - 1  # field 1 + j: event categorical j
                 row = 1 + prev[:, 0] * grid.shape[2] + prev[:, 1] if t else torch.zeros_like(rows)
                 extra = grid[row]
-                if "seen" in st:
+                if "seen" in st and repeat is not None:
                     extra = extra + (st["seen"] * repeat.reshape(1, -1)).view_as(extra)
+                if precede is not None:  # a pair whose predecessors the journey lacks
+                    lack = precede[None] & (st["seen"][:, None, :] < 0.5)
+                    extra = extra - PRECEDE_BIAS * lack.any(-1).float().view_as(extra)
                 if "over" in st and force is not None:  # a journey told its length meets
                     # no terminal token before its last event
                     f = force[rows.clamp(min=0)]
@@ -468,6 +476,7 @@ class VAEGenerator(NeuralGenerator):
             trans=self._trans_grid(),
             repeat=self._repeat_grid(),
             terminal=self._terminal_grid(),
+            precede=self._precede_grid(),
         )
 
     def _head_bias(self) -> dict[int, torch.Tensor] | None:
@@ -506,6 +515,25 @@ class VAEGenerator(NeuralGenerator):
         _, perm, shape = fields
         T = torch.as_tensor(given, dtype=torch.bool)
         return T[perm].reshape(shape) if T.shape == (len(perm),) else None
+
+    def _precede_grid(self) -> torch.Tensor | None:
+        """The profile's precedence rules (`JourneyProfile.precedes`) as `generate`'s
+        [Va * Vb, Va * Vb] bool over the channel and event type heads' pairs; None
+        without any (or without the transition bias the pairs are drawn jointly by)."""
+        rules = [] if self.profile is None or not self.profile.trans_bias else None
+        if rules is None:
+            rules = self.profile.precedes()
+        fields = token_fields(self.encoder) if rules else None
+        if fields is None:
+            return None
+        _, perm, _ = fields
+        tokens = Calendar.from_dict(self.profile.calendar).tokens
+        where = {int(t): i for i, t in enumerate(perm.tolist())}  # token -> pair
+        out = torch.zeros(len(perm), len(perm), dtype=torch.bool)
+        for a, b in rules:
+            if a in tokens and b in tokens:
+                out[where[tokens.index(b)], where[tokens.index(a)]] = True
+        return out if out.any() else None
 
     def _repeat_grid(self) -> torch.Tensor | None:
         """The profile's repeat bias (per token, as the calendar's tokens) as `generate`'s
