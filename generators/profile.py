@@ -303,9 +303,10 @@ class JourneyProfile:
         """[a, b] pairs of calendar tokens where the data never has b without a before it,
         by the mix's precedence table (under DP; exact fits have `orders`): b present
         PRECEDE_LOUD deviations loud, a present too, and the customers whose first b no a
-        comes before, PRECEDE_NOISE deviations up, under PRECEDE_SHARE of b's (the
-        omnichannel simulator's ad impression before a purchase, broken by 12% of its
-        customers, passed in 2 releases of 2 at 1 deviation and 2% of b's). A DP VAE
+        comes before, PRECEDE_NOISE deviations up, under PRECEDE_SHARE of b's (at 1
+        deviation and 2% of b's, the omnichannel simulator's ad impression before a
+        purchase, broken by 12% of its customers, passed in 2 releases of 2; now a pair
+        broken by 8% to 15% passes now and then: `bench/bench_mix.py`). A DP VAE
         accepted a process's offer before it was returned in 13% of its cases (never in
         the data): first-order transitions cannot say what came three steps before."""
         if not mix_usable(self.mix) or "before" not in self.mix:
