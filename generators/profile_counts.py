@@ -336,6 +336,17 @@ def _time_max(log: EventLog | StreamedLog) -> pd.Timestamp:
     return log.time_max() if isinstance(log, StreamedLog) else log.df[log.time].max()
 
 
+def _token_chunks(log: EventLog | StreamedLog, tokens: list[str]):
+    """(chunk, [events] each event's index in `tokens`, -1 outside) per non-empty
+    customer-complete chunk of the log; nothing without tokens."""
+    if not tokens:
+        return
+    for chunk in each_chunk(log):
+        if len(chunk.df):
+            keys = token_keys(chunk.df, chunk)
+            yield chunk, pd.Categorical(keys, categories=tokens).codes.astype(np.int64)
+
+
 def precedence_sums(log: EventLog | StreamedLog, tokens: list[str]) -> np.ndarray:
     """[T, T] over `tokens`: cell (b, b) the customers that have b, cell (a, b) those of
     them whose first b no a comes before (a missing counts as not before), each customer's
@@ -344,24 +355,28 @@ def precedence_sums(log: EventLog | StreamedLog, tokens: list[str]) -> np.ndarra
     accepted before it was returned. A pass over the log, chunk by chunk."""
     T = len(tokens)
     out = np.zeros((T, T))
-    if not T:
-        return out
-    for chunk in each_chunk(log):
-        if not len(chunk.df):
-            continue
-        tok = pd.Categorical(token_keys(chunk.df, chunk), categories=tokens).codes.astype(np.int64)
+    for chunk, tok in _token_chunks(log, tokens):
         customer = pd.factorize(chunk.df[chunk.key].to_numpy(), sort=False)[0]
         pos = np.arange(len(tok), dtype=float)
         ok = tok >= 0
         first = np.full((customer.max(initial=-1) + 1, T), np.inf)
         np.minimum.at(first, (customer[ok], tok[ok]), pos[ok])  # [C, T] first position
-        has = np.isfinite(first)
-        cells = has[:, None, :] & (first[:, :, None] > first[:, None, :])  # [C, a, b]
-        idx = np.arange(T)
-        cells[:, idx, idx] = has
-        w = 1.0 / np.sqrt(np.maximum(cells.sum((1, 2)), 1))
-        out += np.einsum("c,cab->ab", w, cells.astype(float))
+        # one b at a time: [C, T] in memory, not [C, T, T] (a chunk of 10,000 customers
+        # and 64 tokens would hold 41 million cells)
+        n = sum(_not_before(first, b).sum(1) for b in range(T))
+        w = 1.0 / np.sqrt(np.maximum(n, 1))
+        for b in range(T):
+            out[:, b] += w @ _not_before(first, b)
     return out
+
+
+def _not_before(first: np.ndarray, b: int) -> np.ndarray:
+    """[C, T] from first positions [C, T] (inf: absent): for the customers that have b,
+    the tokens not before their first b, and b itself; nothing for the others."""
+    has = np.isfinite(first[:, b])
+    cells = has[:, None] & (first > first[:, b, None])
+    cells[:, b] = has
+    return cells
 
 
 def transition_sums(
@@ -389,12 +404,7 @@ def transition_sums(
         raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
     T = len(tokens)
     out = np.zeros((1 + T, T))
-    if not T:
-        return out
-    for chunk in each_chunk(log):
-        if not len(chunk.df):
-            continue
-        tok = pd.Categorical(token_keys(chunk.df, chunk), categories=tokens).codes.astype(np.int64)
+    for chunk, tok in _token_chunks(log, tokens):
         key = chunk.df[chunk.key].to_numpy()
         first = np.ones(len(key), dtype=bool)
         first[1:] = key[1:] != key[:-1]  # the log is sorted by customer, then time
