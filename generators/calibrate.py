@@ -219,7 +219,7 @@ def transition_targets(profile) -> tuple[np.ndarray, np.ndarray] | None:
     # A row is calibrated on what its own cells show, not on what the columns' rests add
     # to it: at epsilon 1 on Complete Journey the campaigns' cells after a purchase came
     # out under 0, so their whole rest went to the one thin row above 0 (after a coupon
-    # redemption, 0.5% of events), which the added mass alone made "calibrated": 72% of
+    # redemption, 0.5% of events), which the added mass alone made "calibrated": 81% of
     # its next events were to be campaigns and none after a purchase, and the DP VAE drew
     # no campaigns at all. (A thin row's rest goes on to the calibrated rows, below.)
     rows = mass[:, 0] > ROW_SIGNAL * sd
@@ -407,12 +407,12 @@ def _transition_round(
     """One round of `calibrate_transitions` on B (in place); the largest step taken. The
     pilot's rows are weighed as the release weighs them (`norm`); the raking weighs them
     by their shares of events, as the marginal's token shares are."""
-    shares = transition_sums(log, tokens)
-    sums = shares if norm == "l1" else transition_sums(log, tokens, norm=norm)
+    by_share = transition_sums(log, tokens)
+    sums = by_share if norm == "l1" else transition_sums(log, tokens, norm=norm)
     seen = transition_sums(log, tokens, per_customer=False).sum(1)
     worst = 0.0
     live = rows & (seen >= PILOT_ROW)
-    aim = want if marginal is None else _raked(want, shares.sum(1), live, marginal)
+    aim = want if marginal is None else _raked(want, by_share.sum(1), live, marginal)
     for r in np.flatnonzero(live):
         got = sums[r] / max(sums[r].sum(), 1e-12)
         t = _with_free(np.nan_to_num(aim[r]), got, np.isnan(aim[r]))  # NaN: the model's
