@@ -260,6 +260,7 @@ class VAENet(nn.Module):
             st["seen"] = torch.zeros(n, trans[1].shape[1] * trans[1].shape[2])  # pairs had
         if trans is not None and terminal is not None:
             st["over"] = torch.zeros(n, dtype=torch.bool)  # its last event was terminal
+        needs = None if precede is None else precede.float().T  # [a, b]
         for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
             # the first event has no gap: class 0 (exactly zero), as in training
@@ -272,9 +273,9 @@ class VAENet(nn.Module):
                 extra = grid[row]
                 if "seen" in st and repeat is not None:
                     extra = extra + (st["seen"] * repeat.reshape(1, -1)).view_as(extra)
-                if precede is not None:  # a pair whose predecessors the journey lacks
-                    lack = precede[None] & (st["seen"][:, None, :] < 0.5)
-                    extra = extra - PRECEDE_BIAS * lack.any(-1).float().view_as(extra)
+                if needs is not None:  # a pair whose predecessors the journey lacks
+                    lack = ((1.0 - st["seen"]) @ needs > 0).float()  # [m, pairs]
+                    extra = extra - PRECEDE_BIAS * lack.view_as(extra)
                 if "over" in st and force is not None:  # a journey told its length meets
                     # no terminal token before its last event
                     f = force[rows.clamp(min=0)]
@@ -520,9 +521,8 @@ class VAEGenerator(NeuralGenerator):
         """The profile's precedence rules (`JourneyProfile.precedes`) as `generate`'s
         [Va * Vb, Va * Vb] bool over the channel and event type heads' pairs; None
         without any (or without the transition bias the pairs are drawn jointly by)."""
-        rules = [] if self.profile is None or not self.profile.trans_bias else None
-        if rules is None:
-            rules = self.profile.precedes()
+        joint = self.profile is not None and self.profile.trans_bias
+        rules = self.profile.precedes() if joint else []
         fields = token_fields(self.encoder) if rules else None
         if fields is None:
             return None
