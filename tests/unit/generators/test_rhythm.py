@@ -361,3 +361,47 @@ def test_same_day_gaps_take_the_size_of_their_step(schema):
         assert before(out, "purchase").between(60, 3_600).mean() > 0.9, scale
         same = pd.concat([before(out, "cart"), before(out, "purchase")])
         assert (same < 60).mean() == pytest.approx(0.5, abs=0.1)  # the data's mix
+
+
+def test_a_steps_same_day_gap_keeps_its_own_size_within_its_class(schema):
+    """The cart two minutes after its view and the purchase forty minutes after its cart
+    are in one class (a minute to an hour): each keeps its own size from the step table,
+    not the class's pooled sizes (a model's cart abandonment two minutes after its cart
+    instead of half an hour told the omnichannel simulator's journeys apart, AUC 0.91)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(300):
+        t = pd.Timestamp("2024-01-02 09:00") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for _ in range(int(rng.integers(2, 4))):
+            for kind, wait in (("view", 0), ("cart", 120), ("purchase", 2_400)):
+                t += pd.Timedelta(seconds=wait * float(rng.uniform(0.8, 1.2)))
+                rows.append((f"c{c:04d}", t.floor("s"), "web", kind, 0.0, "budget"))
+            t += pd.Timedelta(days=7)
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    real = EventLog.from_frame(pd.DataFrame(rows, columns=cols), schema)
+    model = EventLog.from_frame(without_bursts(real.df, seed=1), schema)
+
+    def before(df: pd.DataFrame, kind: str) -> pd.Series:
+        d = df.sort_values(["customer_id", "timestamp"], kind="stable")
+        gap = d.groupby("customer_id").timestamp.diff().dt.total_seconds()
+        return gap[(d.event_type == kind) & (gap < 86_400)]
+
+    for scale in (None, 1.0):
+        rhythm = fit(real, scale)
+        out = rhythm.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+        assert before(out, "cart").between(64, 256).mean() > 0.9, scale
+        assert before(out, "purchase").between(1_024, 4_096).mean() > 0.9, scale
+        pooled = Rhythm(**{**rhythm.to_dict(), "step": None})  # a model saved before it
+        out = pooled.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+        assert before(out, "cart").between(64, 256).mean() < 0.7, scale
+
+
+def test_each_customers_contribution_to_the_step_table_has_norm_one(schema):
+    from journeylab.generators.rhythm import step_counts
+
+    real = EventLog.from_frame(quick_and_slow(40, seed=3), schema)
+    table = step_counts(real, SAMEDAY_EDGES)
+    assert table.shape == (3, len(SAMEDAY_EDGES) - 1)  # declared types x same-day cells
+    norms = [np.linalg.norm(step_counts(real.subset([c]), SAMEDAY_EDGES)) for c in real.customers]
+    assert np.allclose(norms, 1.0)
+    assert table[0].sum() == 0  # a view never follows a same-day gap here: its row is empty
