@@ -68,6 +68,9 @@ def test_the_rhythm_check_gives_each_gap_feature_an_auc(capsys):
     assert 0 < bench_rhythm.rhythm_scale(train, 8.0) < bench_rhythm.rhythm_scale(train, 1.0)
     with pytest.raises(ConfigError, match="epsilon"):
         bench_rhythm.main(["--epsilons", "0"])
+    whole = bench_rhythm.measure_profile("omnichannel-600", 8.0)  # the whole profile's floor
+    assert 0.5 <= whole["auc"] <= 1.0 and len(whole["giveaways"]) == 3
+    assert all(float(g.rsplit(" ", 1)[1]) >= 0.5 for g in whole["giveaways"]), whole
 
 
 def test_the_profile_check_keeps_a_process_in_order():
