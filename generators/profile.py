@@ -203,7 +203,7 @@ class JourneyProfile:
         cols = [c.name for c in log.schema.events]
         consts = _constants_from(counts.constants, cols, gauss_scale(1, eps["constants"]), rng)
         rhy = vals = None
-        if "rhythm" in parts:  # four tables, each moved by at most 1 by one customer
+        if "rhythm" in parts:  # five tables, each moved by at most 1 by one customer
             rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)

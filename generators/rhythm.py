@@ -357,7 +357,7 @@ class Rhythm:
 def counts(
     log: EventLog | StreamedLog, *, length_class, n_classes: int, fine: bool = True
 ) -> dict[str, np.ndarray]:
-    """The four tables, summed over chunks of whole journeys (see `chunk_counts`)."""
+    """The five tables, summed over chunks of whole journeys (see `chunk_counts`)."""
     total: dict[str, np.ndarray] = {}
     for chunk in each_chunk(log):
         part = chunk_counts(chunk, length_class=length_class, n_classes=n_classes, fine=fine)
