@@ -68,6 +68,11 @@ SMOOTH_HALF_WIDTHS = (0, 1, 2, 3)  # hours either side in the hour rows' smoothi
 NOISE_SHARE = 0.3  # smoothed noise deviation allowed, as a share of a row's mean hour
 FLAT_SPREAD = 2.0  # a smoothed hour row spread under this many times its noise's is flat
 RHO_MAX = 0.95  # the habit copula's largest correlation within a customer
+# a customer's hours' deviation (over its clock-timed events, with 2 or more of them)
+REGULAR_EDGES = np.array([0.0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9, 10, 12])
+REGULAR_COUNTS = np.array([2, 3, 5, 10])  # ... by their number of timed events, in classes
+REGULAR_MIN = 10.0  # noise scales of mass a regularity row needs to be used
+KEEP_MIN = 0.05  # the smallest weight of an event's own draw (a customer at one hour)
 BISECTIONS = 8
 ZERO_SHARE = 0.98  # a token's numeric is forced to 0 when at least this share is 0
 OWN_NOISE = 3.0  # deviations under which a token's own valued cells are noise (`_by_event_type`)
@@ -107,8 +112,9 @@ def declared_tokens(log: EventLog) -> list[str] | None:
 
 def n_tables(log: EventLog) -> int:
     """Tables one customer contributes to: class, hour, weekday, one per numeric; each
-    as token rows and as its pooled row; and its mean hour (the habit table)."""
-    return 2 * (3 + len(log.schema.event_names("numeric"))) + 1
+    as token rows and as its pooled row; its mean hour (the habit table) and the spread of
+    its hours (the regularity table)."""
+    return 2 * (3 + len(log.schema.event_names("numeric"))) + 2
 
 
 @dataclass
@@ -121,6 +127,7 @@ class Calendar:
     scale: float = 0.0  # noise scale of the (raw, noisy) counts (`noisy_counts`); 0: exact
     pooled: dict[str, list[float]] | None = None  # table (or numeric) -> its pooled row
     habit: list[float] | None = None  # [24] customers by the (floored) mean hour of their events
+    regular: list[float] | None = None  # [REGULAR_COUNTS, REGULAR_EDGES bins] customers
 
     @classmethod
     def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Calendar:
@@ -130,12 +137,13 @@ class Calendar:
             names = sorted(set().union(*seen))
         numerics = log.schema.event_names("numeric")
         tables = {"time_class": 0.0, "hour": 0.0, "weekday": 0.0}
-        zeros, habit = dict.fromkeys(numerics, 0.0), 0
+        zeros, habit, regular = dict.fromkeys(numerics, 0.0), 0, 0
         for chunk in each_chunk(log):  # customer-complete: each count adds up over chunks
             part, part_zeros, part_habit = _chunk_tables(chunk, names, scale is not None, rng)
             tables = {k: v + part[k] for k, v in tables.items()}
             zeros = {k: v + part_zeros[k] for k, v in zeros.items()}
             habit = habit + part_habit
+            regular = regular + regularity_counts(chunk)
         # the hour's and the numerics' pooled rows are kept as drawn: `rows` smooths the
         # hours (thresholded cell by cell, only the noise peaks of a flat day were left:
         # see `_smooth_rows`); whole-number shares are read off cells as drawn
@@ -149,6 +157,8 @@ class Calendar:
             scale=scale or 0.0,
             pooled=pooled,
             habit=_pooled(habit.astype(float), scale, rng),  # one customer: one cell
+            # drawn last: the other tables' draws are those of a calendar without it
+            regular=noisy_counts(np.asarray(regular, float), scale, rng, raw=True).tolist(),
             **noisy,
         )
 
@@ -237,6 +247,21 @@ class Calendar:
         """How far customers' mean hours spread (sd in hours, from the habit table); None
         where there is no table or too little survived the noise."""
         return hist_sd(self.habit, np.arange(24) + 0.5, floor=10 * self.scale)
+
+    def regular_dist(self) -> np.ndarray | None:
+        """[count classes, bins] the regularity table's rows as distributions (cells under
+        2 noise scales as 0); a row with under REGULAR_MIN noise scales of mass is NaN (its
+        customers keep the habit's copula). None where no row is usable."""
+        if self.regular is None:
+            return None
+        m = np.asarray(self.regular, float).reshape(len(REGULAR_COUNTS), -1)
+        if self.scale:
+            m = np.where(m > 2 * self.scale, m, 0.0)
+        total = m.sum(1, keepdims=True)
+        ok = total > max(REGULAR_MIN * self.scale, 1e-12)
+        if not ok.any():
+            return None
+        return np.where(ok, m / np.maximum(total, 1e-12), np.nan)
 
     def token_mass(self) -> np.ndarray:
         """[T] each named token's (noisy) weight in the data: its time-class row sum."""
@@ -331,7 +356,9 @@ class Calendar:
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
         cls_p = _declared_classes(df, log, _by_resolution(cls_p))
         before = df[log.time].to_numpy()  # breaks ties: two events on one whole minute
-        df = _redraw_clock(df, log, cls_p, hour_p, rng, habit=self.habit_sd())
+        df = _redraw_clock(
+            df, log, cls_p, hour_p, rng, habit=self.habit_sd(), regular=self.regular_dist()
+        )
         for col in self.zeros:
             kinds, own = self.rows(f"zeros:{col}", tok)
             kinds, own = self._by_event_type(col, tok, kinds, own, log)
@@ -351,6 +378,29 @@ class Calendar:
             )
         order = np.lexsort((before, df[log.time].to_numpy(), pd.factorize(df[log.key])[0]))
         return df.iloc[order]
+
+
+def regularity_counts(log: EventLog) -> np.ndarray:
+    """[len(REGULAR_COUNTS), len(REGULAR_EDGES) - 1] customers with 2 or more clock-timed
+    events by their number of them (in classes) and the standard deviation of their
+    hours (the last bin open); each customer in one cell."""
+    t = log.df[log.time]
+    sec = (t - t.dt.normalize()).dt.total_seconds().to_numpy()
+    timed = sec > 0
+    g = pd.Series(sec[timed] / 3600.0).groupby(log.df[log.key].to_numpy()[timed])
+    size = g.size().to_numpy()
+    sd = g.std(ddof=0).to_numpy()[size >= 2]
+    out = np.zeros((len(REGULAR_COUNTS), len(REGULAR_EDGES) - 1))
+    np.add.at(out, (_count_class(size[size >= 2]), _bin_of(sd, REGULAR_EDGES)), 1.0)
+    return out
+
+
+def _count_class(size: np.ndarray) -> np.ndarray:
+    return np.searchsorted(REGULAR_COUNTS, size, side="right") - 1
+
+
+def _bin_of(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
 
 
 def _chunk_tables(log: EventLog, names: list[str], capped: bool, rng):
@@ -794,7 +844,14 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
 
 
 def _redraw_clock(
-    df: pd.DataFrame, log: EventLog, cls_p, hour_p, rng, *, habit: float | None = None
+    df: pd.DataFrame,
+    log: EventLog,
+    cls_p,
+    hour_p,
+    rng,
+    *,
+    habit: float | None = None,
+    regular: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Each event gets its token's time class; each (journey, day)'s timed events keep
     their generated offsets from the day's first (compressed into the first token's hours
@@ -853,8 +910,9 @@ def _redraw_clock(
     f_lo, f_hi = _hour_cdf(cdf, a_lo), _hour_cdf(cdf, a_hi + 1.0)
     fits = f_hi - f_lo > 1e-9  # else the row has no mass there: its nearest edge
 
-    def seconds(rho: float) -> np.ndarray:
-        q = ndtr(rho * z_customer + np.sqrt(1 - rho**2) * z_event)[anchor]
+    def seconds(rho, keep=None) -> np.ndarray:  # keep: z_event's weight, per event
+        own = np.sqrt(1 - rho**2) if keep is None else keep
+        q = ndtr(rho * z_customer + own * z_event)[anchor]
         at = np.where(
             fits,
             _hour_quantile(cdf, f_lo + q * (f_hi - f_lo)),
@@ -864,7 +922,15 @@ def _redraw_clock(
         secs = np.clip(base + offset, 0, 86_399)
         return np.where(cls == 2, np.round(secs), np.where(cls == 1, _on_minute(secs), 0.0))
 
-    secs = seconds(_habit_rho(seconds, who, cls > 0, habit) if habit else 0.0)
+    if regular is not None and (cls > 0).any():
+        keep, target = _regular_keep(seconds, who, cls > 0, regular, rng)
+        rho = _habit_rho(lambda r: seconds(r, keep), who, cls > 0, habit) if habit else 0.0
+        # corrected once where the customers' own draws put them (the hours' density
+        # differs from one hour to the next)
+        keep = _kept(keep, target, _sd_by_customer(seconds(rho, keep), who, cls > 0), who)
+        secs = seconds(rho, keep)
+    else:
+        secs = seconds(_habit_rho(seconds, who, cls > 0, habit) if habit else 0.0)
     secs = _in_order(secs, group, orig, cls > 0)
     new = day + pd.to_timedelta(secs, unit="s")
     start, end = log.schema.time_start, log.schema.time_end
@@ -942,6 +1008,49 @@ def _hour_quantile(cdf: np.ndarray, q: np.ndarray) -> np.ndarray:
     i = np.arange(len(q))
     width = np.maximum(cdf[i, k + 1] - cdf[i, k], 1e-12)
     return (k + np.clip((q - cdf[i, k]) / width, 0.0, 1.0)) * 3600.0
+
+
+def _regular_keep(seconds, who: np.ndarray, timed: np.ndarray, regular: np.ndarray, rng):
+    """([events] the weight of each event's own draw in the copula, [customers] the
+    deviation of hours drawn for it): each customer's timed events' hours are to deviate
+    as drawn from its row of `regular` (by its number of timed events); the drawn
+    deviations are handed out by rank of each customer's deviation with its events drawn
+    alone (the customer whose events' hours differ most keeps the largest), and the weight
+    is their ratio, corrected once by the deviation it gave (`_kept`). Customers with
+    fewer than 2 timed events or an unusable row: weight 1, deviation NaN. The customers'
+    own draw's weight (the habit) is solved after it (`_habit_rho`)."""
+    n = who.max() + 1
+    size = np.bincount(who[timed], minlength=n)
+    base = _sd_by_customer(seconds(0.0), who, timed)
+    target = np.full(n, np.nan)
+    cls = _count_class(np.maximum(size, 2))
+    for k, row in enumerate(regular):
+        many = np.flatnonzero((size >= 2) & (cls == k) & (base > 0))
+        if np.isnan(row).any() or not len(many):
+            continue
+        b = (np.cumsum(row) > rng.random((len(many), 1))).argmax(1)
+        lo, hi = REGULAR_EDGES[b], REGULAR_EDGES[b + 1]
+        drawn = np.sort(lo + (hi - lo) * rng.random(len(many)))
+        target[many[np.argsort(base[many], kind="stable")]] = drawn
+    keep = np.ones(n)
+    many = ~np.isnan(target)
+    keep[many] = np.clip(target[many] / base[many], KEEP_MIN, 1.0)
+    keep = _kept(keep[who], target, _sd_by_customer(seconds(0.0, keep[who]), who, timed), who)
+    return keep, target
+
+
+def _sd_by_customer(secs: np.ndarray, who: np.ndarray, timed: np.ndarray) -> np.ndarray:
+    """[customers] the deviation of each customer's timed events' hours (NaN: none)."""
+    g = pd.Series(secs[timed] / 3600.0).groupby(who[timed]).std(ddof=0)
+    out = np.full(who.max() + 1, np.nan)
+    out[g.index.to_numpy()] = g.to_numpy()
+    return out
+
+
+def _kept(keep: np.ndarray, target: np.ndarray, got: np.ndarray, who: np.ndarray) -> np.ndarray:
+    """[events] `keep` scaled per customer by its target deviation over the one it got."""
+    fix = np.where((got > 0) & ~np.isnan(target), target / np.maximum(got, 1e-9), 1.0)
+    return np.clip(keep * fix[who], KEEP_MIN, 1.0)
 
 
 def _habit_rho(seconds, who: np.ndarray, timed: np.ndarray, target: float) -> float:

@@ -126,7 +126,25 @@ PRECEDE_SHARE = 0.1  # this many deviations, under this share of its presence
 ONCE_LOUD = 6.0  # deviations of presence for a token to be called once-only under DP
 ONCE_NOISE = 2.0  # ... with its repeats (customers having it again) under this many
 ONCE_SHARE = 0.05  # ... and under this share of its presence
+# the parts' random streams, in this order (a new part goes at the end: the others keep theirs)
+PART_STREAMS = (
+    "shape",
+    "start",
+    "ends",
+    "calendar",
+    "constants",
+    "rhythm",
+    "values",
+    "mix",
+    "context",
+)
 MAX_TRANS_TOKENS = 64  # the mix's transition table only below this many tokens (cells: T^2)
+
+
+def part_streams(seed: int) -> dict[str, np.random.Generator]:
+    """One random stream per part of the profile (`PART_STREAMS`), spawned from `seed`."""
+    seqs = np.random.SeedSequence(seed).spawn(len(PART_STREAMS))
+    return {k: np.random.default_rng(s) for k, s in zip(PART_STREAMS, seqs, strict=True)}
 
 
 @dataclass
@@ -162,12 +180,14 @@ class JourneyProfile:
     ) -> JourneyProfile:
         """The profile of `log`, one file or partitioned (streamed: never held whole): the
         counts come from streamed passes (generators/profile_counts.py) and get their noise
-        in one fixed order, so both give the same profile.
+        in one fixed order, so both give the same profile. Each part draws from its own
+        random stream (`PART_STREAMS`), so a change to one part's tables leaves every
+        other part's release as it was.
 
         Under DP the tables' Gaussian noise spends `rho` (zero-concentrated DP, composed
         by the caller with its training: `NeuralGenerator._fit`), or, released on its own,
         (`epsilon`, `delta`: default below 1/N) by the RDP conversion. Neither: exact."""
-        rng = np.random.default_rng(seed)
+        rng = part_streams(seed)
         if rho is None and epsilon is not None:
             d = resolve_delta(delta, log.n_customers)
             rho = gaussian_rho(epsilon=epsilon, delta=d)
@@ -183,32 +203,36 @@ class JourneyProfile:
             n_starts=start_bins(log.n_customers, gauss_scale(1, eps["start"])),
         )
         shape_scale = gauss_scale(1, eps["shape"])
-        sh = noisy_counts(counts.shape, shape_scale, rng, raw=True)
+        sh = noisy_counts(counts.shape, shape_scale, rng["shape"], raw=True)
         if shape_scale is not None:  # cells cut at 2 noise scales, the tail at its end
             sh = _tail_cut(np.where(sh > 2 * shape_scale, sh, 0.0), sh, shape_scale)
         starts = None
         if counts.starts is not None:  # each customer is in one bin: sensitivity 1
             scale = gauss_scale(1, eps["start"])
-            starts = noisy_counts(counts.starts, scale, rng, raw=scale is not None)
+            starts = noisy_counts(counts.starts, scale, rng["start"], raw=scale is not None)
             starts = (starts if scale is None else _thin_runs(starts, scale)).tolist()
         ends = None
         if counts.ends is not None:  # each customer is in one bin or none: sensitivity 1
             scale = gauss_scale(1, eps["ends"])
-            ends = noisy_counts(counts.ends, scale, rng, raw=scale is not None)
+            ends = noisy_counts(counts.ends, scale, rng["ends"], raw=scale is not None)
             if scale is not None:  # each length group's row on its own
                 ends = np.concatenate([_thin_runs(r, scale) for r in _ends_rows(ends)])
             ends = ends.tolist()
         cal_scale = gauss_scale(n_tables(log), eps["calendar"])
-        calendar = Calendar.fit(log, scale=cal_scale, rng=rng)  # its own pass: capped weights
+        calendar = Calendar.fit(
+            log, scale=cal_scale, rng=rng["calendar"]
+        )  # its own pass: capped weights
         cols = [c.name for c in log.schema.events]
-        consts = _constants_from(counts.constants, cols, gauss_scale(1, eps["constants"]), rng)
+        consts = _constants_from(
+            counts.constants, cols, gauss_scale(1, eps["constants"]), rng["constants"]
+        )
         rhy = vals = None
         if "rhythm" in parts:  # five tables, each moved by at most 1 by one customer
-            rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng).to_dict()
+            rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng["rhythm"]).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
             scale = gauss_scale(n_cols * values_tables(), eps["values"])
-            vals = Values.fit(log, scale=scale, rng=rng).to_dict()  # a pass per column
+            vals = Values.fit(log, scale=scale, rng=rng["values"]).to_dict()  # a pass per column
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
             sums = counts.mix_sums(log, calendar.tokens)
@@ -221,7 +245,9 @@ class JourneyProfile:
             tables = sum(not k.startswith(("whole:", "frac:")) for k in sums) + 2
             tables += (again is not None) + (inner is not None)
             scale = gauss_scale(tables, eps["mix"])
-            mix = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in sums.items()}
+            mix = {
+                k: noisy_counts(v, scale, rng["mix"], raw=True).tolist() for k, v in sums.items()
+            }
             mix["scale"] = [float(scale or 0.0)]
             # transitions among the tokens the noisy token table shows (a choice made from
             # a release: post-processing), the most common first: a process's 3 channels
@@ -231,16 +257,16 @@ class JourneyProfile:
             names = [calendar.tokens[i] for i in top[: min(known.sum(), MAX_TRANS_TOKENS)]]
             if names:  # weighed for an L2 norm of 1 (`transition_sums`)
                 t = transition_sums(log, names, norm="l2").ravel()
-                mix["trans"] = noisy_counts(t, scale, rng, raw=True).tolist()
+                mix["trans"] = noisy_counts(t, scale, rng["mix"], raw=True).tolist()
                 mix["trans_tokens"] = names
                 mix["trans_norm"] = "l2"
             if again is not None:
-                mix["again"] = noisy_counts(again, scale, rng, raw=True).tolist()
+                mix["again"] = noisy_counts(again, scale, rng["mix"], raw=True).tolist()
             if inner is not None:  # drawn last: the other tables' draws are those without it
-                mix["inner"] = noisy_counts(inner, scale, rng, raw=True).tolist()
+                mix["inner"] = noisy_counts(inner, scale, rng["mix"], raw=True).tolist()
             if names:  # which token comes before which (`precedes`), among the same tokens
                 b = precedence_sums(log, names).ravel()
-                mix["before"] = noisy_counts(b, scale, rng, raw=True).tolist()
+                mix["before"] = noisy_counts(b, scale, rng["mix"], raw=True).tolist()
         ctx = None
         if "context" in parts and counts.context:  # drawn last: the other tables' draws
             # are those of a profile without it
@@ -249,7 +275,7 @@ class JourneyProfile:
                 counts.context,
                 sizes_of(log.schema, names),
                 scale=gauss_scale(len(table_pairs(len(names))), eps["context"]),
-                rng=rng,
+                rng=rng["context"],
             )
             ctx = None if tree is None else {"columns": names, **tree.to_dict()}
         # Order rules are read off the data exactly only without DP; under DP the mix's

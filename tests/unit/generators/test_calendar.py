@@ -439,3 +439,41 @@ def tiny_log_of_many_tokens(n: int, rng) -> pd.DataFrame:
             rows.append(row)
             t += pd.Timedelta(hours=int(rng.integers(1, 48)))
     return pd.DataFrame(rows)
+
+
+def regulars_and_roamers(n: int, *, seed: int) -> pd.DataFrame:
+    """Half the customers always come at 9 or 10; the other half at any hour, 7 to 21."""
+    rng = np.random.default_rng(seed)
+    df = office_hours(n, seed=seed)
+    roams = df["customer_id"].map(
+        dict(zip(df["customer_id"].unique(), rng.random(n) < 0.5, strict=True))
+    )
+    hour = np.where(roams, rng.integers(7, 22, len(df)), rng.integers(9, 11, len(df)))
+    df["timestamp"] = df["timestamp"].dt.normalize() + pd.to_timedelta(hour * 3600 + 60, "s")
+    return df
+
+
+def hour_sds(df: pd.DataFrame) -> pd.Series:
+    t = df["timestamp"]
+    h = ((t - t.dt.normalize()).dt.total_seconds() / 3600).groupby(df["customer_id"])
+    return h.std(ddof=0)[h.size() >= 3]
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_regular_customers_stay_regular_and_roamers_roam(epsilon):
+    """Customers differ in how regular their hours are, not only in their mean hour: the
+    regularity table (customers by the deviation of their hours, per number of events)
+    gives each customer its own weight of the event's draw in the hours' copula. Without
+    it every customer's hours spread alike, as regular as the habit makes them (on Complete Journey the spread of a
+    customer's hours told a DP profile's journeys apart, AUC 0.68)."""
+    log = EventLog.from_frame(regulars_and_roamers(1200, seed=0), Schema.from_dict(TINY_SCHEMA))
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    real = hour_sds(log.df)
+    assert 0.4 < (real < 1.0).mean() < 0.6 and (real > 3.0).mean() > 0.3
+    out = hour_sds(cal.apply(log.df.copy(), log, np.random.default_rng(1)))
+    assert (out < 1.0).mean() == pytest.approx((real < 1.0).mean(), abs=0.12)
+    assert (out > 3.0).mean() == pytest.approx((real > 3.0).mean(), abs=0.12)
+    alike = Calendar.from_dict({**cal.to_dict(), "regular": None})  # a calendar saved before
+    out = hour_sds(alike.apply(log.df.copy(), log, np.random.default_rng(1)))
+    assert (out > 3.0).mean() < (real > 3.0).mean() - 0.1  # the habit alone: roamers settle

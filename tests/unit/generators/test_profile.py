@@ -621,3 +621,28 @@ def test_a_short_journey_moved_early_keeps_its_span_in_days(schema):
     assert ((g.min() - schema.time_start).dt.days < 40).mean() > 0.95  # moved early
     span = (g.max() - g.min()).dt.total_seconds()
     assert np.allclose(span, 3 * 86_400)  # three days (18 h x 4), kept
+
+
+def test_each_part_draws_its_noise_from_its_own_stream(schema, monkeypatch):
+    """A rhythm with one table fewer (a model's profile before the step table) leaves the
+    other parts' releases as they were: each part has its own random stream. (From one
+    shared stream, the rhythm's bigger table gave every later part other noise: Complete
+    Journey's mix moved between two benchmark runs for that reason alone.)"""
+    from journeylab.generators import rhythm
+
+    log = EventLog.from_frame(planted(300), schema)
+    parts = ("rhythm", "values", "mix")
+    full = JourneyProfile.fit(log, rho=0.5, seed=3, parts=parts)
+    counts = rhythm.chunk_counts
+    monkeypatch.setattr(
+        rhythm,
+        "chunk_counts",
+        lambda *a, **k: {n: v for n, v in counts(*a, **k).items() if n != "step"},
+    )
+    fewer = JourneyProfile.fit(log, rho=0.5, seed=3, parts=parts)
+    assert fewer.rhythm["step"] is None and full.rhythm["step"] is not None
+    assert fewer.rhythm["burst"] == full.rhythm["burst"]  # the rhythm's own tables before it
+    for part in ("shape", "starts", "ends", "calendar", "values", "mix"):
+        assert getattr(fewer, part) == getattr(full, part), part
+    again = JourneyProfile.fit(log, rho=0.5, seed=4, parts=parts)
+    assert again.mix != full.mix  # another seed: other noise
