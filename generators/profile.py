@@ -227,7 +227,7 @@ class JourneyProfile:
             counts.constants, cols, gauss_scale(1, eps["constants"]), rng["constants"]
         )
         rhy = vals = None
-        if "rhythm" in parts:  # five tables, each moved by at most 1 by one customer
+        if "rhythm" in parts:  # six tables, each moved by at most 1 by one customer
             rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng["rhythm"]).to_dict()
         if "values" in parts:  # two histograms per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)

@@ -405,3 +405,38 @@ def test_each_customers_contribution_to_the_step_table_has_norm_one(schema):
     norms = [np.linalg.norm(step_counts(real.subset([c]), SAMEDAY_EDGES)) for c in real.customers]
     assert np.allclose(norms, 1.0)
     assert table[0].sum() == 0  # a view never follows a same-day gap here: its row is empty
+
+
+def test_a_customers_same_day_gaps_are_alike(schema):
+    """Half the customers come back a minute later, half three hours later, always: the
+    pace table (customers by the mean log seconds of their same-day gaps) makes each
+    customer's gaps alike through a customer-level copula; drawn one by one (a model saved
+    before it), every customer gets a mix of both and their means bunch together."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(400):
+        wait = 60 if c % 2 else 3 * 3_600
+        t = pd.Timestamp("2024-01-02 08:00") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for _ in range(int(rng.integers(3, 6))):
+            for k in range(2):
+                s = wait * float(rng.uniform(0.8, 1.2)) if k else 0.0
+                rows.append((f"c{c:04d}", (t + pd.Timedelta(seconds=s)).floor("s")))
+            t += pd.Timedelta(days=int(rng.integers(2, 9)))
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp"])
+    df["channel"], df["event_type"], df["amount"], df["segment"] = "store", "purchase", 1.0, "budget"
+    real = EventLog.from_frame(df, schema)
+
+    def spread(d: pd.DataFrame) -> float:
+        d = d.sort_values(["customer_id", "timestamp"], kind="stable")
+        gap = d.groupby("customer_id").timestamp.diff().dt.total_seconds()
+        same = gap < 86_400
+        return float(np.log1p(gap[same]).groupby(d.customer_id[same]).mean().std())
+
+    want = spread(real.df)
+    for scale in (None, 1.0):
+        rhythm = fit(real, scale)
+        out = rhythm.apply(real.df, real, np.random.default_rng(2), length_class=length_class)
+        assert spread(out) == pytest.approx(want, rel=0.25), scale
+        alone = Rhythm(**{**rhythm.to_dict(), "pace": None})
+        out = alone.apply(real.df, real, np.random.default_rng(2), length_class=length_class)
+        assert spread(out) < 0.6 * want, scale
