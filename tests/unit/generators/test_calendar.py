@@ -464,8 +464,9 @@ def test_regular_customers_stay_regular_and_roamers_roam(epsilon):
     """Customers differ in how regular their hours are, not only in their mean hour: the
     regularity table (customers by the deviation of their hours, per number of events)
     gives each customer its own weight of the event's draw in the hours' copula. Without
-    it every customer's hours spread alike, as regular as the habit makes them (on Complete Journey the spread of a
-    customer's hours told a DP profile's journeys apart, AUC 0.68)."""
+    it every customer's hours spread alike, as regular as the habit makes them (on
+    Complete Journey the spread of a customer's hours told a DP profile's journeys apart,
+    AUC 0.68)."""
     log = EventLog.from_frame(regulars_and_roamers(1200, seed=0), Schema.from_dict(TINY_SCHEMA))
     scale = None if epsilon is None else n_tables(log) / epsilon
     cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))

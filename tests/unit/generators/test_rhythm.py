@@ -423,7 +423,8 @@ def test_a_customers_same_day_gaps_are_alike(schema):
                 rows.append((f"c{c:04d}", (t + pd.Timedelta(seconds=s)).floor("s")))
             t += pd.Timedelta(days=int(rng.integers(2, 9)))
     df = pd.DataFrame(rows, columns=["customer_id", "timestamp"])
-    df["channel"], df["event_type"], df["amount"], df["segment"] = "store", "purchase", 1.0, "budget"
+    df["channel"], df["event_type"] = "store", "purchase"
+    df["amount"], df["segment"] = 1.0, "budget"
     real = EventLog.from_frame(df, schema)
 
     def spread(d: pd.DataFrame) -> float:
