@@ -219,9 +219,8 @@ class JourneyProfile:
                 ends = np.concatenate([_thin_runs(r, scale) for r in _ends_rows(ends)])
             ends = ends.tolist()
         cal_scale = gauss_scale(n_tables(log), eps["calendar"])
-        calendar = Calendar.fit(
-            log, scale=cal_scale, rng=rng["calendar"]
-        )  # its own pass: capped weights
+        # its own pass: capped weights
+        calendar = Calendar.fit(log, scale=cal_scale, rng=rng["calendar"])
         cols = [c.name for c in log.schema.events]
         consts = _constants_from(
             counts.constants, cols, gauss_scale(1, eps["constants"]), rng["constants"]
