@@ -38,11 +38,32 @@ MARGIN_CUT = 1.0  # ... a column's (averaged, far less noisy) marginal's class
 RAKE_ROUNDS = 50  # iterative proportional fitting of each tree table to its two marginals
 MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation of a table for the tree to be used
 PAIRS_SIGNAL = 40.0  # customers per deviation of the pair tables for pairs; fewer: columns
+MAX_CONSTANT_VALUES = 100  # classes of a constant event column the tree may hold
 
 
 def context_columns(schema: Schema) -> list[str]:
     """The categorical context columns, in the order the encoder uses."""
     return list(schema.context_names("categorical"))
+
+
+def constant_candidates(schema: Schema) -> list[str]:
+    """Categorical event columns that may join the tree if the profile calls them constant
+    within journeys (a home store, a country): at most MAX_CONSTANT_VALUES classes."""
+    return [
+        c.name
+        for c in schema.events
+        if c.kind == "categorical" and 2 <= len(c.values or ()) <= MAX_CONSTANT_VALUES
+    ]
+
+
+def subset_tables(counts: list[np.ndarray], c: int, keep: list[int]) -> list[np.ndarray]:
+    """The pair tables of the columns `keep` (increasing) among `counts`, the pair tables
+    of c columns (`table_pairs(c)`), in `table_pairs(len(keep))` order."""
+    at = {p: t for p, t in zip(table_pairs(c), counts, strict=True)}
+    if len(keep) == 1:
+        k = keep[0]
+        return [singles(counts, c)[k]]
+    return [at[(keep[a], keep[b])] for a, b in table_pairs(len(keep))]
 
 
 def sizes_of(schema: Schema, names: list[str]) -> list[int]:
@@ -163,6 +184,44 @@ class ContextTree:
             else:
                 rows = np.asarray(self.cond[str(c)], float)
                 out[:, c] = _draw_rows(rows[out[:, self.parent[c]]], rng)
+        return out
+
+    def draw_given(self, known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """[n, C] class codes: each row's known codes (`known` [n, C], -1 where unknown)
+        kept, the unknown ones drawn from the tree given all the known ones (exactly: the
+        known columns' evidence passed up the tree, then each unknown column drawn from its
+        parent's row times what its subtree knows). A row whose known codes the tree calls
+        impossible has its unknown columns drawn from their parents' rows alone."""
+        n, C = known.shape
+        sizes = self.sizes
+        children: list[list[int]] = [[] for _ in range(C)]
+        for c in self.order[1:]:
+            children[self.parent[c]].append(c)
+        rows = {c: np.asarray(self.cond[str(c)], float) for c in self.order[1:]}
+        belief: list[np.ndarray] = [np.empty(0)] * C
+        up: list[np.ndarray] = [np.empty(0)] * C
+        for c in reversed(self.order):  # leaves first
+            b = np.ones((n, sizes[c]))
+            ok = known[:, c] >= 0
+            b[ok] = 0.0
+            b[np.flatnonzero(ok), known[ok, c]] = 1.0
+            for k in children[c]:
+                b *= up[k]
+            belief[c] = b
+            if self.parent[c] >= 0:
+                m = b @ rows[c].T  # [n, V_parent]
+                up[c] = m / np.maximum(m.max(1, keepdims=True), 1e-300)
+        out = np.where(known >= 0, known, 0).astype(np.int64)
+        for c in self.order:
+            if self.parent[c] < 0:
+                prior = np.broadcast_to(np.asarray(self.marginal[c], float), (n, sizes[c]))
+            else:
+                prior = rows[c][out[:, self.parent[c]]]
+            p = prior * belief[c]
+            lost = p.sum(1) <= 0
+            p[lost] = prior[lost]
+            draw = known[:, c] < 0
+            out[draw, c] = _draw_rows(p[draw], rng)
         return out
 
     def to_dict(self) -> dict[str, Any]:

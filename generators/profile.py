@@ -66,8 +66,11 @@ from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, noisy_counts
 from journeylab.generators.context_tree import (
     ContextTree,
+    constant_candidates,
     context_columns,
+    customer_codes,
     sizes_of,
+    subset_tables,
     table_pairs,
     use_pairs,
 )
@@ -269,14 +272,14 @@ class JourneyProfile:
         ctx = None
         if "context" in parts and counts.context:  # drawn last: the other tables' draws
             # are those of a profile without it
-            names = context_columns(log.schema)
+            names, more, tables = _tree_columns(log, counts, consts, eps["context"])
             tree = ContextTree.release(
-                counts.context,
-                sizes_of(log.schema, names),
-                scale=gauss_scale(len(table_pairs(len(names))), eps["context"]),
+                tables,
+                sizes_of(log.schema, names + more),
+                scale=gauss_scale(len(table_pairs(len(names + more))), eps["context"]),
                 rng=rng["context"],
             )
-            ctx = None if tree is None else {"columns": names, **tree.to_dict()}
+            ctx = None if tree is None else {"columns": names, "constants": more, **tree.to_dict()}
         # Order rules are read off the data exactly only without DP; under DP the mix's
         # precedence table (among the tokens it knows, weighed for an L2 norm) says which
         # hold (`precedes`), and the terminal tokens (`terminal`).
@@ -541,13 +544,42 @@ class JourneyProfile:
     def draw_context(self, n: int, rng: np.random.Generator, schema) -> np.ndarray | None:
         """[n, C] class codes of the schema's categorical context columns drawn from the
         context tree (None without one, or when the schema's columns are not its own)."""
+        tree = self._context_tree(schema)
+        if tree is None:
+            return None
+        return tree.draw(n, rng)[:, : len(self.context["columns"])]
+
+    def _context_tree(self, schema) -> ContextTree | None:
+        """The context tree, over the schema's categorical context columns and then the
+        constant event columns it holds (None without one, or when the schema's columns
+        are not its own)."""
         if not self.context:
             return None
         d = dict(self.context)
-        names = d.pop("columns")
-        if names != context_columns(schema) or d["sizes"] != sizes_of(schema, names):
+        names, more = d.pop("columns"), d.pop("constants", [])
+        ok = names == context_columns(schema) and set(more) <= set(schema.event_names("categorical"))
+        if not ok or d["sizes"] != sizes_of(schema, names + more):
             return None
-        return ContextTree.from_dict(d).draw(n, rng)
+        return ContextTree.from_dict(d)
+
+    def draw_constants(self, log: EventLog, rng: np.random.Generator) -> dict[str, pd.Series]:
+        """Per constant event column the tree holds, each journey's value (indexed by
+        customer) drawn from the tree given the journey's context values: a home store
+        from its customer's region. Empty without such columns."""
+        tree = self._context_tree(log.schema)
+        more = list(self.context.get("constants", [])) if tree is not None else []
+        if not more:
+            return {}
+        names = list(self.context["columns"])
+        known = customer_codes(log, names + more)
+        known[:, len(names) :] = -1
+        codes = tree.draw_given(known, rng)
+        keys = log.df.groupby(log.key, sort=False).size().index
+        out = {}
+        for j, col in enumerate(more):
+            values = np.asarray(list(log.schema.column(col).values), dtype=object)
+            out[col] = pd.Series(values[codes[:, len(names) + j]], index=keys)
+        return out
 
     def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
         """m journey lengths from the shape's length marginal, capped at the model's
@@ -645,8 +677,13 @@ class JourneyProfile:
             zero_types=self.zero_types(log),
             whole_types=self.whole_shares(log),
         )
+        drawn = self.draw_constants(log, rng)
         for col in self.constants:  # last: the calendar rounds values event by event
-            df[col] = df.groupby(log.key, sort=False)[col].transform("first")
+            first = df.groupby(log.key, sort=False)[col].transform("first")
+            if col in drawn:  # from the tree, given the context; a journey without any
+                # value keeps none
+                first = first.where(first.isna(), df[log.key].map(drawn[col]))
+            df[col] = first
         return df
 
 
@@ -763,6 +800,23 @@ def _affordable(parts: tuple[str, ...], log, rho: float | None) -> tuple[str, ..
     ):
         return tuple(p for p in parts if p != "context")
     return parts
+
+
+def _tree_columns(log, counts: ProfileCounts, consts: list[str], rho: float | None):
+    """(context columns, constant event columns, their pair tables) for the context tree:
+    the constant columns join it (so a home store is drawn given its customer's region,
+    not apart from it) when the pair tables of them all stand above their noise
+    (`use_pairs`). Which columns are constant is read off the constants' release
+    (post-processing); only the tables released are paid for."""
+    names = context_columns(log.schema)
+    cand = constant_candidates(log.schema)
+    more = [c for c in cand if c in consts]
+    if counts.context_const is None or not more:
+        return names, [], counts.context
+    if not use_pairs(len(names + more), log.n_customers, rho):
+        return names, [], counts.context
+    keep = list(range(len(names))) + [len(names) + cand.index(c) for c in more]
+    return names, more, subset_tables(counts.context_const, len(names + cand), keep)
 
 
 def _tail_cut(shape: np.ndarray, raw: np.ndarray, scale: float) -> np.ndarray:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from journeylab.generators import rhythm
 from journeylab.generators.calendar import declared_tokens, token_keys
-from journeylab.generators.context_tree import context_columns, pair_counts
+from journeylab.generators.context_tree import constant_candidates, context_columns, pair_counts
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import OrderEvidence
 from journeylab.journeys.streamed import StreamedLog, each_chunk
@@ -212,6 +212,10 @@ def constant_counts(log: EventLog, *, weighted: bool = False) -> np.ndarray:
     return np.append((varies * w[:, None]).sum(0), w.sum())
 
 
+def _add_tables(a: list[np.ndarray] | None, b: list[np.ndarray]) -> list[np.ndarray]:
+    return b if a is None else [x + y for x, y in zip(a, b, strict=True)]
+
+
 @dataclass
 class ProfileCounts:
     shape: np.ndarray  # [cells] customers per (length class, span bin)
@@ -225,6 +229,9 @@ class ProfileCounts:
     tokens: list[str] = field(default_factory=list)  # token values the mix is read for
     private: bool = False  # counted for a DP release (the constants weighted: sensitivity 1)
     context: list[np.ndarray] | None = None  # context_tree.pair_counts (the context part)
+    # ... of the context columns and the event columns that may be constant (the tree's
+    # columns when the constants part calls some of them constant)
+    context_const: list[np.ndarray] | None = None
 
     @classmethod
     def gather(
@@ -276,12 +283,12 @@ class ProfileCounts:
         if "mix" in parts:
             self._add_mix(log)
         if "context" in parts:  # each customer adds 1 to each pair table
-            part = pair_counts(log, context_columns(log.schema))
-            self.context = (
-                part
-                if self.context is None
-                else [a + b for a, b in zip(self.context, part, strict=True)]
-            )
+            names = context_columns(log.schema)
+            self.context = _add_tables(self.context, pair_counts(log, names))
+            more = constant_candidates(log.schema)
+            if names and more:
+                part = pair_counts(log, names + more)
+                self.context_const = _add_tables(self.context_const, part)
         if self.orders is not None:
             self.orders.add(log)
 

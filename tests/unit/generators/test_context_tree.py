@@ -185,3 +185,105 @@ def test_cap_gaps_fits_a_day_under_its_budget_by_its_longest_gaps():
     assert list(out[[0, 1, 3]]) == [0.0, 60.0, 120.0]  # the short gaps stay
     assert (out[[2, 4, 5]] > 20_000).all()  # the long ones are capped, not crushed
     assert list(out[6:]) == [0.0, 10.0, 20.0]  # a group under its budget is untouched
+
+
+def test_draw_given_keeps_what_is_known_and_draws_the_rest_from_it(log):
+    names = context_columns(log.schema)
+    sizes = sizes_of(log.schema, names)
+    tree = ContextTree.release(pair_counts(log, names), sizes, scale=None, rng=None)
+    rng = np.random.default_rng(0)
+    full = tree.draw(4000, rng)
+    # size known (any column of the tree: root, inner or leaf), the others drawn given it
+    for j in range(3):
+        known = np.full_like(full, -1)
+        known[:, j] = full[:, j]
+        got = tree.draw_given(known, np.random.default_rng(1))
+        assert np.array_equal(got[:, j], full[:, j])
+        assert coupled(got) == 1.0  # kids follow a known size, size a known kids, ...
+    # nothing known: the same joint as `draw`
+    free = tree.draw_given(np.full_like(full, -1), np.random.default_rng(2))
+    for j, v in enumerate(sizes):
+        a, b = (np.bincount(x[:, j], minlength=v) / len(x) for x in (full, free))
+        assert 0.5 * np.abs(a - b).sum() < 0.03
+    # known codes the tree calls impossible (a household of 3 without kids): kept, and the
+    # unknown column still drawn from its parent's row
+    bad = np.full_like(full[:5], -1)
+    bad[:, 1], bad[:, 2] = 2, 0
+    got = tree.draw_given(bad, np.random.default_rng(3))
+    assert (got[:, 1] == 2).all() and (got[:, 2] == 0).all() and (got[:, 0] >= 0).all()
+
+
+# A home store, constant within each journey, from its customer's region: two stores per
+# region, never one of another region's.
+STORES = {"north": ["s1", "s2"], "south": ["s3", "s4"], "east": ["s5", "s6"]}
+HOME = {
+    **TINY_SCHEMA,
+    "events": {
+        **TINY_SCHEMA["events"],
+        "store": {"type": "categorical", "values": [s for v in STORES.values() for s in v]},
+    },
+    "context": {
+        **TINY_SCHEMA["context"],
+        "region": {"type": "categorical", "values": list(STORES)},
+    },
+}
+
+
+def home_log(n: int, seed: int = 0) -> EventLog:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        region = list(STORES)[int(rng.integers(3))]
+        store = STORES[region][int(rng.integers(2))]
+        segment = ["budget", "premium"][int(rng.integers(2))]
+        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+        for k in range(int(rng.integers(1, 5))):
+            rows.append(
+                {
+                    "customer_id": f"c{c:05d}",
+                    "timestamp": t + pd.Timedelta(days=2 * k, minutes=int(rng.integers(600))),
+                    "channel": ["store", "web"][k % 2],
+                    "event_type": ["view", "purchase"][k % 2],
+                    "amount": float(rng.integers(1, 90)),
+                    "store": store,
+                    "segment": segment,
+                    "region": region,
+                }
+            )
+    return EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(HOME))
+
+
+def off_region(log: EventLog) -> float:
+    """Share of journeys whose store is not one of their region's."""
+    first = log.df.groupby(log.key, sort=False)[["region", "store"]].first()
+    return float(np.mean([s not in STORES[r] for r, s in zip(first["region"], first["store"])]))
+
+
+def test_a_constant_event_column_joins_the_tree_and_follows_the_context():
+    log = home_log(2000)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("context",))
+    assert prof.constants == ["store"]
+    assert prof.context["columns"] == ["segment", "region"]
+    assert prof.context["constants"] == ["store"]
+    # the release pays for the three pair tables it holds (segment, region, store)
+    assert len(prof.context["sizes"]) == 3
+    # each journey's store is redrawn from its region's row, once per journey: the real
+    # journeys with their stores shuffled among customers get their regions' stores back
+    df = log.df.copy()
+    first = df.groupby("customer_id", sort=False)["store"].first()
+    shuffled = dict(zip(first.index, np.random.default_rng(0).permutation(first.to_numpy())))
+    df["store"] = df["customer_id"].map(shuffled)
+    mixed = EventLog.from_frame(df, log.schema)
+    assert off_region(mixed) > 0.5
+    out = EventLog.from_frame(prof.apply(mixed, np.random.default_rng(1)), log.schema)
+    assert off_region(out) < 0.05
+    assert (out.df.groupby("customer_id")["store"].nunique() == 1).all()
+    # each region's stores in about their real shares
+    share = out.df.groupby("customer_id")["store"].first().value_counts(normalize=True)
+    assert share.reindex(["s1", "s2"]).sum() == pytest.approx(1 / 3, abs=0.05)
+    # the context's own draw still gives only the context columns
+    assert prof.draw_context(7, np.random.default_rng(0), log.schema).shape == (7, 2)
+    # a profile saved before the tree held constants (no "constants" key) draws as before
+    old = JourneyProfile.from_dict({**prof.to_dict(), "context": None})
+    kept = EventLog.from_frame(old.apply(mixed, np.random.default_rng(1)), log.schema)
+    assert off_region(kept) > 0.5
