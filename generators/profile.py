@@ -557,7 +557,8 @@ class JourneyProfile:
             return None
         d = dict(self.context)
         names, more = d.pop("columns"), d.pop("constants", [])
-        ok = names == context_columns(schema) and set(more) <= set(schema.event_names("categorical"))
+        cats = set(schema.event_names("categorical"))
+        ok = names == context_columns(schema) and set(more) <= cats
         if not ok or d["sizes"] != sizes_of(schema, names + more):
             return None
         return ContextTree.from_dict(d)

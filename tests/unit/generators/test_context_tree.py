@@ -256,7 +256,8 @@ def home_log(n: int, seed: int = 0) -> EventLog:
 def off_region(log: EventLog) -> float:
     """Share of journeys whose store is not one of their region's."""
     first = log.df.groupby(log.key, sort=False)[["region", "store"]].first()
-    return float(np.mean([s not in STORES[r] for r, s in zip(first["region"], first["store"])]))
+    pairs = zip(first["region"], first["store"], strict=True)
+    return float(np.mean([s not in STORES[r] for r, s in pairs]))
 
 
 def test_a_constant_event_column_joins_the_tree_and_follows_the_context():
@@ -271,7 +272,8 @@ def test_a_constant_event_column_joins_the_tree_and_follows_the_context():
     # journeys with their stores shuffled among customers get their regions' stores back
     df = log.df.copy()
     first = df.groupby("customer_id", sort=False)["store"].first()
-    shuffled = dict(zip(first.index, np.random.default_rng(0).permutation(first.to_numpy())))
+    moved = np.random.default_rng(0).permutation(first.to_numpy())
+    shuffled = dict(zip(first.index, moved, strict=True))
     df["store"] = df["customer_id"].map(shuffled)
     mixed = EventLog.from_frame(df, log.schema)
     assert off_region(mixed) > 0.5
