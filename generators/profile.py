@@ -678,6 +678,8 @@ class JourneyProfile:
             zero_types=self.zero_types(log),
             whole_types=self.whole_shares(log),
         )
+        if self.values is not None:  # after the calendar's whole numbers
+            df = Values.from_dict(self.values).repeats(df, log, rng)
         drawn = self.draw_constants(log, rng)
         for col in self.constants:  # last: the calendar rounds values event by event
             first = df.groupby(log.key, sort=False)[col].transform("first")
