@@ -62,6 +62,7 @@ REPEAT_SHARE = 0.25
 REPEAT_COUNTS = np.array([2, 3, 5, 10, 20, 50])
 REPEAT_EDGES = np.array([0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0])
 REPEAT_BINS = len(REPEAT_EDGES) + 1
+DROP_ROUNDS = 5  # moves of a repeat that should not be one, each further than the last
 BETA_RANGE = (-1.0, 4.0)  # spread between customers: rank by value + beta * customer mean
 BISECTIONS = 10
 TAIL_RUN = 2  # cells tested together when a histogram's tail is grown back
@@ -337,19 +338,26 @@ def _repeated(x: np.ndarray, keys: np.ndarray, rows: np.ndarray, c, rng) -> np.n
     want = np.where(cls >= 0, np.round((lo + (hi - lo) * rng.random(len(m))) * m), 0)
     want = np.minimum(want, m - 1).astype(np.int64)
     out = x.copy()
-    # fewer: repeated values (beyond the first) move by the column's last decimal
-    drop = np.maximum(dup - want, 0).astype(np.int64)
-    pick = again & (_rank_in(codes, again, rng) < drop[codes])
-    if pick.any():
+    # fewer: repeated values (beyond the first) move by a few of the column's last
+    # decimal, further each round that a move lands on another value of the customer
+    for k in range(1, DROP_ROUNDS + 1):
+        drop = np.maximum(dup - want, 0).astype(np.int64)
+        pick = again & (_rank_in(codes, again, rng) < drop[codes])
+        if not pick.any():
+            break
         v = out[pick]
         step = 10.0**-c.decimals if c.decimals is not None else 1e-6 * np.abs(v)
-        moved = v + step * rng.choice([-3, -2, -1, 1, 2, 3], len(v))
+        moved = v + k * step * rng.choice([-3, -2, -1, 1, 2, 3], len(v))
         moved = np.where(np.sign(moved) != np.sign(v), v + np.abs(moved - v) * np.sign(v), moved)
         lo_c = -np.inf if c.min is None else c.min
         hi_c = np.inf if c.max is None else c.max
         out[pick] = np.clip(moved, lo_c, hi_c)
+        if c.decimals is not None:
+            out[pick] = np.round(out[pick], c.decimals)
+        _, _, dup, again = _repeat_stats(out, keys)
     # more: values unique in their journey take the nearest value kept in it
     add = np.maximum(want - dup, 0).astype(np.int64)
+    x = out.copy()
     uniq = ~pd.DataFrame({"c": codes, "x": x}).duplicated(keep=False).to_numpy()
     pick = uniq & (_rank_in(codes, uniq, rng) < add[codes])
     if pick.any():

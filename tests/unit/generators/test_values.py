@@ -9,7 +9,7 @@ from conftest import TINY_SCHEMA
 from test_profile import planted
 
 from journeylab.generators.profile import JourneyProfile, profile_shares
-from journeylab.generators.values import Values
+from journeylab.generators.values import DROP_ROUNDS, Values, repeat_counts
 from journeylab.journeys import EventLog, Schema
 
 
@@ -221,3 +221,69 @@ def test_each_customers_largest_value_comes_from_its_own_histogram(scale):
     # only each customer's largest value moved; the rest keep their order and sizes
     second = out.groupby("customer_id")["amount"].apply(lambda s: s.nlargest(2).iloc[-1])
     assert (second <= top).all()
+
+
+def regulars(n: int, seed: int) -> pd.DataFrame:
+    """`spenders` of whom a third buy the same basket again: each of their baskets after
+    the first repeats one of their earlier ones with probability 0.4."""
+    df = spenders(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    x = df["amount"].to_numpy().copy()
+    keys = df["customer_id"].to_numpy()
+    regular = {k for k in np.unique(keys) if rng.random() < 1 / 3}
+    for i in range(1, len(x)):
+        if keys[i] == keys[i - 1] and keys[i] in regular and rng.random() < 0.4:
+            x[i] = x[i - int(rng.integers(1, 3)) if keys[i - 2] == keys[i] else i - 1]
+    df["amount"] = x
+    return df
+
+
+def repeat_shares(df: pd.DataFrame) -> pd.Series:
+    """Each customer's share of baskets repeating an earlier one of theirs."""
+    return df.duplicated(["customer_id", "amount"]).groupby(df["customer_id"]).mean()
+
+
+@pytest.mark.parametrize("scale", [None, 2 / 4.0])
+def test_customers_repeat_their_own_values_as_often_as_the_real_ones(scale):
+    schema = Schema.from_dict(TINY_SCHEMA)
+    real = EventLog.from_frame(regulars(900, 0), schema)
+    want = repeat_shares(real.df)
+    assert 0.1 < want.mean() < 0.2 and (want == 0).mean() > 0.5
+    table = repeat_counts(real, "amount")
+    assert table.sum() == real.n_customers  # each customer with 2+ values in one cell
+    vals = Values.fit(real, scale=scale, rng=np.random.default_rng(0))
+    # a model without repeats: the real baskets, each repeat moved off by a few cents
+    model = real.df.copy()
+    again = model.duplicated(["customer_id", "amount"])
+    pos = model.groupby("customer_id").cumcount().to_numpy()
+    model["amount"] = (model["amount"] + 0.01 * pos * again).round(2)
+    assert repeat_shares(model).mean() < 0.01
+    out = vals.repeats(model, real, np.random.default_rng(1))
+    got = repeat_shares(out)
+    assert got.mean() == pytest.approx(want.mean(), rel=0.25)
+    assert (got == 0).mean() == pytest.approx((want == 0).mean(), abs=0.1)
+    # a new repeat is one of the customer's own values (the few of the model's own repeats
+    # a customer should not have move by cents)
+    own = model.groupby("customer_id")["amount"].agg(set)
+    foreign = [a not in own[k] for k, a in zip(out["customer_id"], out["amount"], strict=True)]
+    assert np.mean(foreign) < 0.01
+    changed = out["amount"].to_numpy() != model["amount"].to_numpy()
+    assert changed.sum() == pytest.approx(got.mean() * len(got) * 10, rel=0.6)
+
+
+def test_a_log_without_repeats_gets_none_even_where_a_model_makes_them():
+    schema = Schema.from_dict(TINY_SCHEMA)
+    df = spenders(900, 0)
+    pos = df.groupby("customer_id").cumcount()  # every value of a customer distinct
+    df["amount"] = (df["amount"].clip(upper=400) + 0.001 * pos).round(3)
+    real = EventLog.from_frame(df, schema)
+    assert repeat_shares(real.df).max() == 0
+    for seed in range(3):  # the noise alone never makes a customer repeat
+        vals = Values.fit(real, scale=2 / 4.0, rng=np.random.default_rng(seed))
+        model = regulars(900, 5)  # a model that repeats
+        assert repeat_shares(model).mean() > 0.05
+        out = vals.repeats(model, real, np.random.default_rng(seed))
+        assert repeat_shares(out).max() == 0
+        moved = (out["amount"] - model["amount"]).abs()
+        assert moved.max() <= 0.03 * DROP_ROUNDS + 1e-9  # by a few cents at most
+        assert (moved > 0.03 + 1e-9).mean() < 0.01  # most by the first move
