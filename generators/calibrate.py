@@ -36,6 +36,7 @@ import pandas as pd
 
 from journeylab.generators.calendar import Calendar
 from journeylab.generators.profile import (
+    HAS_KNOWN,
     MIX_KNOWN,
     mix_known,
     mix_transitions,
@@ -63,6 +64,43 @@ REPEAT_MAX = 0.0  # the largest repeat bias: a token the journey has had is neve
 REPEAT_SLACK = 0.05  # ... and a pilot's share further than this (or its deviation) from it
 ONCE_SLACK = 0.01  # ... for a token no journey has twice (`JourneyProfile.once`), from 0
 REPEAT_MOST = 0.5  # a token whose released repeat share is this or more is left to the model
+LOUD = 3.0  # deviations of a token's share sum under which its presence tells its share
+HELD_PRIOR = 5.0  # pilot holders (weighted) a token's share-to-presence ratio is shrunk with
+
+
+def held_shares(profile, pilot: EventLog) -> list[float] | None:
+    """Per token of the mix, the share of events (summed over customers) that its presence
+    implies where its own share is too faint to tell (NaN elsewhere): a token the presence
+    calls known whose share sum stands under LOUD deviations gets its presence sum times
+    the model's own ratio of share to presence (from `pilot`, journeys of the model before
+    calibration; shrunk towards one event per holder, whose chance of being one grows with
+    its length, where the pilot has few holders). None without a presence table.
+
+    Read off the noise alone, such a share is anything: on Complete Journey at epsilon 8
+    coupon redemptions (a quarter of households have one; 5 customers' worth of shares
+    against a deviation of 5.3) came out at -3.4 and the calibrated VAE made none (a
+    customer's number of distinct event types told it apart, AUC 0.65); at epsilon 1 the
+    third direct-mail channel's campaigns came out at 2% to 4% of events against 0.3%. The
+    presence (103 and 91 weighted customers) is far louder. Post-processing of the release
+    and the model: no privacy cost."""
+    mix = profile.mix
+    if not mix_usable(mix) or "has" not in mix:
+        return None
+    tokens = Calendar.from_dict(profile.calendar).tokens
+    raw = np.asarray(mix["token"], float)
+    has = np.asarray(mix["has"], float)
+    sd = np.sqrt(2.0) * mix["scale"][0]
+    known = has > HAS_KNOWN * sd
+    faint = known & (raw < LOUD * sd)
+    if len(raw) != len(tokens) or not faint.any() or not len(pilot.df):
+        return None
+    of = token_keys(pilot.df, pilot)
+    pres = presence_sums_by_value(pilot, of)["has"].reindex(tokens, fill_value=0.0).to_numpy()
+    got = share_sums(pilot, of, tokens)
+    k = of.groupby(pilot.df[pilot.key].to_numpy(), sort=False).nunique().to_numpy(float)
+    one = np.sqrt(k + 1.0).sum() / max(len(pilot.df), 1)  # one event per holder, by length
+    ratio = (got + HELD_PRIOR * one) / (pres + HELD_PRIOR)
+    return np.where(faint, np.maximum(has, 0.0) * ratio, np.nan).tolist()
 
 
 def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:

@@ -29,6 +29,7 @@ from journeylab.generators.calibrate import (
     calibrate,
     calibrate_steps,
     grid_of,
+    held_shares,
     repeat_targets,
     targets,
     token_marginal,
@@ -195,6 +196,8 @@ class NeuralGenerator(SequenceGenerator):
         self.profile = profile
         private = rho is not None
         if profile is not None and self.calibrated and self.config.calibrates(private=private):
+            if private and profile.mix:  # faint shares told by presence (no privacy cost)
+                profile.mix["token_held"] = held_shares(profile, self._pilot({}))
             want, free, per_customer = targets(profile, log.schema)
             profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
             trans = transition_targets(profile) if self.transitions else None

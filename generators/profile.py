@@ -748,6 +748,9 @@ def mix_known(mix: dict, table: str) -> tuple[np.ndarray, np.ndarray]:
     of 14), so calibration pushed them to never; their presence is 51, 44 and 143."""
     sums = np.asarray(mix[table], float)
     sd = np.sqrt(2.0) * mix["scale"][0]
+    if table == "token" and mix.get("token_held"):  # shares read off the presence
+        held = np.asarray(mix["token_held"], float)
+        sums = np.where(np.isnan(held), sums, held)
     if table == "token" and "has" in mix:  # a false token passes 0.6% of the time
         return sums, np.asarray(mix["has"], float) > HAS_KNOWN * sd
     return sums, sums > MIX_KNOWN * sd
