@@ -216,6 +216,8 @@ class NeuralGenerator(SequenceGenerator):
                     repeats=repeat_targets(profile),
                     norm=transition_norm(profile),
                 )
+            if private and profile.mix:  # journeys told their length end as the data's
+                profile.end_terminal = profile.terminal_end(self._draw_pilot())
         return self
 
     def _profile_parts(self, *, private: bool) -> tuple[str, ...]:

@@ -63,7 +63,13 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
-from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, noisy_counts
+from journeylab.generators.calendar import (
+    Calendar,
+    gauss_scale,
+    n_tables,
+    noisy_counts,
+    token_keys,
+)
 from journeylab.generators.context_tree import (
     ContextTree,
     constant_candidates,
@@ -164,6 +170,8 @@ class JourneyProfile:
     logit_bias: dict[str, list[float]] | None = None  # generators.calibrate: column -> bias
     trans_bias: list[list[float]] | None = None  # generators.calibrate: [1 + T, T] tokens
     repeat_bias: list[float] | None = None  # generators.calibrate: [T] on a token had before
+    # share of journeys that end on a terminal token (`terminal_end`; post-processing)
+    end_terminal: float | None = None
     context: dict[str, Any] | None = None  # generators.context_tree.ContextTree as a dict
     epsilon: float | None = None  # None: exact (no DP); else what it adds to the fit's epsilon
     rho: float | None = None  # the Gaussian tables' zCDP rho (None: exact)
@@ -326,6 +334,29 @@ class JourneyProfile:
             return term
         types = np.array([t.split("|", 1)[-1] for t in tokens])
         return term | (~known & np.isin(types, types[term]))
+
+    def terminal_end(self, pilot: EventLog) -> float | None:
+        """The share of journeys that end on a terminal token (a case closed by its
+        outcome), from the release: the terminal tokens' presence (each holder weighs
+        1 / sqrt(its distinct tokens) and has one terminal token, its last) over the
+        model's mean 1 / sqrt(distinct tokens) of journeys that have one (`pilot`: journeys
+        of the model), over the shape's customers. None without terminal tokens. A journey
+        told its length ends on a terminal token this often (`vae.generate`): cut at its
+        told length, 62% of the process simulator's synthetic cases at epsilon 8 ended
+        before their outcome, where 99.6% of real ones end on it (the last event's channel
+        alone told them apart, AUC 0.74)."""
+        term = self.terminal()
+        if term is None or not term.any() or not len(pilot.df):
+            return None
+        tokens = np.asarray(Calendar.from_dict(self.calendar).tokens)
+        of = token_keys(pilot.df, pilot)
+        who = pilot.df[pilot.key].to_numpy()
+        k = of.groupby(who, sort=False).nunique()
+        held = of.isin(tokens[term]).groupby(who, sort=False).any().reindex(k.index)
+        root_k = 1.0 / (1.0 / np.sqrt(k[held] if held.any() else k)).mean()  # holders per has
+        has = np.maximum(np.asarray(self.mix["has"], float)[term], 0.0).sum()
+        customers = max(float(np.maximum(np.asarray(self.shape, float), 0.0).sum()), 1.0)
+        return float(min(has * root_k / customers, 1.0))
 
     def precedes(self) -> list[list[str]]:
         """[a, b] pairs of calendar tokens where the data never has b without a before it,

@@ -230,6 +230,7 @@ class VAENet(nn.Module):
         repeat: torch.Tensor | None = None,
         terminal: torch.Tensor | None = None,
         precede: torch.Tensor | None = None,
+        end_terminal: float | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched autoregressive sampling: all journeys step in parallel; journeys that
         ended are dropped from the working batch, so the cost follows their lengths.
@@ -246,7 +247,9 @@ class VAENet(nn.Module):
         outcome: the profile's `terminal`), and which a journey told its length does not
         draw before its last event (TERMINAL_BIAS lower). precede [Va * Vb, Va * Vb] bool
         (with trans): precede[b, a], pair b never comes before pair a has (the profile's
-        `precedes`): PRECEDE_BIAS lower until it has."""
+        `precedes`): PRECEDE_BIAS lower until it has. end_terminal (with terminal): the
+        share of journeys told their length whose last event is a terminal token
+        (TERMINAL_BIAS lower on the others; the profile's `end_terminal`)."""
         c, n, M = self.codec, ctx.shape[0], self.codec.n_numeric
         C, L = len(c.event_vocab), c.max_length
         cond = self._ctx(self.dec_ctx, ctx, self.cfg.d_model) + self.dec_z(z)  # [n, d]
@@ -260,6 +263,9 @@ class VAENet(nn.Module):
             st["seen"] = torch.zeros(n, trans[1].shape[1] * trans[1].shape[2])  # pairs had
         if trans is not None and terminal is not None:
             st["over"] = torch.zeros(n, dtype=torch.bool)  # its last event was terminal
+        closes = None  # journeys told their length whose last event is terminal
+        if "over" in st and force is not None and end_terminal:
+            closes = torch.rand(n, generator=gen) < end_terminal
         needs = None if precede is None else precede.float().T  # [a, b]
         for t in range(L):  # a journey that reaches max_length L ends there
             m = len(rows)
@@ -281,6 +287,9 @@ class VAENet(nn.Module):
                     f = force[rows.clamp(min=0)]
                     early = ((f > 0) & (t < f - 1)).float()[:, None, None]
                     extra = extra - TERMINAL_BIAS * early * terminal[None].float()
+                    if closes is not None:  # ... and some of them close on one
+                        last = ((f > 0) & (t == f - 1) & closes[rows.clamp(min=0)]).float()
+                        extra = extra - TERMINAL_BIAS * last[:, None, None] * (~terminal)[None]
                 joint = (fa, extra)
             end_p, k = self.heads.sample(
                 self.step_hidden(st, t), gen, fixed=first, bias=bias, joint=joint
@@ -478,6 +487,7 @@ class VAEGenerator(NeuralGenerator):
             repeat=self._repeat_grid(),
             terminal=self._terminal_grid(),
             precede=self._precede_grid(),
+            end_terminal=None if self.profile is None else self.profile.end_terminal,
         )
 
     def _head_bias(self) -> dict[int, torch.Tensor] | None:
