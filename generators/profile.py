@@ -36,7 +36,9 @@ Three parts, each a small histogram of the training log:
   (journeys/orders.py); `select` prefers candidates that keep them.
 - context (generators/context_tree.py, by default under DP, when the pair tables stand
   above their noise): a tree of the categorical context columns' pair tables, from which
-  `sample` draws each customer's context before its events.
+  `sample` draws each customer's context before its events; a categorical event column
+  the constants call constant (a home store) joins the tree, and `apply` draws each
+  journey's value from it given the journey's context (`draw_constants`).
 
 Under DP each part is released by the Gaussian mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to
