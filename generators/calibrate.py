@@ -70,7 +70,7 @@ HELD_PRIOR = 5.0  # pilot holders (weighted) a token's share-to-presence ratio i
 
 def held_shares(profile, pilot: EventLog) -> list[float] | None:
     """Per token of the mix, the share of events (summed over customers) that its presence
-    implies where its own share is too faint to tell (NaN elsewhere): a token the presence
+    implies where its own share is too faint to tell (None elsewhere): a token the presence
     calls known whose share sum stands under LOUD deviations gets its presence sum times
     the model's own ratio of share to presence (from `pilot`, journeys of the model before
     calibration; shrunk towards one event per holder, whose chance of being one grows with
@@ -100,7 +100,8 @@ def held_shares(profile, pilot: EventLog) -> list[float] | None:
     k = of.groupby(pilot.df[pilot.key].to_numpy(), sort=False).nunique().to_numpy(float)
     one = np.sqrt(k + 1.0).sum() / max(len(pilot.df), 1)  # one event per holder, by length
     ratio = (got + HELD_PRIOR * one) / (pres + HELD_PRIOR)
-    return np.where(faint, np.maximum(has, 0.0) * ratio, np.nan).tolist()
+    told = np.maximum(has, 0.0) * ratio
+    return [float(x) if f else None for x, f in zip(told, faint, strict=True)]  # JSON: no NaN
 
 
 def targets(profile, schema: Schema) -> tuple[dict, dict, bool]:
