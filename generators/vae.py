@@ -52,10 +52,11 @@ N_RBF = 16  # radial basis features of the absolute time: lets hazards depend sh
 TERMINAL_BIAS = 30.0
 PRECEDE_BIAS = 30.0  # logits off a pair before the pairs it never comes without (in effect never)
 # logits off the other tokens at the last event of a journey told its length that closes on
-# a terminal one: less than PRECEDE_BIAS, so an outcome whose steps the journey lacks is not
-# drawn (at TERMINAL_BIAS, 37% of the process simulator's cases at epsilon 8 broke an order
-# the data keeps, 28% before)
-CLOSE_BIAS = 15.0
+# a terminal one: half the transition calibration's "never" (calibrate.CLIP, 8), so an
+# outcome the released transitions push down after the journey's last step is not drawn
+# (at 15, and at TERMINAL_BIAS, 37% of the process simulator's cases at epsilon 8 broke an
+# order the data keeps, 28% before: pending without an accepted offer)
+CLOSE_BIAS = 4.0
 
 
 def n_features(M: int) -> int:

@@ -582,7 +582,7 @@ def test_cases_told_their_length_close_on_an_outcome_as_often_as_real_ones():
     # (a 1-epoch model's cases mostly lack the steps an outcome comes after: where the
     # precedence rules hold an outcome back as much, the model's own choice stands)
     none, some, most = closed(None), closed(0.4), closed(share)
-    assert none < 0.15 and most > 0.5 and none < some < most, (none, some, most)
+    assert none < 0.15 and most > 0.4 and none < some < most, (none, some, most)
 
 
 def test_gaps_shrunk_to_one_second_keep_the_generated_order(schema):
