@@ -134,10 +134,9 @@ def test_a_dp_vae_is_calibrated_and_keeps_its_bias(tmp_path):
     assert off.profile.logit_bias is None and off.profile.mix is None
 
 
-def test_a_rare_token_the_mix_knows_is_not_remapped_away():
-    """The calendar's token rows carry 9 tables' noise: a rare real token fails their
-    validity test and its events were moved to another type (Complete Journey's campaign
-    events all became purchases). The mix knows it, so it stays."""
+def rare_email_frame() -> tuple[pd.DataFrame, pd.Index]:
+    """1,200 customers' tiny journeys with every 30th event an email view (0 amount), the
+    only email events: (the frame, their index)."""
     df = tiny_frame(1200, seed=5)
     df["channel"] = df["channel"].replace("email", "web")
     rare = df.index[::30]
@@ -146,6 +145,14 @@ def test_a_rare_token_the_mix_knows_is_not_remapped_away():
         "view",
         0.0,
     )
+    return df, rare
+
+
+def test_a_rare_token_the_mix_knows_is_not_remapped_away():
+    """The calendar's token rows carry 9 tables' noise: a rare real token fails their
+    validity test and its events were moved to another type (Complete Journey's campaign
+    events all became purchases). The mix knows it, so it stays."""
+    df, rare = rare_email_frame()
     log = EventLog.from_frame(df, SCHEMA)
     for seed in range(10):  # a release where the rows miss the token and the mix has it
         prof = JourneyProfile.fit(log, epsilon=1.0, seed=seed, parts=("mix",))
@@ -738,14 +745,7 @@ def test_a_faint_share_is_told_by_the_tokens_presence():
     takes the share its presence implies, at the model's own ratio of share to presence:
     at epsilon 8 Complete Journey's coupon redemptions (a quarter of households) came out
     at -3.4 customers' worth and the calibrated VAE made none."""
-    df = tiny_frame(1200, seed=5)
-    df["channel"] = df["channel"].replace("email", "web")
-    rare = df.index[::30]
-    df.loc[rare, "channel"], df.loc[rare, "event_type"], df.loc[rare, "amount"] = (
-        "email",
-        "view",
-        0.0,
-    )
+    df, rare = rare_email_frame()
     log = EventLog.from_frame(df, SCHEMA)
     prof = JourneyProfile.fit(log, epsilon=1e6, seed=0, parts=("mix",))
     tokens = Calendar.from_dict(prof.calendar).tokens
