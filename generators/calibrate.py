@@ -68,13 +68,14 @@ LOUD = 3.0  # deviations of a token's share sum under which its presence tells i
 HELD_PRIOR = 5.0  # pilot holders (weighted) a token's share-to-presence ratio is shrunk with
 
 
-def held_shares(profile, pilot: EventLog) -> list[float] | None:
+def held_shares(profile, pilot: Callable[[], EventLog]) -> list[float] | None:
     """Per token of the mix, the share of events (summed over customers) that its presence
     implies where its own share is too faint to tell (None elsewhere): a token the presence
     calls known whose share sum stands under LOUD deviations gets its presence sum times
-    the model's own ratio of share to presence (from `pilot`, journeys of the model before
-    calibration; shrunk towards one event per holder, whose chance of being one grows with
-    its length, where the pilot has few holders). None without a presence table.
+    the model's own ratio of share to presence (from `pilot()`, journeys of the model
+    before calibration, drawn only when some token is faint; shrunk towards one event per
+    holder, whose chance of being one grows with its length, where the pilot has few
+    holders). None without a presence table.
 
     Read off the noise alone, such a share is anything: on Complete Journey at epsilon 8
     coupon redemptions (a quarter of households have one; 5 customers' worth of shares
@@ -92,7 +93,10 @@ def held_shares(profile, pilot: EventLog) -> list[float] | None:
     sd = np.sqrt(2.0) * mix["scale"][0]
     known = has > HAS_KNOWN * sd
     faint = known & (raw < LOUD * sd)
-    if len(raw) != len(tokens) or not faint.any() or not len(pilot.df):
+    if len(raw) != len(tokens) or not faint.any():
+        return None
+    pilot = pilot()
+    if not len(pilot.df):
         return None
     of = token_keys(pilot.df, pilot)
     pres = presence_sums_by_value(pilot, of)["has"].reindex(tokens, fill_value=0.0).to_numpy()

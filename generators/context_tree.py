@@ -57,12 +57,9 @@ def constant_candidates(schema: Schema) -> list[str]:
 
 
 def subset_tables(counts: list[np.ndarray], c: int, keep: list[int]) -> list[np.ndarray]:
-    """The pair tables of the columns `keep` (increasing) among `counts`, the pair tables
-    of c columns (`table_pairs(c)`), in `table_pairs(len(keep))` order."""
+    """The pair tables of the columns `keep` (increasing, at least two) among `counts`, the
+    pair tables of c columns (`table_pairs(c)`), in `table_pairs(len(keep))` order."""
     at = {p: t for p, t in zip(table_pairs(c), counts, strict=True)}
-    if len(keep) == 1:
-        k = keep[0]
-        return [singles(counts, c)[k]]
     return [at[(keep[a], keep[b])] for a, b in table_pairs(len(keep))]
 
 

@@ -197,7 +197,7 @@ class NeuralGenerator(SequenceGenerator):
         private = rho is not None
         if profile is not None and self.calibrated and self.config.calibrates(private=private):
             if private and profile.mix:  # faint shares told by presence (no privacy cost)
-                profile.mix["token_held"] = held_shares(profile, self._pilot({}))
+                profile.mix["token_held"] = held_shares(profile, lambda: self._pilot({}))
             want, free, per_customer = targets(profile, log.schema)
             profile.logit_bias = calibrate(self._pilot, want, free=free, per_customer=per_customer)
             trans = transition_targets(profile) if self.transitions else None
@@ -217,7 +217,7 @@ class NeuralGenerator(SequenceGenerator):
                     norm=transition_norm(profile),
                 )
             if private and profile.mix:  # journeys told their length end as the data's
-                profile.end_terminal = profile.terminal_end(self._draw_pilot())
+                profile.end_terminal = profile.terminal_end(self._draw_pilot)
         return self
 
     def _profile_parts(self, *, private: bool) -> tuple[str, ...]:

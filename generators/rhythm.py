@@ -193,7 +193,7 @@ class Rhythm:
             # the journey's k same-day gaps drawn without replacement by their pairs' odds
             # of being same-day; the others ranked by their pairs' mean multi-day class
             same = (
-                _rank_within(
+                rank_within(
                     self._same_day_keys(classes, j, model_gap, length, rng), j, is_gap, model_gap
                 )
                 < k_same[j]
@@ -204,13 +204,13 @@ class Rhythm:
             key = (p @ ORDER_MEANS[over]) / p.sum(1) + ORDER_MODEL * _quantile_by(
                 model_gap, j, length
             )
-            pos = _rank_within(key, j, multi, model_gap)
+            pos = rank_within(key, j, multi, model_gap)
             days[multi] = self._day_gaps(j[multi], pos[multi], span_days, rng)
             types = type_rows(df[EVENT_TYPE], log.schema, len(self.order))
             secs[same] = self._paced_seconds(classes[same], types[same], j[same], rng)
         else:  # a model saved before the step table: gaps ranked by their pairs' classes
             key = self._order_keys(classes, j, is_gap, model_gap, length)
-            rank = _rank_within(key, j, is_gap, model_gap)
+            rank = rank_within(key, j, is_gap, model_gap)
             same = is_gap & (rank < k_same[j])
             multi = is_gap & ~same
             days[multi] = self._day_gaps(j[multi], rank[multi] - k_same[j[multi]], span_days, rng)
@@ -627,7 +627,7 @@ def _fit_days(jm: np.ndarray, r: np.ndarray, span_days: np.ndarray) -> np.ndarra
     return (1 + whole + (frac_rank < left[jm])).astype(np.int64)
 
 
-def _rank_within(key: np.ndarray, j: np.ndarray, mask: np.ndarray, tie: np.ndarray) -> np.ndarray:
+def rank_within(key: np.ndarray, j: np.ndarray, mask: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """0-based rank of each masked row within its journey j by key, then tie (unmasked
     rows: -1)."""
     order = np.lexsort((tie, key, j))

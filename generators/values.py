@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.generators.calendar import capped_weights, noisy_counts
+from journeylab.generators.rhythm import rank_within
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.streamed import StreamedLog, each_chunk
@@ -348,7 +349,7 @@ def _repeated(x: np.ndarray, keys: np.ndarray, rows: np.ndarray, c, rng) -> np.n
     for k in range(1, DROP_ROUNDS + 1):  # (whole numbers stay whole: not moved)
         drop = np.maximum(dup - want, 0).astype(np.int64)
         movable = again & (out != np.round(out))
-        pick = movable & (_rank_in(codes, movable, rng) < drop[codes])
+        pick = movable & (_random_rank(codes, movable, rng) < drop[codes])
         if not pick.any():
             break
         v = out[pick]
@@ -365,7 +366,7 @@ def _repeated(x: np.ndarray, keys: np.ndarray, rows: np.ndarray, c, rng) -> np.n
     add = np.maximum(want - dup, 0).astype(np.int64)
     x = out.copy()
     uniq = ~pd.DataFrame({"c": codes, "x": x}).duplicated(keep=False).to_numpy()
-    pick = uniq & (_rank_in(codes, uniq, rng) < add[codes])
+    pick = uniq & (_random_rank(codes, uniq, rng) < add[codes])
     if pick.any():
         order = np.lexsort((x, codes))
         kept = ~pick[order]
@@ -384,19 +385,11 @@ def _repeated(x: np.ndarray, keys: np.ndarray, rows: np.ndarray, c, rng) -> np.n
     return out
 
 
-def _rank_in(codes: np.ndarray, mask: np.ndarray, rng) -> np.ndarray:
-    """Each masked element's random rank among its customer's masked elements (the
-    others: a rank no count reaches)."""
-    r = np.full(len(codes), np.iinfo(np.int64).max)
-    idx = np.flatnonzero(mask)
-    if not len(idx):
-        return r
-    order = idx[np.lexsort((rng.random(len(idx)), codes[idx]))]
-    c = codes[order]
-    start = np.r_[True, c[1:] != c[:-1]]
-    first = np.maximum.accumulate(np.where(start, np.arange(len(c)), 0))
-    r[order] = np.arange(len(c)) - first
-    return r
+def _random_rank(codes: np.ndarray, mask: np.ndarray, rng) -> np.ndarray:
+    """Each masked element's random rank among its customer's masked ones (others: -1)."""
+    key = np.zeros(len(codes))
+    key[mask] = rng.random(int(mask.sum()))
+    return rank_within(key, codes, mask, np.zeros(len(codes)))
 
 
 def _bin(x: np.ndarray, e: np.ndarray) -> np.ndarray:

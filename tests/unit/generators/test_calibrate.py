@@ -752,17 +752,17 @@ def test_a_faint_share_is_told_by_the_tokens_presence():
     i = tokens.index("email|view")
     true = float(prof.mix["token"][i])
     before, _, _ = targets(prof, SCHEMA)
-    assert held_shares(prof, log) is None  # every share loud: nothing to tell
+    assert held_shares(prof, lambda: log) is None  # every share loud: nothing to tell
     prof.mix["token"][i] = -0.5 * true  # its share noise-struck, its presence still loud
     assert mix_known(prof.mix, "token")[1][i]
     # a model that draws the token as the data has it: its share back
-    held = held_shares(prof, log)
+    held = held_shares(prof, lambda: log)
     assert held[i] == pytest.approx(true, rel=0.05)
     assert all(h is None for j, h in enumerate(held) if j != i)  # the loud keep their own
     # a model that never draws it: one event per holder, holders the longer journeys
     none = df.copy()
     none.loc[rare, "channel"] = "web"
-    blind = held_shares(prof, EventLog.from_frame(none, SCHEMA))
+    blind = held_shares(prof, lambda: EventLog.from_frame(none, SCHEMA))
     assert 0.5 * true < blind[i] < 2 * true
     # the targets read the told share
     prof.mix["token_held"] = held
