@@ -38,7 +38,8 @@ Three parts, each a small histogram of the training log:
   above their noise): a tree of the categorical context columns' pair tables, from which
   `sample` draws each customer's context before its events; a categorical event column
   the constants call constant (a home store) joins the tree, and `apply` draws each
-  journey's value from it given the journey's context (`draw_constants`).
+  journey's value from it given the journey's context (`draw_given_context`), and
+  so do the customers' levels of the values part's columns (`values.level_codes`).
 
 Under DP each part is released by the Gaussian mechanism on counts whose per-customer
 contribution is bounded (a customer is in one shape cell; adds at most weight 1 to
@@ -74,13 +75,15 @@ from journeylab.generators.calendar import (
     token_keys,
 )
 from journeylab.generators.context_tree import (
+    LEVEL_PREFIX,
     ContextTree,
-    constant_candidates,
     context_columns,
     customer_codes,
+    level_columns,
     sizes_of,
     subset_tables,
     table_pairs,
+    tree_candidates,
     use_pairs,
 )
 from journeylab.generators.profile_counts import (
@@ -283,14 +286,19 @@ class JourneyProfile:
         ctx = None
         if "context" in parts and counts.context:  # drawn last: the other tables' draws
             # are those of a profile without it
-            names, more, tables = _tree_columns(log, counts, consts, eps["context"])
+            names, more, levels, tables = _tree_columns(
+                log, counts, consts, eps["context"], levels="values" in parts
+            )
+            cols = names + more + levels
             tree = ContextTree.release(
                 tables,
-                sizes_of(log.schema, names + more),
-                scale=gauss_scale(len(table_pairs(len(names + more))), eps["context"]),
+                sizes_of(log.schema, cols),
+                scale=gauss_scale(len(table_pairs(len(cols))), eps["context"]),
                 rng=rng["context"],
             )
-            ctx = None if tree is None else {"columns": names, "constants": more, **tree.to_dict()}
+            ctx = None
+            if tree is not None:
+                ctx = {"columns": names, "constants": more, "levels": levels, **tree.to_dict()}
         # Order rules are read off the data exactly only without DP; under DP the mix's
         # precedence table (among the tokens it knows, weighed for an L2 norm) says which
         # hold (`precedes`), and the terminal tokens (`terminal`).
@@ -595,30 +603,45 @@ class JourneyProfile:
             return None
         d = dict(self.context)
         names, more = d.pop("columns"), d.pop("constants", [])
+        levels = d.pop("levels", [])
         cats = set(schema.event_names("categorical"))
         ok = names == context_columns(schema) and set(more) <= cats
-        if not ok or d["sizes"] != sizes_of(schema, names + more):
+        ok = ok and set(levels) <= set(level_columns(schema))
+        if not ok or d["sizes"] != sizes_of(schema, names + more + levels):
             return None
         return ContextTree.from_dict(d)
 
-    def draw_constants(self, log: EventLog, rng: np.random.Generator) -> dict[str, pd.Series]:
-        """Per constant event column the tree holds, each journey's value (indexed by
-        customer) drawn from the tree given the journey's context values: a home store
-        from its customer's region. Empty without such columns."""
+    def draw_given_context(
+        self, log: EventLog, rng: np.random.Generator
+    ) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+        """(constants, levels): per constant event column the tree holds, each journey's
+        value, and per numeric column whose customers' levels it holds, each journey's
+        level class (`values.level_codes`), indexed by customer, drawn from the tree
+        given the journey's context values: a home store from its customer's region, a
+        level of spend from its segment. Empty without such columns."""
         tree = self._context_tree(log.schema)
-        more = list(self.context.get("constants", [])) if tree is not None else []
-        if not more:
-            return {}
+        if tree is None:
+            return {}, {}
+        more = list(self.context.get("constants", []))
+        levels = list(self.context.get("levels", []))
+        if not more and not levels:
+            return {}, {}
         names = list(self.context["columns"])
-        known = customer_codes(log, names + more)
-        known[:, len(names) :] = -1
+        known = np.full((log.n_customers, len(names + more + levels)), -1, dtype=np.int64)
+        known[:, : len(names)] = customer_codes(log, names)
         codes = tree.draw_given(known, rng)
         keys = log.df.groupby(log.key, sort=False).size().index
-        out = {}
+        consts = {}
         for j, col in enumerate(more):
             values = np.asarray(list(log.schema.column(col).values), dtype=object)
-            out[col] = pd.Series(values[codes[:, len(names) + j]], index=keys)
-        return out
+            consts[col] = pd.Series(values[codes[:, len(names) + j]], index=keys)
+        at = len(names + more)
+        drawn = {  # a level the tree draws apart from the context: the model's own kept
+            c[len(LEVEL_PREFIX) :]: pd.Series(codes[:, at + j], index=keys)
+            for j, c in enumerate(levels)
+            if at + j not in tree.apart
+        }
+        return consts, drawn
 
     def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
         """m journey lengths from the shape's length marginal, capped at the model's
@@ -702,8 +725,9 @@ class JourneyProfile:
         if realign_starts and self._usable("ends"):
             df = _stretch_ends(df, log, np.asarray(self.ends, float), rng)
         df = self._refill_zeros(df, log, rng)
+        drawn, levels = self.draw_given_context(log, rng)
         if self.values is not None:
-            df = Values.from_dict(self.values).apply(df, log, rng)
+            df = Values.from_dict(self.values).apply(df, log, rng, levels=levels)
         if self.rhythm is not None:
             df = Rhythm.from_dict(self.rhythm).apply(df, log, rng, length_class=length_class)
         cal = Calendar.from_dict(self.calendar)
@@ -718,7 +742,6 @@ class JourneyProfile:
         )
         if self.values is not None:  # after the calendar's whole numbers
             df = Values.from_dict(self.values).repeats(df, log, rng)
-        drawn = self.draw_constants(log, rng)
         for col in self.constants:  # last: the calendar rounds values event by event
             first = df.groupby(log.key, sort=False)[col].transform("first")
             if col in drawn:  # from the tree, given the context; a journey without any
@@ -846,21 +869,27 @@ def _affordable(parts: tuple[str, ...], log, rho: float | None) -> tuple[str, ..
     return parts
 
 
-def _tree_columns(log, counts: ProfileCounts, consts: list[str], rho: float | None):
-    """(context columns, constant event columns, their pair tables) for the context tree:
-    the constant columns join it (so a home store is drawn given its customer's region,
-    not apart from it) when the pair tables of them all stand above their noise
-    (`use_pairs`). Which columns are constant is read off the constants' release
-    (post-processing); only the tables released are paid for."""
+def _tree_columns(
+    log, counts: ProfileCounts, consts: list[str], rho: float | None, *, levels: bool
+):
+    """(context columns, constant event columns, level columns, their pair tables) for
+    the context tree: the constant columns join it (so a home store is drawn given its
+    customer's region, not apart from it), and with `levels` the customers' levels of the
+    values part's columns (so a premium customer spends as premium ones do), when the
+    pair tables of them all stand above their noise (`use_pairs`; else the levels are
+    left out first, then the constants). Which columns are constant is read off the
+    constants' release (post-processing); only the tables released are paid for."""
     names = context_columns(log.schema)
-    cand = constant_candidates(log.schema)
+    cand = tree_candidates(log.schema, levels=levels)
     more = [c for c in cand if c in consts]
-    if counts.context_const is None or not more:
-        return names, [], counts.context
-    if not use_pairs(len(names + more), log.n_customers, rho):
-        return names, [], counts.context
-    keep = list(range(len(names))) + [len(names) + cand.index(c) for c in more]
-    return names, more, subset_tables(counts.context_const, len(names + cand), keep)
+    lv = level_columns(log.schema) if levels else []
+    if counts.context_const is None:
+        return names, [], [], counts.context
+    for m, v in ((more, lv), (more, [])):
+        if (m or v) and use_pairs(len(names + m + v), log.n_customers, rho):
+            keep = list(range(len(names))) + [len(names) + cand.index(c) for c in m + v]
+            return names, m, v, subset_tables(counts.context_const, len(names + cand), keep)
+    return names, [], [], counts.context
 
 
 def _tail_cut(shape: np.ndarray, raw: np.ndarray, scale: float) -> np.ndarray:

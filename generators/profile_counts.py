@@ -22,7 +22,7 @@ import pandas as pd
 
 from journeylab.generators import rhythm
 from journeylab.generators.calendar import declared_tokens, token_keys
-from journeylab.generators.context_tree import constant_candidates, context_columns, pair_counts
+from journeylab.generators.context_tree import context_columns, pair_counts, tree_candidates
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.orders import OrderEvidence
 from journeylab.journeys.streamed import StreamedLog, each_chunk
@@ -285,7 +285,7 @@ class ProfileCounts:
         if "context" in parts:  # each customer adds 1 to each pair table
             names = context_columns(log.schema)
             self.context = _add_tables(self.context, pair_counts(log, names))
-            more = constant_candidates(log.schema)
+            more = tree_candidates(log.schema, levels="values" in parts)
             if names and more:
                 part = pair_counts(log, names + more)
                 self.context_const = _add_tables(self.context_const, part)

@@ -11,6 +11,9 @@ import journeylab.generators as generators
 from journeylab.generators.calendar import cap_gaps, gauss_scale
 from journeylab.generators.context_tree import (
     ContextTree,
+    _mutual_information,
+    _null_information,
+    _silent,
     context_columns,
     customer_codes,
     pair_counts,
@@ -19,6 +22,7 @@ from journeylab.generators.context_tree import (
     use_pairs,
 )
 from journeylab.generators.profile import JourneyProfile
+from journeylab.generators.values import LEVEL_CLASSES
 from journeylab.journeys import EventLog, Schema
 from journeylab.privacy.budget import PrivacyBudget
 
@@ -289,3 +293,103 @@ def test_a_constant_event_column_joins_the_tree_and_follows_the_context():
     old = JourneyProfile.from_dict({**prof.to_dict(), "context": None})
     kept = EventLog.from_frame(old.apply(mixed, np.random.default_rng(1)), log.schema)
     assert off_region(kept) > 0.5
+
+
+def spend_log(n: int, seed: int = 0) -> EventLog:
+    """Premium customers' baskets ten times the budget ones' (TINY_SCHEMA's segment)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        segment = ["budget", "premium"][int(rng.integers(2))]
+        level = 8.0 if segment == "budget" else 80.0
+        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+        for k in range(int(rng.integers(1, 5))):
+            rows.append(
+                {
+                    "customer_id": f"c{c:05d}",
+                    "timestamp": t + pd.Timedelta(days=2 * k, minutes=int(rng.integers(600))),
+                    "channel": "store",
+                    "event_type": "purchase",
+                    "amount": round(level * float(rng.lognormal(0.0, 0.3)), 2),
+                    "segment": segment,
+                }
+            )
+    return EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(TINY_SCHEMA))
+
+
+def premium_ratio(log: EventLog) -> float:
+    """Premium customers' median mean basket over the budget ones'."""
+    g = log.df.groupby("customer_id").agg(seg=("segment", "first"), amt=("amount", "mean"))
+    med = g.groupby("seg")["amt"].median()
+    return float(med["premium"] / med["budget"])
+
+
+def test_a_customers_level_of_spend_joins_the_tree_and_follows_the_context():
+    log = spend_log(2000)
+    assert premium_ratio(log) == pytest.approx(10.0, rel=0.2)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("context", "values"))
+    assert prof.context["levels"] == ["level:amount"]
+    assert prof.context["sizes"][-1] == LEVEL_CLASSES  # paid for among the tree's tables
+    # the journeys with their baskets shuffled among customers (a model that did not learn
+    # who spends more) get their segments' levels back
+    df = log.df.copy()
+    df["amount"] = np.random.default_rng(0).permutation(df["amount"].to_numpy())
+    mixed = EventLog.from_frame(df, log.schema)
+    assert premium_ratio(mixed) == pytest.approx(1.0, abs=0.3)
+    out = EventLog.from_frame(prof.apply(mixed, np.random.default_rng(1)), log.schema)
+    assert premium_ratio(out) > 5.0
+    # without the tree the values part keeps the model's own levels
+    old = JourneyProfile.from_dict({**prof.to_dict(), "context": None})
+    kept = EventLog.from_frame(old.apply(mixed, np.random.default_rng(1)), log.schema)
+    assert premium_ratio(kept) < 2.0
+
+
+def test_a_pair_table_that_shows_no_more_than_its_noise_is_drawn_apart():
+    # a store (24 classes) independent of a level (16) and a segment (3) that shifts the
+    # level, 1,000 customers, at a deviation of 7.7: the store by level table's noise
+    # cells that pass the cut show much information, but no more than noise alone
+    rng = np.random.default_rng(0)
+    sd, n = 7.7, 1000
+    store, seg = rng.integers(0, 24, n), rng.integers(0, 3, n)
+    level = 3 + 3 * seg + rng.integers(0, 3, n)
+    codes = np.stack([store, level, seg], 1)
+    sizes = [24, 16, 3]
+    counts = []
+    for a, b in table_pairs(3):
+        t = np.zeros((sizes[a], sizes[b]))
+        np.add.at(t, (codes[:, a], codes[:, b]), 1.0)
+        counts.append(t)
+    noisy = counts[0] + np.random.default_rng(2).normal(0.0, sd, counts[0].shape)
+    cut = np.where(noisy > 1.5 * sd, noisy, 0.0)
+    assert _mutual_information(cut) > 0.5  # what the noise shows (exactly: about 0.1)
+    null = _null_information([noisy], [(0, 1)], [np.full(24, 1 / 24), np.full(16, 1 / 16)], sd)
+    assert abs(_mutual_information(cut) - null[(0, 1)][0]) < 0.3  # ... as noise alone does
+    assert _silent(noisy, sd)
+    assert not _silent(counts[2] + np.random.default_rng(3).normal(0.0, sd, (16, 3)), sd)
+    for seed in range(3):
+        tree = ContextTree.release(
+            counts, sizes, scale=sd / np.sqrt(2.0), rng=np.random.default_rng(seed)
+        )
+        # the level and the segment hang together, and the one that hangs from the store
+        # (the root) is drawn apart from it: its rows are all alike
+        assert tree.parent[1] == 2 or tree.parent[2] == 1
+        child = [c for c in (1, 2) if tree.parent[c] == 0]
+        assert len(child) == 1
+        rows = np.asarray(tree.cond[str(child[0])])
+        assert np.allclose(rows, rows[0])
+
+
+def test_a_level_the_tree_draws_apart_from_the_context_leaves_the_models_own():
+    # spend that no context column shapes: the level joins the tree, but its edge says no
+    # more than noise, so the values part keeps the model's own levels
+    log = spend_log(2000)
+    df = log.df.copy()
+    first = df.groupby("customer_id", sort=False)["segment"].first()
+    moved = np.random.default_rng(5).permutation(first.to_numpy())
+    df["segment"] = df["customer_id"].map(dict(zip(first.index, moved, strict=True)))
+    flat = EventLog.from_frame(df, log.schema)
+    prof = JourneyProfile.fit(flat, rho=0.5, seed=0, parts=("context", "values"))
+    tree = prof._context_tree(flat.schema)
+    assert len(tree.sizes) - 1 in tree.apart
+    _, levels = prof.draw_given_context(flat, np.random.default_rng(0))
+    assert levels == {}
