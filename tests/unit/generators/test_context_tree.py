@@ -49,19 +49,24 @@ def demo_log(n: int, seed: int = 0) -> EventLog:
             "size": size,
             "kids": {"1": "0", "2": "0", "3": "1"}.get(size, "Unknown"),
         }
-        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
-        for k in range(int(rng.integers(1, 4))):
-            rows.append(
-                {
-                    "customer_id": f"c{c:05d}",
-                    "timestamp": t + pd.Timedelta(days=3 * k, minutes=int(rng.integers(600))),
-                    "channel": "store",
-                    "event_type": "purchase",
-                    "amount": 20.0,
-                    **ctx,
-                }
-            )
+        rows += purchases(c, rng, most=3, days=3, amount=lambda: 20.0, **ctx)
     return EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(DEMO))
+
+
+def purchases(c: int, rng, *, most: int, days: int, amount, **ctx) -> list[dict]:
+    """1 to `most` store purchases of customer c, `days` apart from a random start."""
+    t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
+    return [
+        {
+            "customer_id": f"c{c:05d}",
+            "timestamp": t + pd.Timedelta(days=days * k, minutes=int(rng.integers(600))),
+            "channel": "store",
+            "event_type": "purchase",
+            "amount": amount(),
+            **ctx,
+        }
+        for k in range(int(rng.integers(1, most + 1)))
+    ]
 
 
 def coupled(codes: np.ndarray) -> float:
@@ -302,18 +307,11 @@ def spend_log(n: int, seed: int = 0) -> EventLog:
     for c in range(n):
         segment = ["budget", "premium"][int(rng.integers(2))]
         level = 8.0 if segment == "budget" else 80.0
-        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 2000)))
-        for k in range(int(rng.integers(1, 5))):
-            rows.append(
-                {
-                    "customer_id": f"c{c:05d}",
-                    "timestamp": t + pd.Timedelta(days=2 * k, minutes=int(rng.integers(600))),
-                    "channel": "store",
-                    "event_type": "purchase",
-                    "amount": round(level * float(rng.lognormal(0.0, 0.3)), 2),
-                    "segment": segment,
-                }
-            )
+
+        def amount(level=level) -> float:
+            return round(level * float(rng.lognormal(0.0, 0.3)), 2)
+
+        rows += purchases(c, rng, most=4, days=2, amount=amount, segment=segment)
     return EventLog.from_frame(pd.DataFrame(rows), Schema.from_dict(TINY_SCHEMA))
 
 
