@@ -90,10 +90,10 @@ def test_apply_restores_same_day_bursts_and_keeps_length_first_day_and_span(sche
     assert (g_out.size() == g_in.size()).all()
     day = lambda s: s.dt.normalize()  # noqa: E731
     assert (day(g_out.min()) == day(g_in.min())).all()  # first day kept
-    assert (
-        (g_out.max() - g_out.min()).dt.days.sub((day(g_in.max()) - day(g_in.min())).dt.days).abs()
-        <= 1
-    ).all()
+    span_in = (day(g_in.max()) - day(g_in.min())).dt.days
+    moved = (g_out.max() - g_out.min()).dt.days.sub(span_in).abs()
+    assert (moved[span_in > 0] <= 1).all()  # the span kept where it spans days (a journey
+    # on one day may be given a span: the next test)
     assert (out.groupby("customer_id").timestamp.diff().dropna() >= pd.Timedelta(0)).all()
     assert (out.event_type.to_numpy() == model.event_type.to_numpy()).all()  # order kept
 
@@ -441,3 +441,33 @@ def test_a_customers_same_day_gaps_are_alike(schema):
         alone = Rhythm(**{**rhythm.to_dict(), "pace": None})
         out = alone.apply(real.df, real, np.random.default_rng(2), length_class=length_class)
         assert spread(out) < 0.6 * want, scale
+
+
+def test_a_journey_the_model_put_on_one_day_spans_days_as_its_draw_asks(schema):
+    # real: 2 or 3 purchases, 3 to 20 days apart; the model put every other journey on a
+    # single day, where its span alone would keep it
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(600):
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)), hours=9)
+        for _ in range(int(rng.integers(2, 4))):
+            rows.append((f"c{c:04d}", t, "purchase"))
+            t += pd.Timedelta(days=int(rng.integers(3, 21)), hours=int(rng.integers(0, 8)))
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"])
+    df["channel"], df["amount"], df["segment"] = "store", 10.0, "budget"
+    real = EventLog.from_frame(df, schema)
+    model = real.df.copy()
+    t0 = model.groupby("customer_id").timestamp.transform("min")
+    even = model.customer_id.str[1:].astype(int) % 2 == 0
+    k = model.groupby("customer_id").cumcount()
+    model.loc[even, "timestamp"] = t0[even] + pd.to_timedelta(k[even], unit="min")
+    assert same_day_share(model) > 0.4 and same_day_share(real.df) == 0.0
+    out = fit(real, None).apply(model, real, np.random.default_rng(2), length_class=length_class)
+    assert same_day_share(out) < 0.05
+    g = out.groupby("customer_id").timestamp
+    days = (g.max().dt.normalize() - g.min().dt.normalize()).dt.days
+    squeezed = days[days.index.str[1:].astype(int) % 2 == 0]
+    assert (squeezed >= 1).mean() > 0.95  # they span days now
+    assert 3 <= squeezed.median() <= 60  # by the pairs' gaps (days to weeks), in the window
+    assert (out.timestamp < pd.Timestamp(schema.time_end)).all()
+    assert (g.min().dt.normalize() == t0.groupby(model.customer_id).first().dt.normalize()).all()
