@@ -217,12 +217,16 @@ class ContextTree:
                 out[:, c] = _draw_rows(rows[out[:, self.parent[c]]], rng)
         return out
 
-    def draw_given(self, known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def draw_given(
+        self, known: np.ndarray, rng: np.random.Generator, soft: dict | None = None
+    ) -> np.ndarray:
         """[n, C] class codes: each row's known codes (`known` [n, C], -1 where unknown)
         kept, the unknown ones drawn from the tree given all the known ones (exactly: the
         known columns' evidence passed up the tree, then each unknown column drawn from its
         parent's row times what its subtree knows). A row whose known codes the tree calls
-        impossible has its unknown columns drawn from their parents' rows alone."""
+        impossible has its unknown columns drawn from their parents' rows alone. `soft`:
+        column -> [n, V_c] likelihoods of its classes, evidence on an unknown column (a
+        customer's own level, which the draw should stay near)."""
         n, C = known.shape
         sizes = self.sizes
         children: list[list[int]] = [[] for _ in range(C)]
@@ -232,7 +236,7 @@ class ContextTree:
         belief: list[np.ndarray] = [np.empty(0)] * C
         up: list[np.ndarray] = [np.empty(0)] * C
         for c in reversed(self.order):  # leaves first
-            b = np.ones((n, sizes[c]))
+            b = np.array(soft[c], float) if soft and c in soft else np.ones((n, sizes[c]))
             ok = known[:, c] >= 0
             b[ok] = 0.0
             b[np.flatnonzero(ok), known[ok, c]] = 1.0

@@ -103,7 +103,7 @@ from journeylab.generators.profile_counts import (
 )
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm, fine_tables
-from journeylab.generators.values import Values
+from journeylab.generators.values import LEVEL_CLASSES, Values, level_codes
 from journeylab.generators.values import columns as value_columns
 from journeylab.generators.values import tables as values_tables
 from journeylab.journeys.encoding import keep_order
@@ -122,6 +122,7 @@ SHARES = {"shape": 0.35, "start": 0.1, "ends": 0.1, "calendar": 0.35, "constants
 # zeros, transitions, what follows a token) share its rho alike
 EXTRA_SHARES = {"rhythm": 0.2, "values": 0.15, "mix": 0.25, "context": 0.1}
 MIX_KNOWN = 1.5  # noise deviations above which a mix value is one the data has
+LEVEL_TRUST = 2.0  # classes (half a decade): sd of a customer's own level as evidence
 # ... a token, by its presence (louder, so a stricter bar: see `mix_known`). At 2 deviations
 # each release of the process simulator (44 of its 66 tokens empty) let one false token
 # through (2.3% each); weighted for its L2 norm the presence stands 3 to 4 times higher
@@ -629,13 +630,16 @@ class JourneyProfile:
         names = list(self.context["columns"])
         known = np.full((log.n_customers, len(names + more + levels)), -1, dtype=np.int64)
         known[:, : len(names)] = customer_codes(log, names)
-        codes = tree.draw_given(known, rng)
+        at = len(names + more)
+        soft = {
+            at + j: own_level_evidence(log, c[len(LEVEL_PREFIX) :]) for j, c in enumerate(levels)
+        }
+        codes = tree.draw_given(known, rng, soft=soft)
         keys = log.df.groupby(log.key, sort=False).size().index
         consts = {}
         for j, col in enumerate(more):
             values = np.asarray(list(log.schema.column(col).values), dtype=object)
             consts[col] = pd.Series(values[codes[:, len(names) + j]], index=keys)
-        at = len(names + more)
         drawn = {  # a level the tree draws apart from the context: the model's own kept
             c[len(LEVEL_PREFIX) :]: pd.Series(codes[:, at + j], index=keys)
             for j, c in enumerate(levels)
@@ -749,6 +753,23 @@ class JourneyProfile:
                 first = first.where(first.isna(), df[log.key].map(drawn[col]))
             df[col] = first
         return df
+
+
+def own_level_evidence(log: EventLog, col: str) -> np.ndarray:
+    """[customers, LEVEL_CLASSES] how likely each level class is given the customer's own
+    level of `col` (`values.level_codes`): a Gaussian of LEVEL_TRUST classes about it (no
+    value: all alike). The tree's draw given the context is pulled towards it, so a model
+    that knows who spends more keeps much of it, and one that does not (the same spend for
+    every segment) is moved towards its context's levels. On the retail simulator's DP VAE
+    sample (epsilon 8), the profile re-applied at 3 seeds: detection 0.733 without the
+    levels, 0.732 at 0.05 classes (its own), 0.691 at 1, 0.676 at 2, 0.664 at 3; real
+    holdout journeys through the profile: 0.64 to 0.67 at every width, within their seed
+    noise (0.60 to 0.71)."""
+    own = level_codes(log, col)
+    k = np.arange(LEVEL_CLASSES)
+    out = np.exp(-0.5 * ((k[None, :] - own[:, None]) / LEVEL_TRUST) ** 2)
+    out[own < 0] = 1.0
+    return out
 
 
 def share_sums(log: EventLog, of: pd.Series, values) -> np.ndarray:

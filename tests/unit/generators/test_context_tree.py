@@ -391,3 +391,22 @@ def test_a_level_the_tree_draws_apart_from_the_context_leaves_the_models_own():
     assert len(tree.sizes) - 1 in tree.apart
     _, levels = prof.draw_given_context(flat, np.random.default_rng(0))
     assert levels == {}
+
+
+def test_soft_evidence_pulls_an_unknown_columns_draw_towards_it(log):
+    names = context_columns(log.schema)
+    tree = ContextTree.release(
+        pair_counts(log, names), sizes_of(log.schema, names), scale=None, rng=None
+    )
+    n = 4000
+    known = np.full((n, 3), -1)
+    free = tree.draw_given(known, np.random.default_rng(0))
+    # evidence that the size is "2" (likelihood 9 to 1): drawn far more often, and the
+    # columns coupled to it follow (kids "0", age known)
+    soft = {1: np.tile(np.array([1.0, 9.0, 1.0, 1.0]), (n, 1))}
+    got = tree.draw_given(known, np.random.default_rng(0), soft=soft)
+    assert (got[:, 1] == 1).mean() > 2 * (free[:, 1] == 1).mean()
+    assert coupled(got) == 1.0
+    # flat evidence changes nothing
+    flat = tree.draw_given(known, np.random.default_rng(0), soft={1: np.ones((n, 4))})
+    assert np.array_equal(flat, free)
