@@ -58,7 +58,9 @@ class CommonConfig:
         (generators/values.py): "auto" = under DP only, "on", "off".
     context: draw the categorical context columns from the profile's tree of pair
         tables (generators/context_tree.py) instead of the model's context head:
-        "auto" = under DP only (DP-SGD learns the columns' joint badly), "on", "off".
+        "auto" = under DP only (DP-SGD learns the columns' joint badly), "on", "off";
+        constant event columns (a home store) and, with values, the customers' levels
+        of spend join the tree and are drawn given each journey's context.
     calibrate: bias the channel and event-type logits so that each value's share of a
         customer's events is the profile calendar's (generators/calibrate.py; VAE only):
         "auto" = under DP only, "on", "off".
