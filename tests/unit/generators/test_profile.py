@@ -685,11 +685,7 @@ def test_a_thin_run_that_thins_out_is_spread_as_it_thins():
     tail = np.r_[np.linspace(18.0, 1.0, 40), np.full(88, 0.5)]
     head = np.full(10, 200.0)
     got = np.mean(
-        [
-            _thin_runs(np.r_[head, tail] + rng.normal(0, 4.0, 138), 2.8, sloped=True)[10:]
-            for _ in range(50)
-        ],
-        0,
+        [_thin_runs(np.r_[head, tail] + rng.normal(0, 4.0, 138), 2.8)[10:] for _ in range(50)], 0
     )
     assert got[:20].mean() > 4 * got[-40:].mean()  # thinning out, not flat
     assert got.sum() == pytest.approx(tail.sum(), rel=0.2)
