@@ -987,40 +987,9 @@ def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
             j += 1
         total = raw[i:j].sum()
         if total > RUN_BAR * sd * np.sqrt(j - i):
-            out[i:j] = _sloped(raw[i:j], total, sd)
+            out[i:j] = total / (j - i)
         i = j
     return out
-
-
-def _sloped(raw: np.ndarray, total: float, sd: float) -> np.ndarray:
-    """A thin run's sum spread by a truncated exponential over its cells whose mean
-    position is the run's noisy mean position (shrunk towards the middle as far as its
-    noise requires: even where the noise is all it shows). Spread evenly, Complete
-    Journey's late arrivals (a run of 128 bins whose first 30 hold three quarters of
-    it) arrived as often in the window's last weeks as in its third month: a tenth of
-    the DP VAE's customers first came after day 271, of real ones after day 124."""
-    n = len(raw)
-    k = np.arange(n) + 0.5
-    mean = float((k * raw).sum() / total)
-    noise = sd * float(np.sqrt((k**2).sum())) / total  # of the mean position
-    off = mean - n / 2.0
-    w = max(0.0, 1.0 - (noise / off) ** 2) if off else 0.0
-    target = float(np.clip(n / 2.0 + w * off, 0.05 * n, 0.95 * n))
-
-    def mean_of(b: float) -> float:  # mean of a density e^(-b x) on [0, n]
-        if abs(b * n) < 1e-6:
-            return n / 2.0
-        return 1.0 / b - n / np.expm1(b * n)
-
-    lo, hi = -50.0 / n, 50.0 / n  # the mean falls as b grows
-    for _ in range(60):
-        mid = (lo + hi) / 2.0
-        lo, hi = (mid, hi) if mean_of(mid) > target else (lo, mid)
-    b = (lo + hi) / 2.0
-    edges = np.arange(n + 1, dtype=float)
-    cdf = -np.expm1(-b * edges) if abs(b) > 1e-12 else edges
-    mass = np.diff(cdf)
-    return total * mass / mass.sum()
 
 
 def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.DataFrame:

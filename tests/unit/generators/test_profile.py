@@ -675,24 +675,3 @@ def test_each_part_draws_its_noise_from_its_own_stream(schema, monkeypatch):
         assert getattr(fewer, part) == getattr(full, part), part
     again = JourneyProfile.fit(log, rho=0.5, seed=4, parts=parts)
     assert again.mix != full.mix  # another seed: other noise
-
-
-def test_a_thin_run_that_thins_out_is_spread_as_it_thins():
-    from journeylab.generators.profile import _sloped, _thin_runs
-
-    rng = np.random.default_rng(0)
-    # Complete Journey's late arrivals: a run of 128 bins, most of it in the first 40
-    tail = np.r_[np.linspace(18.0, 1.0, 40), np.full(88, 0.5)]
-    head = np.full(10, 200.0)
-    got = np.mean(
-        [_thin_runs(np.r_[head, tail] + rng.normal(0, 4.0, 138), 2.8)[10:] for _ in range(50)], 0
-    )
-    assert got[:20].mean() > 4 * got[-40:].mean()  # thinning out, not flat
-    assert got.sum() == pytest.approx(tail.sum(), rel=0.2)
-    assert got[-40:].mean() < 1.5  # the window's last weeks get about what they had
-    # a flat run stays about flat, even where the noise is all it shows
-    flat = np.full(128, 2.0)
-    out = np.mean(
-        [_sloped(f := flat + rng.normal(0, 4.0, 128), f.sum(), 4.0) for _ in range(50)], 0
-    )
-    assert out[:32].mean() == pytest.approx(out[-32:].mean(), rel=0.35)
