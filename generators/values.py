@@ -319,7 +319,7 @@ def _level_targets(
     for it (`drawn`: customer -> class), at the rank of the customer's own mean among the
     customers drawn into that class; a customer without a drawn class keeps its own."""
     codes, uniq = pd.factorize(keys)
-    mean = np.bincount(codes, weights=own) / np.bincount(codes)
+    mean = _customer_means(own, keys)
     cls = pd.Series(uniq).map(drawn).to_numpy(float)
     has = np.isfinite(cls)
     out = mean.copy()
