@@ -71,7 +71,11 @@ def tree_candidates(schema: Schema, *, levels: bool) -> list[str]:
 
 def level_columns(schema: Schema) -> list[str]:
     """The tree's columns of the customers' levels (`values.level_codes`), one per numeric
-    event column the values part maps: LEVEL_PREFIX + its name."""
+    event column the values part maps: LEVEL_PREFIX + its name (none where a column of the
+    schema itself is named so: the tree tells its columns apart by that prefix)."""
+    names = [c.name for c in schema.events] + list(schema.context_names())
+    if any(n.startswith(LEVEL_PREFIX) for n in names):
+        return []
     return [LEVEL_PREFIX + c for c in value_columns_of(schema)]
 
 

@@ -410,3 +410,14 @@ def test_soft_evidence_pulls_an_unknown_columns_draw_towards_it(log):
     # flat evidence changes nothing
     flat = tree.draw_given(known, np.random.default_rng(0), soft={1: np.ones((n, 4))})
     assert np.array_equal(flat, free)
+
+
+def test_no_levels_where_a_column_of_the_schema_carries_their_prefix():
+    from journeylab.generators.context_tree import level_columns
+
+    assert level_columns(Schema.from_dict(TINY_SCHEMA)) == ["level:amount"]
+    named = {
+        **TINY_SCHEMA,
+        "context": {"level:gold": {"type": "categorical", "values": ["a", "b"]}},
+    }
+    assert level_columns(Schema.from_dict(named)) == []
