@@ -10,12 +10,16 @@ Per event token (`channel|event_type`) four small tables:
 - weekday (Monday..Sunday);
 - numerics: per numeric column the shares of the token's events at exactly 0 (a
   campaign event never has an amount), at another whole number (prices of 1, 10, 20),
-  and fractional.
+  and fractional;
+and, per numeric column over all tokens, its units: non-zero values by decade and the
+coarsest unit of the 1-2-5 ladder they are a multiple of (`unit_counts`; a requested
+loan of 15,500 is a multiple of 500, a price of 2.99 of 0.01).
 `apply` (1) shifts each journey by a few whole days (all its gaps kept) towards the
 weekdays its events favour, (2) redraws the time of day of each day's first clock-timed
 event and keeps the generated offsets of that day's later events (compressed into the
 token's hours when needed), (3) sets structural zeros and rounds fractional values to
-whole numbers as often as the token's data has whole numbers.
+whole numbers as often as the token's data has whole numbers, then rounds values to
+coarser units where the data's are rounder (`rounded_units`).
 
 Customers keep habits: on Complete Journey the mean hour of a household's purchases
 varies from one household to the next with a deviation of 2.8 hours, and with hours drawn
