@@ -64,12 +64,6 @@ HIST_SHARE = 0.5
 LEVEL_SHARE = 0.25
 TOP_SHARE = 0.25
 REPEAT_SHARE = 0.25
-SPREAD_SHARE = 0.25
-# customers with 2 or more non-zero values by their number of them (classes from each of
-# these up) and the deviation of their values on the bins' scale, in bins (the last open)
-SPREAD_COUNTS = np.array([2, 3, 6, 20])
-SPREAD_EDGES = np.arange(0.0, 8.25, 0.25)
-SPREAD_FACTOR = 4.0  # a customer's deviations are scaled by at most this either way
 # customers with 2 or more non-zero values by their number of them (classes from each of
 # these up) and the share of them that repeat an earlier value of theirs exactly (0, then
 # up to each upper edge)
@@ -110,7 +104,7 @@ def edges(lo: float, hi: float) -> tuple[np.ndarray, bool]:
 def tables() -> float:
     """What one column's three histograms cost, in tables of L2 sensitivity 1 at noise
     scale `scale` (each at scale s / share costs share^2 / (4 s^2))."""
-    return HIST_SHARE**2 + LEVEL_SHARE**2 + TOP_SHARE**2 + REPEAT_SHARE**2 + SPREAD_SHARE**2
+    return HIST_SHARE**2 + LEVEL_SHARE**2 + TOP_SHARE**2 + REPEAT_SHARE**2
 
 
 @dataclass
@@ -124,8 +118,6 @@ class Values:
     top_scale: float = 0.0  # noise scale of the largest values' histograms (as drawn)
     repeat: dict[str, list[float]] | None = None  # column -> customers by count, repeats
     repeat_scale: float = 0.0  # noise scale of the repeats' tables (as drawn)
-    spread: dict[str, list[float]] | None = None  # column -> customers by count, deviation
-    spread_scale: float = 0.0  # noise scale of the spreads' tables (as drawn)
 
     @classmethod
     def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Values:
@@ -148,15 +140,7 @@ class Values:
             for chunk in each_chunk(log):
                 r += repeat_counts(chunk, col)
             repeat[col] = noisy_counts(r, repeat_scale, rng, raw=True).tolist()
-        spread, spread_scale = {}, None if scale is None else scale / SPREAD_SHARE
-        for col in columns(log):  # drawn after the repeats, for the same reason
-            d = np.zeros(len(SPREAD_COUNTS) * (len(SPREAD_EDGES) - 1))
-            for chunk in each_chunk(log):
-                d += spread_counts(chunk, col)
-            spread[col] = noisy_counts(d, spread_scale, rng, raw=True).tolist()
         return cls(
-            spread=spread,
-            spread_scale=float(spread_scale or 0.0),
             hist=hist,
             raw=True,
             scale=float(hist_scale or 0.0),
@@ -224,52 +208,10 @@ class Values:
             return out
 
         target = self._level_sd(col, e, log_scale)
-        beta = 0.0
-        if target is not None:
-            spread = lambda b: _spread(mapped(b), keys, e, log_scale)  # noqa: E731
-            beta = solve_increasing(spread, target, *BETA_RANGE, steps=BISECTIONS)
-        out = mapped(beta)
-        factor = self._spread_factors(col, _scaled(out, e, log_scale), keys, e, log_scale, rng)
-        if factor is None:
-            return out
-        own = level + (own - level) * factor  # each customer's values drawn apart or
-        return mapped(beta)  # together about its mean, then given the quantiles again
-
-    def _spread_factors(self, col, y, keys, e, log_scale: bool, rng) -> np.ndarray | None:
-        """[values] how much each customer's deviations about its mean (y: the mapped
-        values on the bins' scale) should grow or shrink so that the customers' deviations
-        spread as the spreads' table says, class by class of their number of values: the
-        customers in order of their own deviation take the row's quantiles (a row with
-        under 10 noise scales of mass: the classes' pooled row; cells under 2 scales as
-        0). On Complete Journey at epsilon 8 real households' deviation of log baskets
-        ran from 0.74 to 1.21 (10th to 90th percentile, 20 baskets and more), a DP model's
-        from 0.86 to 1.10: every customer varied alike. None without the table."""
-        t = (self.spread or {}).get(col)
-        if t is None:
-            return None
-        rows = _spread_rows(np.asarray(t, float), self.spread_scale)
-        if rows is None:
-            return None
-        width = _bin_width(e, log_scale)
-        codes = pd.factorize(keys)[0]
-        n = np.bincount(codes)
-        mean = np.bincount(codes, weights=y) / n
-        sd = np.sqrt(np.maximum(np.bincount(codes, weights=y * y) / n - mean**2, 0.0)) / width
-        cls = np.searchsorted(SPREAD_COUNTS, n, side="right") - 1
-        want = sd.copy()
-        for k in range(len(SPREAD_COUNTS)):
-            who = np.flatnonzero(cls == k)
-            if not len(who):
-                continue
-            q = (np.arange(len(who)) + rng.random(len(who))) / len(who)
-            cdf = np.cumsum(rows[k]) / rows[k].sum()
-            b = np.minimum(np.searchsorted(cdf, q, side="right"), len(cdf) - 1)
-            prev = np.where(b > 0, cdf[np.maximum(b - 1, 0)], 0.0)
-            within = np.clip((q - prev) / np.maximum(cdf[b] - prev, 1e-12), 0.0, 1.0)
-            drawn = SPREAD_EDGES[b] + (SPREAD_EDGES[b + 1] - SPREAD_EDGES[b]) * within
-            want[who[np.lexsort((rng.random(len(who)), sd[who]))]] = drawn
-        f = np.where(sd > 1e-9, want / np.maximum(sd, 1e-9), 1.0)
-        return np.clip(f, 1.0 / SPREAD_FACTOR, SPREAD_FACTOR)[codes]
+        if target is None:
+            return mapped(0.0)
+        spread = lambda beta: _spread(mapped(beta), keys, e, log_scale)  # noqa: E731
+        return mapped(solve_increasing(spread, target, *BETA_RANGE, steps=BISECTIONS))
 
     def _tops(self, col, x, keys, e, log_scale: bool, rng) -> np.ndarray:
         """x with each customer's largest value replaced by the largest-values histogram's
@@ -397,47 +339,6 @@ def _level_targets(
         hi = _scaled(e[np.minimum((k + 1) * LEVEL_MERGE, BINS)], e, log_scale)
         out[has] = lo + (hi - lo) * frac
     return out[codes]
-
-
-def _bin_width(e: np.ndarray, log_scale: bool) -> float:
-    """The width of a value bin on the bins' scale (log or linear)."""
-    return float(np.log(e[1] / e[0]) if log_scale else e[1] - e[0])
-
-
-def spread_counts(log: EventLog, col: str) -> np.ndarray:
-    """[count classes x SPREAD_EDGES bins] customers with 2 or more non-zero values of
-    `col` by their number and the deviation of their values on the bins' scale, in bins:
-    each customer in one cell (sensitivity 1)."""
-    out = np.zeros(len(SPREAD_COUNTS) * (len(SPREAD_EDGES) - 1))
-    x = log.df[col].to_numpy(float)
-    nz = (x != 0) & np.isfinite(x)
-    if not nz.any():
-        return out
-    c = log.schema.column(col)
-    e, log_scale = edges(c.min, c.max)
-    g = pd.Series(_scaled(x[nz], e, log_scale)).groupby(log.df[log.key].to_numpy()[nz])
-    n, sd = g.size().to_numpy(), g.std(ddof=0).to_numpy() / _bin_width(e, log_scale)
-    many = n >= SPREAD_COUNTS[0]
-    cls = np.searchsorted(SPREAD_COUNTS, n[many], side="right") - 1
-    b = np.clip(np.searchsorted(SPREAD_EDGES, sd[many], side="right") - 1, 0, len(SPREAD_EDGES) - 2)
-    cell = cls * (len(SPREAD_EDGES) - 1) + b
-    return np.bincount(cell, minlength=len(out)).astype(float)
-
-
-def _spread_rows(table: np.ndarray, scale: float) -> np.ndarray | None:
-    """[count classes, bins] distributions from the noisy spreads' table: cells under 2
-    noise scales as 0 (and lone ones, `_cut`); a class whose row holds under 10 scales
-    takes the pooled row; None when the pooled row does."""
-    raw = table.reshape(len(SPREAD_COUNTS), len(SPREAD_EDGES) - 1)
-    t = np.stack([_cut(r, scale) for r in raw]) if scale else np.maximum(raw, 0.0)
-    t = np.maximum(t, 0.0)
-    pooled = _cut(raw.sum(0), scale * np.sqrt(len(raw))) if scale else t.sum(0)
-    pooled = np.maximum(pooled, 0.0)
-    if pooled.sum() <= max(10.0 * scale * np.sqrt(len(raw)), 0.0) or pooled.sum() <= 0:
-        return None
-    thin = t.sum(1) <= max(10.0 * scale, 0.0)
-    t[thin] = pooled
-    return t
 
 
 def _repeat_stats(x: np.ndarray, keys: np.ndarray):
