@@ -246,7 +246,7 @@ class JourneyProfile:
         rhy = vals = None
         if "rhythm" in parts:  # six tables, each moved by at most 1 by one customer
             rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng["rhythm"]).to_dict()
-        if "values" in parts:  # five tables per numeric column, splitting its share
+        if "values" in parts:  # four tables per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
             scale = gauss_scale(n_cols * values_tables(), eps["values"])
             vals = Values.fit(log, scale=scale, rng=rng["values"]).to_dict()  # a pass per column

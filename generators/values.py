@@ -26,18 +26,11 @@ a customer's values 1 / their number, so its tail holds few customers' worth and
 noise cuts it, while every customer has a largest value. `apply` then moves each
 synthetic customer's largest value to that histogram's quantile at its rank.
 
-Customers also differ in how much their values vary: some households buy the same basket
-each time, others anything. A fifth table holds customers with two or more values by
-their number and the deviation of their values (on the bins' scale), and `apply` draws
-each customer's values apart or together about its mean until the deviations spread as it
-says (`_spread_factors`); a fourth, of repeats, is applied after the calendar (`repeats`).
-
 Under DP each customer's non-zero values are subsampled to the calendar's CAP and
 weighted 1 / (values kept), and each customer's mean and largest value weigh 1 in theirs,
 so one customer moves each histogram by at most 1 in L1 (so in L2). The values' histogram
 is drawn at noise scale `scale` / HIST_SHARE, the means' at `scale` / LEVEL_SHARE, the
-largest values' at `scale` / TOP_SHARE, the repeats' and the spreads' at `scale` /
-REPEAT_SHARE and SPREAD_SHARE (with an even split of two under Laplace noise the
+largest values' at `scale` / TOP_SHARE (with an even split of two under Laplace noise the
 values' histogram was noisier, and Complete Journey's amount W1 ratio at epsilon 8 rose
 from 2.98 to 3.91): with Gaussian noise a column costs what `tables()` tables at `scale`
 cost (calendar.gauss_scale).
