@@ -487,8 +487,8 @@ def rounded_units(x: np.ndarray, table: np.ndarray, scale: float, rng) -> np.nda
     coarsest first: a unit's share goes to the values already at it or rounder, then to those of
     finer units that move least to reach it (16,608 sooner to 16,500 than 3,200 to
     5,000); a value keeps its own unit where none is left for it (rounding never adds
-    digits). A model whose values are as round as the data's is left alone; the
-    calendar's whole numbers stay whole where their row has whole numbers."""
+    digits). Units of 1 and coarser take whole values only (the calendar holds the share
+    of whole numbers). A model whose values are as round as the data's is left alone."""
     raw = table.reshape(-1, STEPS)
     m = np.maximum(raw, 0.0)
     if scale:  # most of the table's 308 cells are empty: at 2 scales 8% of them passed,
@@ -502,6 +502,7 @@ def rounded_units(x: np.ndarray, table: np.ndarray, scale: float, rng) -> np.nda
     v = x[nz]
     row = _unit_rows(v)
     own = unit_steps(v)
+    whole = np.round(v) == v
     want = own.copy()
     tie = rng.random(len(v)) * 1e-12
     for r in np.flatnonzero(usable):
@@ -518,7 +519,11 @@ def rounded_units(x: np.ndarray, table: np.ndarray, scale: float, rng) -> np.nda
             here = np.flatnonzero(free & (own[at] <= k))[: need[k]]
             free[here] = False
             more = need[k] - len(here)
-            finer = np.flatnonzero(free & (own[at] > k))
+            # whole units take whole values only: the calendar holds the share of whole
+            # numbers (rounded to 1 and coarser, Complete Journey's baskets without DP came
+            # out 10.9% whole, 8.1% before and 7.6% real)
+            fits = whole[at] | (unit_of(v[at], np.full(len(at), k)) < 1)
+            finer = np.flatnonzero(free & (own[at] > k) & fits)
             if more <= 0 or not len(finer):
                 continue
             vals = v[at[finer]]
