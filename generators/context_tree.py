@@ -45,11 +45,6 @@ NULL_DRAWS = 8  # noise draws a pair's mutual information under independence is 
 SILENT = 6.0  # deviations of the independence test a pair table must stand (`_silent`)
 NULL_SEED = 20_261_206
 LEVEL_PREFIX = "level:"  # a tree column of the customers' levels of a numeric event column
-LENGTH_COLUMN = "length:journey"  # a tree column of the customers' journey length groups
-# ... the groups, by their first length class (`profile_counts.LENGTH_EDGES`): 1, 2-3,
-# 4-13, 14-55, 56-144, 145 and more events (by the 19 classes themselves the pair tables
-# were too thin: on Complete Journey at epsilon 8 every edge of the column was silent)
-LENGTH_GROUPS = (0, 1, 3, 6, 9, 11)
 
 
 def context_columns(schema: Schema) -> list[str]:
@@ -67,26 +62,11 @@ def constant_candidates(schema: Schema) -> list[str]:
     ]
 
 
-def tree_candidates(schema: Schema, *, levels: bool, lengths: bool = False) -> list[str]:
+def tree_candidates(schema: Schema, *, levels: bool) -> list[str]:
     """The columns beyond the context that may join the tree, in the order their pair
     tables are counted: the constant candidates, then (with `levels`: the values part
-    runs) the customers' levels, then (with `lengths`) their journeys' length class."""
-    return (
-        constant_candidates(schema)
-        + (level_columns(schema) if levels else [])
-        + (length_columns(schema) if lengths else [])
-    )
-
-
-def length_columns(schema: Schema) -> list[str]:
-    """The tree's column of the customers' journey length groups (LENGTH_GROUPS of
-    `profile_counts.length_class`): [LENGTH_COLUMN], none where a column of the schema is
-    so named. A customer's context tells how long its journey is (on Complete Journey
-    households without demographics made 45 events on average, the others 110 to 135;
-    the mutual information of income and length class is 0.22 nats), which a DP model
-    did not learn (its households made 66 and 57)."""
-    names = [c.name for c in schema.events] + list(schema.context_names())
-    return [] if LENGTH_COLUMN in names else [LENGTH_COLUMN]
+    runs) the customers' levels."""
+    return constant_candidates(schema) + (level_columns(schema) if levels else [])
 
 
 def level_columns(schema: Schema) -> list[str]:
@@ -106,18 +86,9 @@ def subset_tables(counts: list[np.ndarray], c: int, keep: list[int]) -> list[np.
     return [at[(keep[a], keep[b])] for a, b in table_pairs(len(keep))]
 
 
-def length_group(classes: np.ndarray) -> np.ndarray:
-    """Each length class's group (LENGTH_GROUPS)."""
-    return np.searchsorted(np.asarray(LENGTH_GROUPS), classes, side="right") - 1
-
-
 def sizes_of(schema: Schema, names: list[str]) -> list[int]:
     return [
-        LEVEL_CLASSES
-        if c.startswith(LEVEL_PREFIX)
-        else len(LENGTH_GROUPS)
-        if c == LENGTH_COLUMN
-        else len(schema.column(c).values or ())
+        LEVEL_CLASSES if c.startswith(LEVEL_PREFIX) else len(schema.column(c).values or ())
         for c in names
     ]
 
@@ -155,17 +126,13 @@ def singles(counts: list[np.ndarray], c: int) -> list[np.ndarray]:
 
 def customer_codes(log: EventLog, names: list[str]) -> np.ndarray:
     """[customers, C] each customer's class code per column (its first event's value in
-    the schema's value order, its level class (`values.level_codes`) or its journey's
-    length group; -1 outside the domain or missing)."""
-    from journeylab.generators.profile_counts import length_class
-
-    plain = [c for c in names if not c.startswith(LEVEL_PREFIX) and c != LENGTH_COLUMN]
+    the schema's value order, or its level class (`values.level_codes`); -1 outside the
+    domain or missing)."""
+    plain = [c for c in names if not c.startswith(LEVEL_PREFIX)]
     first = log.df.groupby(log.key, sort=False)[plain].first()
     cols = [
         level_codes(log, c[len(LEVEL_PREFIX) :])
         if c.startswith(LEVEL_PREFIX)
-        else length_group(length_class(log.df.groupby(log.key, sort=False).size().to_numpy()))
-        if c == LENGTH_COLUMN
         else pd.Categorical(first[c], categories=list(log.schema.column(c).values or ())).codes
         for c in names
     ]

@@ -247,28 +247,22 @@ class NeuralGenerator(SequenceGenerator):
         broke an order, 67% of the pilot's)."""
         gen = torch.Generator().manual_seed(derive_seed(self.config.seed) + 7)
         rng = np.random.default_rng(derive_seed(self.config.seed) + 8)
-        rows, classes = self._tree_rows(self.PILOT, derive_seed(self.config.seed) + 9)
         force = None
         if self.profile is not None and self.config.oversample > 1:
-            force = torch.as_tensor(
-                self.profile.draw_lengths(self.PILOT, rng, self.codec, groups=classes)
-            )
-        part = self._generate(self.PILOT, rows or {}, gen, force=force)
+            force = torch.as_tensor(self.profile.draw_lengths(self.PILOT, rng, self.codec))
+        fixed = self._tree_context(self.PILOT, derive_seed(self.config.seed) + 9) or {}
+        part = self._generate(self.PILOT, fixed, gen, force=force)
         return self.encoder.decode(self._to_encoded([part], {}, gen))
 
-    def _tree_rows(
-        self, n: int, seed: int
-    ) -> tuple[dict[int, torch.Tensor] | None, np.ndarray | None]:
+    def _tree_context(self, n: int, seed: int) -> dict[int, torch.Tensor] | None:
         """n customers' categorical context columns (as `_generate`'s per-row `fixed`
-        classes) drawn from the profile's context tree, and the length group it draws
-        with each (None where it holds none); (None, None) without a tree."""
+        classes) drawn from the profile's context tree; None without one."""
         if self.profile is None:
-            return None, None
-        got = self.profile.draw_context_lengths(n, np.random.default_rng(seed), self.schema)
-        if got is None:
-            return None, None
-        codes, classes = got
-        return {j: torch.as_tensor(codes[:, j]) for j in range(codes.shape[1])}, classes
+            return None
+        codes = self.profile.draw_context(n, np.random.default_rng(seed), self.schema)
+        if codes is None:
+            return None
+        return {j: torch.as_tensor(codes[:, j]) for j in range(codes.shape[1])}
 
     def sample(
         self, n: int, *, conditions: dict[str, Any] | None = None, seed: int | None = None
@@ -286,17 +280,13 @@ class NeuralGenerator(SequenceGenerator):
         rng = np.random.default_rng(derive_seed(seed) + 1)
         # With matching, the last n candidates are told their lengths, drawn from the
         # profile: they fill the length classes the model itself rarely reaches.
-        # Without conditions the categorical context comes from the profile's tree when it
-        # has one (under DP: the model's own joint of the columns is poor), row by row,
-        # with a length class for each row when the tree holds one.
-        rows, classes = (None, None) if conditions else self._tree_rows(k, derive_seed(seed) + 2)
         force = torch.zeros(k, dtype=torch.long)
         if match:
-            told = None if classes is None else classes[k - n :]
-            force[k - n :] = torch.as_tensor(
-                self.profile.draw_lengths(n, rng, self.codec, groups=told)
-            )
+            force[k - n :] = torch.as_tensor(self.profile.draw_lengths(n, rng, self.codec))
         bs = self.config.sample_batch_size
+        # Without conditions the categorical context comes from the profile's tree when it
+        # has one (under DP: the model's own joint of the columns is poor), row by row.
+        rows = None if conditions else self._tree_context(k, derive_seed(seed) + 2)
 
         def fixed_at(i: int) -> dict:
             return fixed if rows is None else {j: v[i : i + bs] for j, v in rows.items()}

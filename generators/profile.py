@@ -79,8 +79,6 @@ from journeylab.generators.context_tree import (
     ContextTree,
     context_columns,
     customer_codes,
-    length_columns,
-    length_group,
     level_columns,
     sizes_of,
     subset_tables,
@@ -289,10 +287,10 @@ class JourneyProfile:
         ctx = None
         if "context" in parts and counts.context:  # drawn last: the other tables' draws
             # are those of a profile without it
-            names, more, levels, lengths, tables = _tree_columns(
+            names, more, levels, tables = _tree_columns(
                 log, counts, consts, eps["context"], levels="values" in parts
             )
-            cols = names + more + levels + lengths
+            cols = names + more + levels
             tree = ContextTree.release(
                 tables,
                 sizes_of(log.schema, cols),
@@ -301,13 +299,7 @@ class JourneyProfile:
             )
             ctx = None
             if tree is not None:
-                ctx = {
-                    "columns": names,
-                    "constants": more,
-                    "levels": levels,
-                    "lengths": lengths,
-                    **tree.to_dict(),
-                }
+                ctx = {"columns": names, "constants": more, "levels": levels, **tree.to_dict()}
         # Order rules are read off the data exactly only without DP; under DP the mix's
         # precedence table (among the tokens it knows, weighed for an L2 norm) says which
         # hold (`precedes`), and the terminal tokens (`terminal`).
@@ -599,28 +591,10 @@ class JourneyProfile:
     def draw_context(self, n: int, rng: np.random.Generator, schema) -> np.ndarray | None:
         """[n, C] class codes of the schema's categorical context columns drawn from the
         context tree (None without one, or when the schema's columns are not its own)."""
-        got = self.draw_context_lengths(n, rng, schema)
-        return None if got is None else got[0]
-
-    def draw_context_lengths(
-        self, n: int, rng: np.random.Generator, schema
-    ) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """([n, C] context class codes, [n] length groups or None) drawn together from the
-        context tree: a journey told its length is told one its context's journeys have
-        (None: the tree holds no length column, or draws it apart from the context)."""
         tree = self._context_tree(schema)
         if tree is None:
             return None
-        codes = tree.draw(n, rng)
-        names = self.context["columns"]
-        at = (
-            len(names)
-            + len(self.context.get("constants", []))
-            + len(self.context.get("levels", []))
-        )
-        if not self.context.get("lengths") or at in tree.apart:
-            return codes[:, : len(names)], None
-        return codes[:, : len(names)], codes[:, at]
+        return tree.draw(n, rng)[:, : len(self.context["columns"])]
 
     def _context_tree(self, schema) -> ContextTree | None:
         """The context tree, over the schema's categorical context columns and then the
@@ -630,12 +604,11 @@ class JourneyProfile:
             return None
         d = dict(self.context)
         names, more = d.pop("columns"), d.pop("constants", [])
-        levels, lengths = d.pop("levels", []), d.pop("lengths", [])
+        levels = d.pop("levels", [])
         cats = set(schema.event_names("categorical"))
         ok = names == context_columns(schema) and set(more) <= cats
         ok = ok and set(levels) <= set(level_columns(schema))
-        ok = ok and set(lengths) <= set(length_columns(schema))
-        if not ok or d["sizes"] != sizes_of(schema, names + more + levels + lengths):
+        if not ok or d["sizes"] != sizes_of(schema, names + more + levels):
             return None
         return ContextTree.from_dict(d)
 
@@ -655,11 +628,8 @@ class JourneyProfile:
         if not more and not levels:
             return {}, {}
         names = list(self.context["columns"])
-        lengths = list(self.context.get("lengths", []))
-        known = np.full((log.n_customers, len(names + more + levels + lengths)), -1, np.int64)
+        known = np.full((log.n_customers, len(names + more + levels)), -1, dtype=np.int64)
         known[:, : len(names)] = customer_codes(log, names)
-        if lengths:  # a journey's length is known: its spend and constants go with it
-            known[:, len(names + more + levels) :] = customer_codes(log, lengths)
         at = len(names + more)
         used = [j for j in range(len(levels)) if at + j not in tree.apart]  # the others:
         # drawn apart from the context, the model's own levels are kept
@@ -675,13 +645,9 @@ class JourneyProfile:
         }
         return consts, drawn
 
-    def draw_lengths(
-        self, m: int, rng: np.random.Generator, codec, groups: np.ndarray | None = None
-    ) -> np.ndarray:
+    def draw_lengths(self, m: int, rng: np.random.Generator, codec) -> np.ndarray:
         """m journey lengths from the shape's length marginal, capped at the model's
-        max_length; given `groups` [m] (the context tree's length groups,
-        `draw_context_lengths`), each within its group where the shape has mass there.
-        Within a class the density follows the slope between its neighbours'
+        max_length. Within a class the density follows the slope between its neighbours'
         densities (exponential: lengths thin out along a class as along the tail; drawn
         for the classes' own customers this was nearer the real lengths than uniform or
         log-uniform draws on all four bench datasets, BENCHMARKS.md)."""
@@ -689,13 +655,6 @@ class JourneyProfile:
         if target.sum() <= 0:
             return np.zeros(m, dtype=np.int64)  # nothing survived the noise: free lengths
         k = rng.choice(len(target), size=m, p=target / target.sum())
-        if groups is not None:  # the class drawn from the shape within the journey's group
-            g = np.asarray(groups, np.int64)
-            of = length_group(np.arange(len(target)))
-            within = np.where(of[None, :] == g[:, None], np.maximum(target, 0.0)[None, :], 0.0)
-            ok = within.sum(1) > 0
-            cum = within[ok].cumsum(1) / within[ok].sum(1, keepdims=True)
-            k[ok] = (cum > rng.random((int(ok.sum()), 1))).argmax(1)
         edges = np.asarray(LENGTH_EDGES[: len(target)], float)
         upper = np.maximum(np.append(edges[1:], codec.max_length + 1), edges + 1)
         lo, hi = edges[k], upper[k]
@@ -932,28 +891,24 @@ def _affordable(parts: tuple[str, ...], log, rho: float | None) -> tuple[str, ..
 def _tree_columns(
     log, counts: ProfileCounts, consts: list[str], rho: float | None, *, levels: bool
 ):
-    """(context columns, constant event columns, level columns, length columns, their
-    pair tables) for the context tree: the constant columns join it (so a home store is
-    drawn given its customer's region, not apart from it), the journeys' length class (so
-    a household with demographics makes as many events as those do), and with `levels`
-    the customers' levels of the values part's columns (so a premium customer spends as
-    premium ones do), when the pair tables of them all stand above their noise
-    (`use_pairs`; else the levels are left out first, then the length, then the
-    constants). Which columns are constant is read off the constants' release
-    (post-processing); only the tables released are paid for."""
+    """(context columns, constant event columns, level columns, their pair tables) for
+    the context tree: the constant columns join it (so a home store is drawn given its
+    customer's region, not apart from it), and with `levels` the customers' levels of the
+    values part's columns (so a premium customer spends as premium ones do), when the
+    pair tables of them all stand above their noise (`use_pairs`; else the levels are
+    left out first, then the constants). Which columns are constant is read off the
+    constants' release (post-processing); only the tables released are paid for."""
     names = context_columns(log.schema)
-    cand = tree_candidates(log.schema, levels=levels, lengths=True)
+    cand = tree_candidates(log.schema, levels=levels)
     more = [c for c in cand if c in consts]
     lv = level_columns(log.schema) if levels else []
-    ln = length_columns(log.schema)
     if counts.context_const is None:
-        return names, [], [], [], counts.context
-    for m, v, g in ((more, lv, ln), (more, [], ln), (more, lv, []), (more, [], [])):
-        if (m or v or g) and use_pairs(len(names + m + v + g), log.n_customers, rho):
-            keep = list(range(len(names))) + [len(names) + cand.index(c) for c in m + v + g]
-            tables = subset_tables(counts.context_const, len(names + cand), keep)
-            return names, m, v, g, tables
-    return names, [], [], [], counts.context
+        return names, [], [], counts.context
+    for m, v in ((more, lv), (more, [])):
+        if (m or v) and use_pairs(len(names + m + v), log.n_customers, rho):
+            keep = list(range(len(names))) + [len(names) + cand.index(c) for c in m + v]
+            return names, m, v, subset_tables(counts.context_const, len(names + cand), keep)
+    return names, [], [], counts.context
 
 
 def _tail_cut(shape: np.ndarray, raw: np.ndarray, scale: float) -> np.ndarray:

@@ -285,7 +285,7 @@ class ProfileCounts:
         if "context" in parts:  # each customer adds 1 to each pair table
             names = context_columns(log.schema)
             self.context = _add_tables(self.context, pair_counts(log, names))
-            more = tree_candidates(log.schema, levels="values" in parts, lengths=True)
+            more = tree_candidates(log.schema, levels="values" in parts)
             if names and more:
                 part = pair_counts(log, names + more)
                 self.context_const = _add_tables(self.context_const, part)

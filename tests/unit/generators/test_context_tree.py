@@ -10,7 +10,6 @@ from conftest import TINY_SCHEMA
 import journeylab.generators as generators
 from journeylab.generators.calendar import cap_gaps, gauss_scale
 from journeylab.generators.context_tree import (
-    LENGTH_COLUMN,
     ContextTree,
     _mutual_information,
     _null_information,
@@ -276,10 +275,8 @@ def test_a_constant_event_column_joins_the_tree_and_follows_the_context():
     assert prof.constants == ["store"]
     assert prof.context["columns"] == ["segment", "region"]
     assert prof.context["constants"] == ["store"]
-    # the release pays for the pair tables it holds (segment, region, store and the
-    # journeys' length group)
-    assert prof.context["lengths"] == [LENGTH_COLUMN]
-    assert len(prof.context["sizes"]) == 4
+    # the release pays for the three pair tables it holds (segment, region, store)
+    assert len(prof.context["sizes"]) == 3
     # each journey's store is redrawn from its region's row, once per journey: the real
     # journeys with their stores shuffled among customers get their regions' stores back
     df = log.df.copy()
@@ -330,8 +327,7 @@ def test_a_customers_level_of_spend_joins_the_tree_and_follows_the_context():
     assert premium_ratio(log) == pytest.approx(10.0, rel=0.2)
     prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("context", "values"))
     assert prof.context["levels"] == ["level:amount"]
-    at = len(prof.context["columns"] + prof.context["constants"])
-    assert prof.context["sizes"][at] == LEVEL_CLASSES  # paid for among the tree's tables
+    assert prof.context["sizes"][-1] == LEVEL_CLASSES  # paid for among the tree's tables
     # the journeys with their baskets shuffled among customers (a model that did not learn
     # who spends more) get their segments' levels back
     df = log.df.copy()
@@ -425,70 +421,3 @@ def test_no_levels_where_a_column_of_the_schema_carries_their_prefix():
         "context": {"level:gold": {"type": "categorical", "values": ["a", "b"]}},
     }
     assert level_columns(Schema.from_dict(named)) == []
-
-
-def heavy_and_light(n: int, seed: int = 0) -> EventLog:
-    """Premium customers make 20 to 40 purchases, budget ones 1 to 3 (TINY_SCHEMA's
-    segment; max_length 60)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in range(n):
-        segment = ["budget", "premium"][int(rng.integers(2))]
-        k = int(rng.integers(20, 41)) if segment == "premium" else int(rng.integers(1, 4))
-        t = pd.Timestamp("2024-01-02") + pd.Timedelta(hours=int(rng.integers(0, 200)))
-        rows += [
-            {
-                "customer_id": f"c{c:05d}",
-                "timestamp": t + pd.Timedelta(days=4 * j, minutes=int(rng.integers(600))),
-                "channel": "store",
-                "event_type": "purchase",
-                "amount": 20.0,
-                "segment": segment,
-            }
-            for j in range(k)
-        ]
-    schema = Schema.from_dict({**TINY_SCHEMA, "max_length": 60})
-    return EventLog.from_frame(pd.DataFrame(rows), schema)
-
-
-def test_a_journeys_length_joins_the_tree_and_follows_the_context():
-    """On Complete Journey households without demographics made 45 events on average,
-    the others 110 to 135, and a DP model's 66 and 57: a journey told its length is now
-    told one its context's journeys have (the tree's length group), and a length that
-    does not depend on the context is drawn apart from it (the shape's marginal)."""
-    log = heavy_and_light(2000)
-    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("context",))
-    assert prof.context["lengths"] == [LENGTH_COLUMN]
-    codes, groups = prof.draw_context_lengths(4000, np.random.default_rng(0), log.schema)
-    premium = codes[:, 0] == log.schema.column("segment").values.index("premium")
-    assert premium.mean() == pytest.approx(0.5, abs=0.05)
-    assert (groups[premium] == 3).mean() > 0.9  # 14 to 55 events
-    assert (groups[~premium] <= 1).mean() > 0.9  # 1 to 3
-    codec = type("Codec", (), {"max_length": 60})()
-    told = prof.draw_lengths(4000, np.random.default_rng(1), codec, groups=groups)
-    assert np.median(told[premium]) >= 20 and np.median(told[~premium]) <= 3
-    # segments dealt out at random over the customers: the length is drawn apart from
-    # them (the shape's marginal), and no group is told
-    df = log.df.copy()
-    ids = df["customer_id"].unique()
-    coin = np.random.default_rng(3).choice(["budget", "premium"], len(ids))
-    df["segment"] = df["customer_id"].map(dict(zip(ids, coin, strict=True)))
-    random = EventLog.from_frame(df, log.schema)
-    flat = JourneyProfile.fit(random, rho=0.5, seed=0, parts=("context",))
-    got = flat.draw_context_lengths(100, np.random.default_rng(0), log.schema)
-    assert got is not None and got[1] is None
-
-
-def test_a_dp_vae_tells_its_journeys_lengths_their_context_has():
-    """A DP VAE trained one epoch does not know that premium customers make 20 to 40
-    purchases and budget ones 1 to 3 (drawn apart from the context, the lengths it is told
-    gave medians of 6.5 and 6); told by the tree, its premium journeys are long and its
-    budget ones short."""
-    log = heavy_and_light(800)
-    cfg = {"d_model": 16, "n_layers": 2, "batch_size": 32, "epochs": 1, "seed": 0}
-    gen = generators.create("vae", cfg).fit(log, privacy=PrivacyBudget(epsilon=8.0))
-    assert gen.profile.context["lengths"] == [LENGTH_COLUMN]
-    out = gen.sample(400, seed=1)
-    per = out.df.groupby("customer_id").agg(n=("segment", "size"), seg=("segment", "first"))
-    median = per.groupby("seg")["n"].median()
-    assert median["premium"] >= 15 and median["budget"] <= 4, median.to_dict()
