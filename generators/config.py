@@ -56,9 +56,9 @@ class CommonConfig:
         "auto" = under DP only (a DP-SGD model's gaps are its weakest part), "on", "off".
     values: map numeric values (amounts) to the profile's histogram by rank
         (generators/values.py): "auto" = with and without DP (without DP its tables are
-        exact: the profile re-applied to the samples of fits without DP took Complete
-        Journey's reviewer from 0.929 to 0.912 and retail's from 0.56 to 0.52, two
-        profile seeds each; BENCHMARKS.md), "on", "off".
+        exact; in the bench without DP the reviewer went from 0.929 to 0.919 on Complete
+        Journey and from 0.678 to 0.652 on the retail simulator, BENCHMARKS.md), "on",
+        "off".
     context: draw the categorical context columns from the profile's tree of pair
         tables (generators/context_tree.py) instead of the model's context head:
         "auto" = under DP only (DP-SGD learns the columns' joint badly), "on", "off";
