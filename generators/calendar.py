@@ -410,18 +410,27 @@ def unit_steps(x: np.ndarray) -> np.ndarray:
     a multiple of 500, step 6; 16,000: of 2,000, step 4; 2.99: of 0.01, step 8)."""
     a = np.abs(np.where(np.isfinite(x), x, 0.0))
     out = np.full(len(a), STEPS - 1)
+    decade = _decade(a)  # once: the loop below runs over every value STEPS - 1 times
     for k in range(STEPS - 2, -1, -1):  # the coarsest unit that gives the value back
-        unit = unit_of(a, np.full(len(a), k))
+        unit = _ladder(decade, np.full(len(a), k))
         ok = (a > 0) & (np.abs(np.round(a / unit) * unit - a) <= 1e-9 * np.maximum(a, 1.0))
         out = np.where(ok, k, out)
     return out
 
 
+def _decade(x: np.ndarray) -> np.ndarray:
+    """[n] floor(log10 |x|) (0 for 0)."""
+    a = np.abs(x)
+    return np.floor(np.log10(np.where(a > 0, a, 1.0))).astype(np.int64)
+
+
+def _ladder(decade: np.ndarray, step: np.ndarray) -> np.ndarray:
+    return np.array([5.0, 2.0, 1.0])[step % 3] * 10.0 ** (decade - step // 3).astype(float)
+
+
 def unit_of(x: np.ndarray, step: np.ndarray) -> np.ndarray:
     """[n] the unit `step` steps down the 1-2-5 ladder from each value's decade."""
-    a = np.abs(x)
-    decade = np.floor(np.log10(np.where(a > 0, a, 1.0))).astype(np.int64)
-    return np.array([5.0, 2.0, 1.0])[step % 3] * 10.0 ** (decade - step // 3).astype(float)
+    return _ladder(_decade(x), step)
 
 
 def to_unit(x: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -455,9 +464,7 @@ def to_unit(x: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     """[n] each non-zero value's row of the units table: its decade."""
-    a = np.abs(x)
-    decade = np.floor(np.log10(np.where(a > 0, a, 1.0))).astype(np.int64)
-    return np.clip(decade - UNIT_DECADES[0], 0, len(UNIT_DECADES) - 1)
+    return np.clip(_decade(x) - UNIT_DECADES[0], 0, len(UNIT_DECADES) - 1)
 
 
 def unit_counts(log: EventLog, col: str, *, capped: bool = True) -> np.ndarray:
