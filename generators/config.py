@@ -165,12 +165,18 @@ class VAEConfig(CommonConfig):
     once_weight: weight of the once-per-journey terms (context columns, first-event time)
     against the per-event terms. A journey's event NLL is hundreds of nats, its start time
     a few: under per-customer clipping the small terms' share of the clipped gradient is
-    drowned by DP noise (an unweighted DP fit leaves first-event times near uniform)."""
+    drowned by DP noise (an unweighted DP fit leaves first-event times near uniform).
+    recency: give the encoder and decoder, at each event, the time since the journey's
+    last event of each channel and event-type value and how many it has had (log
+    scales). What follows an event for weeks (a promotion's extra purchases, a case's
+    deadline) is then read off the input instead of summed from gaps by the network.
+    Models saved before this setting existed load with it off."""
 
     latent_dim: int = 16
     beta: float = 1.0
     free_bits: float = 0.5
     once_weight: float = 32.0
+    recency: bool = True
     patience: int | None = 10
     # 100, not the shared 30: at 30 epochs (590 steps on Complete Journey) the VAE was
     # undertrained (length W1 ratio 4.2 -> 2.0, gap 2.0 -> 0.8 at 100; BENCHMARKS.md)
@@ -186,6 +192,8 @@ class VAEConfig(CommonConfig):
             p.append(f"free_bits must be >= 0, got {self.free_bits!r}")
         if not self.once_weight > 0:
             p.append(f"once_weight must be > 0, got {self.once_weight!r}")
+        if not isinstance(self.recency, bool):
+            p.append(f"recency must be true or false, got {self.recency!r}")
         return p
 
 

@@ -64,6 +64,8 @@ class NeuralGenerator(SequenceGenerator):
 
     config_cls: ClassVar[type[CommonConfig]] = CommonConfig
     private_modules: ClassVar[list[str]] = []
+    # settings a model saved before they existed was built without (its config lacks them)
+    saved_defaults: ClassVar[dict[str, Any]] = {}
     supports_dp: ClassVar[bool] = True
     supports_ddp: ClassVar[bool] = True
     streams: ClassVar[bool] = True  # encoded chunk by chunk, profile from streamed passes
@@ -332,7 +334,7 @@ class NeuralGenerator(SequenceGenerator):
     @classmethod
     def load(cls, path: str | Path) -> NeuralGenerator:
         state, config, meta = load_model(path, generator=cls.name)
-        gen = cls(cls.config_cls.from_dict(config))
+        gen = cls(cls.config_cls.from_dict({**cls.saved_defaults, **config}))
         gen.schema = Schema.from_dict(meta["schema"])
         gen.encoder = JourneyEncoder(gen.schema)
         gen.codec = Binning.make(gen.encoder, gen.config)

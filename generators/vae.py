@@ -59,8 +59,50 @@ PRECEDE_BIAS = 30.0  # logits off a pair before the pairs it never comes without
 CLOSE_BIAS = 4.0
 
 
-def n_features(M: int) -> int:
-    return 2 * M + 5 + N_RBF
+# Recency features (`VAEConfig.recency`): per value of the event categoricals with at most
+# RECENCY_VOCAB values (at most RECENCY_MAX values in all), the time since the journey's
+# last event with it and how many it has had.
+RECENCY_VOCAB = 64
+RECENCY_MAX = 96
+
+
+def n_features(M: int, R: int = 0) -> int:
+    return 2 * M + 5 + N_RBF + 2 * R
+
+
+def recency_columns(vocab: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(column, number of values) of the event categoricals that get recency features."""
+    out, total = [], 0
+    for j, v in enumerate(vocab):
+        if v <= RECENCY_VOCAB and total + v <= RECENCY_MAX:
+            out.append((j, v))
+            total += v
+    return tuple(out)
+
+
+def value_hits(tokens: torch.Tensor, cols: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """tokens [..., C] (1-based, 0 = padding) -> [..., R] 0/1: the event has value r."""
+    parts = [F.one_hot(tokens[..., j].clamp(0, v), v + 1)[..., 1:] for j, v in cols]
+    return torch.cat(parts, dim=-1).float()
+
+
+def recency_features(
+    count: torch.Tensor, last: torch.Tensor, now: torch.Tensor, codec: Binning
+) -> torch.Tensor:
+    """[..., 2R]: per value, 1 - the log-scaled time since the journey's last event with
+    it (1: this very event; 0: never) and the log count of its events so far. count,
+    last [..., R] (last: that event's time / span), now [...] the current time / span."""
+    elapsed = (now.unsqueeze(-1) - last).clamp(min=0) * codec.span
+    rec = torch.where(count > 0, 1.0 - codec.g_of_gap(elapsed), torch.zeros_like(last))
+    return torch.cat([rec, torch.log1p(count) / math.log1p(codec.max_length)], dim=-1)
+
+
+def journey_recency(b: Batch, codec: Binning, cols) -> torch.Tensor:
+    """[B, L, 2R] recency features after each event of the batch (event e included)."""
+    hits = value_hits(b.tokens, cols)  # [B, L, R]
+    count = hits.cumsum(1)
+    last = torch.where(hits > 0, b.abs_t.unsqueeze(-1), torch.full_like(hits, -1.0))
+    return recency_features(count, last.cummax(1).values, b.abs_t, codec)
 
 
 def step_features(
@@ -71,10 +113,12 @@ def step_features(
     mean_g: torch.Tensor,
     pos: torch.Tensor,
     first: torch.Tensor,
+    recency: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[..., 2M + 5 + N_RBF]: an event's log numerics and log gap, its time (raw and as
-    RBFs), the running means of log numerics and log gaps up to it, the log position and a
-    first-step flag. Everything is a function of the journey's prefix only."""
+    """[..., 2M + 5 + N_RBF (+ 2R)]: an event's log numerics and log gap, its time (raw and
+    as RBFs), the running means of log numerics and log gaps up to it, the log position, a
+    first-step flag and the recency features, if any. Everything is a function of the
+    journey's prefix only."""
     centres = torch.linspace(0, 1, N_RBF, device=abs_t.device)
     rbf = torch.exp(-0.5 * ((abs_t.unsqueeze(-1) - centres) * N_RBF) ** 2)
     return torch.cat(
@@ -87,6 +131,7 @@ def step_features(
             mean_g.unsqueeze(-1),
             pos.unsqueeze(-1),
             first.unsqueeze(-1),
+            *([] if recency is None else [recency]),
         ],
         dim=-1,
     )
@@ -114,13 +159,18 @@ class VAENet(nn.Module):
         # the event's date, binned like the first-event time, is one more token: hazards
         # and gaps can then change sharply with the date (e.g. at the end of a data window)
         tok_vocab = tok_vocab + [codec.start_bins]
-        self.enc_in = StepInput(tok_vocab, n_features(M), d)
+        # the time since the journey's last event of each value and their counts: an effect
+        # that lasts a while after an event (a promotion's weeks of extra purchases) is then
+        # a function of the input, not a sum of gaps the network would have to learn
+        self.recency = recency_columns(codec.event_vocab) if cfg.recency else ()
+        R = sum(v for _, v in self.recency)
+        self.enc_in = StepInput(tok_vocab, n_features(M, R), d)
         self.enc_stack = ConvStack(
             d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
         )
         self.enc_out = nn.Linear(2 * d + 1, 2 * cfg.latent_dim)
         self.dec_z = nn.Linear(cfg.latent_dim, d)
-        self.dec_in = StepInput(tok_vocab, n_features(M), d)
+        self.dec_in = StepInput(tok_vocab, n_features(M, R), d)
         self.dec_stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.start = Head(d, codec.start_bins)
         # the gap comes first: its distribution at a journey's last step gives the chance
@@ -143,7 +193,8 @@ class VAENet(nn.Module):
         pos = self.codec.pos_feature(L, B).to(mask.device)
         first = torch.zeros_like(mask)
         first[:, 0] = 1.0
-        feats = step_features(b.w, b.g, b.abs_t, *running_means(b), pos, first)
+        rec = journey_recency(b, self.codec, self.recency) if self.recency else None
+        feats = step_features(b.w, b.g, b.abs_t, *running_means(b), pos, first, rec)
         x = self.enc_in(self._with_date(b.tokens, b.abs_t), feats)
         x = x + self._ctx(self.enc_ctx, b.ctx, x.shape[-1]).unsqueeze(1)
         h = self.enc_stack(x, mask)  # [B, L, d]
@@ -192,7 +243,10 @@ class VAENet(nn.Module):
         pos = self.codec.pos_feature(L + 1, B).to(w.device)
         first = torch.zeros_like(g)
         first[:, 0] = 1.0
-        feats = step_features(w, g, abs_t, mean_w, mean_g, pos, first)
+        rec = None
+        if self.recency:  # step t sees the recency after event t-1 (none at step 0)
+            rec = F.pad(journey_recency(b, self.codec, self.recency), (0, 0, 1, 0))
+        feats = step_features(w, g, abs_t, mean_w, mean_g, pos, first, rec)
         return self.dec_in(self._with_date(tok, abs_t), feats) + cond.unsqueeze(1)
 
     def _with_date(self, tokens: torch.Tensor, abs_t: torch.Tensor) -> torch.Tensor:
@@ -364,11 +418,23 @@ class VAENet(nn.Module):
             "abs_t": start.clone(),
             "sum_w": torch.zeros(n, M),
             "sum_g": torch.zeros(n),
+            # recency: events of each value so far, and the last one's time (-1: none)
+            "count": torch.zeros(n, sum(v for _, v in self.recency)),
+            "last": torch.full((n, sum(v for _, v in self.recency)), -1.0),
         }
 
     def step_hidden(self, st: dict, t: int) -> torch.Tensor:
-        """Decoder state [n, d] at step t, given event t-1 in `st` (as the training pass)."""
+        """Decoder state [n, d] at step t, given event t-1 in `st` (as the training pass).
+        Called once per step: it counts event t-1 into the recency state, at its time as
+        `st` holds it now (a continuation may have set the exact time after `advance`)."""
         m = st["cond"].shape[0]
+        rec = None
+        if self.recency:
+            if t > 0:
+                hits = value_hits(st["tok"], self.recency)
+                st["count"] = st["count"] + hits
+                st["last"] = torch.where(hits > 0, st["abs_t"].unsqueeze(-1), st["last"])
+            rec = recency_features(st["count"], st["last"], st["abs_t"], self.codec)
         feats = step_features(
             st["w"],
             st["g"],
@@ -377,6 +443,7 @@ class VAENet(nn.Module):
             st["sum_g"] / max(t - 1, 1),
             self.codec.pos_feature(1, m, offset=t)[:, 0],
             torch.full((m,), float(t == 0)),
+            rec,
         )
         tok = self._with_date(st["tok"], st["abs_t"])
         x = self.dec_in(tok.unsqueeze(1), feats.unsqueeze(1))[:, 0] + st["cond"]
@@ -455,6 +522,7 @@ class VAEGenerator(NeuralGenerator):
 
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
+    saved_defaults = {"recency": False}
     calibrated = True
     transitions = True
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import TINY_SCHEMA, tiny_frame
@@ -213,3 +215,52 @@ def test_a_told_length_is_kept_when_gaps_may_shrink_as_far_as_needed(data):
     assert (kept["gaps"].sum(1) <= room + 1).all()  # inside the window
     cut = net.generate(ctx, z, torch.Generator().manual_seed(1), force=force)
     assert (cut["lengths"] < L).any()
+
+
+def test_recency_features_count_each_value_and_time_since_its_last_event(data):
+    """After each event: per value of the event categoricals, how many events had it
+    and how long ago the last one was (1 at that very event, 0 for a value not seen)."""
+    from journeylab.generators.vae import journey_recency, recency_columns
+
+    codec = data.codec
+    cols = recency_columns(codec.event_vocab)
+    assert cols and sum(v for _, v in cols) == sum(codec.event_vocab)
+    b = data.take(torch.tensor([0, 3]))
+    rec = journey_recency(b, codec, cols)  # [B, L, 2R]
+    R = rec.shape[-1] // 2
+    for i in range(2):
+        for e in range(int(b.lengths[i])):
+            r = 0
+            for j, v in cols:
+                for val in range(1, v + 1):
+                    times = [
+                        float(b.abs_t[i, k]) for k in range(e + 1) if b.tokens[i, k, j] == val
+                    ]
+                    scale = math.log1p(codec.max_length)
+                    got_n = math.expm1(float(rec[i, e, R + r]) * scale)
+                    assert got_n == pytest.approx(len(times), abs=1e-3)
+                    if not times:
+                        assert float(rec[i, e, r]) == 0.0
+                    else:
+                        gap = (float(b.abs_t[i, e]) - times[-1]) * codec.span
+                        want = 1 - float(codec.g_of_gap(torch.tensor(gap)))
+                        assert float(rec[i, e, r]) == pytest.approx(want, abs=1e-3)
+                        if times[-1] == float(b.abs_t[i, e]):
+                            assert float(rec[i, e, r]) == pytest.approx(1.0)
+                    r += 1
+
+
+def test_recency_columns_skip_large_vocabularies():
+    from journeylab.generators.vae import RECENCY_MAX, RECENCY_VOCAB, recency_columns
+
+    assert recency_columns((4, RECENCY_VOCAB + 1, 3)) == ((0, 4), (2, 3))
+    cols = recency_columns((60, 30, 10))
+    assert cols == ((0, 60), (1, 30)) and sum(v for _, v in cols) <= RECENCY_MAX
+
+
+def test_vae_without_recency_has_no_recency_inputs(data):
+    on = VAENet(data.codec, VAEConfig(d_model=16, n_layers=3))
+    off = VAENet(data.codec, VAEConfig(d_model=16, n_layers=3, recency=False))
+    R = sum(data.codec.event_vocab)
+    assert on.dec_in.feats.in_features == off.dec_in.feats.in_features + 2 * R
+    assert on.enc_in.feats.in_features == off.enc_in.feats.in_features + 2 * R
