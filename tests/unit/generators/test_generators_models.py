@@ -233,9 +233,7 @@ def test_recency_features_count_each_value_and_time_since_its_last_event(data):
             r = 0
             for j, v in cols:
                 for val in range(1, v + 1):
-                    times = [
-                        float(b.abs_t[i, k]) for k in range(e + 1) if b.tokens[i, k, j] == val
-                    ]
+                    times = [float(b.abs_t[i, k]) for k in range(e + 1) if b.tokens[i, k, j] == val]
                     scale = math.log1p(codec.max_length)
                     got_n = math.expm1(float(rec[i, e, R + r]) * scale)
                     assert got_n == pytest.approx(len(times), abs=1e-3)
