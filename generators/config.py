@@ -170,18 +170,13 @@ class VAEConfig(CommonConfig):
     last event of each channel and event-type value and how many it has had (log
     scales). What follows an event for weeks (a promotion's extra purchases, a case's
     deadline) is then read off the input instead of summed from gaps by the network.
-    clock: give them the hour of day and the weekday of each event (and of the first
-    event's time at the first step): a week's rhythm (nothing happens to a case at the
-    weekend; a Saturday submission waits for Monday) is then the network's to learn from
-    its inputs, where before it saw only the time as a fraction of the data window.
-    Models saved before these settings existed load with them off."""
+    Models saved before this setting existed load with it off."""
 
     latent_dim: int = 16
     beta: float = 1.0
     free_bits: float = 0.5
     once_weight: float = 32.0
     recency: bool = True
-    clock: bool = True
     patience: int | None = 10
     # 100, not the shared 30: at 30 epochs (590 steps on Complete Journey) the VAE was
     # undertrained (length W1 ratio 4.2 -> 2.0, gap 2.0 -> 0.8 at 100; BENCHMARKS.md)
@@ -197,9 +192,8 @@ class VAEConfig(CommonConfig):
             p.append(f"free_bits must be >= 0, got {self.free_bits!r}")
         if not self.once_weight > 0:
             p.append(f"once_weight must be > 0, got {self.once_weight!r}")
-        for name in ("recency", "clock"):
-            if not isinstance(getattr(self, name), bool):
-                p.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.recency, bool):
+            p.append(f"recency must be true or false, got {self.recency!r}")
         return p
 
 

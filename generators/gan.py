@@ -49,7 +49,6 @@ from journeylab.generators.config import GANConfig
 from journeylab.generators.data import Batch, Binning, JourneyData, length_chunks
 from journeylab.generators.nets import ConvStack, Head, straight_through
 from journeylab.generators.neural import NeuralGenerator
-from journeylab.journeys.schema import Schema
 from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 MASK_EPS = 1e-3  # a fake journey whose mask is below this has ended
@@ -485,7 +484,7 @@ class GANGenerator(NeuralGenerator):
     config_cls = GANConfig
     private_modules = ["discriminator (with the length prior fakes are drawn from)"]
 
-    def _build(self, codec: Binning, schema: Schema) -> GANNet:
+    def _build(self, codec: Binning) -> GANNet:
         return GANNet(codec, self.config)
 
     def _task(self, net: GANNet, data: JourneyData, plan: DPPlan | None) -> GANTask:

@@ -3,7 +3,7 @@
 The base class does the EventLog work once: validate and encode the log, plan
 DP-SGD (refusing a bad budget before any training), train through
 `training.run_training`, and turn generated tensors back into a validated
-EventLog. A subclass implements three things: `_build(codec, schema)` (its networks, as
+EventLog. A subclass implements three things: `_build(codec)` (its networks, as
 one module), `_task(net, data, plan)` (its training step) and
 `_generate(n, fixed, gen)` (batched sampling of n journeys as tensors).
 """
@@ -89,7 +89,7 @@ class NeuralGenerator(SequenceGenerator):
 
     # --- subclass hooks ----------------------------------------------------
     @abc.abstractmethod
-    def _build(self, codec: Binning, schema: Schema) -> nn.Module: ...
+    def _build(self, codec: Binning) -> nn.Module: ...
 
     @abc.abstractmethod
     def _task(self, net: nn.Module, data: JourneyData, plan: DPPlan | None) -> Task: ...
@@ -160,7 +160,7 @@ class NeuralGenerator(SequenceGenerator):
         data = JourneyData.from_log(log, encoder, codec)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(self.config.seed)
-            net = self._build(codec, log.schema)
+            net = self._build(codec)
         result = run_training(
             self._task(net, data, plan),
             n=n,
@@ -339,7 +339,7 @@ class NeuralGenerator(SequenceGenerator):
         gen.encoder = JourneyEncoder(gen.schema)
         gen.codec = Binning.make(gen.encoder, gen.config)
         check_codec(asdict(gen.codec), meta, path)
-        net = build_checked(lambda: gen._build(gen.codec, gen.schema), state, path)
+        net = build_checked(lambda: gen._build(gen.codec), state, path)
         gen.net = net.eval()
         gen.history = meta.get("history") or []
         gen._privacy = meta.get("privacy")

@@ -37,7 +37,6 @@ from journeylab.generators.nets import (
     gumbel_argmax,
 )
 from journeylab.generators.neural import NeuralGenerator
-from journeylab.journeys.schema import Schema
 from journeylab.privacy.dpsgd import DPPlan, dp_step, make_private
 
 LOSS_NORM = 64.0  # per-customer losses are divided by this constant (not by data)
@@ -67,31 +66,8 @@ RECENCY_VOCAB = 64
 RECENCY_MAX = 96
 
 
-N_CLOCK = 11  # clock inputs (`VAEConfig.clock`): hour of day (2 harmonics), weekday one-hot
-WEEK = 7 * 86_400.0
-
-
-def n_features(M: int, R: int = 0, clock: bool = False) -> int:
-    return 2 * M + 5 + N_RBF + 2 * R + (N_CLOCK if clock else 0)
-
-
-def week_offset(time_start) -> float:
-    """Seconds from the Monday 00:00 before the schema's time_start to it."""
-    t = time_start
-    return float(t.weekday() * 86_400 + t.hour * 3600 + t.minute * 60 + t.second)
-
-
-def clock_features(abs_t: torch.Tensor, span: float, week0: float) -> torch.Tensor:
-    """[..., N_CLOCK]: the hour of day (sine and cosine, two harmonics) and the weekday
-    (one-hot) of times abs_t (fractions of the span from the schema's time_start).
-    Times a float32 abs_t rounds to just before a midnight (date-only data: every event
-    at midnight) count as that midnight: each is moved later by twice its precision."""
-    tol = max(1.0, span * 2.0**-22)
-    sec = torch.remainder(week0 + abs_t.double() * span + tol, WEEK)  # second of the week
-    day = torch.remainder(sec, 86_400.0) / 86_400.0 * 2 * math.pi
-    hours = [f(k * day) for k in (1, 2) for f in (torch.sin, torch.cos)]
-    weekday = F.one_hot((sec // 86_400).long().clamp(0, 6), 7)
-    return torch.cat([torch.stack(hours, -1), weekday], -1).to(abs_t.dtype)
+def n_features(M: int, R: int = 0) -> int:
+    return 2 * M + 5 + N_RBF + 2 * R
 
 
 def recency_columns(vocab: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -138,7 +114,6 @@ def step_features(
     pos: torch.Tensor,
     first: torch.Tensor,
     recency: torch.Tensor | None = None,
-    clock: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[..., 2M + 5 + N_RBF (+ 2R)]: an event's log numerics and log gap, its time (raw and
     as RBFs), the running means of log numerics and log gaps up to it, the log position, a
@@ -157,7 +132,6 @@ def step_features(
             pos.unsqueeze(-1),
             first.unsqueeze(-1),
             *([] if recency is None else [recency]),
-            *([] if clock is None else [clock]),
         ],
         dim=-1,
     )
@@ -173,12 +147,10 @@ def running_means(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class VAENet(nn.Module):
-    def __init__(self, codec: Binning, cfg: VAEConfig, week0: float = 0.0):
-        """week0: seconds from the Monday 00:00 before the schema's time_start to it
-        (`week_offset`): where the clock inputs' weeks begin."""
+    def __init__(self, codec: Binning, cfg: VAEConfig):
         super().__init__()
         d, M = cfg.d_model, codec.n_numeric
-        self.codec, self.cfg, self.week0 = codec, cfg, float(week0)
+        self.codec, self.cfg = codec, cfg
         tok_vocab = [v + 1 for v in codec.event_vocab]
         ctx = list(codec.ctx_vocab)
         self.context = ContextAR(ctx, d) if ctx else None
@@ -192,13 +164,13 @@ class VAENet(nn.Module):
         # a function of the input, not a sum of gaps the network would have to learn
         self.recency = recency_columns(codec.event_vocab) if cfg.recency else ()
         R = sum(v for _, v in self.recency)
-        self.enc_in = StepInput(tok_vocab, n_features(M, R, cfg.clock), d)
+        self.enc_in = StepInput(tok_vocab, n_features(M, R), d)
         self.enc_stack = ConvStack(
             d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
         )
         self.enc_out = nn.Linear(2 * d + 1, 2 * cfg.latent_dim)
         self.dec_z = nn.Linear(cfg.latent_dim, d)
-        self.dec_in = StepInput(tok_vocab, n_features(M, R, cfg.clock), d)
+        self.dec_in = StepInput(tok_vocab, n_features(M, R), d)
         self.dec_stack = ConvStack(d, n_layers=cfg.n_layers, kernel=cfg.kernel_size, causal=True)
         self.start = Head(d, codec.start_bins)
         # the gap comes first: its distribution at a journey's last step gives the chance
@@ -215,12 +187,6 @@ class VAENet(nn.Module):
         read from z there was off the data (10% of CJ journeys started in November 2016)."""
         return self.start(self._ctx(self.dec_ctx, ctx, self.cfg.d_model))
 
-    def clock_of(self, abs_t: torch.Tensor) -> torch.Tensor | None:
-        """Clock features [..., N_CLOCK] of times abs_t, None when off."""
-        if not self.cfg.clock:
-            return None
-        return clock_features(abs_t, self.codec.span, self.week0)
-
     def recency_of(self, b: Batch) -> torch.Tensor | None:
         """The batch's recency features after each event [B, L, 2R], None when off."""
         return journey_recency(b, self.codec, self.recency) if self.recency else None
@@ -236,8 +202,7 @@ class VAENet(nn.Module):
         first[:, 0] = 1.0
         if rec is None:
             rec = self.recency_of(b)
-        clock = self.clock_of(b.abs_t)
-        feats = step_features(b.w, b.g, b.abs_t, *running_means(b), pos, first, rec, clock)
+        feats = step_features(b.w, b.g, b.abs_t, *running_means(b), pos, first, rec)
         x = self.enc_in(self._with_date(b.tokens, b.abs_t), feats)
         x = x + self._ctx(self.enc_ctx, b.ctx, x.shape[-1]).unsqueeze(1)
         h = self.enc_stack(x, mask)  # [B, L, d]
@@ -294,8 +259,7 @@ class VAENet(nn.Module):
             rec = self.recency_of(b)
         if rec is not None:  # step t sees the recency after event t-1 (none at step 0)
             rec = F.pad(rec, (0, 0, 1, 0))
-        clock = self.clock_of(abs_t)
-        feats = step_features(w, g, abs_t, mean_w, mean_g, pos, first, rec, clock)
+        feats = step_features(w, g, abs_t, mean_w, mean_g, pos, first, rec)
         return self.dec_in(self._with_date(tok, abs_t), feats) + cond.unsqueeze(1)
 
     def _with_date(self, tokens: torch.Tensor, abs_t: torch.Tensor) -> torch.Tensor:
@@ -493,7 +457,6 @@ class VAENet(nn.Module):
             self.codec.pos_feature(1, m, offset=t)[:, 0],
             torch.full((m,), float(t == 0)),
             rec,
-            self.clock_of(st["abs_t"]),
         )
         tok = self._with_date(st["tok"], st["abs_t"])
         x = self.dec_in(tok.unsqueeze(1), feats.unsqueeze(1))[:, 0] + st["cond"]
@@ -572,12 +535,12 @@ class VAEGenerator(NeuralGenerator):
 
     config_cls = VAEConfig
     private_modules = ["vae (encoder, decoder, context and first-event models)"]
-    saved_defaults = {"recency": False, "clock": False}
+    saved_defaults = {"recency": False}
     calibrated = True
     transitions = True
 
-    def _build(self, codec: Binning, schema: Schema) -> VAENet:
-        return VAENet(codec, self.config, week0=week_offset(schema.time_start))
+    def _build(self, codec: Binning) -> VAENet:
+        return VAENet(codec, self.config)
 
     def _task(self, net: VAENet, data: JourneyData, plan: DPPlan | None) -> VAETask:
         return VAETask(net, data, self.config, plan)

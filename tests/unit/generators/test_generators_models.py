@@ -262,32 +262,3 @@ def test_vae_without_recency_has_no_recency_inputs(data):
     R = sum(data.codec.event_vocab)
     assert on.dec_in.feats.in_features == off.dec_in.feats.in_features + 2 * R
     assert on.enc_in.feats.in_features == off.enc_in.feats.in_features + 2 * R
-
-
-def test_clock_features_give_the_hour_and_weekday_of_each_time():
-    import pandas as pd
-
-    from journeylab.generators.vae import N_CLOCK, clock_features, week_offset
-
-    start = pd.Timestamp("2024-03-06 18:00:00")  # a Wednesday
-    span = 30 * 86_400.0
-    week0 = week_offset(start)
-    assert week0 == 2 * 86_400 + 18 * 3600
-    when = [start + pd.Timedelta(hours=h) for h in (0, 6, 30, 4 * 24 + 6, 4 * 24 + 15.5)]
-    abs_t = torch.tensor([(w - start).total_seconds() / span for w in when])
-    f = clock_features(abs_t, span, week0)
-    assert f.shape == (5, N_CLOCK)
-    # Wed, Thu, Fri, Mon at midnight (float32 times a little before it), Mon
-    assert f[:, 4:].argmax(1).tolist() == [w.weekday() for w in when] == [2, 3, 4, 0, 0]
-    hours = torch.tensor([w.hour + w.minute / 60 for w in when], dtype=torch.float64)
-    angle = torch.atan2(f[:, 0].double(), f[:, 1].double()) % (2 * math.pi)
-    got = angle / (2 * math.pi) * 24
-    torch.testing.assert_close(torch.where(got > 23.99, got - 24, got), hours, atol=1e-3, rtol=0)
-
-
-def test_vae_without_clock_has_no_clock_inputs(data):
-    from journeylab.generators.vae import N_CLOCK
-
-    on = VAENet(data.codec, VAEConfig(d_model=16, n_layers=3))
-    off = VAENet(data.codec, VAEConfig(d_model=16, n_layers=3, clock=False))
-    assert on.dec_in.feats.in_features == off.dec_in.feats.in_features + N_CLOCK

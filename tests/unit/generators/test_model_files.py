@@ -121,15 +121,15 @@ def test_loading_and_sampling_a_model_imports_neither_opacus_nor_dynamo(saved):
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_a_vae_saved_before_recency_and_clock_existed_loads_without_them(tmp_path):
-    """Models saved before `recency` and `clock` were settings (their config lacks them)
-    were built without their inputs: they load with them off, and sample."""
+def test_a_vae_saved_before_recency_existed_loads_without_it(tmp_path):
+    """Models saved before `recency` was a setting (their config lacks it) were built
+    without its inputs: they load with it off, and sample."""
     log = EventLog.from_frame(tiny_frame(20, seed=2), Schema.from_dict(TINY_SCHEMA))
     path = tmp_path / "old"
-    generators.create("vae", {**TINY, "recency": False, "clock": False}).fit(log).save(path)
+    generators.create("vae", {**TINY, "recency": False}).fit(log).save(path)
     config = json.loads((path / "config.json").read_text())
-    del config["recency"], config["clock"]
+    del config["recency"]
     (path / "config.json").write_text(json.dumps(config))
     gen = generators.load(path)
-    assert gen.config.recency is False and gen.config.clock is False
+    assert gen.config.recency is False
     assert gen.sample(5, seed=0).n_customers == 5
