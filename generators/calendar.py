@@ -928,16 +928,23 @@ def cap_gaps(gap: np.ndarray, group: np.ndarray, budget: np.ndarray, rng) -> np.
 
 def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.DataFrame:
     """Move each journey by s in SHIFTS whole days, drawn with probability proportional to
-    the prior (STAY on 0) times the likelihood of its events' weekdays after the move;
-    shifts that would leave the time window are not drawn. Gaps are unchanged."""
+    the prior (STAY on 0) times the likelihood of its days' weekdays after the move;
+    shifts that would leave the time window are not drawn. Gaps are unchanged.
+    A day of the journey counts once, each of its events by its mean log-likelihood: the
+    events of one day share their weekday, they are not drawn apart. Counted event by
+    event, a burst of ten workflow steps on one day made the busiest weekday ten times
+    over as likely: the process simulator's cases were moved to begin on Mondays (a
+    quarter of them, the data's 13%)."""
     t = df[log.time]
     j = pd.factorize(df[log.key], sort=False)[0]
     n = j.max() + 1
     base = t.dt.weekday.to_numpy()
+    day = pd.factorize(pd.MultiIndex.from_arrays([j, t.dt.normalize().to_numpy()]))[0]
+    share = 1.0 / np.bincount(day)[day]  # each event's weight: 1 / events on its day
     loglik = np.empty((n, len(SHIFTS)))
     for i, s in enumerate(SHIFTS):
         p = wd[np.arange(len(df)), (base + s) % 7]
-        loglik[:, i] = np.bincount(j, weights=np.log(p + 1e-6), minlength=n)
+        loglik[:, i] = np.bincount(j, weights=share * np.log(p + 1e-6), minlength=n)
     prior = np.where(SHIFTS == 0, STAY, (1 - STAY) / (len(SHIFTS) - 1))
     first = pd.Series(t.to_numpy()).groupby(j).min().to_numpy()
     last = pd.Series(t.to_numpy()).groupby(j).max().to_numpy()

@@ -567,3 +567,48 @@ def test_units_never_raise_the_share_of_whole_numbers():
     real = log.df.loc[buy, "amount"]
     assert (a == a.round()).mean() == pytest.approx((real == real.round()).mean(), abs=0.01)
     assert (a % 10 == 0).mean() == pytest.approx((real % 10 == 0).mean(), abs=0.02)
+
+
+def test_a_burst_of_steps_on_one_day_does_not_move_its_journey_to_the_busiest_weekday():
+    """Cases submitted on any day, worked Monday to Friday (Mondays the busiest), and a
+    model that puts each case's steps on the day of its submission: the weekday shift
+    weighs each day of a journey once, so the cases still begin on every weekday."""
+    schema = Schema.from_dict(
+        {
+            **TINY_SCHEMA,
+            "events": {
+                **TINY_SCHEMA["events"],
+                "channel": {"type": "categorical", "values": ["app", "desk"]},
+                "event_type": {"type": "categorical", "values": ["submit", "work"]},
+            },
+        }
+    )
+    rng = np.random.default_rng(0)
+
+    def cases(n: int, *, weekdays_only: bool) -> pd.DataFrame:
+        rows = []
+        monday = pd.Timestamp("2024-01-08")
+        for c in range(n):
+            day = monday + pd.Timedelta(days=int(rng.integers(0, 56)))
+            rows.append((f"c{c:04d}", day + pd.Timedelta(hours=8), "app", "submit"))
+            work = day
+            if weekdays_only:  # the data: the work waits, Mondays busiest, never at weekends
+                while work.weekday() >= 5 or (work.weekday() > 0 and rng.random() < 0.5):
+                    work += pd.Timedelta(days=1)
+            for k in range(8):
+                rows.append((f"c{c:04d}", work + pd.Timedelta(hours=9 + k / 2), "desk", "work"))
+        df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "event_type"])
+        df["amount"], df["segment"] = 0.0, "budget"
+        return df.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+    log = EventLog.from_frame(cases(1500, weekdays_only=True), schema)
+    cal = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
+    model = cases(600, weekdays_only=False)  # every step on the day of its submission
+    out = cal.apply(model.copy(), log, np.random.default_rng(1))
+    first = out.groupby("customer_id")["timestamp"].min().dt.weekday
+    # the model's cases begin on every day; counted event by event, all 600 were moved to
+    # begin on a Monday (the work's busiest day, 4 to 9 times the others); the weekend's
+    # still go to weekdays, the Monday first
+    assert (first == 0).mean() < 0.6 and first.between(1, 4).mean() > 0.4
+    work = out["event_type"] == "work"
+    assert (out.loc[work, "timestamp"].dt.weekday < 5).all()  # still never at the weekend
