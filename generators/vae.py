@@ -163,7 +163,7 @@ class VAENet(nn.Module):
         # that lasts a while after an event (a promotion's weeks of extra purchases) is then
         # a function of the input, not a sum of gaps the network would have to learn
         self.recency = recency_columns(codec.event_vocab) if cfg.recency else ()
-        R = sum(v for _, v in self.recency)
+        self.n_recency = R = sum(v for _, v in self.recency)  # values with recency inputs
         self.enc_in = StepInput(tok_vocab, n_features(M, R), d)
         self.enc_stack = ConvStack(
             d, n_layers=max(2, cfg.n_layers // 2), kernel=cfg.kernel_size, causal=False
@@ -432,8 +432,8 @@ class VAENet(nn.Module):
             "sum_w": torch.zeros(n, M),
             "sum_g": torch.zeros(n),
             # recency: events of each value so far, and the last one's time (-1: none)
-            "count": torch.zeros(n, sum(v for _, v in self.recency)),
-            "last": torch.full((n, sum(v for _, v in self.recency)), -1.0),
+            "count": torch.zeros(n, self.n_recency),
+            "last": torch.full((n, self.n_recency), -1.0),
         }
 
     def step_hidden(self, st: dict, t: int) -> torch.Tensor:
