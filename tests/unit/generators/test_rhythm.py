@@ -471,3 +471,60 @@ def test_a_journey_the_model_put_on_one_day_spans_days_as_its_draw_asks(schema):
     assert 3 <= squeezed.median() <= 60  # by the pairs' gaps (days to weeks), in the window
     assert (out.timestamp < pd.Timestamp(schema.time_end)).all()
     assert (g.min().dt.normalize() == t0.groupby(model.customer_id).first().dt.normalize()).all()
+
+
+def minute_apart(n: int, *, seed: int) -> pd.DataFrame:
+    """Days of two purchases 61 to 63 seconds apart (a till's split basket; Complete
+    Journey has 9% of its same-day gaps there and almost none at 30-60 s), days a week
+    apart."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-02 10:00") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for _ in range(int(rng.integers(2, 5))):
+            for wait in (0, int(rng.integers(61, 64))):
+                t += pd.Timedelta(seconds=wait)
+                rows.append((f"c{c:04d}", t, "store", "purchase", 10.0, "budget"))
+            t += pd.Timedelta(days=7)
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_gaps_a_minute_apart_are_not_drawn_under_a_minute(schema):
+    """The fine same-day cells are split at the order classes' edges: a basket 61-63 s
+    after the one before stays over a minute. (The cell 45-64 s was read as the class under
+    a minute and drew them at 45-59 s: the shortest gap, a tell of its own.)"""
+    real = EventLog.from_frame(minute_apart(300, seed=0), schema)
+    model = EventLog.from_frame(without_bursts(real.df, seed=1), schema)
+    for scale in (None, 1.0):
+        rhythm = fit(real, scale)
+        assert len(rhythm.sameday) == len(SAMEDAY_EDGES) - 1, scale  # the fine tables
+        out = rhythm.apply(model.df, model, np.random.default_rng(2), length_class=length_class)
+        out = out.sort_values(["customer_id", "timestamp"], kind="stable")
+        gap = out.groupby("customer_id").timestamp.diff().dt.total_seconds()
+        same = gap[gap < 86_400]
+        assert len(same) > 200 and same.between(60, 64).mean() > 0.95, scale
+
+
+def test_a_model_saved_with_the_unsplit_fine_cells_still_applies(schema):
+    """A rhythm saved before the split (33 fine cells) reads them with its own edges."""
+    from journeylab.generators.rhythm import sameday_edges
+
+    real = EventLog.from_frame(minute_apart(100, seed=0), schema)
+    model = EventLog.from_frame(without_bursts(real.df, seed=1), schema)
+    d = fit(real, None).to_dict()
+    old = sameday_edges(33)
+    assert len(old) == 34 and 60.0 not in old and 3_600.0 not in old
+    new_cells = np.searchsorted(SAMEDAY_EDGES, old[:-1])  # each old cell's first new cell
+    d["sameday"] = np.add.reduceat(np.asarray(d["sameday"]), new_cells).tolist()
+    d["step"] = np.add.reduceat(np.asarray(d["step"]), new_cells, axis=1).tolist()
+    out = Rhythm.from_dict(d).apply(
+        model.df, model, np.random.default_rng(2), length_class=length_class
+    )
+    out = out.sort_values(["customer_id", "timestamp"], kind="stable")
+    gap = out.groupby("customer_id").timestamp.diff().dt.total_seconds()
+    same = gap[gap < 86_400]
+    assert len(out) == len(model.df) and len(same) > 50
+    assert same.between(45, 64).mean() > 0.95  # its own cell, 45-64 s, as it was drawn
+    with pytest.raises(ValueError, match="matches no known edges"):
+        sameday_edges(7)
