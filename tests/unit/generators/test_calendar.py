@@ -684,3 +684,54 @@ def test_small_amounts_are_rounded_where_the_data_has_its_whole_ones():
     whole = out == out.round()
     assert whole[out < 11].mean() == pytest.approx(0.4, abs=0.08)
     assert whole[out > 99].mean() < 0.03
+
+
+def shoppers(n: int, *, seed: int, habit: bool) -> pd.DataFrame:
+    """Customers of 8-15 visit days 1-8 days apart at 10-18h; with `habit` a third shop
+    on Saturdays and Sundays only and the rest on weekdays only (a Complete Journey
+    household's share of weekend shopping is its own), else on any day."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 30)))
+        for _ in range(int(rng.integers(8, 16))):
+            day += pd.Timedelta(days=int(rng.integers(1, 9)))
+            while habit and (day.weekday() >= 5) != (c % 3 == 0):
+                day += pd.Timedelta(days=1)
+            ts = day + pd.Timedelta(hours=int(rng.integers(10, 18)))
+            rows.append((f"c{c:04d}", ts, "store", "purchase", 10.5, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def weekend_shares(df: pd.DataFrame) -> pd.Series:
+    days = df.assign(day=df["timestamp"].dt.normalize()).drop_duplicates(["customer_id", "day"])
+    return (days["day"].dt.weekday >= 5).groupby(days["customer_id"]).mean()
+
+
+@pytest.mark.parametrize("epsilon", [None, 2.0])
+def test_customers_keep_their_habit_of_weekend_days(epsilon):
+    """The weekend table (customers by their share of active days on a weekend) sets a
+    tilt of each customer's own: its Fridays and Mondays move onto the weekend next to
+    them, or its weekends off, one day at most, never past a neighbouring day of the
+    journey. Customers' shares spread as the data's do and the weekend's share of all
+    days is kept; a calendar saved before the table moves nothing."""
+    schema = Schema.from_dict({**TINY_SCHEMA, "max_length": 30})
+    log = EventLog.from_frame(shoppers(900, seed=0, habit=True), schema)
+    model = EventLog.from_frame(shoppers(900, seed=1, habit=False), schema).df
+    scale = None if epsilon is None else alone(n_tables(log), epsilon)
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    out = cal.apply(model.copy(), log, np.random.default_rng(1))
+    plain = Calendar(**{**cal.to_dict(), "weekend": None})  # a calendar saved before it
+    shifted = plain.apply(model.copy(), log, np.random.default_rng(1))  # whole journeys
+    before, after = weekend_shares(shifted), weekend_shares(out)
+    assert before.std() == pytest.approx(weekend_shares(model).std(), abs=0.02)
+    assert after.std() > before.std() + 0.08  # the model's: 0.13, the data's 0.44
+    assert after.mean() == pytest.approx(before.mean(), abs=0.02)
+    out = out.sort_values(["customer_id", "timestamp"], kind="stable")
+    shifted = shifted.sort_values(["customer_id", "timestamp"], kind="stable")
+    moved = out["timestamp"].dt.normalize().to_numpy() - shifted["timestamp"].dt.normalize()
+    assert (moved.abs() <= pd.Timedelta(days=1)).all()  # each day by one at most
+    assert (moved != pd.Timedelta(0)).mean() > 0.05
+    days = out.groupby("customer_id")["timestamp"].apply(lambda t: t.dt.normalize().diff())
+    assert (days.dropna() > pd.Timedelta(0)).all()  # no two days landed on one
