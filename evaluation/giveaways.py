@@ -24,6 +24,11 @@ PATTERNS = (
         "time before events with {0} '{1}' (log seconds; -1 where a journey has none)",
         "num",
     ),
+    (
+        r"weekend_of_(\w+)=(.+)",
+        "share of events with {0} '{1}' at the weekend (-1 where a journey has none)",
+        "num",
+    ),
     (r"first_weekday=(\w+)", "journeys starting on a {0}", "pct"),
     (r"share_weekday=(\w+)", "share of events on a {0}", "pct"),
     (r"n_(\w+)=(.+)", "events with {0} '{1}' per journey", "num"),
@@ -54,6 +59,11 @@ PATTERNS = (
     (r"(\w+)_n_positive", "events with a positive {0} per journey", "num"),
     (r"(\w+)_distinct_share", "share of distinct {0} values in a journey", "pct"),
     (r"(\w+)_share_whole", "share of whole-number {0} values", "pct"),
+    (
+        r"(\w+)_whole_level",
+        "size of whole-number {0} values against all (log scale; 0 where none is whole)",
+        "num",
+    ),
     (r"ctx_(\w+)=(.+)", "customers with {0} '{1}'", "pct"),
     (r"ctx_(\w+)", "the customer's {0}", "num"),
 )

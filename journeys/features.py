@@ -11,6 +11,10 @@ reports them by name:
   events of each channel and event type (-1 where it has none): which steps wait
   (a process's case waits days for the customer's returned offer, not between two
   clerk's steps), what the gap statistics above do not see;
+- weekdays by step: weekend_of_<col>=<v>, the share of the journey's events of each
+  channel and event type on a Saturday or Sunday (-1 where it has none): campaigns
+  sent Monday to Wednesday only, a clerk's steps on weekdays only, which the shares
+  over all events hide under the purchases;
 - tenure and recency: first_day, last_day (days from the time origin),
   duration_days (tenure), recency_days (to the end of the time range);
 - calendar: first_hour, hour_mean, hour_std, share_midnight (00:00:00),
@@ -18,7 +22,9 @@ reports them by name:
   share_weekday=<d>, share_weekend;
 - numerics: <col>_sum/_mean/_max/_min/_std/_n_positive, <col>_distinct_share
   (distinct values / events: 1/length for a value constant within the journey),
-  <col>_share_whole (whole numbers);
+  <col>_share_whole (whole numbers), <col>_whole_level (mean log1p |value| of the
+  journey's non-zero whole values less that of all its non-zero values, 0 where it has
+  no whole one: real whole amounts are small, a price of a dollar or two);
 - constancy: distinct_<col> (distinct values of each categorical in the journey);
 - context: ctx_<col>=<v> one-hot, ctx_<col> numeric.
 Categories come from the schema when declared, else from this log: align two
@@ -137,6 +143,22 @@ def _gaps_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.nd
     return out
 
 
+def _weekend_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    weekend = (((t // _DAY_NS) + 3) % 7 >= 5).astype(float)  # 1970-01-01 was a Thursday
+    out: dict[str, np.ndarray] = {}
+    for col in ("channel", "event_type"):
+        domain = _domain(log, col)
+        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
+        ok = codes >= 0
+        cell = j.cust[ok] * len(domain) + codes[ok]
+        n = np.bincount(cell, minlength=j.n * len(domain)).reshape(j.n, len(domain))
+        k = np.bincount(cell, weights=weekend[ok], minlength=j.n * len(domain))
+        share = np.where(n > 0, k.reshape(j.n, len(domain)) / np.maximum(n, 1), -1.0)
+        for c, v in enumerate(domain):
+            out[f"weekend_of_{col}={v}"] = share[:, c]
+    return out
+
+
 def _tenure(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     s = log.schema
     origin = s.time_start if s.time_start is not None else _EPOCH
@@ -185,6 +207,16 @@ def _event_numeric(log: EventLog, j: _Journeys) -> dict[str, np.ndarray]:
         out[f"{col}_n_positive"] = np.bincount(j.cust, weights=x > 0, minlength=j.n)
         out[f"{col}_distinct_share"] = g.nunique().to_numpy(float) / j.lengths
         out[f"{col}_share_whole"] = j.mean((np.round(x) == x).astype(float))
+        valued = (x != 0) & np.isfinite(x)
+        level = np.log1p(np.abs(np.where(valued, x, 0.0)))
+        whole = valued & (np.round(x) == x)
+        n_all = np.bincount(j.cust, weights=valued, minlength=j.n)
+        n_whole = np.bincount(j.cust, weights=whole, minlength=j.n)
+        mean_all = np.bincount(j.cust, weights=level * valued, minlength=j.n)
+        mean_whole = np.bincount(j.cust, weights=level * whole, minlength=j.n)
+        out[f"{col}_whole_level"] = np.where(
+            n_whole > 0, mean_whole / np.maximum(n_whole, 1) - mean_all / np.maximum(n_all, 1), 0.0
+        )
     return out
 
 
@@ -209,6 +241,7 @@ def journey_features(log: EventLog) -> pd.DataFrame:
     cols.update(_event_categorical(log, j))
     cols.update(_gaps(t, j))
     cols.update(_gaps_by_step(log, t, j))
+    cols.update(_weekend_by_step(log, t, j))
     cols.update(_tenure(log, t, j))
     cols.update(_calendar(t, j))
     cols.update(_event_numeric(log, j))

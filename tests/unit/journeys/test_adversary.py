@@ -82,6 +82,51 @@ def test_the_adversary_sees_which_step_waits():
     assert r["giveaways"][0]["feature"].startswith("gap_before_event_type="), r["giveaways"][:3]
 
 
+def campaigns_and_baskets(n: int, *, seed: int, campaign_days: tuple[int, ...]) -> EventLog:
+    """Journeys of baskets on any day (whole amounts of 1 or 2 dollars, the others 20 to
+    90 dollars with cents) and one campaign email on one of `campaign_days` (Monday 0)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 100)))
+        cday = day + pd.Timedelta(days=int(rng.integers(0, 7)))
+        while cday.weekday() not in campaign_days:
+            cday += pd.Timedelta(days=1)
+        rows.append((f"c{c:04d}", cday, "email", "view", 0.0, "budget"))
+        for _ in range(int(rng.integers(4, 10))):
+            ts = day + pd.Timedelta(days=int(rng.integers(0, 30)), hours=int(rng.integers(9, 20)))
+            a = float(rng.integers(1, 3)) if rng.random() < 0.2 else rng.uniform(20, 90)
+            rows.append((f"c{c:04d}", ts, "store", "purchase", round(a, 2), "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    df = pd.DataFrame(rows, columns=cols).sort_values(["customer_id", "timestamp"])
+    return EventLog.from_frame(df, SCHEMA)
+
+
+def test_the_adversary_sees_the_weekdays_of_one_step_and_the_size_of_whole_amounts():
+    """Campaigns sent Monday to Wednesday, baskets on any day: the weekend share of the
+    campaigns alone tells a log whose campaigns fall on any day (over all events the
+    baskets hide it). Whole amounts of a dollar or two: whole ones as large as the rest
+    are told apart by their size."""
+    real = campaigns_and_baskets(400, seed=0, campaign_days=(0, 1, 2))
+    any_day = campaigns_and_baskets(400, seed=1, campaign_days=tuple(range(7)))
+    f_real, f_any = journey_features(real), journey_features(any_day)
+    y = np.repeat([0, 1], 400)
+    col = "weekend_of_event_type=view"
+    assert (f_real[col] == 0).all() and single_feature_auc(
+        np.r_[f_real[col], f_any[col]], y, seed=0
+    ) > 0.6
+    assert (f_real["weekend_of_channel=web"] == -1).all()  # none: -1
+    big = real.df.copy()
+    whole = big["amount"].isin([1.0, 2.0])
+    big.loc[whole, "amount"] = big.loc[whole, "amount"] * 40.0  # whole, but as large
+    f_big = journey_features(EventLog.from_frame(big, SCHEMA))
+    assert (f_real["amount_whole_level"] < 0).mean() > 0.5
+    x = np.r_[f_real["amount_whole_level"], f_big["amount_whole_level"]]
+    assert single_feature_auc(x, y, seed=0) > 0.6
+    # the share of whole amounts is the same in both: it alone cannot tell them
+    assert (f_real["amount_share_whole"] == f_big["amount_share_whole"]).all()
+
+
 def test_single_feature_auc_sees_a_shape_not_only_a_mean():
     rng = np.random.default_rng(0)
     real = rng.normal(0, 1, 2000)  # same mean, other shape: a bimodal synthetic feature
