@@ -735,3 +735,47 @@ def test_customers_keep_their_habit_of_weekend_days(epsilon):
     assert (moved != pd.Timedelta(0)).mean() > 0.05
     days = out.groupby("customer_id")["timestamp"].apply(lambda t: t.dt.normalize().diff())
     assert (days.dropna() > pd.Timedelta(0)).all()  # no two days landed on one
+
+
+def busy_with_rare_campaigns(n: int, *, seed: int, campaign_days: tuple[int, ...]) -> pd.DataFrame:
+    """Customers of 40 store purchases on any day and 2 email campaigns on one of
+    `campaign_days` (Monday 0)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 20)))
+        for k in range(40):
+            ts = start + pd.Timedelta(days=3 * k, hours=int(rng.integers(9, 20)))
+            rows.append((f"c{c:04d}", ts, "store", "purchase", 10.5, "budget"))
+        for k in range(2):
+            day = start + pd.Timedelta(days=40 * k + int(rng.integers(0, 7)))
+            while day.weekday() not in campaign_days:
+                day += pd.Timedelta(days=1)
+            rows.append((f"c{c:04d}", day, "email", "view", 0.0, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["customer_id", "timestamp"])
+
+
+def test_a_rare_steps_weekdays_stand_above_the_noise_beside_a_busy_one():
+    """Under DP each token row a customer has weighs alike (an L2 norm of 1/sqrt(rows) a
+    row): two campaigns on Mondays beside 40 baskets stand far above the noise and the
+    campaigns' other days close, so a model's campaigns on any day move to Mondays.
+    Weighed by 1 / events kept, the campaign row was under the noise (Complete Journey's
+    campaigns fell on any day at epsilon 8)."""
+    from journeylab.generators.calendar import row_l2_table, token_keys
+
+    schema = Schema.from_dict({**TINY_SCHEMA, "max_length": 50})
+    log = EventLog.from_frame(busy_with_rare_campaigns(400, seed=0, campaign_days=(0,)), schema)
+    cal = Calendar.fit(log, scale=5.0, rng=np.random.default_rng(0))
+    tok = pd.Categorical(["email|view"], categories=cal.tokens).codes
+    assert cal.closed_days(tok)[0].tolist() == [False] + [True] * 6
+    model = busy_with_rare_campaigns(400, seed=1, campaign_days=tuple(range(7)))
+    out = cal.apply(model.copy(), log, np.random.default_rng(1))
+    sent = out.loc[out["event_type"] == "view", "timestamp"]
+    assert (sent.dt.weekday == 0).mean() > 0.95
+    # each customer's contribution has L2 norm 1 whatever its rows and events
+    one = log.df[log.df["customer_id"] == "c0000"]
+    rows = pd.Categorical(token_keys(one, log), categories=cal.tokens).codes.astype(np.int64)
+    table = row_l2_table(rows, one["timestamp"].dt.weekday.to_numpy(), np.zeros(len(one)), 20, 7)
+    assert np.linalg.norm(table) == pytest.approx(1.0)
+    assert np.linalg.norm(table[rows.max()]) == pytest.approx(np.sqrt(0.5))  # 2 rows
