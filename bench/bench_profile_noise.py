@@ -31,7 +31,7 @@ def tables(numerics: int, *, mix: int) -> dict[str, float]:
     from journeylab.generators import values
     from journeylab.generators.rhythm import TABLES
 
-    cal = 2 * (3 + numerics) + 1  # calendar.n_tables
+    cal = 2 * (3 + numerics) + 3 + 2 * numerics  # calendar.n_tables
     return {
         "shape": 1,
         "start": 1,
