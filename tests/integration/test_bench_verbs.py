@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/: scripts, not installed
@@ -96,3 +97,28 @@ def test_the_profile_noise_bench_compares_the_two_mechanisms(capsys):
     assert "| calendar |" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="customers"):
         bench_profile_noise.main(["--customers", "1"])
+
+
+def test_saved_samples_are_scored_again_by_the_reviewer_at_hand(tmp_path, capsys):
+    """A bench_peers results folder's samples against their real holdout: the holdout's
+    own other half scores as real, a copy with every clock at 3 a.m. does not."""
+    from bench import bench_rescore
+    from bench.bench_peers import load_split
+
+    train, _ = load_split("omnichannel-600", 0)
+    (tmp_path / "peers").mkdir()
+    train.df.to_parquet(tmp_path / "peers" / "synthetic-omnichannel-600-vae-eps8.parquet")
+    late = train.df.assign(timestamp=train.df["timestamp"].dt.normalize() + pd.Timedelta(hours=3))
+    late.to_parquet(tmp_path / "peers" / "synthetic-omnichannel-600-vae-nodp.parquet")
+    (tmp_path / "peers" / "notes.txt").write_text("not a sample")
+    out = tmp_path / "rescored.json"
+    bench_rescore.main([str(tmp_path), "--json", str(out)])
+    rows = {r["job"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"vae-eps8", "vae-nodp"}
+    assert rows["vae-eps8"]["detection_auc"] < 0.6 < 0.9 < rows["vae-nodp"]["detection_auc"]
+    assert len(rows["vae-nodp"]["giveaways"]) == 3
+    assert "| omnichannel-600 | vae-nodp |" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="no peers/synthetic"):
+        bench_rescore.main([str(tmp_path / "peers")])
+    with pytest.raises(ConfigError, match="no such folder"):
+        bench_rescore.main([str(tmp_path / "missing")])
