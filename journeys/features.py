@@ -124,39 +124,35 @@ def _gaps(t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     }
 
 
+def _mean_by_step(
+    log: EventLog, j: _Journeys, x: np.ndarray, use: np.ndarray, prefix: str
+) -> dict[str, np.ndarray]:
+    """{prefix_<col>=<v>: per journey, the mean of x over its events (where `use`) of each
+    channel and event type value, -1 where it has none}."""
+    out: dict[str, np.ndarray] = {}
+    for col in ("channel", "event_type"):
+        domain = _domain(log, col)
+        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
+        ok = use & (codes >= 0)
+        cell = j.cust[ok] * len(domain) + codes[ok]
+        n = np.bincount(cell, minlength=j.n * len(domain)).reshape(j.n, len(domain))
+        total = np.bincount(cell, weights=x[ok], minlength=j.n * len(domain))
+        mean = np.where(n > 0, total.reshape(j.n, len(domain)) / np.maximum(n, 1), -1.0)
+        for k, v in enumerate(domain):
+            out[f"{prefix}_{col}={v}"] = mean[:, k]
+    return out
+
+
 def _gaps_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     seconds = np.diff(t, prepend=t[0]) / _NS
     is_gap = np.ones(len(t), dtype=bool)
     is_gap[j.first] = False
-    lg = np.log1p(np.maximum(seconds, 0.0))
-    out: dict[str, np.ndarray] = {}
-    for col in ("channel", "event_type"):
-        domain = _domain(log, col)
-        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
-        ok = is_gap & (codes >= 0)
-        cell = j.cust[ok] * len(domain) + codes[ok]
-        n = np.bincount(cell, minlength=j.n * len(domain)).reshape(j.n, len(domain))
-        total = np.bincount(cell, weights=lg[ok], minlength=j.n * len(domain))
-        mean = np.where(n > 0, total.reshape(j.n, len(domain)) / np.maximum(n, 1), -1.0)
-        for k, v in enumerate(domain):
-            out[f"gap_before_{col}={v}"] = mean[:, k]
-    return out
+    return _mean_by_step(log, j, np.log1p(np.maximum(seconds, 0.0)), is_gap, "gap_before")
 
 
 def _weekend_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     weekend = (((t // _DAY_NS) + 3) % 7 >= 5).astype(float)  # 1970-01-01 was a Thursday
-    out: dict[str, np.ndarray] = {}
-    for col in ("channel", "event_type"):
-        domain = _domain(log, col)
-        codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
-        ok = codes >= 0
-        cell = j.cust[ok] * len(domain) + codes[ok]
-        n = np.bincount(cell, minlength=j.n * len(domain)).reshape(j.n, len(domain))
-        k = np.bincount(cell, weights=weekend[ok], minlength=j.n * len(domain))
-        share = np.where(n > 0, k.reshape(j.n, len(domain)) / np.maximum(n, 1), -1.0)
-        for c, v in enumerate(domain):
-            out[f"weekend_of_{col}={v}"] = share[:, c]
-    return out
+    return _mean_by_step(log, j, weekend, np.ones(len(t), dtype=bool), "weekend_of")
 
 
 def _tenure(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
