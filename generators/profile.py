@@ -962,17 +962,16 @@ def _respan(log: EventLog, spans: dict[Any, int], rng) -> EventLog:
 
 def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
     """A noisy histogram (cells as drawn, Laplace `scale`) with each cell that stands 3
-    deviations above 0 kept, and each run of the others between them spread with its sum,
-    along the run's own slope (`_run_shape`), when that sum is RUN_BAR deviations (of a
-    sum of its cells) above 0, else 0 (post-processing). On the omnichannel simulator a
-    tenth of customers arrive late, about 8 a bin against a deviation of 16: cut at 2
-    scales, cell by cell, the late bins were gone but for the noise peaks that passed,
-    and 10% of synthetic customers arrived in the last 40% of the window against 2% of
-    real ones; pooled, the thin tail is spread as it is, and its peaks are not. At a bar
-    of 2 deviations Complete Journey's tail (a fifth of households arrive after day 90:
-    155 in a run of 30 bins, a deviation of 62) was lost in a third of releases. (Runs
-    split in halves while each half passed followed the noise: a retail log's first days
-    were told apart better.)"""
+    deviations above 0 kept, and each run of the others between them spread evenly with
+    its sum when that sum is RUN_BAR deviations (of a sum of its cells) above 0, else 0
+    (post-processing). On the omnichannel simulator a tenth of customers arrive late,
+    about 8 a bin against a deviation of 16: cut at 2 scales, cell by cell, the late
+    bins were gone but for the noise peaks that passed, and 10% of synthetic customers
+    arrived in the last 40% of the window against 2% of real ones; pooled, the thin tail
+    is spread as it is, and its peaks are not. At a bar of 2 deviations Complete
+    Journey's tail (a fifth of households arrive after day 90: 155 in a run of 30 bins,
+    a deviation of 62) was lost in a third of releases. (Runs split in halves while each
+    half passed followed the noise: a retail log's first days were told apart better.)"""
     sd = np.sqrt(2.0) * scale
     own = raw > 3 * sd
     out = np.where(own, raw, 0.0)
@@ -986,36 +985,9 @@ def _thin_runs(raw: np.ndarray, scale: float) -> np.ndarray:
             j += 1
         total = raw[i:j].sum()
         if total > RUN_BAR * sd * np.sqrt(j - i):
-            out[i:j] = total * _run_shape(raw[i:j], total, sd)
+            out[i:j] = total / (j - i)
         i = j
     return out
-
-
-def _run_shape(cells: np.ndarray, total: float, sd: float) -> np.ndarray:
-    """[n] the shares a thin run's sum is spread over: an exponential slope (a geometric
-    run) whose mean place in the run is the cells' own (as drawn: its noise has mean 0),
-    pulled towards the middle (flat) by how much of its distance from the middle the
-    noise can explain (a James-Stein shrink). Spread evenly, Complete Journey's tail of
-    late arrivals at epsilon 8 (a household in 20 arrives after day 200, most of them soon
-    after day 80) was spread flat to the window's end: 11% of synthetic households
-    arrived after day 200."""
-    n = len(cells)
-    if n < 3:
-        return np.full(n, 1.0 / n)
-    at = np.arange(n, dtype=float)
-    mid = (n - 1) / 2.0
-    mean = float(cells @ at) / total
-    noise = sd * float(np.sqrt(((at - mid) ** 2).sum())) / total  # of the mean place
-    away = mean - mid
-    keep = max(0.0, 1.0 - (noise / away) ** 2) if away else 0.0
-    target = float(np.clip(mid + keep * away, 0.6, n - 1.6))
-    lo, hi = -1.0, 1.0  # slope per cell; the mean place falls as it rises
-    for _ in range(60):
-        rate = (lo + hi) / 2.0
-        w = np.exp(-rate * (at - mid))
-        lo, hi = (rate, hi) if (w @ at) / w.sum() > target else (lo, rate)
-    w = np.exp(-((lo + hi) / 2.0) * (at - mid))
-    return w / w.sum()
 
 
 def _stretch_ends(df: pd.DataFrame, log: EventLog, ends: np.ndarray, rng) -> pd.DataFrame:

@@ -257,22 +257,6 @@ def test_a_thin_tail_of_starts_is_spread_and_its_noise_peaks_are_not():
     assert np.mean(late) < 0.02 * empty.sum()  # cut cell by cell at 2 scales: about 8%
 
 
-def test_a_thin_tail_that_fades_is_spread_along_its_slope():
-    """Late arrivals that thin out (Complete Journey: most of its late households soon
-    after day 80, a few up to the window's end) keep their slope: spread evenly, the
-    tail's last half held half its mass and 11% of a DP fit's households arrived after day
-    200 (5% real)."""
-    from journeylab.generators.profile import _thin_runs
-
-    rng = np.random.default_rng(0)
-    tail = 12.0 * np.exp(-np.arange(60) / 12.0)  # 150 in all, 95% in its first half
-    real = np.r_[np.full(6, 300.0), tail]
-    outs = [_thin_runs(real + rng.laplace(0, 3.0, len(real)), 3.0)[6:] for _ in range(100)]
-    first = [o[:30].sum() / o.sum() for o in outs if o.sum() > 0]
-    assert len(first) > 90 and np.median(first) > 0.85  # evenly: 0.75
-    assert np.mean([o.sum() for o in outs]) == pytest.approx(tail.sum(), rel=0.15)
-
-
 def test_a_shape_too_thin_to_cut_keeps_lengths_below_377():
     """30 customers: the real tail past the largest class is all under the noise's bar,
     so a cut would drop data; the cells stay, but not the noise out to 4,000 events."""
