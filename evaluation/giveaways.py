@@ -29,6 +29,12 @@ PATTERNS = (
         "share of events with {0} '{1}' at the weekend (-1 where a journey has none)",
         "num",
     ),
+    (
+        r"wave_of_(\w+)=(.+)",
+        "share of events with {0} '{1}' on dates crowded with them (3 times an even "
+        "spread; -1 where a journey has none)",
+        "num",
+    ),
     (r"first_weekday=(\w+)", "journeys starting on a {0}", "pct"),
     (r"share_weekday=(\w+)", "share of events on a {0}", "pct"),
     (r"n_(\w+)=(.+)", "events with {0} '{1}' per journey", "num"),

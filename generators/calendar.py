@@ -55,6 +55,13 @@ import pandas as pd
 from scipy.special import ndtr
 
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
+from journeylab.generators.waves import (
+    MAX_CELLS,
+    apply_waves,
+    release_waves,
+    wave_counts,
+    window_days,
+)
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.streamed import StreamedLog, each_chunk
 
@@ -135,9 +142,11 @@ def n_tables(log: EventLog) -> int:
     as token rows and as its pooled row; its mean hour (the habit table), the spread of
     its hours (the regularity table) and per numeric its values' units (`unit_counts`)
     and its customers' shares of whole numbers (`whole_counts`); their shares of days on
-    a weekend (`weekend_counts`)."""
+    a weekend (`weekend_counts`); its tokens' events by date (`waves.wave_counts`), where
+    the schema declares a time window."""
     numerics = len(log.schema.event_names("numeric"))
-    return 2 * (3 + numerics) + 3 + 2 * numerics
+    dated = window_days(log) is not None
+    return 2 * (3 + numerics) + 3 + 2 * numerics + dated
 
 
 @dataclass
@@ -158,6 +167,10 @@ class Calendar:
     # [WEEKEND_BINS] customers by their share of active days on a weekend (None: a model
     # saved before it)
     weekend: list[float] | None = None
+    # token -> {"dates": days from the window's first, "weights", "rest"}: the dates its
+    # events are sent on, for the tokens the release shows are broadcasts
+    # (generators/waves.py; None: none, no window, or a model saved before it)
+    waves: dict[str, dict] | None = None
 
     @classmethod
     def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Calendar:
@@ -170,6 +183,10 @@ class Calendar:
         zeros, habit, regular = dict.fromkeys(numerics, 0.0), 0, 0
         units = dict.fromkeys(numerics, 0.0)
         wholes, weekend, week_pool = dict.fromkeys(numerics, 0.0), 0.0, 0.0
+        days = window_days(log)
+        if days is not None and (len(names) + 1) * days > MAX_CELLS:
+            days = None
+        dates = 0.0
         for chunk in each_chunk(log):  # customer-complete: each count adds up over chunks
             part, part_zeros, part_habit, part_pool = _chunk_tables(
                 chunk, names, scale is not None, rng
@@ -184,6 +201,12 @@ class Calendar:
             }
             wholes = {k: v + whole_counts(chunk, k) for k, v in wholes.items()}
             weekend = weekend + weekend_counts(chunk)
+            if days is not None:
+                tok = pd.Categorical(token_keys(chunk.df, chunk), categories=names).codes
+                tok = np.where(tok >= 0, tok, len(names)).astype(np.int64)
+                dates = dates + wave_counts(
+                    chunk, tok, len(names) + 1, days, private=scale is not None
+                )
         # the hour's and the numerics' pooled rows are kept as drawn: `rows` smooths the
         # hours (thresholded cell by cell, only the noise peaks of a flat day were left:
         # see `_smooth_rows`); whole-number shares are read off cells as drawn
@@ -213,6 +236,14 @@ class Calendar:
             },
             # drawn after them, for the same reason
             weekend=noisy_counts(np.zeros(WEEKEND_BINS) + weekend, scale, rng, raw=True).tolist(),
+            # drawn last, for the same reason; only the wave tokens' dates are kept
+            waves=None
+            if days is None
+            else release_waves(
+                noisy_counts(np.zeros((len(names) + 1, days)) + dates, scale, rng, raw=True),
+                names,
+                scale or 0.0,
+            ),
             **noisy,
         )
 
@@ -444,6 +475,8 @@ class Calendar:
         if weekend is not None:
             df = _weekend_habit(df, log, weekend, rng)
         df = _snap_weekdays(df, log, self.closed_days(tok))
+        if self.waves:  # broadcasts onto their dates (their weekdays are the data's)
+            df = apply_waves(df, log, self.waves, tok, self.tokens, rng)
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
         cls_p = _declared_classes(df, log, _by_resolution(cls_p))
         before = df[log.time].to_numpy()  # breaks ties: two events on one whole minute

@@ -15,6 +15,11 @@ reports them by name:
   channel and event type on a Saturday or Sunday (-1 where it has none): campaigns
   sent Monday to Wednesday only, a clerk's steps on weekdays only, which the shares
   over all events hide under the purchases;
+- dates by step: wave_of_<col>=<v>, the share of the journey's events of each channel
+  and event type that fall on a date crowded with that value's events in this log (at
+  least CROWDED times an even spread's), -1 where it has none: a campaign sent to
+  thousands on one day (Complete Journey's 25 mailing days, a simulator's 6 promo
+  waves), which a generator spreads over every day of the year;
 - tenure and recency: first_day, last_day (days from the time origin),
   duration_days (tenure), recency_days (to the end of the time range);
 - calendar: first_hour, hour_mean, hour_std, share_midnight (00:00:00),
@@ -125,12 +130,17 @@ def _gaps(t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
 
 
 def _mean_by_step(
-    log: EventLog, j: _Journeys, x: np.ndarray, use: np.ndarray, prefix: str
+    log: EventLog,
+    j: _Journeys,
+    x: np.ndarray,
+    use: np.ndarray,
+    prefix: str,
+    cols: tuple[str, ...] = ("channel", "event_type"),
 ) -> dict[str, np.ndarray]:
     """{prefix_<col>=<v>: per journey, the mean of x over its events (where `use`) of each
     channel and event type value, -1 where it has none}."""
     out: dict[str, np.ndarray] = {}
-    for col in ("channel", "event_type"):
+    for col in cols:
         domain = _domain(log, col)
         codes = pd.Categorical(log.df[col], categories=domain).codes.astype(np.int64)
         ok = use & (codes >= 0)
@@ -153,6 +163,33 @@ def _gaps_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.nd
 def _weekend_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
     weekend = (((t // _DAY_NS) + 3) % 7 >= 5).astype(float)  # 1970-01-01 was a Thursday
     return _mean_by_step(log, j, weekend, np.ones(len(t), dtype=bool), "weekend_of")
+
+
+CROWDED = 3.0  # a date is crowded for a value with this many times an even spread's events
+
+
+def _waves_by_step(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
+    """Per event, whether the other events of its value on its date are at least CROWDED
+    times (and at least CROWDED) what an even spread of those others over the days from
+    the value's first date in the log to its last (1st and 99th percentiles: strays at
+    either end do not count) puts on a date; the share of such events per journey and
+    value. A yes-or-no per event: a ratio as such took one value per count on the date,
+    its step set by the log's size and span, and a single-feature reviewer told two logs
+    apart by those steps alone (AUC 0.99 on a process log's submissions)."""
+    day = t // _DAY_NS
+    out: dict[str, np.ndarray] = {}
+    for col in ("channel", "event_type"):
+        codes = pd.Categorical(log.df[col], categories=_domain(log, col)).codes.astype(np.int64)
+        ok = codes >= 0
+        frame = pd.DataFrame({"v": codes[ok], "day": day[ok]})
+        by_value = frame.groupby("v")["day"]
+        span = (by_value.quantile(0.99) - by_value.quantile(0.01) + 1).astype(float)
+        even = (by_value.size() - 1) / span  # others of the value per date, evenly spread
+        same = frame.groupby(["v", "day"])["day"].transform("size").to_numpy(float) - 1.0
+        crowded = np.zeros(len(t))
+        crowded[ok] = (same >= CROWDED * frame["v"].map(even).to_numpy()) & (same >= CROWDED)
+        out.update(_mean_by_step(log, j, crowded, ok, "wave_of", (col,)))
+    return out
 
 
 def _tenure(log: EventLog, t: np.ndarray, j: _Journeys) -> dict[str, np.ndarray]:
@@ -238,6 +275,7 @@ def journey_features(log: EventLog) -> pd.DataFrame:
     cols.update(_gaps(t, j))
     cols.update(_gaps_by_step(log, t, j))
     cols.update(_weekend_by_step(log, t, j))
+    cols.update(_waves_by_step(log, t, j))
     cols.update(_tenure(log, t, j))
     cols.update(_calendar(t, j))
     cols.update(_event_numeric(log, j))

@@ -1,0 +1,127 @@
+"""Waves: campaigns sent to many customers on a few dates stay on those dates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SCHEMA
+
+from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, token_keys
+from journeylab.generators.waves import apply_waves, draw_dates, event_days, wave_days
+from journeylab.journeys import EventLog, Schema
+from journeylab.journeys.detection import single_feature_auc
+from journeylab.journeys.features import journey_features
+from journeylab.privacy.accountant import gaussian_rho
+
+SCHEMA = Schema.from_dict(TINY_SCHEMA)
+MAILINGS = (20, 55, 90, 130, 160)  # days from 2024-01-01 (the window's first date)
+
+
+def mailed(n: int, *, seed: int, waves: bool = True) -> EventLog:
+    """Each customer: views on any day (web), and one or two emails on one of MAILINGS
+    (waves) or on any day; a view follows an email the same day half the time."""
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp("2024-01-01")
+    rows = []
+    for c in range(n):
+        days = rng.integers(0, 180, int(rng.integers(2, 8)))
+        k = int(rng.integers(1, 3))
+        sent = rng.choice(MAILINGS, k, replace=False) if waves else rng.integers(0, 180, k)
+        for d in days:
+            rows.append((c, t0 + pd.Timedelta(days=int(d), hours=int(rng.integers(9, 20))), "web"))
+        for d in sent:
+            rows.append((c, t0 + pd.Timedelta(days=int(d)), "email"))
+            if rng.random() < 0.5:
+                rows.append((c, t0 + pd.Timedelta(days=int(d), hours=15), "web"))
+    df = pd.DataFrame(rows, columns=["c", "timestamp", "channel"])
+    df["customer_id"] = df.pop("c").map(lambda c: f"c{c:04d}")
+    df["event_type"] = "view"
+    df["amount"], df["segment"] = 0.0, "budget"
+    return EventLog.from_frame(df.sort_values(["customer_id", "timestamp"]), SCHEMA)
+
+
+def test_exact_release_finds_the_mailing_dates_and_not_the_visits():
+    cal = Calendar.fit(mailed(400, seed=0), scale=None, rng=np.random.default_rng(0))
+    assert set(cal.waves) == {"email|view"}
+    assert cal.waves["email|view"]["dates"] == list(MAILINGS)
+    assert cal.waves["email|view"]["rest"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dp_release_finds_the_dates_of_a_large_log_and_never_a_noise_peak(seed):
+    log = mailed(3000, seed=seed)
+    scale = gauss_scale(n_tables(log), gaussian_rho(epsilon=4.0, delta=1e-5))
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(seed))
+    assert set(cal.waves) == {"email|view"}
+    assert set(cal.waves["email|view"]["dates"]) <= set(MAILINGS)
+    assert len(cal.waves["email|view"]["dates"]) >= 4
+    # spread mailings: no token is a wave token, whatever the noise draws
+    spread = mailed(3000, seed=seed, waves=False)
+    assert Calendar.fit(spread, scale=scale, rng=np.random.default_rng(seed)).waves is None
+
+
+def test_a_rare_token_or_a_lone_noise_cell_is_no_wave():
+    row = np.zeros(180)
+    row[[3, 70]] = 1.0  # two events on two dates: an even spread of two
+    assert wave_days(row, 0.0) is None
+    noise = np.random.default_rng(0).normal(0.0, 10.0, 180)
+    noise[50] = 48.0  # one cell at 4.8 deviations: what noise gives somewhere in a table
+    assert wave_days(noise, 10.0, cells=20 * 180) is None
+
+
+def test_apply_puts_campaigns_on_their_dates_and_takes_the_same_day_along():
+    real = mailed(400, seed=0)
+    cal = Calendar.fit(real, scale=None, rng=np.random.default_rng(0))
+    spread = mailed(400, seed=1, waves=False)
+    names = cal.tokens
+    tok = pd.Categorical(token_keys(spread.df, spread), categories=names).codes.astype(np.int64)
+    out = apply_waves(spread.df.copy(), spread, cal.waves, tok, names, np.random.default_rng(0))
+    assert len(out) == len(spread.df) and (out.index == spread.df.index).all()
+    email = (out["channel"] == "email").to_numpy()
+    day = event_days(spread, out)
+    assert set(day[email]) <= set(MAILINGS)
+    old = event_days(spread)
+    moved = day != old
+    # a web view moves only with an email of its journey that was on its day before
+    for i in np.flatnonzero(moved & ~email):
+        c = spread.df[spread.key].iloc[i]
+        same = (spread.df[spread.key] == c).to_numpy() & email & (old == old[i])
+        assert same.any()
+    assert (day[~moved & ~email] == old[~moved & ~email]).all()
+    # the model's timing is kept as far as the dates allow: most go to a near date
+    gap = np.abs(day[email] - old[email])
+    assert np.median(gap) <= 20
+
+
+def test_draw_dates_leaves_events_where_the_release_puts_mass_off_the_dates():
+    wave = {"dates": [50], "weights": [100.0], "rest": 10.0}  # 10 a date elsewhere
+    x = np.array([50, 51, 150, 160])
+    out = draw_dates(np.repeat(x, 200), wave, np.random.default_rng(0)).reshape(4, 200)
+    assert (out[0] == 50).all()
+    assert (out[2] == 150).mean() > 0.99 and (out[3] == 160).mean() > 0.99  # far: stay
+    exact = {"dates": [50], "weights": [100.0], "rest": 0.0}
+    assert (draw_dates(np.array([150]), exact, np.random.default_rng(0)) == 50).all()
+
+
+def test_calendar_round_trip_and_an_old_calendar_without_waves():
+    cal = Calendar.fit(mailed(200, seed=0), scale=None, rng=np.random.default_rng(0))
+    again = Calendar.from_dict(cal.to_dict())
+    assert again.waves == cal.waves
+    old = cal.to_dict()
+    del old["waves"]
+    assert Calendar.from_dict(old).waves is None
+
+
+def test_the_reviewer_sees_campaigns_spread_over_the_year():
+    real, spread = mailed(400, seed=0), mailed(400, seed=1, waves=False)
+    f_real, f_spread = journey_features(real), journey_features(spread)
+    col = "wave_of_channel=email"
+    assert (f_real[col] == 1).all()  # every email on a date crowded with emails
+    y = np.repeat([0, 1], 400)
+    assert single_feature_auc(np.r_[f_real[col], f_spread[col]], y, seed=0) > 0.9
+    # real against real of another size: nothing to see
+    other = journey_features(mailed(150, seed=2))[col]
+    y2 = np.repeat([0, 1], [400, 150])
+    assert single_feature_auc(np.r_[f_real[col], other], y2, seed=0) < 0.6
+    assert (f_real["wave_of_channel=app"] == -1).all()  # none: -1
