@@ -29,7 +29,15 @@ date's weight times exp(-distance / tau) (tau: a quarter of the typical spacing 
 dates), so
 that the model's timing is kept as far as the dates allow, or leaves it where it is by
 the mass the release leaves off those dates (`draw_dates`); the events after it on the
-same day of its journey (the email opened after the promo) move with it.
+same day of its journey (the email opened after the promo) move with it. It stays within
+the days of its journey's other events (unless it was first or last): a broadcast
+reaches a customer who is there (a saved omnichannel sample, its promo emails moved
+anywhere: 2.3% of its journeys broke an order that real ones keep, such as no journey
+beginning with a promo email, against 0.3% before and 0.8% kept within those days), and
+moved past its last, tenure and recency would change. It may pass other events of its
+journey: kept between its neighbours, few reached a date (detection of that sample 0.88
+against 0.75, the orders broken alike); moving the rest of the journey with it, as the
+weekdays' snap does, moved journeys' ends (0.80).
 """
 
 from __future__ import annotations
@@ -115,34 +123,57 @@ def release_waves(noisy: np.ndarray, tokens: list[str], scale: float) -> dict | 
 
 
 def _tau(dates: np.ndarray) -> float:
-    """A quarter of the typical spacing of a token's dates (at least a day): an event on
-    one of them stays there (a neighbour 4 tau away draws it 2% of the time; at half the
-    spacing a real campaign went to the next mailing 1 time in 4, and the gaps before
-    campaigns gave a real log put through the profile away)."""
+    """A quarter of the typical spacing of a token's dates (at least a day): at half the
+    spacing, events half way between two dates went to the farther one a third of the
+    time, and (before an event on a date stayed there) a real campaign went to the next
+    mailing 1 time in 4: the gaps before campaigns gave a real log put through the
+    profile away."""
     if len(dates) < 2:
         return 1.0
     return max(float(np.median(np.diff(np.sort(dates)))) / 4.0, 1.0)
 
 
-def draw_dates(x: np.ndarray, wave: dict, rng) -> np.ndarray:
+def draw_dates(
+    x: np.ndarray, wave: dict, rng, lo: np.ndarray | None = None, hi: np.ndarray | None = None
+) -> np.ndarray:
     """For each day x, a date drawn by weight x exp(-|date - x| / tau), or x itself by
     the other dates' mass per date times 2 tau (what the same kernel gathers of an even
     spread): where the release puts a share of the token's events off its clear dates
-    (the dates it could not tell from noise), an event far from every clear date stays."""
+    (the dates it could not tell from noise), an event far from every clear date stays.
+    Only dates within [lo, hi] (per event) are drawn; with none there, x stays; x on one
+    of the dates stays there."""
     dates = np.asarray(wave["dates"], np.int64)
     tau = _tau(dates)
     w = np.r_[np.maximum(np.asarray(wave["weights"], float), 0.0), wave["rest"] * 2.0 * tau]
+    w[-1] = max(w[-1], 1e-300)  # staying is always possible
+    lo = np.full(len(x), np.iinfo(np.int64).min) if lo is None else lo
+    hi = np.full(len(x), np.iinfo(np.int64).max) if hi is None else hi
     out = np.empty(len(x), dtype=np.int64)
     for a in range(0, len(x), _BLOCK):
-        xa = x[a : a + _BLOCK]
+        xa, b = x[a : a + _BLOCK], slice(a, a + _BLOCK)
         d = np.c_[np.abs(dates[None, :] - xa[:, None]) / tau, np.zeros(len(xa))]
+        inside = (dates[None, :] >= lo[b, None]) & (dates[None, :] <= hi[b, None])
+        d[:, :-1] = np.where(inside, d[:, :-1], np.inf)
         with np.errstate(divide="ignore"):
             logp = np.log(w)[None, :] - d
         p = np.exp(logp - logp.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         k = (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)
         out[a : a + _BLOCK] = np.where(k < len(dates), dates[np.minimum(k, len(dates) - 1)], xa)
-    return out
+    return np.where(np.isin(x, dates), x, out)
+
+
+def _journey_range(day: np.ndarray, j: np.ndarray, use: np.ndarray):
+    """Per event, the first and last day of its journey's events where `use` (none: no
+    bound)."""
+    n = j.max() + 1
+    big = np.iinfo(np.int64).max
+    first = np.full(n, big)
+    last = np.full(n, -big)
+    np.minimum.at(first, j[use], day[use])
+    np.maximum.at(last, j[use], day[use])
+    none = first[j] == big
+    return np.where(none, -big, first[j]), np.where(none, big, last[j])
 
 
 def apply_waves(
@@ -158,14 +189,18 @@ def apply_waves(
     t, j, k = t0[order], j0[order], tok[order]
     day = t // _DAY_NS - log.schema.time_start.value // _DAY_NS
     shift = np.zeros(len(t), dtype=np.int64)
-    is_wave = np.zeros(len(t), dtype=bool)
+    codes = [tokens.index(n) for n in waves if n in tokens]
+    is_wave = np.isin(k, codes)
+    lo, hi = _journey_range(day, j, ~is_wave)
+    lo, hi = np.minimum(lo, day), np.maximum(hi, day)  # a first or last one may stay
+    is_wave[:] = False
     for name, cells in waves.items():
         if name not in tokens:
             continue
         hit = k == tokens.index(name)
         if not hit.any():
             continue
-        new = draw_dates(day[hit], cells, rng)
+        new = draw_dates(day[hit], cells, rng, lo[hit], hi[hit])
         shift[hit] = new - day[hit]
         is_wave |= hit
     if not is_wave.any():

@@ -675,3 +675,39 @@ def test_each_part_draws_its_noise_from_its_own_stream(schema, monkeypatch):
         assert getattr(fewer, part) == getattr(full, part), part
     again = JourneyProfile.fit(log, rho=0.5, seed=4, parts=parts)
     assert again.mix != full.mix  # another seed: other noise
+
+
+def arrivals_by_length(n: int, *, seed: int, late_short: bool = True) -> pd.DataFrame:
+    """Customers of 12 views a day apart who arrive in the window's first tenth, and
+    customers of one view who arrive over its last two thirds (or, not `late_short`,
+    with the long ones)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        long = c % 2 == 0
+        first = rng.uniform(0, 18) if long or not late_short else rng.uniform(60, 175)
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(days=float(first))
+        rows += [web_view(c, t + pd.Timedelta(days=k)) for k in range(12 if long else 1)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("rho", [None, 2.0])
+def test_realigned_short_journeys_arrive_when_the_datas_short_journeys_do(schema, rho):
+    """One-event customers arrive late, twelve-event ones early: the start part's table
+    by group of lengths sends a model's one-event journeys to the late arrivals, where
+    one histogram for all put most of them at the early peak."""
+    log = EventLog.from_frame(arrivals_by_length(1000, seed=0), schema)
+    profile = JourneyProfile.fit(log, rho=rho, seed=0)
+    model = EventLog.from_frame(arrivals_by_length(1000, seed=1, late_short=False), schema)
+
+    def short_first_days(p: JourneyProfile) -> pd.Series:
+        out = p.apply(model, np.random.default_rng(0), realign_starts=True)
+        g = out.groupby("customer_id")["timestamp"]
+        return (g.min() - schema.time_start).dt.days[g.size() == 1]
+
+    grouped = short_first_days(profile)
+    assert (grouped < 20).mean() < 0.15 and grouped.median() > 60
+    old = JourneyProfile.from_dict({**profile.to_dict(), "start_joint": None})
+    pooled = short_first_days(old)
+    assert (pooled < 20).mean() > 0.35  # one histogram for all: half at the early peak
+    assert (profile._sd("start") > 0) == (rho is not None)
