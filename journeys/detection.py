@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from journeylab.journeys.errors import ConfigError, DataError, Problem
 from journeylab.journeys.eventlog import EventLog
-from journeylab.journeys.features import journey_features
+from journeylab.journeys.features import date_crowding, journey_features
 from journeylab.journeys.schema import Schema
 
 __all__ = ["check_comparable", "detection_auc", "detection_report", "giveaways", "journey_features"]
@@ -91,7 +91,9 @@ def _design(real: EventLog, synth: EventLog, *, seed: int, folds: int):
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"folds={folds!r} must be an integer >= 2; the default is 5")
     check_comparable(real, synth)
-    fr, fs = journey_features(real), journey_features(synth)
+    crowding = date_crowding(real, synth)  # one reading of the dates for both sides
+    fr = journey_features(real, crowding=crowding)
+    fs = journey_features(synth, crowding=crowding)
     n = min(len(fr), len(fs))
     if n < folds:
         raise DataError(

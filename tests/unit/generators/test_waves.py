@@ -10,8 +10,8 @@ from conftest import TINY_SCHEMA
 from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, token_keys
 from journeylab.generators.waves import apply_waves, draw_dates, event_days, wave_days
 from journeylab.journeys import EventLog, Schema
-from journeylab.journeys.detection import single_feature_auc
-from journeylab.journeys.features import journey_features
+from journeylab.journeys.detection import detection_report, single_feature_auc
+from journeylab.journeys.features import date_crowding, journey_features
 from journeylab.privacy.accountant import gaussian_rho
 
 SCHEMA = Schema.from_dict(TINY_SCHEMA)
@@ -124,13 +124,20 @@ def test_calendar_round_trip_and_an_old_calendar_without_waves():
 
 def test_the_reviewer_sees_campaigns_spread_over_the_year():
     real, spread = mailed(400, seed=0), mailed(400, seed=1, waves=False)
-    f_real, f_spread = journey_features(real), journey_features(spread)
+    crowding = date_crowding(real, spread)  # the dates read from both logs alike
+    f_real = journey_features(real, crowding=crowding)
+    f_spread = journey_features(spread, crowding=crowding)
     col = "wave_of_channel=email"
     assert (f_real[col] == 1).all()  # every email on a date crowded with emails
     y = np.repeat([0, 1], 400)
     assert single_feature_auc(np.r_[f_real[col], f_spread[col]], y, seed=0) > 0.9
-    # real against real of another size: nothing to see
-    other = journey_features(mailed(150, seed=2))[col]
-    y2 = np.repeat([0, 1], [400, 150])
-    assert single_feature_auc(np.r_[f_real[col], other], y2, seed=0) < 0.6
     assert (f_real["wave_of_channel=app"] == -1).all()  # none: -1
+    assert detection_report(real, spread, seed=0)["giveaways"][0]["feature"].startswith("wave_of_")
+
+
+def test_real_against_real_of_another_size_shows_no_crowded_dates():
+    """Two real logs of 400 and 150 customers: each date is crowded or not for both."""
+    a, b = mailed(400, seed=0), mailed(150, seed=2)
+    r = detection_report(a, b, seed=0)
+    assert r["detection_auc"] < 0.6
+    assert all(g["auc"] < 0.6 for g in r["giveaways"] if g["feature"].startswith("wave_of_"))
