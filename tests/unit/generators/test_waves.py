@@ -101,6 +101,9 @@ def test_apply_puts_campaigns_on_their_dates_within_their_journeys_days():
         assert same.any()
     # the model's timing is kept as far as the dates allow: most go to a near date
     assert np.median(np.abs(day[email] - old[email])) <= 20
+    # no customer gets two emails on one mailing date (none does in the data)
+    sent = pd.DataFrame({"c": who[email], "d": day[email]})[on_date]
+    assert not sent.duplicated().any()
 
 
 def test_draw_dates_leaves_events_where_the_release_puts_mass_off_the_dates():
