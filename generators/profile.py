@@ -134,6 +134,7 @@ HAS_KNOWN = 2.5
 CANDIDATES = 16  # start times a realigned journey chooses among by its end
 RUN_BAR = 1.5  # deviations of a run's sum for a thin run of a histogram to be kept
 START_TABLES = 2  # the start part's tables: the histogram and its table by group of lengths
+JOINT_AT = 100.0  # ... the latter where customers per noise deviation of a cell reach this
 MIX_MIN_SIGNAL = 10.0  # customers (noisy) per noise deviation for the mix to be used at all
 CUT_MASS = 0.1  # a length tail cut may drop this share of the shape; more: see `_tail_cut`
 THIN_MAX_LENGTH = 377  # the longest class start kept when the shape is too thin to cut
@@ -220,12 +221,13 @@ class JourneyProfile:
         shares = profile_shares(parts)
         eps = {k: None if rho is None else rho * s for k, s in shares.items()}  # rho per part
         rhythm_scale = gauss_scale(RHYTHM_TABLES, eps.get("rhythm"))
+        start_tables = start_tables_for(log.n_customers, eps["start"])
         counts = ProfileCounts.gather(
             log,
             parts=parts,
             private=rho is not None,
             fine_rhythm=fine_tables(log.n_customers, rhythm_scale),
-            n_starts=start_bins(log.n_customers, gauss_scale(START_TABLES, eps["start"])),
+            n_starts=start_bins(log.n_customers, gauss_scale(start_tables, eps["start"])),
         )
         shape_scale = gauss_scale(1, eps["shape"])
         sh = noisy_counts(counts.shape, shape_scale, rng["shape"], raw=True)
@@ -233,15 +235,15 @@ class JourneyProfile:
             sh = _tail_cut(np.where(sh > 2 * shape_scale, sh, 0.0), sh, shape_scale)
         starts = start_joint = None
         if counts.starts is not None:  # each customer is in one bin: sensitivity 1
-            scale = gauss_scale(START_TABLES, eps["start"])
+            scale = gauss_scale(start_tables, eps["start"])
             starts = noisy_counts(counts.starts, scale, rng["start"], raw=scale is not None)
             starts = (starts if scale is None else _thin_runs(starts, scale)).tolist()
-            # each customer is in one cell of the joint table too: sensitivity 1
-            joint = noisy_counts(counts.start_joint, scale, rng["start"], raw=scale is not None)
-            if scale is not None:  # each group's row on its own
-                k = START_JOINT_BINS
-                joint = np.concatenate([_thin_runs(r, scale) for r in joint.reshape(-1, k)])
-            start_joint = joint.tolist()
+            if start_tables == START_TABLES:  # one cell of the joint table too: sensitivity 1
+                joint = noisy_counts(counts.start_joint, scale, rng["start"], raw=scale is not None)
+                if scale is not None:  # each group's row on its own
+                    k = START_JOINT_BINS
+                    joint = np.concatenate([_thin_runs(r, scale) for r in joint.reshape(-1, k)])
+                start_joint = joint.tolist()
         ends = None
         if counts.ends is not None:  # each customer is in one bin or none: sensitivity 1
             scale = gauss_scale(1, eps["ends"])
@@ -1073,6 +1075,21 @@ def _end_weights(f: np.ndarray, sp: np.ndarray, n: np.ndarray, ends: np.ndarray)
     out = dens[np.maximum(group, 0)[:, None], k] / np.maximum(1.0 - f, 1e-12)
     out = np.where((u >= 0) & (u <= edges[-1]), out, 0.0)
     return np.where(out.sum(1, keepdims=True) > 0, out, 1.0)
+
+
+def start_tables_for(n_customers: int, rho: float | None) -> int:
+    """The start part's tables: the histogram, and the joint table by group of lengths
+    where its cells' noise deviation leaves JOINT_AT customers per deviation (exact: always):
+    at epsilon 1 on Complete Journey it would leave 27, its rows were noise, and the
+    histogram would have had twice the noise variance for nothing. Reads only the number of
+    customers, public in the DP plan."""
+    if rho is None:
+        return START_TABLES
+    return (
+        START_TABLES
+        if n_customers / (np.sqrt(2.0) * gauss_scale(START_TABLES, rho)) >= JOINT_AT
+        else 1
+    )
 
 
 def start_tilts(mass: np.ndarray, joint: np.ndarray | None) -> np.ndarray:

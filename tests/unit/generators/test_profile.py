@@ -677,6 +677,12 @@ def test_each_part_draws_its_noise_from_its_own_stream(schema, monkeypatch):
     assert again.mix != full.mix  # another seed: other noise
 
 
+def profile_scale(tables: int, p: JourneyProfile) -> float:
+    from journeylab.generators.calendar import gauss_scale
+
+    return gauss_scale(tables, p.detail["rho_parts"]["start"])
+
+
 def arrivals_by_length(n: int, *, seed: int, late_short: bool = True) -> pd.DataFrame:
     """Customers of 12 views a day apart who arrive in the window's first tenth, and
     customers of one view who arrive over its last two thirds (or, not `late_short`,
@@ -711,3 +717,8 @@ def test_realigned_short_journeys_arrive_when_the_datas_short_journeys_do(schema
     pooled = short_first_days(old)
     assert (pooled < 20).mean() > 0.35  # one histogram for all: half at the early peak
     assert (profile._sd("start") > 0) == (rho is not None)
+    # where its cells would be noise, the joint table is not released (the histogram
+    # keeps the part's whole budget)
+    thin = JourneyProfile.fit(log, rho=0.05, seed=0)
+    assert thin.start_joint is None
+    assert thin._sd("start") < np.sqrt(2.0) * profile_scale(2, thin)
