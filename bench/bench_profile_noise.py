@@ -27,11 +27,12 @@ from journeylab.journeys.errors import ConfigError
 
 def tables(numerics: int, *, mix: int) -> dict[str, float]:
     """Tables per part, as `JourneyProfile.fit` counts them (one numeric column each for
-    values; `n_tables` for the calendar)."""
+    values; `n_tables` for the calendar, with a declared time window: its dates table;
+    the start part's joint table, where it is released, is not counted)."""
     from journeylab.generators import values
     from journeylab.generators.rhythm import TABLES
 
-    cal = 2 * (3 + numerics) + 3 + 2 * numerics  # calendar.n_tables
+    cal = 2 * (3 + numerics) + 3 + 2 * numerics + 1  # calendar.n_tables, with a window
     return {
         "shape": 1,
         "start": 1,
