@@ -32,7 +32,7 @@ def tables(numerics: int, *, mix: int) -> dict[str, float]:
     from journeylab.generators import values
     from journeylab.generators.rhythm import TABLES
 
-    cal = 2 * (3 + numerics) + 3 + 2 * numerics + 1  # calendar.n_tables, with a window
+    cal = 2 * (3 + numerics) + 3 + 2 * numerics + 4  # calendar.n_tables, with a window
     return {
         "shape": 1,
         "start": 1,

@@ -57,6 +57,7 @@ from scipy.special import ndtr
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.generators.waves import (
     MAX_CELLS,
+    WAVE_WEIGHT,
     apply_waves,
     release_waves,
     wave_counts,
@@ -143,10 +144,11 @@ def n_tables(log: EventLog) -> int:
     its hours (the regularity table) and per numeric its values' units (`unit_counts`)
     and its customers' shares of whole numbers (`whole_counts`); their shares of days on
     a weekend (`weekend_counts`); its tokens' events by date (`waves.wave_counts`), where
-    the schema declares a time window."""
+    the schema declares a time window, counted WAVE_WEIGHT times (its noise deviation
+    1 / sqrt(WAVE_WEIGHT) of the others')."""
     numerics = len(log.schema.event_names("numeric"))
     dated = window_days(log) is not None
-    return 2 * (3 + numerics) + 3 + 2 * numerics + dated
+    return 2 * (3 + numerics) + 3 + 2 * numerics + WAVE_WEIGHT * dated
 
 
 @dataclass
@@ -184,6 +186,7 @@ class Calendar:
         units = dict.fromkeys(numerics, 0.0)
         wholes, weekend, week_pool = dict.fromkeys(numerics, 0.0), 0.0, 0.0
         days = window_days(log)
+        wave_scale = None if scale is None else scale / np.sqrt(WAVE_WEIGHT)
         if days is not None and (len(names) + 1) * days > MAX_CELLS:
             days = None
         dates = 0.0
@@ -240,9 +243,9 @@ class Calendar:
             waves=None
             if days is None
             else release_waves(
-                noisy_counts(np.zeros((len(names) + 1, days)) + dates, scale, rng, raw=True),
+                noisy_counts(np.zeros((len(names) + 1, days)) + dates, wave_scale, rng, raw=True),
                 names,
-                scale or 0.0,
+                wave_scale or 0.0,
             ),
             **noisy,
         )
