@@ -480,6 +480,13 @@ class Calendar:
         df = _snap_weekdays(df, log, self.closed_days(tok))
         if self.waves:  # broadcasts onto their dates (their weekdays are the data's)
             df = apply_waves(df, log, self.waves, tok, self.tokens, rng)
+            # each journey's events in time order again: the clock reads a day's offsets
+            # from its first row (left where they were, a moved promo's day had offsets of
+            # 0 and ties: 353 synthetic gaps of 2 s or less on the omnichannel simulator
+            # against 22 before and 11 real)
+            j = pd.factorize(df[log.key], sort=False)[0]
+            order = np.lexsort((df[log.time].to_numpy(), j))
+            df, tok = df.iloc[order], tok[order]
         cls_p, hour_p = self.rows("time_class", tok)[0], self.rows("hour", tok)[0]
         cls_p = _declared_classes(df, log, _by_resolution(cls_p))
         before = df[log.time].to_numpy()  # breaks ties: two events on one whole minute
