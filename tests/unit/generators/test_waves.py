@@ -18,9 +18,10 @@ SCHEMA = Schema.from_dict(TINY_SCHEMA)
 MAILINGS = (20, 55, 90, 130, 160)  # days from 2024-01-01 (the window's first date)
 
 
-def mailed(n: int, *, seed: int, waves: bool = True) -> EventLog:
+def mailed(n: int, *, seed: int, waves: bool = True, clock: bool = False) -> EventLog:
     """Each customer: views on any day (web), and one or two emails on one of MAILINGS
-    (waves) or on any day; a view follows an email the same day half the time."""
+    (waves) or on any day, at midnight (or, `clock`, at 6 to 12 h); a view follows an
+    email the same day half the time."""
     rng = np.random.default_rng(seed)
     t0 = pd.Timestamp("2024-01-01")
     rows = []
@@ -31,7 +32,8 @@ def mailed(n: int, *, seed: int, waves: bool = True) -> EventLog:
         for d in days:
             rows.append((c, t0 + pd.Timedelta(days=int(d), hours=int(rng.integers(9, 20))), "web"))
         for d in sent:
-            rows.append((c, t0 + pd.Timedelta(days=int(d)), "email"))
+            hour = pd.Timedelta(minutes=int(rng.integers(360, 720))) if clock else pd.Timedelta(0)
+            rows.append((c, t0 + pd.Timedelta(days=int(d)) + hour, "email"))
             if rng.random() < 0.5:
                 rows.append((c, t0 + pd.Timedelta(days=int(d), hours=15), "web"))
     df = pd.DataFrame(rows, columns=["c", "timestamp", "channel"])
@@ -144,3 +146,23 @@ def test_real_against_real_of_another_size_shows_no_crowded_dates():
     r = detection_report(a, b, seed=0)
     assert r["detection_auc"] < 0.6
     assert all(g["auc"] < 0.6 for g in r["giveaways"] if g["feature"].startswith("wave_of_"))
+
+
+def test_the_calendar_keeps_a_moved_days_events_apart():
+    """An email moved onto a day with views of its journey: the clock reads each day's
+    offsets from its first event, so the journey is put back in time order first (left
+    as it was, moved emails got offsets of 0: gaps of a minute or less 17 times here,
+    against 4 without the waves)."""
+    real = mailed(400, seed=0, clock=True)
+    cal = Calendar.fit(real, scale=None, rng=np.random.default_rng(0))
+    spread = mailed(400, seed=1, waves=False, clock=True)
+
+    def tiny_gaps(c: Calendar) -> int:
+        df = c.apply(spread.df.copy(), spread, np.random.default_rng(0))
+        t = df[spread.time].to_numpy("datetime64[s]").astype(np.int64)
+        same = df[spread.key].to_numpy()[1:] == df[spread.key].to_numpy()[:-1]
+        assert (np.diff(t)[same] >= 0).all()  # in time order
+        return int((same & (np.diff(t) <= 60)).sum())
+
+    without = tiny_gaps(Calendar.from_dict({**cal.to_dict(), "waves": None}))
+    assert tiny_gaps(cal) <= without + 5
