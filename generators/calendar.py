@@ -722,11 +722,15 @@ def _chunk_tables(log: EventLog, names: list[str], capped: bool, rng):
     return tables, zeros, habit, week_pool
 
 
-def row_l2_table(rows: np.ndarray, value: np.ndarray, who: np.ndarray, n_rows: int, K: int):
+def row_l2_table(
+    rows: np.ndarray, value: np.ndarray, who: np.ndarray, n_rows: int, K: int, *, sparse=False
+):
     """[n_rows, K] counts of (row, value), each customer's counts in each row it has
     scaled to an L2 norm of 1 / sqrt(the rows it has): its contribution has L2 norm 1
     (the Gaussian mechanism's sensitivity), and a row of few of its events weighs as much
-    as its busiest. (The weekday rows were counted with the capped weights, 1 / events
+    as its busiest. `sparse`: each row's norm squared in proportion to 1 / (its events in
+    the row) instead, the squares still summing to 1 (`waves.wave_counts`). (The weekday
+    rows were counted with the capped weights, 1 / events
     kept: a household's 5 campaigns beside 60 baskets weighed a twelfth of them, and at
     epsilon 8 Complete Journey's campaign rows, Monday to Wednesday only, stood within
     the noise: the campaigns fell on any day, 45% on Thursday to Sunday where the data
@@ -738,9 +742,11 @@ def row_l2_table(rows: np.ndarray, value: np.ndarray, who: np.ndarray, n_rows: i
     n = np.bincount(inv).astype(float)
     cust, cell = pair // size, pair % size
     row_id, row_of = np.unique(cust * n_rows + cell // K, return_inverse=True)
-    norm = np.sqrt(np.bincount(row_of, weights=n**2))
-    has = np.bincount(row_id // n_rows)  # rows each customer has
-    w = n / (norm[row_of] * np.sqrt(has[cust]))
+    norm = np.sqrt(np.bincount(row_of, weights=n**2))  # each row's own L2 norm
+    # each row's norm squared, before the customer's rows are scaled to sum to 1
+    share = 1.0 / np.bincount(row_of, weights=n) if sparse else np.ones(len(row_id))
+    total = np.bincount(row_id // n_rows, weights=share)  # per customer
+    w = n / norm[row_of] * np.sqrt(share[row_of] / total[cust])
     return np.bincount(cell, weights=w, minlength=size).reshape(n_rows, K)
 
 

@@ -14,7 +14,7 @@ epsilon 8).
 
 The table counts each token's events by date over the declared time window. Under DP
 each token row a customer has is scaled so that its rows of few events weigh most
-(`sparse_rows_table`): one customer moves the table by at most 1 in L2. A token is
+(`wave_counts`): one customer moves the table by at most 1 in L2. A token is
 a wave token where the release says so clearly (`wave_days`): its cells that stand above
 what noise puts any cell of the table one time in ten (at least 3 deviations; and over
 WAVE_STRAY of its busiest date: a few strays on other days do not count), together
@@ -54,7 +54,7 @@ WAVE_MIN = 5.0  # exact counts: the clear dates' mean count (a rare token is no 
 WAVE_BAR = 6.0  # noise deviations (of their sum) the clear dates' mass must stand
 # the dates table's share of the calendar's rho, in tables: at 1 (at epsilon 8 on Complete
 # Journey) direct_mail_b's 13 dates stood within the noise and none was released (2 with
-# `sparse_rows_table`); at 4, 7 (the other calendar tables' noise 10% higher)
+# `wave_counts`' weights); at 4, 7 (the other calendar tables' noise 10% higher)
 WAVE_WEIGHT = 4
 MAX_CELLS = 4_000_000  # tokens x days the table may have (else no waves are counted)
 _DAY_NS = 86_400 * 1_000_000_000
@@ -78,37 +78,21 @@ def event_days(log: EventLog, df: pd.DataFrame | None = None) -> np.ndarray:
 
 
 def wave_counts(log: EventLog, tok: np.ndarray, T: int, days: int, *, private: bool):
-    """[T, days] events of each token (codes `tok`, 0..T-1) by date; under DP weighed by
-    `sparse_rows_table`."""
+    """[T, days] events of each token (codes `tok`, 0..T-1) by date; under DP each row a
+    customer has scaled to an L2 norm n_r with n_r^2 in proportion to 1 / (its events in
+    the row), the squares summing to 1 (`calendar.row_l2_table(sparse=True)`): a row of
+    few events, as a broadcast's are, weighs more than a row of many. With every row
+    alike, a household's campaign rows beside its baskets had half of the norm and an
+    omnichannel customer's promo emails beside nine other rows a third, and at epsilon 8
+    Complete Journey's direct_mail_b dates stood at 2.5 to 5.7 noise deviations (none
+    released)."""
+    from journeylab.generators.calendar import row_l2_table
+
     day = np.clip(event_days(log), 0, days - 1)
     if not private:
         return np.bincount(tok * days + day, minlength=T * days).reshape(T, days).astype(float)
     who = pd.factorize(log.df[log.key], sort=False)[0]
-    return sparse_rows_table(tok, day, who, T, days)
-
-
-def sparse_rows_table(rows: np.ndarray, value: np.ndarray, who: np.ndarray, n_rows: int, K: int):
-    """[n_rows, K] counts of (row, value), each customer's counts in each row it has scaled
-    to an L2 norm n_r with n_r^2 in proportion to 1 / (its events in the row), the squares
-    summing to 1 (the Gaussian mechanism's sensitivity): a row of few events, as a
-    broadcast's are, weighs more than a row of many. With every row alike
-    (`calendar.row_l2_table`), a household's campaign rows beside its baskets had a half
-    of the norm and an omnichannel customer's promo emails beside nine other rows a third,
-    and at epsilon 8 Complete Journey's direct_mail_b dates stood at 2.5 to 5.7 noise
-    deviations (not released)."""
-    size = n_rows * K
-    if not len(rows):
-        return np.zeros((n_rows, K))
-    pair, inv = np.unique(who.astype(np.int64) * size + rows * K + value, return_inverse=True)
-    n = np.bincount(inv).astype(float)
-    cust, cell = pair // size, pair % size
-    row_id, row_of = np.unique(cust * n_rows + cell // K, return_inverse=True)
-    norm = np.sqrt(np.bincount(row_of, weights=n**2))  # each row's own L2 norm
-    events = np.bincount(row_of, weights=n)  # each row's events
-    share = 1.0 / events  # its norm's square, before the customer's rows sum to 1
-    total = np.bincount(row_id // n_rows, weights=share, minlength=cust.max() + 1)
-    w = n / norm[row_of] * np.sqrt(share[row_of] / total[cust])
-    return np.bincount(cell, weights=w, minlength=size).reshape(n_rows, K)
+    return row_l2_table(tok, day, who, T, days, sparse=True)
 
 
 def wave_days(row: np.ndarray, sd: float, cells: int = 1) -> dict | None:

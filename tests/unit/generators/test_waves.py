@@ -166,3 +166,23 @@ def test_the_calendar_keeps_a_moved_days_events_apart():
 
     without = tiny_gaps(Calendar.from_dict({**cal.to_dict(), "waves": None}))
     assert tiny_gaps(cal) <= without + 5
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_one_customer_moves_the_dates_table_by_at_most_1_in_l2(sparse):
+    """The Gaussian mechanism's sensitivity: each customer's contribution has L2 norm 1,
+    with rows weighed alike or by 1 / their events (`wave_counts` under DP), and with
+    the latter a customer's row of 2 events outweighs its row of 60."""
+    from journeylab.generators.calendar import row_l2_table
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        e = int(rng.integers(1, 90))
+        rows, days = rng.integers(0, 4, e), rng.integers(0, 40, e)
+        t = row_l2_table(rows, days, np.zeros(e, np.int64), 4, 40, sparse=sparse)
+        assert np.sqrt((t**2).sum()) == pytest.approx(1.0)
+    rows = np.r_[np.zeros(60, np.int64), np.ones(2, np.int64)]
+    days = np.r_[np.arange(60) % 40, [3, 9]]
+    t = row_l2_table(rows, days, np.zeros(62, np.int64), 2, 40, sparse=sparse)
+    mail, baskets = np.linalg.norm(t[1]), np.linalg.norm(t[0])
+    assert (mail > 5 * baskets) if sparse else mail == pytest.approx(baskets)
