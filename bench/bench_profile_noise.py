@@ -27,7 +27,8 @@ from journeylab.journeys.errors import ConfigError
 
 def tables(numerics: int, *, mix: int) -> dict[str, float]:
     """Tables per part, as `JourneyProfile.fit` counts them (one numeric column each for
-    values; `n_tables` for the calendar, with a declared time window: its dates table;
+    values; `n_tables` for the calendar, with its dates table (released where a
+    declared time window and enough customers per noise deviation allow: `dates_table`);
     the start part's joint table, where it is released, is not counted)."""
     from journeylab.generators import values
     from journeylab.generators.rhythm import TABLES

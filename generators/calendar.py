@@ -57,6 +57,7 @@ from scipy.special import ndtr
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.generators.waves import (
     MAX_CELLS,
+    WAVE_AT,
     WAVE_WEIGHT,
     apply_waves,
     release_waves,
@@ -138,17 +139,33 @@ def declared_tokens(log: EventLog) -> list[str] | None:
     return out if len(out) <= MAX_TOKENS else None
 
 
-def n_tables(log: EventLog) -> int:
+def n_tables(log: EventLog, rho: float | None = None) -> int:
     """Tables one customer contributes to: class, hour, weekday, one per numeric; each
     as token rows and as its pooled row; its mean hour (the habit table), the spread of
     its hours (the regularity table) and per numeric its values' units (`unit_counts`)
     and its customers' shares of whole numbers (`whole_counts`); their shares of days on
-    a weekend (`weekend_counts`); its tokens' events by date (`waves.wave_counts`), where
-    the schema declares a time window, counted WAVE_WEIGHT times (its noise deviation
+    a weekend (`weekend_counts`); and where `dates_table(log, rho)` (the calendar's rho
+    says it can tell a broadcast's dates), its tokens' events by date
+    (`waves.wave_counts`), counted WAVE_WEIGHT times (its noise deviation
     1 / sqrt(WAVE_WEIGHT) of the others')."""
     numerics = len(log.schema.event_names("numeric"))
-    dated = window_days(log) is not None
-    return 2 * (3 + numerics) + 3 + 2 * numerics + WAVE_WEIGHT * dated
+    base = 2 * (3 + numerics) + 3 + 2 * numerics
+    return base + WAVE_WEIGHT * dates_table(log, rho)
+
+
+def dates_table(log: EventLog, rho: float | None) -> bool:
+    """Whether a DP calendar at zCDP `rho` releases the dates table: the schema declares
+    a time window and a cell's noise deviation leaves WAVE_AT customers per deviation
+    (Complete Journey at epsilon 8: 190; at epsilon 1 and on small test logs, not: there
+    its share would only have added noise to every other table). Reads the number of
+    customers and rho only. `rho` None (not private): False, as `n_tables` then counts
+    for a noise scale chosen by the caller."""
+    if rho is None or window_days(log) is None:
+        return False
+    numerics = len(log.schema.event_names("numeric"))
+    base = 2 * (3 + numerics) + 3 + 2 * numerics
+    sd = np.sqrt(2.0) * gauss_scale(base + WAVE_WEIGHT, rho) / np.sqrt(WAVE_WEIGHT)
+    return log.n_customers / sd >= WAVE_AT
 
 
 @dataclass
@@ -175,7 +192,12 @@ class Calendar:
     waves: dict[str, dict] | None = None
 
     @classmethod
-    def fit(cls, log: EventLog | StreamedLog, *, scale: float | None, rng) -> Calendar:
+    def fit(
+        cls, log: EventLog | StreamedLog, *, scale: float | None, rng, dates: bool | None = None
+    ) -> Calendar:
+        """The calendar of `log`, its tables at noise `scale` (None: exact); `dates`:
+        whether the dates table (the waves) is released, by default only when exact (under
+        DP its cost must be in the scale: `n_tables(log, rho)`, `dates_table`)."""
         names = declared_tokens(log)
         if names is None:
             seen = (set(token_keys(c.df, c)) for c in each_chunk(log)) if scale is None else ()
@@ -185,7 +207,7 @@ class Calendar:
         zeros, habit, regular = dict.fromkeys(numerics, 0.0), 0, 0
         units = dict.fromkeys(numerics, 0.0)
         wholes, weekend, week_pool = dict.fromkeys(numerics, 0.0), 0.0, 0.0
-        days = window_days(log)
+        days = window_days(log) if (scale is None if dates is None else dates) else None
         wave_scale = None if scale is None else scale / np.sqrt(WAVE_WEIGHT)
         if days is not None and (len(names) + 1) * days > MAX_CELLS:
             days = None

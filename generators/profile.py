@@ -69,6 +69,7 @@ import pandas as pd
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import (
     Calendar,
+    dates_table,
     gauss_scale,
     n_tables,
     noisy_counts,
@@ -251,9 +252,14 @@ class JourneyProfile:
             if scale is not None:  # each length group's row on its own
                 ends = np.concatenate([_thin_runs(r, scale) for r in _ends_rows(ends)])
             ends = ends.tolist()
-        cal_scale = gauss_scale(n_tables(log), eps["calendar"])
+        cal_scale = gauss_scale(n_tables(log, eps["calendar"]), eps["calendar"])
         # its own pass: capped weights
-        calendar = Calendar.fit(log, scale=cal_scale, rng=rng["calendar"])
+        calendar = Calendar.fit(
+            log,
+            scale=cal_scale,
+            rng=rng["calendar"],
+            dates=rho is None or dates_table(log, eps["calendar"]),
+        )
         cols = [c.name for c in log.schema.events]
         consts = _constants_from(
             counts.constants, cols, gauss_scale(1, eps["constants"]), rng["constants"]

@@ -56,6 +56,7 @@ WAVE_BAR = 6.0  # noise deviations (of their sum) the clear dates' mass must sta
 # Journey) direct_mail_b's 13 dates stood within the noise and none was released (2 with
 # `wave_counts`' weights); at 4, 7 (the other calendar tables' noise 10% higher)
 WAVE_WEIGHT = 4
+WAVE_AT = 100.0  # customers per noise deviation of a cell the dates table needs under DP
 MAX_CELLS = 4_000_000  # tokens x days the table may have (else no waves are counted)
 _DAY_NS = 86_400 * 1_000_000_000
 _BLOCK = 100_000  # wave events drawn at once

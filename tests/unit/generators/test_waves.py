@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 from conftest import TINY_SCHEMA
 
-from journeylab.generators.calendar import Calendar, gauss_scale, n_tables, token_keys
+from journeylab.generators.calendar import (
+    Calendar,
+    dates_table,
+    gauss_scale,
+    n_tables,
+    token_keys,
+)
 from journeylab.generators.waves import apply_waves, draw_dates, event_days, wave_days
 from journeylab.journeys import EventLog, Schema
 from journeylab.journeys.detection import detection_report, single_feature_auc
@@ -53,14 +59,29 @@ def test_exact_release_finds_the_mailing_dates_and_not_the_visits():
 @pytest.mark.parametrize("seed", range(3))
 def test_dp_release_finds_the_dates_of_a_large_log_and_never_a_noise_peak(seed):
     log = mailed(3000, seed=seed)
-    scale = gauss_scale(n_tables(log), gaussian_rho(epsilon=4.0, delta=1e-5))
-    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(seed))
+    rho = gaussian_rho(epsilon=4.0, delta=1e-5)
+    assert dates_table(log, rho)  # 3,000 customers: the table can tell the dates
+    scale = gauss_scale(n_tables(log, rho), rho)
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(seed), dates=True)
     assert set(cal.waves) == {"email|view"}
     assert set(cal.waves["email|view"]["dates"]) <= set(MAILINGS)
     assert len(cal.waves["email|view"]["dates"]) >= 4
     # spread mailings: no token is a wave token, whatever the noise draws
     spread = mailed(3000, seed=seed, waves=False)
-    assert Calendar.fit(spread, scale=scale, rng=np.random.default_rng(seed)).waves is None
+    again = Calendar.fit(spread, scale=scale, rng=np.random.default_rng(seed), dates=True)
+    assert again.waves is None
+
+
+def test_the_dates_table_is_paid_for_only_where_it_can_tell_dates():
+    """Under DP the dates table costs 4 tables of the calendar's budget: released (and
+    counted) only where a cell's noise leaves 100 customers per deviation."""
+    big, small = mailed(3000, seed=0), mailed(200, seed=0)
+    rho = gaussian_rho(epsilon=4.0, delta=1e-5)
+    assert dates_table(big, rho) and not dates_table(small, rho)
+    assert n_tables(big, rho) == n_tables(small, rho) + 4 == n_tables(big) + 4
+    scale = gauss_scale(n_tables(small, rho), rho)
+    cal = Calendar.fit(small, scale=scale, rng=np.random.default_rng(0))
+    assert cal.waves is None  # under DP, by default: not released
 
 
 def test_a_rare_token_or_a_lone_noise_cell_is_no_wave():
