@@ -157,7 +157,8 @@ def draw_dates(
     spread): where the release puts a share of the token's events off its clear dates
     (the dates it could not tell from noise), an event far from every clear date stays.
     Only dates within [lo, hi] (per event) and not `taken` ([events, dates]) are drawn;
-    with none there, x stays; x on one of the dates (not taken) stays there."""
+    with none there, x stays; x on one of the dates (not taken) stays there, and x on a
+    taken date stays only where no other date is open."""
     dates = np.asarray(wave["dates"], np.int64)
     tau = _tau(dates)
     w = np.r_[np.maximum(np.asarray(wave["weights"], float), 0.0), wave["rest"] * 2.0 * tau]
@@ -171,6 +172,9 @@ def draw_dates(
         inside = (dates[None, :] >= lo[b, None]) & (dates[None, :] <= hi[b, None])
         if taken is not None:
             inside &= ~taken[b]
+            # staying on a date the journey's earlier event took: only when nothing else
+            # is open (so two of its events do not share the date)
+            d[:, -1] = np.where((taken[b] & (dates[None, :] == xa[:, None])).any(1), 700.0, 0.0)
         d[:, :-1] = np.where(inside, d[:, :-1], np.inf)
         with np.errstate(divide="ignore"):
             logp = np.log(w)[None, :] - d

@@ -207,3 +207,14 @@ def test_one_customer_moves_the_dates_table_by_at_most_1_in_l2(sparse):
     t = row_l2_table(rows, days, np.zeros(62, np.int64), 2, 40, sparse=sparse)
     mail, baskets = np.linalg.norm(t[1]), np.linalg.norm(t[0])
     assert (mail > 5 * baskets) if sparse else mail == pytest.approx(baskets)
+
+
+def test_an_event_on_a_date_its_journey_took_moves_to_another():
+    wave = {"dates": [10, 40, 70], "weights": [50.0, 50.0, 50.0], "rest": 5.0}
+    x = np.full(300, 40)
+    taken = np.zeros((300, 3), dtype=bool)
+    taken[:, 1] = True  # day 40 taken by an earlier event of each journey
+    out = draw_dates(x, wave, np.random.default_rng(0), taken=taken)
+    assert (out != 40).all() and set(out) <= {10, 70}
+    taken[:, :] = True  # every date taken: it stays
+    assert (draw_dates(x, wave, np.random.default_rng(0), taken=taken) == 40).all()
