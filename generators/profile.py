@@ -1167,8 +1167,10 @@ def _realign(
         None,
     )  # [N, bins] length of each bin inside the allowed interval
     mass = np.maximum(starts, 0.0)
-    rows = tilts[group]  # [N, bins] each journey's tilt of the histogram
-    w = rows * overlap
+    w = overlap  # [N, bins] times each journey's row of the histogram (in place: at a
+    # million journeys an [N, bins] array is over a gigabyte)
+    for g in range(len(tilts)):
+        w[group == g] *= tilts[g]
     # No mass where it may go (a span the model made too short for a journey that uses
     # most of the time it has left): its first event from anywhere in the histogram, and
     # its times stretched so that it uses the same share of the time then left (so its
@@ -1176,7 +1178,7 @@ def _realign(
     # span). Left where the model put them, 10% of the omnichannel simulator's DP
     # journeys started in the last 40% of the window, where no real one does.
     free = w.sum(1) <= 0
-    w[free] = rows[free] * np.diff(edges)
+    w[free] = tilts[group[free]] * np.diff(edges)
     lo, hi = np.where(free, 0.0, lo), np.where(free, 1.0, hi)
     if w.sum() <= 0:
         return df
@@ -1202,7 +1204,7 @@ def _realign(
             axis=1,
         )
         bins = np.clip((f * len(mass)).astype(int), 0, len(mass) - 1)
-        at = rows[last][np.arange(m)[:, None], bins]  # each candidate's tilted mass
+        at = tilts[group[last][:, None], bins]  # each candidate's mass in its row
         # the mixture's density: a histogram draw lands in a bin by its mass there, evenly
         q = 0.5 * at / np.maximum(w[last].sum(1, keepdims=True), 1e-12) + 0.5 / width
         ends_w = _end_weights(f, sp[last], n[last], np.asarray(ends, float))
