@@ -170,7 +170,8 @@ DATE_COLUMNS = ("channel", "event_type")
 
 
 def _value_days(log: EventLog, col: str) -> pd.DataFrame:
-    """(value, day) of each event of `log` with a value in `col`'s domain."""
+    """(value as text, day) of each event of `log` (values outside the domain are left to
+    `_mean_by_step`, which skips them)."""
     t = log.df[log.time].to_numpy().astype("datetime64[ns]").astype(np.int64)
     v = log.df[col].astype(str).to_numpy()
     return pd.DataFrame({"v": v, "day": t // _DAY_NS})
@@ -213,7 +214,7 @@ def _waves_by_step(
     and a single-feature reviewer told two logs apart by those steps alone (AUC 0.99 on a
     process log's submissions)."""
     crowding = date_crowding(log) if crowding is None else crowding
-    day = t // _DAY_NS
+    every = np.ones(len(t), dtype=bool)
     out: dict[str, np.ndarray] = {}
     for col in DATE_COLUMNS:
         share, span, count = crowding[col]
@@ -223,8 +224,7 @@ def _waves_by_step(
         ratio = ratio * span.reindex(f["v"]).fillna(1.0).to_numpy()
         others = count.reindex(key).fillna(1).to_numpy() - 1.0
         crowded = ((ratio >= CROWDED) & (others >= CROWDED)).astype(float)
-        ok = np.ones(len(day), dtype=bool)
-        out.update(_mean_by_step(log, j, crowded, ok, "wave_of", (col,)))
+        out.update(_mean_by_step(log, j, crowded, every, "wave_of", (col,)))
     return out
 
 
