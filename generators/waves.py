@@ -239,19 +239,14 @@ def apply_waves(
     shift = np.zeros(len(t), dtype=np.int64)
     codes = [tokens.index(n) for n in waves if n in tokens]
     is_wave = np.isin(k, codes)
-    lo, hi = _journey_range(day, j, ~is_wave)
-    lo, hi = np.minimum(lo, day), np.maximum(hi, day)  # a first or last one may stay
-    is_wave[:] = False
-    for name, cells in waves.items():
-        if name not in tokens:
-            continue
-        hit = k == tokens.index(name)
-        if not hit.any():
-            continue
-        shift[hit] = _draw_once_a_date(day, j, np.flatnonzero(hit), cells, rng, lo, hi)
-        is_wave |= hit
     if not is_wave.any():
         return df
+    lo, hi = _journey_range(day, j, ~is_wave)
+    lo, hi = np.minimum(lo, day), np.maximum(hi, day)  # a first or last one may stay
+    for name, cells in waves.items():
+        hit = k == tokens.index(name) if name in tokens else None
+        if hit is not None and hit.any():
+            shift[hit] = _draw_once_a_date(day, j, np.flatnonzero(hit), cells, rng, lo, hi)
     # each event's latest wave event in its journey (itself included), if on its day
     idx = np.arange(len(t))
     start = np.r_[0, np.flatnonzero(j[1:] != j[:-1]) + 1]
