@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeylab.generators.calendar import capped_weights, noisy_counts
+from journeylab.generators.calendar import capped_weights, noisy_counts, unit_of, unit_steps
 from journeylab.generators.rhythm import rank_within
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
@@ -172,10 +172,12 @@ class Values:
                 continue
             keys = df[log.key].to_numpy()[nz]
             drawn = (levels or {}).get(col)
+            before = x[nz]
             x[nz] = self._column(col, h, x[nz], keys, *edges(c.min, c.max), rng, drawn=drawn)
             x[nz] = self._tops(col, x[nz], keys, *edges(c.min, c.max), rng)
             if c.decimals is not None:
                 x[nz] = np.round(x[nz], c.decimals)
+            x[nz] = kept_whole(before, x[nz], None if c.decimals is None else 10.0**-c.decimals)
             df[col] = np.clip(x, c.min, c.max)
         return df
 
@@ -268,6 +270,34 @@ class Values:
         mid = np.sqrt(e[:-1] * e[1:]) if log_scale else (e[:-1] + e[1:]) / 2
         level = (self.level or {}).get(col)
         return hist_sd(level, _scaled(mid, e, log_scale), floor=10 * self.level_scale)
+
+
+def kept_whole(before: np.ndarray, after: np.ndarray, step: float | None = None) -> np.ndarray:
+    """`after` with each value that was whole in `before` rounded to the unit it was a
+    multiple of (10 to a multiple of 10, 15 of 5, 3 of 1; to 1 where that gives 0). The
+    histogram's quantiles are drawn uniformly within their cells, so every whole value
+    came out with a fraction: Complete Journey's real holdout put through the exact
+    profile went from 7.6% whole baskets to 1.0% before the calendar rounded fractions
+    back by their decade, and its whole ones were no longer the small prices they are in
+    the data (1, 10, 20, 2, 5 dollars the commonest; afterwards 30, 20, 5, 8): the size of
+    a customer's whole amounts against its others alone told them apart (AUC 0.66).
+    A value that was not whole and is now (rounded to the column's decimals, `step`)
+    moves by one step: 1% of 2-decimal baskets had landed on whole dollars, 12% more
+    whole values than the data's."""
+    after = np.asarray(after, float).copy()
+    was = (before != 0) & (np.round(before) == before)
+    if step:
+        now = (after != 0) & (np.round(after) == after) & ~was
+        after[now] -= step
+    whole = was & np.isfinite(after)
+    if not whole.any():
+        return after
+    unit = np.maximum(unit_of(before[whole], unit_steps(before[whole])), 1.0)
+    y = after[whole]
+    r = np.round(y / unit) * unit
+    r = np.where(r == 0, np.round(y), r)  # under the unit: the nearest whole number,
+    after[whole] = np.where(r == 0, np.where(y < 0, -1.0, 1.0), r)  # never 0
+    return after
 
 
 def _chunk_hists(log: EventLog, col: str, *, capped: bool, rng):
