@@ -1405,11 +1405,11 @@ def _redraw_clock(
     their generated offsets from the day's first (compressed into the day's hours, from
     the first's token's earliest to the latest of its tokens', if the burst is longer)
     and are moved together: one of them, drawn at random, gets a time of day from its
-    token's hours, among those that leave the whole burst inside the day. (Anchored on the first event and clipped to fit, the bursts piled up late:
-    on the omnichannel simulator 7% of synthetic events fell before 6 am, 26% real, and
-    the mean hour was 14.6 against 11.7.) With `habit` (sd in hours of the customers'
-    mean hours) the hours are drawn through a customer-level copula whose rho makes that
-    spread."""
+    token's hours, among those that leave the whole burst inside the day. (Anchored on
+    the first event and clipped to fit, the bursts piled up late: on the omnichannel
+    simulator 7% of synthetic events fell before 6 am, 26% real, and the mean hour was
+    14.6 against 11.7.) With `habit` (sd in hours of the customers' mean hours) the hours
+    are drawn through a customer-level copula whose rho makes that spread."""
     m = len(df)
     u = rng.random((m, 1))
     cls = (cls_p.cumsum(1) > u).argmax(1)
