@@ -506,6 +506,20 @@ def test_units_of_the_1_2_5_ladder_and_rounding_to_them():
     ]
 
 
+def test_a_value_is_rounded_by_how_far_it_moves_in_units_not_against_its_size():
+    """One of two whole values of a decade goes to a multiple of 10: 11 moves one unit's
+    tenth, 28 two. Against the value's size 28 moved less (2/28 < 1/11), and a model's
+    whole amounts piled on 30 and 20 at the top of the decades where the data's are 10
+    and 20."""
+    from journeylab.generators.calendar import STEPS, UNIT_DECADES, _unit_rows, rounded_units
+
+    raw = np.zeros((len(UNIT_DECADES), STEPS))
+    row = _unit_rows(np.array([11.0]))[0]
+    raw[row, 2], raw[row, 5] = 50.0, 50.0  # half multiples of 10, half of 1
+    out = rounded_units(np.array([11.0, 28.0]), raw.ravel(), 0.0, np.random.default_rng(0))
+    assert out.tolist() == [10.0, 28.0]
+
+
 def loans(n: int, *, seed: int) -> pd.DataFrame:
     """Cases with a requested amount, a multiple of 500 (1,000 to 40,000) repeated on
     every event, and purchases at prices of two decimals."""
@@ -785,3 +799,34 @@ def test_a_rare_steps_weekdays_stand_above_the_noise_beside_a_busy_one():
     table = row_l2_table(rows, one["timestamp"].dt.weekday.to_numpy(), np.zeros(len(one)), 20, 7)
     assert np.linalg.norm(table) == pytest.approx(1.0)
     assert np.linalg.norm(table[rows.max()]) == pytest.approx(np.sqrt(0.5))  # 2 rows
+
+
+def test_a_day_begun_by_an_early_token_keeps_the_later_tokens_hours():
+    """A mailing sent at 6 to 9 h, then visits 1, 5 and 9 hours later (hours 9 to 24):
+    the day's burst fits between the mailing's earliest hour and the visits' latest, and
+    keeps its gaps. Fitted into the mailing's three hours, its gaps were squeezed to a
+    third (a moved promo email beginning a day put 466 gaps of 2 s or less in a DP
+    omnichannel sample, 11 real)."""
+    from journeylab.generators.calendar import _redraw_clock
+
+    t0 = pd.Timestamp("2024-01-01 07:00")
+    rows = []
+    for c in range(50):
+        day = t0 + pd.Timedelta(days=c)
+        for k, h in enumerate((0, 1, 5, 9)):
+            ch = "email" if k == 0 else "web"
+            rows.append((f"c{c:04d}", day + pd.Timedelta(hours=h), ch, "view", 0.0, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    log = EventLog.from_frame(pd.DataFrame(rows, columns=cols), Schema.from_dict(TINY_SCHEMA))
+    df = log.df.copy()
+    mail = (df["channel"] == "email").to_numpy()
+    cls_p = np.tile([0.0, 0.0, 1.0], (len(df), 1))  # every event at second resolution
+    hour_p = np.zeros((len(df), 24))
+    hour_p[mail, 6:9] = 1 / 3
+    hour_p[~mail, 9:24] = 1 / 15
+    out = _redraw_clock(df, log, cls_p, hour_p, np.random.default_rng(0))
+    t = out.sort_values(["customer_id", "timestamp"])["timestamp"]
+    gaps = t.groupby(out["customer_id"]).diff().dropna().dt.total_seconds().to_numpy()
+    assert np.allclose(gaps, np.tile([3600.0, 14_400.0, 14_400.0], 50))
+    first = out.loc[mail, "timestamp"]
+    assert first.dt.hour.between(6, 8).all()  # the mailing still in its own hours

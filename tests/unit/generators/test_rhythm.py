@@ -528,3 +528,51 @@ def test_a_model_saved_with_the_unsplit_fine_cells_still_applies(schema):
     assert same.between(45, 64).mean() > 0.95  # its own cell, 45-64 s, as it was drawn
     with pytest.raises(ValueError, match="matches no known edges"):
         sameday_edges(7)
+
+
+def test_steps_cells_are_raked_to_the_same_day_histogram():
+    """Two steps' rows hold a short cell the histogram does not (the step table weighs
+    customers by their L2 norm, the histogram each 1 in all): raked, no gap is drawn
+    there, the gaps together have the histogram's cells, and each step keeps its own
+    lean (the second step's gaps longer than the first's)."""
+    from journeylab.generators.rhythm import _raked_cells
+
+    p = np.array([[0.1, 0.6, 0.3, 0.0], [0.1, 0.1, 0.3, 0.5]])
+    target = np.array([0.0, 0.4, 0.3, 0.3])
+    types = np.r_[np.zeros(600, dtype=np.int64), np.ones(400, dtype=np.int64)]
+    out = _raked_cells(p, types, target)
+    assert np.allclose(out.sum(1), 1.0)
+    assert (out[:, 0] == 0.0).all()
+    together = (np.bincount(types)[:, None] * out).sum(0) / len(types)
+    assert np.allclose(together, target, atol=0.01)
+    assert out[1, 3] > out[0, 3] and out[0, 1] > out[1, 1]
+
+
+def test_under_dp_the_shortest_same_day_cell_reaches_down_over_the_cut_one():
+    """The noise cut the cell of the few shortest gaps: the lowest cell with mass then
+    spreads over the one below it too, rising as the histogram does, so customers' shortest
+    gaps do not pile on its edge; exact, the cells stay as they are."""
+    from journeylab.generators.rhythm import _tail_slope
+
+    edges = SAMEDAY_EDGES_COARSE
+    hist = np.zeros(len(edges) - 1)
+    c = int(np.searchsorted(edges, 8.0))  # the cell 8-15 s
+    hist[c], hist[c + 1], hist[c + 2] = 0.05, 0.2, 0.75
+    cell, alpha = _tail_slope(hist, edges)
+    assert cell == c and 0.5 < alpha <= 3.0
+    b = np.full(20_000, c)
+    v = np.random.default_rng(0).random(len(b))
+    noisy = Rhythm(**{**_tiny_rhythm().to_dict(), "scale": 1.0})
+    s = noisy._cell_seconds(b, v, edges, hist)
+    assert s.min() >= edges[c - 1] and s.max() < edges[c + 1]
+    assert 0.02 < (s < edges[c]).mean() < 0.4  # some below the cut cell's edge
+    assert (s == edges[c]).mean() < 0.1  # not piled on it
+    exact = Rhythm(**{**_tiny_rhythm().to_dict(), "scale": None})
+    s = exact._cell_seconds(b, v, edges, hist)
+    assert s.min() >= edges[c]
+    hist[0] = 0.1  # gaps of 0 s: no cell is cut below
+    assert _tail_slope(hist, edges) is None
+
+
+def _tiny_rhythm() -> Rhythm:
+    return fit(EventLog.from_frame(bursty(60, seed=0), Schema.from_dict(TINY_SCHEMA)), None)

@@ -304,3 +304,28 @@ def test_too_many_repeats_are_moved_off_and_a_silent_table_leaves_them():
         vals = Values.fit(plain, scale=2 / 4.0, rng=np.random.default_rng(seed))
         out = vals.repeats(model, plain, np.random.default_rng(seed))
         assert out["amount"].equals(model["amount"])
+
+
+@pytest.mark.parametrize("scale", [None, 1 / 1.0])
+def test_whole_values_stay_whole_and_fractions_do_not_land_on_whole_numbers(log, scale):
+    """The histogram's quantiles are drawn within their cells: whole amounts (prices of
+    1, 10 or 20 dollars) came out with cents, and 1% of 2-decimal ones landed on whole
+    dollars. Each whole value now keeps its unit (10 a multiple of 10, 3 of 1), near
+    where the mapping puts it; the others never become whole."""
+    from journeylab.generators.values import kept_whole
+
+    vals = Values.fit(log, scale=scale, rng=np.random.default_rng(0))
+    df = log.df.copy()
+    rng = np.random.default_rng(1)
+    whole = rng.random(len(df)) < 0.2
+    df.loc[whole, "amount"] = rng.choice([1.0, 2.0, 5.0, 10.0, 20.0, 15.0], whole.sum())
+    out = vals.apply(df, log, np.random.default_rng(2))["amount"].to_numpy()
+    assert (np.round(out[whole]) == out[whole]).all()
+    x = df["amount"].to_numpy()
+    frac = (x != 0) & (np.round(x) != x)
+    assert frac.sum() > 100 and (np.round(out[frac]) != out[frac]).all()
+    tens = whole & (df["amount"].to_numpy() % 10 == 0)
+    assert (out[tens] % 10 == 0).all()
+    # a whole value under its unit goes to the nearest whole number, never 0
+    got = kept_whole(np.array([10.0, 20.0, 3.0, 2.5]), np.array([4.2, 0.3, 7.6, 9.0]))
+    assert got.tolist() == [4.0, 1.0, 8.0, 9.0]

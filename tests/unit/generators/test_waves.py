@@ -218,3 +218,45 @@ def test_an_event_on_a_date_its_journey_took_moves_to_another():
     assert (out != 40).all() and set(out) <= {10, 70}
     taken[:, :] = True  # every date taken: it stays
     assert (draw_dates(x, wave, np.random.default_rng(0), taken=taken) == 40).all()
+
+
+def test_under_dp_the_rest_off_the_dates_counts_only_above_its_noise():
+    """A row with all its mass on 3 dates and noise elsewhere: the rest's noisy sum is
+    no mass (every event goes to a date); exact, a real rest is kept."""
+    rng = np.random.default_rng(0)
+    row = np.zeros(200)
+    row[[20, 80, 140]] = 400.0
+    sd = 10.0
+    noisy = row + rng.normal(0.0, sd, 200) + 1.0  # a little mass off the dates, in noise
+    found = wave_days(noisy, sd, cells=200)
+    assert found is not None and found["dates"] == [20, 80, 140]
+    assert found["rest"] == 0.0
+    exact = row.copy()
+    exact[::10] += 1.0
+    assert wave_days(exact, 0.0)["rest"] == pytest.approx(17.0 / 197.0)
+
+
+def test_a_moved_email_keeps_a_minute_from_its_journeys_other_events():
+    """An email moved onto a date where its customer has a view at the same time of day
+    moves by an hour; the views of its own day move with it and keep their offsets."""
+    t0 = pd.Timestamp("2024-01-01")
+    rows = [
+        ("c0000", t0 + pd.Timedelta(days=10, hours=9, seconds=5), "web"),
+        ("c0000", t0 + pd.Timedelta(days=20, hours=9), "email"),
+        ("c0000", t0 + pd.Timedelta(days=20, hours=9, minutes=30), "web"),
+        ("c0000", t0 + pd.Timedelta(days=30, hours=9), "web"),
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel"])
+    df["event_type"], df["amount"], df["segment"] = "view", 0.0, "budget"
+    log = EventLog.from_frame(df, SCHEMA)
+    names = ["email|view", "web|view"]
+    tok = pd.Categorical(token_keys(log.df, log), categories=names).codes.astype(np.int64)
+    wave = {"email|view": {"dates": [10], "weights": [100.0], "rest": 0.0}}
+    for seed in range(5):
+        out = apply_waves(log.df.copy(), log, wave, tok, names, np.random.default_rng(seed))
+        email = out.loc[out["channel"] == "email", log.time].iloc[0]
+        assert (email - t0).days == 10
+        views = out.loc[out["channel"] == "web", log.time]
+        assert (views - email).abs().min() >= pd.Timedelta(minutes=1)
+        follower = out.loc[2, log.time]  # the view 30 minutes after the email
+        assert follower - email == pd.Timedelta(minutes=30)
