@@ -4,12 +4,14 @@
     order_violation_share(rules, synthetic)  # share of journeys that break any rule
     order_violation_share(rules, holdout)    # the reference: fresh real data
 
-Tokens are `channel|event_type` (as the n-grams). Three kinds of rule, each kept
+Tokens are `channel|event_type` (as the n-grams). Four kinds of rule, each kept
 only with `min_support` journeys of evidence and no exception in the real log:
 - `precedes`: B never occurs without an A before it (an offer is sent after it
   was created; an application is accepted only after it was pre-accepted);
 - `never_first`: a journey never starts with B;
-- `terminal`: nothing follows T (a declined or cancelled case is over).
+- `terminal`: nothing follows T (a declined or cancelled case is over);
+- `after`: B comes straight after A every time (a cart is abandoned right after
+  it was filled, with nothing between).
 Computed on real data: not covered by the DP guarantee.
 """
 
@@ -56,6 +58,7 @@ class OrderEvidence:
         self.starts: set[str] = set()
         self.not_terminal: set[str] = set()
         self.before: dict[str, set[str]] | None = {}  # None: too many tokens to pair
+        self.prev: dict[str, set[str]] = {}  # the tokens straight before each ("": start)
 
     def add(self, log: EventLog) -> None:
         t = _tokens(log)
@@ -63,6 +66,9 @@ class OrderEvidence:
         for b, n in first.notna().sum().items():
             self.support[b] = self.support.get(b, 0) + int(n)
         self.starts |= set(t.loc[t.pos == 0, "tok"])
+        prev = np.where(t.pos.to_numpy() == 0, "", np.r_[[""], t.tok.to_numpy()[:-1]])
+        for b, seen in pd.Series(prev).groupby(t.tok.to_numpy()).unique().items():
+            self.prev[b] = self.prev.get(b, set()) | set(seen)
         lengths = t.groupby("j").pos.max() + 1
         for b in first.columns:
             last_b = t.loc[t.tok == b].groupby("j").pos.max()
@@ -84,7 +90,7 @@ class OrderEvidence:
             self.before[b] = self.before[b] & found if b in self.before else found
 
     def rules(self, *, min_support: int = MIN_SUPPORT) -> dict[str, list]:
-        rules: dict[str, list] = {"precedes": [], "never_first": [], "terminal": []}
+        rules: dict[str, list] = {"precedes": [], "never_first": [], "terminal": [], "after": []}
         tokens = sorted(self.support)  # the column order of `_first_positions`
         for b in tokens:
             if self.support[b] < min_support:
@@ -93,6 +99,9 @@ class OrderEvidence:
                 rules["never_first"].append(b)
             if b not in self.not_terminal:
                 rules["terminal"].append(b)  # occurs once, at the very end
+            before = self.prev.get(b, set())
+            if len(before) == 1 and "" not in before and b not in before:
+                rules["after"].append([next(iter(before)), b])
         if self.before is not None:
             for b in tokens:
                 if self.support[b] >= min_support:
@@ -126,4 +135,13 @@ def breaks_order(rules: dict[str, list], log: EventLog) -> np.ndarray:
             continue
         fa = first[a] if a in first else pd.Series(np.nan, index=first.index)
         bad |= (first[b].notna() & ~(fa < first[b])).to_numpy()
+    after = rules.get("after") or []  # (rules saved before this kind have none)
+    if after:
+        tok, pos = t.tok.to_numpy(), t.pos.to_numpy()
+        prev = np.where(pos == 0, "", np.r_[[""], tok[:-1]])
+        wrong = np.zeros(len(t), dtype=bool)
+        for a, b in after:
+            wrong |= (tok == b) & (prev != a)
+        off = pd.Series(wrong).groupby(t.j.to_numpy()).any()
+        bad |= off.reindex(first.index, fill_value=False).to_numpy()
     return bad

@@ -722,3 +722,46 @@ def test_realigned_short_journeys_arrive_when_the_datas_short_journeys_do(schema
     thin = JourneyProfile.fit(log, rho=0.05, seed=0)
     assert thin.start_joint is None
     assert thin._sd("start") < np.sqrt(2.0) * profile_scale(2, thin)
+
+
+def test_a_step_that_comes_straight_after_another_is_put_back_after_it():
+    """The omnichannel simulator abandons a cart right after filling it. A model's
+    abandonment after a view goes to just after the journey's latest cart that nothing
+    follows yet; one with no such cart gets a cart of its own just before it, as far as
+    carts fall short of their share. Exact rules come from the data (`order_rules`
+    "after"); under DP from the transition table, where it leaves enough customers per
+    deviation (none at epsilon 1 on 800 cases)."""
+    from journeylab.generators.profile import straight_after
+    from journeylab.journeys import datasets
+    from journeylab.journeys.orders import breaks_order, order_rules
+
+    log, _ = datasets.load("simulate", preset="omnichannel", n_customers=1500, seed=1)
+    after = order_rules(log)["after"]
+    assert ["web|add_to_cart", "web|cart_abandonment"] in after
+    rules = {"precedes": [], "never_first": [], "terminal": [], "after": after}
+    assert not breaks_order(rules, log).any()
+    assert JourneyProfile.fit(log, epsilon=None, seed=0, parts=()).directly_after() == after
+    dp = JourneyProfile.fit(log, rho=2.0, seed=0, parts=("mix",)).directly_after()
+    assert dp and all(pair in after for pair in dp[:2])
+    small = log.subset(log.customers[:800])
+    assert JourneyProfile.fit(small, epsilon=1.0, seed=0, parts=("mix",)).directly_after() == []
+
+    t0 = pd.Timestamp("2024-03-01 10:00")
+    rows = [  # c0: a cart, then a view and the abandonment; c1: an abandonment alone
+        ("c0", t0, "web", "add_to_cart"),
+        ("c0", t0 + pd.Timedelta(minutes=5), "web", "page_view"),
+        ("c0", t0 + pd.Timedelta(minutes=9), "web", "cart_abandonment"),
+        ("c1", t0, "web", "page_view"),
+        ("c1", t0 + pd.Timedelta(minutes=3), "web", "cart_abandonment"),
+    ]
+    df = log.df.iloc[: len(rows)].copy().reset_index(drop=True)
+    df[[log.key, log.time, "channel", "event_type"]] = rows
+    pairs = [["web|add_to_cart", "web|cart_abandonment"]]
+    out = straight_after(df, log, pairs)
+    kinds = out.groupby(log.key, sort=False)["event_type"].agg(lambda s: list(s.astype(str)))
+    assert kinds["c0"] == ["add_to_cart", "cart_abandonment", "page_view"]
+    assert kinds["c1"] == ["page_view", "add_to_cart", "cart_abandonment"]
+    assert out.groupby(log.key)[log.time].apply(lambda s: s.is_monotonic_increasing).all()
+    # carts already at their share: no cart is put in
+    capped = straight_after(df, log, pairs, shares={"web|add_to_cart": 0.2})
+    assert len(capped) == len(df)
