@@ -1038,7 +1038,10 @@ def _numeric_kinds(
     p = np.clip((whole - had[group]) / np.maximum(1.0 - had[group], 1e-9), 0.0, 1.0)
     can = frac & (r != 0)
     if rates is not None and np.isfinite(rates).any():
-        p = _by_decade(p, x, can, group, rates)
+        # by the decade the whole number lands in: a fraction 0.5 to 1 rounds to 1, in
+        # the decade of ones, and its own (no whole number is under 1) gave it no chance:
+        # Complete Journey's commonest whole basket, a dollar, came out a third as often
+        p = _by_decade(p, np.where(can, r, x), can, group, rates)
     who, target = habit if habit is not None else (None, None)
     if target is None or not can.any():
         out = np.where(can & (rng.random(len(x)) < p), r, x)

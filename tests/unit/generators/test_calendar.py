@@ -706,6 +706,28 @@ def test_small_amounts_are_rounded_where_the_data_has_its_whole_ones():
     assert whole[out > 99].mean() < 0.03
 
 
+def test_a_fraction_under_one_may_round_to_a_dollar():
+    """Prices of 1 dollar (a third of the values, whole) and of 30 cents to 5 dollars
+    with cents: a model's values spread from 0.5 to 5. Rounding by the decade of the value, 0.5 to 1
+    (a decade with no whole number) never became 1; by the decade of the whole number it
+    lands on, the data's commonest value comes back."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(400):
+        for k in range(6):
+            u = rng.random()
+            a = 1.0 if u < 0.33 else round(float(rng.uniform(0.3, 0.99 if u < 0.5 else 5)), 2)
+            ts = pd.Timestamp("2024-01-01") + pd.Timedelta(days=3 * k + c % 60, hours=12)
+            rows.append((f"c{c:04d}", ts, "store", "purchase", a, "budget"))
+    cols = ["customer_id", "timestamp", "channel", "event_type", "amount", "segment"]
+    log = EventLog.from_frame(pd.DataFrame(rows, columns=cols), Schema.from_dict(TINY_SCHEMA))
+    cal = Calendar.fit(log, scale=None, rng=np.random.default_rng(0))
+    model = log.df.copy()
+    model["amount"] = np.round(rng.uniform(0.5, 5.0, len(model)), 2) + 0.001
+    out = cal.apply(model, log, np.random.default_rng(1))["amount"]
+    assert (out == 1.0).mean() > 0.06  # 0.037 by the value's own decade
+
+
 def shoppers(n: int, *, seed: int, habit: bool) -> pd.DataFrame:
     """Customers of 8-15 visit days 1-8 days apart at 10-18h; with `habit` a third shop
     on Saturdays and Sundays only and the rest on weekdays only (a Complete Journey
