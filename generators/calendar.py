@@ -111,7 +111,8 @@ _DAY_NS = 86_400 * 1_000_000_000
 TOKEN_COLUMNS = ("channel", "event_type")  # the required event columns: what an event is
 
 
-def _token_columns(log: EventLog) -> list[str]:
+def token_columns(log: EventLog) -> list[str]:
+    """The event columns a token is made of (`token_keys`: their values joined by |)."""
     # Not every categorical: a per-customer one (a home store) would split the tables into
     # rows too sparse to survive the noise.
     cats = log.schema.event_names("categorical")
@@ -119,7 +120,7 @@ def _token_columns(log: EventLog) -> list[str]:
 
 
 def token_keys(df: pd.DataFrame, log: EventLog) -> pd.Series:
-    cols = _token_columns(log)
+    cols = token_columns(log)
     if not cols:
         return pd.Series("", index=df.index)
     key = df[cols[0]].astype(str)
@@ -129,7 +130,7 @@ def token_keys(df: pd.DataFrame, log: EventLog) -> pd.Series:
 
 
 def declared_tokens(log: EventLog) -> list[str] | None:
-    cols = _token_columns(log)
+    cols = token_columns(log)
     values = [log.schema.column(c).values for c in cols]
     if any(v is None for v in values):
         return None
@@ -446,7 +447,7 @@ class Calendar:
         So does a token with a row of its own whose type's row is structural zeros, when
         its own valued cells stand within OWN_NOISE deviations (noise): one such cell two
         scales high made a view's own row 90% zeros, and its amounts were kept."""
-        if len(_token_columns(log)) != 2 or not self.tokens:
+        if len(token_columns(log)) != 2 or not self.tokens:
             return kinds, own
         if own.all() and not self.scale:
             return kinds, own
@@ -812,7 +813,7 @@ def _remap_invalid(df: pd.DataFrame, log: EventLog, cal: Calendar, rng, *, valid
     events were store cart abandonments). `valid` (weights, known, sd of a weight
     [, presence]: the mix's) overrides the calendar's own (token masses,
     `valid_tokens`), used only where it is `tokens_informative`."""
-    cols = _token_columns(log)
+    cols = token_columns(log)
     if len(cols) != 2 or not cal.tokens:
         return df
     if valid is None and not cal.tokens_informative():

@@ -69,6 +69,7 @@ import pandas as pd
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import (
     Calendar,
+    token_columns,
     dates_table,
     gauss_scale,
     n_tables,
@@ -895,8 +896,9 @@ def _after_one(df: pd.DataFrame, log: EventLog, a: str, bs: list[str], share, rn
     out[log.time] = pd.to_datetime(new_t)
     if len(alone):
         add = out.iloc[alone].copy()
-        channel, _, kind = a.partition("|")
-        add["channel"], add["event_type"], add["_put"] = channel, kind, True
+        for col, v in zip(token_columns(log), a.split("|"), strict=False):
+            add[col] = v
+        add["_put"] = True
         is_a = tok == a
         for col in log.schema.event_names("numeric"):
             v = out[col].to_numpy(float)[is_a]
