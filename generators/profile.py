@@ -69,11 +69,11 @@ import pandas as pd
 from journeylab.generators.calendar import CAP as CALENDAR_CAP
 from journeylab.generators.calendar import (
     Calendar,
-    token_columns,
     dates_table,
     gauss_scale,
     n_tables,
     noisy_counts,
+    token_columns,
     token_keys,
 )
 from journeylab.generators.context_tree import (
