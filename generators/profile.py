@@ -759,6 +759,10 @@ class JourneyProfile:
         ids = np.asarray(candidates.customers)
         prefer = np.arange(len(ids)) < len(ids) - forced
         rules = self._rules(Calendar.from_dict(self.calendar).tokens if self.calendar else [])
+        if rules:  # not the `after` rules, which `apply` mends (`straight_after`): as a
+            # filter they left too few candidates to match the shape by (the process
+            # simulator without DP: detection 0.761 with them, 0.725 without, 0.737 before)
+            rules = {k: v for k, v in rules.items() if k != "after"}
         if rules and not self.orders:  # under DP: within each shape cell, candidates that
             # keep the terminal tokens first (taken first whatever their cell, the cases
             # that ended at an outcome were the short ones: on the process simulator at
