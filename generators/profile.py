@@ -843,11 +843,11 @@ def straight_after(
     """df (whole journeys in time order) with each event of token b that does not come
     straight after an a (`pairs` [a, b]: `JourneyProfile.directly_after`) moved to just
     after the latest a before it in its journey that is not followed yet by one of the
-    tokens that must follow a, half way to the event after that a and a second after it
-    at most (the rhythm then gives it its own gap); one with no such a gets an a of its
-    own just before it, as far as the a's fall short of their share of events in
-    `shares` (token -> share; None: no limit), chosen at random by `rng`. The model's
-    rows and values are kept. (Put in without that limit, a process's steps, as many
+    tokens that must follow a, one of the model's own a-to-b gaps after it (half way to
+    the event after that a at most; under DP the rhythm then redraws it); one with no
+    such a gets an a of its own as far before it, as far as the a's fall short of their
+    share of events in `shares` (token -> share; None: no limit), chosen at random by
+    `rng`. The model's rows and values are kept. (Put in without that limit, a process's steps, as many
     in the model's cases as in the data's, came out 7% too many.)"""
     if not len(df):
         return df
@@ -881,14 +881,22 @@ def _after_one(df: pd.DataFrame, log: EventLog, a: str, bs: list[str], share, rn
     rank = np.arange(n, dtype=float)
     new_t = t.copy()
     taken: set[int] = set()
-    for i in wrong:  # few: a model's misplaced events
+    rng = rng or np.random.default_rng(0)
+    # the gap of a b put after an a (or of an a put before a b): one of the model's own
+    # gaps between an a and the b straight after it (a second where it has none). Without
+    # DP no rhythm redraws them, and at a second or less the shortest gap gave the
+    # omnichannel simulator's journeys away (AUC 0.57; detection 0.727 against 0.700)
+    right = np.flatnonzero(np.isin(tok, bs) & (prev == a))
+    pool = np.maximum(t[right] - t[right - 1], 10**9) if len(right) else np.array([10**9])
+    drawn = pool[rng.integers(0, len(pool), len(wrong))]
+    for w, i in enumerate(wrong):  # few: a model's misplaced events
         lo = np.searchsorted(free_at, start[j[i]])
         hi = np.searchsorted(free_at, i)
         for p in free_at[lo:hi][::-1]:  # the latest free a before it
             if p not in taken:
                 taken.add(p)
-                gap = t[p + 1] - t[p] if p + 1 < n and j[p + 1] == j[p] else 10**9
-                new_t[i] = t[p] + min(10**9, max(gap // 2, 0))
+                gap = t[p + 1] - t[p] if p + 1 < n and j[p + 1] == j[p] else 2 * drawn[w]
+                new_t[i] = t[p] + min(drawn[w], max(gap // 2, 0))
                 rank[i] = p + 0.5
                 break
     # the rest get an a of their own just before them: the model drew the b, and a b is
@@ -897,8 +905,7 @@ def _after_one(df: pd.DataFrame, log: EventLog, a: str, bs: list[str], share, rn
     if share is not None:  # only as many as the a's fall short of their share
         room = int(np.floor(share * n - (tok == a).sum()))
         if room < len(alone):
-            pick = (rng or np.random.default_rng(0)).permutation(len(alone))[: max(room, 0)]
-            alone = np.sort(alone[pick])
+            alone = np.sort(alone[rng.permutation(len(alone))[: max(room, 0)]])
     out = df.copy()
     out[log.time] = pd.to_datetime(new_t)
     if len(alone):
@@ -910,8 +917,9 @@ def _after_one(df: pd.DataFrame, log: EventLog, a: str, bs: list[str], share, rn
         for col in log.schema.event_names("numeric"):
             v = out[col].to_numpy(float)[is_a]
             add[col] = float(np.nanmedian(v)) if len(v) else 0.0
-        before = np.where(first[alone], 10**9, t[alone] - t[np.maximum(alone - 1, 0)])
-        when = t[alone] - np.minimum(10**9, np.maximum(before // 2, 0))
+        lead = pool[rng.integers(0, len(pool), len(alone))]
+        before = np.where(first[alone], 2 * lead, t[alone] - t[np.maximum(alone - 1, 0)])
+        when = t[alone] - np.minimum(lead, np.maximum(before // 2, 0))
         if log.schema.time_start is not None:
             when = np.maximum(when, log.schema.time_start.value)
         add[log.time] = pd.to_datetime(when)
