@@ -847,8 +847,9 @@ def straight_after(
     the event after that a at most; under DP the rhythm then redraws it); one with no
     such a gets an a of its own as far before it, as far as the a's fall short of their
     share of events in `shares` (token -> share; None: no limit), chosen at random by
-    `rng`. The model's rows and values are kept. (Put in without that limit, a process's steps, as many
-    in the model's cases as in the data's, came out 7% too many.)"""
+    `rng`. The model's rows and values are kept. (Put in without that limit, a
+    process's steps, as many in the model's cases as in the data's, came out 7% too
+    many.)"""
     if not len(df):
         return df
     by_a: dict[str, list[str]] = {}
