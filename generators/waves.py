@@ -122,8 +122,8 @@ def wave_days(row: np.ndarray, sd: float, cells: int = 1) -> dict | None:
     # the rest's mass where it stands 2 deviations of its noise above 0: under DP the
     # other dates' summed noise (sd sqrt(dates)) dwarfs it (at epsilon 8 Complete
     # Journey's direct_mail_a, with nothing off its 4 dates, had a rest of 98 events'
-    # worth against a deviation of 260), and a tenth of a broadcast's events stayed
-    # where the model put them, off every crowded date: the reviewer's first give-away
+    # worth against a deviation of 260), and part of a broadcast's events stayed where
+    # the model put them, off every crowded date: the reviewer's first give-aways
     # (`wave_of_*`, AUC 0.68 to 0.72)
     rest = max(rest - 2.0 * sd * np.sqrt(len(row) - n), 0.0) / max(len(row) - n, 1)
     return {"dates": at.tolist(), "weights": row[at].tolist(), "rest": float(rest)}

@@ -36,6 +36,11 @@ def _tokens(log: EventLog) -> pd.DataFrame:
     return pd.DataFrame({"j": journey, "pos": pos, "tok": tok})
 
 
+def _previous(t: pd.DataFrame) -> np.ndarray:
+    """Per event (`_tokens`): the token straight before it in its journey, "" at a start."""
+    return np.where(t.pos.to_numpy() == 0, "", np.r_[[""], t.tok.to_numpy()[:-1]])
+
+
 def _first_positions(t: pd.DataFrame) -> pd.DataFrame:
     """Journey x token -> position of the token's first occurrence (NaN: absent)."""
     return t.groupby(["j", "tok"]).pos.min().unstack()
@@ -66,8 +71,7 @@ class OrderEvidence:
         for b, n in first.notna().sum().items():
             self.support[b] = self.support.get(b, 0) + int(n)
         self.starts |= set(t.loc[t.pos == 0, "tok"])
-        prev = np.where(t.pos.to_numpy() == 0, "", np.r_[[""], t.tok.to_numpy()[:-1]])
-        for b, seen in pd.Series(prev).groupby(t.tok.to_numpy()).unique().items():
+        for b, seen in pd.Series(_previous(t)).groupby(t.tok.to_numpy()).unique().items():
             self.prev[b] = self.prev.get(b, set()) | set(seen)
         lengths = t.groupby("j").pos.max() + 1
         for b in first.columns:
@@ -137,8 +141,7 @@ def breaks_order(rules: dict[str, list], log: EventLog) -> np.ndarray:
         bad |= (first[b].notna() & ~(fa < first[b])).to_numpy()
     after = rules.get("after") or []  # (rules saved before this kind have none)
     if after:
-        tok, pos = t.tok.to_numpy(), t.pos.to_numpy()
-        prev = np.where(pos == 0, "", np.r_[[""], tok[:-1]])
+        tok, prev = t.tok.to_numpy(), _previous(t)
         wrong = np.zeros(len(t), dtype=bool)
         for a, b in after:
             wrong |= (tok == b) & (prev != a)
