@@ -108,7 +108,7 @@ from journeylab.generators.profile_counts import (
 )
 from journeylab.generators.rhythm import TABLES as RHYTHM_TABLES
 from journeylab.generators.rhythm import Rhythm, fine_tables
-from journeylab.generators.values import LEVEL_CLASSES, Values, level_codes
+from journeylab.generators.values import LEVEL_CLASSES, Values, level_by_count, level_codes
 from journeylab.generators.values import columns as value_columns
 from journeylab.generators.values import tables as values_tables
 from journeylab.journeys.encoding import keep_order
@@ -274,10 +274,11 @@ class JourneyProfile:
         rhy = vals = None
         if "rhythm" in parts:  # six tables, each moved by at most 1 by one customer
             rhy = Rhythm.release(counts.rhythm, scale=rhythm_scale, rng=rng["rhythm"]).to_dict()
-        if "values" in parts:  # four tables per numeric column, splitting its share
+        if "values" in parts:  # four or five tables per numeric column, splitting its share
             n_cols = max(len(value_columns(log)), 1)
-            scale = gauss_scale(n_cols * values_tables(), eps["values"])
-            vals = Values.fit(log, scale=scale, rng=rng["values"]).to_dict()  # a pass per column
+            by = level_by_count(log.n_customers, n_cols, eps["values"])
+            scale = gauss_scale(n_cols * values_tables(by), eps["values"])
+            vals = Values.fit(log, scale=scale, rng=rng["values"], by_count=by).to_dict()
         mix = None
         if "mix" in parts and calendar.tokens:  # tables to each of which a customer adds 1
             sums = counts.mix_sums(log, calendar.tokens)
