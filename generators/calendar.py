@@ -54,6 +54,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from journeylab.generators.dates import (
+    add_counts,
+    busy_end,
+    closed_dates,
+    date_counts,
+    snap_dates,
+)
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.generators.waves import (
     MAX_CELLS,
@@ -191,6 +198,11 @@ class Calendar:
     # events are sent on, for the tokens the release shows are broadcasts
     # (generators/waves.py; None: none, no window, or a model saved before it)
     waves: dict[str, dict] | None = None
+    # exact fits only (generators/dates.py): the dates (days since 1970-01-01) a busy log
+    # has no event on, and its last event's time (ns) where it is busy to its end; None
+    # under DP or a model saved before them
+    closed_dates: list[int] | None = None
+    last_time: int | None = None
 
     @classmethod
     def fit(
@@ -213,7 +225,13 @@ class Calendar:
         if days is not None and (len(names) + 1) * days > MAX_CELLS:
             days = None
         dates = 0.0
+        by_date: dict[int, int] = {}  # exact only: events by date (`closed_dates`)
+        last_time = None  # exact only: the log's last event
         for chunk in each_chunk(log):  # customer-complete: each count adds up over chunks
+            if scale is None and len(chunk.df):
+                by_date = add_counts(by_date, date_counts(chunk))
+                t_max = int(chunk.df[chunk.time].max().value)
+                last_time = t_max if last_time is None else max(last_time, t_max)
             part, part_zeros, part_habit, part_pool = _chunk_tables(
                 chunk, names, scale is not None, rng
             )
@@ -270,6 +288,8 @@ class Calendar:
                 names,
                 wave_scale or 0.0,
             ),
+            closed_dates=None if scale is not None else _closed_in_window(by_date, log),
+            last_time=last_time if busy_end(by_date) else None,
             **noisy,
         )
 
@@ -501,6 +521,9 @@ class Calendar:
         if weekend is not None:
             df = _weekend_habit(df, log, weekend, rng)
         df = _snap_weekdays(df, log, self.closed_days(tok))
+        end = None if self.last_time is None else self.last_time + 1_000_000_000
+        if self.closed_dates:  # exact fits: off the dates the log is shut on
+            df = snap_dates(df, log, self.closed_dates, end=end)
         if self.waves:  # broadcasts onto their dates (their weekdays are the data's)
             df = apply_waves(df, log, self.waves, tok, self.tokens, rng)
             # each journey's events in time order again: the clock reads a day's offsets
@@ -514,7 +537,14 @@ class Calendar:
         cls_p = _declared_classes(df, log, _by_resolution(cls_p))
         before = df[log.time].to_numpy()  # breaks ties: two events on one whole minute
         df = _redraw_clock(
-            df, log, cls_p, hour_p, rng, habit=self.habit_sd(), regular=self.regular_dist()
+            df,
+            log,
+            cls_p,
+            hour_p,
+            rng,
+            habit=self.habit_sd(),
+            regular=self.regular_dist(),
+            end=end,
         )
         who = pd.factorize(df[log.key], sort=False)[0]
         for col in self.zeros:
@@ -1395,6 +1425,15 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
     return df
 
 
+def _closed_in_window(by_date: dict[int, int], log: EventLog | StreamedLog) -> list[int]:
+    """`dates.closed_dates` of an exact fit's counts, within the declared window."""
+    s = log.schema
+    if s.time_start is None or s.time_end is None:
+        return closed_dates(by_date)
+    first = s.time_start.value // _DAY_NS
+    return closed_dates(by_date, first, (s.time_end.value - 1) // _DAY_NS)
+
+
 def _redraw_clock(
     df: pd.DataFrame,
     log: EventLog,
@@ -1404,6 +1443,7 @@ def _redraw_clock(
     *,
     habit: float | None = None,
     regular: np.ndarray | None = None,
+    end: int | None = None,
 ) -> pd.DataFrame:
     """Each event gets its token's time class; each (journey, day)'s timed events keep
     their generated offsets from the day's first (compressed into the day's hours, from
@@ -1413,7 +1453,10 @@ def _redraw_clock(
     the first event and clipped to fit, the bursts piled up late: on the omnichannel
     simulator 7% of synthetic events fell before 6 am, 26% real, and the mean hour was
     14.6 against 11.7.) With `habit` (sd in hours of the customers' mean hours) the hours
-    are drawn through a customer-level copula whose rho makes that spread."""
+    are drawn through a customer-level copula whose rho makes that spread. `end` (ns):
+    the log's last time (an exact fit's), before the window's end: a day it falls in has
+    its bursts fitted before it (Complete Journey's last basket is at 04:01 on the
+    window's last day, and 13% of a model's households had one after it)."""
     m = len(df)
     u = rng.random((m, 1))
     cls = (cls_p.cumsum(1) > u).argmax(1)
@@ -1441,7 +1484,13 @@ def _redraw_clock(
     # against 11 real)
     last = pd.Series(np.where(cls > 0, hi, -1.0)).groupby(group).transform("max").to_numpy()
     hi_day = np.maximum(hi[first], last)
-    room = hi_day - lo[first]
+    lo_first, hi_first = lo[first], hi[first]
+    if end is not None:  # the day the log ends in: before its last time
+        cut = ((end - day.to_numpy("datetime64[ns]").astype(np.int64)) // 1_000_000_000) - 1.0
+        hi_day = np.where(cut < hi_day, np.maximum(cut, 0.0), hi_day)
+        lo_first = np.minimum(lo_first, hi_day)
+        hi_first = np.minimum(hi_first, hi_day)
+    room = hi_day - lo_first
     # a burst longer than its hours is fitted into a random 60% to 100% of them, its
     # longest gaps capped (`cap_gaps`): filling them exactly put its first event on the
     # hours' first second and its last on their last (00:00:00 and 23:59:59 for a token
@@ -1457,14 +1506,14 @@ def _redraw_clock(
         offset[timed_at] = pd.Series(steps).groupby(group[timed_at]).cumsum().to_numpy()
         span = pd.Series(offset).groupby(group).transform("max").to_numpy()
     # the first's latest: within its own hours, the burst within the day's
-    top = np.maximum(lo[first], np.minimum(hi[first], hi_day - np.minimum(span, room)))
+    top = np.maximum(lo_first, np.minimum(hi_first, hi_day - np.minimum(span, room)))
     key = pd.Series(np.where(cls > 0, pick, -1.0))
     anchor = np.where(
         cls[first] > 0, key.groupby(group).transform("idxmax").to_numpy(), first
     ).astype(np.int64)
     a_off = offset[anchor]
     # the anchor's hours, cut to where the burst fits: [lo + its offset, top + its offset]
-    a_lo, a_hi = lo[first] + a_off, top + a_off
+    a_lo, a_hi = lo_first + a_off, top + a_off
     rows = hour_p[anchor]
     cdf = np.concatenate([np.zeros((m, 1)), rows.cumsum(1)], axis=1)  # [m, 25]
     f_lo, f_hi = _hour_cdf(cdf, a_lo), _hour_cdf(cdf, a_hi + 1.0)
@@ -1478,7 +1527,7 @@ def _redraw_clock(
             _hour_quantile(cdf, f_lo + q * (f_hi - f_lo)),
             np.clip(_hour_quantile(cdf, q), a_lo, a_hi),
         )
-        base = np.clip(at - a_off, lo[first], top)  # the first event's time
+        base = np.clip(at - a_off, lo_first, top)  # the first event's time
         secs = np.clip(base + offset, 0, 86_399)
         return np.where(cls == 2, np.round(secs), np.where(cls == 1, _on_minute(secs), 0.0))
 
@@ -1493,10 +1542,13 @@ def _redraw_clock(
         secs = seconds(_habit_rho(seconds, who, cls > 0, habit) if habit else 0.0)
     secs = _in_order(secs, group, orig, cls > 0)
     new = day + pd.to_timedelta(secs, unit="s")
-    start, end = log.schema.time_start, log.schema.time_end
-    if end is not None:  # the window may end, or start, inside a day
-        new = new.where(new < end, end - pd.Timedelta(seconds=1))
-        new = new.where(new >= start, start)
+    start, stop = log.schema.time_start, log.schema.time_end
+    if end is not None:
+        stop = pd.Timestamp(end) if stop is None else min(stop, pd.Timestamp(end))
+    if stop is not None:  # the window may end, or start, inside a day
+        new = new.where(new < stop, stop - pd.Timedelta(seconds=1))
+        if start is not None:
+            new = new.where(new >= start, start)
     df[log.time] = new.to_numpy()
     return df
 

@@ -329,3 +329,68 @@ def test_whole_values_stay_whole_and_fractions_do_not_land_on_whole_numbers(log,
     # a whole value under its unit goes to the nearest whole number, never 0
     got = kept_whole(np.array([10.0, 20.0, 3.0, 2.5]), np.array([4.2, 0.3, 7.6, 9.0]))
     assert got.tolist() == [4.0, 1.0, 8.0, 9.0]
+
+
+def spenders(n: int, *, light_spend: float, heavy_spend: float, seed: int = 0) -> pd.DataFrame:
+    """Purchases only: a third of the customers buy 1-3 times, a third 5-12 times, a third
+    16-20 times; a light customer's baskets scatter around `light_spend`, a heavy one's
+    around `heavy_spend` (the middle third in between, on the log scale)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        kind = c % 3
+        k = int(rng.integers(*[(1, 4), (5, 13), (16, 21)][kind]))
+        centre = np.exp(np.log([light_spend, heavy_spend]).mean()) if kind == 1 else None
+        centre = centre or (light_spend if kind == 0 else heavy_spend)
+        level = centre * np.exp(rng.normal(0.0, 0.3))
+        for i in range(k):
+            rows.append(
+                {
+                    "customer_id": f"c{c:04d}",
+                    "timestamp": pd.Timestamp("2024-01-01") + pd.Timedelta(days=3 * i + c % 7),
+                    "channel": "store",
+                    "event_type": "purchase",
+                    "amount": round(float(min(level * np.exp(rng.normal(0.0, 0.4)), 499.0)), 2),
+                    "segment": "budget",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _median_mean_log(df: pd.DataFrame, light: bool) -> float:
+    g = df.groupby("customer_id")["amount"]
+    means = g.apply(lambda v: np.log(v).mean())
+    n = g.size()
+    return float(means[n <= 3].median() if light else means[n >= 16].median())
+
+
+@pytest.mark.parametrize("scale", [None, 0.25])
+def test_levels_follow_each_count_group_not_the_models(scale):
+    """Real heavy customers spend ten times what light ones do per basket; the model's the
+    other way round. With the levels by count, each group's levels come out as the real
+    ones; without them the model's relation stays."""
+    schema = Schema.from_dict(TINY_SCHEMA)
+    real = EventLog.from_frame(spenders(600, light_spend=10, heavy_spend=100), schema)
+    model = spenders(600, light_spend=100, heavy_spend=10, seed=1)
+    gap = _median_mean_log(real.df, False) - _median_mean_log(real.df, True)
+    assert gap > 2.0  # log 10 = 2.3
+    with_table = Values.fit(real, scale=scale, rng=np.random.default_rng(0), by_count=True)
+    assert with_table.level_by is not None
+    without = Values.fit(real, scale=scale, rng=np.random.default_rng(0))
+    syn = EventLog.from_frame(model, schema)
+    for vals, near in ((with_table, True), (without, False)):
+        out = vals.apply(model, syn, np.random.default_rng(1))
+        got = _median_mean_log(out, False) - _median_mean_log(out, True)
+        if near:
+            assert got == pytest.approx(gap, abs=0.5)
+        else:
+            assert got < 0.0  # the model's order of levels, heavy below light
+
+
+def test_levels_by_count_are_released_only_above_the_noise():
+    from journeylab.generators.values import level_by_count, tables
+
+    assert level_by_count(50, 1, None)  # exact: always
+    assert tables(True) > tables(False)
+    assert level_by_count(100_000, 1, 0.05)  # many customers, a modest budget
+    assert not level_by_count(1_000, 1, 0.001)  # a thousand at a small one: noise
