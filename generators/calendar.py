@@ -60,6 +60,7 @@ from journeylab.generators.dates import (
     closed_dates,
     date_counts,
     snap_dates,
+    snap_days,
 )
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.generators.waves import (
@@ -77,6 +78,7 @@ from journeylab.journeys.streamed import StreamedLog, each_chunk
 CAP = 32  # events per customer in the tables under DP
 MAX_TOKENS = 4096
 SHIFTS = np.arange(-3, 4)  # whole days a journey may move towards its weekdays
+WEEKDAY_SHIFTS = (0, 1, -1, 2, -2, 3, -3, 4, 5, 6)  # onto an open weekday: nearest first
 CLOSED_MIN = 50  # events a token needs (exact) before a weekday it never has is closed
 # the units table of a numeric column: its non-zero values by decade (of |value|: 10^-4
 # and less .. 10^9 and more) and the coarsest unit of the 1-2-5 ladder they
@@ -1381,48 +1383,8 @@ def _snap_weekdays(df: pd.DataFrame, log: EventLog, closed: np.ndarray) -> pd.Da
     whole-journey shift alone cannot put every weekly campaign on its Monday)."""
     if not closed.any():
         return df
-    t0 = df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
-    j0 = pd.factorize(df[log.key], sort=False)[0]
-    order = np.lexsort((t0, j0))  # each journey's events together, in time order
-    t, j, closed = t0[order], j0[order], closed[order]
-    n = j.max() + 1
-    start = np.r_[True, j[1:] != j[:-1]]
-    starts = np.flatnonzero(start)
-    window = log.schema.time_end is not None
-    lo = log.schema.time_start.value if window else None
-    hi = log.schema.time_end.value if window else None
-    last_of = pd.Series(t).groupby(j).max().to_numpy()
-    moved = np.zeros(len(t), dtype=bool)  # already placed: never moved again
-    for _ in range(len(t)):
-        day = t // _DAY_NS
-        bad = closed[np.arange(len(t)), (day + 3) % 7] & ~moved  # 1970-01-01 was a Thursday
-        if not bad.any():
-            break
-        first = np.minimum.reduceat(np.where(bad, np.arange(len(t)), len(t)), starts)
-        at = first[first < len(t)]  # each journey's first offending event
-        # backward no further than the day after the previous event's (the first event:
-        # the window's first day), so no two events swap
-        floor = np.where(start[at], -(10**9), day[np.maximum(at - 1, 0)] + 1)
-        if lo is not None:
-            floor = np.where(start[at], -(-lo // _DAY_NS), floor)
-        room = None if hi is None else hi - last_of[j[at]]  # how far the journey may go
-        shift, found = np.zeros(len(at), dtype=np.int64), np.zeros(len(at), dtype=bool)
-        for s in (0, 1, -1, 2, -2, 3, -3, 4, 5, 6):  # nearest first, forward first
-            ok = ~closed[at, (day[at] + s + 3) % 7] & ((s >= 0) | (day[at] + s >= floor)) & ~found
-            if room is not None:
-                ok &= s * _DAY_NS < room
-            shift, found = np.where(ok, s, shift), found | ok
-        from_at = np.full(n, len(t))
-        from_at[j[at]] = at
-        per = np.zeros(n, dtype=np.int64)
-        per[j[at]] = shift
-        t += np.where(np.arange(len(t)) >= from_at[j], per[j], 0) * _DAY_NS
-        last_of[j[at]] += shift * _DAY_NS
-        moved[at] = True  # placed (or left where it was: no open day within reach)
-    t0[order] = t
-    df = df.copy()
-    df[log.time] = pd.to_datetime(t0)
-    return df
+    # 1970-01-01 was a Thursday (3)
+    return snap_days(df, log, lambda rows, day: closed[rows, (day + 3) % 7], WEEKDAY_SHIFTS)
 
 
 def _closed_in_window(by_date: dict[int, int], log: EventLog | StreamedLog) -> list[int]:

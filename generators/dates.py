@@ -87,14 +87,31 @@ def snap_dates(
     """df (whole journeys) with each event on a closed date (days since 1970-01-01)
     moved, with the rest of its journey, to the nearest open date (SHIFTS, not back past
     the day after the journey's previous event, not past the window or `end` (ns): the
-    log's last time), so the order of the events and their gaps are kept. Journey by
-    journey, first offending event first; an event with no open date in reach stays."""
+    log's last time), so the order of the events and their gaps are kept; journey by
+    journey, first offending event first. A day that cannot move so (a journey busy to
+    the log's end, with an event the day before) joins the nearest open day between its
+    journey's events before and after it (`_into_neighbours`)."""
     if not closed or not len(df):
         return df
     shut = np.asarray(sorted(closed), dtype=np.int64)
+
+    def is_shut(day: np.ndarray) -> np.ndarray:
+        k = np.clip(np.searchsorted(shut, day), 0, len(shut) - 1)
+        return shut[k] == day
+
+    return snap_days(df, log, lambda rows, day: is_shut(day), SHIFTS, end=end, join=is_shut)
+
+
+def snap_days(df, log, shut, shifts, *, end=None, join=None) -> pd.DataFrame:
+    """df with, journey by journey, each first event on a shut day (`shut(rows, days)`:
+    bool per row of df and day since 1970-01-01) moved with the rest of its journey by
+    the first of `shifts` (days) that puts it on an open one, backward no further than
+    the day after its journey's previous event, the journey within the declared window
+    and before `end` (ns); until none is left that can move. `join` (day -> shut): the
+    days left then join a neighbouring day of their journey (`_into_neighbours`)."""
     t0 = df[log.time].to_numpy("datetime64[ns]").astype(np.int64)
     j0 = pd.factorize(df[log.key], sort=False)[0]
-    order = np.lexsort((t0, j0))
+    order = np.lexsort((t0, j0))  # each journey's events together, in time order
     t, j = t0[order], j0[order]
     n = j.max() + 1
     start = np.r_[True, j[1:] != j[:-1]]
@@ -104,29 +121,26 @@ def snap_dates(
     hi = None if s.time_end is None else s.time_end.value
     if end is not None:
         hi = end if hi is None else min(hi, end)
-
-    def is_shut(day: np.ndarray) -> np.ndarray:
-        k = np.clip(np.searchsorted(shut, day), 0, len(shut) - 1)
-        return shut[k] == day
-
     last_of = pd.Series(t).groupby(j).max().to_numpy()
-    first_of = pd.Series(t).groupby(j).min().to_numpy()
-    moved = np.zeros(len(t), dtype=bool)
+    moved = np.zeros(len(t), dtype=bool)  # already placed: never moved again
     for _ in range(len(t)):
         day = t // DAY_NS
-        bad = is_shut(day) & ~moved
+        bad = shut(order, day) & ~moved
         if not bad.any():
             break
         first = np.minimum.reduceat(np.where(bad, np.arange(len(t)), len(t)), starts)
-        at = first[first < len(t)]
+        at = first[first < len(t)]  # each journey's first offending event
+        # backward no further than the day after the previous event's (the first event:
+        # the window's first day), so no two events swap
         floor = np.where(start[at], -(10**9), day[np.maximum(at - 1, 0)] + 1)
+        if lo is not None:
+            floor = np.where(start[at], -(-lo // DAY_NS), floor)
+        room = None if hi is None else hi - last_of[j[at]]  # how far the journey may go
         shift, found = np.zeros(len(at), dtype=np.int64), np.zeros(len(at), dtype=bool)
-        for d in SHIFTS:
-            ok = ~is_shut(day[at] + d) & ((d >= 0) | (day[at] + d >= floor)) & ~found
-            if hi is not None:
-                ok &= last_of[j[at]] + d * DAY_NS < hi
-            if lo is not None:
-                ok &= np.where(start[at], first_of[j[at]] + d * DAY_NS >= lo, True)
+        for d in shifts:
+            ok = ~shut(order[at], day[at] + d) & ((d >= 0) | (day[at] + d >= floor)) & ~found
+            if room is not None:
+                ok &= d * DAY_NS < room
             shift, found = np.where(ok, d, shift), found | ok
         from_at = np.full(n, len(t))
         from_at[j[at]] = at
@@ -134,9 +148,9 @@ def snap_dates(
         per[j[at]] = shift
         t += np.where(np.arange(len(t)) >= from_at[j], per[j], 0) * DAY_NS
         last_of[j[at]] += shift * DAY_NS
-        first_of[j[at]] += np.where(start[at], shift, 0) * DAY_NS
-        moved[at] = True
-    t = _into_neighbours(t, start, is_shut, lo, hi)
+        moved[at] = True  # placed (or left where it was: no open day within reach)
+    if join is not None:
+        t = _into_neighbours(t, start, join, lo, hi)
     t0[order] = t
     out = df.copy()
     out[log.time] = pd.to_datetime(t0)

@@ -331,7 +331,7 @@ def test_whole_values_stay_whole_and_fractions_do_not_land_on_whole_numbers(log,
     assert got.tolist() == [4.0, 1.0, 8.0, 9.0]
 
 
-def spenders(n: int, *, light_spend: float, heavy_spend: float, seed: int = 0) -> pd.DataFrame:
+def count_spenders(n: int, *, light_spend: float, heavy_spend: float, seed: int = 0) -> pd.DataFrame:
     """Purchases only: a third of the customers buy 1-3 times, a third 5-12 times, a third
     16-20 times; a light customer's baskets scatter around `light_spend`, a heavy one's
     around `heavy_spend` (the middle third in between, on the log scale)."""
@@ -370,8 +370,8 @@ def test_levels_follow_each_count_group_not_the_models(scale):
     other way round. With the levels by count, each group's levels come out as the real
     ones; without them the model's relation stays."""
     schema = Schema.from_dict(TINY_SCHEMA)
-    real = EventLog.from_frame(spenders(600, light_spend=10, heavy_spend=100), schema)
-    model = spenders(600, light_spend=100, heavy_spend=10, seed=1)
+    real = EventLog.from_frame(count_spenders(600, light_spend=10, heavy_spend=100), schema)
+    model = count_spenders(600, light_spend=100, heavy_spend=10, seed=1)
     gap = _median_mean_log(real.df, False) - _median_mean_log(real.df, True)
     assert gap > 2.0  # log 10 = 2.3
     with_table = Values.fit(real, scale=scale, rng=np.random.default_rng(0), by_count=True)
