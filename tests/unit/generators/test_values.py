@@ -331,7 +331,9 @@ def test_whole_values_stay_whole_and_fractions_do_not_land_on_whole_numbers(log,
     assert got.tolist() == [4.0, 1.0, 8.0, 9.0]
 
 
-def count_spenders(n: int, *, light_spend: float, heavy_spend: float, seed: int = 0) -> pd.DataFrame:
+def count_spenders(
+    n: int, *, light_spend: float, heavy_spend: float, seed: int = 0
+) -> pd.DataFrame:
     """Purchases only: a third of the customers buy 1-3 times, a third 5-12 times, a third
     16-20 times; a light customer's baskets scatter around `light_spend`, a heavy one's
     around `heavy_spend` (the middle third in between, on the log scale)."""
