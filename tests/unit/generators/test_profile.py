@@ -765,3 +765,35 @@ def test_a_step_that_comes_straight_after_another_is_put_back_after_it():
     # carts already at their share: no cart is put in
     capped = straight_after(df, log, pairs, shares={"web|add_to_cart": 0.2})
     assert len(capped) == len(df)
+
+
+def test_under_dp_select_draws_how_cases_end_as_the_release_says():
+    """A model that stops most approved cases before their outcome: among its candidates
+    a fifth of the cases are approved (about half of real ones) and a third end on no
+    outcome (none of real ones). `select` draws within each shape cell by how a case
+    ends, as the release's presence says, and brings both back towards the data."""
+    from journeylab.journeys.sim_process import simulate_process
+
+    log, _ = simulate_process(1500, seed=0)
+    prof = JourneyProfile.fit(log, rho=0.5, seed=0, parts=("mix",))
+    df = log.df.sort_values(["case_id", "timestamp"], kind="stable")
+    approved = df.groupby("case_id")["event_type"].transform(lambda s: (s == "A_Pending").any())
+    rng = np.random.default_rng(0)
+    cases = df.loc[approved, "case_id"].unique()
+    cut = set(rng.permutation(cases)[: int(0.6 * len(cases))])
+    tail = df.groupby("case_id").cumcount(ascending=False) < 2  # its offer accepted, pending
+    model = EventLog.from_frame(df[~(df["case_id"].isin(cut) & tail)], log.schema)
+
+    def ends(lg: EventLog) -> pd.Series:
+        last = lg.df.sort_values(["case_id", "timestamp"]).groupby("case_id")["event_type"]
+        return last.last().astype(str)
+
+    before = ends(model)
+    chosen = ends(prof.select(model, 500, np.random.default_rng(1)))
+    real = ends(log)
+    outcome = ["A_Pending", "A_Declined", "A_Cancelled"]
+    assert (real.isin(outcome)).mean() > 0.99
+    assert (before.isin(outcome)).mean() < 0.75
+    assert (chosen.isin(outcome)).mean() > (before.isin(outcome)).mean() + 0.1
+    gap = lambda x: abs((x == "A_Pending").mean() - (real == "A_Pending").mean())  # noqa: E731
+    assert gap(chosen) < gap(before) - 0.05
