@@ -747,24 +747,33 @@ def test_a_step_that_comes_straight_after_another_is_put_back_after_it():
     assert JourneyProfile.fit(small, epsilon=1.0, seed=0, parts=("mix",)).directly_after() == []
 
     t0 = pd.Timestamp("2024-03-01 10:00")
-    rows = [  # c0: a cart, then a view and the abandonment; c1: an abandonment alone
+    rows = [  # c0: a cart, then a view, the abandonment and a view; c1: an abandonment
+        # alone; c2: a cart, a view and the abandonment that ends the journey
         ("c0", t0, "web", "add_to_cart"),
         ("c0", t0 + pd.Timedelta(minutes=5), "web", "page_view"),
         ("c0", t0 + pd.Timedelta(minutes=9), "web", "cart_abandonment"),
+        ("c0", t0 + pd.Timedelta(minutes=12), "web", "page_view"),
         ("c1", t0, "web", "page_view"),
         ("c1", t0 + pd.Timedelta(minutes=3), "web", "cart_abandonment"),
+        ("c2", t0, "web", "add_to_cart"),
+        ("c2", t0 + pd.Timedelta(minutes=5), "web", "page_view"),
+        ("c2", t0 + pd.Timedelta(minutes=9), "web", "cart_abandonment"),
     ]
     df = log.df.iloc[: len(rows)].copy().reset_index(drop=True)
     df[[log.key, log.time, "channel", "event_type"]] = rows
     pairs = [["web|add_to_cart", "web|cart_abandonment"]]
     out = straight_after(df, log, pairs)
     kinds = out.groupby(log.key, sort=False)["event_type"].agg(lambda s: list(s.astype(str)))
-    assert kinds["c0"] == ["add_to_cart", "cart_abandonment", "page_view"]
+    assert kinds["c0"] == ["add_to_cart", "cart_abandonment", "page_view", "page_view"]
     assert kinds["c1"] == ["page_view", "add_to_cart", "cart_abandonment"]
+    # the journey's last event stays last (a case's outcome ends it), with a cart of its own
+    assert kinds["c2"] == ["add_to_cart", "page_view", "add_to_cart", "cart_abandonment"]
     assert out.groupby(log.key)[log.time].apply(lambda s: s.is_monotonic_increasing).all()
-    # carts already at their share: no cart is put in
+    # carts already at their share: a cart is put in only before a journey's last event
+    capped = straight_after(df.iloc[:4], log, pairs, shares={"web|add_to_cart": 0.2})
+    assert len(capped) == 4
     capped = straight_after(df, log, pairs, shares={"web|add_to_cart": 0.2})
-    assert len(capped) == len(df)
+    assert len(capped) == len(df) + 2
 
 
 def test_under_dp_select_draws_how_cases_end_as_the_release_says():
