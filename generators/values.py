@@ -26,6 +26,12 @@ a customer's values 1 / their number, so its tail holds few customers' worth and
 noise cuts it, while every customer has a largest value. `apply` then moves each
 synthetic customer's largest value to that histogram's quantile at its rank.
 
+Customers who buy often and rarely differ too: a fifth table counts customers by their
+number of values (1-3, 4-15, 16-63, 64+) and level, and `apply` moves each count group's
+levels to its row's quantiles, in their order (`level_by_count`: released under DP only
+where its cells stand well above the noise). Complete Journey's households spend alike per
+basket however often they shop; a model's light customers spent more than its heavy ones.
+
 Under DP each customer's non-zero values are subsampled to the calendar's CAP and
 weighted 1 / (values kept), and each customer's mean and largest value weigh 1 in theirs,
 so one customer moves each histogram by at most 1 in L1 (so in L2). The values' histogram
