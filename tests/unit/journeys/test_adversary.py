@@ -160,3 +160,30 @@ def test_order_rules_hold_on_real_data_and_catch_a_broken_order():
     df.loc[first & (df.customer_id < "c0030"), "event_type"] = "purchase"  # starts with it
     broken = EventLog.from_frame(df, SCHEMA)
     assert order_violation_share(rules, broken) == pytest.approx(0.1)
+
+
+def test_the_adversary_sees_events_on_a_date_the_real_log_never_has():
+    """A log whose only flaw is a date the real one is shut on (every real event there
+    moved to the next day): its customers on that date stand out by `date_z_max`, which
+    is the same for both sides (a z score of the two logs' counts) and 0 with one log."""
+    from journeylab.journeys.features import DATE_Z, date_crowding
+
+    real = office_hours(3000, seed=0)
+    df = office_hours(3000, seed=1).df.copy()
+    shut = pd.Timestamp("2024-03-01")
+    real_df = real.df.copy()
+    on = real_df["timestamp"].dt.normalize() == shut
+    real_df.loc[on, "timestamp"] += pd.Timedelta(days=1)  # the real shop: shut that day
+    real = EventLog.from_frame(real_df.sort_values(["customer_id", "timestamp"]), SCHEMA)
+    synth = EventLog.from_frame(df, SCHEMA)
+    crowd = date_crowding(real, synth)
+    z = crowd[DATE_Z]
+    assert z.idxmax() == shut.value // 86_400_000_000_000 and z.max() > 4
+    swapped = date_crowding(synth, real)[DATE_Z]
+    assert np.allclose(swapped.reindex(z.index), z, atol=0.5)  # either side first
+    fs = journey_features(synth, crowding=crowd)
+    fr = journey_features(real, crowding=crowd)
+    on_shut = (synth.df["timestamp"].dt.normalize() == shut).groupby(synth.df["customer_id"]).any()
+    assert on_shut.any()
+    assert fs.loc[on_shut[on_shut].index, "date_z_max"].min() > fr["date_z_max"].quantile(0.9)
+    assert (journey_features(real)["date_z_max"] == 0).all()  # one log: nothing to tell
