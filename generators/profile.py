@@ -430,7 +430,6 @@ class JourneyProfile:
         has = np.maximum(np.asarray(self.mix["has"], float), 0.0)
         customers = max(float(np.maximum(np.asarray(self.shape, float), 0.0).sum()), 1.0)
         weight = np.ones(len(ids))
-        ends = np.zeros(len(ids), dtype=bool)
         wanted = 0.0
         ending = np.isin(last_type, types[term])
         if not ending.any():
@@ -444,9 +443,8 @@ class JourneyProfile:
             wanted += share
             if at.any():
                 weight[at] = share / at.mean()
-                ends |= at
-        if not ends.all():
-            weight[~ends] = max(1.0 - wanted, 0.0) / (~ends).mean()
+        if not ending.all():
+            weight[~ending] = max(1.0 - wanted, 0.0) / (~ending).mean()
         return np.clip(weight, 1.0 / ENDING_WEIGHT, ENDING_WEIGHT)
 
     def precedes(self) -> list[list[str]]:

@@ -417,7 +417,7 @@ def _count_levels(
     """[values] each value's customer's level (on the bins' scale, `level` per value) moved,
     within the customers of its count group, to the quantile of the group's row (`rows`:
     [groups, classes], a row of zeros keeps its group as it is) at its rank there."""
-    codes, uniq = pd.factorize(keys)
+    codes = pd.factorize(keys)[0]
     first = np.unique(codes, return_index=True)[1]
     mean = level[first]  # one per customer
     group = count_groups(np.bincount(codes))
