@@ -10,6 +10,7 @@ from conftest import TINY_SCHEMA, web_view
 
 from journeylab.generators.calendar import (
     Calendar,
+    first_hour_counts,
     gauss_scale,
     n_tables,
     to_unit,
@@ -852,3 +853,87 @@ def test_a_day_begun_by_an_early_token_keeps_the_later_tokens_hours():
     assert np.allclose(gaps, np.tile([3600.0, 14_400.0, 14_400.0], 50))
     first = out.loc[mail, "timestamp"]
     assert first.dt.hour.between(6, 8).all()  # the mailing still in its own hours
+
+
+def evening_cases(n: int, *, seed: int, submit_hours=(18, 22)) -> pd.DataFrame:
+    """Cases opened by customers in the evening (app, `submit`), then 16 clerk steps in
+    office hours (desk, `work`) on the following days."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 100)))
+        h = int(rng.integers(*submit_hours))
+        rows.append(
+            (
+                f"c{c:04d}",
+                day + pd.Timedelta(hours=h, minutes=int(rng.integers(60))),
+                "app",
+                "submit",
+            )
+        )
+        for k in range(16):
+            at = day + pd.Timedelta(
+                days=1 + k // 4, hours=9 + 2 * (k % 4), minutes=int(rng.integers(60))
+            )
+            rows.append((f"c{c:04d}", at, "desk", "work"))
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "event_type"])
+    df["amount"], df["segment"] = 0.0, "budget"
+    return df.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def test_first_hour_counts_one_cell_per_customer_and_skips_days_at_midnight():
+    df = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2024-01-01 20:15:00",
+                    "2024-01-01 09:00:00",
+                    "2024-01-02 00:00:00",
+                    "2024-01-03 10:00:00",
+                    "2024-01-05 07:59:59",
+                ]
+            ),
+            "channel": "web",
+            "event_type": "view",
+            "amount": 0.0,
+            "segment": "budget",
+        }
+    )
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    counts = first_hour_counts(log)
+    # a: its first day's first timed event at 9; b: its first day only at midnight; c: 7
+    assert counts.sum() == 2 and counts[9] == 1 and counts[7] == 1
+
+
+@pytest.mark.parametrize("epsilon", [None, 1.0])
+def test_journeys_open_at_the_hours_the_data_opens_them(epsilon):
+    """Cases opened in the evening and worked in office hours: under DP the opening step's
+    own hour row is too thin for the noise and the pooled row (the clerks' hours) spoke
+    for it; the first-hour table, one cell per customer, keeps the evening."""
+    schema = Schema.from_dict(
+        {
+            **TINY_SCHEMA,
+            "events": {
+                **TINY_SCHEMA["events"],
+                "channel": {"type": "categorical", "values": ["app", "desk"]},
+                "event_type": {"type": "categorical", "values": ["submit", "work"]},
+            },
+        }
+    )
+    log = EventLog.from_frame(evening_cases(1500, seed=0), schema)
+    scale = None if epsilon is None else n_tables(log) / epsilon
+    cal = Calendar.fit(log, scale=scale, rng=np.random.default_rng(0))
+    assert cal.first_hour_dist() is not None
+    model = evening_cases(600, seed=1, submit_hours=(0, 24))  # opened at any hour
+
+    def opening_hours(c: Calendar) -> pd.Series:
+        out = c.apply(model.copy(), log, np.random.default_rng(1))
+        return out.groupby("customer_id")["timestamp"].min().dt.hour
+
+    assert opening_hours(cal).between(18, 21).mean() > 0.8
+    if epsilon is not None:  # saved without the table: the thin row falls to the pool
+        submit = np.array([cal.tokens.index("app|submit")])
+        assert not cal.rows("hour", submit)[1].any()
+        before = Calendar.from_dict({**cal.to_dict(), "first_hour": None})
+        assert opening_hours(before).between(18, 21).mean() < 0.5
