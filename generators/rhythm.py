@@ -200,7 +200,11 @@ class Rhythm:
         length = np.diff(np.r_[start, len(j)])
         day = t // DAY_NS
         span_days = day[np.r_[start[1:], len(j)] - 1] - day[start]  # [N]
-        wanted = self._multi_day_counts(length, rng, length_class)
+        # the model's own multi-day gaps per journey: who gets the table's many or few
+        crossed = np.diff(day, prepend=day[0]) > 0
+        crossed[start] = False
+        own = np.bincount(j, weights=crossed.astype(float), minlength=len(start))
+        wanted = self._multi_day_counts(length, rng, length_class, own=own)
         is_gap = np.ones(len(j), dtype=bool)
         is_gap[start] = False
         # rank of each gap within its journey, shortest first: by the order table's mean
@@ -299,15 +303,27 @@ class Rhythm:
         by_pair = _shrunk(table, dev, by_type[None, :, :])  # [types, types, bins]
         return by_pair[prev, types]
 
-    def _multi_day_counts(self, length, rng, length_class) -> np.ndarray:
+    def _multi_day_counts(self, length, rng, length_class, *, own=None) -> np.ndarray:
         """[N] multi-day gaps each journey asks for: a share of same-day gaps drawn from
         its length class's row, the rest multi-day (`apply` then allows as many as the span
-        in days does, at least 1 if it spans days)."""
+        in days does, at least 1 if it spans days). With `own` [N] (the model's own
+        multi-day gaps per journey) the class's drawn shares go to its journeys in the
+        order of the model's own shares (ties at random): the table says how many
+        journeys are bursty, the model which. Drawn journey by journey, a visit of one
+        page a day and a day of ten sessions were alike: on the 10k simulator at epsilon
+        8 the detection AUC fell from 0.922 to 0.902 (0.920 to 0.908 on another sample)."""
         rows = _distributions(np.asarray(self.burst, float), self.scale)
-        p = rows[np.minimum(length_class(length), len(rows) - 1)]  # [N, BURST_BINS]
+        cls = np.minimum(length_class(length), len(rows) - 1)
+        p = rows[cls]  # [N, BURST_BINS]
         b = (p.cumsum(1) > rng.random((len(length), 1))).argmax(1)
         bins = rows.shape[1] - 1  # 5 in a model saved before the finer bins
         share = np.where(b == 0, 0.0, (b - 1 + rng.random(len(length))) / bins)
+        if own is not None and len(length):
+            # by class, most same-day gaps first: the model's fewest multi-day ones
+            mine = own / np.maximum(length - 1, 1)
+            by_draw = np.lexsort((-share, cls))
+            by_model = np.lexsort((rng.random(len(length)), mine, cls))
+            share[by_model] = share[by_draw]
         return np.round((length - 1) * (1 - share)).astype(np.int64)
 
     def _day_gaps(self, jm: np.ndarray, pos: np.ndarray, span_days, rng) -> np.ndarray:

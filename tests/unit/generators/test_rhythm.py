@@ -576,3 +576,49 @@ def test_under_dp_the_shortest_same_day_cell_reaches_down_over_the_cut_one():
 
 def _tiny_rhythm() -> Rhythm:
     return fit(EventLog.from_frame(bursty(60, seed=0), Schema.from_dict(TINY_SCHEMA)), None)
+
+
+def sessions_and_visits(n: int, *, seed: int) -> pd.DataFrame:
+    """Journeys of 6-12 events: half the customers shop in sessions (3 events a day, a
+    week apart), half visit once a day (a few days apart)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        t = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 20)), hours=9)
+        per_day = 3 if c % 2 == 0 else 1
+        for k in range(int(rng.integers(6, 13))):
+            rows.append((f"c{c:04d}", t, "purchase"))
+            if (k + 1) % per_day == 0:
+                t += pd.Timedelta(days=int(rng.integers(2, 9)) if per_day == 1 else 7)
+            else:
+                t += pd.Timedelta(minutes=int(rng.integers(5, 60)))
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"])
+    df["channel"], df["amount"], df["segment"] = "store", 10.0, "budget"
+    return df
+
+
+def same_day_by_customer(df: pd.DataFrame) -> pd.Series:
+    d = df.sort_values(["customer_id", "timestamp"])
+    day = d.timestamp.dt.normalize()
+    same = day.eq(day.groupby(d.customer_id).shift())
+    return same.groupby(d.customer_id).sum() / (d.groupby("customer_id").size() - 1)
+
+
+def test_the_model_says_which_journeys_are_bursty_the_table_how_many(schema):
+    """The burst table's shares go to the journeys the model made burstiest: drawn
+    journey by journey, a customer of three events a day and one of a visit a day got
+    shares alike."""
+    real = EventLog.from_frame(sessions_and_visits(800, seed=0), schema)
+    rhythm = fit(real, None)
+    model = sessions_and_visits(800, seed=1).sort_values(["customer_id", "timestamp"])
+    out = rhythm.apply(model, real, np.random.default_rng(2), length_class=length_class)
+    mine, got = same_day_by_customer(model), same_day_by_customer(out)
+    assert got.corr(mine) > 0.8
+    assert got.mean() == pytest.approx(same_day_by_customer(real.df).mean(), abs=0.05)
+    # the draw alone, without the model's own multi-day gaps: no relation
+    length = model.groupby("customer_id").size().to_numpy()
+    own = (1 - mine.to_numpy()) * (length - 1)
+    rng = np.random.default_rng(3)
+    alone = rhythm._multi_day_counts(length, rng, length_class)
+    ranked = rhythm._multi_day_counts(length, np.random.default_rng(3), length_class, own=own)
+    assert abs(np.corrcoef(alone, own)[0, 1]) < 0.3 < 0.8 < np.corrcoef(ranked, own)[0, 1]
