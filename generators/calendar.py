@@ -58,6 +58,7 @@ from journeylab.generators.dates import (
     add_counts,
     busy_end,
     closed_dates,
+    closed_released,
     date_counts,
     snap_dates,
     snap_days,
@@ -203,9 +204,10 @@ class Calendar:
     # events are sent on, for the tokens the release shows are broadcasts
     # (generators/waves.py; None: none, no window, or a model saved before it)
     waves: dict[str, dict] | None = None
-    # exact fits only (generators/dates.py): the dates (days since 1970-01-01) a busy log
-    # has no event on, and its last event's time (ns) where it is busy to its end; None
-    # under DP or a model saved before them
+    # (generators/dates.py) the dates (days since 1970-01-01) a busy log has no event on:
+    # exact, or under DP as the dates table shows them (`closed_released`; None where no
+    # dates table is released, or a model saved before them); and, exact fits only, its
+    # last event's time (ns) where it is busy to its end
     closed_dates: list[int] | None = None
     last_time: int | None = None
     # [24] customers by the hour of their journey's first clock-timed event on its first
@@ -270,38 +272,51 @@ class Calendar:
         pooled.update({f"zeros:{k}": _pooled(v, scale, rng, raw=True) for k, v in zeros.items()})
         zeros = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in zeros.items()}
         noisy = {k: noisy_counts(v, scale, rng, raw=True).tolist() for k, v in tables.items()}
+        # drawn in this order, each after the ones before it, so a table added last leaves
+        # the other tables' draws those of a calendar without it
+        habit_t = _pooled(habit.astype(float), scale, rng)  # one customer: one cell
+        regular_t = noisy_counts(np.asarray(regular, float), scale, rng, raw=True).tolist()
+        units_t = {
+            k: noisy_counts(np.asarray(v, float), scale, rng, raw=True).tolist()
+            for k, v in units.items()
+        }
+        wholes_t = {
+            k: noisy_counts(np.asarray(v, float), scale, rng, raw=True).tolist()
+            for k, v in wholes.items()
+        }
+        weekend_t = noisy_counts(np.zeros(WEEKEND_BINS) + weekend, scale, rng, raw=True).tolist()
+        by_token_date = None
+        if days is not None:
+            by_token_date = noisy_counts(
+                np.zeros((len(names) + 1, days)) + dates, wave_scale, rng, raw=True
+            )
+        first_hour_t = noisy_counts(first_hour, scale, rng, raw=True).tolist()  # one cell each
+        if scale is None:
+            closed = _closed_in_window(by_date, log)
+        elif by_token_date is not None:  # post-processing of the dates table
+            sd = np.sqrt(2.0 * len(by_token_date)) * wave_scale
+            closed = closed_released(
+                by_token_date.sum(0), sd, log.schema.time_start.value // _DAY_NS
+            )
+        else:
+            closed = None
         return cls(
             tokens=names,
             zeros=zeros,
             scale=scale or 0.0,
             pooled=pooled,
-            habit=_pooled(habit.astype(float), scale, rng),  # one customer: one cell
-            # drawn last: the other tables' draws are those of a calendar without it
-            regular=noisy_counts(np.asarray(regular, float), scale, rng, raw=True).tolist(),
-            # drawn after it, for the same reason
-            units={
-                k: noisy_counts(np.asarray(v, float), scale, rng, raw=True).tolist()
-                for k, v in units.items()
-            },
-            # drawn after them, for the same reason
-            whole_habit={
-                k: noisy_counts(np.asarray(v, float), scale, rng, raw=True).tolist()
-                for k, v in wholes.items()
-            },
-            # drawn after them, for the same reason
-            weekend=noisy_counts(np.zeros(WEEKEND_BINS) + weekend, scale, rng, raw=True).tolist(),
-            # drawn last, for the same reason; only the wave tokens' dates are kept
+            habit=habit_t,
+            regular=regular_t,
+            units=units_t,
+            whole_habit=wholes_t,
+            weekend=weekend_t,
+            # only the wave tokens' dates are kept
             waves=None
-            if days is None
-            else release_waves(
-                noisy_counts(np.zeros((len(names) + 1, days)) + dates, wave_scale, rng, raw=True),
-                names,
-                wave_scale or 0.0,
-            ),
-            closed_dates=None if scale is not None else _closed_in_window(by_date, log),
+            if by_token_date is None
+            else release_waves(by_token_date, names, wave_scale or 0.0),
+            closed_dates=closed,
             last_time=last_time if busy_end(by_date) else None,
-            # drawn last, for the same reason; one customer: one cell
-            first_hour=noisy_counts(first_hour, scale, rng, raw=True).tolist(),
+            first_hour=first_hour_t,
             **noisy,
         )
 

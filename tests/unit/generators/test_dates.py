@@ -120,3 +120,23 @@ def test_the_clock_fits_the_last_day_before_the_end():
     last = out[out["timestamp"].dt.normalize() == pd.Timestamp("2024-05-31")]["timestamp"]
     assert len(last) and (last < pd.Timestamp(end)).all()
     assert last.nunique() == len(last)
+
+
+def test_under_dp_the_dates_table_closes_a_date_only_where_the_log_is_big_enough():
+    """Post-processing of the released dates table: a shut date among busy ones is found
+    where each date holds many customers' weight against the noise, and nothing is
+    closed on noise where it does not."""
+    big = shop(1000)
+    cal = Calendar.fit(big, scale=2.0, rng=np.random.default_rng(0), dates=True)
+    assert SHUT.value // DAY_NS in cal.closed_dates
+    # the same dates as exact: the window's first (the baskets begin on the 2nd), the
+    # shut Sunday and the four after the log's end next to its busy week
+    exact = Calendar.fit(big, scale=None, rng=np.random.default_rng(0))
+    assert cal.closed_dates == exact.closed_dates and len(cal.closed_dates) == 6
+    small = Calendar.fit(shop(60), scale=2.0, rng=np.random.default_rng(0), dates=True)
+    assert small.closed_dates == []
+    model = shop(300, seed=1, shut=None)
+    out = cal.apply(model.df, model, np.random.default_rng(0))
+    assert (model.df["timestamp"].dt.normalize() == SHUT).any()
+    assert not (out["timestamp"].dt.normalize() == SHUT).any()
+    assert cal.last_time is None  # the log's end: exact fits only
