@@ -937,3 +937,37 @@ def test_journeys_open_at_the_hours_the_data_opens_them(epsilon):
         assert not cal.rows("hour", submit)[1].any()
         before = Calendar.from_dict({**cal.to_dict(), "first_hour": None})
         assert opening_hours(before).between(18, 21).mean() < 0.5
+
+
+def test_a_first_event_whose_token_has_its_own_hours_keeps_them():
+    """The first-hour table speaks only for a first event whose token's row is too thin
+    (`own_hours` False); a token with hours of its own keeps them."""
+    from journeylab.generators.calendar import _redraw_clock
+
+    rows = [
+        (f"c{c:04d}", pd.Timestamp("2024-01-01 12:00") + pd.Timedelta(days=c % 90), "web", "view")
+        for c in range(200)
+    ]
+    cols = ["customer_id", "timestamp", "channel", "event_type"]
+    df = pd.DataFrame(rows, columns=cols).assign(amount=0.0, segment="budget")
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    cls_p = np.tile([0.0, 0.0, 1.0], (len(df), 1))
+    hour_p = np.zeros((len(df), 24))
+    hour_p[:, 9:12] = 1 / 3  # the token's own hours: the morning
+    evening = np.zeros(24)
+    evening[19:22] = 1 / 3  # the first-hour table: the evening
+
+    def hours(own: bool) -> pd.Series:
+        out = _redraw_clock(
+            log.df.copy(),
+            log,
+            cls_p,
+            hour_p,
+            np.random.default_rng(0),
+            first_hour=evening,
+            own_hours=np.full(len(df), own),
+        )
+        return out["timestamp"].dt.hour
+
+    assert hours(True).between(9, 11).all()
+    assert hours(False).between(19, 21).all()
