@@ -546,18 +546,24 @@ class Calendar:
         valid=None,
         zero_types=None,
         whole_types=None,
+        start_floor=None,
     ) -> pd.DataFrame:
         """`valid`: (weights, known, sd) per token from a finer release than the token
         rows (the profile's mix: `mix_valid`), used to remap impossible channel/event-type
         pairs;
         `zero_types`: numeric column -> event types whose values are always 0 (the mix);
         `whole_types`: numeric column -> {event type: share of whole numbers} (the mix),
-        in place of the token rows' shares."""
+        in place of the token rows' shares;
+        `start_floor`: customer -> the earliest time (ns) the weekday shift may move its
+        journey's first event back to (`JourneyProfile.start_floors`)."""
         if not len(df):
             return df
         df = _remap_invalid(df, log, self, rng, valid=valid)
         tok = pd.Categorical(token_keys(df, log), categories=self.tokens).codes.astype(np.int64)
-        df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng)
+        floor = None
+        if start_floor is not None:
+            floor = df[log.key].map(start_floor).to_numpy(dtype=float)
+        df = _shift_weekdays(df, log, self.rows("weekday", tok)[0], rng, floor=floor)
         weekend = self.weekend_dist()
         if weekend is not None:
             df = _weekend_habit(df, log, weekend, rng)
@@ -1394,7 +1400,9 @@ def cap_gaps(gap: np.ndarray, group: np.ndarray, budget: np.ndarray, rng) -> np.
     return out
 
 
-def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.DataFrame:
+def _shift_weekdays(
+    df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng, *, floor: np.ndarray | None = None
+) -> pd.DataFrame:
     """Move each journey by s in SHIFTS whole days, drawn with probability proportional to
     the prior (STAY on 0) times the likelihood of its days' weekdays after the move;
     shifts that would leave the time window are not drawn. Gaps are unchanged.
@@ -1402,7 +1410,8 @@ def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.
     events of one day share their weekday, they are not drawn apart. Counted event by
     event, a burst of ten workflow steps on one day made the busiest weekday ten times
     over as likely: the process simulator's cases were moved to begin on Mondays (a
-    quarter of them, the data's 13%)."""
+    quarter of them, the data's 13%). `floor` [E] (ns, NaN: none): no backward shift
+    takes a journey's first event before its rows' floor."""
     t = df[log.time]
     j = pd.factorize(df[log.key], sort=False)[0]
     n = j.max() + 1
@@ -1421,6 +1430,10 @@ def _shift_weekdays(df: pd.DataFrame, log: EventLog, wd: np.ndarray, rng) -> pd.
     if log.schema.time_end is not None:
         ok &= first.astype(np.int64)[:, None] + s_ns >= log.schema.time_start.value
         ok &= last.astype(np.int64)[:, None] + s_ns < log.schema.time_end.value
+    if floor is not None:
+        lowest = pd.Series(floor).groupby(j).min().to_numpy()  # NaN: none
+        low = first.astype(np.int64)[:, None] + s_ns < np.nan_to_num(lowest, nan=-np.inf)[:, None]
+        ok &= ~(low & (SHIFTS < 0)[None, :])
     ok[:, SHIFTS == 0] = True
     logp = np.where(ok, loglik + np.log(prior), -np.inf)
     p = np.exp(logp - logp.max(1, keepdims=True))

@@ -620,6 +620,32 @@ class JourneyProfile:
         zero = _cells(self.mix.get(f"zeros:{col}"), n)
         return _cells(self.mix.get("event_type"), n) - np.maximum(zero, 0.0)
 
+    def start_floors(self, df: pd.DataFrame, log: EventLog) -> pd.Series | None:
+        """Customer -> the earliest time (ns) the calendar's weekday shift may move its
+        journey's first event back to: the left edge of the run of start-histogram bins
+        with mass that holds it (its own bin's, where that has none). Complete Journey's
+        baskets begin on 1 January 2017; shifted up to 3 days back towards their
+        weekdays, the journeys of its first days put 15% of the DP VAE's households (194
+        of 1,265; 71 of the real holdout's, by a campaign) into the last week of 2016
+        (102 with the floor; detection 0.9455 -> 0.9397 over three samples). None where
+        the histogram is not usable or the schema declares no window."""
+        s = log.schema
+        if not self._starts_usable() or s.time_start is None or s.time_end is None:
+            return None
+        if not len(df):
+            return None
+        starts = np.maximum(np.asarray(self.starts, float), 0.0)
+        t0, t1 = s.time_start.value, s.time_end.value
+        edges = t0 + (t1 - t0) * np.arange(len(starts) + 1) / len(starts)
+        first = df.groupby(log.key, sort=False)[log.time].min()
+        at = first.to_numpy("datetime64[ns]").astype(np.int64)
+        b = np.clip(np.searchsorted(edges, at, side="right") - 1, 0, len(starts) - 1)
+        k = np.arange(len(starts))
+        has = starts > 0
+        opens = ~has | (k == 0) | ~np.r_[False, has[:-1]]  # a bin that begins its run
+        run = np.maximum.accumulate(np.where(opens, k, 0))
+        return pd.Series(np.floor(edges[run[b]]).astype(np.int64), index=first.index)
+
     def _starts_usable(self) -> bool:
         """Whether the first-event histogram says more than its noise: at least 10 noise
         scales of mass (on a 30-customer store at epsilon 8, one noise cell held it all,
@@ -870,6 +896,7 @@ class JourneyProfile:
             valid=valid,
             zero_types=self.zero_types(log),
             whole_types=self.whole_shares(log),
+            start_floor=self.start_floors(df, log),
         )
         if self.values is not None:  # after the calendar's whole numbers
             df = Values.from_dict(self.values).repeats(df, log, rng)

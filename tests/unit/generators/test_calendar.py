@@ -971,3 +971,22 @@ def test_a_first_event_whose_token_has_its_own_hours_keeps_them():
 
     assert hours(True).between(9, 11).all()
     assert hours(False).between(19, 21).all()
+
+
+def test_the_weekday_shift_takes_no_journey_before_its_floor():
+    """Journeys of one event on a Monday whose token favours Fridays: shifted back 3 days
+    without a floor; with a floor on their own date (the log's arrival edge, from the
+    start histogram: `JourneyProfile.start_floors`) none moves back."""
+    from journeylab.generators.calendar import _shift_weekdays
+
+    monday = pd.Timestamp("2024-03-04 12:00")
+    df = pd.DataFrame(
+        {"customer_id": [f"c{c:03d}" for c in range(300)], "timestamp": monday}
+    ).assign(channel="web", event_type="view", amount=0.0, segment="budget")
+    log = EventLog.from_frame(df, Schema.from_dict(TINY_SCHEMA))
+    wd = np.tile([0.01, 0.01, 0.01, 0.01, 0.94, 0.01, 0.01], (len(df), 1))  # Fridays
+    free = _shift_weekdays(log.df.copy(), log, wd, np.random.default_rng(0))
+    assert (free["timestamp"] < monday).mean() > 0.5  # back to the Friday before
+    floor = np.full(len(df), float(monday.normalize().value))
+    held = _shift_weekdays(log.df.copy(), log, wd, np.random.default_rng(0), floor=floor)
+    assert (held["timestamp"] >= monday).all()  # kept, or forward (Friday is 4 days on)

@@ -806,3 +806,28 @@ def test_under_dp_select_draws_how_cases_end_as_the_release_says():
     assert (chosen.isin(outcome)).mean() > (before.isin(outcome)).mean() + 0.1
     gap = lambda x: abs((x == "A_Pending").mean() - (real == "A_Pending").mean())  # noqa: E731
     assert gap(chosen) < gap(before) - 0.05
+
+
+def test_a_journeys_start_floor_is_the_left_edge_of_its_run_of_start_bins():
+    """Six start bins over a window of six days: empty, empty, busy, busy, empty, busy.
+    A journey starting in the fourth bin may go back to the third's left edge; one in the
+    sixth only to its own; one in an empty bin to that bin's."""
+    from journeylab.generators.profile import JourneyProfile
+    from journeylab.journeys import EventLog, Schema
+
+    schema = Schema.from_dict(
+        {**TINY_SCHEMA, "time_range": ["2024-01-01 00:00:00", "2024-01-07 00:00:00"]}
+    )
+    prof = JourneyProfile(
+        shape=[1.0], calendar={}, constants=[], starts=[0.0, 0.0, 40.0, 40.0, 0.0, 40.0]
+    )
+    at = ["2024-01-04 10:00", "2024-01-06 10:00", "2024-01-02 10:00"]
+    df = pd.DataFrame({"customer_id": ["a", "b", "c"], "timestamp": pd.to_datetime(at)}).assign(
+        channel="web", event_type="view", amount=0.0, segment="budget"
+    )
+    log = EventLog.from_frame(df, schema)
+    floors = prof.start_floors(log.df, log)
+    day = pd.Timestamp("2024-01-01").value
+    assert floors["a"] == day + 2 * 86_400 * 10**9  # the third bin's left edge
+    assert floors["b"] == day + 5 * 86_400 * 10**9
+    assert floors["c"] == day + 1 * 86_400 * 10**9
