@@ -25,8 +25,17 @@ def free_port() -> int:
 
 
 def spawn(fn, *args) -> None:
-    """Run fn(rank, *args) in two spawned processes (gloo) and wait for both."""
-    mp.start_processes(fn, args=args, nprocs=2, start_method="spawn", join=True)
+    """Run fn(rank, *args) in two spawned processes (gloo) and wait for both. A rank that
+    dies by a signal or a native abort, not by a Python exception (once in a full suite on
+    the shared two-core machine: "terminate called without an active exception" in a
+    gloo rank, the test passing alone), is given one more try on a fresh port; an
+    exception or a failed check inside a rank fails at once."""
+    try:
+        mp.start_processes(fn, args=args, nprocs=2, start_method="spawn", join=True)
+    except mp.ProcessExitedException:
+        port = free_port() if args and isinstance(args[0], int) else None
+        again = (port, *args[1:]) if port is not None else args
+        mp.start_processes(fn, args=again, nprocs=2, start_method="spawn", join=True)
 
 
 def test_two_processes_take_the_one_process_dp_step(tmp_path):
