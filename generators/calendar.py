@@ -28,6 +28,9 @@ So one more table holds each customer's mean hour (`habit`), and the hours are d
 a customer-level Gaussian copula: each event's quantile in its token's hour row is
 Phi(rho * z_customer + sqrt(1 - rho^2) * z_event), which keeps every token's hours as they
 are, with rho chosen (bisection) so that the customers' mean hours spread as the table says.
+A first-hour table (customers by the hour of their journey's first timed event, one cell
+each) gives that event its hour where its token has no hour row of its own (too thin for the
+noise): a process's cases, opened by customers in the evening, had the clerks' office hours.
 
 Under DP (`capped=True`) each customer's events are subsampled to CAP, each of weight
 1 / (events kept), so one customer moves each table by at most 1 in L1 (a customer with

@@ -627,7 +627,7 @@ class JourneyProfile:
         baskets begin on 1 January 2017; shifted up to 3 days back towards their
         weekdays, the journeys of its first days put 15% of the DP VAE's households (194
         of 1,265; 71 of the real holdout's, by a campaign) into the last week of 2016
-        (102 with the floor; detection 0.9455 -> 0.9397 over three samples). None where
+        (about 108 with the floor; detection 0.9455 -> 0.9428, three samples). None where
         the histogram is not usable or the schema declares no window."""
         s = log.schema
         if not self._starts_usable() or s.time_start is None or s.time_end is None:

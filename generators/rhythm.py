@@ -310,8 +310,9 @@ class Rhythm:
         multi-day gaps per journey) the class's drawn shares go to its journeys in the
         order of the model's own shares (ties at random): the table says how many
         journeys are bursty, the model which. Drawn journey by journey, a visit of one
-        page a day and a day of ten sessions were alike: on the 10k simulator at epsilon
-        8 the detection AUC fell from 0.922 to 0.902 (0.920 to 0.908 on another sample)."""
+        page a day and a day of ten sessions were alike: one DP VAE of the 10k simulator
+        (epsilon 8), three samples, detection AUC 0.922 -> 0.9085 (omnichannel: 0.935 ->
+        0.925)."""
         rows = _distributions(np.asarray(self.burst, float), self.scale)
         cls = np.minimum(length_class(length), len(rows) - 1)
         p = rows[cls]  # [N, BURST_BINS]
