@@ -1,12 +1,14 @@
 """Training on several processes (DDP): who this process is, its customers, gradient sums.
 
 Under PyTorch Lightning's DDP (one process per device, on one or more nodes) every
-process runs the same fit; each trains on its own shard of the customers and the
-gradients are summed across processes before each update:
+process runs the same fit; each trains on its part of each batch and the gradients
+are summed across processes before each update:
 
-- DP-SGD: each process Poisson-samples its shard (so every customer joins a step's
-  batch independently with probability q, exactly as on one process) and clips its
-  customers' gradients; Opacus' `DistributedDPOptimizer` sums them and adds the
+- DP-SGD: every process draws the same Poisson batch over all customers (every
+  customer joins a step's batch independently with probability q, exactly as on one
+  process), takes its part of it, split by the customers' events so that the
+  processes' work is even (`training.balanced_part`), and clips its customers'
+  gradients; Opacus' `DistributedDPOptimizer` sums them and adds the
   Gaussian noise once, on rank 0. The plan and the accounting do not change.
 - not private: shuffled fixed-size batches, drawn alike on every process and split
   between them; the gradients of each batch are summed (`sum_grads`).

@@ -128,7 +128,7 @@ class NeuralGenerator(SequenceGenerator):
     ) -> NeuralGenerator:
         """Train on `log`; with `privacy`, customer-level DP-SGD that stops at the budget.
 
-        devices x num_nodes > 1: DDP, each process training on its shard of the customers
+        devices x num_nodes > 1: DDP, each process training on its part of each batch
         (`generators.distributed`). Nothing is kept from a failed fit: the generator
         keeps its previous state.
         """
@@ -179,7 +179,7 @@ class NeuralGenerator(SequenceGenerator):
             record = result.spend.record(
                 epochs=result.epochs, private_modules=list(self.private_modules)
             )
-            # DDP: each process Poisson-sampled its shard; the plan is the one-process plan
+            # DDP: each process took its part of the one Poisson batch; the one-process plan
             record["processes"] = devices * num_nodes
         profile = None
         # a DDP rank other than 0 saves nothing: only rank 0's profile is released

@@ -122,7 +122,7 @@ def _dpsgd(rec: dict[str, Any]) -> list[list[str]]:
         ("planned steps", "planned_steps"),
         ("epochs", "epochs"),
         ("training customers N", "n_customers"),
-        ("training processes (DDP: each Poisson-samples its shard)", "processes"),
+        ("training processes (DDP: each takes its part of the Poisson batch)", "processes"),
         ("delta", "delta"),
         ("epsilon (RDP)", "epsilon_rdp"),
         ("epsilon (PRV cross-check)", "epsilon_prv"),

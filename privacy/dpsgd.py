@@ -132,8 +132,8 @@ def make_private(
     vector. Gradients of all its terms (e.g. real and fake for a discriminator) are
     summed per customer *before* clipping, so every term passes through clipping.
 
-    world_size > 1 (a process group is up, each process Poisson-sampling its shard of
-    the customers): Opacus' `DistributedDPOptimizer` sums the clipped gradients of all
+    world_size > 1 (a process group is up, each process taking its part of the Poisson
+    batch): Opacus' `DistributedDPOptimizer` sums the clipped gradients of all
     processes and adds the noise once, on rank 0 (seeded with `noise_seed`, as on one
     process), so the update and its accounting are those of one process.
     """

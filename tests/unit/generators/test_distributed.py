@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 import journeylab.generators as generators
 from journeylab.generators import distributed
-from journeylab.generators.training import IndexBatches
+from journeylab.generators.training import IndexBatches, balanced_part
 from journeylab.journeys.errors import ConfigError
 from journeylab.runs import check_processes
 
@@ -88,6 +88,47 @@ def test_poisson_batches_stay_in_the_shard_and_rank_zero_draws_as_one_process():
     old = IndexBatches(N, batch_size=8, sample_rate=0.3, steps_per_epoch=4, total=8, seed=3)
     assert [b.tolist() for b in old] == [b.tolist() for b in batches(0, 1, 0.3)[:4]]
     assert [len(b) for b in batches(0, 1, 0.3)] != [len(b) for b in batches(1, 2, 0.3)]
+
+
+def test_dp_batches_are_the_one_process_batch_split_by_work():
+    """With the customers' work given, every process draws the one-process Poisson
+    batch and takes its part: disjoint parts that cover it, their work within the
+    heaviest customer's of each other; not private, the same for the fixed-size batch."""
+    weights = torch.randint(1, 60, (N,), generator=torch.Generator().manual_seed(0))
+    for q in (0.3, None):
+
+        def parts(rank: int, size: int, q=q) -> list[torch.Tensor]:
+            b = IndexBatches(
+                N,
+                batch_size=8,
+                sample_rate=q,
+                steps_per_epoch=4,
+                total=8,
+                seed=3,
+                weights=weights,
+            )
+            b.shard(rank, size)
+            return list(b) + list(b)
+
+        one = parts(0, 1)
+        for size in (2, 3):
+            split = [parts(r, size) for r in range(size)]
+            for s, whole in enumerate(one):
+                got = [split[r][s] for r in range(size)]
+                union = torch.cat(got).tolist()
+                assert sorted(union) == sorted(whole.tolist()) and len(set(union)) == len(union)
+                load = [int(weights[g].sum()) for g in got]
+                assert max(load) - min(load) <= int(weights[whole].max())
+    assert sum(len(b) for b in one) > 0
+
+
+def test_balanced_part_is_as_even_as_greedy_allows():
+    idx = torch.tensor([4, 1, 7, 2, 9])
+    w = torch.zeros(10, dtype=torch.long)
+    w[idx] = torch.tensor([5, 4, 3, 3, 3])
+    got = [balanced_part(idx, w, r, 2).tolist() for r in (0, 1)]
+    assert got == [[4, 2], [1, 7, 9]]  # 5 + 3 against 4 + 3 + 3 (greedy, heaviest first)
+    assert balanced_part(idx, w, 0, 1).tolist() == idx.tolist()
 
 
 def test_shards_cover_every_customer_once():
