@@ -14,9 +14,11 @@ BENCHMARKS), while six histograms cost little budget:
 - sameday: seconds between same-day events (each customer adds weight 1 in all);
 - order: for each pair (type of the event before a gap, type of the event after it),
   the gap's class: under a minute, an hour, a day, a week, a month, longer (each
-  customer adds a vector of L2 norm 1);
+  customer adds a vector of L2 norm 1, an equal part of it to each pair it has, however
+  few its gaps of that pair);
 - step: for each event type, the seconds of the same-day gaps before it, in the same-day
-  histogram's bins (each customer adds a vector of L2 norm 1);
+  histogram's bins (each customer adds a vector of L2 norm 1, an equal part to each
+  type it has);
 - pace: customers with 2 or more same-day gaps by the mean log seconds of them (each
   customer in one cell): how alike a customer's same-day gaps are (`_paced_seconds`).
 Under DP each table gets Gaussian noise of `scale` (calendar.noisy_counts; one customer
@@ -63,7 +65,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from journeylab.generators.calendar import cap_gaps, noisy_counts
+from journeylab.generators.calendar import cap_gaps, noisy_counts, row_l2_table
 from journeylab.generators.spread import hist_sd, robust_sd, solve_increasing
 from journeylab.journeys.eventlog import EventLog
 from journeylab.journeys.partitioned import part_of
@@ -535,7 +537,8 @@ def pace_counts(log: EventLog) -> np.ndarray:
 def step_counts(log: EventLog, edges: np.ndarray) -> np.ndarray:
     """[types, len(edges) - 1]: each same-day gap's seconds (in `edges`, the same-day
     histogram's) by the type of the event after it; a customer's contribution has L2
-    norm 1."""
+    norm 1, each of its rows 1 / sqrt(its rows) (`calendar.row_l2_table`, as the order
+    table)."""
     n_types = order_types(log.schema)
     out = np.zeros((n_types, len(edges) - 1))
     if not len(log.df):
@@ -548,24 +551,21 @@ def step_counts(log: EventLog, edges: np.ndarray) -> np.ndarray:
         return out
     cell = _bin(np.diff(t, prepend=t[:1])[use] / 1e9, edges, log_scale=False)
     types = type_rows(log.df[EVENT_TYPE], log.schema, n_types)[use]
-    _add_l2(out, types * (len(edges) - 1) + cell, j[use])
-    return out
-
-
-def _add_l2(out: np.ndarray, cell: np.ndarray, who: np.ndarray) -> None:
-    """Adds to `out` (flat cells) each row's cell, each customer's rows weighted 1 / the L2
-    norm of its cell counts: its contribution has L2 norm 1, the Gaussian mechanism's
-    sensitivity (1 / its number of gaps, an L1 norm of 1, gave a process case's 14 gaps a
-    quarter of the weight)."""
-    pair_id, inverse = np.unique(who.astype(np.int64) * out.size + cell, return_inverse=True)
-    per_cell = np.bincount(inverse)
-    norm = np.sqrt(np.bincount(pair_id // out.size, weights=per_cell.astype(float) ** 2))
-    np.add.at(out.reshape(-1), cell, 1.0 / norm[who])
+    return row_l2_table(types, cell, j[use], n_types, len(edges) - 1)
 
 
 def order_counts(log: EventLog) -> np.ndarray:
     """[types, types, ORDER_BINS]: each gap's pair of event types and its class
-    (ORDER_EDGES); a customer's contribution has L2 norm 1."""
+    (ORDER_EDGES); a customer's contribution has L2 norm 1, each pair of types it has
+    1 / sqrt(its pairs) of it (`calendar.row_l2_table`): a pair of few of its gaps weighs
+    as much as its busiest. (Weighted by its gaps, a rare pair's row stood within the
+    noise: on Complete Journey at epsilon 8 a coupon's gap to the basket it comes with,
+    the same day in 89% of real pairs, was drawn the same day 58% of the time, and
+    campaign-to-coupon, 6% the same day, 64%; real coupons redeemed on a day with a
+    basket went from 89% to 69% through the profile, 86% with these weights. The real
+    holdout through the epsilon-8 profile, three releases each (`prof5`, ad hoc): the
+    omnichannel simulator 0.863 -> 0.832 with both tables so weighted, Complete Journey
+    0.884 -> 0.887, the 10k simulator 0.812 -> 0.808.)"""
     n_types = order_types(log.schema)
     out = np.zeros((n_types, n_types, ORDER_BINS))
     if not len(log.df):
@@ -579,9 +579,8 @@ def order_counts(log: EventLog) -> np.ndarray:
     b = np.searchsorted(ORDER_EDGES, gap, side="right") - 1
     types = type_rows(log.df[EVENT_TYPE], log.schema, n_types)
     prev = np.r_[0, types[:-1]]
-    cell = (prev[use] * n_types + types[use]) * ORDER_BINS + b
-    _add_l2(out, cell, j[use])  # each customer's gaps: an L2 norm of 1
-    return out
+    pair = prev[use] * n_types + types[use]
+    return row_l2_table(pair, b, j[use], n_types * n_types, ORDER_BINS).reshape(out.shape)
 
 
 def order_types(schema) -> int:

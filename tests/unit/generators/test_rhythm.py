@@ -622,3 +622,37 @@ def test_the_model_says_which_journeys_are_bursty_the_table_how_many(schema):
     alone = rhythm._multi_day_counts(length, rng, length_class)
     ranked = rhythm._multi_day_counts(length, np.random.default_rng(3), length_class, own=own)
     assert abs(np.corrcoef(alone, own)[0, 1]) < 0.3 < 0.8 < np.corrcoef(ranked, own)[0, 1]
+
+
+def test_a_rare_pair_of_types_weighs_as_much_per_customer_as_a_busy_one():
+    """Each customer's 31 purchase-to-purchase gaps and its one cart-to-purchase gap:
+    every pair of types it has gets an equal part of its unit L2 norm (weighted by its
+    gaps, the cart's row got 1/31 of the purchases' and stood within the noise under DP),
+    in the order table and, by the type after a same-day gap, in the step table."""
+    from journeylab.generators.rhythm import order_counts, step_counts, type_rows
+
+    rows = []
+    for c in range(20):
+        t = pd.Timestamp("2024-01-01 10:00")
+        for k in range(32):
+            rows.append((f"c{c:02d}", t, "purchase"))
+            if k == 15:  # a cart, then its purchase a minute later
+                t += pd.Timedelta(days=2)
+                rows.append((f"c{c:02d}", t, "cart"))
+                t += pd.Timedelta(minutes=1)
+                rows.append((f"c{c:02d}", t, "purchase"))
+            t += pd.Timedelta(days=3)
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"])
+    df["channel"], df["amount"], df["segment"] = "store", 10.0, "budget"
+    schema = Schema.from_dict({**TINY_SCHEMA, "max_length": 64})
+    real = EventLog.from_frame(df, schema)
+    table = order_counts(real)
+    p, c = type_rows(pd.Series(["purchase", "cart"]), schema, table.shape[0])
+    # three pairs a customer: purchase-purchase, purchase-cart, cart-purchase, 1/sqrt(3) each
+    assert table[p, p].sum() == pytest.approx(20 / np.sqrt(3))
+    assert table[c, p].sum() == pytest.approx(20 / np.sqrt(3))
+    assert table[c, p, 1] == pytest.approx(20 / np.sqrt(3))  # a minute: the minute-hour class
+    norms = [np.linalg.norm(order_counts(real.subset([x]))) for x in real.customers]
+    assert np.allclose(norms, 1.0)
+    steps = step_counts(real, SAMEDAY_EDGES)  # one same-day gap each, before a purchase
+    assert steps[p].sum() == pytest.approx(20.0) and steps[c].sum() == 0
