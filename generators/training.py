@@ -47,8 +47,8 @@ class IndexBatches(IterableDataset):
 
     Either way each customer joins a step's batch independently with probability q. The
     shards' own draws left the processes' work unequal at every step (their batch sizes
-    and journey lengths differ): at an expected batch of 256 on two cores, the process
-    with less work waited at the gradient sum for about a quarter of the step.
+    and journey lengths differ): at an expected batch of 256 on two cores, each process
+    was busy 79% to 81% of the time and waited at the gradient sum for the rest.
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class IndexBatches(IterableDataset):
             if self.yielded >= self.total:
                 return
             self.yielded += 1
-            if self.q is not None and self.weights is not None and self.size > 1:
+            if self.q is not None and self.weights is not None:
                 whole = poisson_batch(self.n, sample_rate=self.q, generator=gen)
                 yield balanced_part(whole, self.weights, self.rank, self.size)
             elif self.q is not None:
